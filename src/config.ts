@@ -1,0 +1,162 @@
+// Every setting, its default and its validation, in one place. Values come from the environment,
+// and from a .env file in the working folder when one exists (the environment wins).
+import path from 'node:path';
+
+const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PARTS = 10_000;
+
+export type ChecksumMode = 'when_required' | 'when_supported';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface S3Settings {
+  region: string;
+  /** AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL; undefined means AWS itself. */
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  checksumMode: ChecksumMode;
+  /** Keys given in the environment; otherwise the SDK's default chain (AWS_PROFILE, instance roles...). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  sessionToken: string | undefined;
+  profile: string | undefined;
+}
+
+export interface TransferSettings {
+  multipartThresholdBytes: number;
+  partSizeBytes: number;
+  maxConcurrentParts: number;
+  retryMaxAttempts: number;
+  retryBaseDelayMs: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  /** Absolute path of the SQLite file. */
+  sqlitePath: string;
+  s3: S3Settings;
+  transfer: TransferSettings;
+  failedRequeueIntervalSeconds: number;
+  rescanIntervalSeconds: number;
+  settleSeconds: number;
+  maxConcurrentFiles: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new ConfigError(name, `'${value}' is not a whole number`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(name, `${n} is out of range (${min} to ${max})`);
+  return n;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(name, `'${value}' is not a number of seconds`);
+  const n = Number(value);
+  if (n < min) throw new ConfigError(name, `${n} is below the minimum of ${min}`);
+  return n;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(name, `'${value}' is not true or false`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `'${value}' is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new ConfigError(name, `'${value}' is not an http(s) URL`);
+  }
+  return value;
+}
+
+/** sqlite:./relative/file.db or sqlite:/absolute/file.db, resolved against the working folder. */
+export function sqlitePathOf(databaseUrl: string, cwd: string): string {
+  const match = /^sqlite:(?:\/\/)?(.+)$/.exec(databaseUrl);
+  if (!match?.[1]) {
+    throw new ConfigError('DATABASE_URL', `'${databaseUrl}' is not supported: use sqlite:./path.db or sqlite:/absolute/path.db`);
+  }
+  return path.resolve(cwd, match[1]);
+}
+
+export function loadConfig(env: Env, cwd = process.cwd()): Config {
+  const databaseUrl = raw(env, 'DATABASE_URL') ?? 'sqlite:./data/uploads.db';
+  const partSizeBytes = integer(env, 'PART_SIZE_BYTES', 8 * MiB, 0, 5 * 1024 * MiB);
+  if (partSizeBytes < MIN_PART_SIZE) {
+    throw new ConfigError('PART_SIZE_BYTES', `${partSizeBytes} is below S3's minimum part size of ${MIN_PART_SIZE} (5 MiB)`);
+  }
+  return {
+    port: integer(env, 'PORT', 8000, 0, 65535),
+    host: raw(env, 'HOST') ?? '127.0.0.1',
+    databaseUrl,
+    sqlitePath: sqlitePathOf(databaseUrl, cwd),
+    s3: {
+      region: raw(env, 'AWS_REGION') ?? raw(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+      endpoint: url(env, 'AWS_ENDPOINT_URL_S3') ?? url(env, 'AWS_ENDPOINT_URL'),
+      forcePathStyle: boolean(env, 'S3_FORCE_PATH_STYLE', false),
+      checksumMode: oneOf(env, 'S3_CHECKSUM_MODE', ['when_required', 'when_supported'], 'when_required'),
+      accessKeyId: raw(env, 'AWS_ACCESS_KEY_ID'),
+      secretAccessKey: raw(env, 'AWS_SECRET_ACCESS_KEY'),
+      sessionToken: raw(env, 'AWS_SESSION_TOKEN'),
+      profile: raw(env, 'AWS_PROFILE'),
+    },
+    transfer: {
+      multipartThresholdBytes: integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1),
+      partSizeBytes,
+      maxConcurrentParts: integer(env, 'MAX_CONCURRENT_PARTS', 4, 1, 64),
+      retryMaxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
+      retryBaseDelayMs: integer(env, 'RETRY_BASE_DELAY_MS', 500, 0, 600_000),
+    },
+    failedRequeueIntervalSeconds: decimal(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
+    rescanIntervalSeconds: decimal(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
+    settleSeconds: decimal(env, 'SETTLE_SECONDS', 2, 0),
+    maxConcurrentFiles: integer(env, 'MAX_CONCURRENT_FILES', 8, 1, 1024),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  };
+}
+
+/** The part size for a file: the configured one, raised so that the file needs at most 10,000 parts. */
+export function partSizeFor(fileSize: number, configured: number): number {
+  const needed = Math.ceil(fileSize / MAX_PARTS);
+  if (needed <= configured) return configured;
+  return Math.ceil(needed / MiB) * MiB;
+}

@@ -1,0 +1,98 @@
+import type { RequestStatus, TaskStatus } from './status.js';
+
+/** Times are milliseconds since the epoch everywhere inside the service; the API renders them as ISO 8601. */
+export type EpochMs = number;
+
+export interface UploadRequest {
+  uploadId: string;
+  /** Absolute, normalised path of the watched folder. */
+  sourceFolder: string;
+  destinationBucket: string;
+  /** '' or a prefix ending in '/' is not required: keys are built by objectKeyFor(). */
+  destinationPrefix: string;
+  /** Glob; '**' (every file) when the client gave none. */
+  pattern: string;
+  status: RequestStatus;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+  lastError: string | null;
+}
+
+export interface NewUploadRequest {
+  uploadId: string;
+  sourceFolder: string;
+  destinationBucket: string;
+  destinationPrefix: string;
+  pattern: string;
+}
+
+/** How the uploaded bytes were checked against what S3 stored. */
+export type ValidationMethod =
+  /** S3's ETag equals the MD5 (or multipart MD5-of-MD5s) computed locally, and Content-MD5 was sent. */
+  | 'etag'
+  /** The object is encrypted with SSE-KMS or SSE-C, so its ETag is not an MD5: S3 verified every Content-MD5. */
+  | 'content-md5';
+
+export interface FileTask {
+  taskId: number;
+  uploadId: string;
+  /** Path relative to the source folder, '/' separated. */
+  relativePath: string;
+  objectKey: string;
+  /** Size and modification time of the file version this task uploads. */
+  size: number;
+  mtimeMs: number;
+  status: TaskStatus;
+  bytesUploaded: number;
+  /** How many times the task was claimed for an upload. */
+  attempts: number;
+  lastError: string | null;
+  /** Earliest time the dispatcher may claim it (pending: the file has settled; failed: the requeue time). */
+  readyAt: EpochMs;
+  etag: string | null;
+  validation: ValidationMethod | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+  completedAt: EpochMs | null;
+  failedAt: EpochMs | null;
+}
+
+/** A file as the watcher sees it. */
+export interface ObservedFile {
+  relativePath: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface TaskCounts {
+  pending: number;
+  in_progress: number;
+  completed: number;
+  failed: number;
+  total: number;
+}
+
+export interface RequestTotals {
+  files: TaskCounts;
+  bytes: { total: number; uploaded: number };
+}
+
+/** The S3 multipart upload a task is currently filling, with the file version it belongs to. */
+export interface MultipartState {
+  taskId: number;
+  s3UploadId: string;
+  bucket: string;
+  key: string;
+  /** The file version the parts were cut from: a different size or time means the parts are stale. */
+  size: number;
+  mtimeMs: number;
+  partSize: number;
+  parts: UploadedPart[];
+  createdAt: EpochMs;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}

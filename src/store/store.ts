@@ -1,0 +1,113 @@
+import type {
+  EpochMs,
+  FileTask,
+  MultipartState,
+  NewUploadRequest,
+  ObservedFile,
+  RequestTotals,
+  UploadRequest,
+  UploadedPart,
+  ValidationMethod,
+} from '../domain/model.js';
+import type { RequestStatus, TaskStatus } from '../domain/status.js';
+
+/**
+ * The database, in domain words. The database is the source of truth: the engine keeps nothing
+ * in memory that it cannot rebuild from here. Every transition is one guarded statement, so a
+ * call that finds the row in another status changes nothing and says so (returns false / 0).
+ * Async so that a PostgreSQL implementation fits the same interface.
+ */
+export interface Store {
+  // --- upload requests
+  /** Throws DuplicateUploadIdError when the id exists. New requests are 'pending'. */
+  createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest>;
+  getRequest(uploadId: string): Promise<UploadRequest | undefined>;
+  /** Oldest first. */
+  listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]>;
+  /** pending → active; false if it was not pending. */
+  activateRequest(uploadId: string, now: EpochMs): Promise<boolean>;
+  /** pending|active → cancelled, and its pending/failed/in_progress tasks stay as they are. False if already cancelled. */
+  cancelRequest(uploadId: string, now: EpochMs): Promise<boolean>;
+  /** Sets (or clears, with null) the request's last error. */
+  setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
+  /** Counts by status and byte totals; cheap however many tasks the request has. */
+  requestTotals(uploadId: string): Promise<RequestTotals>;
+
+  // --- file tasks, as the monitor sees files
+  /**
+   * Records what the watcher saw, in one transaction. Per file: no task → new 'pending' task;
+   * a task with the same size and mtime → untouched (whatever its status, so an unchanged file is
+   * never uploaded twice); a different size or mtime → back to 'pending' with the new version,
+   * readyAt, attempts 0, bytesUploaded 0, and last error cleared (an 'in_progress' task is left
+   * for its runner, which notices the change itself). readyAt comes from readyAtFor(file).
+   * Returns how many tasks were created or changed.
+   */
+  recordObservedFiles(
+    uploadId: string,
+    files: readonly ObservedFile[],
+    objectKeyFor: (relativePath: string) => string,
+    readyAtFor: (file: ObservedFile) => EpochMs,
+    now: EpochMs,
+  ): Promise<number>;
+  getTask(taskId: number): Promise<FileTask | undefined>;
+  /** Paged by taskId ascending; cursor is opaque to callers (the last taskId as a string). */
+  listTasks(
+    uploadId: string,
+    options: { status?: TaskStatus; limit: number; cursor?: string },
+  ): Promise<{ items: FileTask[]; nextCursor: string | null }>;
+
+  // --- the dispatcher's queue
+  /**
+   * Atomically claims up to `limit` pending tasks with readyAt <= now whose request is active,
+   * oldest readyAt first: status → in_progress, attempts + 1. Returns the claimed tasks.
+   */
+  claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]>;
+  /** The earliest readyAt of a pending task of an active request, or null when there is none. */
+  nextReadyAt(): Promise<EpochMs | null>;
+  /** failed tasks of active requests whose readyAt (the requeue time) has come → pending. Returns how many. */
+  requeueDueFailedTasks(now: EpochMs): Promise<number>;
+  /** All failed tasks of one request → pending now. Returns how many. */
+  retryFailedTasks(uploadId: string, now: EpochMs): Promise<number>;
+  /** Crash recovery: every in_progress task → pending (multipart state is kept). Returns how many. */
+  recoverInterruptedTasks(now: EpochMs): Promise<number>;
+
+  // --- one task's run (each guarded by status = 'in_progress')
+  recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): Promise<void>;
+  completeTask(
+    taskId: number,
+    result: { etag: string; validation: ValidationMethod },
+    now: EpochMs,
+  ): Promise<boolean>;
+  /** in_progress → failed with the message; readyAt = retryAt (the automatic requeue time). */
+  failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean>;
+  /** in_progress → pending, e.g. the file changed during the upload: the new version and its readyAt. */
+  releaseTask(
+    taskId: number,
+    version: { size: number; mtimeMs: number; readyAt: EpochMs },
+    note: string | null,
+    now: EpochMs,
+  ): Promise<boolean>;
+  /** Removes a task whose file vanished before it was uploaded (and its multipart state). */
+  dropTask(taskId: number): Promise<void>;
+
+  // --- multipart progress of a task
+  getMultipart(taskId: number): Promise<MultipartState | undefined>;
+  /** Replaces the task's multipart state with a new upload that has no parts yet. */
+  saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void>;
+  /** Written as each part finishes; a part number seen again replaces the old row. */
+  recordPart(taskId: number, part: UploadedPart): Promise<void>;
+  deleteMultipart(taskId: number): Promise<void>;
+  /** The multipart uploads still recorded for a request's tasks (to abort them on cancel). */
+  listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]>;
+
+  /** A trivial query, for the health check. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class DuplicateUploadIdError extends Error {
+  constructor(readonly uploadId: string) {
+    super(`an upload request with upload_id '${uploadId}' already exists`);
+    this.name = 'DuplicateUploadIdError';
+  }
+}
