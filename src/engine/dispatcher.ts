@@ -1,0 +1,120 @@
+import type { FileTask } from '../domain/model.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+
+/** How often the dispatcher looks at the queue when nothing wakes it (requeued failures, missed wake-ups). */
+const IDLE_POLL_MS = 1000;
+
+export interface DispatcherOptions {
+  store: Store;
+  maxConcurrentFiles: number;
+  /** Runs one claimed task to its end; must not throw (the runner records every outcome itself). */
+  runTask: (task: FileTask) => Promise<void>;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * Claims ready tasks from the store, up to the concurrency bound, and runs them. It holds nothing
+ * but the set of running tasks: the queue itself is the database.
+ */
+export class Dispatcher {
+  private readonly running = new Map<number, Promise<void>>();
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private wakeRequested = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Something changed in the queue (new tasks, a requeue, a finished task): look again now. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  get runningTaskIds(): number[] {
+    return [...this.running.keys()];
+  }
+
+  /** Stops claiming; resolves once the loop has ended. Running tasks are left to their owners. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loop;
+  }
+
+  /** Resolves when every running task has ended. */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.wakeRequested = false;
+      let delayMs = IDLE_POLL_MS;
+      try {
+        delayMs = await this.dispatchOnce();
+      } catch (error) {
+        // A failing database must not kill the loop: log, wait, try again.
+        this.options.logger.error({ err: error }, 'dispatcher: could not claim tasks; retrying');
+      }
+      if (this.stopped || this.wakeRequested) continue;
+      await this.sleep(delayMs);
+    }
+  }
+
+  /** One pass: requeue due failures, claim what fits, and say how long to sleep before the next pass. */
+  private async dispatchOnce(): Promise<number> {
+    const { store, maxConcurrentFiles } = this.options;
+    const now = this.now();
+    const requeued = await store.requeueDueFailedTasks(now);
+    if (requeued > 0) this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
+    const free = maxConcurrentFiles - this.running.size;
+    if (free > 0) {
+      const claimed = await store.claimReadyTasks(now, free);
+      for (const task of claimed) this.launch(task);
+      if (claimed.length === free) return 0; // there may be more ready: look again once a slot frees up
+    }
+    if (this.running.size >= maxConcurrentFiles) return IDLE_POLL_MS; // a finishing task wakes us
+    const next = await store.nextReadyAt();
+    if (next === null) return IDLE_POLL_MS;
+    return Math.max(0, Math.min(IDLE_POLL_MS, next - this.now()));
+  }
+
+  private launch(task: FileTask): void {
+    const run = this.options
+      .runTask(task)
+      .catch((error: unknown) => {
+        this.options.logger.error({ err: error, taskId: task.taskId }, 'task runner failed unexpectedly');
+      })
+      .finally(() => {
+        this.running.delete(task.taskId);
+        this.wake();
+      });
+    this.running.set(task.taskId, run);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        done();
+      };
+    });
+  }
+}

@@ -1,0 +1,163 @@
+import type { FileTask, UploadRequest } from '../domain/model.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import type { Uploader } from '../transfer/types.js';
+import { Dispatcher } from './dispatcher.js';
+import { RequestMonitor } from './monitor.js';
+import { TaskRunner, type StopReason } from './task-runner.js';
+import type { RequestLifecycle } from './upload-service.js';
+
+export interface EngineOptions {
+  store: Store;
+  uploader: Uploader;
+  logger: Logger;
+  settleSeconds: number;
+  rescanIntervalSeconds: number;
+  failedRequeueIntervalSeconds: number;
+  maxConcurrentFiles: number;
+  /** How long in-flight uploads may go on after a stop is asked, before they are aborted. */
+  shutdownGraceMs?: number;
+  now?: () => number;
+}
+
+interface RunningTask {
+  task: FileTask;
+  abort: AbortController;
+  stopReason: StopReason | undefined;
+  done: Promise<void>;
+}
+
+const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+
+/**
+ * The only part that decides: it watches every live request (monitors), claims and runs tasks
+ * (dispatcher + runner), and reacts to requests being created and cancelled.
+ */
+export class Engine implements RequestLifecycle {
+  private readonly monitors = new Map<string, RequestMonitor>();
+  private readonly running = new Map<number, RunningTask>();
+  private readonly dispatcher: Dispatcher;
+  private readonly runner: TaskRunner;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private stopping = false;
+
+  constructor(private readonly options: EngineOptions) {
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+    this.runner = new TaskRunner({
+      store: options.store,
+      uploader: options.uploader,
+      logger: options.logger,
+      settleMs: options.settleSeconds * 1000,
+      failedRequeueIntervalMs: options.failedRequeueIntervalSeconds * 1000,
+      now: this.now,
+    });
+    this.dispatcher = new Dispatcher({
+      store: options.store,
+      maxConcurrentFiles: options.maxConcurrentFiles,
+      runTask: (task) => this.runTask(task),
+      logger: options.logger,
+      now: this.now,
+    });
+  }
+
+  /** Crash recovery, then every pending or active request is watched again. */
+  async start(): Promise<void> {
+    const { store } = this.options;
+    const recovered = await store.recoverInterruptedTasks(this.now());
+    if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
+    const live = await store.listRequests(['pending', 'active']);
+    for (const request of live) this.watchRequest(request);
+    this.dispatcher.start();
+    this.log.info({ requests: live.length }, 'engine started');
+  }
+
+  /** Stops taking work, gives in-flight uploads a short grace, aborts the rest and records their state. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.dispatcher.stop();
+    await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
+    this.monitors.clear();
+    const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    const drained = this.dispatcher.drain();
+    const timer = setTimeout(() => {
+      for (const entry of this.running.values()) this.stopTask(entry, 'shutdown');
+    }, graceMs);
+    await drained;
+    clearTimeout(timer);
+    this.log.info('engine stopped');
+  }
+
+  requestCreated(request: UploadRequest): void {
+    if (!this.stopping) this.watchRequest(request);
+  }
+
+  async requestCancelled(uploadId: string): Promise<void> {
+    const monitor = this.monitors.get(uploadId);
+    this.monitors.delete(uploadId);
+    const stops: Promise<void>[] = [];
+    if (monitor) stops.push(monitor.stop());
+    for (const entry of this.running.values()) {
+      if (entry.task.uploadId === uploadId) this.stopTask(entry, 'cancelled');
+    }
+    await Promise.all(stops);
+    await this.waitForTasksOf(uploadId);
+    await this.abortMultipartsOf(uploadId);
+  }
+
+  tasksRequeued(): void {
+    this.dispatcher.wake();
+  }
+
+  private watchRequest(request: UploadRequest): void {
+    if (this.monitors.has(request.uploadId)) return;
+    const monitor = new RequestMonitor(request, {
+      store: this.options.store,
+      logger: this.log,
+      settleMs: this.options.settleSeconds * 1000,
+      rescanIntervalMs: this.options.rescanIntervalSeconds * 1000,
+      tasksChanged: () => this.dispatcher.wake(),
+      now: this.now,
+    });
+    this.monitors.set(request.uploadId, monitor);
+    monitor.start().then(
+      () => this.dispatcher.wake(),
+      (error: unknown) => this.log.error({ err: error, uploadId: request.uploadId }, 'cannot start watching'),
+    );
+  }
+
+  private runTask(task: FileTask): Promise<void> {
+    const abort = new AbortController();
+    const entry: RunningTask = { task, abort, stopReason: undefined, done: Promise.resolve() };
+    entry.done = this.runner
+      .run(task, abort.signal, () => entry.stopReason)
+      .finally(() => this.running.delete(task.taskId));
+    this.running.set(task.taskId, entry);
+    return entry.done;
+  }
+
+  private stopTask(entry: RunningTask, reason: StopReason): void {
+    entry.stopReason ??= reason;
+    entry.abort.abort(new Error(`upload stopped: ${reason}`));
+  }
+
+  private async waitForTasksOf(uploadId: string): Promise<void> {
+    const ofRequest = [...this.running.values()].filter((entry) => entry.task.uploadId === uploadId);
+    await Promise.allSettled(ofRequest.map((entry) => entry.done));
+  }
+
+  /** No multipart upload of a cancelled request may be left on S3 to cost storage. */
+  private async abortMultipartsOf(uploadId: string): Promise<void> {
+    const { store, uploader } = this.options;
+    for (const state of await store.listMultipartsOfRequest(uploadId)) {
+      try {
+        await uploader.abortMultipart(state.bucket, state.key, state.s3UploadId);
+        await store.deleteMultipart(state.taskId);
+      } catch (error) {
+        this.log.error({ err: error, uploadId, key: state.key }, 'could not abort a multipart upload of a cancelled request');
+      }
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import type { ObservedFile, UploadRequest } from '../domain/model.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import type { FolderWatch, PathFilter } from '../watch/types.js';
+import { compilePattern } from '../domain/pattern.js';
+import { objectKeyFor } from '../domain/object-key.js';
+import { scanFolder } from '../watch/scanner.js';
+import { watchFolder } from '../watch/watcher.js';
+import { readyAtFor } from './readiness.js';
+
+export interface MonitorOptions {
+  store: Store;
+  logger: Logger;
+  settleMs: number;
+  rescanIntervalMs: number;
+  /** New or changed tasks were recorded: the dispatcher should look. */
+  tasksChanged: () => void;
+  now?: () => number;
+}
+
+/**
+ * Keeps one upload request's tasks in step with its folder: a full scan at start, file-system
+ * events for low latency, and a periodic rescan as the safety net for missed events (and for what
+ * changed while the service was down). It only records what it sees; the dispatcher decides.
+ */
+export class RequestMonitor {
+  private readonly filter: PathFilter;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private watch: FolderWatch | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private readonly scanAbort = new AbortController();
+  private scanning: Promise<void> | undefined;
+  private stopped = false;
+  /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
+  private scanFailed = false;
+  /** Events recorded one batch at a time, in order, so a later batch never overtakes an earlier one. */
+  private recording: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly request: UploadRequest,
+    private readonly options: MonitorOptions,
+  ) {
+    this.filter = compilePattern(request.pattern);
+    this.log = options.logger.child({ uploadId: request.uploadId });
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.options;
+    await store.activateRequest(this.request.uploadId, this.now());
+    await this.startWatching();
+    this.scanning = this.scan('initial');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.rescanTimer);
+    this.scanAbort.abort();
+    await this.watch?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
+    this.watch = undefined;
+    await this.scanning;
+    await this.recording;
+  }
+
+  private async startWatching(): Promise<void> {
+    if (this.watch || this.stopped) return;
+    try {
+      this.watch = await watchFolder(this.request.sourceFolder, this.filter, {
+        filesChanged: (files) => this.recordInOrder(files),
+        error: (error) => this.log.warn({ err: error }, 'file-system events failed; the periodic rescan goes on'),
+      });
+    } catch (error) {
+      // The folder may be gone for now; the rescan retries the watch.
+      this.log.warn({ err: error, folder: this.request.sourceFolder }, 'cannot watch the source folder');
+    }
+  }
+
+  private recordInOrder(files: ObservedFile[]): void {
+    this.recording = this.recording.then(() =>
+      this.record(files).catch((error: unknown) =>
+        this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them'),
+      ),
+    );
+  }
+
+  private async record(files: readonly ObservedFile[]): Promise<void> {
+    if (files.length === 0 || this.stopped) return;
+    const { store, settleMs } = this.options;
+    const now = this.now();
+    const prefix = this.request.destinationPrefix;
+    const changed = await store.recordObservedFiles(
+      this.request.uploadId,
+      files,
+      (relativePath) => objectKeyFor(prefix, relativePath),
+      (file) => readyAtFor(file, now, settleMs),
+      now,
+    );
+    if (changed > 0) this.options.tasksChanged();
+  }
+
+  private async scan(kind: 'initial' | 'rescan'): Promise<void> {
+    const started = this.now();
+    let files = 0;
+    try {
+      for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
+        signal: this.scanAbort.signal,
+        onError: (path, error) => this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
+      })) {
+        if (this.stopped) break;
+        files += batch.length;
+        await this.record(batch);
+      }
+      if (!this.stopped) {
+        this.log.debug({ kind, files, ms: this.now() - started }, 'scan finished');
+        if (this.scanFailed) {
+          this.scanFailed = false;
+          await this.options.store.setRequestError(this.request.uploadId, null, this.now());
+          await this.startWatching();
+        }
+      }
+    } catch (error) {
+      if (this.stopped) return;
+      this.scanFailed = true;
+      const message = `cannot scan source folder ${this.request.sourceFolder}: ${(error as Error).message}`;
+      this.log.error({ err: error, kind }, message);
+      await this.options.store
+        .setRequestError(this.request.uploadId, message, this.now())
+        .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
+    } finally {
+      this.scheduleRescan();
+    }
+  }
+
+  private scheduleRescan(): void {
+    if (this.stopped) return;
+    this.rescanTimer = setTimeout(() => {
+      this.scanning = this.scan('rescan');
+    }, this.options.rescanIntervalMs);
+    this.rescanTimer.unref();
+  }
+}

@@ -1,0 +1,83 @@
+// Wiring only: configuration, store, S3, engine, HTTP server and signals.
+import dotenv from 'dotenv';
+import { buildApp } from './api/app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { Engine } from './engine/engine.js';
+import { UploadService } from './engine/upload-service.js';
+import { createLogger } from './logger.js';
+import { openStore } from './store/open-store.js';
+import { createS3Client } from './transfer/s3-client.js';
+import { createUploader } from './transfer/uploader.js';
+import { VERSION } from './version.js';
+
+function readConfig(): Config {
+  dotenv.config({ quiet: true });
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel);
+  const store = openStore(config.databaseUrl, config.sqlitePath);
+  const s3 = createS3Client(config.s3, {
+    maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
+  });
+  const uploader = createUploader(s3, config.transfer, logger);
+  const engine = new Engine({
+    store,
+    uploader,
+    logger,
+    settleSeconds: config.settleSeconds,
+    rescanIntervalSeconds: config.rescanIntervalSeconds,
+    failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
+    maxConcurrentFiles: config.maxConcurrentFiles,
+  });
+  const service = new UploadService({ store, lifecycle: engine });
+  const app = await buildApp({ service, logger, version: VERSION });
+
+  await engine.start();
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info(
+    { address, version: VERSION, database: config.sqlitePath, endpoint: config.s3.endpoint ?? 'AWS', region: config.s3.region },
+    'service ready',
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // The second signal: do not wait any longer.
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping: no new work; in-flight uploads get a few seconds');
+    void (async () => {
+      try {
+        await app.close();
+        await engine.stop();
+        await store.close();
+        s3.destroy();
+        logger.info('stopped');
+        process.exit(0);
+      } catch (error) {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      }
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

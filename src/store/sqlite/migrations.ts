@@ -1,0 +1,156 @@
+// The schema, as numbered migrations. A migration that has shipped is never edited: a change is a
+// new entry at the end. The database records how many it has applied in PRAGMA user_version.
+import type { Database } from 'better-sqlite3';
+
+const INITIAL_SCHEMA = `
+CREATE TABLE upload_requests (
+  upload_id          TEXT    PRIMARY KEY,
+  source_folder      TEXT    NOT NULL,
+  destination_bucket TEXT    NOT NULL,
+  destination_prefix TEXT    NOT NULL,
+  pattern            TEXT    NOT NULL,
+  status             TEXT    NOT NULL CHECK (status IN ('pending', 'active', 'cancelled')),
+  created_at         INTEGER NOT NULL,
+  updated_at         INTEGER NOT NULL,
+  last_error         TEXT
+) STRICT;
+
+-- AUTOINCREMENT so that a task id is never reused after dropTask: a runner or an API cursor that
+-- still holds an old id can never reach another file's task.
+CREATE TABLE file_tasks (
+  task_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  upload_id      TEXT    NOT NULL REFERENCES upload_requests (upload_id),
+  relative_path  TEXT    NOT NULL,
+  object_key     TEXT    NOT NULL,
+  size           INTEGER NOT NULL CHECK (size >= 0),
+  mtime_ms       REAL    NOT NULL,
+  status         TEXT    NOT NULL CHECK (status IN ('pending', 'in_progress', 'completed', 'failed')),
+  bytes_uploaded INTEGER NOT NULL DEFAULT 0 CHECK (bytes_uploaded >= 0),
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  last_error     TEXT,
+  ready_at       INTEGER NOT NULL,
+  etag           TEXT,
+  validation     TEXT    CHECK (validation IN ('etag', 'content-md5')),
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  completed_at   INTEGER,
+  failed_at      INTEGER,
+  UNIQUE (upload_id, relative_path)
+) STRICT;
+
+-- The dispatcher's claim and nextReadyAt walk this in ready_at order; upload_id makes it covering
+-- for the "request is active" filter, so no table row is read for a task that is not taken.
+CREATE INDEX file_tasks_queue ON file_tasks (status, ready_at, upload_id);
+-- Paging one request's tasks by task_id (the rowid ends every index), with or without a status.
+CREATE INDEX file_tasks_by_request ON file_tasks (upload_id);
+CREATE INDEX file_tasks_by_request_status ON file_tasks (upload_id, status);
+
+CREATE TABLE multipart_uploads (
+  task_id      INTEGER PRIMARY KEY REFERENCES file_tasks (task_id) ON DELETE CASCADE,
+  s3_upload_id TEXT    NOT NULL,
+  bucket       TEXT    NOT NULL,
+  object_key   TEXT    NOT NULL,
+  size         INTEGER NOT NULL,
+  mtime_ms     REAL    NOT NULL,
+  part_size    INTEGER NOT NULL CHECK (part_size > 0),
+  created_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE multipart_parts (
+  task_id     INTEGER NOT NULL REFERENCES multipart_uploads (task_id) ON DELETE CASCADE,
+  part_number INTEGER NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+  etag        TEXT    NOT NULL,
+  size        INTEGER NOT NULL CHECK (size >= 0),
+  PRIMARY KEY (task_id, part_number)
+) STRICT, WITHOUT ROWID;
+
+-- Counts and byte totals per request and status, kept by the triggers below in the same
+-- transaction as the change to file_tasks, so they are always exact and cost one small read
+-- however many tasks a request has.
+CREATE TABLE request_task_counts (
+  upload_id      TEXT    NOT NULL REFERENCES upload_requests (upload_id) ON DELETE CASCADE,
+  status         TEXT    NOT NULL CHECK (status IN ('pending', 'in_progress', 'completed', 'failed')),
+  files          INTEGER NOT NULL,
+  bytes_total    INTEGER NOT NULL,
+  bytes_uploaded INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, status)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER file_tasks_count_insert AFTER INSERT ON file_tasks
+BEGIN
+  INSERT INTO request_task_counts (upload_id, status, files, bytes_total, bytes_uploaded)
+  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
+  ON CONFLICT (upload_id, status) DO UPDATE SET
+    files = files + 1,
+    bytes_total = bytes_total + excluded.bytes_total,
+    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
+END;
+
+CREATE TRIGGER file_tasks_count_delete AFTER DELETE ON file_tasks
+BEGIN
+  UPDATE request_task_counts SET
+    files = files - 1,
+    bytes_total = bytes_total - OLD.size,
+    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
+  WHERE upload_id = OLD.upload_id AND status = OLD.status;
+END;
+
+CREATE TRIGGER file_tasks_count_update AFTER UPDATE OF upload_id, status, size, bytes_uploaded ON file_tasks
+WHEN OLD.upload_id IS NOT NEW.upload_id OR OLD.status IS NOT NEW.status
+  OR OLD.size IS NOT NEW.size OR OLD.bytes_uploaded IS NOT NEW.bytes_uploaded
+BEGIN
+  UPDATE request_task_counts SET
+    files = files - 1,
+    bytes_total = bytes_total - OLD.size,
+    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
+  WHERE upload_id = OLD.upload_id AND status = OLD.status;
+  INSERT INTO request_task_counts (upload_id, status, files, bytes_total, bytes_uploaded)
+  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
+  ON CONFLICT (upload_id, status) DO UPDATE SET
+    files = files + 1,
+    bytes_total = bytes_total + excluded.bytes_total,
+    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
+END;
+`;
+
+/** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA];
+
+export class SchemaTooNewError extends Error {
+  constructor(
+    readonly databaseVersion: number,
+    readonly knownVersion: number,
+  ) {
+    super(
+      `the database is at schema version ${databaseVersion}, but this build knows only up to ${knownVersion}: ` +
+        'it was written by a newer version of the service',
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+function schemaVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the schema up to date, one transaction per migration. Each runs under BEGIN IMMEDIATE
+ * and re-reads the version inside it, so two processes opening the same file at once cannot
+ * apply the same migration twice. Returns the schema version.
+ */
+export function migrate(db: Database): number {
+  const applyNext = db.transaction((): boolean => {
+    const version = schemaVersion(db);
+    if (version > MIGRATIONS.length) throw new SchemaTooNewError(version, MIGRATIONS.length);
+    const migration = MIGRATIONS[version];
+    if (migration === undefined) return false;
+    db.exec(migration);
+    // user_version lives in the file header, which is written in the same transaction.
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  while (applyNext.immediate()) {
+    // one migration per iteration
+  }
+  return schemaVersion(db);
+}

@@ -1,0 +1,128 @@
+// The service as users run it: a real child process, with its own SQLite file, talking to a real S3
+// over HTTP; stopped with a signal or killed with SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { testS3 } from './s3.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ServiceProcess {
+  baseUrl: string;
+  child: ChildProcess;
+  /** Every JSON log line the service printed so far. */
+  logs: Record<string, unknown>[];
+  /** Sends a signal and waits for the exit; resolves with the exit code (null when killed). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export interface ServiceOptions {
+  databaseFile: string;
+  /** Defaults to the test S3 server; a fault proxy's endpoint goes here. */
+  s3Endpoint?: string;
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+const running = new Set<ServiceProcess>();
+
+/** Starts `src/main.ts` on a free port and resolves once it says it is ready. */
+export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
+  const s3 = testS3();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${options.databaseFile}`,
+      AWS_ENDPOINT_URL_S3: options.s3Endpoint ?? s3.endpoint,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_REGION: s3.region,
+      S3_FORCE_PATH_STYLE: 'true',
+      SETTLE_SECONDS: '0.3',
+      RESCAN_INTERVAL_SECONDS: '2',
+      RETRY_BASE_DELAY_MS: '20',
+      LOG_LEVEL: 'debug',
+      ...options.env,
+    },
+  });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`service not ready after ${options.startTimeoutMs ?? 20_000} ms: ${stderr.join('')}`)),
+      options.startTimeoutMs ?? 20_000,
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'service ready' && typeof entry.address === 'string') {
+        clearTimeout(timer);
+        resolve(entry.address);
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited with ${code} before it was ready: ${stderr.join('')}`));
+    });
+  });
+  const service: ServiceProcess = {
+    baseUrl: '',
+    child,
+    logs,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      running.delete(service);
+      return code;
+    },
+    async kill() {
+      await service.stop('SIGKILL');
+    },
+  };
+  running.add(service);
+  service.baseUrl = await ready;
+  return service;
+}
+
+/** For an after-each: kills whatever a test left running, so no process outlives its test. */
+export async function killAllServices(): Promise<number> {
+  const left = [...running];
+  await Promise.all(left.map((service) => service.kill()));
+  return left.length;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+}
+
+export async function api<T = Record<string, unknown>>(
+  service: Pick<ServiceProcess, 'baseUrl'>,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<ApiResponse<T>> {
+  const response = await fetch(`${service.baseUrl}${route}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}

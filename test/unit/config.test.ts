@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, partSizeFor, sqlitePathOf } from '../../src/config.js';
+
+const MiB = 1024 * 1024;
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env, '/srv/app');
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error;
+  }
+  assert.fail(`expected a configuration error for ${JSON.stringify(env)}`);
+}
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({}, '/srv/app');
+    assert.equal(config.port, 8000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.sqlitePath, '/srv/app/data/uploads.db');
+    assert.equal(config.s3.region, 'us-east-1');
+    assert.equal(config.s3.endpoint, undefined);
+    assert.equal(config.s3.forcePathStyle, false);
+    assert.equal(config.s3.checksumMode, 'when_required');
+    assert.equal(config.failedRequeueIntervalSeconds, 3600);
+    assert.equal(config.rescanIntervalSeconds, 60);
+    assert.equal(config.settleSeconds, 2);
+    assert.equal(config.transfer.multipartThresholdBytes, 16 * MiB);
+    assert.equal(config.transfer.partSizeBytes, 8 * MiB);
+    assert.equal(config.maxConcurrentFiles, 8);
+    assert.equal(config.transfer.maxConcurrentParts, 4);
+    assert.equal(config.transfer.retryMaxAttempts, 5);
+    assert.equal(config.transfer.retryBaseDelayMs, 500);
+    assert.equal(config.logLevel, 'info');
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig(
+      {
+        PORT: '9000',
+        DATABASE_URL: 'sqlite:/var/lib/uploads.db',
+        AWS_ENDPOINT_URL: 'http://generic:1',
+        AWS_ENDPOINT_URL_S3: 'http://s3-specific:2',
+        S3_FORCE_PATH_STYLE: 'true',
+        SETTLE_SECONDS: '0.5',
+        S3_CHECKSUM_MODE: 'when_supported',
+      },
+      '/srv/app',
+    );
+    assert.equal(config.port, 9000);
+    assert.equal(config.sqlitePath, '/var/lib/uploads.db');
+    assert.equal(config.s3.endpoint, 'http://s3-specific:2');
+    assert.equal(config.s3.forcePathStyle, true);
+    assert.equal(config.settleSeconds, 0.5);
+    assert.equal(config.s3.checksumMode, 'when_supported');
+    assert.equal(loadConfig({ SETTLE_SECONDS: '0' }).settleSeconds, 0);
+  });
+
+  it('names the variable of a bad value', () => {
+    assert.equal(configError({ PORT: 'abc' }).variable, 'PORT');
+    assert.match(configError({ PORT: 'abc' }).message, /^PORT: 'abc' is not a whole number/);
+    assert.equal(configError({ PORT: '70000' }).variable, 'PORT');
+    assert.match(configError({ PART_SIZE_BYTES: String(4 * MiB) }).message, /PART_SIZE_BYTES: .*minimum part size/);
+    assert.equal(configError({ SETTLE_SECONDS: '-1' }).variable, 'SETTLE_SECONDS');
+    assert.equal(configError({ S3_FORCE_PATH_STYLE: 'maybe' }).variable, 'S3_FORCE_PATH_STYLE');
+    assert.equal(configError({ DATABASE_URL: 'postgres://x' }).variable, 'DATABASE_URL');
+    assert.equal(configError({ AWS_ENDPOINT_URL_S3: 'not a url' }).variable, 'AWS_ENDPOINT_URL_S3');
+    assert.equal(configError({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
+    assert.equal(configError({ MAX_CONCURRENT_FILES: '0' }).variable, 'MAX_CONCURRENT_FILES');
+  });
+
+  it('resolves SQLite paths against the working folder', () => {
+    assert.equal(sqlitePathOf('sqlite:./data/x.db', '/w'), '/w/data/x.db');
+    assert.equal(sqlitePathOf('sqlite:/abs/x.db', '/w'), '/abs/x.db');
+    assert.equal(sqlitePathOf('sqlite:///abs/x.db', '/w'), '/abs/x.db');
+  });
+
+  it('raises the part size so that a file needs at most 10,000 parts', () => {
+    assert.equal(partSizeFor(1024 * MiB, 8 * MiB), 8 * MiB);
+    const huge = 200 * 1024 * MiB; // 200 GiB
+    const size = partSizeFor(huge, 8 * MiB);
+    assert.ok(Math.ceil(huge / size) <= 10_000);
+    assert.equal(size % MiB, 0);
+  });
+});
