@@ -62,7 +62,13 @@ function raw(env: Env, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new ConfigError(name, `'${value}' is not a whole number`);
@@ -113,7 +119,10 @@ function url(env: Env, name: string): string | undefined {
 export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   const match = /^sqlite:(?:\/\/)?(.+)$/.exec(databaseUrl);
   if (!match?.[1]) {
-    throw new ConfigError('DATABASE_URL', `'${databaseUrl}' is not supported: use sqlite:./path.db or sqlite:/absolute/path.db`);
+    throw new ConfigError(
+      'DATABASE_URL',
+      `'${databaseUrl}' is not supported: use sqlite:./path.db or sqlite:/absolute/path.db`,
+    );
   }
   return path.resolve(cwd, match[1]);
 }
@@ -122,7 +131,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   const databaseUrl = raw(env, 'DATABASE_URL') ?? 'sqlite:./data/uploads.db';
   const partSizeBytes = integer(env, 'PART_SIZE_BYTES', 8 * MiB, 0, 5 * 1024 * MiB);
   if (partSizeBytes < MIN_PART_SIZE) {
-    throw new ConfigError('PART_SIZE_BYTES', `${partSizeBytes} is below S3's minimum part size of ${MIN_PART_SIZE} (5 MiB)`);
+    throw new ConfigError(
+      'PART_SIZE_BYTES',
+      `${partSizeBytes} is below S3's minimum part size of ${MIN_PART_SIZE} (5 MiB)`,
+    );
   }
   return {
     port: integer(env, 'PORT', 8000, 0, 65535),

@@ -46,7 +46,13 @@ async function main(): Promise<void> {
   await engine.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info(
-    { address, version: VERSION, database: config.sqlitePath, endpoint: config.s3.endpoint ?? 'AWS', region: config.s3.region },
+    {
+      address,
+      version: VERSION,
+      database: config.sqlitePath,
+      endpoint: config.s3.endpoint ?? 'AWS',
+      region: config.s3.region,
+    },
     'service ready',
   );
 

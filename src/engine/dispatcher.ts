@@ -78,7 +78,8 @@ export class Dispatcher {
     const { store, maxConcurrentFiles } = this.options;
     const now = this.now();
     const requeued = await store.requeueDueFailedTasks(now);
-    if (requeued > 0) this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
+    if (requeued > 0)
+      this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
     const free = maxConcurrentFiles - this.running.size;
     if (free > 0) {
       const claimed = await store.claimReadyTasks(now, free);

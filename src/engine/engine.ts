@@ -156,7 +156,10 @@ export class Engine implements RequestLifecycle {
         await uploader.abortMultipart(state.bucket, state.key, state.s3UploadId);
         await store.deleteMultipart(state.taskId);
       } catch (error) {
-        this.log.error({ err: error, uploadId, key: state.key }, 'could not abort a multipart upload of a cancelled request');
+        this.log.error(
+          { err: error, uploadId, key: state.key },
+          'could not abort a multipart upload of a cancelled request',
+        );
       }
     }
   }

@@ -57,7 +57,9 @@ export class RequestMonitor {
     this.stopped = true;
     clearTimeout(this.rescanTimer);
     this.scanAbort.abort();
-    await this.watch?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
+    await this.watch
+      ?.close()
+      .catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
     this.watch = undefined;
     await this.scanning;
     await this.recording;
@@ -68,7 +70,8 @@ export class RequestMonitor {
     try {
       this.watch = await watchFolder(this.request.sourceFolder, this.filter, {
         filesChanged: (files) => this.recordInOrder(files),
-        error: (error) => this.log.warn({ err: error }, 'file-system events failed; the periodic rescan goes on'),
+        error: (error) =>
+          this.log.warn({ err: error }, 'file-system events failed; the periodic rescan goes on'),
       });
     } catch (error) {
       // The folder may be gone for now; the rescan retries the watch.
@@ -105,7 +108,8 @@ export class RequestMonitor {
     try {
       for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
         signal: this.scanAbort.signal,
-        onError: (path, error) => this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
+        onError: (path, error) =>
+          this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
       })) {
         if (this.stopped) break;
         files += batch.length;

@@ -43,7 +43,12 @@ export class TaskRunner {
     }
     if (request.status === 'cancelled') {
       // Claimed just before its request was cancelled: leave it, untouched, with the cancelled request.
-      await store.releaseTask(task.taskId, { size: task.size, mtimeMs: task.mtimeMs, readyAt: this.now() }, null, this.now());
+      await store.releaseTask(
+        task.taskId,
+        { size: task.size, mtimeMs: task.mtimeMs, readyAt: this.now() },
+        null,
+        this.now(),
+      );
       return;
     }
     const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
@@ -88,7 +93,13 @@ export class TaskRunner {
   private async resumeStateOf(task: FileTask): Promise<ResumeState | undefined> {
     const saved = await this.options.store.getMultipart(task.taskId);
     if (!saved) return undefined;
-    return { s3UploadId: saved.s3UploadId, partSize: saved.partSize, parts: saved.parts, size: saved.size, mtimeMs: saved.mtimeMs };
+    return {
+      s3UploadId: saved.s3UploadId,
+      partSize: saved.partSize,
+      parts: saved.parts,
+      size: saved.size,
+      mtimeMs: saved.mtimeMs,
+    };
   }
 
   private progressListener(task: FileTask, request: UploadRequest): UploadProgressListener {
@@ -135,7 +146,12 @@ export class TaskRunner {
     if (stopReason) {
       // Cancelled or shutting down: the task goes back to the queue with its multipart progress,
       // so that a restart resumes it (a cancelled request's tasks are never claimed again).
-      await store.releaseTask(task.taskId, { size: task.size, mtimeMs: task.mtimeMs, readyAt: now }, null, now);
+      await store.releaseTask(
+        task.taskId,
+        { size: task.size, mtimeMs: task.mtimeMs, readyAt: now },
+        null,
+        now,
+      );
       log.info({ reason: stopReason }, 'upload stopped');
       return;
     }
@@ -151,7 +167,12 @@ export class TaskRunner {
       }
       const version = { size: current.size, mtimeMs: current.mtimeMs };
       const readyAt = readyAtFor(version, now, this.options.settleMs);
-      await store.releaseTask(task.taskId, { ...version, readyAt }, 'the file changed during its upload; it will be uploaded again once it settles', now);
+      await store.releaseTask(
+        task.taskId,
+        { ...version, readyAt },
+        'the file changed during its upload; it will be uploaded again once it settles',
+        now,
+      );
       log.info({ size: current.size }, 'file changed during its upload; back to pending');
       return;
     }
@@ -159,7 +180,10 @@ export class TaskRunner {
     const retryAt = now + this.options.failedRequeueIntervalMs;
     await store.failTask(task.taskId, message, retryAt, now);
     await store.setRequestError(task.uploadId, `${task.relativePath}: ${message}`, now);
-    log.error({ err: error, key: task.objectKey, retryAt: new Date(retryAt).toISOString() }, `upload failed: ${message}`);
+    log.error(
+      { err: error, key: task.objectKey, retryAt: new Date(retryAt).toISOString() },
+      `upload failed: ${message}`,
+    );
   }
 
   private async dropVanished(task: FileTask, request: UploadRequest, log: Logger): Promise<void> {
@@ -168,7 +192,9 @@ export class TaskRunner {
     if (saved) {
       await uploader
         .abortMultipart(saved.bucket, saved.key, saved.s3UploadId)
-        .catch((error: unknown) => log.warn({ err: error }, 'could not abort the multipart upload of a vanished file'));
+        .catch((error: unknown) =>
+          log.warn({ err: error }, 'could not abort the multipart upload of a vanished file'),
+        );
     }
     await store.dropTask(task.taskId);
     const note = `${task.relativePath} vanished before it was uploaded; dropped from the queue`;

@@ -45,7 +45,11 @@ export interface Uploader {
    * Throws FileChangedError / FileVanishedError (transfer/errors.ts) when the file is not the
    * version the job names; S3 errors after retries as they are classified in transfer/errors.ts.
    */
-  upload(job: UploadJob, resume: ResumeState | undefined, progress: UploadProgressListener): Promise<UploadResult>;
+  upload(
+    job: UploadJob,
+    resume: ResumeState | undefined,
+    progress: UploadProgressListener,
+  ): Promise<UploadResult>;
   /** Aborts a multipart upload; an upload S3 no longer knows counts as aborted. */
   abortMultipart(bucket: string, key: string, s3UploadId: string): Promise<void>;
 }

@@ -59,7 +59,12 @@ async function waitForCompleted(uploadId: string, count: number, timeoutMs = 30_
   );
 }
 
-async function waitForObject(bucket: string, key: string, expected: Buffer, timeoutMs = 30_000): Promise<void> {
+async function waitForObject(
+  bucket: string,
+  key: string,
+  expected: Buffer,
+  timeoutMs = 30_000,
+): Promise<void> {
   await waitFor(
     async () => {
       const keys = await listKeys(s3, bucket);
@@ -95,7 +100,8 @@ describe('a nested tree', () => {
     assert.equal(done.bytes.uploaded, done.bytes.total);
 
     assert.deepEqual(await listKeys(s3, bucket), [...expected.keys()].sort());
-    for (const [key, data] of expected) assert.equal(md5(await getObjectBytes(s3, bucket, key)), md5(data), key);
+    for (const [key, data] of expected)
+      assert.equal(md5(await getObjectBytes(s3, bucket, key)), md5(data), key);
 
     const files = await api<{ items: { relative_path: string; object_key: string; status: string }[] }>(
       service,

@@ -2,9 +2,10 @@
 // and exports S3_TEST_ENDPOINT and keys; set them yourself to point the suite at another S3.
 import { randomBytes } from 'node:crypto';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
-  DeleteObjectsCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -95,12 +96,21 @@ export async function listMultipartUploads(client: S3Client, bucket: string): Pr
   return result.Uploads ?? [];
 }
 
-/** Deletes every object and then the bucket; for test clean-up. */
+/**
+ * Deletes every object and then the bucket; for test clean-up. One DeleteObject per key: Swift
+ * requires a Content-MD5 on DeleteObjects, which the SDK no longer sends.
+ */
 export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
   const keys = await listKeys(client, bucket);
-  for (let i = 0; i < keys.length; i += 1000) {
-    const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch } }));
+  for (let i = 0; i < keys.length; i += 16) {
+    await Promise.all(
+      keys.slice(i, i + 16).map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))),
+    );
+  }
+  for (const upload of await listMultipartUploads(client, bucket)) {
+    await client.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
+    );
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }

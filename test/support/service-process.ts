@@ -58,7 +58,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`service not ready after ${options.startTimeoutMs ?? 20_000} ms: ${stderr.join('')}`)),
+      () =>
+        reject(
+          new Error(`service not ready after ${options.startTimeoutMs ?? 20_000} ms: ${stderr.join('')}`),
+        ),
       options.startTimeoutMs ?? 20_000,
     );
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -62,7 +62,10 @@ describe('configuration', () => {
     assert.equal(configError({ PORT: 'abc' }).variable, 'PORT');
     assert.match(configError({ PORT: 'abc' }).message, /^PORT: 'abc' is not a whole number/);
     assert.equal(configError({ PORT: '70000' }).variable, 'PORT');
-    assert.match(configError({ PART_SIZE_BYTES: String(4 * MiB) }).message, /PART_SIZE_BYTES: .*minimum part size/);
+    assert.match(
+      configError({ PART_SIZE_BYTES: String(4 * MiB) }).message,
+      /PART_SIZE_BYTES: .*minimum part size/,
+    );
     assert.equal(configError({ SETTLE_SECONDS: '-1' }).variable, 'SETTLE_SECONDS');
     assert.equal(configError({ S3_FORCE_PATH_STYLE: 'maybe' }).variable, 'S3_FORCE_PATH_STYLE');
     assert.equal(configError({ DATABASE_URL: 'postgres://x' }).variable, 'DATABASE_URL');

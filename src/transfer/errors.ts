@@ -1,0 +1,238 @@
+// The errors a transfer can end with, and how S3's errors are sorted into "try again" and "give up".
+// Retrying is an allow-list: only what is known to pass with time is transient.
+
+export interface FileVersion {
+  size: number;
+  mtimeMs: number;
+}
+
+export type FileCheckMoment = 'before reading' | 'while reading' | 'after reading';
+
+function describeVersion(version: FileVersion): string {
+  return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}`;
+}
+
+/** The file on disk is not the version the job names (it was written to before or during the upload). */
+export class FileChangedError extends Error {
+  override readonly name = 'FileChangedError';
+
+  constructor(
+    readonly filePath: string,
+    readonly expected: FileVersion,
+    readonly found: FileVersion | undefined,
+    readonly moment: FileCheckMoment,
+  ) {
+    super(
+      `'${filePath}' changed ${moment}: expected ${describeVersion(expected)}, ` +
+        (found ? `found ${describeVersion(found)}` : 'found fewer bytes than expected'),
+    );
+  }
+}
+
+/** The file (or a folder on its path) no longer exists, or is no longer a regular file. */
+export class FileVanishedError extends Error {
+  override readonly name = 'FileVanishedError';
+
+  constructor(
+    readonly filePath: string,
+    options?: ErrorOptions,
+  ) {
+    super(`'${filePath}' no longer exists or is not a regular file`, options);
+  }
+}
+
+/** What S3 stored does not hash to what was read: the bytes were corrupted in flight, so sending again helps. */
+export class ETagMismatchError extends Error {
+  override readonly name = 'ETagMismatchError';
+
+  constructor(
+    readonly what: string,
+    readonly expected: string,
+    readonly actual: string | undefined,
+  ) {
+    super(
+      actual === undefined
+        ? `${what}: S3 returned no ETag (expected ${expected})`
+        : `${what}: S3 returned ETag ${actual}, expected ${expected}`,
+    );
+  }
+}
+
+/** Where a request went, for messages. */
+export interface S3Target {
+  bucket: string;
+  key?: string;
+  uploadId?: string;
+}
+
+export type ErrorKind = 'transient' | 'permanent';
+
+/** An S3 request that failed for good (permanent, or transient with every attempt used), with its context. */
+export class S3RequestError extends Error {
+  override readonly name = 'S3RequestError';
+  readonly kind: ErrorKind;
+  readonly code: string | undefined;
+  readonly httpStatus: number | undefined;
+
+  constructor(
+    readonly operation: string,
+    readonly target: S3Target,
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    const tries = attempts > 1 ? `, after ${attempts} attempts` : '';
+    super(`${describeS3Error(cause, target)} [${operation} ${locationOf(target)}${tries}]`, { cause });
+    this.kind = classifyS3Error(cause);
+    this.code = errorCodeOf(cause);
+    this.httpStatus = httpStatusOf(cause);
+  }
+}
+
+/** The rejection of an aborted job, named 'AbortError' whatever reason the signal was given. */
+export function abortErrorFrom(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const error = new Error('the upload was aborted', { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+const TRANSIENT_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'BandwidthLimitExceeded',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'ServiceUnavailable',
+  'PriorRequestNotComplete',
+  // The bytes got corrupted on the way: sending them again is the cure.
+  'BadDigest',
+  'TimeoutError',
+]);
+
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENETDOWN',
+]);
+
+function fieldOf(error: unknown, field: string): unknown {
+  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[field] : undefined;
+}
+
+function stringField(error: unknown, field: string): string | undefined {
+  const value = fieldOf(error, field);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** S3's error code ('NoSuchBucket'...), or a Node.js network code ('ECONNRESET'...). */
+function errorCodeOf(error: unknown): string | undefined {
+  if (error instanceof S3RequestError) return error.code;
+  const nodeCode = stringField(error, 'code');
+  if (nodeCode) return nodeCode;
+  const s3Code = stringField(error, 'Code');
+  if (s3Code) return s3Code;
+  const name = stringField(error, 'name');
+  return name === 'Error' ? undefined : name;
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof S3RequestError) return error.httpStatus;
+  const status = fieldOf(fieldOf(error, '$metadata'), 'httpStatusCode');
+  return typeof status === 'number' ? status : undefined;
+}
+
+export function classifyS3Error(error: unknown): ErrorKind {
+  if (error instanceof S3RequestError) return error.kind;
+  if (error instanceof ETagMismatchError) return 'transient';
+  if (isAbortError(error)) return 'permanent';
+  const status = httpStatusOf(error);
+  if (status !== undefined && (status >= 500 || status === 429)) return 'transient';
+  const code = errorCodeOf(error);
+  if (code && (TRANSIENT_CODES.has(code) || TRANSIENT_NETWORK_CODES.has(code))) return 'transient';
+  if (error instanceof Error && /socket hang up/i.test(error.message)) return 'transient';
+  return 'permanent';
+}
+
+function locationOf(target: S3Target): string {
+  return target.key === undefined ? `s3://${target.bucket}` : `s3://${target.bucket}/${target.key}`;
+}
+
+function explain(
+  code: string | undefined,
+  bucket: string | undefined,
+  target: S3Target | undefined,
+): string | undefined {
+  const theBucket = bucket === undefined ? 'the bucket' : `bucket '${bucket}'`;
+  switch (code) {
+    case 'NoSuchBucket':
+      return `${theBucket} does not exist`;
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+      return `access denied to ${theBucket}`;
+    case 'InvalidAccessKeyId':
+      return 'S3 does not know the access key id: check AWS_ACCESS_KEY_ID or the profile';
+    case 'SignatureDoesNotMatch':
+      return 'S3 rejected the request signature: check the secret access key';
+    case 'ExpiredToken':
+    case 'TokenRefreshRequired':
+      return 'the session credentials have expired';
+    case 'InvalidBucketName':
+      return `${bucket === undefined ? 'the bucket name' : `'${bucket}'`} is not a valid bucket name`;
+    case 'RequestTimeTooSkewed':
+      return "this machine's clock differs too much from S3's: synchronise the clock";
+    case 'NoSuchUpload':
+      return target?.uploadId === undefined
+        ? 'the multipart upload no longer exists on S3'
+        : `the multipart upload '${target.uploadId}' no longer exists on S3`;
+    case 'SlowDown':
+    case 'Throttling':
+    case 'ThrottlingException':
+    case 'TooManyRequestsException':
+      return 'S3 is throttling requests';
+    case 'BadDigest':
+      return 'S3 received bytes that do not match their Content-MD5 (corrupted in flight)';
+    case 'CredentialsProviderError':
+      return 'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE';
+    case 'ENOTFOUND':
+      return 'the S3 endpoint host name does not resolve';
+    case 'ECONNREFUSED':
+      return 'the S3 endpoint refused the connection';
+    default:
+      return undefined;
+  }
+}
+
+/** A message a user can act on, with S3's code and HTTP status; never credentials. Takes any error. */
+export function describeS3Error(error: unknown, target?: S3Target): string {
+  if (error instanceof S3RequestError || error instanceof FileChangedError) return error.message;
+  if (error instanceof FileVanishedError || error instanceof ETagMismatchError) return error.message;
+  if (isAbortError(error)) return 'the upload was stopped before it finished (AbortError)';
+  const code = errorCodeOf(error);
+  const status = httpStatusOf(error);
+  const bucket = target?.bucket ?? stringField(error, 'BucketName');
+  const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
+  const suffix = detail === '' ? '' : ` (${detail})`;
+  const explained = explain(code, bucket, target);
+  if (explained) return `${explained}${suffix}`;
+  const message = error instanceof Error ? error.message : String(error);
+  if (status !== undefined && status >= 500) return `S3 failed with a server error: ${message}${suffix}`;
+  return `${message || 'S3 request failed'}${suffix}`;
+}

@@ -1,0 +1,101 @@
+// Where a multipart upload starts: a new upload, or the saved one when it belongs to this file
+// version. S3's list of parts is the truth; the saved list says which of them were checked.
+import type { UploadedPart } from '../domain/model.js';
+import { normalizeEtag } from './checksums.js';
+import {
+  abortMultipartUpload,
+  createMultipartUpload,
+  listUploadedParts,
+  type ListedPart,
+} from './multipart-api.js';
+import { partLength, type PartPlan } from './part-plan.js';
+import type { TransferContext } from './s3-request.js';
+import type { ResumeState, UploadJob, UploadProgressListener } from './types.js';
+
+export interface MultipartStart {
+  uploadId: string;
+  /** Parts S3 holds exactly as they were saved: neither read nor sent again. */
+  trusted: UploadedPart[];
+  /**
+   * ETags of parts S3 holds that the saved state does not confirm (e.g. the process stopped after
+   * S3 stored a part, before it was saved), by part number: reused if the local bytes hash to them.
+   */
+  unconfirmed: Map<number, string>;
+}
+
+/** A saved upload can go on only for the same file version cut into the same part size. */
+export function resumeFits(resume: ResumeState, job: UploadJob, plan: PartPlan): boolean {
+  return resume.size === job.size && resume.mtimeMs === job.mtimeMs && resume.partSize === plan.partSize;
+}
+
+/** Sorts the parts S3 lists into those both sides agree on, and those only S3 knows. */
+export function matchListedParts(
+  saved: readonly UploadedPart[],
+  listed: readonly ListedPart[],
+  plan: PartPlan,
+): Pick<MultipartStart, 'trusted' | 'unconfirmed'> {
+  const savedByNumber = new Map(saved.map((part) => [part.partNumber, part]));
+  const trusted: UploadedPart[] = [];
+  const unconfirmed = new Map<number, string>();
+  for (const part of listed) {
+    if (part.partNumber < 1 || part.partNumber > plan.partCount) continue;
+    const size = partLength(plan, part.partNumber);
+    if (part.size !== size) continue;
+    const known = savedByNumber.get(part.partNumber);
+    if (known && known.size === size && normalizeEtag(known.etag) === part.etag) {
+      trusted.push({ partNumber: part.partNumber, etag: part.etag, size });
+    } else {
+      unconfirmed.set(part.partNumber, part.etag);
+    }
+  }
+  return { trusted, unconfirmed };
+}
+
+async function createUpload(
+  context: TransferContext,
+  job: UploadJob,
+  plan: PartPlan,
+  progress: UploadProgressListener,
+): Promise<MultipartStart> {
+  const target = { bucket: job.bucket, key: job.key };
+  const uploadId = await createMultipartUpload(context, target, job.signal);
+  try {
+    await progress.multipartCreated({ s3UploadId: uploadId, partSize: plan.partSize });
+  } catch (error) {
+    // Not saved means nobody could resume or abort it later: abort it now.
+    await abortMultipartUpload(context, { ...target, uploadId }, new AbortController().signal).catch(
+      (abortError: unknown) =>
+        context.logger.warn(
+          { ...target, uploadId, err: abortError },
+          'could not abort an unsaved multipart upload',
+        ),
+    );
+    throw error;
+  }
+  return { uploadId, trusted: [], unconfirmed: new Map() };
+}
+
+export async function startMultipart(
+  context: TransferContext,
+  job: UploadJob,
+  resume: ResumeState | undefined,
+  plan: PartPlan,
+  progress: UploadProgressListener,
+): Promise<MultipartStart> {
+  if (!resume) return createUpload(context, job, plan, progress);
+  const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
+  if (!resumeFits(resume, job, plan)) {
+    context.logger.info(
+      target,
+      'the saved multipart upload belongs to another version of the file; aborting it',
+    );
+    await abortMultipartUpload(context, target, job.signal);
+    return createUpload(context, job, plan, progress);
+  }
+  const listed = await listUploadedParts(context, target, job.signal);
+  if (!listed) {
+    context.logger.info(target, 'S3 no longer knows the saved multipart upload; starting a new one');
+    return createUpload(context, job, plan, progress);
+  }
+  return { uploadId: resume.s3UploadId, ...matchListedParts(resume.parts, listed, plan) };
+}

@@ -1,0 +1,52 @@
+// Every S3 call of the transfer goes through here: retried by the allow-list with backoff, aborted
+// with the job, and on final failure turned into an S3RequestError that says what and where.
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { TransferSettings } from '../config.js';
+import type { Logger } from '../logger.js';
+import { ETagMismatchError, S3RequestError, describeS3Error, isAbortError, type S3Target } from './errors.js';
+import { withRetry } from './retry.js';
+
+export interface TransferContext {
+  client: S3Client;
+  settings: TransferSettings;
+  logger: Logger;
+}
+
+/**
+ * Runs `attempt` (one S3 call, plus any check of its answer that should be retried with it) with
+ * retries. Abort errors and ETag mismatches are rethrown as they are; other errors are wrapped.
+ */
+export async function requestS3<T>(
+  context: TransferContext,
+  operation: string,
+  target: S3Target,
+  signal: AbortSignal,
+  attempt: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { settings, logger } = context;
+  let attempts = 0;
+  try {
+    return await withRetry(
+      () => {
+        attempts++;
+        return attempt(signal);
+      },
+      { maxAttempts: settings.retryMaxAttempts, baseDelayMs: settings.retryBaseDelayMs },
+      signal,
+      ({ attempt: failed, delayMs, error }) =>
+        logger.warn(
+          { operation, ...target, attempt: failed, delayMs, error: describeS3Error(error, target) },
+          `${operation} failed; retrying`,
+        ),
+    );
+  } catch (error) {
+    if (isAbortError(error) || error instanceof ETagMismatchError) throw error;
+    throw new S3RequestError(operation, target, attempts, error);
+  }
+}
+
+/** S3 answered that the multipart upload does not exist (completed, aborted, or expired). */
+export function isNoSuchUpload(error: unknown): boolean {
+  if (error instanceof S3RequestError) return error.code === 'NoSuchUpload';
+  return error instanceof Error && error.name === 'NoSuchUpload';
+}

@@ -1,0 +1,466 @@
+// The uploader against a real S3 server (Swift's S3 API): content, ETags, resume, stale uploads,
+// changed files and permanent errors. Parts are S3's minimum (5 MiB) to keep the files small.
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  NoSuchUpload,
+  S3ServiceException,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { TransferSettings } from '../../src/config.js';
+import type { UploadedPart } from '../../src/domain/model.js';
+import { createLogger } from '../../src/logger.js';
+import { md5Of, multipartEtag } from '../../src/transfer/checksums.js';
+import {
+  FileChangedError,
+  FileVanishedError,
+  S3RequestError,
+  classifyS3Error,
+} from '../../src/transfer/errors.js';
+import { createS3Client } from '../../src/transfer/s3-client.js';
+import type { ResumeState, UploadJob, UploadProgressListener } from '../../src/transfer/types.js';
+import { createUploader } from '../../src/transfer/uploader.js';
+import {
+  createTestBucket,
+  getObjectBytes,
+  listKeys,
+  listMultipartUploads,
+  testS3Client,
+  testS3Settings,
+  uniqueBucketName,
+} from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+
+const settings: TransferSettings = {
+  multipartThresholdBytes: PART,
+  partSizeBytes: PART,
+  maxConcurrentParts: 2,
+  retryMaxAttempts: 3,
+  retryBaseDelayMs: 10,
+};
+
+interface Recorded {
+  created: { s3UploadId: string; partSize: number }[];
+  parts: UploadedPart[];
+  bytes: number[];
+}
+
+/** A progress listener that records what it is told; `onPart` runs once a part is recorded. */
+function recorder(onPart?: (part: UploadedPart, recorded: Recorded) => Promise<void> | void): {
+  listener: UploadProgressListener;
+  recorded: Recorded;
+} {
+  const recorded: Recorded = { created: [], parts: [], bytes: [] };
+  return {
+    recorded,
+    listener: {
+      multipartCreated: async (state) => {
+        recorded.created.push(state);
+      },
+      partUploaded: async (part) => {
+        recorded.parts.push(part);
+        await onPart?.(part, recorded);
+      },
+      bytesUploaded: (total) => {
+        recorded.bytes.push(total);
+      },
+    },
+  };
+}
+
+/** Counts the commands the service's client sends, by name (one count per attempt). */
+function countCommands(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? 'unknown';
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'testCommandCounter' },
+  );
+  return counts;
+}
+
+/**
+ * Empties and deletes the bucket one object at a time: support's deleteBucket uses DeleteObjects,
+ * which Swift refuses without a Content-MD5 header that the SDK no longer sends.
+ */
+async function removeBucket(client: S3Client, bucket: string): Promise<void> {
+  for (const upload of await listMultipartUploads(client, bucket)) {
+    await client.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
+    );
+  }
+  for (const key of await listKeys(client, bucket)) {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+function expectedMultipartEtag(content: Buffer, partSize: number): string {
+  const md5s: string[] = [];
+  for (let offset = 0; offset < content.length; offset += partSize) {
+    md5s.push(md5Of(content.subarray(offset, offset + partSize)).hex);
+  }
+  return multipartEtag(md5s);
+}
+
+describe('transfer against S3', () => {
+  const checkClient = testS3Client();
+  const client = createS3Client(testS3Settings(), { maxSockets: 8 });
+  const counts = countCommands(client);
+  const uploader = createUploader(client, settings, createLogger('silent'));
+  let bucket: string;
+  let folder: string;
+
+  async function writeRandomFile(name: string, size: number): Promise<{ filePath: string; content: Buffer }> {
+    const filePath = path.join(folder, name);
+    const content = randomBytes(size);
+    await writeFile(filePath, content);
+    return { filePath, content };
+  }
+
+  async function jobFor(
+    filePath: string,
+    key: string,
+    signal = new AbortController().signal,
+  ): Promise<UploadJob> {
+    const stats = await stat(filePath);
+    return { filePath, bucket, key, size: stats.size, mtimeMs: stats.mtimeMs, signal };
+  }
+
+  function resumeFrom(job: UploadJob, recorded: Recorded, parts = recorded.parts): ResumeState {
+    const created = recorded.created.at(-1);
+    assert.ok(created, 'a multipart upload was created');
+    return { ...created, parts: [...parts], size: job.size, mtimeMs: job.mtimeMs };
+  }
+
+  async function objectExists(key: string): Promise<boolean> {
+    try {
+      await checkClient.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+        return false;
+      throw error;
+    }
+  }
+
+  /** Starts an upload that is aborted as soon as `partsBeforeAbort` parts are reported. */
+  async function interruptedUpload(job: UploadJob, controller: AbortController, partsBeforeAbort: number) {
+    const { listener, recorded } = recorder((_part, soFar) => {
+      if (soFar.parts.length >= partsBeforeAbort) controller.abort();
+    });
+    await assert.rejects(uploader.upload(job, undefined, listener), { name: 'AbortError' });
+    return recorded;
+  }
+
+  before(async () => {
+    bucket = await createTestBucket(checkClient, 'transfer');
+    folder = await mkdtemp(path.join(tmpdir(), 'transfer-test-'));
+  });
+
+  after(async () => {
+    await removeBucket(checkClient, bucket);
+    await rm(folder, { recursive: true, force: true });
+    client.destroy();
+    checkClient.destroy();
+  });
+
+  beforeEach(() => counts.clear());
+
+  it('uploads a small file with one PutObject whose ETag is its MD5', async () => {
+    const { filePath, content } = await writeRandomFile('small.bin', 100 * 1024);
+    const { listener, recorded } = recorder();
+    const result = await uploader.upload(await jobFor(filePath, 'dir/small.bin'), undefined, listener);
+
+    assert.deepEqual(result, {
+      etag: md5Of(content).hex,
+      validation: 'etag',
+      method: 'single',
+      bytesSent: content.length,
+      partsReused: 0,
+    });
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'dir/small.bin'), content);
+    assert.deepEqual(recorded.bytes, [content.length]);
+    assert.equal(counts.get('PutObjectCommand'), 1);
+  });
+
+  it('uploads an empty file', async () => {
+    const { filePath } = await writeRandomFile('empty.bin', 0);
+    const result = await uploader.upload(await jobFor(filePath, 'empty.bin'), undefined, recorder().listener);
+    assert.equal(result.etag, md5Of(Buffer.alloc(0)).hex);
+    assert.equal((await getObjectBytes(checkClient, bucket, 'empty.bin')).length, 0);
+  });
+
+  it('uploads a large file in parts, reports each part, and checks the multipart ETag', async () => {
+    const { filePath, content } = await writeRandomFile('large.bin', 13 * MiB);
+    const { listener, recorded } = recorder();
+    const result = await uploader.upload(await jobFor(filePath, 'large.bin'), undefined, listener);
+
+    assert.equal(result.method, 'multipart');
+    assert.equal(result.validation, 'etag');
+    assert.match(result.etag, /-3$/);
+    assert.equal(result.etag, expectedMultipartEtag(content, PART));
+    assert.equal(result.bytesSent, content.length);
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'large.bin'), content);
+
+    assert.equal(recorded.created.length, 1);
+    assert.equal(recorded.created[0]?.partSize, PART);
+    const parts = [...recorded.parts].sort((a, b) => a.partNumber - b.partNumber);
+    assert.deepEqual(
+      parts.map((p) => [p.partNumber, p.size, p.etag]),
+      [0, 1, 2].map((i) => [
+        i + 1,
+        Math.min(PART, content.length - i * PART),
+        md5Of(content.subarray(i * PART, (i + 1) * PART)).hex,
+      ]),
+    );
+    assert.equal(recorded.bytes.at(-1), content.length);
+    assert.equal(counts.get('UploadPartCommand'), 3);
+    assert.deepEqual(await listMultipartUploads(checkClient, bucket), []);
+  });
+
+  it('resumes an interrupted upload, sending only the parts S3 does not hold', async () => {
+    const { filePath, content } = await writeRandomFile('resumed.bin', 16 * MiB + 7);
+    const controller = new AbortController();
+    const job = await jobFor(filePath, 'resumed.bin', controller.signal);
+    const first = await interruptedUpload(job, controller, 1);
+    const partsSentBefore = counts.get('UploadPartCommand') ?? 0;
+    assert.ok(partsSentBefore >= 1 && partsSentBefore <= 2, 'the abort came after one or two parts');
+
+    counts.clear();
+    const { listener, recorded } = recorder();
+    const resumed = { ...job, signal: new AbortController().signal };
+    const result = await uploader.upload(resumed, resumeFrom(job, first), listener);
+
+    // The one part recorded is trusted; a second part stored by S3 but cut off before it was
+    // recorded (two were in flight) is reused only if its bytes hash to S3's ETag.
+    assert.equal(recorded.created.length, 0, 'the saved upload was resumed, not replaced');
+    assert.equal(counts.get('ListPartsCommand'), 1);
+    assert.equal((counts.get('UploadPartCommand') ?? 0) + result.partsReused, 4);
+    assert.ok(result.partsReused >= first.parts.length);
+    assert.equal(result.bytesSent, content.length - result.partsReused * PART);
+    assert.equal(
+      recorded.bytes[0],
+      first.parts.length * PART,
+      'trusted parts count as uploaded from the start',
+    );
+    assert.equal(result.etag, expectedMultipartEtag(content, PART));
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'resumed.bin'), content);
+    assert.deepEqual(await listMultipartUploads(checkClient, bucket), []);
+  });
+
+  it('reuses a part S3 holds but the saved state does not, once its local bytes hash to its ETag', async () => {
+    const { filePath, content } = await writeRandomFile('unsaved-part.bin', 11 * MiB);
+    const controller = new AbortController();
+    const job = await jobFor(filePath, 'unsaved-part.bin', controller.signal);
+    const first = await interruptedUpload(job, controller, 1);
+
+    counts.clear();
+    const { listener, recorded } = recorder();
+    // As if the process died after S3 stored the part, before it was saved.
+    const result = await uploader.upload(
+      { ...job, signal: new AbortController().signal },
+      resumeFrom(job, first, []),
+      listener,
+    );
+
+    assert.ok(result.partsReused >= 1);
+    assert.equal((counts.get('UploadPartCommand') ?? 0) + result.partsReused, 3);
+    assert.equal(recorded.parts.length, 3, 'a reused part is reported so that it is saved');
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'unsaved-part.bin'), content);
+  });
+
+  it('aborts a saved upload of another version of the file and starts over', async () => {
+    const { filePath, content } = await writeRandomFile('stale.bin', 11 * MiB);
+    const controller = new AbortController();
+    const oldJob = await jobFor(filePath, 'stale.bin', controller.signal);
+    const first = await interruptedUpload(oldJob, controller, 1);
+    const stale = resumeFrom(oldJob, first);
+
+    const newTime = new Date(Math.floor(oldJob.mtimeMs) + 60_000);
+    await utimes(filePath, newTime, newTime);
+    counts.clear();
+    const { listener, recorded } = recorder();
+    const result = await uploader.upload(await jobFor(filePath, 'stale.bin'), stale, listener);
+
+    assert.equal(counts.get('AbortMultipartUploadCommand'), 1);
+    assert.equal(recorded.created.length, 1);
+    assert.notEqual(recorded.created[0]?.s3UploadId, stale.s3UploadId);
+    assert.equal(counts.get('UploadPartCommand'), 3);
+    assert.equal(result.partsReused, 0);
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'stale.bin'), content);
+    assert.deepEqual(await listMultipartUploads(checkClient, bucket), []);
+  });
+
+  it('starts a new upload when S3 no longer knows the saved one', async () => {
+    const { filePath, content } = await writeRandomFile('forgotten.bin', 11 * MiB);
+    const controller = new AbortController();
+    const job = await jobFor(filePath, 'forgotten.bin', controller.signal);
+    const first = await interruptedUpload(job, controller, 1);
+    const saved = resumeFrom(job, first);
+    await uploader.abortMultipart(bucket, 'forgotten.bin', saved.s3UploadId);
+
+    const { listener, recorded } = recorder();
+    const result = await uploader.upload({ ...job, signal: new AbortController().signal }, saved, listener);
+    assert.equal(recorded.created.length, 1);
+    assert.equal(result.partsReused, 0);
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'forgotten.bin'), content);
+  });
+
+  it('does not complete a multipart upload when the file changes while it is read', async () => {
+    const { filePath } = await writeRandomFile('changing.bin', 11 * MiB);
+    const job = await jobFor(filePath, 'changing.bin');
+    const { listener, recorded } = recorder(async (_part, soFar) => {
+      if (soFar.parts.length === 1) await appendFile(filePath, 'more');
+    });
+
+    await assert.rejects(uploader.upload(job, undefined, listener), (error: unknown) => {
+      assert.ok(error instanceof FileChangedError, `expected FileChangedError, got ${String(error)}`);
+      assert.equal(error.moment, 'after reading');
+      assert.equal(error.found?.size, job.size + 4);
+      return true;
+    });
+    assert.equal(counts.get('CompleteMultipartUploadCommand'), undefined);
+    assert.equal(await objectExists('changing.bin'), false);
+    // The upload is left for the engine to abort or resume.
+    const uploadId = recorded.created[0]?.s3UploadId;
+    assert.ok(uploadId);
+    assert.ok((await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === uploadId));
+    await uploader.abortMultipart(bucket, 'changing.bin', uploadId);
+    assert.ok(!(await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === uploadId));
+  });
+
+  it('refuses a file that is not the version the job names, before any request', async () => {
+    const { filePath } = await writeRandomFile('other-version.bin', 1024);
+    const job = await jobFor(filePath, 'other-version.bin');
+    await assert.rejects(
+      uploader.upload({ ...job, mtimeMs: job.mtimeMs - 1000 }, undefined, recorder().listener),
+      FileChangedError,
+    );
+    await assert.rejects(
+      uploader.upload({ ...job, size: 6 * MiB }, undefined, recorder().listener),
+      FileChangedError,
+    );
+    await assert.rejects(
+      uploader.upload({ ...job, filePath: path.join(folder, 'missing.bin') }, undefined, recorder().listener),
+      FileVanishedError,
+    );
+    assert.equal(counts.size, 0, 'no request was sent');
+  });
+
+  it('fails at once, with a clear message, when the bucket does not exist', async () => {
+    const { filePath } = await writeRandomFile('nowhere.bin', 1024);
+    const missingBucket = uniqueBucketName('missing');
+    const job = { ...(await jobFor(filePath, 'nowhere.bin')), bucket: missingBucket };
+
+    await assert.rejects(uploader.upload(job, undefined, recorder().listener), (error: unknown) => {
+      assert.ok(error instanceof S3RequestError, `expected S3RequestError, got ${String(error)}`);
+      assert.equal(classifyS3Error(error), 'permanent');
+      assert.equal(error.code, 'NoSuchBucket');
+      assert.match(
+        error.message,
+        new RegExp(`bucket '${missingBucket}' does not exist \\(NoSuchBucket, HTTP 404\\)`),
+      );
+      return true;
+    });
+    assert.equal(counts.get('PutObjectCommand'), 1, 'a permanent error is not retried');
+
+    const { filePath: largePath } = await writeRandomFile('nowhere-large.bin', 6 * MiB);
+    const largeJob = { ...(await jobFor(largePath, 'nowhere-large.bin')), bucket: missingBucket };
+    await assert.rejects(uploader.upload(largeJob, undefined, recorder().listener), /NoSuchBucket/);
+    assert.equal(counts.get('CreateMultipartUploadCommand'), 1);
+  });
+
+  it('treats aborting an upload S3 does not know as done', async () => {
+    await uploader.abortMultipart(bucket, 'no-such-key', 'no-such-upload-id');
+  });
+
+  it('accepts an object completed by an attempt whose answer was lost', async () => {
+    const flakyClient = createS3Client(testS3Settings(), { maxSockets: 4 });
+    let completes = 0;
+    // The first Complete succeeds on S3 but its answer is lost (a 500 instead); the retry then
+    // hears NoSuchUpload, as from AWS once a completed upload id is forgotten.
+    flakyClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'CompleteMultipartUploadCommand') return next(args);
+        completes++;
+        if (completes > 1) {
+          throw new NoSuchUpload({
+            message: 'The specified upload does not exist',
+            $metadata: { httpStatusCode: 404 },
+          });
+        }
+        await next(args);
+        throw new S3ServiceException({
+          name: 'InternalError',
+          message: 'the answer was lost',
+          $fault: 'server',
+          $metadata: { httpStatusCode: 500 },
+        });
+      },
+      { step: 'initialize', name: 'testLoseCompleteAnswer' },
+    );
+    const flakyCounts = countCommands(flakyClient);
+    try {
+      const flakyUploader = createUploader(flakyClient, settings, createLogger('silent'));
+      const { filePath, content } = await writeRandomFile('lost-answer.bin', 11 * MiB);
+      const result = await flakyUploader.upload(
+        await jobFor(filePath, 'lost-answer.bin'),
+        undefined,
+        recorder().listener,
+      );
+      assert.equal(completes, 2);
+      assert.equal(flakyCounts.get('HeadObjectCommand'), 1, 'the object itself was asked for');
+      assert.equal(result.etag, expectedMultipartEtag(content, PART));
+      assert.deepEqual(await getObjectBytes(checkClient, bucket, 'lost-answer.bin'), content);
+    } finally {
+      flakyClient.destroy();
+    }
+  });
+
+  it('sends a part again when S3 rejects it as corrupted (BadDigest)', async () => {
+    const faultyClient = createS3Client(testS3Settings(), { maxSockets: 4 });
+    let corrupted = 0;
+    // Fault injection on the wire: the first part goes out with a Content-MD5 that is not its own.
+    faultyClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers;
+        if (context.commandName === 'UploadPartCommand' && corrupted === 0 && headers?.['content-md5']) {
+          corrupted++;
+          headers['content-md5'] = md5Of(Buffer.from('something else')).base64;
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'testCorruptContentMd5' },
+    );
+    const faultyCounts = countCommands(faultyClient);
+    try {
+      const faultyUploader = createUploader(faultyClient, settings, createLogger('silent'));
+      const { filePath, content } = await writeRandomFile('bad-digest.bin', 11 * MiB);
+      const result = await faultyUploader.upload(
+        await jobFor(filePath, 'bad-digest.bin'),
+        undefined,
+        recorder().listener,
+      );
+      assert.equal(corrupted, 1);
+      assert.equal(faultyCounts.get('UploadPartCommand'), 4, 'three parts, one of them twice');
+      assert.equal(result.etag, expectedMultipartEtag(content, PART));
+      assert.deepEqual(await getObjectBytes(checkClient, bucket, 'bad-digest.bin'), content);
+    } finally {
+      faultyClient.destroy();
+    }
+  });
+});
