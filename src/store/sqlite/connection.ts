@@ -36,8 +36,9 @@ function configure(db: Database, filePath: string): void {
   // (SIGKILL) loses nothing, and only an OS crash or power loss can roll back the last
   // transactions since the WAL was last synced. Every such loss is repaired by what the engine
   // already does: a lost part row is found again by ListParts, a lost completion re-uploads one
-  // file to the same key, a lost claim is a task still pending. FULL would add an fsync to every
-  // claim, progress write and completion, which bounds the rate of small files uploaded.
+  // file to the same key, a lost claim is a task still pending. (A request created in the last
+  // moment before the power went would have to be created again.) FULL would add an fsync to
+  // every claim, progress write and completion, which bounds the rate of small files uploaded.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);

@@ -1,0 +1,103 @@
+// Upload requests: their statements, prepared once, and the operations built on them.
+import Sqlite from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
+import type { EpochMs, NewUploadRequest, RequestTotals, UploadRequest } from '../../domain/model.js';
+import type { RequestStatus } from '../../domain/status.js';
+import { DuplicateUploadIdError } from '../store.js';
+import { taskStatus, toUploadRequest } from './rows.js';
+import type { RequestRow, TaskCountRow } from './rows.js';
+
+interface RequestChange {
+  uploadId: string;
+  now: EpochMs;
+}
+
+export type RequestQueries = ReturnType<typeof requestQueries>;
+
+export function requestQueries(db: Database) {
+  const insertRequest = db.prepare<NewUploadRequest & { now: EpochMs }, RequestRow>(`
+    INSERT INTO upload_requests (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                                 status, created_at, updated_at, last_error)
+    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL)
+    RETURNING *`);
+
+  const selectRequest = db.prepare<[string], RequestRow>(`SELECT * FROM upload_requests WHERE upload_id = ?`);
+
+  // The statuses arrive as one JSON array, so one prepared statement serves any set of them.
+  const selectRequestsByStatus = db.prepare<[string], RequestRow>(`
+    SELECT * FROM upload_requests
+    WHERE status IN (SELECT value FROM json_each(?))
+    ORDER BY created_at, upload_id`);
+
+  const activatePendingRequest = db.prepare<RequestChange>(`
+    UPDATE upload_requests SET status = 'active', updated_at = @now
+    WHERE upload_id = @uploadId AND status = 'pending'`);
+
+  const cancelOpenRequest = db.prepare<RequestChange>(`
+    UPDATE upload_requests SET status = 'cancelled', updated_at = @now
+    WHERE upload_id = @uploadId AND status IN ('pending', 'active')`);
+
+  const updateRequestError = db.prepare<RequestChange & { message: string | null }>(`
+    UPDATE upload_requests SET last_error = @message, updated_at = @now WHERE upload_id = @uploadId`);
+
+  const selectTaskCounts = db.prepare<[string], TaskCountRow>(`
+    SELECT status, files, bytes_total, bytes_uploaded FROM request_task_counts WHERE upload_id = ?`);
+
+  return {
+    create(request: NewUploadRequest, now: EpochMs): UploadRequest {
+      try {
+        const row = insertRequest.get({
+          uploadId: request.uploadId,
+          sourceFolder: request.sourceFolder,
+          destinationBucket: request.destinationBucket,
+          destinationPrefix: request.destinationPrefix,
+          pattern: request.pattern,
+          now,
+        });
+        if (row === undefined)
+          throw new Error(`inserting upload request '${request.uploadId}' returned no row`);
+        return toUploadRequest(row);
+      } catch (error) {
+        if (error instanceof Sqlite.SqliteError && error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new DuplicateUploadIdError(request.uploadId);
+        }
+        throw error;
+      }
+    },
+
+    get(uploadId: string): UploadRequest | undefined {
+      const row = selectRequest.get(uploadId);
+      return row && toUploadRequest(row);
+    },
+
+    list(statuses: readonly RequestStatus[]): UploadRequest[] {
+      return selectRequestsByStatus.all(JSON.stringify(statuses)).map(toUploadRequest);
+    },
+
+    activate(uploadId: string, now: EpochMs): boolean {
+      return activatePendingRequest.run({ uploadId, now }).changes === 1;
+    },
+
+    cancel(uploadId: string, now: EpochMs): boolean {
+      return cancelOpenRequest.run({ uploadId, now }).changes === 1;
+    },
+
+    setError(uploadId: string, message: string | null, now: EpochMs): void {
+      updateRequestError.run({ uploadId, message, now });
+    },
+
+    totals(uploadId: string): RequestTotals {
+      const totals: RequestTotals = {
+        files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+        bytes: { total: 0, uploaded: 0 },
+      };
+      for (const row of selectTaskCounts.all(uploadId)) {
+        totals.files[taskStatus(row.status)] = row.files;
+        totals.files.total += row.files;
+        totals.bytes.total += row.bytes_total;
+        totals.bytes.uploaded += row.bytes_uploaded;
+      }
+      return totals;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// Rows as SQLite returns them, and their mapping to the domain model: the one place that knows
+// both the column names and the field names.
+import type {
+  FileTask,
+  MultipartState,
+  UploadRequest,
+  UploadedPart,
+  ValidationMethod,
+} from '../../domain/model.js';
+import { isRequestStatus, isTaskStatus } from '../../domain/status.js';
+import type { RequestStatus, TaskStatus } from '../../domain/status.js';
+
+export interface RequestRow {
+  upload_id: string;
+  source_folder: string;
+  destination_bucket: string;
+  destination_prefix: string;
+  pattern: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+  last_error: string | null;
+}
+
+export interface TaskRow {
+  task_id: number;
+  upload_id: string;
+  relative_path: string;
+  object_key: string;
+  size: number;
+  mtime_ms: number;
+  status: string;
+  bytes_uploaded: number;
+  attempts: number;
+  last_error: string | null;
+  ready_at: number;
+  etag: string | null;
+  validation: string | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+  failed_at: number | null;
+}
+
+export interface MultipartRow {
+  task_id: number;
+  s3_upload_id: string;
+  bucket: string;
+  object_key: string;
+  size: number;
+  mtime_ms: number;
+  part_size: number;
+  created_at: number;
+}
+
+export interface PartRow {
+  task_id: number;
+  part_number: number;
+  etag: string;
+  size: number;
+}
+
+export interface TaskCountRow {
+  status: string;
+  files: number;
+  bytes_total: number;
+  bytes_uploaded: number;
+}
+
+// The CHECK constraints make these failures impossible unless the file was edited by hand; they
+// replace a cast, so that such a file is reported instead of flowing through the engine.
+function requestStatus(value: string): RequestStatus {
+  if (!isRequestStatus(value)) throw new Error(`unknown request status '${value}' in upload_requests`);
+  return value;
+}
+
+export function taskStatus(value: string): TaskStatus {
+  if (!isTaskStatus(value)) throw new Error(`unknown task status '${value}' in file_tasks`);
+  return value;
+}
+
+function validationMethod(value: string | null): ValidationMethod | null {
+  if (value === null || value === 'etag' || value === 'content-md5') return value;
+  throw new Error(`unknown validation method '${value}' in file_tasks`);
+}
+
+export function toUploadRequest(row: RequestRow): UploadRequest {
+  return {
+    uploadId: row.upload_id,
+    sourceFolder: row.source_folder,
+    destinationBucket: row.destination_bucket,
+    destinationPrefix: row.destination_prefix,
+    pattern: row.pattern,
+    status: requestStatus(row.status),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastError: row.last_error,
+  };
+}
+
+export function toFileTask(row: TaskRow): FileTask {
+  return {
+    taskId: row.task_id,
+    uploadId: row.upload_id,
+    relativePath: row.relative_path,
+    objectKey: row.object_key,
+    size: row.size,
+    mtimeMs: row.mtime_ms,
+    status: taskStatus(row.status),
+    bytesUploaded: row.bytes_uploaded,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    readyAt: row.ready_at,
+    etag: row.etag,
+    validation: validationMethod(row.validation),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    completedAt: row.completed_at,
+    failedAt: row.failed_at,
+  };
+}
+
+export function toUploadedPart(row: PartRow): UploadedPart {
+  return { partNumber: row.part_number, etag: row.etag, size: row.size };
+}
+
+export function toMultipartState(row: MultipartRow, parts: readonly PartRow[]): MultipartState {
+  return {
+    taskId: row.task_id,
+    s3UploadId: row.s3_upload_id,
+    bucket: row.bucket,
+    key: row.object_key,
+    size: row.size,
+    mtimeMs: row.mtime_ms,
+    partSize: row.part_size,
+    parts: parts.map(toUploadedPart),
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,185 @@
+// The Store on an embedded SQLite file. better-sqlite3 is synchronous: each method runs its
+// statements to the end before returning, and the async signatures only let a PostgreSQL
+// implementation share the interface (and turn throws into rejections).
+import type { Database, Statement } from 'better-sqlite3';
+import type {
+  EpochMs,
+  FileTask,
+  MultipartState,
+  NewUploadRequest,
+  ObservedFile,
+  RequestTotals,
+  UploadRequest,
+  UploadedPart,
+  ValidationMethod,
+} from '../../domain/model.js';
+import type { RequestStatus, TaskStatus } from '../../domain/status.js';
+import type { Store } from '../store.js';
+import { openDatabase } from './connection.js';
+import { multipartQueries } from './multipart.js';
+import type { MultipartQueries } from './multipart.js';
+import { queueQueries } from './queue.js';
+import type { QueueQueries } from './queue.js';
+import { requestQueries } from './requests.js';
+import type { RequestQueries } from './requests.js';
+import { taskQueries } from './tasks.js';
+import type { TaskQueries } from './tasks.js';
+
+/** Opens (creating it and its folder when missing) and migrates the SQLite file at filePath. */
+export function openSqliteStore(filePath: string): SqliteStore {
+  return new SqliteStore(openDatabase(filePath));
+}
+
+export class SqliteStore implements Store {
+  private readonly requests: RequestQueries;
+  private readonly tasks: TaskQueries;
+  private readonly queue: QueueQueries;
+  private readonly multiparts: MultipartQueries;
+  private readonly selectOne: Statement<[], number>;
+
+  constructor(private readonly db: Database) {
+    this.requests = requestQueries(db);
+    this.tasks = taskQueries(db);
+    this.queue = queueQueries(db);
+    this.multiparts = multipartQueries(db);
+    this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
+  }
+
+  // --- upload requests
+  async createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest> {
+    return this.requests.create(request, now);
+  }
+
+  async getRequest(uploadId: string): Promise<UploadRequest | undefined> {
+    return this.requests.get(uploadId);
+  }
+
+  async listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]> {
+    return this.requests.list(statuses);
+  }
+
+  async activateRequest(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.requests.activate(uploadId, now);
+  }
+
+  async cancelRequest(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.requests.cancel(uploadId, now);
+  }
+
+  async setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
+    this.requests.setError(uploadId, message, now);
+  }
+
+  async requestTotals(uploadId: string): Promise<RequestTotals> {
+    return this.requests.totals(uploadId);
+  }
+
+  // --- file tasks, as the monitor sees files
+  async recordObservedFiles(
+    uploadId: string,
+    files: readonly ObservedFile[],
+    objectKeyFor: (relativePath: string) => string,
+    readyAtFor: (file: ObservedFile) => EpochMs,
+    now: EpochMs,
+  ): Promise<number> {
+    return this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readyAtFor, now);
+  }
+
+  async getTask(taskId: number): Promise<FileTask | undefined> {
+    return this.tasks.get(taskId);
+  }
+
+  async listTasks(
+    uploadId: string,
+    options: { status?: TaskStatus; limit: number; cursor?: string },
+  ): Promise<{ items: FileTask[]; nextCursor: string | null }> {
+    return this.tasks.list(uploadId, options);
+  }
+
+  // --- the dispatcher's queue
+  async claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]> {
+    return this.queue.claimReady(now, limit);
+  }
+
+  async nextReadyAt(): Promise<EpochMs | null> {
+    return this.queue.nextReadyAt();
+  }
+
+  async requeueDueFailedTasks(now: EpochMs): Promise<number> {
+    return this.queue.requeueDueFailed(now);
+  }
+
+  async retryFailedTasks(uploadId: string, now: EpochMs): Promise<number> {
+    return this.queue.retryFailed(uploadId, now);
+  }
+
+  async recoverInterruptedTasks(now: EpochMs): Promise<number> {
+    return this.queue.recoverInterrupted(now);
+  }
+
+  // --- one task's run
+  async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): Promise<void> {
+    this.tasks.recordProgress(taskId, bytesUploaded, now);
+  }
+
+  async completeTask(
+    taskId: number,
+    result: { etag: string; validation: ValidationMethod },
+    now: EpochMs,
+  ): Promise<boolean> {
+    return this.tasks.complete(taskId, result, now);
+  }
+
+  async failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean> {
+    return this.tasks.fail(taskId, message, retryAt, now);
+  }
+
+  async releaseTask(
+    taskId: number,
+    version: { size: number; mtimeMs: number; readyAt: EpochMs },
+    note: string | null,
+    now: EpochMs,
+  ): Promise<boolean> {
+    return this.tasks.release(taskId, version, note, now);
+  }
+
+  async dropTask(taskId: number): Promise<void> {
+    this.tasks.drop(taskId);
+  }
+
+  // --- multipart progress of a task
+  async getMultipart(taskId: number): Promise<MultipartState | undefined> {
+    return this.multiparts.get(taskId);
+  }
+
+  async saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void> {
+    this.multiparts.save(state, now);
+  }
+
+  async recordPart(taskId: number, part: UploadedPart): Promise<void> {
+    this.multiparts.recordPart(taskId, part);
+  }
+
+  async deleteMultipart(taskId: number): Promise<void> {
+    this.multiparts.delete(taskId);
+  }
+
+  async listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]> {
+    return this.multiparts.listOfRequest(uploadId);
+  }
+
+  /** False when the database cannot answer (closed, or the file became unreadable). */
+  async ping(): Promise<boolean> {
+    try {
+      return this.selectOne.get() === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    // No PRAGMA optimize here: the statistics it gathers could move the planner off the indexes
+    // the queue's statements were written for, and these plans are right without them.
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,202 @@
+// File tasks: what the monitor records, what the API pages through, and the transitions of one
+// task's run. Every transition of a run is guarded by status = 'in_progress'.
+import type { Database } from 'better-sqlite3';
+import type { EpochMs, FileTask, ObservedFile, ValidationMethod } from '../../domain/model.js';
+import type { TaskStatus } from '../../domain/status.js';
+import { InvalidCursorError, assertLimit } from './errors.js';
+import { toFileTask } from './rows.js';
+import type { TaskRow } from './rows.js';
+
+interface ObservedFileRow {
+  uploadId: string;
+  relativePath: string;
+  objectKey: string;
+  size: number;
+  mtimeMs: number;
+  readyAt: EpochMs;
+  now: EpochMs;
+}
+
+interface TaskPage {
+  uploadId: string;
+  status?: TaskStatus;
+  afterTaskId: number;
+  limit: number;
+}
+
+export type TaskQueries = ReturnType<typeof taskQueries>;
+
+export function taskQueries(db: Database) {
+  // A new path → a pending task. A known path with another version → pending again, from
+  // scratch, unless a runner holds it (it notices the change itself). The same version → no
+  // change at all, so `changes` counts exactly the tasks created or changed.
+  const upsertObservedFile = db.prepare<ObservedFileRow>(`
+    INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status,
+                            bytes_uploaded, attempts, ready_at, created_at, updated_at)
+    VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, 'pending', 0, 0, @readyAt, @now, @now)
+    ON CONFLICT (upload_id, relative_path) DO UPDATE SET
+      size = excluded.size,
+      mtime_ms = excluded.mtime_ms,
+      status = 'pending',
+      bytes_uploaded = 0,
+      attempts = 0,
+      last_error = NULL,
+      ready_at = excluded.ready_at,
+      etag = NULL,
+      validation = NULL,
+      completed_at = NULL,
+      failed_at = NULL,
+      updated_at = excluded.updated_at
+    WHERE (file_tasks.size <> excluded.size OR file_tasks.mtime_ms <> excluded.mtime_ms)
+      AND file_tasks.status <> 'in_progress'`);
+
+  const selectTask = db.prepare<[number], TaskRow>(`SELECT * FROM file_tasks WHERE task_id = ?`);
+
+  const selectTaskPage = db.prepare<TaskPage, TaskRow>(`
+    SELECT * FROM file_tasks
+    WHERE upload_id = @uploadId AND task_id > @afterTaskId
+    ORDER BY task_id LIMIT @limit`);
+
+  const selectTaskPageByStatus = db.prepare<Required<TaskPage>, TaskRow>(`
+    SELECT * FROM file_tasks
+    WHERE upload_id = @uploadId AND status = @status AND task_id > @afterTaskId
+    ORDER BY task_id LIMIT @limit`);
+
+  const updateProgress = db.prepare<{ taskId: number; bytesUploaded: number; now: EpochMs }>(`
+    UPDATE file_tasks SET bytes_uploaded = @bytesUploaded, updated_at = @now
+    WHERE task_id = @taskId AND status = 'in_progress'`);
+
+  // A completed task counts its whole size as uploaded, and the errors of earlier attempts are
+  // no longer news.
+  const completeRunningTask = db.prepare<{
+    taskId: number;
+    etag: string;
+    validation: ValidationMethod;
+    now: EpochMs;
+  }>(`
+    UPDATE file_tasks SET status = 'completed', bytes_uploaded = size, etag = @etag, validation = @validation,
+                          last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
+    WHERE task_id = @taskId AND status = 'in_progress'`);
+
+  // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
+  const failRunningTask = db.prepare<{ taskId: number; message: string; retryAt: EpochMs; now: EpochMs }>(`
+    UPDATE file_tasks SET status = 'failed', last_error = @message, ready_at = @retryAt,
+                          failed_at = @now, updated_at = @now
+    WHERE task_id = @taskId AND status = 'in_progress'`);
+
+  // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
+  // with a new version it starts from scratch, as recordObservedFiles does. Every right-hand
+  // side reads the row as it was before this update.
+  const releaseRunningTask = db.prepare<{
+    taskId: number;
+    size: number;
+    mtimeMs: number;
+    readyAt: EpochMs;
+    note: string | null;
+    now: EpochMs;
+  }>(`
+    UPDATE file_tasks SET
+      status = 'pending',
+      attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN attempts ELSE 0 END,
+      bytes_uploaded = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN bytes_uploaded ELSE 0 END,
+      size = @size,
+      mtime_ms = @mtimeMs,
+      ready_at = @readyAt,
+      last_error = @note,
+      updated_at = @now
+    WHERE task_id = @taskId AND status = 'in_progress'`);
+
+  // Its multipart state goes with it (ON DELETE CASCADE).
+  const deleteTask = db.prepare<[number]>(`DELETE FROM file_tasks WHERE task_id = ?`);
+
+  const recordBatch = db.transaction(
+    (
+      uploadId: string,
+      files: readonly ObservedFile[],
+      objectKeyFor: (relativePath: string) => string,
+      readyAtFor: (file: ObservedFile) => EpochMs,
+      now: EpochMs,
+    ): number => {
+      let changed = 0;
+      for (const file of files) {
+        changed += upsertObservedFile.run({
+          uploadId,
+          relativePath: file.relativePath,
+          objectKey: objectKeyFor(file.relativePath),
+          size: file.size,
+          mtimeMs: file.mtimeMs,
+          readyAt: readyAtFor(file),
+          now,
+        }).changes;
+      }
+      return changed;
+    },
+  );
+
+  return {
+    recordObservedFiles: recordBatch,
+
+    get(taskId: number): FileTask | undefined {
+      const row = selectTask.get(taskId);
+      return row && toFileTask(row);
+    },
+
+    list(
+      uploadId: string,
+      options: { status?: TaskStatus; limit: number; cursor?: string },
+    ): { items: FileTask[]; nextCursor: string | null } {
+      assertLimit('listTasks', options.limit);
+      const afterTaskId = options.cursor === undefined ? 0 : taskIdOfCursor(options.cursor);
+      // One row more than asked tells whether another page exists, so the last page says so.
+      const page = { uploadId, afterTaskId, limit: options.limit + 1 };
+      const rows =
+        options.status === undefined
+          ? selectTaskPage.all(page)
+          : selectTaskPageByStatus.all({ ...page, status: options.status });
+      const items = rows.slice(0, options.limit).map(toFileTask);
+      const last = items.at(-1);
+      const nextCursor = rows.length > options.limit && last ? cursorOfTaskId(last.taskId) : null;
+      return { items, nextCursor };
+    },
+
+    recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): void {
+      updateProgress.run({ taskId, bytesUploaded, now });
+    },
+
+    complete(taskId: number, result: { etag: string; validation: ValidationMethod }, now: EpochMs): boolean {
+      return (
+        completeRunningTask.run({ taskId, etag: result.etag, validation: result.validation, now }).changes ===
+        1
+      );
+    },
+
+    fail(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): boolean {
+      return failRunningTask.run({ taskId, message, retryAt, now }).changes === 1;
+    },
+
+    release(
+      taskId: number,
+      version: { size: number; mtimeMs: number; readyAt: EpochMs },
+      note: string | null,
+      now: EpochMs,
+    ): boolean {
+      const { size, mtimeMs, readyAt } = version;
+      return releaseRunningTask.run({ taskId, size, mtimeMs, readyAt, note, now }).changes === 1;
+    },
+
+    drop(taskId: number): void {
+      deleteTask.run(taskId);
+    },
+  };
+}
+
+/** The cursor is the last task id of the page, in decimal. */
+function cursorOfTaskId(taskId: number): string {
+  return String(taskId);
+}
+
+function taskIdOfCursor(cursor: string): number {
+  const taskId = /^[1-9][0-9]{0,15}$/.test(cursor) ? Number(cursor) : NaN;
+  if (!Number.isSafeInteger(taskId)) throw new InvalidCursorError(cursor);
+  return taskId;
+}

@@ -1,0 +1,333 @@
+// The Store contract, continued: the dispatcher's queue, one task's run, multipart progress,
+// and counts that stay exact through all of them.
+import { beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Store } from '../../src/store/store.js';
+import {
+  T0,
+  activeRequestWith,
+  allTasks,
+  keyFor,
+  multipartOf,
+  newRequest,
+  observed,
+  readyAt,
+  runRandomOperations,
+  taskOf,
+  totalsOf,
+} from './store-fixtures.js';
+
+/** `current` returns the store of the running test (each test gets a fresh one). */
+export function describeRunContract(current: () => Store): void {
+  let store: Store;
+  beforeEach(() => {
+    store = current();
+  });
+
+  describe("the dispatcher's queue", () => {
+    it('claims only ready pending tasks of active requests, oldest readyAt first', async () => {
+      await store.createRequest(newRequest('active'), T0);
+      await store.activateRequest('active', T0);
+      await store.recordObservedFiles('active', observed(1, 1, 0), keyFor, readyAt(T0 + 30), T0);
+      await store.recordObservedFiles('active', observed(1, 1, 1), keyFor, readyAt(T0 + 10), T0);
+      await store.recordObservedFiles('active', observed(1, 1, 2), keyFor, readyAt(T0 + 20), T0);
+      await store.recordObservedFiles('active', observed(1, 1, 3), keyFor, readyAt(T0 + 99), T0);
+      await store.createRequest(newRequest('waiting'), T0);
+      await store.recordObservedFiles('waiting', observed(2), keyFor, readyAt(T0), T0);
+      await activeRequestWith(store, 'cancelled', observed(2));
+      await store.cancelRequest('cancelled', T0);
+
+      const claimed = await store.claimReadyTasks(T0 + 50, 10);
+      assert.deepEqual(
+        claimed.map((t) => [t.relativePath, t.readyAt]),
+        [
+          ['dir/file-000001.txt', T0 + 10],
+          ['dir/file-000002.txt', T0 + 20],
+          ['dir/file-000000.txt', T0 + 30],
+        ],
+      );
+      for (const task of claimed) {
+        assert.equal(task.status, 'in_progress');
+        assert.equal(task.attempts, 1);
+        assert.equal(task.updatedAt, T0 + 50);
+        assert.deepEqual(await store.getTask(task.taskId), task);
+      }
+    });
+
+    it('respects the limit and never hands the same task twice', async () => {
+      await activeRequestWith(store, 'r1', observed(5));
+      const first = await store.claimReadyTasks(T0, 3);
+      const second = await store.claimReadyTasks(T0, 3);
+      const third = await store.claimReadyTasks(T0, 3);
+      assert.equal(first.length, 3);
+      assert.equal(second.length, 2);
+      assert.deepEqual(third, []);
+      assert.equal(new Set([...first, ...second].map((t) => t.taskId)).size, 5);
+      await assert.rejects(store.claimReadyTasks(T0, 0), RangeError);
+    });
+
+    it('tells the earliest readyAt of pending tasks of active requests', async () => {
+      assert.equal(await store.nextReadyAt(), null);
+      await store.createRequest(newRequest('waiting'), T0);
+      await store.recordObservedFiles('waiting', observed(1), keyFor, readyAt(T0 - 100), T0);
+      assert.equal(await store.nextReadyAt(), null);
+      await activeRequestWith(store, 'cancelled', observed(1));
+      await store.cancelRequest('cancelled', T0);
+      assert.equal(await store.nextReadyAt(), null);
+
+      await store.createRequest(newRequest('r1'), T0);
+      await store.activateRequest('r1', T0);
+      await store.recordObservedFiles('r1', observed(1, 1, 0), keyFor, readyAt(T0 + 40), T0);
+      await store.recordObservedFiles('r1', observed(1, 1, 1), keyFor, readyAt(T0 + 20), T0);
+      assert.equal(await store.nextReadyAt(), T0 + 20);
+      await store.claimReadyTasks(T0 + 20, 1);
+      assert.equal(await store.nextReadyAt(), T0 + 40);
+    });
+
+    it('requeues failed tasks of active requests once their time has come, keeping the error', async () => {
+      const tasks = await activeRequestWith(store, 'r1', observed(3));
+      await activeRequestWith(store, 'cancelled', observed(1));
+      await store.claimReadyTasks(T0, 10);
+      const [soon, later, done] = tasks;
+      assert.ok(soon && later && done);
+      await store.failTask(soon.taskId, 'timeout', T0 + 100, T0 + 1);
+      await store.failTask(later.taskId, 'reset', T0 + 200, T0 + 1);
+      await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+      const [cancelledTask] = await allTasks(store, 'cancelled');
+      assert.ok(cancelledTask);
+      await store.failTask(cancelledTask.taskId, 'boom', T0 + 100, T0 + 1);
+      await store.cancelRequest('cancelled', T0 + 2);
+
+      assert.equal(await store.requeueDueFailedTasks(T0 + 99), 0);
+      assert.equal(await store.requeueDueFailedTasks(T0 + 150), 1);
+      const requeued = await taskOf(store, soon.taskId);
+      assert.deepEqual(
+        [requeued.status, requeued.readyAt, requeued.lastError, requeued.failedAt],
+        ['pending', T0 + 150, 'timeout', T0 + 1],
+      );
+      assert.equal((await taskOf(store, later.taskId)).status, 'failed');
+      assert.equal((await taskOf(store, cancelledTask.taskId)).status, 'failed');
+    });
+
+    it('retries every failed task of one request now', async () => {
+      const tasks = await activeRequestWith(store, 'r1', observed(3));
+      const [other] = await activeRequestWith(store, 'r2', observed(1));
+      await store.claimReadyTasks(T0, 10);
+      for (const task of [...tasks.slice(0, 2), other]) {
+        assert.ok(task);
+        assert.equal(await store.failTask(task.taskId, 'boom', T0 + 10_000, T0 + 1), true);
+      }
+      assert.equal(await store.retryFailedTasks('r1', T0 + 5), 2);
+      assert.deepEqual(
+        (await allTasks(store, 'r1')).map((t) => [t.status, t.readyAt]),
+        [
+          ['pending', T0 + 5],
+          ['pending', T0 + 5],
+          ['in_progress', T0],
+        ],
+      );
+      assert.equal((await allTasks(store, 'r2'))[0]?.status, 'failed');
+      assert.equal(await store.retryFailedTasks('r1', T0 + 6), 0);
+    });
+
+    it('recovers interrupted tasks after a crash, keeping their multipart progress', async () => {
+      const [task, other] = await activeRequestWith(store, 'r1', observed(3));
+      assert.ok(task && other);
+      await store.claimReadyTasks(T0, 2);
+      await store.saveMultipart(multipartOf(task.taskId), T0);
+      await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
+      await store.recordProgress(task.taskId, 5, T0 + 1);
+      assert.equal(await store.recoverInterruptedTasks(T0 + 100), 2);
+      const recovered = await taskOf(store, task.taskId);
+      assert.deepEqual(
+        [recovered.status, recovered.attempts, recovered.bytesUploaded, recovered.readyAt],
+        ['pending', 1, 5, T0],
+      );
+      assert.deepEqual((await store.getMultipart(task.taskId))?.parts, [
+        { partNumber: 1, etag: '"p1"', size: 5 },
+      ]);
+      assert.equal(await store.recoverInterruptedTasks(T0 + 101), 0);
+      const [again] = await store.claimReadyTasks(T0 + 102, 1);
+      assert.equal(again?.attempts, 2);
+    });
+  });
+
+  describe("one task's run", () => {
+    it('records progress only while in_progress', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.recordProgress(task.taskId, 40, T0 + 1);
+      assert.equal((await taskOf(store, task.taskId)).bytesUploaded, 0);
+      await store.claimReadyTasks(T0, 1);
+      await store.recordProgress(task.taskId, 40, T0 + 2);
+      const running = await taskOf(store, task.taskId);
+      assert.deepEqual([running.bytesUploaded, running.updatedAt], [40, T0 + 2]);
+      assert.deepEqual((await store.requestTotals('r1')).bytes, { total: 100, uploaded: 40 });
+    });
+
+    it('completes a running task once, counting its whole size as uploaded', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      const result = { etag: '"abc"', validation: 'etag' } as const;
+      assert.equal(await store.completeTask(task.taskId, result, T0 + 1), false, 'a pending task');
+      await store.claimReadyTasks(T0, 1);
+      await store.recordProgress(task.taskId, 30, T0 + 1);
+      assert.equal(await store.completeTask(task.taskId, result, T0 + 2), true);
+      assert.equal(
+        await store.completeTask(task.taskId, { etag: '"other"', validation: 'etag' }, T0 + 3),
+        false,
+      );
+      const done = await taskOf(store, task.taskId);
+      assert.deepEqual(
+        [done.status, done.etag, done.validation, done.bytesUploaded, done.completedAt, done.updatedAt],
+        ['completed', '"abc"', 'etag', 100, T0 + 2, T0 + 2],
+      );
+      assert.deepEqual(await store.requestTotals('r1'), {
+        files: { pending: 0, in_progress: 0, completed: 1, failed: 0, total: 1 },
+        bytes: { total: 100, uploaded: 100 },
+      });
+    });
+
+    it('fails only a running task, with its message and requeue time', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      assert.equal(await store.failTask(task.taskId, 'boom', T0 + 60, T0 + 1), false, 'a pending task');
+      await store.claimReadyTasks(T0, 1);
+      assert.equal(await store.failTask(task.taskId, 'AccessDenied: no', T0 + 60, T0 + 2), true);
+      assert.equal(await store.failTask(task.taskId, 'again', T0 + 90, T0 + 3), false, 'a failed task');
+      const failed = await taskOf(store, task.taskId);
+      assert.deepEqual(
+        [failed.status, failed.lastError, failed.readyAt, failed.failedAt],
+        ['failed', 'AccessDenied: no', T0 + 60, T0 + 2],
+      );
+    });
+
+    it('releases a running task with its new version, or keeps its progress for the same one', async () => {
+      const [changed, same] = await activeRequestWith(store, 'r1', observed(2));
+      assert.ok(changed && same);
+      const version = { size: 300, mtimeMs: 5000, readyAt: T0 + 40 };
+      assert.equal(
+        await store.releaseTask(changed.taskId, version, 'changed', T0 + 1),
+        false,
+        'a pending task',
+      );
+      await store.claimReadyTasks(T0, 2);
+      await store.recordProgress(changed.taskId, 50, T0 + 1);
+      await store.recordProgress(same.taskId, 60, T0 + 1);
+
+      assert.equal(await store.releaseTask(changed.taskId, version, 'the file changed', T0 + 2), true);
+      const released = await taskOf(store, changed.taskId);
+      assert.deepEqual(
+        [released.status, released.size, released.mtimeMs, released.readyAt, released.lastError],
+        ['pending', 300, 5000, T0 + 40, 'the file changed'],
+      );
+      assert.deepEqual([released.bytesUploaded, released.attempts], [0, 0]);
+
+      const sameVersion = { size: same.size, mtimeMs: same.mtimeMs, readyAt: T0 + 3 };
+      assert.equal(await store.releaseTask(same.taskId, sameVersion, null, T0 + 3), true);
+      const kept = await taskOf(store, same.taskId);
+      assert.deepEqual(
+        [kept.status, kept.bytesUploaded, kept.attempts, kept.lastError],
+        ['pending', 60, 1, null],
+      );
+      assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+    });
+
+    it('drops a task with its multipart state', async () => {
+      const [task, kept] = await activeRequestWith(store, 'r1', observed(2));
+      assert.ok(task && kept);
+      await store.claimReadyTasks(T0, 1);
+      await store.saveMultipart(multipartOf(task.taskId), T0);
+      await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
+      await store.dropTask(task.taskId);
+      assert.equal(await store.getTask(task.taskId), undefined);
+      assert.equal(await store.getMultipart(task.taskId), undefined);
+      assert.deepEqual(await store.listMultipartsOfRequest('r1'), []);
+      assert.deepEqual((await store.requestTotals('r1')).files.total, 1);
+      await store.dropTask(task.taskId);
+      // A path seen again after its task was dropped is a new task with a new id.
+      await store.recordObservedFiles('r1', observed(1), keyFor, readyAt(T0), T0 + 5);
+      const again = (await allTasks(store, 'r1')).find((t) => t.relativePath === task.relativePath);
+      assert.ok(again && again.taskId > kept.taskId);
+    });
+  });
+
+  describe('multipart progress', () => {
+    it('saves, records parts in any order, replaces a part, and deletes', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      assert.equal(await store.getMultipart(task.taskId), undefined);
+      await store.saveMultipart(multipartOf(task.taskId), T0 + 1);
+      assert.deepEqual(await store.getMultipart(task.taskId), {
+        ...multipartOf(task.taskId),
+        parts: [],
+        createdAt: T0 + 1,
+      });
+      await store.recordPart(task.taskId, { partNumber: 3, etag: '"p3"', size: 2 });
+      await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
+      await store.recordPart(task.taskId, { partNumber: 2, etag: '"old"', size: 5 });
+      await store.recordPart(task.taskId, { partNumber: 2, etag: '"p2"', size: 5 });
+      assert.deepEqual((await store.getMultipart(task.taskId))?.parts, [
+        { partNumber: 1, etag: '"p1"', size: 5 },
+        { partNumber: 2, etag: '"p2"', size: 5 },
+        { partNumber: 3, etag: '"p3"', size: 2 },
+      ]);
+      await store.deleteMultipart(task.taskId);
+      assert.equal(await store.getMultipart(task.taskId), undefined);
+      await store.deleteMultipart(task.taskId);
+    });
+
+    it('replaces the previous upload and its parts when saved again', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.saveMultipart(multipartOf(task.taskId), T0);
+      await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
+      const replacement = { ...multipartOf(task.taskId), s3UploadId: 'upload-2', size: 12, mtimeMs: 77.5 };
+      await store.saveMultipart(replacement, T0 + 9);
+      assert.deepEqual(await store.getMultipart(task.taskId), {
+        ...replacement,
+        parts: [],
+        createdAt: T0 + 9,
+      });
+    });
+
+    it('refuses a part of a task that has no multipart upload', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await assert.rejects(
+        store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 }),
+        /no multipart upload/,
+      );
+    });
+
+    it("lists the multipart uploads of one request's tasks", async () => {
+      const [a, b, plain] = await activeRequestWith(store, 'r1', observed(3));
+      const [other] = await activeRequestWith(store, 'r2', observed(1));
+      assert.ok(a && b && plain && other);
+      for (const task of [b, a, other]) await store.saveMultipart(multipartOf(task.taskId), T0);
+      await store.recordPart(a.taskId, { partNumber: 2, etag: '"a2"', size: 5 });
+      await store.recordPart(a.taskId, { partNumber: 1, etag: '"a1"', size: 5 });
+      await store.recordPart(other.taskId, { partNumber: 1, etag: '"o1"', size: 5 });
+      const listed = await store.listMultipartsOfRequest('r1');
+      assert.deepEqual(
+        listed.map((m) => [m.taskId, m.parts.map((p) => p.etag)]),
+        [
+          [a.taskId, ['"a1"', '"a2"']],
+          [b.taskId, []],
+        ],
+      );
+      assert.deepEqual(await store.listMultipartsOfRequest('missing'), []);
+    });
+  });
+
+  it('keeps requestTotals equal to a recount through any sequence of operations', async () => {
+    const uploadIds = ['r1', 'r2'];
+    await runRandomOperations(store, uploadIds, 20240607, 400, async (step) => {
+      for (const uploadId of uploadIds) {
+        const recount = totalsOf(await allTasks(store, uploadId));
+        assert.deepEqual(await store.requestTotals(uploadId), recount, `${uploadId} after step ${step}`);
+      }
+    });
+    assert.ok((await store.requestTotals('r1')).files.total > 0, 'the sequence should leave some tasks');
+  });
+}

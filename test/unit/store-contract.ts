@@ -1,0 +1,291 @@
+// The behaviour every Store implementation must have, as one suite that each implementation runs
+// with its own factory: describeStoreContract('sqlite', async () => ({ store, cleanup })).
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ObservedFile } from '../../src/domain/model.js';
+import { DuplicateUploadIdError } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
+import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
+import { describeRunContract } from './store-contract-runs.js';
+import {
+  T0,
+  activeRequestWith,
+  allTasks,
+  keyFor,
+  newRequest,
+  observed,
+  readyAt,
+  taskOf,
+  totalsOf,
+} from './store-fixtures.js';
+import type { StoreUnderTest } from './store-fixtures.js';
+
+export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`Store contract: ${name}`, () => {
+    let subject: StoreUnderTest;
+    let store: Store;
+    beforeEach(async () => {
+      subject = await makeStore();
+      store = subject.store;
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    describe('upload requests', () => {
+      it('creates a pending request and reads it back', async () => {
+        const created = await store.createRequest(newRequest('r1'), T0);
+        assert.deepEqual(created, {
+          ...newRequest('r1'),
+          status: 'pending',
+          createdAt: T0,
+          updatedAt: T0,
+          lastError: null,
+        });
+        assert.deepEqual(await store.getRequest('r1'), created);
+        assert.equal(await store.getRequest('missing'), undefined);
+      });
+
+      it('refuses a duplicate upload id with DuplicateUploadIdError', async () => {
+        await store.createRequest(newRequest('r1'), T0);
+        await assert.rejects(store.createRequest(newRequest('r1'), T0 + 1), (error: unknown) => {
+          assert.ok(error instanceof DuplicateUploadIdError);
+          assert.equal(error.uploadId, 'r1');
+          return true;
+        });
+      });
+
+      it('lists requests of the given statuses, oldest first then by id', async () => {
+        await store.createRequest(newRequest('b'), T0 + 1);
+        await store.createRequest(newRequest('a'), T0 + 1);
+        await store.createRequest(newRequest('c'), T0);
+        await store.createRequest(newRequest('d'), T0 + 2);
+        await store.activateRequest('a', T0 + 3);
+        await store.cancelRequest('d', T0 + 3);
+        const ids = async (statuses: Parameters<Store['listRequests']>[0]) =>
+          (await store.listRequests(statuses)).map((r) => r.uploadId);
+        assert.deepEqual(await ids(['pending', 'active', 'cancelled']), ['c', 'a', 'b', 'd']);
+        assert.deepEqual(await ids(['pending', 'active']), ['c', 'a', 'b']);
+        assert.deepEqual(await ids(['cancelled']), ['d']);
+        assert.deepEqual(await ids([]), []);
+      });
+
+      it('activates only a pending request and cancels only an open one', async () => {
+        await store.createRequest(newRequest('r1'), T0);
+        assert.equal(await store.activateRequest('r1', T0 + 5), true);
+        assert.equal(await store.activateRequest('r1', T0 + 6), false);
+        assert.equal((await store.getRequest('r1'))?.updatedAt, T0 + 5);
+        assert.equal(await store.cancelRequest('r1', T0 + 7), true);
+        assert.equal(await store.cancelRequest('r1', T0 + 8), false);
+        assert.equal(await store.activateRequest('r1', T0 + 9), false);
+        assert.equal((await store.getRequest('r1'))?.status, 'cancelled');
+
+        await store.createRequest(newRequest('r2'), T0);
+        assert.equal(await store.cancelRequest('r2', T0 + 1), true);
+        assert.equal(await store.activateRequest('missing', T0), false);
+        assert.equal(await store.cancelRequest('missing', T0), false);
+      });
+
+      it('cancelling leaves the tasks as they are', async () => {
+        const [first, second] = await activeRequestWith(store, 'r1', observed(3));
+        assert.ok(first && second);
+        await store.claimReadyTasks(T0, 1);
+        await store.failTask(first.taskId, 'boom', T0 + 10, T0);
+        await store.claimReadyTasks(T0, 1);
+        assert.equal(await store.cancelRequest('r1', T0 + 1), true);
+        const statuses = (await allTasks(store, 'r1')).map((t) => t.status);
+        assert.deepEqual(statuses, ['failed', 'in_progress', 'pending']);
+      });
+
+      it('sets and clears the last error', async () => {
+        await store.createRequest(newRequest('r1'), T0);
+        await store.setRequestError('r1', 'the folder is gone', T0 + 1);
+        assert.equal((await store.getRequest('r1'))?.lastError, 'the folder is gone');
+        assert.equal((await store.getRequest('r1'))?.updatedAt, T0 + 1);
+        await store.setRequestError('r1', null, T0 + 2);
+        assert.equal((await store.getRequest('r1'))?.lastError, null);
+      });
+
+      it('totals a request with no tasks as zeros', async () => {
+        await store.createRequest(newRequest('r1'), T0);
+        assert.deepEqual(await store.requestTotals('r1'), totalsOf([]));
+      });
+    });
+
+    describe('recordObservedFiles', () => {
+      it('creates pending tasks with their key, version and readyAt', async () => {
+        await store.createRequest(newRequest('r1'), T0);
+        const files = [
+          { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25 },
+          { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99 },
+        ];
+        const readyAtFor = (file: ObservedFile) => T0 + file.size;
+        assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAtFor, T0), 2);
+        const [a, b] = await allTasks(store, 'r1');
+        assert.ok(a && b);
+        assert.deepEqual(
+          { ...a, taskId: 0 },
+          {
+            taskId: 0,
+            uploadId: 'r1',
+            relativePath: 'a.txt',
+            objectKey: 'key/a.txt',
+            size: 10,
+            mtimeMs: 1234.25,
+            status: 'pending',
+            bytesUploaded: 0,
+            attempts: 0,
+            lastError: null,
+            readyAt: T0 + 10,
+            etag: null,
+            validation: null,
+            createdAt: T0,
+            updatedAt: T0,
+            completedAt: null,
+            failedAt: null,
+          },
+        );
+        assert.equal(b.relativePath, 'sub/b.txt');
+        assert.equal(b.readyAt, T0);
+        assert.deepEqual(await store.getTask(a.taskId), a);
+        assert.equal(await store.getTask(b.taskId + 1000), undefined);
+        assert.equal(await store.recordObservedFiles('r1', [], keyFor, readyAt(T0), T0), 0);
+      });
+
+      it('leaves an unchanged file untouched whatever its status', async () => {
+        const files = observed(4);
+        const [pending, running, done, failed] = await activeRequestWith(store, 'r1', files);
+        assert.ok(pending && running && done && failed);
+        await store.claimReadyTasks(T0, 4);
+        await store.releaseTask(pending.taskId, { size: 100, mtimeMs: 1000.5, readyAt: T0 }, null, T0);
+        await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+        await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
+        const before = await allTasks(store, 'r1');
+        assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAt(T0 + 99), T0 + 99), 0);
+        assert.deepEqual(await allTasks(store, 'r1'), before);
+        assert.deepEqual(
+          before.map((t) => t.status),
+          ['pending', 'in_progress', 'completed', 'failed'],
+        );
+      });
+
+      it('puts a changed completed or failed task back to pending from scratch', async () => {
+        const [done, failed] = await activeRequestWith(store, 'r1', observed(2));
+        assert.ok(done && failed);
+        await store.claimReadyTasks(T0, 2);
+        await store.completeTask(done.taskId, { etag: '"e"', validation: 'content-md5' }, T0 + 1);
+        await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
+        const changed = [
+          { relativePath: done.relativePath, size: 100, mtimeMs: 2000 },
+          { relativePath: failed.relativePath, size: 250, mtimeMs: 1000.5 },
+        ];
+        assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 30), T0 + 20), 2);
+        for (const [task, file] of [
+          [await taskOf(store, done.taskId), changed[0]],
+          [await taskOf(store, failed.taskId), changed[1]],
+        ] as const) {
+          assert.equal(task.status, 'pending');
+          assert.equal(task.size, file?.size);
+          assert.equal(task.mtimeMs, file?.mtimeMs);
+          assert.equal(task.readyAt, T0 + 30);
+          assert.equal(task.attempts, 0);
+          assert.equal(task.bytesUploaded, 0);
+          assert.equal(task.lastError, null);
+          assert.equal(task.etag, null);
+          assert.equal(task.validation, null);
+          assert.equal(task.updatedAt, T0 + 20);
+          assert.equal(task.createdAt, T0);
+        }
+        assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+      });
+
+      it('moves a pending task to the new version and its new readyAt', async () => {
+        const [task] = await activeRequestWith(store, 'r1', observed(1));
+        assert.ok(task);
+        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000 }];
+        assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 1);
+        const after = await taskOf(store, task.taskId);
+        assert.deepEqual(
+          [after.status, after.size, after.mtimeMs, after.readyAt],
+          ['pending', 5, 3000, T0 + 7],
+        );
+      });
+
+      it('leaves an in_progress task to its runner even when its file changed', async () => {
+        const [task] = await activeRequestWith(store, 'r1', observed(1));
+        assert.ok(task);
+        const [claimed] = await store.claimReadyTasks(T0, 1);
+        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000 }];
+        assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 0);
+        assert.deepEqual(await store.getTask(task.taskId), claimed);
+      });
+
+      it('keeps the same path of two requests apart', async () => {
+        await activeRequestWith(store, 'r1', observed(2));
+        await activeRequestWith(store, 'r2', observed(3));
+        assert.equal((await allTasks(store, 'r1')).length, 2);
+        assert.equal((await allTasks(store, 'r2')).length, 3);
+      });
+    });
+
+    describe('listTasks', () => {
+      it('pages 2,500 tasks by taskId with cursors', async () => {
+        await activeRequestWith(store, 'r1', observed(2500));
+        await activeRequestWith(store, 'other', observed(10));
+        const seen: number[] = [];
+        const pageSizes: number[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listTasks('r1', { limit: 1000, ...(cursor && { cursor }) });
+          pageSizes.push(page.items.length);
+          seen.push(...page.items.map((t) => t.taskId));
+          assert.ok(page.items.every((t) => t.uploadId === 'r1'));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+        assert.deepEqual(pageSizes, [1000, 1000, 500]);
+        assert.equal(new Set(seen).size, 2500);
+        assert.deepEqual(
+          seen,
+          [...seen].sort((a, b) => a - b),
+        );
+      });
+
+      it('says there is no next page when the last page is exactly full', async () => {
+        await activeRequestWith(store, 'r1', observed(4));
+        const first = await store.listTasks('r1', { limit: 2 });
+        assert.ok(first.nextCursor);
+        const second = await store.listTasks('r1', { limit: 2, cursor: first.nextCursor });
+        assert.equal(second.items.length, 2);
+        assert.equal(second.nextCursor, null);
+      });
+
+      it('filters by status', async () => {
+        await activeRequestWith(store, 'r1', observed(2500));
+        const claimed = await store.claimReadyTasks(T0, 700);
+        const running = await allTasks(store, 'r1', 'in_progress');
+        assert.deepEqual(
+          running.map((t) => t.taskId),
+          claimed.map((t) => t.taskId).sort((a, b) => a - b),
+        );
+        const firstPage = await store.listTasks('r1', { status: 'pending', limit: 1000 });
+        assert.equal(firstPage.items.length, 1000);
+        assert.ok(firstPage.items.every((t) => t.status === 'pending'));
+        assert.equal((await allTasks(store, 'r1', 'pending')).length, 1800);
+        assert.deepEqual((await store.listTasks('r1', { status: 'failed', limit: 10 })).items, []);
+      });
+
+      it('rejects a cursor it did not make with InvalidCursorError', async () => {
+        await activeRequestWith(store, 'r1', observed(1));
+        for (const cursor of ['abc', '-1', '1.5', '', '99999999999999999999', ' 1']) {
+          await assert.rejects(
+            store.listTasks('r1', { limit: 10, cursor }),
+            InvalidCursorError,
+            `cursor '${cursor}'`,
+          );
+        }
+      });
+    });
+
+    describeRunContract(() => store);
+  });
+}

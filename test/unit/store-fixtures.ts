@@ -1,0 +1,165 @@
+// Fixtures shared by the Store contract suites and the implementations' own tests.
+import assert from 'node:assert/strict';
+import type {
+  EpochMs,
+  FileTask,
+  MultipartState,
+  NewUploadRequest,
+  ObservedFile,
+  RequestTotals,
+} from '../../src/domain/model.js';
+import type { TaskStatus } from '../../src/domain/status.js';
+import type { Store } from '../../src/store/store.js';
+
+export interface StoreUnderTest {
+  store: Store;
+  cleanup(): Promise<void>;
+}
+
+export const T0: EpochMs = 1_700_000_000_000;
+
+export function newRequest(uploadId: string): NewUploadRequest {
+  return {
+    uploadId,
+    sourceFolder: `/data/${uploadId}`,
+    destinationBucket: 'bucket',
+    destinationPrefix: `backups/${uploadId}/`,
+    pattern: '**/*.txt',
+  };
+}
+
+export const keyFor = (relativePath: string): string => `key/${relativePath}`;
+export const readyAt = (at: EpochMs) => (): EpochMs => at;
+
+export function observed(count: number, size = 100, from = 0): ObservedFile[] {
+  return Array.from({ length: count }, (_, i) => ({
+    relativePath: `dir/file-${String(from + i).padStart(6, '0')}.txt`,
+    size,
+    mtimeMs: 1000.5,
+  }));
+}
+
+/** Creates an active request holding one pending task per file, ready at T0. */
+export async function activeRequestWith(
+  store: Store,
+  uploadId: string,
+  files: ObservedFile[],
+): Promise<FileTask[]> {
+  await store.createRequest(newRequest(uploadId), T0);
+  assert.equal(await store.activateRequest(uploadId, T0), true);
+  assert.equal(await store.recordObservedFiles(uploadId, files, keyFor, readyAt(T0), T0), files.length);
+  return allTasks(store, uploadId);
+}
+
+export async function allTasks(store: Store, uploadId: string, status?: TaskStatus): Promise<FileTask[]> {
+  const tasks: FileTask[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.listTasks(uploadId, {
+      limit: 500,
+      ...(status && { status }),
+      ...(cursor && { cursor }),
+    });
+    tasks.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return tasks;
+}
+
+export async function taskOf(store: Store, taskId: number): Promise<FileTask> {
+  const task = await store.getTask(taskId);
+  assert.ok(task, `task ${taskId} should exist`);
+  return task;
+}
+
+/** What requestTotals must say, recomputed from the tasks themselves. */
+export function totalsOf(tasks: readonly FileTask[]): RequestTotals {
+  const totals: RequestTotals = {
+    files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+    bytes: { total: 0, uploaded: 0 },
+  };
+  for (const task of tasks) {
+    totals.files[task.status] += 1;
+    totals.files.total += 1;
+    totals.bytes.total += task.size;
+    totals.bytes.uploaded += task.status === 'completed' ? task.size : task.bytesUploaded;
+  }
+  return totals;
+}
+
+/** A small deterministic generator, so that a failing random sequence can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Runs `steps` operations picked at random (seeded, so a failure replays) over active requests
+ * `uploadIds`, covering every kind of task transition, and calls `check` after each.
+ */
+export async function runRandomOperations(
+  store: Store,
+  uploadIds: readonly string[],
+  seed: number,
+  steps: number,
+  check: (step: number) => Promise<void>,
+): Promise<void> {
+  const random = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(random() * items.length)];
+  const someUploadId = () => pick(uploadIds) ?? '';
+  for (const uploadId of uploadIds) {
+    await store.createRequest(newRequest(uploadId), T0);
+    await store.activateRequest(uploadId, T0);
+  }
+  let now = T0;
+  const randomFiles = (): ObservedFile[] =>
+    Array.from({ length: 1 + Math.floor(random() * 8) }, () => ({
+      relativePath: `f${Math.floor(random() * 40)}.txt`,
+      size: Math.floor(random() * 3) * 100,
+      mtimeMs: Math.floor(random() * 2),
+    }));
+  // Each gets the current tasks; an id of 0 (no task) exercises the guards on a missing row.
+  const operations: ((tasks: FileTask[]) => Promise<unknown>)[] = [
+    () => store.recordObservedFiles(someUploadId(), randomFiles(), keyFor, readyAt(now), now),
+    () => store.claimReadyTasks(now, 1 + Math.floor(random() * 5)),
+    (tasks) => store.recordProgress(pick(tasks)?.taskId ?? 0, Math.floor(random() * 100), now),
+    (tasks) => store.completeTask(pick(tasks)?.taskId ?? 0, { etag: '"e"', validation: 'etag' }, now),
+    (tasks) => store.failTask(pick(tasks)?.taskId ?? 0, 'boom', now + Math.floor(random() * 20), now),
+    (tasks) => {
+      const task = pick(tasks);
+      const size = random() < 0.5 ? (task?.size ?? 0) : 700;
+      return store.releaseTask(task?.taskId ?? 0, { size, mtimeMs: 3, readyAt: now }, null, now);
+    },
+    (tasks) => store.dropTask(pick(tasks)?.taskId ?? 0),
+    () => store.requeueDueFailedTasks(now),
+    () => store.retryFailedTasks(someUploadId(), now),
+    () => store.recoverInterruptedTasks(now),
+  ];
+  for (let step = 0; step < steps; step += 1) {
+    now += Math.floor(random() * 5);
+    const tasks = (await Promise.all(uploadIds.map((uploadId) => allTasks(store, uploadId)))).flat();
+    const operation = pick(operations);
+    assert.ok(operation);
+    await operation(tasks);
+    await check(step);
+  }
+}
+
+/** A multipart upload of a 100-byte file in 5-byte parts. */
+export function multipartOf(taskId: number): Omit<MultipartState, 'parts' | 'createdAt'> {
+  return {
+    taskId,
+    s3UploadId: 'upload-1',
+    bucket: 'bucket',
+    key: `key/${taskId}`,
+    size: 100,
+    mtimeMs: 1000.5,
+    partSize: 5,
+  };
+}
