@@ -1,0 +1,72 @@
+// The HTTP app, built by a factory that does not listen, so that tests can inject() requests.
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { UploadService } from '../engine/upload-service.js';
+import type { Logger } from '../logger.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
+import { docsRoutes, openApiOptions } from './routes/docs.js';
+import { fileRoutes } from './routes/files.js';
+import { healthRoutes } from './routes/health.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { validatorCompiler } from './validation.js';
+
+export interface AppDeps {
+  service: UploadService;
+  /** false: no logging (tests). */
+  logger: Logger | false;
+  version: string;
+}
+
+/** Upload ids are up to 128 characters; longer path parameters are unknown ids, answered 404. */
+const MAX_PARAM_LENGTH = 256;
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+export type App = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const base = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+  });
+  base.setValidatorCompiler(validatorCompiler);
+  acceptOnlyJsonBodies(base);
+  installErrorHandling(base);
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(swagger, openApiOptions(deps.version));
+  await app.register(healthRoutes, { service: deps.service, version: deps.version });
+  await app.register(uploadRoutes, { service: deps.service });
+  await app.register(fileRoutes, { service: deps.service });
+  await app.register(docsRoutes);
+  await app.ready();
+  return app;
+}
+
+/**
+ * JSON is the only body the API reads (any other content type is a 415). Many clients send
+ * `Content-Type: application/json` with every request, bodiless DELETEs and POSTs included: an
+ * empty body is read as no body rather than refused.
+ */
+function acceptOnlyJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+}

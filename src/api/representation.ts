@@ -1,0 +1,50 @@
+// Domain objects as the API shows them: snake_case names and ISO 8601 times.
+import type { EpochMs, FileTask, RequestTotals, UploadRequest } from '../domain/model.js';
+import type { FileItem, UploadDetailsReply, UploadRequestReply } from './schemas.js';
+
+function iso(time: EpochMs): string {
+  return new Date(time).toISOString();
+}
+
+function isoOrNull(time: EpochMs | null): string | null {
+  return time === null ? null : iso(time);
+}
+
+export function uploadRequestReply(request: UploadRequest): UploadRequestReply {
+  return {
+    upload_id: request.uploadId,
+    source_folder: request.sourceFolder,
+    destination_bucket: request.destinationBucket,
+    destination_prefix: request.destinationPrefix,
+    pattern: request.pattern,
+    status: request.status,
+    created_at: iso(request.createdAt),
+    updated_at: iso(request.updatedAt),
+    last_error: request.lastError,
+  };
+}
+
+export function uploadDetailsReply(request: UploadRequest, totals: RequestTotals): UploadDetailsReply {
+  return { ...uploadRequestReply(request), files: { ...totals.files }, bytes: { ...totals.bytes } };
+}
+
+export function fileItem(task: FileTask): FileItem {
+  return {
+    task_id: task.taskId,
+    relative_path: task.relativePath,
+    object_key: task.objectKey,
+    size: task.size,
+    modified_at: iso(task.mtimeMs),
+    status: task.status,
+    bytes_uploaded: task.bytesUploaded,
+    attempts: task.attempts,
+    last_error: task.lastError,
+    etag: task.etag,
+    validation: task.validation,
+    ready_at: iso(task.readyAt),
+    created_at: iso(task.createdAt),
+    updated_at: iso(task.updatedAt),
+    completed_at: isoOrNull(task.completedAt),
+    failed_at: isoOrNull(task.failedAt),
+  };
+}

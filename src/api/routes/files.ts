@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { UploadService } from '../../engine/upload-service.js';
+import { fileItem } from '../representation.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  errorReplies,
+  FileListReply,
+  ListFilesQuery,
+  UploadIdParams,
+} from '../schemas.js';
+
+export interface FileRoutesOptions {
+  service: UploadService;
+}
+
+export const fileRoutes: FastifyPluginAsyncTypebox<FileRoutesOptions> = async (app, { service }) => {
+  app.get(
+    '/uploads/:upload_id/files',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'List the files of an upload request',
+        description:
+          'One page at a time, in the order the files were first seen; follow `next_cursor` until it is null.',
+        params: UploadIdParams,
+        querystring: ListFilesQuery,
+        response: { 200: FileListReply, ...errorReplies(400, 404) },
+      },
+    },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const page = await service.listFiles(request.params.upload_id, {
+        status,
+        limit: limit ?? DEFAULT_PAGE_SIZE,
+        cursor,
+      });
+      return { items: page.items.map(fileItem), next_cursor: page.nextCursor };
+    },
+  );
+};

@@ -1,0 +1,286 @@
+// The API's shapes, written once: they validate requests, type the handlers, serialise replies
+// (a field not listed here never leaves the server) and become the OpenAPI document.
+import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
+import { ERROR_CATALOGUE, ERROR_CODES } from '../domain/errors.js';
+import { REQUEST_STATUSES, TASK_STATUSES } from '../domain/status.js';
+import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../engine/upload-service.js';
+import { ERROR_MESSAGE_KEY } from './validation.js';
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+const EXAMPLE_ID = 'photos-2024';
+const EXAMPLE_TIME = '2024-05-01T12:00:00.000Z';
+
+function time(description: string): TSchema {
+  return Type.String({ format: 'date-time', description, examples: [EXAMPLE_TIME] });
+}
+
+function nullable<T extends TSchema>(schema: T, description: string, example: unknown) {
+  return Type.Union([schema, Type.Null()], { description, examples: [example] });
+}
+
+// --- inputs
+
+export const CreateUploadBody = Type.Object(
+  {
+    source_folder: Type.String({
+      maxLength: 4096,
+      description:
+        'Absolute path of the local folder to watch. It must exist and be readable by the service; it is stored as its real path (symbolic links resolved, no trailing slash).',
+      examples: ['/data/photos'],
+    }),
+    destination_bucket: Type.String({
+      maxLength: 255,
+      description: 'Name of the S3 bucket the files are uploaded to. It must already exist.',
+      examples: ['my-archive'],
+    }),
+    pattern: Type.Optional(
+      Type.String({
+        maxLength: 1024,
+        description:
+          'Glob matched against each file path relative to the source folder (`*` within one folder, `**` across folders, `{a,b}` alternatives). Default `**`: every file.',
+        examples: ['**/*.jpg'],
+      }),
+    ),
+    destination_prefix: Type.Optional(
+      Type.String({
+        maxLength: 1024,
+        description:
+          'Put in front of every object key; the key is the prefix followed by the relative path of the file. Default: none.',
+        examples: ['backups/2024/'],
+      }),
+    ),
+    upload_id: Type.Optional(
+      Type.String({
+        pattern: UPLOAD_ID_PATTERN,
+        description: `Your own id for the request: ${UPLOAD_ID_RULE}. Default: a generated UUID.`,
+        examples: [EXAMPLE_ID],
+        [ERROR_MESSAGE_KEY]: `must be ${UPLOAD_ID_RULE}`,
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'What to watch and where to upload it.' },
+);
+export type CreateUploadBody = Static<typeof CreateUploadBody>;
+
+export const UploadIdParams = Type.Object({
+  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+});
+export type UploadIdParams = Static<typeof UploadIdParams>;
+
+export const ListUploadsQuery = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Enum([...REQUEST_STATUSES, 'all'], {
+        type: 'string',
+        description:
+          'Only the requests in this status; `all` for every request. Default: pending and active.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ListUploadsQuery = Static<typeof ListUploadsQuery>;
+
+export const ListFilesQuery = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Enum([...TASK_STATUSES], { type: 'string', description: 'Only the files in this status.' }),
+    ),
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_PAGE_SIZE,
+        default: DEFAULT_PAGE_SIZE,
+        description: `How many files per page, 1 to ${MAX_PAGE_SIZE}.`,
+      }),
+    ),
+    cursor: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: 'The `next_cursor` of the previous page; omit it for the first page.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ListFilesQuery = Static<typeof ListFilesQuery>;
+
+// --- replies
+
+const uploadRequestProperties = {
+  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+  source_folder: Type.String({ description: 'Real path of the watched folder.', examples: ['/data/photos'] }),
+  destination_bucket: Type.String({ description: 'The S3 bucket.', examples: ['my-archive'] }),
+  destination_prefix: Type.String({
+    description: 'Put in front of every object key; empty for none.',
+    examples: ['backups/2024/'],
+  }),
+  pattern: Type.String({ description: 'Glob of the files to upload.', examples: ['**/*.jpg'] }),
+  status: Type.Enum([...REQUEST_STATUSES], {
+    type: 'string',
+    description:
+      '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.',
+  }),
+  created_at: time('When the request was created.'),
+  updated_at: time('When the request last changed.'),
+  last_error: nullable(
+    Type.String(),
+    'Why the request cannot progress (for example, its folder vanished); null when all is well.',
+    null,
+  ),
+};
+
+export const UploadRequestReply = Type.Object(uploadRequestProperties, {
+  title: 'UploadRequest',
+  description: 'An upload request: a folder watched and uploaded to a bucket.',
+});
+export type UploadRequestReply = Static<typeof UploadRequestReply>;
+
+function count(description: string): TSchema {
+  return Type.Integer({ minimum: 0, description });
+}
+
+export const UploadDetailsReply = Type.Object(
+  {
+    ...uploadRequestProperties,
+    files: Type.Object(
+      {
+        pending: count('Waiting to be uploaded (new, changed, or requeued after a failure).'),
+        in_progress: count('Being uploaded now.'),
+        completed: count('Uploaded, and checked against what S3 stored.'),
+        failed: count('Failed; requeued automatically after the requeue interval, or now by POST .../retry.'),
+        total: count('Every file of the request.'),
+      },
+      { description: 'How many files are in each status.' },
+    ),
+    bytes: Type.Object(
+      {
+        total: count('Size of every file of the request.'),
+        uploaded: count('Bytes uploaded so far, finished parts of unfinished files included.'),
+      },
+      { description: 'Progress in bytes.' },
+    ),
+  },
+  { title: 'UploadDetails', description: 'An upload request with its progress.' },
+);
+export type UploadDetailsReply = Static<typeof UploadDetailsReply>;
+
+export const FileItem = Type.Object(
+  {
+    task_id: Type.Integer({ description: 'Internal id of the file task.' }),
+    relative_path: Type.String({
+      description: 'Path of the file relative to the source folder, `/` separated.',
+      examples: ['2024/05/beach.jpg'],
+    }),
+    object_key: Type.String({
+      description: 'The S3 key it is uploaded to.',
+      examples: ['backups/2024/2024/05/beach.jpg'],
+    }),
+    size: count('Size in bytes of the file version to upload.'),
+    modified_at: time('Modification time of the file version to upload.'),
+    status: Type.Enum([...TASK_STATUSES], {
+      type: 'string',
+      description:
+        '`pending` → `in_progress` → `completed` or `failed`; a failed or changed file becomes `pending` again.',
+    }),
+    bytes_uploaded: count('Bytes of this version uploaded so far.'),
+    attempts: count('How many times an upload of this version was started.'),
+    last_error: nullable(Type.String(), 'Why the last attempt failed; null if it did not.', null),
+    etag: nullable(
+      Type.String(),
+      'ETag S3 returned for the uploaded object, once completed.',
+      '"9b2cf535f27731c974343645a3985328"',
+    ),
+    validation: nullable(
+      Type.Enum(['etag', 'content-md5'], { type: 'string' }),
+      'How the stored bytes were checked: `etag` (the ETag equals the locally computed MD5) or `content-md5` (S3 verified the Content-MD5 of every request, for encrypted objects whose ETag is not an MD5).',
+      'etag',
+    ),
+    ready_at: time(
+      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time).',
+    ),
+    created_at: time('When the file was first seen.'),
+    updated_at: time('When the task last changed.'),
+    completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
+    failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
+  },
+  { title: 'FileTask', description: 'One file of an upload request, and where its upload stands.' },
+);
+export type FileItem = Static<typeof FileItem>;
+
+export const FileListReply = Type.Object(
+  {
+    items: Type.Array(FileItem),
+    next_cursor: nullable(
+      Type.String(),
+      'Pass it as `cursor` to get the next page; null on the last page.',
+      '1234',
+    ),
+  },
+  { title: 'FilePage', description: 'A page of files, in the order they were first seen.' },
+);
+export type FileListReply = Static<typeof FileListReply>;
+
+export const RetryReply = Type.Object(
+  {
+    upload_id: Type.String({ examples: [EXAMPLE_ID] }),
+    requeued: count('How many failed files are pending again.'),
+  },
+  { title: 'RetryResult', description: 'The failed files of the request are pending again.' },
+);
+
+export const HealthReply = Type.Object(
+  {
+    status: Type.Enum(['ok', 'degraded'], {
+      type: 'string',
+      description: '`degraded` (with HTTP 503) when the database cannot be reached.',
+    }),
+    version: Type.String({ description: 'Version of the service.', examples: ['0.1.0'] }),
+    database: Type.Enum(['reachable', 'unreachable'], { type: 'string' }),
+  },
+  { title: 'Health', description: 'Whether the service works and reaches its database.' },
+);
+export type HealthReply = Static<typeof HealthReply>;
+
+const errorCodeList = ERROR_CODES.map(
+  (code) => `- \`${code}\` (${ERROR_CATALOGUE[code].status}): ${ERROR_CATALOGUE[code].description}`,
+).join('\n');
+
+export const ErrorReply = Type.Object(
+  {
+    error: Type.Enum([...ERROR_CODES], {
+      type: 'string',
+      description: `A stable code for programs:\n${errorCodeList}`,
+    }),
+    message: Type.String({ description: 'What went wrong, in words for people.' }),
+    details: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({
+            description: 'The field at fault, by its API name (a path such as `a/b` for a nested value).',
+            examples: ['source_folder'],
+          }),
+          message: Type.String({ examples: ["'data/photos' is a relative path"] }),
+        }),
+        { description: 'For `validation_error` and the `invalid_*` errors: each field at fault.' },
+      ),
+    ),
+  },
+  { title: 'Error', description: 'Every error reply has this shape.' },
+);
+export type ErrorReply = Static<typeof ErrorReply>;
+
+/** The error replies a route can give, by status (500 always), each described by its codes. */
+export function errorReplies(...statuses: number[]): Record<number, typeof ErrorReply> {
+  const replies: Record<number, typeof ErrorReply> = {};
+  for (const status of [...statuses, 500]) {
+    const codes = ERROR_CODES.filter((code) => ERROR_CATALOGUE[code].status === status);
+    replies[status] = Type.Object(ErrorReply.properties, {
+      title: 'Error',
+      description: codes.map((code) => `\`${code}\``).join(', '),
+    });
+  }
+  return replies;
+}

@@ -1,0 +1,224 @@
+// The operations the API offers, in domain words. Every input is checked here, before it reaches
+// the store or S3, and every refusal is an AppError from the catalogue.
+import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, opendir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { bucketNameProblem } from '../domain/bucket-name.js';
+import {
+  AppError,
+  invalidBucketName,
+  invalidCursor,
+  invalidDestinationPrefix,
+  invalidPattern,
+  invalidSourceFolder,
+  invalidUploadId,
+  uploadCancelled,
+  uploadIdTaken,
+  uploadNotFound,
+} from '../domain/errors.js';
+import type { FileTask, RequestTotals, UploadRequest } from '../domain/model.js';
+import { normalizePrefix, prefixProblem } from '../domain/object-key.js';
+import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
+import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
+import { DuplicateUploadIdError, type Store } from '../store/store.js';
+
+/** What the engine does when the API changes a request. */
+export interface RequestLifecycle {
+  /** Start scanning and watching the new request. */
+  requestCreated(request: UploadRequest): void;
+  /** Stop watching it, stop its in-flight uploads and abort its multipart uploads. */
+  requestCancelled(uploadId: string): Promise<void>;
+  /** Failed tasks are pending again: wake the dispatcher. */
+  tasksRequeued(): void;
+}
+
+/** Client-chosen upload ids are safe in URLs and logs without escaping. */
+export const UPLOAD_ID_PATTERN = '^[A-Za-z0-9._~-]{1,128}$';
+export const UPLOAD_ID_RULE = '1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-"';
+const UPLOAD_ID_REGEX = new RegExp(UPLOAD_ID_PATTERN);
+
+/** The store's cursor is the last task id of the page: a positive decimal integer. */
+const CURSOR_REGEX = /^[1-9]\d{0,14}$/;
+
+const LIVE_STATUSES: readonly RequestStatus[] = ['pending', 'active'];
+
+export interface CreateUploadInput {
+  sourceFolder: string;
+  destinationBucket: string;
+  pattern?: string;
+  destinationPrefix?: string;
+  uploadId?: string;
+}
+
+export interface ListFilesOptions {
+  status?: TaskStatus;
+  limit: number;
+  cursor?: string;
+}
+
+export interface UploadServiceDeps {
+  store: Store;
+  lifecycle: RequestLifecycle;
+  now?: () => number;
+  newUploadId?: () => string;
+}
+
+export class UploadService {
+  private readonly store: Store;
+  private readonly lifecycle: RequestLifecycle;
+  private readonly now: () => number;
+  private readonly newUploadId: () => string;
+
+  constructor(deps: UploadServiceDeps) {
+    this.store = deps.store;
+    this.lifecycle = deps.lifecycle;
+    this.now = deps.now ?? Date.now;
+    this.newUploadId = deps.newUploadId ?? randomUUID;
+  }
+
+  async createUpload(input: CreateUploadInput): Promise<UploadRequest> {
+    const uploadId = input.uploadId ?? this.newUploadId();
+    if (!UPLOAD_ID_REGEX.test(uploadId)) throw invalidUploadId(uploadId, UPLOAD_ID_RULE);
+
+    const bucketProblem = bucketNameProblem(input.destinationBucket);
+    if (bucketProblem !== null) throw invalidBucketName(input.destinationBucket, bucketProblem);
+
+    const pattern = input.pattern ?? DEFAULT_PATTERN;
+    const globProblem = patternProblem(pattern);
+    if (globProblem !== null) throw invalidPattern(pattern, globProblem);
+
+    const prefix = input.destinationPrefix ?? '';
+    const keyPrefixProblem = prefixProblem(prefix);
+    if (keyPrefixProblem !== null) throw invalidDestinationPrefix(prefix, keyPrefixProblem);
+
+    const sourceFolder = await readableFolder(input.sourceFolder);
+
+    let request: UploadRequest;
+    try {
+      request = await this.store.createRequest(
+        {
+          uploadId,
+          sourceFolder,
+          destinationBucket: input.destinationBucket,
+          destinationPrefix: normalizePrefix(prefix),
+          pattern,
+        },
+        this.now(),
+      );
+    } catch (error) {
+      if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(uploadId);
+      throw error;
+    }
+    this.lifecycle.requestCreated(request);
+    return request;
+  }
+
+  /** Oldest first; by default the requests still being worked on (pending and active). */
+  async listUploads(status?: RequestStatus | 'all'): Promise<UploadRequest[]> {
+    const statuses = status === undefined ? LIVE_STATUSES : status === 'all' ? REQUEST_STATUSES : [status];
+    return this.store.listRequests(statuses);
+  }
+
+  async getUpload(uploadId: string): Promise<{ request: UploadRequest; totals: RequestTotals }> {
+    const request = await this.requireRequest(uploadId);
+    const totals = await this.store.requestTotals(uploadId);
+    return { request, totals };
+  }
+
+  async listFiles(
+    uploadId: string,
+    options: ListFilesOptions,
+  ): Promise<{ items: FileTask[]; nextCursor: string | null }> {
+    if (options.cursor !== undefined && !CURSOR_REGEX.test(options.cursor)) {
+      throw invalidCursor(options.cursor);
+    }
+    await this.requireRequest(uploadId);
+    return this.store.listTasks(uploadId, options);
+  }
+
+  /**
+   * Idempotent. The engine is told every time, not only the first: if its clean-up fails (an
+   * abort S3 refused), the error goes to the caller while the request stays cancelled, and
+   * asking again retries the clean-up.
+   */
+  async cancelUpload(uploadId: string): Promise<UploadRequest> {
+    const request = await this.requireRequest(uploadId);
+    if (request.status !== 'cancelled') await this.store.cancelRequest(uploadId, this.now());
+    await this.lifecycle.requestCancelled(uploadId);
+    return this.requireRequest(uploadId);
+  }
+
+  /** Every failed file of the request is pending again, now. A cancelled request is refused. */
+  async retryFailed(uploadId: string): Promise<{ requeued: number }> {
+    const request = await this.requireRequest(uploadId);
+    if (request.status === 'cancelled') throw uploadCancelled(uploadId);
+    const requeued = await this.store.retryFailedTasks(uploadId, this.now());
+    if (requeued > 0) this.lifecycle.tasksRequeued();
+    return { requeued };
+  }
+
+  async health(): Promise<{ databaseReachable: boolean }> {
+    try {
+      return { databaseReachable: await this.store.ping() };
+    } catch {
+      return { databaseReachable: false };
+    }
+  }
+
+  private async requireRequest(uploadId: string): Promise<UploadRequest> {
+    const request = await this.store.getRequest(uploadId);
+    if (!request) throw uploadNotFound(uploadId);
+    return request;
+  }
+}
+
+/**
+ * The real path of a folder the service can list, without a trailing slash. Checked with both
+ * access(R_OK | X_OK) and an actual opendir: the first explains a refusal clearly, the second
+ * catches what access() misses (ACLs, some network file systems). A process running as root
+ * passes both whatever the mode bits say, as the kernel lets it.
+ */
+async function readableFolder(folder: string): Promise<string> {
+  if (folder === '') throw invalidSourceFolder(folder, 'is empty: give the absolute path of a folder');
+  if (!path.isAbsolute(folder)) {
+    throw invalidSourceFolder(folder, 'is a relative path: give an absolute path, such as /data/incoming');
+  }
+  let real: string;
+  try {
+    real = await realpath(folder);
+    const stats = await stat(real);
+    if (!stats.isDirectory()) {
+      throw invalidSourceFolder(folder, stats.isFile() ? 'is a file, not a folder' : 'is not a folder');
+    }
+    await access(real, fsConstants.R_OK | fsConstants.X_OK);
+    const dir = await opendir(real);
+    await dir.close();
+  } catch (error) {
+    throw folderError(folder, error);
+  }
+  return real.length > 1 ? real.replace(/\/+$/, '') : real;
+}
+
+function folderError(folder: string, error: unknown): unknown {
+  if (error instanceof AppError || !isErrnoException(error)) return error;
+  switch (error.code) {
+    case 'ENOENT':
+      return invalidSourceFolder(folder, 'does not exist');
+    case 'ENOTDIR':
+      return invalidSourceFolder(folder, 'does not exist: a part of the path is a file');
+    case 'EACCES':
+    case 'EPERM':
+      return invalidSourceFolder(folder, 'cannot be read: permission denied');
+    case 'ELOOP':
+      return invalidSourceFolder(folder, 'cannot be resolved: too many levels of symbolic links');
+    case 'ENAMETOOLONG':
+      return invalidSourceFolder(folder, 'is too long a path');
+    default:
+      return invalidSourceFolder(folder, `cannot be read (${error.code})`);
+  }
+}
+
+function isErrnoException(error: unknown): error is NodeJS.ErrnoException & { code: string } {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
+}

@@ -1,0 +1,181 @@
+// The API's documentation: the OpenAPI document, Swagger UI and ReDoc, all served by the app.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildApp, type App } from '../../src/api/app.js';
+import { ERROR_CODES } from '../../src/domain/errors.js';
+import { UploadService } from '../../src/engine/upload-service.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+
+// oas-validator checks a document against the OpenAPI 3.0 specification; it comes with redoc's
+// tooling (swagger2openapi) and has no type declarations.
+const { validate: validateOpenApi } = createRequire(import.meta.url)('oas-validator') as {
+  validate: (document: unknown, options: Record<string, unknown>) => Promise<unknown>;
+};
+
+interface Operation {
+  parameters?: { name: string; in: string; description?: string }[];
+  requestBody?: { content: Record<string, { schema: Schema }> };
+  responses: Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
+  summary?: string;
+  tags?: string[];
+}
+interface Schema {
+  type?: string;
+  properties?: Record<string, Schema>;
+  enum?: unknown[];
+  description?: string;
+  example?: unknown;
+  items?: Schema;
+}
+interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, Operation>>;
+}
+
+const EXPECTED_OPERATIONS = [
+  'get /',
+  'post /uploads',
+  'get /uploads',
+  'get /uploads/{upload_id}',
+  'delete /uploads/{upload_id}',
+  'post /uploads/{upload_id}/retry',
+  'get /uploads/{upload_id}/files',
+].sort();
+
+describe('documentation', () => {
+  let root: string;
+  let store: Store;
+  let app: App;
+
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'api-docs-'));
+    store = openSqliteStore(path.join(root, 'state.db'));
+    const lifecycle = { requestCreated: () => {}, requestCancelled: async () => {}, tasksRequeued: () => {} };
+    app = await buildApp({
+      service: new UploadService({ store, lifecycle }),
+      logger: false,
+      version: '9.8.7',
+    });
+  });
+
+  after(async () => {
+    await app.close();
+    await store.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function openApi(): Promise<OpenApiDocument> {
+    const reply = await app.inject({ method: 'GET', url: '/openapi.json' });
+    assert.equal(reply.statusCode, 200);
+    assert.match(String(reply.headers['content-type']), /^application\/json/);
+    return reply.json<OpenApiDocument>();
+  }
+
+  test('/openapi.json is a valid OpenAPI 3 document of exactly the API routes', async () => {
+    const document = await openApi();
+    assert.match(document.openapi, /^3\.0\.\d$/);
+    assert.equal(document.info.version, '9.8.7');
+    await validateOpenApi(document, {});
+    const operations = Object.entries(document.paths)
+      .flatMap(([route, methods]) => Object.keys(methods).map((method) => `${method} ${route}`))
+      .sort();
+    assert.deepEqual(operations, EXPECTED_OPERATIONS);
+  });
+
+  test('every operation documents its success and error replies with the error schema', async () => {
+    const document = await openApi();
+    for (const [route, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${route}`;
+        assert.ok(operation.summary, `${where} has a summary`);
+        assert.ok(operation.tags?.length, `${where} has a tag`);
+        const statuses = Object.keys(operation.responses);
+        assert.ok(
+          statuses.some((status) => status.startsWith('2')),
+          `${where} documents its success`,
+        );
+        assert.ok(statuses.includes('500'), `${where} documents the 500`);
+        for (const status of statuses.filter((s) => /^[45]/.test(s) && s !== '503')) {
+          const schema = operation.responses[status]?.content?.['application/json']?.schema;
+          assert.deepEqual(
+            schema?.properties?.error?.enum,
+            ERROR_CODES,
+            `${where} ${status} uses the error schema`,
+          );
+          assert.ok(schema?.properties?.details, `${where} ${status} documents details`);
+        }
+        if (route.includes('{upload_id}')) {
+          assert.ok(statuses.includes('404'), `${where} documents the 404`);
+          const parameter = operation.parameters?.find((p) => p.name === 'upload_id');
+          assert.equal(parameter?.in, 'path');
+        }
+      }
+    }
+    const create = document.paths['/uploads']?.post;
+    assert.deepEqual(Object.keys(create?.responses ?? {}).sort(), ['201', '400', '409', '413', '415', '500']);
+  });
+
+  test('the fields are described, with examples', async () => {
+    const document = await openApi();
+    const body = document.paths['/uploads']?.post?.requestBody?.content['application/json']?.schema;
+    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), [
+      'destination_bucket',
+      'destination_prefix',
+      'pattern',
+      'source_folder',
+      'upload_id',
+    ]);
+    for (const [name, field] of Object.entries(body?.properties ?? {})) {
+      assert.ok(field.description, `${name} is described`);
+      assert.notEqual(field.example, undefined, `${name} has an example`);
+    }
+    assert.match(body?.properties?.upload_id?.description ?? '', /1 to 128 characters of A-Z, a-z, 0-9/);
+    const files = document.paths['/uploads/{upload_id}/files']?.get;
+    assert.deepEqual(files?.parameters?.map((p) => `${p.in}:${p.name}`).sort(), [
+      'path:upload_id',
+      'query:cursor',
+      'query:limit',
+      'query:status',
+    ]);
+    const item = files?.responses['200']?.content?.['application/json']?.schema.properties?.items?.items;
+    for (const [name, field] of Object.entries(item?.properties ?? {})) {
+      assert.ok(field.description, `file field ${name} is described`);
+    }
+  });
+
+  test('/docs is the Swagger UI page, with its assets served locally', async () => {
+    const page = await app.inject({ method: 'GET', url: '/docs' });
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /swagger-ui/i);
+    const assets = [...page.body.matchAll(/(?:href|src)="([^"]+)"/g)].map((match) => match[1] ?? '');
+    assert.ok(assets.length > 0);
+    for (const asset of assets.filter((url) => url.startsWith('/') || url.startsWith('.'))) {
+      const url = asset.startsWith('.') ? `/docs/${asset.replace(/^\.\//, '')}` : asset;
+      assert.equal((await app.inject({ method: 'GET', url })).statusCode, 200, `${url} is served`);
+    }
+    assert.ok(!assets.some((url) => /^https?:/.test(url)), 'no asset from the Internet');
+  });
+
+  test('/redoc is a page that loads the bundled ReDoc and the OpenAPI document from the app', async () => {
+    const page = await app.inject({ method: 'GET', url: '/redoc' });
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /<redoc spec-url="\.\/openapi\.json"><\/redoc>/);
+    const script = /<script src="\.(\/[^"]+)"><\/script>/.exec(page.body)?.[1];
+    assert.ok(script, 'the page loads a script of the app');
+    assert.doesNotMatch(page.body, /https?:\/\//, 'nothing is loaded from the Internet');
+
+    const bundle = await app.inject({ method: 'GET', url: script });
+    assert.equal(bundle.statusCode, 200);
+    assert.match(String(bundle.headers['content-type']), /^text\/javascript/);
+    assert.ok(bundle.body.length > 100_000, 'the whole standalone bundle');
+    assert.match(bundle.body, /Redoc/);
+  });
+});

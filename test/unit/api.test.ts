@@ -1,0 +1,652 @@
+// The HTTP API through inject(): a real UploadService on a real SQLite store in a temp folder,
+// with a lifecycle that records what the engine would have been told.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { buildApp, type App } from '../../src/api/app.js';
+import type { UploadRequest } from '../../src/domain/model.js';
+import { UploadService, type RequestLifecycle } from '../../src/engine/upload-service.js';
+import type { Logger } from '../../src/logger.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const UPLOAD_REQUEST_FIELDS = [
+  'upload_id',
+  'source_folder',
+  'destination_bucket',
+  'destination_prefix',
+  'pattern',
+  'status',
+  'created_at',
+  'updated_at',
+  'last_error',
+];
+
+class RecordingLifecycle implements RequestLifecycle {
+  readonly created: string[] = [];
+  readonly cancelled: string[] = [];
+  requeueWakeUps = 0;
+  requestCreated(request: UploadRequest): void {
+    this.created.push(request.uploadId);
+  }
+  async requestCancelled(uploadId: string): Promise<void> {
+    this.cancelled.push(uploadId);
+  }
+  tasksRequeued(): void {
+    this.requeueWakeUps += 1;
+  }
+}
+
+interface Fixture {
+  root: string;
+  folder: string;
+  store: Store;
+  lifecycle: RecordingLifecycle;
+  app: App;
+}
+
+async function setUp(t: TestContext, logger: Logger | false = false): Promise<Fixture> {
+  const root = await mkdtemp(path.join(tmpdir(), 'api-test-'));
+  const folder = path.join(root, 'source');
+  await mkdir(folder);
+  const store = openSqliteStore(path.join(root, 'state.db'));
+  const lifecycle = new RecordingLifecycle();
+  const service = new UploadService({ store, lifecycle });
+  const app = await buildApp({ service, logger, version: '9.8.7' });
+  t.after(async () => {
+    await app.close();
+    await store.close();
+    await rm(root, { recursive: true, force: true });
+  });
+  return { root, folder, store, lifecycle, app };
+}
+
+type Reply = Awaited<ReturnType<App['inject']>>;
+type Json = Record<string, unknown>;
+
+function jsonOf(reply: Reply): Json {
+  assert.match(String(reply.headers['content-type']), /^application\/json/, `not JSON: ${reply.body}`);
+  return reply.json<Json>();
+}
+
+/** The reply is the API's error shape with this status and code. */
+function assertError(reply: Reply, status: number, code: string, messagePart?: RegExp): Json {
+  assert.equal(reply.statusCode, status, reply.body);
+  const body = jsonOf(reply);
+  assert.equal(body.error, code, reply.body);
+  assert.equal(typeof body.message, 'string');
+  assert.ok((body.message as string).length > 0);
+  if (messagePart) assert.match(body.message as string, messagePart);
+  assert.deepEqual(
+    Object.keys(body).filter((key) => !['error', 'message', 'details'].includes(key)),
+    [],
+    `unexpected fields in ${reply.body}`,
+  );
+  return body;
+}
+
+function detailFields(body: Json): string[] {
+  return (body.details as { field: string }[]).map((detail) => detail.field);
+}
+
+function createUpload(app: App, payload: Json): Promise<Reply> {
+  return app.inject({ method: 'POST', url: '/uploads', payload });
+}
+
+/** Puts failed tasks under an active request, as the engine would after failed uploads. */
+async function failTasks(store: Store, uploadId: string, names: string[]): Promise<void> {
+  const now = Date.now();
+  await store.activateRequest(uploadId, now);
+  const files = names.map((relativePath) => ({ relativePath, size: 100, mtimeMs: 1_700_000_000_000 }));
+  await store.recordObservedFiles(
+    uploadId,
+    files,
+    (p) => `prefix/${p}`,
+    () => now,
+    now,
+  );
+  for (const task of await store.claimReadyTasks(now, names.length)) {
+    await store.failTask(task.taskId, 'S3 said no', now + 60_000, now);
+  }
+}
+
+describe('happy paths', () => {
+  test('GET / reports the version and a reachable database', async (t) => {
+    const { app } = await setUp(t);
+    const reply = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(reply.statusCode, 200);
+    assert.deepEqual(jsonOf(reply), { status: 'ok', version: '9.8.7', database: 'reachable' });
+  });
+
+  test('GET / is degraded with 503 when the database is unreachable', async (t) => {
+    const { app, store } = await setUp(t);
+    await store.close();
+    const reply = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(reply.statusCode, 503);
+    assert.deepEqual(jsonOf(reply), { status: 'degraded', version: '9.8.7', database: 'unreachable' });
+  });
+
+  test('POST /uploads creates a request, tells the engine, and answers 201 with it', async (t) => {
+    const { app, folder, lifecycle } = await setUp(t);
+    const reply = await createUpload(app, {
+      source_folder: `${folder}/`,
+      destination_bucket: 'my-bucket',
+      pattern: '**/*.jpg',
+      destination_prefix: 'backups/2024/',
+      upload_id: 'photos-2024',
+    });
+    assert.equal(reply.statusCode, 201, reply.body);
+    const body = jsonOf(reply);
+    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_REQUEST_FIELDS].sort());
+    assert.equal(body.upload_id, 'photos-2024');
+    assert.equal(body.source_folder, folder);
+    assert.equal(body.destination_bucket, 'my-bucket');
+    assert.equal(body.destination_prefix, 'backups/2024');
+    assert.equal(body.pattern, '**/*.jpg');
+    assert.equal(body.status, 'pending');
+    assert.match(body.created_at as string, ISO_TIME);
+    assert.match(body.updated_at as string, ISO_TIME);
+    assert.equal(body.last_error, null);
+    assert.deepEqual(lifecycle.created, ['photos-2024']);
+  });
+
+  test('POST /uploads without optional fields generates an id and takes every file', async (t) => {
+    const { app, folder } = await setUp(t);
+    const reply = await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket' });
+    assert.equal(reply.statusCode, 201, reply.body);
+    const body = jsonOf(reply);
+    assert.match(body.upload_id as string, /^[0-9a-f-]{36}$/);
+    assert.equal(body.pattern, '**');
+    assert.equal(body.destination_prefix, '');
+  });
+
+  test('GET /uploads lists live requests by default and filters by status', async (t) => {
+    const { app, folder } = await setUp(t);
+    for (const upload_id of ['first', 'second', 'third']) {
+      await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id });
+    }
+    await app.inject({ method: 'DELETE', url: '/uploads/second' });
+    const ids = async (url: string): Promise<unknown[]> => {
+      const reply = await app.inject({ method: 'GET', url });
+      assert.equal(reply.statusCode, 200, reply.body);
+      const list = reply.json<Json[]>();
+      for (const item of list) assert.deepEqual(Object.keys(item).sort(), [...UPLOAD_REQUEST_FIELDS].sort());
+      return list.map((item) => item.upload_id);
+    };
+    assert.deepEqual(await ids('/uploads'), ['first', 'third']);
+    assert.deepEqual(await ids('/uploads?status=pending'), ['first', 'third']);
+    assert.deepEqual(await ids('/uploads?status=active'), []);
+    assert.deepEqual(await ids('/uploads?status=cancelled'), ['second']);
+    assert.deepEqual(await ids('/uploads?status=all'), ['first', 'second', 'third']);
+  });
+
+  test('GET /uploads/{id} adds file counts and bytes', async (t) => {
+    const { app, folder, store } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await failTasks(store, 'u1', ['a.txt', 'b.txt']);
+    await store.recordObservedFiles(
+      'u1',
+      [{ relativePath: 'c.txt', size: 50, mtimeMs: 1 }],
+      (p) => p,
+      () => 0,
+      0,
+    );
+    const reply = await app.inject({ method: 'GET', url: '/uploads/u1' });
+    assert.equal(reply.statusCode, 200, reply.body);
+    const body = jsonOf(reply);
+    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_REQUEST_FIELDS, 'files', 'bytes'].sort());
+    assert.equal(body.status, 'active');
+    assert.deepEqual(body.files, { pending: 1, in_progress: 0, completed: 0, failed: 2, total: 3 });
+    assert.deepEqual(body.bytes, { total: 250, uploaded: 0 });
+  });
+
+  test('GET /uploads/{id}/files pages through the files with their whole state', async (t) => {
+    const { app, folder, store } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await failTasks(store, 'u1', ['a.txt', 'sub/b.txt', 'c.txt']);
+
+    const first = await app.inject({ method: 'GET', url: '/uploads/u1/files?limit=2' });
+    assert.equal(first.statusCode, 200, first.body);
+    const page1 = jsonOf(first) as { items: Json[]; next_cursor: string | null };
+    assert.equal(page1.items.length, 2);
+    assert.equal(typeof page1.next_cursor, 'string');
+    const item = page1.items[0] as Json;
+    assert.deepEqual(Object.keys(item).sort(), [
+      'attempts',
+      'bytes_uploaded',
+      'completed_at',
+      'created_at',
+      'etag',
+      'failed_at',
+      'last_error',
+      'modified_at',
+      'object_key',
+      'ready_at',
+      'relative_path',
+      'size',
+      'status',
+      'task_id',
+      'updated_at',
+      'validation',
+    ]);
+    assert.equal(item.relative_path, 'a.txt');
+    assert.equal(item.object_key, 'prefix/a.txt');
+    assert.equal(item.size, 100);
+    assert.equal(item.status, 'failed');
+    assert.equal(item.attempts, 1);
+    assert.equal(item.last_error, 'S3 said no');
+    assert.equal(item.etag, null);
+    assert.equal(item.validation, null);
+    assert.equal(item.completed_at, null);
+    assert.equal(item.modified_at, new Date(1_700_000_000_000).toISOString());
+    for (const key of ['failed_at', 'ready_at', 'created_at', 'updated_at'])
+      assert.match(item[key] as string, ISO_TIME);
+
+    const second = await app.inject({
+      method: 'GET',
+      url: `/uploads/u1/files?limit=2&cursor=${page1.next_cursor}`,
+    });
+    const page2 = jsonOf(second) as { items: Json[]; next_cursor: string | null };
+    assert.deepEqual(
+      page2.items.map((i) => i.relative_path),
+      ['c.txt'],
+    );
+    assert.equal(page2.next_cursor, null);
+
+    const all = jsonOf(await app.inject({ method: 'GET', url: '/uploads/u1/files' })) as { items: Json[] };
+    assert.equal(all.items.length, 3, 'the default page holds all three');
+    const pending = jsonOf(await app.inject({ method: 'GET', url: '/uploads/u1/files?status=pending' }));
+    assert.deepEqual(pending, { items: [], next_cursor: null });
+  });
+
+  test('DELETE /uploads/{id} cancels, and cancelling twice is fine', async (t) => {
+    const { app, folder, lifecycle } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    const first = await app.inject({ method: 'DELETE', url: '/uploads/u1' });
+    assert.equal(first.statusCode, 200, first.body);
+    assert.equal(jsonOf(first).status, 'cancelled');
+    // Some clients send a JSON content type with every request, bodiless ones included.
+    const second = await app.inject({
+      method: 'DELETE',
+      url: '/uploads/u1',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(second.statusCode, 200, second.body);
+    assert.deepEqual(jsonOf(second), jsonOf(first));
+    assert.deepEqual(lifecycle.cancelled, ['u1', 'u1']);
+  });
+
+  test('POST /uploads/{id}/retry requeues the failed files', async (t) => {
+    const { app, folder, store, lifecycle } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await failTasks(store, 'u1', ['a.txt', 'b.txt']);
+    const reply = await app.inject({ method: 'POST', url: '/uploads/u1/retry' });
+    assert.equal(reply.statusCode, 200, reply.body);
+    assert.deepEqual(jsonOf(reply), { upload_id: 'u1', requeued: 2 });
+    assert.equal(lifecycle.requeueWakeUps, 1);
+    const again = await app.inject({ method: 'POST', url: '/uploads/u1/retry' });
+    assert.deepEqual(jsonOf(again), { upload_id: 'u1', requeued: 0 });
+  });
+});
+
+describe('bad source folders are refused with a 400 that says why', () => {
+  test('relative, missing, a file, or below a file', async (t) => {
+    const { app, root, store } = await setUp(t);
+    const file = path.join(root, 'notes.txt');
+    await writeFile(file, 'x');
+    const cases: [string, RegExp][] = [
+      ['data/photos', /is a relative path/],
+      ['', /is empty/],
+      [path.join(root, 'missing'), /does not exist/],
+      [file, /is a file, not a folder/],
+      [path.join(file, 'deeper'), /does not exist/],
+    ];
+    for (const [source_folder, reason] of cases) {
+      const reply = await createUpload(app, { source_folder, destination_bucket: 'my-bucket' });
+      const body = assertError(reply, 400, 'invalid_source_folder', reason);
+      assert.deepEqual(detailFields(body), ['source_folder']);
+    }
+    assert.deepEqual(await store.listRequests(['pending', 'active', 'cancelled']), []);
+  });
+
+  test('a folder the service cannot read', async (t) => {
+    const { root } = await setUp(t);
+    const locked = path.join(root, 'locked');
+    await mkdir(locked);
+    await chmod(locked, 0o000);
+    let reply: { statusCode: number; body: string };
+    try {
+      reply = await postAsUnprivilegedUser(root, { source_folder: locked, destination_bucket: 'my-bucket' });
+    } finally {
+      await chmod(locked, 0o755);
+    }
+    assert.equal(reply.statusCode, 400, reply.body);
+    const body = JSON.parse(reply.body) as Json;
+    assert.equal(body.error, 'invalid_source_folder');
+    assert.match(body.message as string, /cannot be read: permission denied/);
+  });
+});
+
+/**
+ * POST /uploads from a process that permission checks apply to. Root passes both access() and
+ * opendir() whatever the mode bits say, so when the tests run as root the request is made by a
+ * child process running as 'nobody' (uid 65534); otherwise the check already applies here.
+ */
+async function postAsUnprivilegedUser(
+  root: string,
+  payload: Json,
+): Promise<{ statusCode: number; body: string }> {
+  if (process.getuid?.() !== 0) {
+    const store = openSqliteStore(path.join(root, 'unprivileged.db'));
+    const app = await buildApp({
+      service: new UploadService({ store, lifecycle: new RecordingLifecycle() }),
+      logger: false,
+      version: '0',
+    });
+    try {
+      const reply = await createUpload(app, payload);
+      return { statusCode: reply.statusCode, body: reply.body };
+    } finally {
+      await app.close();
+      await store.close();
+    }
+  }
+  await chmod(root, 0o755); // mkdtemp makes it private to root; nobody must reach the folder inside
+  const script = `
+    const { buildApp } = await import(process.env.APP_MODULE);
+    const { UploadService } = await import(process.env.SERVICE_MODULE);
+    const refuse = () => { throw new Error('the folder check let an unreadable folder through to the store'); };
+    const store = new Proxy({}, { get: () => refuse });
+    const lifecycle = { requestCreated: refuse, requestCancelled: refuse, tasksRequeued: refuse };
+    const app = await buildApp({ service: new UploadService({ store, lifecycle }), logger: false, version: '0' });
+    const reply = await app.inject({ method: 'POST', url: '/uploads', payload: JSON.parse(process.env.PAYLOAD) });
+    process.stdout.write(JSON.stringify({ statusCode: reply.statusCode, body: reply.body }));
+    await app.close();
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
+    cwd: REPO_ROOT,
+    uid: 65534,
+    gid: 65534,
+    env: {
+      PATH: process.env.PATH,
+      APP_MODULE: pathToFileURL(path.join(REPO_ROOT, 'src/api/app.ts')).href,
+      SERVICE_MODULE: pathToFileURL(path.join(REPO_ROOT, 'src/engine/upload-service.ts')).href,
+      PAYLOAD: JSON.stringify(payload),
+    },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  assert.equal(exitCode, 0, `the unprivileged child failed: ${stderr}`);
+  return JSON.parse(stdout) as { statusCode: number; body: string };
+}
+
+describe('bad inputs get a 4xx with a JSON message', () => {
+  test('invalid bucket names', async (t) => {
+    const { app, folder } = await setUp(t);
+    for (const name of [
+      '',
+      'ab',
+      'My-Bucket',
+      'my_bucket',
+      '-bucket',
+      'bucket-',
+      'a..b',
+      '192.168.1.1',
+      'x'.repeat(64),
+    ]) {
+      const reply = await createUpload(app, { source_folder: folder, destination_bucket: name });
+      const body = assertError(reply, 400, 'invalid_bucket_name', /not a valid bucket name/);
+      assert.deepEqual(detailFields(body), ['destination_bucket']);
+    }
+  });
+
+  test('invalid patterns and prefixes', async (t) => {
+    const { app, folder } = await setUp(t);
+    for (const pattern of ['', '/abs/*.txt', '!*.tmp', 'logs/[a', '{a,b']) {
+      const reply = await createUpload(app, {
+        source_folder: folder,
+        destination_bucket: 'my-bucket',
+        pattern,
+      });
+      assertError(reply, 400, 'invalid_pattern', /not a valid pattern/);
+    }
+    const reply = await createUpload(app, {
+      source_folder: folder,
+      destination_bucket: 'my-bucket',
+      destination_prefix: 'a/../b',
+    });
+    assertError(reply, 400, 'invalid_destination_prefix');
+  });
+
+  test('malformed JSON', async (t) => {
+    const { app } = await setUp(t);
+    const reply = await app.inject({
+      method: 'POST',
+      url: '/uploads',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"source_folder": "/tmp",',
+    });
+    assertError(reply, 400, 'invalid_json');
+  });
+
+  test('a body that is not an object, or missing', async (t) => {
+    const { app } = await setUp(t);
+    for (const payload of ['[]', '"text"', '42', 'null', '']) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      const body = assertError(reply, 400, 'validation_error', /request body/);
+      assert.ok(Array.isArray(body.details));
+    }
+  });
+
+  test('unknown fields are named', async (t) => {
+    const { app, folder } = await setUp(t);
+    const reply = await createUpload(app, {
+      source_folder: folder,
+      destination_bucket: 'my-bucket',
+      sourceFolder: folder,
+      extra: 1,
+    });
+    const body = assertError(reply, 400, 'validation_error', /sourceFolder is not a known field/);
+    assert.deepEqual(detailFields(body).sort(), ['extra', 'sourceFolder']);
+  });
+
+  test('missing and wrongly typed fields are named, and nothing is coerced', async (t) => {
+    const { app, folder } = await setUp(t);
+    const missing = assertError(await createUpload(app, { pattern: '*' }), 400, 'validation_error');
+    assert.deepEqual(detailFields(missing).sort(), ['destination_bucket', 'source_folder']);
+    assert.match(missing.message as string, /source_folder is required/);
+
+    const wrongTypes: [Json, string][] = [
+      [{ source_folder: 42, destination_bucket: 'my-bucket' }, 'source_folder'],
+      [{ source_folder: folder, destination_bucket: ['my-bucket'] }, 'destination_bucket'],
+      [{ source_folder: folder, destination_bucket: 'my-bucket', pattern: true }, 'pattern'],
+      [
+        { source_folder: folder, destination_bucket: 'my-bucket', destination_prefix: null },
+        'destination_prefix',
+      ],
+      [{ source_folder: folder, destination_bucket: 'my-bucket', upload_id: 12345 }, 'upload_id'],
+    ];
+    for (const [payload, field] of wrongTypes) {
+      const body = assertError(await createUpload(app, payload), 400, 'validation_error', /must be a string/);
+      assert.deepEqual(body.details, [{ field, message: 'must be a string' }]);
+    }
+  });
+
+  test('an upload_id outside the allowed characters or length', async (t) => {
+    const { app, folder } = await setUp(t);
+    for (const upload_id of ['', 'with space', 'slash/y', 'é', 'x'.repeat(129)]) {
+      const reply = await createUpload(app, {
+        source_folder: folder,
+        destination_bucket: 'my-bucket',
+        upload_id,
+      });
+      const body = assertError(reply, 400, 'validation_error', /1 to 128 characters of A-Z, a-z, 0-9/);
+      assert.deepEqual(detailFields(body), ['upload_id']);
+    }
+    const longest = 'x'.repeat(128);
+    const reply = await createUpload(app, {
+      source_folder: folder,
+      destination_bucket: 'my-bucket',
+      upload_id: longest,
+    });
+    assert.equal(reply.statusCode, 201, reply.body);
+    assert.equal((await app.inject({ method: 'GET', url: `/uploads/${longest}` })).statusCode, 200);
+  });
+
+  test('a duplicate upload_id is a 409', async (t) => {
+    const { app, folder } = await setUp(t);
+    const payload = { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'same' };
+    assert.equal((await createUpload(app, payload)).statusCode, 201);
+    assertError(await createUpload(app, payload), 409, 'upload_id_taken', /'same' already exists/);
+  });
+
+  test('bad status filters, limits, cursors and unknown query parameters', async (t) => {
+    const { app, folder } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    const cases: [string, string, string][] = [
+      ['/uploads?status=done', 'validation_error', 'status'],
+      ['/uploads?status=', 'validation_error', 'status'],
+      ['/uploads?status=active&status=pending', 'validation_error', 'status'],
+      ['/uploads?state=active', 'validation_error', 'state'],
+      ['/uploads/u1/files?status=cancelled', 'validation_error', 'status'],
+      ['/uploads/u1/files?limit=0', 'validation_error', 'limit'],
+      ['/uploads/u1/files?limit=1001', 'validation_error', 'limit'],
+      ['/uploads/u1/files?limit=ten', 'validation_error', 'limit'],
+      ['/uploads/u1/files?limit=5.5', 'validation_error', 'limit'],
+      ['/uploads/u1/files?limit=', 'validation_error', 'limit'],
+      ['/uploads/u1/files?cursor=abc', 'invalid_cursor', 'cursor'],
+      ['/uploads/u1/files?cursor=-1', 'invalid_cursor', 'cursor'],
+      ['/uploads/u1/files?cursor=', 'invalid_cursor', 'cursor'],
+    ];
+    for (const [url, code, field] of cases) {
+      const body = assertError(await app.inject({ method: 'GET', url }), 400, code);
+      assert.deepEqual(detailFields(body), [field], url);
+    }
+    const limits = jsonOf(await app.inject({ method: 'GET', url: '/uploads/u1/files?limit=1000' }));
+    assert.deepEqual(limits, { items: [], next_cursor: null });
+  });
+
+  test('an unknown upload_id is a 404 on every route', async (t) => {
+    const { app } = await setUp(t);
+    const tooLongForAnId = 'y'.repeat(200);
+    for (const id of ['nope', tooLongForAnId]) {
+      const routes: [string, string][] = [
+        ['GET', `/uploads/${id}`],
+        ['GET', `/uploads/${id}/files`],
+        ['DELETE', `/uploads/${id}`],
+        ['POST', `/uploads/${id}/retry`],
+      ];
+      for (const [method, url] of routes) {
+        const reply = await app.inject({ method: method as 'GET', url });
+        assertError(reply, 404, 'upload_not_found', new RegExp(`'${id}'`));
+      }
+    }
+  });
+
+  test('retrying a cancelled request is a 409', async (t) => {
+    const { app, folder } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await app.inject({ method: 'DELETE', url: '/uploads/u1' });
+    assertError(await app.inject({ method: 'POST', url: '/uploads/u1/retry' }), 409, 'upload_cancelled');
+  });
+});
+
+describe('errors raised by the framework keep the same shape', () => {
+  test('an unknown route or method is a JSON 404', async (t) => {
+    const { app } = await setUp(t);
+    assertError(
+      await app.inject({ method: 'GET', url: '/nothing/here' }),
+      404,
+      'route_not_found',
+      /GET \/nothing\/here/,
+    );
+    assertError(await app.inject({ method: 'PUT', url: '/uploads' }), 404, 'route_not_found');
+  });
+
+  test('a body that is not JSON is a 415', async (t) => {
+    const { app, folder } = await setUp(t);
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': contentType },
+        payload: `source_folder=${folder}`,
+      });
+      assertError(reply, 415, 'unsupported_media_type', /application\/json/);
+    }
+  });
+
+  test('a body over the limit is a 413', async (t) => {
+    const { app, folder } = await setUp(t);
+    const reply = await createUpload(app, {
+      source_folder: folder,
+      destination_bucket: 'my-bucket',
+      pattern: 'x'.repeat(200_000),
+    });
+    assertError(reply, 413, 'payload_too_large', /bytes/);
+  });
+
+  test('a malformed URL is a 400', async (t) => {
+    const { app } = await setUp(t);
+    assertError(await app.inject({ method: 'GET', url: '/uploads/%E0%A4%A' }), 400, 'bad_request');
+  });
+
+  test('a malformed HTTP request gets a JSON 400 on the socket', async (t) => {
+    const { app } = await setUp(t);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const raw = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = connect(address.port, '127.0.0.1', () =>
+        socket.write('NOT-A-METHOD / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    const [head = '', body = ''] = raw.split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 400 /);
+    assert.match(head, /content-type: application\/json/i);
+    assert.equal((JSON.parse(body) as Json).error, 'bad_request');
+  });
+
+  test('an unexpected error is a masked 500, logged with the request context', async (t) => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const { app, store } = await setUp(t, logger);
+    await store.close(); // every query now throws the driver's own error
+    const reply = await app.inject({ method: 'GET', url: '/uploads?status=all' });
+    const body = assertError(reply, 500, 'internal_error');
+    assert.doesNotMatch(reply.body, /database|connection|sqlite|at .*\.ts/i);
+    assert.equal(body.details, undefined);
+
+    const logged = lines.map((line) => JSON.parse(line) as Json).find((entry) => entry.level === 50);
+    assert.ok(logged, `no error was logged: ${lines.join('')}`);
+    assert.equal(logged.url, '/uploads?status=all');
+    assert.equal(logged.method, 'GET');
+    assert.equal(logged.route, '/uploads');
+    assert.ok(logged.reqId, 'the log line carries the request id');
+    assert.match(String((logged.err as Json).message), /database connection is not open/);
+    assert.match(body.message as string, new RegExp(String(logged.reqId)));
+  });
+});

@@ -1,0 +1,293 @@
+// UploadService on a real SQLite store in a temp folder, with a lifecycle that records what the
+// engine would have been told.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { AppError, type ErrorCode } from '../../src/domain/errors.js';
+import type { UploadRequest } from '../../src/domain/model.js';
+import { UploadService, type RequestLifecycle } from '../../src/engine/upload-service.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+
+class RecordingLifecycle implements RequestLifecycle {
+  readonly created: string[] = [];
+  readonly cancelled: string[] = [];
+  requeueWakeUps = 0;
+
+  requestCreated(request: UploadRequest): void {
+    this.created.push(request.uploadId);
+  }
+
+  async requestCancelled(uploadId: string): Promise<void> {
+    this.cancelled.push(uploadId);
+  }
+
+  tasksRequeued(): void {
+    this.requeueWakeUps += 1;
+  }
+}
+
+interface Fixture {
+  root: string;
+  folder: string;
+  store: Store;
+  lifecycle: RecordingLifecycle;
+  service: UploadService;
+  clock: { now: number };
+}
+
+async function setUp(t: TestContext): Promise<Fixture> {
+  const root = await mkdtemp(path.join(tmpdir(), 'upload-service-'));
+  const folder = path.join(root, 'source');
+  await mkdir(folder);
+  const store = openSqliteStore(path.join(root, 'state.db'));
+  const lifecycle = new RecordingLifecycle();
+  const clock = { now: Date.parse('2024-05-01T12:00:00Z') };
+  let ids = 0;
+  const service = new UploadService({
+    store,
+    lifecycle,
+    now: () => clock.now,
+    newUploadId: () => `generated-${++ids}`,
+  });
+  t.after(async () => {
+    await store.close();
+    await rm(root, { recursive: true, force: true });
+  });
+  return { root, folder, store, lifecycle, service, clock };
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+  messagePart?: RegExp,
+): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof AppError, `expected an AppError ${code}, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (messagePart) assert.match(error.message, messagePart);
+    return error;
+  }
+  assert.fail(`expected the call to be refused with ${code}`);
+}
+
+/** Puts `count` failed tasks under an active request, as the engine would after failed uploads. */
+async function failTasks(f: Fixture, uploadId: string, count: number): Promise<void> {
+  const files = Array.from({ length: count }, (_, i) => ({
+    relativePath: `f${i}.txt`,
+    size: 10,
+    mtimeMs: 1,
+  }));
+  await f.store.activateRequest(uploadId, f.clock.now);
+  await f.store.recordObservedFiles(
+    uploadId,
+    files,
+    (p) => p,
+    () => f.clock.now,
+    f.clock.now,
+  );
+  for (const task of await f.store.claimReadyTasks(f.clock.now, count)) {
+    assert.ok(await f.store.failTask(task.taskId, 'boom', f.clock.now + 3_600_000, f.clock.now));
+  }
+}
+
+test('createUpload stores the normalised request and tells the engine', async (t) => {
+  const f = await setUp(t);
+  await symlink(f.folder, path.join(f.root, 'link'));
+  const created = await f.service.createUpload({
+    sourceFolder: path.join(f.root, 'link') + '/',
+    destinationBucket: 'my-bucket',
+    destinationPrefix: '/backups//2024/',
+    pattern: '**/*.jpg',
+    uploadId: 'photos-2024',
+  });
+  assert.deepEqual(created, {
+    uploadId: 'photos-2024',
+    sourceFolder: f.folder,
+    destinationBucket: 'my-bucket',
+    destinationPrefix: 'backups/2024',
+    pattern: '**/*.jpg',
+    status: 'pending',
+    createdAt: f.clock.now,
+    updatedAt: f.clock.now,
+    lastError: null,
+  });
+  assert.deepEqual(await f.store.getRequest('photos-2024'), created);
+  assert.deepEqual(f.lifecycle.created, ['photos-2024']);
+});
+
+test('createUpload applies the defaults: a generated id, every file, no prefix', async (t) => {
+  const f = await setUp(t);
+  const created = await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket' });
+  assert.equal(created.uploadId, 'generated-1');
+  assert.equal(created.pattern, '**');
+  assert.equal(created.destinationPrefix, '');
+});
+
+test('createUpload uses a random UUID when no id generator is given', async (t) => {
+  const f = await setUp(t);
+  const service = new UploadService({ store: f.store, lifecycle: f.lifecycle });
+  const created = await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket' });
+  assert.match(created.uploadId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});
+
+test('createUpload refuses a bad source folder before anything is stored', async (t) => {
+  const f = await setUp(t);
+  const file = path.join(f.root, 'file.txt');
+  await writeFile(file, 'x');
+  const cases: [string, RegExp][] = [
+    ['', /is empty/],
+    ['relative/folder', /is a relative path/],
+    [path.join(f.root, 'missing'), /does not exist/],
+    [file, /is a file, not a folder/],
+    [path.join(file, 'below'), /does not exist: a part of the path is a file/],
+  ];
+  for (const [sourceFolder, reason] of cases) {
+    const error = await rejectsWith(
+      f.service.createUpload({ sourceFolder, destinationBucket: 'my-bucket' }),
+      'invalid_source_folder',
+      reason,
+    );
+    assert.deepEqual(
+      error.details?.map((d) => d.field),
+      ['source_folder'],
+    );
+  }
+  assert.deepEqual(await f.store.listRequests(['pending', 'active', 'cancelled']), []);
+  assert.deepEqual(f.lifecycle.created, []);
+});
+
+test('createUpload refuses a bad bucket, pattern, prefix or upload id', async (t) => {
+  const f = await setUp(t);
+  const base = { sourceFolder: f.folder, destinationBucket: 'my-bucket' };
+  await rejectsWith(
+    f.service.createUpload({ ...base, destinationBucket: 'My_Bucket' }),
+    'invalid_bucket_name',
+    /My_Bucket/,
+  );
+  await rejectsWith(f.service.createUpload({ ...base, destinationBucket: 'ab' }), 'invalid_bucket_name');
+  await rejectsWith(f.service.createUpload({ ...base, pattern: '' }), 'invalid_pattern', /empty/);
+  await rejectsWith(f.service.createUpload({ ...base, pattern: 'logs/[a' }), 'invalid_pattern');
+  await rejectsWith(
+    f.service.createUpload({ ...base, destinationPrefix: 'a/../b' }),
+    'invalid_destination_prefix',
+  );
+  await rejectsWith(
+    f.service.createUpload({ ...base, uploadId: 'has space' }),
+    'invalid_upload_id',
+    /1 to 128/,
+  );
+  await rejectsWith(f.service.createUpload({ ...base, uploadId: 'x'.repeat(129) }), 'invalid_upload_id');
+  await f.service.createUpload({ ...base, uploadId: `A-z0._~${'x'.repeat(121)}` });
+  assert.equal(f.lifecycle.created.length, 1);
+});
+
+test('createUpload refuses an upload id that exists, whatever its status', async (t) => {
+  const f = await setUp(t);
+  const input = { sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'once' };
+  await f.service.createUpload(input);
+  await f.service.cancelUpload('once');
+  await rejectsWith(f.service.createUpload(input), 'upload_id_taken', /'once' already exists/);
+  assert.deepEqual(f.lifecycle.created, ['once']);
+});
+
+test('listUploads shows live requests by default, oldest first, and filters by status', async (t) => {
+  const f = await setUp(t);
+  for (const uploadId of ['a', 'b', 'c']) {
+    await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId });
+    f.clock.now += 1000;
+  }
+  await f.store.activateRequest('b', f.clock.now);
+  await f.service.cancelUpload('c');
+  const ids = (requests: UploadRequest[]): string[] => requests.map((r) => r.uploadId);
+  assert.deepEqual(ids(await f.service.listUploads()), ['a', 'b']);
+  assert.deepEqual(ids(await f.service.listUploads('all')), ['a', 'b', 'c']);
+  assert.deepEqual(ids(await f.service.listUploads('active')), ['b']);
+  assert.deepEqual(ids(await f.service.listUploads('cancelled')), ['c']);
+});
+
+test('getUpload returns the request with its totals; an unknown id is upload_not_found', async (t) => {
+  const f = await setUp(t);
+  await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'u' });
+  await failTasks(f, 'u', 2);
+  const { request, totals } = await f.service.getUpload('u');
+  assert.equal(request.status, 'active');
+  assert.deepEqual(totals.files, { pending: 0, in_progress: 0, completed: 0, failed: 2, total: 2 });
+  assert.equal(totals.bytes.total, 20);
+  await rejectsWith(f.service.getUpload('nope'), 'upload_not_found', /'nope'/);
+});
+
+test('listFiles pages with a cursor, filters by status, and refuses a bad cursor or unknown id', async (t) => {
+  const f = await setUp(t);
+  await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'u' });
+  const files = ['a', 'b', 'c', 'd', 'e'].map((name) => ({
+    relativePath: `${name}.txt`,
+    size: 1,
+    mtimeMs: 1,
+  }));
+  await f.store.recordObservedFiles(
+    'u',
+    files,
+    (p) => `k/${p}`,
+    () => f.clock.now,
+    f.clock.now,
+  );
+
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 10; page += 1) {
+    const result = await f.service.listFiles('u', { limit: 2, cursor });
+    seen.push(...result.items.map((task) => task.relativePath));
+    if (result.nextCursor === null) break;
+    cursor = result.nextCursor;
+  }
+  assert.deepEqual(seen, ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']);
+
+  assert.equal((await f.service.listFiles('u', { limit: 10, status: 'pending' })).items.length, 5);
+  assert.equal((await f.service.listFiles('u', { limit: 10, status: 'failed' })).items.length, 0);
+  for (const bad of ['abc', '0', '-1', '1.5', '0012', '9'.repeat(16)]) {
+    await rejectsWith(f.service.listFiles('u', { limit: 10, cursor: bad }), 'invalid_cursor');
+  }
+  await rejectsWith(f.service.listFiles('nope', { limit: 10 }), 'upload_not_found');
+});
+
+test('cancelUpload cancels, tells the engine every time, and is idempotent', async (t) => {
+  const f = await setUp(t);
+  await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'u' });
+  f.clock.now += 5000;
+  const first = await f.service.cancelUpload('u');
+  assert.equal(first.status, 'cancelled');
+  assert.equal(first.updatedAt, f.clock.now);
+  f.clock.now += 5000;
+  const second = await f.service.cancelUpload('u');
+  assert.deepEqual(second, first);
+  assert.deepEqual(f.lifecycle.cancelled, ['u', 'u']);
+  await rejectsWith(f.service.cancelUpload('nope'), 'upload_not_found');
+});
+
+test('retryFailed requeues the failed files and wakes the engine only when there were some', async (t) => {
+  const f = await setUp(t);
+  await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'u' });
+  assert.deepEqual(await f.service.retryFailed('u'), { requeued: 0 });
+  assert.equal(f.lifecycle.requeueWakeUps, 0);
+
+  await failTasks(f, 'u', 3);
+  assert.deepEqual(await f.service.retryFailed('u'), { requeued: 3 });
+  assert.equal(f.lifecycle.requeueWakeUps, 1);
+  assert.equal((await f.service.getUpload('u')).totals.files.pending, 3);
+
+  await f.service.cancelUpload('u');
+  await rejectsWith(f.service.retryFailed('u'), 'upload_cancelled');
+  await rejectsWith(f.service.retryFailed('nope'), 'upload_not_found');
+});
+
+test('health says whether the database answers', async (t) => {
+  const f = await setUp(t);
+  assert.deepEqual(await f.service.health(), { databaseReachable: true });
+  await f.store.close();
+  assert.deepEqual(await f.service.health(), { databaseReachable: false });
+});
