@@ -1,0 +1,68 @@
+// Where a file lands in the bucket: the request's prefix, then the file's path relative to the
+// source folder, always with '/' separators and never an empty segment.
+
+/** S3 limits object keys to 1024 bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+/** Half of a key, so that the paths under the prefix keep room of their own. */
+export const MAX_PREFIX_BYTES = 512;
+
+const utf8 = new TextEncoder();
+
+/** 'a//b/', '/a/b' and 'a/b' all become 'a/b'; '' and '/' become ''. */
+export function normalizePrefix(prefix: string): string {
+  return prefix
+    .split('/')
+    .filter((segment) => segment !== '')
+    .join('/');
+}
+
+/** The object key of `relativePath` ('/' separated, as the watcher reports it) under `destinationPrefix`. */
+export function objectKeyFor(destinationPrefix: string, relativePath: string): string {
+  const prefix = normalizePrefix(destinationPrefix);
+  const path = relativePath.replace(/^\/+/, '');
+  return prefix === '' ? path : `${prefix}/${path}`;
+}
+
+/** null when the prefix is usable; otherwise what is wrong with it, for the client. '' is valid. */
+export function prefixProblem(prefix: string): string | null {
+  if (prefix.includes('\0')) return 'the prefix contains a NUL character';
+  const control = [...prefix].find(isControlCharacter);
+  if (control !== undefined) return `the prefix contains a control character (${codePoint(control)})`;
+  if (hasLoneSurrogate(prefix)) return 'the prefix is not valid Unicode (it has a lone surrogate)';
+  const normalized = normalizePrefix(prefix);
+  for (const segment of normalized.split('/')) {
+    if (segment === '.' || segment === '..') {
+      return `the prefix has a '${segment}' segment, which many S3 tools resolve as a path step`;
+    }
+  }
+  const bytes = utf8.encode(normalized).length;
+  if (bytes > MAX_PREFIX_BYTES) {
+    return `the prefix is ${bytes} bytes of UTF-8; at most ${MAX_PREFIX_BYTES} are allowed, to leave room for file paths`;
+  }
+  return null;
+}
+
+/** null when S3 accepts the key; otherwise why not. */
+export function keyProblem(key: string): string | null {
+  if (key === '') return 'the object key is empty';
+  if (hasLoneSurrogate(key)) return 'the object key is not valid Unicode (it has a lone surrogate)';
+  const bytes = utf8.encode(key).length;
+  if (bytes > MAX_KEY_BYTES) {
+    return `the object key is ${bytes} bytes of UTF-8; S3 allows at most ${MAX_KEY_BYTES}`;
+  }
+  return null;
+}
+
+function hasLoneSurrogate(text: string): boolean {
+  // With the u flag a well-formed surrogate pair is one code point, so only lone halves match.
+  return /\p{Surrogate}/u.test(text);
+}
+
+function isControlCharacter(char: string): boolean {
+  const code = char.codePointAt(0) ?? 0;
+  return code < 0x20 || code === 0x7f;
+}
+
+function codePoint(char: string): string {
+  return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}

@@ -1,0 +1,206 @@
+// Which files of a source folder an upload request takes, written as a glob.
+//
+// Syntax (picomatch underneath, with the parts that surprise users turned off):
+//   *        any characters inside one name          ?      exactly one character
+//   [abc]    one of a set; [a-z] ranges, [!a] or [^a] negation, [[:alpha:]] POSIX classes
+//   {a,b}    alternatives, nestable; {1..9} or {a..f} ranges between single characters
+//   **       any number of folders, when it is a whole segment ('**/x/*.csv', 'logs/**')
+//   \x       the character x itself ('\[1\]', '\*')
+// Everything else is literal, including ( ) | " + @ and a '!' that is not first: picomatch would
+// read parentheses as regex groups (so 'report (1).pdf' would not match itself) and double quotes
+// as quoting, so those are escaped before picomatch sees them. Extglobs and negation are off.
+//
+// Where a pattern applies:
+//   - without a '/', it matches a file's NAME at any depth: '*.txt' takes 'a.txt' and 'sub/deep/c.txt';
+//   - with a '/', it matches the path relative to the source folder: 'sub/*.txt', '**/x/*.csv';
+//   - a leading './' anchors it at the top of the source folder: './*.txt' takes 'a.txt' only.
+// Hidden files and folders are matched like any other ('*' takes '.env').
+//
+// Rejected rather than silently matching nothing (picomatch itself would accept most of these):
+// an empty or over-long pattern, a NUL, an absolute pattern, a leading '!', '.' or '..' segments,
+// empty segments ('a//b') and a trailing '/', a trailing lone '\', unbalanced [ ] or { },
+// a '/' inside [...], an unknown [:class:], and '..' inside braces other than a single-character range.
+import picomatch from 'picomatch';
+
+/** The pattern used when the client gives none: every file, at any depth. */
+export const DEFAULT_PATTERN = '**';
+
+const MAX_PATTERN_LENGTH = 1024;
+
+const PICOMATCH_OPTIONS: picomatch.PicomatchOptions = {
+  dot: true,
+  posix: true, // [!a] negates, as in shells
+  noextglob: true,
+  nonegate: true,
+  strictBrackets: true,
+  literalBrackets: false, // [ab] is a class only, not also the literal text "[ab]"
+  windows: false, // relative paths are always '/' separated
+};
+
+const POSIX_CLASSES = new Set([
+  'alnum',
+  'alpha',
+  'ascii',
+  'blank',
+  'cntrl',
+  'digit',
+  'graph',
+  'lower',
+  'print',
+  'punct',
+  'space',
+  'upper',
+  'word',
+  'xdigit',
+]);
+
+/** Characters picomatch would give a meaning we do not want: escaped so that they match themselves. */
+const ESCAPED_LITERALS = new Set(['(', ')', '|', '"']);
+
+interface Translation {
+  /** The glob picomatch compiles (escapes added, a leading './' removed). */
+  source: string;
+  /** true: match the file's name; false: match its whole relative path. */
+  matchesNames: boolean;
+}
+
+type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+const fail = (problem: string): { ok: false; problem: string } => ({ ok: false, problem });
+
+/** null when the pattern is valid; otherwise what is wrong with it, for the client. */
+export function patternProblem(pattern: string): string | null {
+  const outcome = translate(pattern);
+  return outcome.ok ? null : outcome.problem;
+}
+
+/** A matcher for relative paths ('/' separated). Throws when patternProblem() would report a problem. */
+export function compilePattern(pattern: string): (relativePath: string) => boolean {
+  const outcome = translate(pattern);
+  if (!outcome.ok) throw new Error(`invalid pattern '${pattern}': ${outcome.problem}`);
+  const { source, matchesNames } = outcome.value;
+  const regex = picomatch.makeRe(source, PICOMATCH_OPTIONS);
+  if (matchesNames)
+    return (relativePath) => regex.test(relativePath.slice(relativePath.lastIndexOf('/') + 1));
+  return (relativePath) => regex.test(relativePath);
+}
+
+function translate(pattern: string): Checked<Translation> {
+  if (pattern.length === 0) return fail('the pattern is empty');
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    return fail(
+      `the pattern is ${pattern.length} characters long; at most ${MAX_PATTERN_LENGTH} are allowed`,
+    );
+  }
+  if (pattern.includes('\0')) return fail('the pattern contains a NUL character');
+  if (pattern.startsWith('/')) {
+    return fail("the pattern starts with '/': patterns are relative to the source folder");
+  }
+  if (pattern.startsWith('!')) {
+    return fail(
+      "a leading '!' (negation) is not supported; write '\\!' to match a name that starts with '!'",
+    );
+  }
+  const anchored = pattern.startsWith('./');
+  const body = anchored ? pattern.slice(2) : pattern;
+  if (body.length === 0) return fail("the pattern is only './'");
+
+  const segmentProblem = segmentsProblem(body);
+  if (segmentProblem !== null) return fail(segmentProblem);
+
+  const escaped = escapeLiterals(body);
+  if (!escaped.ok) return escaped;
+  const source = escaped.value;
+  try {
+    picomatch.makeRe(source, PICOMATCH_OPTIONS);
+  } catch (error) {
+    return fail(`the pattern cannot be compiled: ${(error as Error).message}`);
+  }
+  return { ok: true, value: { source, matchesNames: !anchored && !body.includes('/') } };
+}
+
+function segmentsProblem(body: string): string | null {
+  if (body.endsWith('/')) {
+    return "the pattern ends with '/', which names a folder: write 'folder/**' for every file inside it";
+  }
+  for (const segment of body.split('/')) {
+    if (segment === '') return "the pattern has an empty segment ('//')";
+    if (segment === '..') return "the pattern has a '..' segment: patterns cannot leave the source folder";
+    if (segment === '.') return "the pattern has a '.' segment (only a leading './' is allowed)";
+  }
+  return null;
+}
+
+/** Checks brackets, braces and escapes in one pass, and escapes the characters we keep literal. */
+function escapeLiterals(body: string): Checked<string> {
+  let source = '';
+  const openBraces: { at: number; hasDots: boolean }[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const char = body.charAt(i);
+    if (char === '\\') {
+      if (i + 1 >= body.length)
+        return fail("the pattern ends with a lone '\\' (an escape with nothing to escape)");
+      source += body.slice(i, i + 2);
+      i++;
+    } else if (char === '[') {
+      const end = bracketEnd(body, i);
+      if (typeof end === 'string') return fail(end);
+      source += body.slice(i, end + 1);
+      i = end;
+    } else if (char === ']') {
+      return fail(`']' at position ${i + 1} has no matching '['; write '\\]' to match a literal ']'`);
+    } else if (char === '{') {
+      openBraces.push({ at: i, hasDots: false });
+      source += char;
+    } else if (char === '}') {
+      const open = openBraces.pop();
+      if (open === undefined) {
+        return fail(`'}' at position ${i + 1} has no matching '{'; write '\\}' to match a literal '}'`);
+      }
+      const inside = body.slice(open.at + 1, i);
+      if (open.hasDots && !/^[^,{}\\]\.\.[^,{}\\]$/.test(inside)) {
+        return fail(
+          `'{${inside}}' uses '..', which inside braces only makes a range between single characters ` +
+            'such as {1..9} or {a..f}; list the values instead, e.g. {01,02,10}',
+        );
+      }
+      source += char;
+    } else {
+      const innermost = openBraces.at(-1);
+      if (char === '.' && body.charAt(i + 1) === '.' && innermost) innermost.hasDots = true;
+      source += ESCAPED_LITERALS.has(char) ? `\\${char}` : char;
+    }
+  }
+  const unclosed = openBraces.at(-1);
+  if (unclosed !== undefined) {
+    return fail(`'{' at position ${unclosed.at + 1} is never closed; write '\\{' to match a literal '{'`);
+  }
+  return { ok: true, value: source };
+}
+
+/** Index of the ']' closing the bracket expression that opens at `start`, or what is wrong with it. */
+function bracketEnd(body: string, start: number): number | string {
+  let i = start + 1;
+  if (body[i] === '!' || body[i] === '^') i++;
+  if (body[i] === ']') i++; // a ']' first in the set is a member, as in shells
+  while (i < body.length) {
+    const char = body[i];
+    if (char === ']') return i;
+    if (char === '\\') {
+      i += 2;
+    } else if (char === '/') {
+      return "'/' inside [...] never matches: a bracket expression stands for one character of a name";
+    } else if (char === '[' && body[i + 1] === ':') {
+      const close = body.indexOf(':]', i + 2);
+      if (close === -1) return `'[:' at position ${i + 1} is never closed with ':]'`;
+      const name = body.slice(i + 2, close);
+      if (!POSIX_CLASSES.has(name)) {
+        return `unknown character class '[:${name}:]'; known: ${[...POSIX_CLASSES].join(', ')}`;
+      }
+      i = close + 2;
+    } else {
+      i++;
+    }
+  }
+  return `'[' at position ${start + 1} is never closed; write '\\[' to match a literal '['`;
+}

@@ -1,0 +1,140 @@
+// A full scan of a source folder, streamed: one open directory handle per level of the current
+// path and one batch of results, so memory is bounded by the deepest path, not the tree's size.
+import type { Dir, Stats } from 'node:fs';
+import { lstat, opendir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ObservedFile } from '../domain/model.js';
+import type { PathFilter } from './types.js';
+import { asError, errorCode, isVanished } from './fs-errors.js';
+
+export const DEFAULT_SCAN_BATCH_SIZE = 500;
+
+export interface ScanOptions {
+  /** Files per yielded batch (default 500). */
+  batchSize?: number;
+  /** Stops the scan: the generator throws the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * A subfolder or file that exists but cannot be read (EACCES...). The scan goes on without it.
+   * Without this option such an error ends the scan: a silently partial scan would look complete.
+   */
+  onError?: (path: string, error: Error) => void;
+}
+
+/** The source folder itself is missing, not a folder, or unreadable. */
+export class FolderUnreadableError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(`source folder ${folder} ${describe(code, cause)}`, { cause });
+    this.name = 'FolderUnreadableError';
+  }
+}
+
+interface OpenFolder {
+  dir: Dir;
+  absolutePath: string;
+  /** '' for the root, else 'a/b'. */
+  relativePath: string;
+}
+
+/**
+ * Every regular file under `root` that `filter` accepts, in batches. Symbolic links are never
+ * followed (files and folders alike), so nothing outside the folder is reached. A file or folder
+ * that vanishes during the scan is skipped silently: that is what folders do.
+ */
+export async function* scanFolder(
+  root: string,
+  filter: PathFilter,
+  options: ScanOptions = {},
+): AsyncGenerator<ObservedFile[]> {
+  const batchSize = options.batchSize ?? DEFAULT_SCAN_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
+  }
+  const { signal } = options;
+  const open: OpenFolder[] = [];
+  let batch: ObservedFile[] = [];
+
+  /** Vanished paths are skipped; anything else goes to onError, or ends the scan without it. */
+  const problem = (absolutePath: string, error: unknown): void => {
+    if (isVanished(error)) return;
+    if (!options.onError) {
+      const message = `cannot read ${absolutePath} while scanning ${root}: ${asError(error).message}`;
+      throw new Error(message, { cause: error });
+    }
+    options.onError(absolutePath, asError(error));
+  };
+
+  try {
+    signal?.throwIfAborted();
+    try {
+      open.push({ dir: await opendir(root), absolutePath: root, relativePath: '' });
+    } catch (error) {
+      throw new FolderUnreadableError(root, errorCode(error), error);
+    }
+
+    for (let folder = open.at(-1); folder !== undefined; folder = open.at(-1)) {
+      signal?.throwIfAborted();
+      let entry;
+      try {
+        entry = await folder.dir.read();
+      } catch (error) {
+        problem(folder.absolutePath, error);
+        entry = null; // give up on this folder, keep the rest
+      }
+      if (entry === null) {
+        open.pop();
+        await folder.dir.close().catch(() => undefined);
+        continue;
+      }
+
+      const absolutePath = path.join(folder.absolutePath, entry.name);
+      const relativePath = folder.relativePath === '' ? entry.name : `${folder.relativePath}/${entry.name}`;
+      if (entry.isDirectory()) {
+        try {
+          open.push({ dir: await opendir(absolutePath), absolutePath, relativePath });
+        } catch (error) {
+          problem(absolutePath, error);
+        }
+      } else if (entry.isFile() && filter(relativePath)) {
+        let stats: Stats;
+        try {
+          stats = await lstat(absolutePath);
+        } catch (error) {
+          problem(absolutePath, error);
+          continue;
+        }
+        // Replaced by a link or a folder since the directory was read: not a file we take.
+        if (!stats.isFile()) continue;
+        batch.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs });
+        if (batch.length >= batchSize) {
+          const full = batch;
+          batch = [];
+          yield full;
+        }
+      }
+      // Symbolic links, sockets, FIFOs and devices are never uploaded.
+    }
+    if (batch.length > 0) yield batch;
+  } finally {
+    // Reached on completion, on error, and when the consumer stops early (break, return).
+    for (const folder of open) await folder.dir.close().catch(() => undefined);
+  }
+}
+
+function describe(code: string | undefined, cause: unknown): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'ENOTDIR':
+      return 'is not a folder';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read: permission denied';
+    default:
+      return `cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`;
+  }
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  keyProblem,
+  MAX_KEY_BYTES,
+  MAX_PREFIX_BYTES,
+  normalizePrefix,
+  objectKeyFor,
+  prefixProblem,
+} from '../../src/domain/object-key.js';
+
+describe('objectKeyFor', () => {
+  it('puts the relative path under the prefix, with or without a trailing slash', () => {
+    assert.equal(objectKeyFor('pre', 'a/b.txt'), 'pre/a/b.txt');
+    assert.equal(objectKeyFor('pre/', 'a/b.txt'), 'pre/a/b.txt');
+    assert.equal(objectKeyFor('deep/pre', 'b.txt'), 'deep/pre/b.txt');
+  });
+
+  it('uses the relative path alone when the prefix is empty', () => {
+    assert.equal(objectKeyFor('', 'a/b.txt'), 'a/b.txt');
+    assert.equal(objectKeyFor('/', 'b.txt'), 'b.txt');
+  });
+
+  it('never produces a double slash', () => {
+    for (const prefix of ['/pre', 'pre//', '//pre//x//', 'pre/']) {
+      const key = objectKeyFor(prefix, '/a/b.txt');
+      assert.ok(!key.includes('//'), `${prefix} gave ${key}`);
+      assert.ok(!key.startsWith('/'), `${prefix} gave ${key}`);
+    }
+    assert.equal(objectKeyFor('//pre//x//', 'a/b.txt'), 'pre/x/a/b.txt');
+  });
+
+  it('keeps spaces and non-ASCII characters as they are', () => {
+    assert.equal(objectKeyFor('photos 2024', 'été/plage 1.jpg'), 'photos 2024/été/plage 1.jpg');
+  });
+});
+
+describe('normalizePrefix', () => {
+  it('trims leading and trailing slashes and collapses repeated ones', () => {
+    assert.equal(normalizePrefix(''), '');
+    assert.equal(normalizePrefix('/'), '');
+    assert.equal(normalizePrefix('///'), '');
+    assert.equal(normalizePrefix('a'), 'a');
+    assert.equal(normalizePrefix('/a/b/'), 'a/b');
+    assert.equal(normalizePrefix('a//b///c'), 'a/b/c');
+  });
+});
+
+describe('prefixProblem', () => {
+  it('accepts ordinary prefixes, including the empty one', () => {
+    for (const prefix of [
+      '',
+      '/',
+      'backups',
+      'backups/2024/',
+      '/a//b',
+      'dots.in.names',
+      '..hidden',
+      'é t é',
+    ]) {
+      assert.equal(prefixProblem(prefix), null, prefix);
+    }
+    assert.equal(prefixProblem('x'.repeat(MAX_PREFIX_BYTES)), null);
+  });
+
+  it("rejects '.' and '..' segments", () => {
+    assert.match(prefixProblem('a/../b') ?? '', /'\.\.' segment/);
+    assert.match(prefixProblem('..') ?? '', /'\.\.' segment/);
+    assert.match(prefixProblem('./a') ?? '', /'\.' segment/);
+    assert.match(prefixProblem('a/.') ?? '', /'\.' segment/);
+  });
+
+  it('rejects a NUL and control characters', () => {
+    assert.match(prefixProblem('a\0b') ?? '', /NUL/);
+    assert.match(prefixProblem('a\nb') ?? '', /control character \(U\+000A\)/);
+    assert.match(prefixProblem('a\u007fb') ?? '', /control character \(U\+007F\)/);
+  });
+
+  it('rejects a prefix that is not valid Unicode', () => {
+    assert.match(prefixProblem('a\ud800b') ?? '', /lone surrogate/);
+  });
+
+  it('rejects a prefix longer than the limit, counted in UTF-8 bytes', () => {
+    assert.match(prefixProblem('x'.repeat(MAX_PREFIX_BYTES + 1)) ?? '', /513 bytes of UTF-8; at most 512/);
+    // 'é' is two bytes: 257 of them are 514 bytes though only 257 characters.
+    assert.match(prefixProblem('é'.repeat(257)) ?? '', /514 bytes/);
+  });
+});
+
+describe('keyProblem', () => {
+  it('accepts keys up to 1024 bytes of UTF-8', () => {
+    assert.equal(keyProblem('a/b.txt'), null);
+    assert.equal(keyProblem('k'.repeat(MAX_KEY_BYTES)), null);
+    assert.equal(keyProblem('😀'.repeat(MAX_KEY_BYTES / 4)), null);
+  });
+
+  it('rejects an empty key, a longer key and a key that is not valid Unicode', () => {
+    assert.match(keyProblem('') ?? '', /empty/);
+    assert.match(
+      keyProblem('k'.repeat(MAX_KEY_BYTES + 1)) ?? '',
+      /1025 bytes of UTF-8; S3 allows at most 1024/,
+    );
+    assert.match(keyProblem('é'.repeat(513)) ?? '', /1026 bytes/);
+    assert.match(keyProblem('a\udc00') ?? '', /lone surrogate/);
+  });
+});
