@@ -5,8 +5,11 @@ import type { FolderWatch, PathFilter } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { scanFolder } from '../watch/scanner.js';
-import { watchFolder } from '../watch/watcher.js';
+import { MissedChangesError, watchFolder } from '../watch/watcher.js';
 import { readyAtFor } from './readiness.js';
+
+/** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
+const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
 
 export interface MonitorOptions {
   store: Store;
@@ -57,26 +60,38 @@ export class RequestMonitor {
     this.stopped = true;
     clearTimeout(this.rescanTimer);
     this.scanAbort.abort();
-    await this.watch
-      ?.close()
-      .catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
-    this.watch = undefined;
+    await this.closeWatch();
     await this.scanning;
     await this.recording;
   }
 
+  /** Watching is best effort: when it cannot start, or is lost, scans go on and retry it. */
   private async startWatching(): Promise<void> {
     if (this.watch || this.stopped) return;
     try {
       this.watch = await watchFolder(this.request.sourceFolder, this.filter, {
         filesChanged: (files) => this.recordInOrder(files),
-        error: (error) =>
-          this.log.warn({ err: error }, 'file-system events failed; the periodic rescan goes on'),
+        error: (error) => this.watchFailed(error),
       });
+      if (this.stopped) await this.closeWatch();
     } catch (error) {
-      // The folder may be gone for now; the rescan retries the watch.
-      this.log.warn({ err: error, folder: this.request.sourceFolder }, 'cannot watch the source folder');
+      this.log.warn(
+        { err: error, folder: this.request.sourceFolder },
+        'cannot watch the source folder; rescans go on',
+      );
     }
+  }
+
+  private watchFailed(error: Error): void {
+    this.log.warn({ err: error }, 'file-system events were missed; rescanning');
+    if (error instanceof MissedChangesError && error.watchLost) void this.closeWatch();
+    this.rescanSoon();
+  }
+
+  private async closeWatch(): Promise<void> {
+    const watch = this.watch;
+    this.watch = undefined;
+    await watch?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
   }
 
   private recordInOrder(files: ObservedFile[]): void {
@@ -120,12 +135,13 @@ export class RequestMonitor {
         if (this.scanFailed) {
           this.scanFailed = false;
           await this.options.store.setRequestError(this.request.uploadId, null, this.now());
-          await this.startWatching();
         }
+        await this.startWatching();
       }
     } catch (error) {
       if (this.stopped) return;
       this.scanFailed = true;
+      await this.closeWatch();
       const message = `cannot scan source folder ${this.request.sourceFolder}: ${(error as Error).message}`;
       this.log.error({ err: error, kind }, message);
       await this.options.store
@@ -136,11 +152,19 @@ export class RequestMonitor {
     }
   }
 
-  private scheduleRescan(): void {
+  private scheduleRescan(delayMs = this.options.rescanIntervalMs): void {
     if (this.stopped) return;
+    clearTimeout(this.rescanTimer);
     this.rescanTimer = setTimeout(() => {
+      this.rescanTimer = undefined;
       this.scanning = this.scan('rescan');
-    }, this.options.rescanIntervalMs);
+    }, delayMs);
     this.rescanTimer.unref();
+  }
+
+  /** Missed events: rescan shortly, unless a scan is already due sooner or running. */
+  private rescanSoon(): void {
+    if (this.rescanTimer)
+      this.scheduleRescan(Math.min(MISSED_EVENTS_RESCAN_DELAY_MS, this.options.rescanIntervalMs));
   }
 }
