@@ -72,6 +72,7 @@ export class TaskRunner {
         this.now(),
       );
       await store.deleteMultipart(task.taskId);
+      await this.noticeChangeSinceUpload(task, filePath);
       log.info(
         {
           key: task.objectKey,
@@ -88,6 +89,25 @@ export class TaskRunner {
     } catch (error) {
       await this.recordFailure(task, request, filePath, error, stopReason(), log);
     }
+  }
+
+  /**
+   * A write that lands while the last request is in flight is reported by the watcher while the
+   * task is still in_progress, when it cannot be recorded; look once more so that it is not left
+   * for the next rescan.
+   */
+  private async noticeChangeSinceUpload(task: FileTask, filePath: string): Promise<void> {
+    const current = await stat(filePath).catch(() => undefined);
+    if (!current?.isFile() || (current.size === task.size && current.mtimeMs === task.mtimeMs)) return;
+    const now = this.now();
+    const file = { relativePath: task.relativePath, size: current.size, mtimeMs: current.mtimeMs };
+    await this.options.store.recordObservedFiles(
+      task.uploadId,
+      [file],
+      () => task.objectKey,
+      (changed) => readyAtFor(changed, now, this.options.settleMs),
+      now,
+    );
   }
 
   private async resumeStateOf(task: FileTask): Promise<ResumeState | undefined> {

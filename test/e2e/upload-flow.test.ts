@@ -147,6 +147,11 @@ describe('watching', () => {
     }
     const whole = Buffer.concat(pieces);
     await waitForObject(bucket, 'slow.log', whole);
+    const slowUploads = service.logs.filter(
+      (entry) => entry.msg === 'file uploaded' && entry.path === 'slow.log',
+    );
+    assert.equal(slowUploads.length, 1, 'the slowly written file was uploaded once, when complete');
+    assert.equal(slowUploads[0]?.size, whole.length);
     const final = await waitForCompleted(uploadId, 2);
     assert.equal(final.files.failed, 0);
 

@@ -1,0 +1,279 @@
+// What users rely on when things go wrong: a SIGKILL mid-upload, a missing bucket, a flaky S3,
+// a cancel, a restart. Each test runs its own service process, S3 reached through a fault proxy.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { INTERNAL_ERROR, SLOW_DOWN, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { waitFor } from '../support/poll.js';
+import {
+  createTestBucket,
+  deleteBucket,
+  getObjectBytes,
+  listKeys,
+  listMultipartUploads,
+  testS3,
+  testS3Client,
+  uniqueBucketName,
+} from '../support/s3.js';
+import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
+import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tree.js';
+
+const MiB = 1024 * 1024;
+const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+
+interface UploadDetails {
+  status: string;
+  last_error: string | null;
+  files: { pending: number; in_progress: number; completed: number; failed: number; total: number };
+}
+
+interface FileItem {
+  relative_path: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+let s3: S3Client;
+let proxy: FaultProxy;
+let work: string;
+
+before(async () => {
+  s3 = testS3Client();
+  proxy = await startFaultProxy(testS3().endpoint);
+  work = await makeTempDir('e2e-resilience');
+});
+
+after(async () => {
+  await proxy.close();
+  await removeTempDir(work);
+  s3.destroy();
+});
+
+afterEach(async () => {
+  proxy.clearFaults();
+  proxy.resetStats();
+  assert.equal(await killAllServices(), 0, 'a test left a service process running');
+});
+
+/** Multipart from 5 MiB, in 5 MiB parts, so that tests stay small. */
+const SMALL_PARTS = { MULTIPART_THRESHOLD_BYTES: String(5 * MiB), PART_SIZE_BYTES: String(5 * MiB) };
+
+function start(label: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  return startService({
+    databaseFile: path.join(work, `${label}.db`),
+    s3Endpoint: proxy.endpoint,
+    env,
+  });
+}
+
+async function details(service: ServiceProcess, uploadId: string): Promise<UploadDetails> {
+  const response = await api<UploadDetails>(service, 'GET', `/uploads/${uploadId}`);
+  assert.equal(response.status, 200);
+  return response.body;
+}
+
+async function files(service: ServiceProcess, uploadId: string): Promise<FileItem[]> {
+  const response = await api<{ items: FileItem[] }>(service, 'GET', `/uploads/${uploadId}/files?limit=1000`);
+  assert.equal(response.status, 200);
+  return response.body.items;
+}
+
+function waitForCompleted(service: ServiceProcess, uploadId: string, count: number, timeoutMs = 30_000) {
+  return waitFor(
+    async () => {
+      const current = await details(service, uploadId);
+      return current.files.completed === count && current.files.total === count ? current : undefined;
+    },
+    { timeoutMs, intervalMs: 100, message: `${count} files of ${uploadId} completed` },
+  );
+}
+
+async function createUpload(service: ServiceProcess, body: Record<string, unknown>): Promise<string> {
+  const response = await api<{ upload_id: string }>(service, 'POST', '/uploads', body);
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  return response.body.upload_id;
+}
+
+const isUploadPart = (record: { method: string; query: URLSearchParams }): boolean =>
+  record.method === 'PUT' && record.query.has('partNumber');
+
+describe('a SIGKILL in the middle of a multipart upload', () => {
+  it('resumes after a restart without re-sending the parts S3 already has', async () => {
+    const bucket = await createTestBucket(s3, 'crash');
+    const source = path.join(work, 'crash');
+    const file = path.join(source, 'run/big.bin');
+    await writeRandomFile(file, 40 * MiB); // 8 parts of 5 MiB
+    const env = { ...SMALL_PARTS, MAX_CONCURRENT_PARTS: '1' };
+    // Slow parts, so that the kill lands in the middle.
+    proxy.inject({ method: 'PUT', query: ['partNumber'], fault: { type: 'delay', ms: 300 } });
+
+    let service = await start('crash', env);
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    const partsBeforeKill = await waitFor(
+      () => {
+        const stored = proxy.log.filter((record) => isUploadPart(record) && record.outcome === 200).length;
+        return stored >= 3 ? stored : undefined;
+      },
+      { timeoutMs: 30_000, message: 'three parts stored before the kill' },
+    );
+    await service.kill();
+    const storedBeforeRestart = proxy.log.filter((r) => isUploadPart(r) && r.outcome === 200).length;
+    assert.ok(storedBeforeRestart >= partsBeforeKill);
+
+    proxy.clearFaults();
+    proxy.resetStats();
+    service = await start('crash', env);
+    await waitForCompleted(service, uploadId, 1);
+    const sentAfterRestart = proxy.log.filter(isUploadPart).length;
+    assert.ok(
+      sentAfterRestart <= 8 - storedBeforeRestart,
+      `${sentAfterRestart} parts sent after the restart; S3 already had ${storedBeforeRestart} of 8`,
+    );
+    assert.equal(
+      proxy.log.filter((r) => r.method === 'POST' && r.query.has('uploads')).length,
+      0,
+      'no new multipart upload',
+    );
+    assert.equal(md5(await getObjectBytes(s3, bucket, 'run/big.bin')), md5(await readFile(file)));
+    assert.deepEqual(await listMultipartUploads(s3, bucket), []);
+    const [task] = await files(service, uploadId);
+    assert.equal(task?.status, 'completed');
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('a missing bucket', () => {
+  it('fails the files with the error, then requeues and completes them once the bucket exists', async () => {
+    const bucket = uniqueBucketName('missing');
+    const source = path.join(work, 'missing');
+    await mkdir(source, { recursive: true });
+    await writeFile(path.join(source, 'a.txt'), 'a');
+    await writeFile(path.join(source, 'b.txt'), 'b');
+    const service = await start('missing', { FAILED_REQUEUE_INTERVAL_SECONDS: '1' });
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+
+    const failed = await waitFor(
+      async () => {
+        const current = await details(service, uploadId);
+        return current.files.failed === 2 ? current : undefined;
+      },
+      { timeoutMs: 20_000, message: 'both files failed' },
+    );
+    assert.match(failed.last_error ?? '', /NoSuchBucket/);
+    for (const task of await files(service, uploadId)) {
+      assert.equal(task.status, 'failed');
+      assert.match(task.last_error ?? '', /does not exist.*NoSuchBucket/);
+    }
+    // A permanent error is not retried inside an attempt: one PUT per file per attempt.
+    const putsPerAttempt = proxy.log.filter((r) => r.method === 'PUT').length;
+    const attempts = (await files(service, uploadId)).reduce((sum, task) => sum + task.attempts, 0);
+    assert.equal(putsPerAttempt, attempts);
+
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await waitForCompleted(service, uploadId, 2);
+    assert.deepEqual(await listKeys(s3, bucket), ['a.txt', 'b.txt']);
+    assert.equal(await service.stop(), 0);
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('transient S3 errors', () => {
+  it('are retried until every file arrives intact', async () => {
+    const bucket = await createTestBucket(s3, 'flaky');
+    const source = path.join(work, 'flaky');
+    const expected = new Map<string, string>();
+    for (let i = 0; i < 12; i++) {
+      expected.set(`f${i}.bin`, (await writeRandomFile(path.join(source, `f${i}.bin`), 64 * 1024 + i)).md5);
+    }
+    expected.set('big.bin', (await writeRandomFile(path.join(source, 'big.bin'), 12 * MiB)).md5);
+    // Every other PUT (small files and parts) and the first Complete fail with a 5xx or a reset.
+    proxy.inject({ method: 'PUT', times: 6, fault: SLOW_DOWN });
+    proxy.inject({ method: 'PUT', skip: 3, times: 3, fault: INTERNAL_ERROR });
+    proxy.inject({ method: 'PUT', skip: 6, times: 2, fault: { type: 'reset', stage: 'before-forward' } });
+    proxy.inject({ method: 'POST', query: ['uploadId'], times: 1, fault: INTERNAL_ERROR });
+
+    const service = await start('flaky', { ...SMALL_PARTS, RETRY_MAX_ATTEMPTS: '8' });
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await waitForCompleted(service, uploadId, expected.size, 60_000);
+    assert.ok(proxy.stats.faultsInjected >= 10, `only ${proxy.stats.faultsInjected} faults were injected`);
+    for (const [key, digest] of expected)
+      assert.equal(md5(await getObjectBytes(s3, bucket, key)), digest, key);
+    for (const task of await files(service, uploadId)) assert.equal(task.attempts, 1, task.relative_path);
+    assert.deepEqual(await listMultipartUploads(s3, bucket), []);
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('cancel', () => {
+  it('stops watching, stops the upload in flight and aborts its multipart upload on S3', async () => {
+    const bucket = await createTestBucket(s3, 'cancel');
+    const source = path.join(work, 'cancel');
+    await writeRandomFile(path.join(source, 'big.bin'), 30 * MiB);
+    proxy.inject({ method: 'PUT', query: ['partNumber'], fault: { type: 'delay', ms: 300 } });
+    const service = await start('cancel', { ...SMALL_PARTS, MAX_CONCURRENT_PARTS: '1' });
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await waitFor(() => proxy.log.some((r) => isUploadPart(r) && r.outcome === 200), {
+      timeoutMs: 20_000,
+      message: 'a part stored',
+    });
+
+    const cancelled = await api<{ status: string }>(service, 'DELETE', `/uploads/${uploadId}`);
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body.status, 'cancelled');
+    assert.deepEqual(await listMultipartUploads(s3, bucket), [], 'the multipart upload was aborted');
+    assert.equal(
+      (await api(service, 'DELETE', `/uploads/${uploadId}`)).status,
+      200,
+      'cancelling twice is fine',
+    );
+
+    proxy.clearFaults();
+    proxy.resetStats();
+    await writeFile(path.join(source, 'after-cancel.txt'), 'not uploaded by the cancelled request');
+    // A second request on the same folder proves the new file was seen; the cancelled one must not take it.
+    const witnessBucket = await createTestBucket(s3, 'witness');
+    const witness = await createUpload(service, {
+      source_folder: source,
+      destination_bucket: witnessBucket,
+      pattern: 'after-cancel.txt',
+    });
+    await waitForCompleted(service, witness, 1);
+    assert.deepEqual(await listKeys(s3, bucket), [], 'nothing uploaded for the cancelled request');
+    assert.equal((await details(service, uploadId)).status, 'cancelled');
+    const listed = await api<{ upload_id: string }[]>(service, 'GET', '/uploads?status=cancelled');
+    assert.ok(listed.body.some((request) => request.upload_id === uploadId));
+    await deleteBucket(s3, witnessBucket);
+    assert.equal((await api(service, 'DELETE', '/uploads/no-such-upload')).status, 404);
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('a restart', () => {
+  it('uploads the files added while the service was stopped, and nothing twice', async () => {
+    const bucket = await createTestBucket(s3, 'restart');
+    const source = path.join(work, 'restart');
+    await writeRandomFile(path.join(source, 'before/a.bin'), 2048);
+    await writeRandomFile(path.join(source, 'before/b.bin'), 4096);
+    let service = await start('restart');
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await waitForCompleted(service, uploadId, 2);
+    assert.equal(await service.stop('SIGTERM'), 0, 'a graceful stop exits 0');
+
+    const added = await writeRandomFile(path.join(source, 'while-stopped/c.bin'), 8192);
+    proxy.resetStats();
+    service = await start('restart');
+    await waitForCompleted(service, uploadId, 3);
+    assert.equal(md5(await getObjectBytes(s3, bucket, 'while-stopped/c.bin')), added.md5);
+    assert.equal(proxy.stats.requests.PUT, 1, 'only the new file was uploaded');
+    assert.equal((await details(service, uploadId)).status, 'active');
+    assert.equal(await service.stop('SIGINT'), 0);
+    await deleteBucket(s3, bucket);
+  });
+});
