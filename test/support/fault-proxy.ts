@@ -1,0 +1,377 @@
+// An HTTP proxy that tests put between the service and S3 to inject faults: S3 error replies,
+// connection resets before, during or after the request reaches S3, and delays. It streams bodies
+// both ways and forwards the Host header as the client sent it, so SigV4 signatures stay valid.
+//
+//   const proxy = await startFaultProxy(testS3().endpoint);
+//   const fault = proxy.inject({ method: 'PUT', query: ['partNumber'], times: 1, fault: SLOW_DOWN });
+//   ... point the service at proxy.endpoint ...
+//   assert.equal(fault.hits, 1); assert.equal(proxy.stats.bodyBytesForwarded.PUT, size);
+//   await proxy.close();
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+
+export type Fault =
+  /** Answers with this status and an S3 XML error document, after reading the request body; S3 never sees it. */
+  | { type: 'error'; status: number; code: string; message?: string }
+  /** Destroys the client's connection before anything reaches S3. */
+  | { type: 'reset'; stage: 'before-forward' }
+  /** Passes `afterBytes` bytes of the request body on to S3 (all of a shorter body), then destroys both connections. */
+  | { type: 'reset'; stage: 'during-body'; afterBytes: number }
+  /** S3 receives and answers the whole request; the client's connection is destroyed instead of answered. */
+  | { type: 'reset'; stage: 'after-forward' }
+  /** Holds the request this long before forwarding it. */
+  | { type: 'delay'; ms: number };
+
+export const SLOW_DOWN: Fault = {
+  type: 'error',
+  status: 503,
+  code: 'SlowDown',
+  message: 'Please reduce your request rate.',
+};
+export const INTERNAL_ERROR: Fault = {
+  type: 'error',
+  status: 500,
+  code: 'InternalError',
+  message: 'We encountered an internal error. Please try again.',
+};
+
+export interface ProxiedRequest {
+  method: string;
+  /** as sent (percent-encoded), without the query string, e.g. /bucket/some/key */
+  path: string;
+  query: URLSearchParams;
+}
+
+export interface FaultRule {
+  fault: Fault;
+  /** e.g. 'PUT'; any method when absent */
+  method?: string;
+  /** exact path, or a pattern tested against it */
+  path?: string | RegExp;
+  /** query parameters that must be present, e.g. ['partNumber', 'uploadId'] for UploadPart */
+  query?: string[];
+  where?: (request: ProxiedRequest) => boolean;
+  /** matching requests let through before the fault starts; default 0 */
+  skip?: number;
+  /** how many matching requests get the fault; default: all of them */
+  times?: number;
+}
+
+export interface InjectedFault {
+  /** how many requests got this fault so far */
+  readonly hits: number;
+  remove(): void;
+}
+
+export interface ProxyStats {
+  /** requests received, by method */
+  requests: Record<string, number>;
+  /** request body bytes passed on to S3, by method */
+  bodyBytesForwarded: Record<string, number>;
+  faultsInjected: number;
+}
+
+export interface RequestRecord extends ProxiedRequest {
+  /** S3's status, the injected error's status, or 'reset' */
+  outcome: number | 'reset';
+}
+
+export interface FaultProxy {
+  /** http://127.0.0.1:PORT */
+  readonly endpoint: string;
+  readonly stats: ProxyStats;
+  /** every request since the start or the last resetStats, in arrival order */
+  readonly log: readonly RequestRecord[];
+  /** Rules are tried in the order injected; the first that matches and has faults left applies. */
+  inject(rule: FaultRule): InjectedFault;
+  clearFaults(): void;
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+interface ActiveRule {
+  rule: FaultRule;
+  matched: number;
+  hits: number;
+}
+
+// Hop-by-hop headers belong to one connection; the proxy's own connections have their own.
+// (SigV4 never signs these.) `expect`: the proxy's server has already answered 100-continue.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+]);
+
+export async function startFaultProxy(targetEndpoint: string): Promise<FaultProxy> {
+  const target = new URL(targetEndpoint);
+  if (target.protocol !== 'http:')
+    throw new Error(`the fault proxy forwards to http:// only, not ${targetEndpoint}`);
+  // A fresh connection to S3 per request: no race with S3 closing an idle kept-alive one.
+  const upstreamAgent = new http.Agent({ keepAlive: false });
+  let rules: ActiveRule[] = [];
+  let stats = emptyStats();
+  let log: RequestRecord[] = [];
+  let closed = false;
+  const pendingDelays = new Set<NodeJS.Timeout>();
+
+  function ruleFor(request: ProxiedRequest): ActiveRule | undefined {
+    for (const active of rules) {
+      if (!matches(active.rule, request)) continue;
+      active.matched += 1;
+      if (active.matched <= (active.rule.skip ?? 0)) continue;
+      if (active.hits >= (active.rule.times ?? Infinity)) continue;
+      active.hits += 1;
+      return active;
+    }
+    return undefined;
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://proxy.invalid');
+    const method = req.method ?? 'GET';
+    const request: ProxiedRequest = { method, path: url.pathname, query: url.searchParams };
+    const record: RequestRecord = { ...request, outcome: 'reset' };
+    log.push(record);
+    increment(stats.requests, method);
+
+    const fault = ruleFor(request)?.rule.fault;
+    if (fault) stats.faultsInjected += 1;
+    if (fault?.type === 'error') {
+      req.resume(); // read the body to its end, as S3 would before answering
+      await finished(req).catch(() => undefined);
+      record.outcome = fault.status;
+      sendS3Error(res, fault, request.path);
+      return;
+    }
+    if (fault?.type === 'reset' && fault.stage === 'before-forward') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.type === 'delay') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          pendingDelays.delete(timer);
+          resolve();
+        }, fault.ms);
+        pendingDelays.add(timer);
+      });
+      if (closed) return;
+    }
+    const cutAfterBytes =
+      fault?.type === 'reset' && fault.stage === 'during-body' ? fault.afterBytes : undefined;
+    const resetAfterForward = fault?.type === 'reset' && fault.stage === 'after-forward';
+    await forward(req, res, record, cutAfterBytes, resetAfterForward);
+  }
+
+  async function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: RequestRecord,
+    cutAfterBytes: number | undefined,
+    resetAfterForward: boolean,
+  ): Promise<void> {
+    const socket = req.socket; // kept: a destroyed request lets go of its socket
+    const upstream = http.request({
+      agent: upstreamAgent,
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: forwardableHeaders(req.headers), // Host included, as the client signed it
+    });
+    const method = record.method;
+    const counter = new ByteCounter((bytes) => {
+      stats.bodyBytesForwarded[method] = (stats.bodyBytesForwarded[method] ?? 0) + bytes;
+    }, cutAfterBytes);
+    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+      upstream.once('response', resolve);
+      upstream.on('error', reject); // also after the answer: never an unhandled 'error'
+      upstream.once('close', () => reject(new Error('connection to S3 closed before an answer')));
+    });
+    // S3 answers after the whole body, or earlier to reject it: so wait for the answer, not the body.
+    const bodySent = pipeline(req, counter, upstream).catch(() => undefined); // it destroys both on failure
+
+    let upstreamResponse: http.IncomingMessage;
+    try {
+      upstreamResponse = await response;
+    } catch (error) {
+      await bodySent;
+      if (counter.cut || socket.destroyed) socket.destroy();
+      else sendProxyError(res, error);
+      return;
+    }
+    if (resetAfterForward) {
+      upstreamResponse.resume();
+      socket.destroy();
+      return;
+    }
+    record.outcome = upstreamResponse.statusCode ?? 502;
+    res.writeHead(
+      upstreamResponse.statusCode ?? 502,
+      upstreamResponse.statusMessage,
+      forwardableHeaders(upstreamResponse.headers),
+    );
+    try {
+      await pipeline(upstreamResponse, res);
+    } catch {
+      socket.destroy(); // S3 or the client went away mid-body: the client sees a cut response
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const socket = req.socket;
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent && !socket.destroyed) sendProxyError(res, error);
+      else socket.destroy();
+    });
+  });
+  // Longer than the SDK keeps idle sockets, so that the proxy never closes one the client is about to reuse.
+  server.keepAliveTimeout = 60_000;
+  server.requestTimeout = 0; // tests bound their own time; a slow 100 MiB body is not an error here
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get stats() {
+      return stats;
+    },
+    get log() {
+      return log;
+    },
+    inject(rule) {
+      const active: ActiveRule = { rule, matched: 0, hits: 0 };
+      rules.push(active);
+      return {
+        get hits() {
+          return active.hits;
+        },
+        remove() {
+          rules = rules.filter((candidate) => candidate !== active);
+        },
+      };
+    },
+    clearFaults() {
+      rules = [];
+    },
+    resetStats() {
+      stats = emptyStats();
+      log = [];
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const timer of pendingDelays) clearTimeout(timer);
+      pendingDelays.clear();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      upstreamAgent.destroy();
+      await stopped;
+    },
+  };
+}
+
+function matches(rule: FaultRule, request: ProxiedRequest): boolean {
+  if (rule.method !== undefined && rule.method.toUpperCase() !== request.method) return false;
+  if (typeof rule.path === 'string' && rule.path !== request.path) return false;
+  if (rule.path instanceof RegExp && !rule.path.test(request.path)) return false;
+  if (rule.query?.some((name) => !request.query.has(name))) return false;
+  return rule.where?.(request) ?? true;
+}
+
+function emptyStats(): ProxyStats {
+  return { requests: {}, bodyBytesForwarded: {}, faultsInjected: 0 };
+}
+
+function increment(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function forwardableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const kept: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+function sendS3Error(
+  res: http.ServerResponse,
+  fault: { status: number; code: string; message?: string },
+  resource: string,
+) {
+  const requestId = randomUUID();
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${escapeXml(fault.code)}</Code><Message>${escapeXml(fault.message ?? fault.code)}</Message>` +
+    `<Resource>${escapeXml(resource)}</Resource><RequestId>${requestId}</RequestId></Error>`;
+  res.writeHead(fault.status, {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(body),
+    'x-amz-request-id': requestId,
+  });
+  res.end(body);
+}
+
+/** The proxy could not reach S3: a 502 that says so, so that a broken test setup is not taken for a fault. */
+function sendProxyError(res: http.ServerResponse, error: unknown): void {
+  const message = `fault proxy: S3 unreachable: ${error instanceof Error ? error.message : String(error)}`;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendS3Error(res, { status: 502, code: 'BadGateway', message }, '');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** Counts the bytes passing through; with a limit, passes that many and then fails the stream, also at the end of a shorter body. */
+class ByteCounter extends Transform {
+  cut = false;
+  private passed = 0;
+
+  constructor(
+    private readonly onBytes: (bytes: number) => void,
+    private readonly limit: number | undefined,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.limit === undefined || this.passed + chunk.length < this.limit) {
+      this.passed += chunk.length;
+      this.onBytes(chunk.length);
+      callback(null, chunk);
+      return;
+    }
+    const head = chunk.subarray(0, this.limit - this.passed);
+    this.passed += head.length;
+    this.onBytes(head.length);
+    this.push(head);
+    callback(this.cutError());
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.limit === undefined) callback();
+    else callback(this.cutError());
+  }
+
+  private cutError(): Error {
+    this.cut = true;
+    return new Error(`fault proxy: connection reset after ${this.passed} body bytes`);
+  }
+}
