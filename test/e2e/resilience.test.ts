@@ -277,3 +277,33 @@ describe('a restart', () => {
     await deleteBucket(s3, bucket);
   });
 });
+
+describe('SIGTERM during a multipart upload', () => {
+  it('exits 0 within seconds, keeps the parts, and resumes them at the next start', async () => {
+    const bucket = await createTestBucket(s3, 'sigterm');
+    const source = path.join(work, 'sigterm');
+    const file = path.join(source, 'big.bin');
+    await writeRandomFile(file, 30 * MiB); // 6 parts of 5 MiB
+    const env = { ...SMALL_PARTS, MAX_CONCURRENT_PARTS: '1' };
+    proxy.inject({ method: 'PUT', query: ['partNumber'], fault: { type: 'delay', ms: 400 } });
+    let service = await start('sigterm', env);
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await waitFor(() => proxy.log.filter((r) => isUploadPart(r) && r.outcome === 200).length >= 2, {
+      timeoutMs: 20_000,
+      message: 'two parts stored',
+    });
+    const stopAsked = Date.now();
+    assert.equal(await service.stop('SIGTERM'), 0);
+    assert.ok(Date.now() - stopAsked < 8000, `stopping took ${Date.now() - stopAsked} ms`);
+    const stored = proxy.log.filter((r) => isUploadPart(r) && r.outcome === 200).length;
+
+    proxy.clearFaults();
+    proxy.resetStats();
+    service = await start('sigterm', env);
+    await waitForCompleted(service, uploadId, 1);
+    assert.ok(proxy.log.filter(isUploadPart).length <= 6 - stored, 'the stored parts were not sent again');
+    assert.equal(md5(await getObjectBytes(s3, bucket, 'big.bin')), md5(await readFile(file)));
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});

@@ -1,0 +1,19 @@
+// The README's error table is the catalogue's: this fails, printing the table to paste, when they differ.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { it } from 'node:test';
+import { ERROR_CATALOGUE } from '../../src/domain/errors.js';
+
+export function renderErrorTable(): string {
+  const rows = Object.entries(ERROR_CATALOGUE).map(
+    ([code, { status, description }]) => `| \`${code}\` | ${status} | ${description} |`,
+  );
+  return ['| code | status | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+it('the README lists every error code of the catalogue, as the catalogue says', async () => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const match = /<!-- errors:start -->\n([\s\S]*?)\n<!-- errors:end -->/.exec(readme);
+  assert.ok(match, 'README.md has no <!-- errors:start --> ... <!-- errors:end --> section');
+  assert.equal(match[1], renderErrorTable(), 'README.md error table is out of date');
+});
