@@ -181,7 +181,12 @@ async function runNodeTests(files, nodeOptions, state) {
     ...files,
   ];
   // The SDK's notice that its 2027 releases need Node 22 would repeat for every test file.
-  const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };
+  // No test may look for credentials on the network: the EC2 metadata service is not for tests.
+  const env = {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...process.env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
   // Its own process group: a signal or the run deadline reaches every test file and what it spawned.
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'inherit', detached: true });
   state.testRun = child;

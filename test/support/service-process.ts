@@ -50,6 +50,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       RESCAN_INTERVAL_SECONDS: '2',
       RETRY_BASE_DELAY_MS: '20',
       LOG_LEVEL: 'debug',
+      // A test never looks for credentials on the network (the EC2 metadata service).
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...options.env,
     },
   });
