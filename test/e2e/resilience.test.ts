@@ -19,23 +19,11 @@ import {
   uniqueBucketName,
 } from '../support/s3.js';
 import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
+import { createUpload, fileItems, uploadDetails, waitForCompleted } from '../support/upload-api.js';
 import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tree.js';
 
 const MiB = 1024 * 1024;
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
-
-interface UploadDetails {
-  status: string;
-  last_error: string | null;
-  files: { pending: number; in_progress: number; completed: number; failed: number; total: number };
-}
-
-interface FileItem {
-  relative_path: string;
-  status: string;
-  attempts: number;
-  last_error: string | null;
-}
 
 let s3: S3Client;
 let proxy: FaultProxy;
@@ -68,34 +56,6 @@ function start(label: string, env: Record<string, string> = {}): Promise<Service
     s3Endpoint: proxy.endpoint,
     env,
   });
-}
-
-async function details(service: ServiceProcess, uploadId: string): Promise<UploadDetails> {
-  const response = await api<UploadDetails>(service, 'GET', `/uploads/${uploadId}`);
-  assert.equal(response.status, 200);
-  return response.body;
-}
-
-async function files(service: ServiceProcess, uploadId: string): Promise<FileItem[]> {
-  const response = await api<{ items: FileItem[] }>(service, 'GET', `/uploads/${uploadId}/files?limit=1000`);
-  assert.equal(response.status, 200);
-  return response.body.items;
-}
-
-function waitForCompleted(service: ServiceProcess, uploadId: string, count: number, timeoutMs = 30_000) {
-  return waitFor(
-    async () => {
-      const current = await details(service, uploadId);
-      return current.files.completed === count && current.files.total === count ? current : undefined;
-    },
-    { timeoutMs, intervalMs: 100, message: `${count} files of ${uploadId} completed` },
-  );
-}
-
-async function createUpload(service: ServiceProcess, body: Record<string, unknown>): Promise<string> {
-  const response = await api<{ upload_id: string }>(service, 'POST', '/uploads', body);
-  assert.equal(response.status, 201, JSON.stringify(response.body));
-  return response.body.upload_id;
 }
 
 const isUploadPart = (record: { method: string; query: URLSearchParams }): boolean =>
@@ -140,7 +100,7 @@ describe('a SIGKILL in the middle of a multipart upload', () => {
     );
     assert.equal(md5(await getObjectBytes(s3, bucket, 'run/big.bin')), md5(await readFile(file)));
     assert.deepEqual(await listMultipartUploads(s3, bucket), []);
-    const [task] = await files(service, uploadId);
+    const [task] = await fileItems(service, uploadId);
     assert.equal(task?.status, 'completed');
     await service.stop();
     await deleteBucket(s3, bucket);
@@ -159,19 +119,19 @@ describe('a missing bucket', () => {
 
     const failed = await waitFor(
       async () => {
-        const current = await details(service, uploadId);
+        const current = await uploadDetails(service, uploadId);
         return current.files.failed === 2 ? current : undefined;
       },
       { timeoutMs: 20_000, message: 'both files failed' },
     );
     assert.match(failed.last_error ?? '', /NoSuchBucket/);
-    for (const task of await files(service, uploadId)) {
+    for (const task of await fileItems(service, uploadId)) {
       assert.equal(task.status, 'failed');
       assert.match(task.last_error ?? '', /does not exist.*NoSuchBucket/);
     }
     // A permanent error is not retried inside an attempt: one PUT per file per attempt.
     const putsPerAttempt = proxy.log.filter((r) => r.method === 'PUT').length;
-    const attempts = (await files(service, uploadId)).reduce((sum, task) => sum + task.attempts, 0);
+    const attempts = (await fileItems(service, uploadId)).reduce((sum, task) => sum + task.attempts, 0);
     assert.equal(putsPerAttempt, attempts);
 
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -203,7 +163,7 @@ describe('transient S3 errors', () => {
     assert.ok(proxy.stats.faultsInjected >= 10, `only ${proxy.stats.faultsInjected} faults were injected`);
     for (const [key, digest] of expected)
       assert.equal(md5(await getObjectBytes(s3, bucket, key)), digest, key);
-    for (const task of await files(service, uploadId)) assert.equal(task.attempts, 1, task.relative_path);
+    for (const task of await fileItems(service, uploadId)) assert.equal(task.attempts, 1, task.relative_path);
     assert.deepEqual(await listMultipartUploads(s3, bucket), []);
     await service.stop();
     await deleteBucket(s3, bucket);
@@ -245,7 +205,7 @@ describe('cancel', () => {
     });
     await waitForCompleted(service, witness, 1);
     assert.deepEqual(await listKeys(s3, bucket), [], 'nothing uploaded for the cancelled request');
-    assert.equal((await details(service, uploadId)).status, 'cancelled');
+    assert.equal((await uploadDetails(service, uploadId)).status, 'cancelled');
     const listed = await api<{ upload_id: string }[]>(service, 'GET', '/uploads?status=cancelled');
     assert.ok(listed.body.some((request) => request.upload_id === uploadId));
     await deleteBucket(s3, witnessBucket);
@@ -272,7 +232,7 @@ describe('a restart', () => {
     await waitForCompleted(service, uploadId, 3);
     assert.equal(md5(await getObjectBytes(s3, bucket, 'while-stopped/c.bin')), added.md5);
     assert.equal(proxy.stats.requests.PUT, 1, 'only the new file was uploaded');
-    assert.equal((await details(service, uploadId)).status, 'active');
+    assert.equal((await uploadDetails(service, uploadId)).status, 'active');
     assert.equal(await service.stop('SIGINT'), 0);
     await deleteBucket(s3, bucket);
   });

@@ -7,16 +7,9 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { waitFor } from '../support/poll.js';
 import { createTestBucket, deleteBucket, getObjectBytes, listKeys, testS3Client } from '../support/s3.js';
-import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
+import { api, startService, type ServiceProcess } from '../support/service-process.js';
+import { waitForCompleted } from '../support/upload-api.js';
 import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tree.js';
-
-interface UploadDetails {
-  upload_id: string;
-  status: string;
-  last_error: string | null;
-  files: { pending: number; in_progress: number; completed: number; failed: number; total: number };
-  bytes: { total: number; uploaded: number };
-}
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
@@ -40,24 +33,6 @@ afterEach(async () => {
   // Only the shared service may outlive a test.
   assert.ok(service.child.exitCode === null, 'the service process died during the test');
 });
-
-async function details(uploadId: string): Promise<UploadDetails> {
-  const response = await api<UploadDetails>(service, 'GET', `/uploads/${uploadId}`);
-  assert.equal(response.status, 200);
-  return response.body;
-}
-
-async function waitForCompleted(uploadId: string, count: number, timeoutMs = 30_000): Promise<UploadDetails> {
-  return waitFor(
-    async () => {
-      const current = await details(uploadId);
-      return current.files.completed >= count && current.files.pending + current.files.in_progress === 0
-        ? current
-        : undefined;
-    },
-    { timeoutMs, intervalMs: 100, message: `${count} files of ${uploadId} completed` },
-  );
-}
 
 async function waitForObject(
   bucket: string,
@@ -94,7 +69,7 @@ describe('a nested tree', () => {
       destination_prefix: 'pre',
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const done = await waitForCompleted(created.body.upload_id, expected.size);
+    const done = await waitForCompleted(service, created.body.upload_id, expected.size);
     assert.equal(done.status, 'active');
     assert.equal(done.files.total, expected.size);
     assert.equal(done.bytes.uploaded, done.bytes.total);
@@ -152,7 +127,7 @@ describe('watching', () => {
     );
     assert.equal(slowUploads.length, 1, 'the slowly written file was uploaded once, when complete');
     assert.equal(slowUploads[0]?.size, whole.length);
-    const final = await waitForCompleted(uploadId, 2);
+    const final = await waitForCompleted(service, uploadId, 2);
     assert.equal(final.files.failed, 0);
 
     // Written elsewhere and renamed in: appears whole.
@@ -178,7 +153,7 @@ describe('a large file', () => {
       destination_bucket: bucket,
     });
     assert.equal(created.status, 201);
-    await waitForCompleted(created.body.upload_id, 1, 60_000);
+    await waitForCompleted(service, created.body.upload_id, 1, 60_000);
     const files = await api<{ items: { etag: string; validation: string; bytes_uploaded: number }[] }>(
       service,
       'GET',
@@ -195,4 +170,73 @@ describe('a large file', () => {
   });
 });
 
-process.on('exit', () => void killAllServices());
+describe('bad requests over HTTP', () => {
+  it('get a 4xx with a JSON error and message, never a 5xx', async () => {
+    const folder = path.join(work, 'bad-inputs');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'a-file.txt'), 'x');
+    const cases: [string, string, unknown, number, string][] = [
+      [
+        'POST',
+        '/uploads',
+        { source_folder: 'relative/path', destination_bucket: 'b-1' },
+        400,
+        'invalid_source_folder',
+      ],
+      [
+        'POST',
+        '/uploads',
+        { source_folder: path.join(folder, 'nope'), destination_bucket: 'b-1' },
+        400,
+        'invalid_source_folder',
+      ],
+      [
+        'POST',
+        '/uploads',
+        { source_folder: path.join(folder, 'a-file.txt'), destination_bucket: 'b-1' },
+        400,
+        'invalid_source_folder',
+      ],
+      [
+        'POST',
+        '/uploads',
+        { source_folder: folder, destination_bucket: 'Not_A_Bucket' },
+        400,
+        'invalid_bucket_name',
+      ],
+      [
+        'POST',
+        '/uploads',
+        { source_folder: folder, destination_bucket: 'b-1', pattern: '{a,b' },
+        400,
+        'invalid_pattern',
+      ],
+      [
+        'POST',
+        '/uploads',
+        { source_folder: folder, destination_bucket: 'b-1', extra: true },
+        400,
+        'validation_error',
+      ],
+      ['POST', '/uploads', { source_folder: 42, destination_bucket: 'b-1' }, 400, 'validation_error'],
+      ['GET', '/uploads/no-such-upload', undefined, 404, 'upload_not_found'],
+      ['GET', '/uploads/no-such-upload/files', undefined, 404, 'upload_not_found'],
+      ['POST', '/uploads/no-such-upload/retry', undefined, 404, 'upload_not_found'],
+      ['DELETE', '/uploads/no-such-upload', undefined, 404, 'upload_not_found'],
+      ['GET', '/uploads?status=finished', undefined, 400, 'validation_error'],
+    ];
+    for (const [method, route, body, status, code] of cases) {
+      const response = await api<{ error: string; message: string }>(service, method, route, body);
+      assert.equal(response.status, status, `${method} ${route} ${JSON.stringify(body)}`);
+      assert.equal(response.body.error, code);
+      assert.ok(response.body.message.length > 10);
+    }
+    const malformed = await fetch(`${service.baseUrl}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"source_folder": ',
+    });
+    assert.equal(malformed.status, 400);
+    assert.equal(((await malformed.json()) as { error: string }).error, 'invalid_json');
+  });
+});
