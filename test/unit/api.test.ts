@@ -10,11 +10,11 @@ import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../src/api/app.js';
-import type { UploadRequest } from '../../src/domain/model.js';
-import { UploadService, type RequestLifecycle } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/engine/upload-service.js';
 import type { Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
+import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -29,21 +29,6 @@ const UPLOAD_REQUEST_FIELDS = [
   'updated_at',
   'last_error',
 ];
-
-class RecordingLifecycle implements RequestLifecycle {
-  readonly created: string[] = [];
-  readonly cancelled: string[] = [];
-  requeueWakeUps = 0;
-  requestCreated(request: UploadRequest): void {
-    this.created.push(request.uploadId);
-  }
-  async requestCancelled(uploadId: string): Promise<void> {
-    this.cancelled.push(uploadId);
-  }
-  tasksRequeued(): void {
-    this.requeueWakeUps += 1;
-  }
-}
 
 interface Fixture {
   root: string;

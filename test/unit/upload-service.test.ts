@@ -7,27 +7,10 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AppError, type ErrorCode } from '../../src/domain/errors.js';
 import type { UploadRequest } from '../../src/domain/model.js';
-import { UploadService, type RequestLifecycle } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/engine/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
-
-class RecordingLifecycle implements RequestLifecycle {
-  readonly created: string[] = [];
-  readonly cancelled: string[] = [];
-  requeueWakeUps = 0;
-
-  requestCreated(request: UploadRequest): void {
-    this.created.push(request.uploadId);
-  }
-
-  async requestCancelled(uploadId: string): Promise<void> {
-    this.cancelled.push(uploadId);
-  }
-
-  tasksRequeued(): void {
-    this.requeueWakeUps += 1;
-  }
-}
+import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 interface Fixture {
   root: string;
