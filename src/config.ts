@@ -152,7 +152,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       profile: raw(env, 'AWS_PROFILE'),
     },
     transfer: {
-      multipartThresholdBytes: integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1),
+      // Above 5 GiB S3 refuses a single PUT.
+      multipartThresholdBytes: integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1, 5 * 1024 * MiB),
       partSizeBytes,
       maxConcurrentParts: integer(env, 'MAX_CONCURRENT_PARTS', 4, 1, 64),
       retryMaxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),

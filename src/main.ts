@@ -43,8 +43,9 @@ async function main(): Promise<void> {
   const service = new UploadService({ store, lifecycle: engine });
   const app = await buildApp({ service, logger, version: VERSION });
 
-  await engine.start();
+  // Listen first: a port already taken stops start-up before the engine touches any task.
   const address = await app.listen({ port: config.port, host: config.host });
+  await engine.start();
   logger.info(
     {
       address,

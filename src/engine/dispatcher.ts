@@ -99,7 +99,7 @@ export class Dispatcher {
         this.options.logger.error({ err: error, taskId: task.taskId }, 'task runner failed unexpectedly');
       })
       .finally(() => {
-        this.running.delete(task.taskId);
+        if (this.running.get(task.taskId) === run) this.running.delete(task.taskId);
         this.wake();
       });
     this.running.set(task.taskId, run);

@@ -28,6 +28,12 @@ interface RunningTask {
 }
 
 const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+const MONITOR_RESTART_DELAY_MS = 5000;
+
+/** Settings in seconds may be fractional; the store keeps times in whole milliseconds. */
+function wholeMilliseconds(seconds: number): number {
+  return Math.round(seconds * 1000);
+}
 
 /**
  * The only part that decides: it watches every live request (monitors), claims and runs tasks
@@ -49,8 +55,8 @@ export class Engine implements RequestLifecycle {
       store: options.store,
       uploader: options.uploader,
       logger: options.logger,
-      settleMs: options.settleSeconds * 1000,
-      failedRequeueIntervalMs: options.failedRequeueIntervalSeconds * 1000,
+      settleMs: wholeMilliseconds(options.settleSeconds),
+      failedRequeueIntervalMs: wholeMilliseconds(options.failedRequeueIntervalSeconds),
       now: this.now,
     });
     this.dispatcher = new Dispatcher({
@@ -71,6 +77,9 @@ export class Engine implements RequestLifecycle {
     for (const request of live) this.watchRequest(request);
     this.dispatcher.start();
     this.log.info({ requests: live.length }, 'engine started');
+    // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel).
+    for (const request of await store.listRequests(['cancelled']))
+      await this.abortMultipartsOf(request.uploadId);
   }
 
   /** Stops taking work, gives in-flight uploads a short grace, aborts the rest and records their state. */
@@ -116,15 +125,21 @@ export class Engine implements RequestLifecycle {
     const monitor = new RequestMonitor(request, {
       store: this.options.store,
       logger: this.log,
-      settleMs: this.options.settleSeconds * 1000,
-      rescanIntervalMs: this.options.rescanIntervalSeconds * 1000,
+      settleMs: wholeMilliseconds(this.options.settleSeconds),
+      rescanIntervalMs: wholeMilliseconds(this.options.rescanIntervalSeconds),
       tasksChanged: () => this.dispatcher.wake(),
       now: this.now,
     });
     this.monitors.set(request.uploadId, monitor);
     monitor.start().then(
       () => this.dispatcher.wake(),
-      (error: unknown) => this.log.error({ err: error, uploadId: request.uploadId }, 'cannot start watching'),
+      (error: unknown) => {
+        // Only the database can fail here (scan errors are handled by the monitor): try again later.
+        this.log.error({ err: error, uploadId: request.uploadId }, 'cannot start watching; retrying');
+        if (this.monitors.get(request.uploadId) === monitor) this.monitors.delete(request.uploadId);
+        void monitor.stop();
+        setTimeout(() => this.watchRequest(request), MONITOR_RESTART_DELAY_MS).unref();
+      },
     );
   }
 
@@ -133,7 +148,20 @@ export class Engine implements RequestLifecycle {
     const entry: RunningTask = { task, abort, stopReason: undefined, done: Promise.resolve() };
     entry.done = this.runner
       .run(task, abort.signal, () => entry.stopReason)
-      .finally(() => this.running.delete(task.taskId));
+      .catch(async (error: unknown) => {
+        this.log.error(
+          { err: error, taskId: task.taskId, uploadId: task.uploadId },
+          'recording an upload failed',
+        );
+        await this.runner
+          .recordUnexpected(task, error)
+          .catch((again: unknown) =>
+            this.log.error({ err: again, taskId: task.taskId }, 'the task stays in_progress until a restart'),
+          );
+      })
+      .finally(() => {
+        if (this.running.get(task.taskId) === entry) this.running.delete(task.taskId);
+      });
     this.running.set(task.taskId, entry);
     return entry.done;
   }

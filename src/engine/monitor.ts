@@ -37,8 +37,8 @@ export class RequestMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
   private scanFailed = false;
-  /** Events recorded one batch at a time, in order, so a later batch never overtakes an earlier one. */
-  private recording: Promise<unknown> = Promise.resolve();
+  /** The tail of the chain of batches being recorded (see recordInOrder). */
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly request: UploadRequest,
@@ -70,7 +70,7 @@ export class RequestMonitor {
     if (this.watch || this.stopped) return;
     try {
       this.watch = await watchFolder(this.request.sourceFolder, this.filter, {
-        filesChanged: (files) => this.recordInOrder(files),
+        filesChanged: (files) => void this.recordInOrder(files),
         error: (error) => this.watchFailed(error),
       });
       if (this.stopped) await this.closeWatch();
@@ -94,12 +94,20 @@ export class RequestMonitor {
     await watch?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the watch failed'));
   }
 
-  private recordInOrder(files: ObservedFile[]): void {
-    this.recording = this.recording.then(() =>
+  /**
+   * Events and scan batches are recorded one batch at a time, in the order they were seen, so that
+   * a batch never overtakes an earlier one (the store also ignores an observation older than the
+   * one it holds). Resolves once this batch is recorded; a failure is logged, not thrown: the next
+   * rescan records what was missed.
+   */
+  private recordInOrder(files: ObservedFile[]): Promise<void> {
+    const recorded = this.recording.then(() =>
       this.record(files).catch((error: unknown) =>
         this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them'),
       ),
     );
+    this.recording = recorded;
+    return recorded;
   }
 
   private async record(files: readonly ObservedFile[]): Promise<void> {
@@ -128,7 +136,7 @@ export class RequestMonitor {
       })) {
         if (this.stopped) break;
         files += batch.length;
-        await this.record(batch);
+        await this.recordInOrder(batch);
       }
       if (!this.stopped) {
         this.log.debug({ kind, files, ms: this.now() - started }, 'scan finished');

@@ -8,5 +8,6 @@ import type { EpochMs, ObservedFile } from '../domain/model.js';
  * so a write that lands after this decision is still caught.
  */
 export function readyAtFor(file: Pick<ObservedFile, 'mtimeMs'>, now: EpochMs, settleMs: number): EpochMs {
-  return Math.min(Math.ceil(file.mtimeMs) + settleMs, now + settleMs);
+  // Whole milliseconds, rounded up: never earlier than the settle time.
+  return Math.ceil(Math.min(file.mtimeMs + settleMs, now + settleMs));
 }

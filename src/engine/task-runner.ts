@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileTask, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
@@ -14,7 +15,9 @@ export interface TaskRunnerOptions {
   store: Store;
   uploader: Uploader;
   logger: Logger;
+  /** Whole milliseconds. */
   settleMs: number;
+  /** Whole milliseconds. */
   failedRequeueIntervalMs: number;
   now?: () => number;
 }
@@ -42,18 +45,12 @@ export class TaskRunner {
       return;
     }
     if (request.status === 'cancelled') {
-      // Claimed just before its request was cancelled: leave it, untouched, with the cancelled request.
-      await store.releaseTask(
-        task.taskId,
-        { size: task.size, mtimeMs: task.mtimeMs, readyAt: this.now() },
-        null,
-        this.now(),
-      );
+      // Claimed just before its request was cancelled: it leaves the queue with its request.
+      await this.releaseUnchanged(task, null);
       return;
     }
     const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
     try {
-      const resume = await this.resumeStateOf(task);
       const result = await this.options.uploader.upload(
         {
           filePath,
@@ -63,16 +60,15 @@ export class TaskRunner {
           mtimeMs: task.mtimeMs,
           signal,
         },
-        resume,
+        await this.resumeStateOf(task),
         this.progressListener(task, request),
       );
-      const completed = await store.completeTask(
+      const recorded = await store.completeTask(
         task.taskId,
         { etag: result.etag, validation: result.validation },
         this.now(),
       );
       await store.deleteMultipart(task.taskId);
-      await this.noticeChangeSinceUpload(task, filePath);
       log.info(
         {
           key: task.objectKey,
@@ -82,44 +78,31 @@ export class TaskRunner {
           partsReused: result.partsReused,
           etag: result.etag,
           validation: result.validation,
-          recorded: completed,
+          recorded,
         },
         'file uploaded',
       );
+      await this.noticeChangeSinceUpload(task, filePath);
     } catch (error) {
       await this.recordFailure(task, request, filePath, error, stopReason(), log);
     }
   }
 
   /**
-   * A write that lands while the last request is in flight is reported by the watcher while the
-   * task is still in_progress, when it cannot be recorded; look once more so that it is not left
-   * for the next rescan.
+   * Last resort when recording an outcome failed (the database refused a write, a bug): the task
+   * must not stay in_progress until the next restart, so it fails and is requeued like any failure.
    */
-  private async noticeChangeSinceUpload(task: FileTask, filePath: string): Promise<void> {
-    const current = await stat(filePath).catch(() => undefined);
-    if (!current?.isFile() || (current.size === task.size && current.mtimeMs === task.mtimeMs)) return;
+  async recordUnexpected(task: FileTask, error: unknown): Promise<void> {
     const now = this.now();
-    const file = { relativePath: task.relativePath, size: current.size, mtimeMs: current.mtimeMs };
-    await this.options.store.recordObservedFiles(
-      task.uploadId,
-      [file],
-      () => task.objectKey,
-      (changed) => readyAtFor(changed, now, this.options.settleMs),
-      now,
-    );
+    const message = `internal error while uploading: ${error instanceof Error ? error.message : String(error)}`;
+    await this.options.store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
   }
 
   private async resumeStateOf(task: FileTask): Promise<ResumeState | undefined> {
     const saved = await this.options.store.getMultipart(task.taskId);
     if (!saved) return undefined;
-    return {
-      s3UploadId: saved.s3UploadId,
-      partSize: saved.partSize,
-      parts: saved.parts,
-      size: saved.size,
-      mtimeMs: saved.mtimeMs,
-    };
+    const { s3UploadId, partSize, parts, size, mtimeMs } = saved;
+    return { s3UploadId, partSize, parts, size, mtimeMs };
   }
 
   private progressListener(task: FileTask, request: UploadRequest): UploadProgressListener {
@@ -128,18 +111,9 @@ export class TaskRunner {
     let pending: Promise<void> = Promise.resolve();
     return {
       multipartCreated: async ({ s3UploadId, partSize }) => {
-        await store.saveMultipart(
-          {
-            taskId: task.taskId,
-            s3UploadId,
-            bucket: request.destinationBucket,
-            key: task.objectKey,
-            size: task.size,
-            mtimeMs: task.mtimeMs,
-            partSize,
-          },
-          this.now(),
-        );
+        const { taskId, objectKey: key, size, mtimeMs } = task;
+        const bucket = request.destinationBucket;
+        await store.saveMultipart({ taskId, s3UploadId, bucket, key, size, mtimeMs, partSize }, this.now());
       },
       partUploaded: async (part) => {
         await store.recordPart(task.taskId, part);
@@ -148,6 +122,7 @@ export class TaskRunner {
         const now = this.now();
         if (now - lastWrite < PROGRESS_WRITE_INTERVAL_MS && total < task.size) return;
         lastWrite = now;
+        // Progress is informative: a failed write of it must not fail the upload.
         pending = pending.then(() => store.recordProgress(task.taskId, total, now)).catch(() => undefined);
       },
     };
@@ -162,16 +137,10 @@ export class TaskRunner {
     log: Logger,
   ): Promise<void> {
     const { store } = this.options;
-    const now = this.now();
     if (stopReason) {
-      // Cancelled or shutting down: the task goes back to the queue with its multipart progress,
-      // so that a restart resumes it (a cancelled request's tasks are never claimed again).
-      await store.releaseTask(
-        task.taskId,
-        { size: task.size, mtimeMs: task.mtimeMs, readyAt: now },
-        null,
-        now,
-      );
+      // Cancelled: it leaves the queue with its request. Shutting down: back to the queue with its
+      // multipart progress, so that the next start resumes it.
+      await this.releaseUnchanged(task, stopReason === 'cancelled' ? null : this.now());
       log.info({ reason: stopReason }, 'upload stopped');
       return;
     }
@@ -180,22 +149,20 @@ export class TaskRunner {
       return;
     }
     if (error instanceof FileChangedError) {
-      const current = await stat(filePath).catch(() => undefined);
+      const observedAt = this.now();
+      const current = await lstatOrUndefined(filePath);
       if (!current?.isFile()) {
         await this.dropVanished(task, request, log);
         return;
       }
-      const version = { size: current.size, mtimeMs: current.mtimeMs };
-      const readyAt = readyAtFor(version, now, this.options.settleMs);
-      await store.releaseTask(
-        task.taskId,
-        { ...version, readyAt },
-        'the file changed during its upload; it will be uploaded again once it settles',
-        now,
-      );
+      const version = { size: current.size, mtimeMs: current.mtimeMs, observedAt };
+      const readyAt = readyAtFor(version, observedAt, this.options.settleMs);
+      const note = 'the file changed during its upload; it will be uploaded again once it settles';
+      await store.releaseTask(task.taskId, { ...version, readyAt }, note, observedAt);
       log.info({ size: current.size }, 'file changed during its upload; back to pending');
       return;
     }
+    const now = this.now();
     const message = describeS3Error(error);
     const retryAt = now + this.options.failedRequeueIntervalMs;
     await store.failTask(task.taskId, message, retryAt, now);
@@ -206,19 +173,67 @@ export class TaskRunner {
     );
   }
 
+  /** Back to pending with the version it had (its parts stay recorded); readyAt null leaves the queue. */
+  private async releaseUnchanged(task: FileTask, readyAt: number | null): Promise<void> {
+    const { size, mtimeMs, observedAt } = task;
+    await this.options.store.releaseTask(
+      task.taskId,
+      { size, mtimeMs, observedAt, readyAt },
+      null,
+      this.now(),
+    );
+  }
+
+  /**
+   * A write that lands while the last request is in flight is reported by the watcher while the
+   * task is still in_progress, when it cannot be recorded; look once more so that it is not left
+   * for the next rescan.
+   */
+  private async noticeChangeSinceUpload(task: FileTask, filePath: string): Promise<void> {
+    const observedAt = this.now();
+    const current = await lstatOrUndefined(filePath);
+    if (!current?.isFile() || (current.size === task.size && current.mtimeMs === task.mtimeMs)) return;
+    const file = {
+      relativePath: task.relativePath,
+      size: current.size,
+      mtimeMs: current.mtimeMs,
+      observedAt,
+    };
+    await this.options.store.recordObservedFiles(
+      task.uploadId,
+      [file],
+      () => task.objectKey,
+      (changed) => readyAtFor(changed, observedAt, this.options.settleMs),
+      observedAt,
+    );
+  }
+
+  /**
+   * The file is gone (or is no longer a regular file): its multipart upload is aborted and the task
+   * dropped. When the abort fails, the task fails instead, so that the abort is tried again at the
+   * requeue rather than the upload id being forgotten with the task.
+   */
   private async dropVanished(task: FileTask, request: UploadRequest, log: Logger): Promise<void> {
     const { store, uploader } = this.options;
     const saved = await store.getMultipart(task.taskId);
     if (saved) {
-      await uploader
-        .abortMultipart(saved.bucket, saved.key, saved.s3UploadId)
-        .catch((error: unknown) =>
-          log.warn({ err: error }, 'could not abort the multipart upload of a vanished file'),
-        );
+      try {
+        await uploader.abortMultipart(saved.bucket, saved.key, saved.s3UploadId);
+      } catch (error) {
+        const now = this.now();
+        const message = `the file vanished, and its multipart upload could not be aborted yet: ${describeS3Error(error)}`;
+        await store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
+        log.warn({ err: error }, message);
+        return;
+      }
     }
     await store.dropTask(task.taskId);
     const note = `${task.relativePath} vanished before it was uploaded; dropped from the queue`;
     await store.setRequestError(request.uploadId, note, this.now());
     log.warn(note);
   }
+}
+
+async function lstatOrUndefined(filePath: string): Promise<Stats | undefined> {
+  return lstat(filePath).catch(() => undefined);
 }

@@ -1,7 +1,10 @@
 // The file must stay the version the job names from the first byte read to the last: it is checked
-// when it is opened and again once everything has been read.
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+// when it is opened and again once everything has been read. Symbolic links are never followed, so
+// that a link swapped in for a file, or for a folder on its path, cannot make the service read
+// something outside the source folder: such a path counts as vanished.
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { FileChangedError, FileVanishedError, type FileCheckMoment, type FileVersion } from './errors.js';
 
 export interface VersionedFile extends FileVersion {
@@ -10,7 +13,25 @@ export interface VersionedFile extends FileVersion {
 
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+  // ELOOP: O_NOFOLLOW met a symbolic link where the file was.
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+}
+
+/** The folders on the path must be real folders: its real path is the path itself. */
+async function assertNoLinkOnPath(filePath: string): Promise<void> {
+  const folder = path.dirname(filePath);
+  let real: string;
+  try {
+    real = await realpath(folder);
+  } catch (error) {
+    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
+    throw error;
+  }
+  if (real !== folder) {
+    throw new FileVanishedError(filePath, {
+      cause: new Error(`${folder} is reached through a symbolic link, which is not followed`),
+    });
+  }
 }
 
 function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment): void {
@@ -23,9 +44,10 @@ function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment
 
 /** Opens the file for reading, after checking it is still the expected version. */
 export async function openVersion(file: VersionedFile): Promise<FileHandle> {
+  await assertNoLinkOnPath(file.filePath);
   let handle: FileHandle;
   try {
-    handle = await open(file.filePath, 'r');
+    handle = await open(file.filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
     if (isMissing(error)) throw new FileVanishedError(file.filePath, { cause: error });
     throw error;
@@ -43,7 +65,7 @@ export async function openVersion(file: VersionedFile): Promise<FileHandle> {
 export async function assertUnchanged(file: VersionedFile): Promise<void> {
   let stats: Stats;
   try {
-    stats = await stat(file.filePath);
+    stats = await lstat(file.filePath);
   } catch (error) {
     if (isMissing(error)) throw new FileVanishedError(file.filePath, { cause: error });
     throw error;

@@ -150,7 +150,28 @@ export async function completeMultipartUpload(
   };
 }
 
-async function headObject(context: TransferContext, target: UploadTarget, signal: AbortSignal) {
+/**
+ * The object at the key when it is the one a multipart upload with these parts completed into, else
+ * undefined: for a resume after Complete succeeded but its answer, or the record of it, was lost.
+ */
+export async function findCompletedObject(
+  context: TransferContext,
+  target: S3Target,
+  expectedEtag: string,
+  signal: AbortSignal,
+): Promise<CompletedObject | undefined> {
+  let existing: Awaited<ReturnType<typeof headObject>>;
+  try {
+    existing = await headObject(context, target, signal);
+  } catch (error) {
+    if (error instanceof S3RequestError && error.httpStatus === 404) return undefined;
+    throw error;
+  }
+  if (existing.ETag === undefined || normalizeEtag(existing.ETag) !== expectedEtag) return undefined;
+  return { etag: normalizeEtag(existing.ETag), validation: validationMethodOf(existing) };
+}
+
+async function headObject(context: TransferContext, target: S3Target, signal: AbortSignal) {
   return requestS3(context, 'HeadObject', target, signal, (abortSignal) =>
     context.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }), { abortSignal }),
   );

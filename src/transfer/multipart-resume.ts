@@ -1,11 +1,13 @@
 // Where a multipart upload starts: a new upload, or the saved one when it belongs to this file
 // version. S3's list of parts is the truth; the saved list says which of them were checked.
 import type { UploadedPart } from '../domain/model.js';
-import { normalizeEtag } from './checksums.js';
+import { multipartEtag, normalizeEtag } from './checksums.js';
 import {
   abortMultipartUpload,
   createMultipartUpload,
+  findCompletedObject,
   listUploadedParts,
+  type CompletedObject,
   type ListedPart,
 } from './multipart-api.js';
 import { partLength, type PartPlan } from './part-plan.js';
@@ -21,6 +23,8 @@ export interface MultipartStart {
    * S3 stored a part, before it was saved), by part number: reused if the local bytes hash to them.
    */
   unconfirmed: Map<number, string>;
+  /** The saved upload was already completed into the object at the key: nothing is left to send. */
+  completed?: CompletedObject;
 }
 
 /** A saved upload can go on only for the same file version cut into the same part size. */
@@ -94,8 +98,32 @@ export async function startMultipart(
   }
   const listed = await listUploadedParts(context, target, job.signal);
   if (!listed) {
+    const completed = await completedBefore(context, job, resume, plan);
+    if (completed) {
+      context.logger.info(target, 'the saved multipart upload was already completed; nothing to send');
+      return { uploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
+    }
     context.logger.info(target, 'S3 no longer knows the saved multipart upload; starting a new one');
     return createUpload(context, job, plan, progress);
   }
   return { uploadId: resume.s3UploadId, ...matchListedParts(resume.parts, listed, plan) };
+}
+
+/**
+ * When every part was saved, an upload S3 no longer knows may be one whose Complete succeeded just
+ * before a crash: the object then carries the ETag those parts make, and nothing needs sending.
+ */
+async function completedBefore(
+  context: TransferContext,
+  job: UploadJob,
+  resume: ResumeState,
+  plan: PartPlan,
+): Promise<CompletedObject | undefined> {
+  const parts = [...resume.parts].sort((a, b) => a.partNumber - b.partNumber);
+  const complete =
+    parts.length === plan.partCount &&
+    parts.every((part, index) => part.partNumber === index + 1 && part.size === partLength(plan, index + 1));
+  if (!complete) return undefined;
+  const expectedEtag = multipartEtag(parts.map((part) => normalizeEtag(part.etag)));
+  return findCompletedObject(context, { bucket: job.bucket, key: job.key }, expectedEtag, job.signal);
 }

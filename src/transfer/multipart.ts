@@ -74,6 +74,10 @@ export async function uploadMultipart(
   const handle = await openVersion(job);
   try {
     const start = await startMultipart(context, job, resume, plan, progress);
+    if (start.completed) {
+      progress.bytesUploaded(job.size);
+      return { ...start.completed, method: 'multipart', bytesSent: 0, partsReused: start.trusted.length };
+    }
     const { etags, bytesSent, partsReused } = await sendMissingParts(
       context,
       job,

@@ -101,6 +101,7 @@ export async function* scanFolder(
         }
       } else if (entry.isFile() && filter(relativePath)) {
         let stats: Stats;
+        const observedAt = Date.now();
         try {
           stats = await lstat(absolutePath);
         } catch (error) {
@@ -109,7 +110,7 @@ export async function* scanFolder(
         }
         // Replaced by a link or a folder since the directory was read: not a file we take.
         if (!stats.isFile()) continue;
-        batch.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs });
+        batch.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs, observedAt });
         if (batch.length >= batchSize) {
           const full = batch;
           batch = [];

@@ -130,10 +130,11 @@ class FolderWatcher implements FolderWatch {
           // Only a creation can be a new folder; an update of a path the filter refuses is of no interest.
           const wanted = this.filter(relativePath);
           if (!created && !wanted) return;
+          const observedAt = Date.now();
           const stats = await this.lstatOrNull(relativePath);
           if (stats?.isDirectory() && created) newFolders.push(relativePath);
           else if (stats?.isFile() && wanted) {
-            files.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs });
+            files.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs, observedAt });
           }
         }),
       );

@@ -3,7 +3,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -11,6 +11,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   NoSuchUpload,
   S3ServiceException,
   type S3Client,
@@ -320,6 +321,34 @@ describe('transfer against S3', () => {
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'forgotten.bin'), content);
   });
 
+  it('finds the object of a saved upload that was completed before its completion was recorded', async () => {
+    const { filePath, content } = await writeRandomFile('completed-before.bin', 11 * MiB);
+    const job = await jobFor(filePath, 'completed-before.bin');
+    const first = recorder();
+    await uploader.upload(job, undefined, first.listener);
+    // As after a crash between Complete and its record: every part saved, the upload unknown to S3.
+    const saved = { ...resumeFrom(job, first.recorded), s3UploadId: 'completed-and-gone' };
+    counts.clear();
+
+    const { listener, recorded } = recorder();
+    const result = await uploader.upload(job, saved, listener);
+    assert.equal(result.bytesSent, 0);
+    assert.equal(result.etag, expectedMultipartEtag(content, PART));
+    assert.equal(recorded.created.length, 0, 'no new multipart upload');
+    assert.equal(counts.get('UploadPartCommand') ?? 0, 0);
+    assert.equal(counts.get('CompleteMultipartUploadCommand') ?? 0, 0);
+
+    // When the object at the key is another one, the file is sent again.
+    await checkClient.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'completed-before.bin', Body: Buffer.from('other') }),
+    );
+    const again = recorder();
+    const resent = await uploader.upload(job, saved, again.listener);
+    assert.equal(resent.bytesSent, content.length);
+    assert.equal(again.recorded.created.length, 1);
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'completed-before.bin'), content);
+  });
+
   it('does not complete a multipart upload when the file changes while it is read', async () => {
     const { filePath } = await writeRandomFile('changing.bin', 11 * MiB);
     const job = await jobFor(filePath, 'changing.bin');
@@ -359,6 +388,27 @@ describe('transfer against S3', () => {
       FileVanishedError,
     );
     assert.equal(counts.size, 0, 'no request was sent');
+  });
+
+  it('never follows a symbolic link, in place of the file or of a folder on its path', async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), 'transfer-outside-'));
+    try {
+      const secret = path.join(outside, 'secret.txt');
+      await writeFile(secret, 'outside the source folder');
+      const stats = await stat(secret);
+      const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+      const linkedFile = path.join(folder, 'linked-file.txt');
+      await symlink(secret, linkedFile);
+      await symlink(outside, path.join(folder, 'linked-folder'));
+      for (const filePath of [linkedFile, path.join(folder, 'linked-folder', 'secret.txt')]) {
+        const job = { filePath, bucket, key: 'never.txt', ...version, signal: new AbortController().signal };
+        await assert.rejects(uploader.upload(job, undefined, recorder().listener), FileVanishedError);
+      }
+      assert.equal(counts.size, 0, 'no request was sent');
+      assert.equal(await objectExists('never.txt'), false);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('fails at once, with a clear message, when the bucket does not exist', async () => {
