@@ -41,7 +41,7 @@ export function fileItem(task: FileTask): FileItem {
     last_error: task.lastError,
     etag: task.etag,
     validation: task.validation,
-    ready_at: iso(task.readyAt),
+    ready_at: isoOrNull(task.readyAt),
     created_at: iso(task.createdAt),
     updated_at: iso(task.updatedAt),
     completed_at: isoOrNull(task.completedAt),

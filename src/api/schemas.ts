@@ -198,8 +198,10 @@ export const FileItem = Type.Object(
       'How the stored bytes were checked: `etag` (the ETag equals the locally computed MD5) or `content-md5` (S3 verified the Content-MD5 of every request, for encrypted objects whose ETag is not an MD5).',
       'etag',
     ),
-    ready_at: time(
-      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time).',
+    ready_at: nullable(
+      Type.String({ format: 'date-time' }),
+      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start, because the request is cancelled.',
+      EXAMPLE_TIME,
     ),
     created_at: time('When the file was first seen.'),
     updated_at: time('When the task last changed.'),

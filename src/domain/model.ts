@@ -47,8 +47,13 @@ export interface FileTask {
   /** How many times the task was claimed for an upload. */
   attempts: number;
   lastError: string | null;
-  /** Earliest time the dispatcher may claim it (pending: the file has settled; failed: the requeue time). */
-  readyAt: EpochMs;
+  /**
+   * Earliest time the dispatcher may claim it (pending: the file has settled; failed: the requeue
+   * time); null when it is never to be claimed (its request is cancelled).
+   */
+  readyAt: EpochMs | null;
+  /** When the file was stat'ed for the version this task holds: an older observation never replaces it. */
+  observedAt: EpochMs;
   etag: string | null;
   validation: ValidationMethod | null;
   createdAt: EpochMs;
@@ -62,6 +67,11 @@ export interface ObservedFile {
   relativePath: string;
   size: number;
   mtimeMs: number;
+  /**
+   * When it was stat'ed (taken just before the stat call). A scan's batch may be recorded after a
+   * newer event for the same file; the store keeps whichever observation is newer.
+   */
+  observedAt: EpochMs;
 }
 
 export interface TaskCounts {

@@ -26,7 +26,11 @@ export interface Store {
   listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]>;
   /** pending → active; false if it was not pending. */
   activateRequest(uploadId: string, now: EpochMs): Promise<boolean>;
-  /** pending|active → cancelled, and its pending/failed/in_progress tasks stay as they are. False if already cancelled. */
+  /**
+   * pending|active → cancelled. Its pending and failed tasks keep their status but leave the queue
+   * (readyAt null), so that they cost nothing to the dispatcher; in_progress ones are stopped by the
+   * engine. False if already cancelled.
+   */
   cancelRequest(uploadId: string, now: EpochMs): Promise<boolean>;
   /** Sets (or clears, with null) the request's last error. */
   setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
@@ -37,10 +41,12 @@ export interface Store {
   /**
    * Records what the watcher saw, in one transaction. Per file: no task → new 'pending' task;
    * a task with the same size and mtime → untouched (whatever its status, so an unchanged file is
-   * never uploaded twice); a different size or mtime → back to 'pending' with the new version,
-   * readyAt, attempts 0, bytesUploaded 0, and last error cleared (an 'in_progress' task is left
-   * for its runner, which notices the change itself). readyAt comes from readyAtFor(file).
-   * Returns how many tasks were created or changed.
+   * never uploaded twice); a different size or mtime, observed no earlier than the task's
+   * observedAt → back to 'pending' with the new version, observedAt, readyAt, attempts 0,
+   * bytesUploaded 0, and last error cleared (an 'in_progress' task is left for its runner, which
+   * notices the change itself; a task of a cancelled request is left as it is). An observation
+   * older than the task's observedAt is ignored: it was overtaken by a newer one.
+   * readyAt comes from readyAtFor(file). Returns how many tasks were created or changed.
    */
   recordObservedFiles(
     uploadId: string,
@@ -80,10 +86,14 @@ export interface Store {
   ): Promise<boolean>;
   /** in_progress → failed with the message; readyAt = retryAt (the automatic requeue time). */
   failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean>;
-  /** in_progress → pending, e.g. the file changed during the upload: the new version and its readyAt. */
+  /**
+   * in_progress → pending, e.g. the file changed during the upload: the new version (when it
+   * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its request
+   * was cancelled meanwhile, so that it leaves the queue).
+   */
   releaseTask(
     taskId: number,
-    version: { size: number; mtimeMs: number; readyAt: EpochMs },
+    version: { size: number; mtimeMs: number; observedAt: EpochMs; readyAt: EpochMs | null },
     note: string | null,
     now: EpochMs,
   ): Promise<boolean>;
@@ -103,6 +113,16 @@ export interface Store {
   /** A trivial query, for the health check. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Another running process holds the database: one SQLite file serves one instance. */
+export class DatabaseInUseError extends Error {
+  constructor(readonly location: string) {
+    super(
+      `the database ${location} is in use by another running instance of the service: stop it, or give this one another DATABASE_URL`,
+    );
+    this.name = 'DatabaseInUseError';
+  }
 }
 
 export class DuplicateUploadIdError extends Error {

@@ -90,7 +90,12 @@ function createUpload(app: App, payload: Json): Promise<Reply> {
 async function failTasks(store: Store, uploadId: string, names: string[]): Promise<void> {
   const now = Date.now();
   await store.activateRequest(uploadId, now);
-  const files = names.map((relativePath) => ({ relativePath, size: 100, mtimeMs: 1_700_000_000_000 }));
+  const files = names.map((relativePath) => ({
+    relativePath,
+    size: 100,
+    mtimeMs: 1_700_000_000_000,
+    observedAt: 1_700_000_000_000,
+  }));
   await store.recordObservedFiles(
     uploadId,
     files,
@@ -179,7 +184,7 @@ describe('happy paths', () => {
     await failTasks(store, 'u1', ['a.txt', 'b.txt']);
     await store.recordObservedFiles(
       'u1',
-      [{ relativePath: 'c.txt', size: 50, mtimeMs: 1 }],
+      [{ relativePath: 'c.txt', size: 50, mtimeMs: 1, observedAt: 1 }],
       (p) => p,
       () => 0,
       0,

@@ -1,14 +1,20 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 import { openStore } from '../../src/store/open-store.js';
 import { openDatabase } from '../../src/store/sqlite/connection.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { QUEUE_SCANS } from '../../src/store/sqlite/queue.js';
+import { SqliteStore, openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { DatabaseInUseError } from '../../src/store/store.js';
 import {
   T0,
   activeRequestWith,
@@ -38,46 +44,93 @@ describeStoreContract('sqlite', async () => {
   };
 });
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Another instance of the service, as far as the database is concerned: a child process that
+ * opens the store at `file`, creates the request `uploadId` in it, and holds it open until killed.
+ */
+async function startHolder(file: string, uploadId: string): Promise<ChildProcess> {
+  const program = `
+    const { openSqliteStore } = await import('./src/store/sqlite/sqlite-store.ts');
+    const store = openSqliteStore(process.argv[1]);
+    await store.createRequest({ uploadId: process.argv[2], sourceFolder: '/data', destinationBucket: 'b',
+                                destinationPrefix: '', pattern: '**' }, Date.now());
+    process.stdout.write('READY\\n');
+    setInterval(() => {}, 60_000);`;
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', program, file, uploadId],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const stderr: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the holder did not say READY within 15 s')), 15_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the holder exited with code ${code} before READY`));
+      });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line !== 'READY') return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${reason}; its stderr: ${stderr.join('')}`, { cause: error });
+  }
+  return child;
+}
+
+async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 describe('SqliteStore', () => {
   let folder: string;
   let file: string;
+  /** The store's own connection, to look at what it wrote: no other connection may open the file. */
+  let db: Database;
   let store: SqliteStore;
-  /** A second connection to the same file, to look at what the store wrote. */
-  let inspector: Sqlite.Database | undefined;
+
+  function open(at: string): void {
+    db = openDatabase(at);
+    store = new SqliteStore(db);
+  }
 
   beforeEach(() => {
     folder = tempFolder();
     file = path.join(folder, 'nested', 'deeper', 'store.db');
-    store = openSqliteStore(file);
+    open(file);
   });
   afterEach(async () => {
-    inspector?.close();
-    inspector = undefined;
     await store.close();
     rmSync(folder, { recursive: true, force: true });
   });
 
-  function inspect(): Sqlite.Database {
-    inspector ??= new Sqlite(file, { readonly: true });
-    return inspector;
-  }
-
-  it('creates its folder, uses WAL and is at the latest schema version', () => {
+  it('creates its folder, uses WAL with its index in memory, and is at the latest schema version', () => {
     assert.ok(existsSync(file));
-    assert.equal(inspect().pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(inspect().pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('locking_mode', { simple: true }), 'exclusive');
+    // EXCLUSIVE was set before WAL was first used: the WAL index lives in this process's heap.
+    assert.equal(existsSync(`${file}-shm`), false);
+    assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
   });
 
   it('opens its connection with synchronous NORMAL, foreign keys and a busy timeout', () => {
-    // These belong to the connection, so they are read on one that openDatabase made.
-    const db = openDatabase(file);
-    try {
-      assert.equal(db.pragma('synchronous', { simple: true }), 1);
-      assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
-      assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
-    } finally {
-      db.close();
-    }
+    assert.equal(db.pragma('synchronous', { simple: true }), 1);
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
   });
 
   it('keeps everything across a restart, and migrating again changes nothing', async () => {
@@ -90,75 +143,89 @@ describe('SqliteStore', () => {
     await store.saveMultipart(multipartOf(running.taskId), T0);
     await store.recordPart(running.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
     await store.setRequestError('r1', 'slow disk', T0 + 2);
-    const before = {
-      request: await store.getRequest('r1'),
-      tasks: await allTasks(store, 'r1'),
-      totals: await store.requestTotals('r1'),
+    await activeRequestWith(store, 'r2', observed(2));
+    await store.cancelRequest('r2', T0 + 3);
+    const snapshot = async () => ({
+      requests: await store.listRequests(['pending', 'active', 'cancelled']),
+      tasks: [...(await allTasks(store, 'r1')), ...(await allTasks(store, 'r2'))],
+      totals: [await store.requestTotals('r1'), await store.requestTotals('r2')],
       multipart: await store.getMultipart(running.taskId),
-    };
-    const schema = () => inspect().prepare('SELECT type, name, sql FROM sqlite_schema ORDER BY name').all();
+    });
+    const before = await snapshot();
+    const schema = () => db.prepare('SELECT type, name, sql FROM sqlite_schema ORDER BY name').all();
     const schemaBefore = schema();
-    inspector?.close();
-    inspector = undefined;
 
     for (let restart = 0; restart < 2; restart += 1) {
       await store.close();
-      store = openSqliteStore(file);
-      assert.deepEqual(
-        {
-          request: await store.getRequest('r1'),
-          tasks: await allTasks(store, 'r1'),
-          totals: await store.requestTotals('r1'),
-          multipart: await store.getMultipart(running.taskId),
-        },
-        before,
-      );
+      open(file);
+      assert.deepEqual(await snapshot(), before);
     }
     assert.deepEqual(schema(), schemaBefore);
-    assert.equal(inspect().pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
   });
 
   it('refuses a database written by a newer schema', async () => {
     await store.close();
-    const db = new Sqlite(file);
-    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
-    db.close();
+    const raw = new Sqlite(file);
+    raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    raw.close();
     const newer = `schema version ${MIGRATIONS.length + 1}, but this build knows only up to ${MIGRATIONS.length}`;
     assert.throws(
       () => openSqliteStore(file),
       (error: Error) => error.message.includes(newer),
     );
-    store = openSqliteStore(path.join(folder, 'fresh.db'));
+    open(path.join(folder, 'fresh.db'));
   });
 
   it('keeps request_task_counts equal to a GROUP BY over file_tasks', async () => {
-    const recount = inspect().prepare(`
+    const recount = db.prepare(`
       SELECT upload_id, status, COUNT(*) AS files, SUM(size) AS bytes_total, SUM(bytes_uploaded) AS bytes_uploaded
       FROM file_tasks GROUP BY upload_id, status ORDER BY upload_id, status`);
-    const kept = inspect().prepare(`
+    const kept = db.prepare(`
       SELECT upload_id, status, files, bytes_total, bytes_uploaded
       FROM request_task_counts WHERE files <> 0 OR bytes_total <> 0 OR bytes_uploaded <> 0
       ORDER BY upload_id, status`);
-    await runRandomOperations(store, ['r1', 'r2', 'r3'], 7, 500, async (step) => {
+    let requests = 0;
+    await runRandomOperations(store, ['r1', 'r2', 'r3'], 7, 500, async (step, uploadIds) => {
       assert.deepEqual(kept.all(), recount.all(), `after step ${step}`);
+      requests = uploadIds.length;
     });
+    assert.ok(requests > 3, 'the sequence should cancel some requests');
   });
 
-  it('never hands a task to two connections claiming in turn', async () => {
-    await activeRequestWith(store, 'r1', observed(300));
-    const second = openSqliteStore(file);
+  it('is held by one process at a time, and a killed holder leaves it free at once', async () => {
+    const shared = path.join(folder, 'shared.db');
+    const holder = await startHolder(shared, 'from-holder');
     try {
-      const claimed: number[] = [];
-      for (let round = 0; round < 40; round += 1) {
-        for (const claimer of [store, second]) {
-          claimed.push(...(await claimer.claimReadyTasks(T0, 4)).map((t) => t.taskId));
-        }
-      }
-      assert.equal(claimed.length, 300);
-      assert.equal(new Set(claimed).size, 300);
+      const refusedAt = performance.now();
+      assert.throws(
+        () => openSqliteStore(shared),
+        (error: unknown) => {
+          assert.ok(error instanceof DatabaseInUseError, String(error));
+          assert.equal(error.location, shared);
+          assert.match(error.message, /in use by another running instance/);
+          return true;
+        },
+      );
+      assert.ok(performance.now() - refusedAt < 1000, 'the refusal must not wait on a busy timeout');
     } finally {
-      await second.close();
+      await killHard(holder);
     }
+    const started = performance.now();
+    const successor = openSqliteStore(shared);
+    try {
+      assert.ok(performance.now() - started < 1000, 'opening must not wait for the dead holder');
+      assert.equal((await successor.getRequest('from-holder'))?.uploadId, 'from-holder');
+    } finally {
+      await successor.close();
+    }
+  });
+
+  it('is refused to a second open in the same process until the first closes', async () => {
+    assert.throws(() => openSqliteStore(file), DatabaseInUseError);
+    await store.close();
+    open(file);
+    assert.equal(await store.ping(), true);
   });
 
   it('answers ping until closed, and closes twice without error', async () => {
@@ -168,21 +235,25 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('records 100,000 files in batches of 1,000, then again unchanged', async (t) => {
+  it('records 100,000 files in batches of 1,000, then again unchanged without writing a row', async (t) => {
     await store.createRequest(newRequest('big'), T0);
-    const batches = Array.from({ length: 100 }, (_, i) => observed(1000, 100, i * 1000));
-    const record = async () => {
+    const totalChanges = db.prepare<[], number>('SELECT total_changes()').pluck();
+    const record = async (observedAt: number) => {
+      const batches = Array.from({ length: 100 }, (_, i) => observed(1000, 100, i * 1000, observedAt));
+      const writesBefore = totalChanges.get() ?? 0;
       const started = performance.now();
       let changed = 0;
       for (const batch of batches)
         changed += await store.recordObservedFiles('big', batch, keyFor, readyAt(T0), T0);
-      return { changed, ms: Math.round(performance.now() - started) };
+      const ms = Math.round(performance.now() - started);
+      return { changed, ms, rowsWritten: (totalChanges.get() ?? 0) - writesBefore };
     };
-    const first = await record();
-    const again = await record();
+    const first = await record(T0);
+    const again = await record(T0 + 60_000);
     t.diagnostic(`100,000 new files: ${first.ms} ms; the same files unchanged: ${again.ms} ms`);
     assert.equal(first.changed, 100_000);
     assert.equal(again.changed, 0);
+    assert.equal(again.rowsWritten, 0);
     assert.deepEqual((await store.requestTotals('big')).files, {
       pending: 100_000,
       in_progress: 0,
@@ -190,6 +261,79 @@ describe('SqliteStore', () => {
       failed: 0,
       total: 100_000,
     });
+  });
+
+  it('claims and tells nextReadyAt past a cancelled backlog of 500,000 tasks at no cost', async (t) => {
+    const backlog = 500_000;
+    await store.createRequest(newRequest('backlog'), T0);
+    await store.activateRequest('backlog', T0);
+    // Written in one statement rather than through recordObservedFiles, to keep the test quick.
+    db.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+       INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, ready_at,
+                               observed_at, created_at, updated_at)
+       SELECT 'backlog', printf('f%06d', i), printf('k%06d', i), 1, 1, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'pending' END,
+              ?, ?, ?, ? FROM n`,
+    ).run(backlog, T0, T0, T0, T0);
+    let started = performance.now();
+    assert.equal(await store.cancelRequest('backlog', T0 + 1), true);
+    const cancelMs = Math.round(performance.now() - started);
+    const live = await activeRequestWith(store, 'live', observed(50));
+    await store.recordObservedFiles('live', observed(1, 100, 50), keyFor, readyAt(T0 + 10_000), T0);
+
+    const timed = async (run: () => Promise<unknown>, calls: number) => {
+      started = performance.now();
+      for (let call = 0; call < calls; call += 1) await run();
+      return (performance.now() - started) / calls;
+    };
+    const claimMs = await timed(
+      async () => assert.equal((await store.claimReadyTasks(T0 + 5, 1)).length, 1),
+      50,
+    );
+    const idleClaimMs = await timed(
+      async () => assert.deepEqual(await store.claimReadyTasks(T0 + 5, 8), []),
+      50,
+    );
+    const nextMs = await timed(async () => assert.equal(await store.nextReadyAt(), T0 + 10_000), 50);
+    const requeueMs = await timed(async () => assert.equal(await store.requeueDueFailedTasks(T0 + 5), 0), 50);
+    t.diagnostic(
+      `cancelling ${backlog} tasks: ${cancelMs} ms; then per call: claim 1 of ${live.length} ready ` +
+        `${claimMs.toFixed(3)} ms, claim with none ready ${idleClaimMs.toFixed(3)} ms, ` +
+        `nextReadyAt ${nextMs.toFixed(3)} ms, requeueDueFailedTasks ${requeueMs.toFixed(3)} ms`,
+    );
+    // Walking the backlog took ~44 ms a call; skipping it takes microseconds.
+    for (const ms of [claimMs, idleClaimMs, nextMs, requeueMs]) assert.ok(ms < 5, `${ms} ms per call`);
+    const totals = await store.requestTotals('backlog');
+    assert.deepEqual(totals.files, {
+      pending: backlog * 0.9,
+      in_progress: 0,
+      completed: 0,
+      failed: backlog * 0.1,
+      total: backlog,
+    });
+  });
+
+  it('walks file_tasks_queue from a bound on ready_at in every queue scan', () => {
+    const planOf = (sql: string) =>
+      db
+        .prepare<Record<string, number>, { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(sql.includes('@limit') ? { now: T0, limit: 4 } : sql.includes('@now') ? { now: T0 } : {})
+        .map((row) => row.detail)
+        .join('; ');
+    // A range with a bound on ready_at starts after the NULLs (the cancelled requests' tasks).
+    assert.match(
+      planOf(QUEUE_SCANS.claimReady),
+      /SEARCH file_tasks USING COVERING INDEX file_tasks_queue \(status=\? AND ready_at<\?\)/,
+    );
+    assert.match(
+      planOf(QUEUE_SCANS.requeueDueFailed),
+      /SEARCH file_tasks USING COVERING INDEX file_tasks_queue \(status=\? AND ready_at<\?\)/,
+    );
+    assert.match(
+      planOf(QUEUE_SCANS.nextReadyAt),
+      /SEARCH file_tasks USING COVERING INDEX file_tasks_queue \(status=\? AND ready_at>\?\)/,
+    );
+    for (const sql of Object.values(QUEUE_SCANS)) assert.doesNotMatch(planOf(sql), /TEMP B-TREE/);
   });
 });
 

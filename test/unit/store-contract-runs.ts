@@ -205,7 +205,7 @@ export function describeRunContract(current: () => Store): void {
     it('releases a running task with its new version, or keeps its progress for the same one', async () => {
       const [changed, same] = await activeRequestWith(store, 'r1', observed(2));
       assert.ok(changed && same);
-      const version = { size: 300, mtimeMs: 5000, readyAt: T0 + 40 };
+      const version = { size: 300, mtimeMs: 5000, observedAt: T0 + 1, readyAt: T0 + 40 };
       assert.equal(
         await store.releaseTask(changed.taskId, version, 'changed', T0 + 1),
         false,
@@ -218,19 +218,38 @@ export function describeRunContract(current: () => Store): void {
       assert.equal(await store.releaseTask(changed.taskId, version, 'the file changed', T0 + 2), true);
       const released = await taskOf(store, changed.taskId);
       assert.deepEqual(
-        [released.status, released.size, released.mtimeMs, released.readyAt, released.lastError],
-        ['pending', 300, 5000, T0 + 40, 'the file changed'],
+        [
+          released.status,
+          released.size,
+          released.mtimeMs,
+          released.observedAt,
+          released.readyAt,
+          released.lastError,
+        ],
+        ['pending', 300, 5000, T0 + 1, T0 + 40, 'the file changed'],
       );
       assert.deepEqual([released.bytesUploaded, released.attempts], [0, 0]);
 
-      const sameVersion = { size: same.size, mtimeMs: same.mtimeMs, readyAt: T0 + 3 };
+      const sameVersion = { size: same.size, mtimeMs: same.mtimeMs, observedAt: T0 + 3, readyAt: T0 + 3 };
       assert.equal(await store.releaseTask(same.taskId, sameVersion, null, T0 + 3), true);
       const kept = await taskOf(store, same.taskId);
       assert.deepEqual(
-        [kept.status, kept.bytesUploaded, kept.attempts, kept.lastError],
-        ['pending', 60, 1, null],
+        [kept.status, kept.bytesUploaded, kept.attempts, kept.lastError, kept.observedAt],
+        ['pending', 60, 1, null, T0 + 3],
       );
       assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+    });
+
+    it('releases a running task out of the queue when its readyAt is null', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      const version = { size: task.size, mtimeMs: task.mtimeMs, observedAt: T0 + 1, readyAt: null };
+      assert.equal(await store.releaseTask(task.taskId, version, 'cancelled', T0 + 1), true);
+      const released = await taskOf(store, task.taskId);
+      assert.deepEqual([released.status, released.readyAt], ['pending', null]);
+      assert.equal(await store.nextReadyAt(), null);
+      assert.deepEqual(await store.claimReadyTasks(T0 + 1000, 1), []);
     });
 
     it('drops a task with its multipart state', async () => {
@@ -321,13 +340,27 @@ export function describeRunContract(current: () => Store): void {
   });
 
   it('keeps requestTotals equal to a recount through any sequence of operations', async () => {
-    const uploadIds = ['r1', 'r2'];
-    await runRandomOperations(store, uploadIds, 20240607, 400, async (step) => {
+    let uploadIdsSoFar: readonly string[] = [];
+    await runRandomOperations(store, ['r1', 'r2'], 20240607, 400, async (step, uploadIds) => {
+      uploadIdsSoFar = uploadIds;
       for (const uploadId of uploadIds) {
-        const recount = totalsOf(await allTasks(store, uploadId));
-        assert.deepEqual(await store.requestTotals(uploadId), recount, `${uploadId} after step ${step}`);
+        const tasks = await allTasks(store, uploadId);
+        assert.deepEqual(
+          await store.requestTotals(uploadId),
+          totalsOf(tasks),
+          `${uploadId} after step ${step}`,
+        );
+        if ((await store.getRequest(uploadId))?.status !== 'cancelled') continue;
+        const queued = tasks.filter(
+          (t) => (t.status === 'pending' || t.status === 'failed') && t.readyAt !== null,
+        );
+        assert.deepEqual(queued, [], `cancelled ${uploadId} after step ${step}: tasks still in the queue`);
       }
     });
-    assert.ok((await store.requestTotals('r1')).files.total > 0, 'the sequence should leave some tasks');
+    // The sequence must have reached what it checks: cancelled requests that still hold tasks.
+    const cancelled = await store.listRequests(['cancelled']);
+    const tasksOfCancelled = await Promise.all(cancelled.map((r) => allTasks(store, r.uploadId)));
+    assert.ok(uploadIdsSoFar.length > 2, 'the sequence should cancel some requests');
+    assert.ok(tasksOfCancelled.flat().length > 0, 'the cancelled requests should hold tasks');
   });
 }

@@ -2,7 +2,7 @@
 // with its own factory: describeStoreContract('sqlite', async () => ({ store, cleanup })).
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ObservedFile } from '../../src/domain/model.js';
+import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
@@ -86,15 +86,60 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.cancelRequest('missing', T0), false);
       });
 
-      it('cancelling leaves the tasks as they are', async () => {
-        const [first, second] = await activeRequestWith(store, 'r1', observed(3));
-        assert.ok(first && second);
-        await store.claimReadyTasks(T0, 1);
-        await store.failTask(first.taskId, 'boom', T0 + 10, T0);
-        await store.claimReadyTasks(T0, 1);
-        assert.equal(await store.cancelRequest('r1', T0 + 1), true);
-        const statuses = (await allTasks(store, 'r1')).map((t) => t.status);
-        assert.deepEqual(statuses, ['failed', 'in_progress', 'pending']);
+      it('cancelling takes pending and failed tasks out of the queue and keeps every status', async () => {
+        const [failed, running, done, pending] = await activeRequestWith(store, 'r1', observed(4));
+        const [other] = await activeRequestWith(store, 'r2', observed(1));
+        assert.ok(failed && running && done && pending && other);
+        await store.claimReadyTasks(T0, 3);
+        await store.failTask(failed.taskId, 'boom', T0 + 10, T0 + 1);
+        await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+        const before = await allTasks(store, 'r1');
+        assert.equal(await store.cancelRequest('r1', T0 + 5), true);
+
+        const after = await allTasks(store, 'r1');
+        assert.deepEqual(
+          after.map((t) => [t.status, t.readyAt, t.updatedAt]),
+          [
+            ['failed', null, T0 + 5],
+            ['in_progress', T0, T0],
+            ['completed', T0, T0 + 1],
+            ['pending', null, T0 + 5],
+          ],
+        );
+        // Nothing else of the tasks changes.
+        const queueFieldsAside = ({ readyAt: _, updatedAt: __, ...rest }: FileTask) => rest;
+        assert.deepEqual(after.map(queueFieldsAside), before.map(queueFieldsAside));
+        assert.deepEqual(await store.requestTotals('r1'), totalsOf(after));
+        assert.equal((await taskOf(store, other.taskId)).readyAt, T0, 'another request keeps its queue');
+
+        assert.equal(await store.cancelRequest('r1', T0 + 6), false);
+        assert.equal((await taskOf(store, pending.taskId)).updatedAt, T0 + 5);
+      });
+
+      it('never puts a task of a cancelled request back in the queue', async () => {
+        const [failing, releasing, recovering, retried] = await activeRequestWith(store, 'r1', observed(4));
+        assert.ok(failing && releasing && recovering && retried);
+        await store.claimReadyTasks(T0, 4);
+        await store.failTask(retried.taskId, 'boom', T0 + 10, T0 + 1);
+        await store.cancelRequest('r1', T0 + 2);
+
+        assert.equal(await store.failTask(failing.taskId, 'aborted', T0 + 60, T0 + 3), true);
+        const version = { size: 100, mtimeMs: 1000.5, observedAt: T0 + 3, readyAt: T0 + 3 };
+        assert.equal(await store.releaseTask(releasing.taskId, version, null, T0 + 3), true);
+        assert.equal(await store.recoverInterruptedTasks(T0 + 4), 1);
+        assert.equal(await store.requeueDueFailedTasks(T0 + 1000), 0);
+
+        assert.deepEqual(
+          (await allTasks(store, 'r1')).map((t) => [t.status, t.readyAt]),
+          [
+            ['failed', null],
+            ['pending', null],
+            ['pending', null],
+            ['failed', null],
+          ],
+        );
+        assert.equal(await store.nextReadyAt(), null);
+        assert.deepEqual(await store.claimReadyTasks(T0 + 1000, 10), []);
       });
 
       it('sets and clears the last error', async () => {
@@ -113,11 +158,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describe('recordObservedFiles', () => {
-      it('creates pending tasks with their key, version and readyAt', async () => {
+      it('creates pending tasks with their key, version, observedAt and readyAt', async () => {
         await store.createRequest(newRequest('r1'), T0);
         const files = [
-          { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25 },
-          { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99 },
+          { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25, observedAt: T0 - 3 },
+          { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99, observedAt: T0 - 2 },
         ];
         const readyAtFor = (file: ObservedFile) => T0 + file.size;
         assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAtFor, T0), 2);
@@ -137,6 +182,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             attempts: 0,
             lastError: null,
             readyAt: T0 + 10,
+            observedAt: T0 - 3,
             etag: null,
             validation: null,
             createdAt: T0,
@@ -147,9 +193,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         );
         assert.equal(b.relativePath, 'sub/b.txt');
         assert.equal(b.readyAt, T0);
+        assert.equal(b.observedAt, T0 - 2);
         assert.deepEqual(await store.getTask(a.taskId), a);
         assert.equal(await store.getTask(b.taskId + 1000), undefined);
         assert.equal(await store.recordObservedFiles('r1', [], keyFor, readyAt(T0), T0), 0);
+      });
+
+      it('refuses the files of a request that does not exist', async () => {
+        await assert.rejects(
+          store.recordObservedFiles('missing', observed(1), keyFor, readyAt(T0), T0),
+          /no upload request 'missing'/,
+        );
       });
 
       it('leaves an unchanged file untouched whatever its status', async () => {
@@ -157,11 +211,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [pending, running, done, failed] = await activeRequestWith(store, 'r1', files);
         assert.ok(pending && running && done && failed);
         await store.claimReadyTasks(T0, 4);
-        await store.releaseTask(pending.taskId, { size: 100, mtimeMs: 1000.5, readyAt: T0 }, null, T0);
+        const sameVersion = { size: 100, mtimeMs: 1000.5, observedAt: T0, readyAt: T0 };
+        await store.releaseTask(pending.taskId, sameVersion, null, T0);
         await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
         await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
         const before = await allTasks(store, 'r1');
-        assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAt(T0 + 99), T0 + 99), 0);
+        // Seen again later: not even observedAt is written, so a rescan of an unchanged tree is free.
+        const seenLater = observed(4, 100, 0, T0 + 99);
+        assert.equal(await store.recordObservedFiles('r1', seenLater, keyFor, readyAt(T0 + 99), T0 + 99), 0);
         assert.deepEqual(await allTasks(store, 'r1'), before);
         assert.deepEqual(
           before.map((t) => t.status),
@@ -176,8 +233,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.completeTask(done.taskId, { etag: '"e"', validation: 'content-md5' }, T0 + 1);
         await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
         const changed = [
-          { relativePath: done.relativePath, size: 100, mtimeMs: 2000 },
-          { relativePath: failed.relativePath, size: 250, mtimeMs: 1000.5 },
+          { relativePath: done.relativePath, size: 100, mtimeMs: 2000, observedAt: T0 + 19 },
+          { relativePath: failed.relativePath, size: 250, mtimeMs: 1000.5, observedAt: T0 + 18 },
         ];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 30), T0 + 20), 2);
         for (const [task, file] of [
@@ -187,6 +244,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           assert.equal(task.status, 'pending');
           assert.equal(task.size, file?.size);
           assert.equal(task.mtimeMs, file?.mtimeMs);
+          assert.equal(task.observedAt, file?.observedAt);
           assert.equal(task.readyAt, T0 + 30);
           assert.equal(task.attempts, 0);
           assert.equal(task.bytesUploaded, 0);
@@ -202,22 +260,68 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('moves a pending task to the new version and its new readyAt', async () => {
         const [task] = await activeRequestWith(store, 'r1', observed(1));
         assert.ok(task);
-        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000 }];
+        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000, observedAt: T0 + 4 }];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 1);
         const after = await taskOf(store, task.taskId);
         assert.deepEqual(
-          [after.status, after.size, after.mtimeMs, after.readyAt],
-          ['pending', 5, 3000, T0 + 7],
+          [after.status, after.size, after.mtimeMs, after.observedAt, after.readyAt],
+          ['pending', 5, 3000, T0 + 4, T0 + 7],
         );
+      });
+
+      it('ignores an observation older than the one the task holds, and applies one as new or newer', async () => {
+        const [task] = await activeRequestWith(store, 'r1', observed(1, 100, 0, T0 + 10));
+        assert.ok(task);
+        const seen = (size: number, observedAt: number) => [
+          { relativePath: task.relativePath, size, mtimeMs: 2000, observedAt },
+        ];
+        assert.equal(
+          await store.recordObservedFiles('r1', seen(1, T0 + 9), keyFor, readyAt(T0 + 50), T0 + 20),
+          0,
+        );
+        assert.deepEqual(await taskOf(store, task.taskId), task, 'an older observation changes nothing');
+
+        assert.equal(
+          await store.recordObservedFiles('r1', seen(2, T0 + 10), keyFor, readyAt(T0 + 50), T0 + 20),
+          1,
+        );
+        assert.equal(
+          await store.recordObservedFiles('r1', seen(3, T0 + 30), keyFor, readyAt(T0 + 60), T0 + 31),
+          1,
+        );
+        const after = await taskOf(store, task.taskId);
+        assert.deepEqual(
+          [after.size, after.observedAt, after.readyAt, after.updatedAt],
+          [3, T0 + 30, T0 + 60, T0 + 31],
+        );
+        // The scan that started before the last event reports the file late: it is overtaken.
+        assert.equal(
+          await store.recordObservedFiles('r1', seen(2, T0 + 25), keyFor, readyAt(T0 + 70), T0 + 40),
+          0,
+        );
+        assert.deepEqual(await taskOf(store, task.taskId), after);
       });
 
       it('leaves an in_progress task to its runner even when its file changed', async () => {
         const [task] = await activeRequestWith(store, 'r1', observed(1));
         assert.ok(task);
         const [claimed] = await store.claimReadyTasks(T0, 1);
-        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000 }];
+        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000, observedAt: T0 + 5 }];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 0);
         assert.deepEqual(await store.getTask(task.taskId), claimed);
+      });
+
+      it('records nothing for a cancelled request, neither a change nor a new file', async () => {
+        const tasks = await activeRequestWith(store, 'r1', observed(2));
+        await store.cancelRequest('r1', T0 + 1);
+        const before = await allTasks(store, 'r1');
+        const changedAndNew = observed(3, 700, 0, T0 + 5);
+        assert.equal(
+          await store.recordObservedFiles('r1', changedAndNew, keyFor, readyAt(T0 + 5), T0 + 5),
+          0,
+        );
+        assert.deepEqual(await allTasks(store, 'r1'), before);
+        assert.equal(before.length, tasks.length);
       });
 
       it('keeps the same path of two requests apart', async () => {

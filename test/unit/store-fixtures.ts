@@ -31,11 +31,13 @@ export function newRequest(uploadId: string): NewUploadRequest {
 export const keyFor = (relativePath: string): string => `key/${relativePath}`;
 export const readyAt = (at: EpochMs) => (): EpochMs => at;
 
-export function observed(count: number, size = 100, from = 0): ObservedFile[] {
+/** `count` files named by number from `from`, all of one size and mtime, observed at `observedAt`. */
+export function observed(count: number, size = 100, from = 0, observedAt = T0): ObservedFile[] {
   return Array.from({ length: count }, (_, i) => ({
     relativePath: `dir/file-${String(from + i).padStart(6, '0')}.txt`,
     size,
     mtimeMs: 1000.5,
+    observedAt,
   }));
 }
 
@@ -101,29 +103,46 @@ export function seededRandom(seed: number): () => number {
 
 /**
  * Runs `steps` operations picked at random (seeded, so a failure replays) over active requests
- * `uploadIds`, covering every kind of task transition, and calls `check` after each.
+ * named from `uploadIds`, covering every kind of task transition, and calls `check` after each
+ * with the ids of every request so far. A cancel operation cancels one open request and opens a
+ * new one in its place, so that the operations keep meeting tasks of both kinds of request.
  */
 export async function runRandomOperations(
   store: Store,
   uploadIds: readonly string[],
   seed: number,
   steps: number,
-  check: (step: number) => Promise<void>,
+  check: (step: number, uploadIds: readonly string[]) => Promise<void>,
 ): Promise<void> {
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(random() * items.length)];
-  const someUploadId = () => pick(uploadIds) ?? '';
+  const all = [...uploadIds];
+  const open = [...uploadIds];
+  const someUploadId = () => pick(all) ?? '';
   for (const uploadId of uploadIds) {
     await store.createRequest(newRequest(uploadId), T0);
     await store.activateRequest(uploadId, T0);
   }
   let now = T0;
+  // observedAt straddles now, so that some observations are older than the task's.
   const randomFiles = (): ObservedFile[] =>
     Array.from({ length: 1 + Math.floor(random() * 8) }, () => ({
       relativePath: `f${Math.floor(random() * 40)}.txt`,
       size: Math.floor(random() * 3) * 100,
       mtimeMs: Math.floor(random() * 2),
+      observedAt: now - Math.floor(random() * 8),
     }));
+  const cancelOne = async (): Promise<void> => {
+    const index = Math.floor(random() * open.length);
+    const [cancelled] = open.splice(index, 1);
+    assert.ok(cancelled !== undefined);
+    assert.equal(await store.cancelRequest(cancelled, now), true);
+    const replacement = `${cancelled}+`;
+    await store.createRequest(newRequest(replacement), now);
+    await store.activateRequest(replacement, now);
+    all.push(replacement);
+    open.push(replacement);
+  };
   // Each gets the current tasks; an id of 0 (no task) exercises the guards on a missing row.
   const operations: ((tasks: FileTask[]) => Promise<unknown>)[] = [
     () => store.recordObservedFiles(someUploadId(), randomFiles(), keyFor, readyAt(now), now),
@@ -134,20 +153,23 @@ export async function runRandomOperations(
     (tasks) => {
       const task = pick(tasks);
       const size = random() < 0.5 ? (task?.size ?? 0) : 700;
-      return store.releaseTask(task?.taskId ?? 0, { size, mtimeMs: 3, readyAt: now }, null, now);
+      const version = { size, mtimeMs: 3, observedAt: now, readyAt: random() < 0.2 ? null : now };
+      return store.releaseTask(task?.taskId ?? 0, version, null, now);
     },
     (tasks) => store.dropTask(pick(tasks)?.taskId ?? 0),
     () => store.requeueDueFailedTasks(now),
-    () => store.retryFailedTasks(someUploadId(), now),
+    // As the service does, which refuses a retry of a cancelled request.
+    () => store.retryFailedTasks(pick(open) ?? '', now),
     () => store.recoverInterruptedTasks(now),
+    cancelOne,
   ];
   for (let step = 0; step < steps; step += 1) {
     now += Math.floor(random() * 5);
-    const tasks = (await Promise.all(uploadIds.map((uploadId) => allTasks(store, uploadId)))).flat();
+    const tasks = (await Promise.all(all.map((uploadId) => allTasks(store, uploadId)))).flat();
     const operation = pick(operations);
     assert.ok(operation);
     await operation(tasks);
-    await check(step);
+    await check(step, all);
   }
 }
 

@@ -64,6 +64,7 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
     relativePath: `f${i}.txt`,
     size: 10,
     mtimeMs: 1,
+    observedAt: 1,
   }));
   await f.store.activateRequest(uploadId, f.clock.now);
   await f.store.recordObservedFiles(
@@ -211,6 +212,7 @@ test('listFiles pages with a cursor, filters by status, and refuses a bad cursor
     relativePath: `${name}.txt`,
     size: 1,
     mtimeMs: 1,
+    observedAt: 1,
   }));
   await f.store.recordObservedFiles(
     'u',

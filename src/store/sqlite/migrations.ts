@@ -1,4 +1,4 @@
-// The schema, as numbered migrations. A migration that has shipped is never edited: a change is a
+// The schema, as numbered migrations. A migration is never edited once released: a change is a
 // new entry at the end. The database records how many it has applied in PRAGMA user_version.
 import type { Database } from 'better-sqlite3';
 
@@ -28,7 +28,10 @@ CREATE TABLE file_tasks (
   bytes_uploaded INTEGER NOT NULL DEFAULT 0 CHECK (bytes_uploaded >= 0),
   attempts       INTEGER NOT NULL DEFAULT 0,
   last_error     TEXT,
-  ready_at       INTEGER NOT NULL,
+  -- NULL: never to be claimed (the request is cancelled); the queue's range scans skip NULLs.
+  ready_at       INTEGER,
+  -- When the file was stat'ed for the version held here: an older observation never replaces it.
+  observed_at    INTEGER NOT NULL,
   etag           TEXT,
   validation     TEXT    CHECK (validation IN ('etag', 'content-md5')),
   created_at     INTEGER NOT NULL,
@@ -39,7 +42,8 @@ CREATE TABLE file_tasks (
 ) STRICT;
 
 -- The dispatcher's claim and nextReadyAt walk this in ready_at order; upload_id makes it covering
--- for the "request is active" filter, so no table row is read for a task that is not taken.
+-- for the "request is active" filter, so no table row is read for a task that is not taken. The
+-- tasks of a cancelled request sort first with ready_at NULL, before the range every scan starts at.
 CREATE INDEX file_tasks_queue ON file_tasks (status, ready_at, upload_id);
 -- Paging one request's tasks by task_id (the rowid ends every index), with or without a status.
 CREATE INDEX file_tasks_by_request ON file_tasks (upload_id);
@@ -134,9 +138,9 @@ function schemaVersion(db: Database): number {
 }
 
 /**
- * Brings the schema up to date, one transaction per migration. Each runs under BEGIN IMMEDIATE
- * and re-reads the version inside it, so two processes opening the same file at once cannot
- * apply the same migration twice. Returns the schema version.
+ * Brings the schema up to date, one transaction per migration, so that a crash leaves the file at
+ * one version or the next. The connection holds the file exclusively (see connection.ts), so no
+ * other process migrates it meanwhile. Returns the schema version.
  */
 export function migrate(db: Database): number {
   const applyNext = db.transaction((): boolean => {

@@ -1,19 +1,32 @@
 // The dispatcher's queue: claiming ready tasks, and every way a task returns to 'pending'.
 // Only tasks of active requests are ever claimed or requeued: a pending request has not started
-// and a cancelled one must not upload anything more.
+// and a cancelled one must not upload anything more. The tasks of a cancelled request are out of
+// the queue altogether (ready_at NULL), and every range scan of file_tasks_queue below starts
+// after the NULLs, so however many there are they cost nothing.
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import { assertLimit } from './errors.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
-export type QueueQueries = ReturnType<typeof queueQueries>;
+/**
+ * The SQL for a ready_at to set on a file_tasks row: `value`, or NULL when the task's request is
+ * cancelled. cancelRequest takes the request's pending and failed tasks out of the queue, but a
+ * runner may still fail or release its task afterwards, and crash recovery may find it
+ * in_progress: this keeps them out too.
+ */
+export function readyAtUnlessCancelled(value: string): string {
+  return `CASE WHEN EXISTS (SELECT 1 FROM upload_requests r
+                            WHERE r.upload_id = file_tasks.upload_id AND r.status = 'cancelled')
+          THEN NULL ELSE ${value} END`;
+}
 
-export function queueQueries(db: Database) {
+/** The statements that walk file_tasks_queue, exported so that a test can check their plans. */
+export const QUEUE_SCANS = {
   // One statement picks and marks the tasks, so two claimers can never take the same task. The
-  // ORDER BY is exactly the order of the file_tasks_queue index, which it walks and leaves at
-  // the limit.
-  const claimReady = db.prepare<{ now: EpochMs; limit: number }, TaskRow>(`
+  // ORDER BY is exactly the order of the file_tasks_queue index, which it walks from the first
+  // non-NULL ready_at and leaves at the limit.
+  claimReady: `
     UPDATE file_tasks SET status = 'in_progress', attempts = attempts + 1, updated_at = @now
     WHERE task_id IN (
       SELECT task_id FROM file_tasks
@@ -21,19 +34,28 @@ export function queueQueries(db: Database) {
         AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
       ORDER BY ready_at, upload_id, task_id
       LIMIT @limit)
-    RETURNING *`);
+    RETURNING *`,
 
-  const selectNextReadyAt = db.prepare<[], { ready_at: number }>(`
+  // IS NOT NULL makes this a range scan that starts after the NULLs, rather than a walk through them.
+  nextReadyAt: `
     SELECT ready_at FROM file_tasks
-    WHERE status = 'pending'
+    WHERE status = 'pending' AND ready_at IS NOT NULL
       AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
-    ORDER BY ready_at LIMIT 1`);
+    ORDER BY ready_at LIMIT 1`,
 
   // last_error and failed_at stay, so that users still see why the task failed before.
-  const requeueDueFailed = db.prepare<{ now: EpochMs }>(`
+  requeueDueFailed: `
     UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
     WHERE status = 'failed' AND ready_at <= @now
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`);
+      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`,
+} as const;
+
+export type QueueQueries = ReturnType<typeof queueQueries>;
+
+export function queueQueries(db: Database) {
+  const claimReady = db.prepare<{ now: EpochMs; limit: number }, TaskRow>(QUEUE_SCANS.claimReady);
+  const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
+  const requeueDueFailed = db.prepare<{ now: EpochMs }>(QUEUE_SCANS.requeueDueFailed);
 
   const requeueFailedOfRequest = db.prepare<{ uploadId: string; now: EpochMs }>(`
     UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
@@ -42,16 +64,18 @@ export function queueQueries(db: Database) {
   // ready_at is kept: it is already past, and the task keeps its place in the queue. Its
   // multipart state is kept too, for the next attempt to resume from.
   const requeueInterrupted = db.prepare<{ now: EpochMs }>(`
-    UPDATE file_tasks SET status = 'pending', updated_at = @now WHERE status = 'in_progress'`);
+    UPDATE file_tasks SET status = 'pending', ready_at = ${readyAtUnlessCancelled('ready_at')}, updated_at = @now
+    WHERE status = 'in_progress'`);
 
   return {
     claimReady(now: EpochMs, limit: number): FileTask[] {
       assertLimit('claimReadyTasks', limit);
-      // RETURNING gives rows in no promised order: restore the queue's.
+      // RETURNING gives rows in no promised order: restore the queue's. A claimed row's ready_at
+      // is never NULL (it was <= now).
       return claimReady
         .all({ now, limit })
-        .map(toFileTask)
-        .sort((a, b) => a.readyAt - b.readyAt || a.taskId - b.taskId);
+        .sort((a, b) => (a.ready_at ?? 0) - (b.ready_at ?? 0) || a.task_id - b.task_id)
+        .map(toFileTask);
     },
 
     nextReadyAt(): EpochMs | null {

@@ -37,6 +37,19 @@ export function requestQueries(db: Database) {
     UPDATE upload_requests SET status = 'cancelled', updated_at = @now
     WHERE upload_id = @uploadId AND status IN ('pending', 'active')`);
 
+  // The tasks of a cancelled request leave the queue: ready_at NULL sorts before every range the
+  // queue's statements scan, so a cancelled backlog costs them nothing. in_progress tasks keep
+  // theirs until their runner stops (see readyAtUnlessCancelled in queue.ts).
+  const dequeueTasksOfRequest = db.prepare<RequestChange>(`
+    UPDATE file_tasks SET ready_at = NULL, updated_at = @now
+    WHERE upload_id = @uploadId AND status IN ('pending', 'failed') AND ready_at IS NOT NULL`);
+
+  const cancel = db.transaction((uploadId: string, now: EpochMs): boolean => {
+    if (cancelOpenRequest.run({ uploadId, now }).changes !== 1) return false;
+    dequeueTasksOfRequest.run({ uploadId, now });
+    return true;
+  });
+
   const updateRequestError = db.prepare<RequestChange & { message: string | null }>(`
     UPDATE upload_requests SET last_error = @message, updated_at = @now WHERE upload_id = @uploadId`);
 
@@ -79,7 +92,7 @@ export function requestQueries(db: Database) {
     },
 
     cancel(uploadId: string, now: EpochMs): boolean {
-      return cancelOpenRequest.run({ uploadId, now }).changes === 1;
+      return cancel(uploadId, now);
     },
 
     setError(uploadId: string, message: string | null, now: EpochMs): void {

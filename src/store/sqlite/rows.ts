@@ -33,7 +33,8 @@ export interface TaskRow {
   bytes_uploaded: number;
   attempts: number;
   last_error: string | null;
-  ready_at: number;
+  ready_at: number | null;
+  observed_at: number;
   etag: string | null;
   validation: string | null;
   created_at: number;
@@ -111,6 +112,7 @@ export function toFileTask(row: TaskRow): FileTask {
     attempts: row.attempts,
     lastError: row.last_error,
     readyAt: row.ready_at,
+    observedAt: row.observed_at,
     etag: row.etag,
     validation: validationMethod(row.validation),
     createdAt: row.created_at,

@@ -25,7 +25,10 @@ import type { RequestQueries } from './requests.js';
 import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
 
-/** Opens (creating it and its folder when missing) and migrates the SQLite file at filePath. */
+/**
+ * Opens (creating it and its folder when missing), locks for this process alone and migrates the
+ * SQLite file at filePath. Throws DatabaseInUseError when another running instance holds it.
+ */
 export function openSqliteStore(filePath: string): SqliteStore {
   return new SqliteStore(openDatabase(filePath));
 }
@@ -136,7 +139,7 @@ export class SqliteStore implements Store {
 
   async releaseTask(
     taskId: number,
-    version: { size: number; mtimeMs: number; readyAt: EpochMs },
+    version: { size: number; mtimeMs: number; observedAt: EpochMs; readyAt: EpochMs | null },
     note: string | null,
     now: EpochMs,
   ): Promise<boolean> {

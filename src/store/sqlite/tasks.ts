@@ -4,6 +4,7 @@ import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask, ObservedFile, ValidationMethod } from '../../domain/model.js';
 import type { TaskStatus } from '../../domain/status.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
+import { readyAtUnlessCancelled } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
@@ -13,8 +14,16 @@ interface ObservedFileRow {
   objectKey: string;
   size: number;
   mtimeMs: number;
+  observedAt: EpochMs;
   readyAt: EpochMs;
   now: EpochMs;
+}
+
+interface TaskVersion {
+  size: number;
+  mtimeMs: number;
+  observedAt: EpochMs;
+  readyAt: EpochMs | null;
 }
 
 interface TaskPage {
@@ -27,16 +36,24 @@ interface TaskPage {
 export type TaskQueries = ReturnType<typeof taskQueries>;
 
 export function taskQueries(db: Database) {
-  // A new path → a pending task. A known path with another version → pending again, from
-  // scratch, unless a runner holds it (it notices the change itself). The same version → no
-  // change at all, so `changes` counts exactly the tasks created or changed.
+  const selectRequestStatus = db
+    .prepare<[string], string>(`SELECT status FROM upload_requests WHERE upload_id = ?`)
+    .pluck();
+
+  // A new path → a pending task. A known path with another version, observed no earlier than
+  // the one it holds → pending again, from scratch, unless a runner holds it (it notices the
+  // change itself). The same version, or an older observation → no write at all (not even
+  // observed_at, so that rescanning an unchanged tree writes nothing), and `changes` counts
+  // exactly the tasks created or changed.
   const upsertObservedFile = db.prepare<ObservedFileRow>(`
     INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status,
-                            bytes_uploaded, attempts, ready_at, created_at, updated_at)
-    VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, 'pending', 0, 0, @readyAt, @now, @now)
+                            bytes_uploaded, attempts, ready_at, observed_at, created_at, updated_at)
+    VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, 'pending', 0, 0, @readyAt, @observedAt,
+            @now, @now)
     ON CONFLICT (upload_id, relative_path) DO UPDATE SET
       size = excluded.size,
       mtime_ms = excluded.mtime_ms,
+      observed_at = excluded.observed_at,
       status = 'pending',
       bytes_uploaded = 0,
       attempts = 0,
@@ -48,6 +65,7 @@ export function taskQueries(db: Database) {
       failed_at = NULL,
       updated_at = excluded.updated_at
     WHERE (file_tasks.size <> excluded.size OR file_tasks.mtime_ms <> excluded.mtime_ms)
+      AND excluded.observed_at >= file_tasks.observed_at
       AND file_tasks.status <> 'in_progress'`);
 
   const selectTask = db.prepare<[number], TaskRow>(`SELECT * FROM file_tasks WHERE task_id = ?`);
@@ -80,28 +98,22 @@ export function taskQueries(db: Database) {
 
   // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
   const failRunningTask = db.prepare<{ taskId: number; message: string; retryAt: EpochMs; now: EpochMs }>(`
-    UPDATE file_tasks SET status = 'failed', last_error = @message, ready_at = @retryAt,
+    UPDATE file_tasks SET status = 'failed', last_error = @message, ready_at = ${readyAtUnlessCancelled('@retryAt')},
                           failed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
   // with a new version it starts from scratch, as recordObservedFiles does. Every right-hand
   // side reads the row as it was before this update.
-  const releaseRunningTask = db.prepare<{
-    taskId: number;
-    size: number;
-    mtimeMs: number;
-    readyAt: EpochMs;
-    note: string | null;
-    now: EpochMs;
-  }>(`
+  const releaseRunningTask = db.prepare<TaskVersion & { taskId: number; note: string | null; now: EpochMs }>(`
     UPDATE file_tasks SET
       status = 'pending',
       attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN attempts ELSE 0 END,
       bytes_uploaded = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN bytes_uploaded ELSE 0 END,
       size = @size,
       mtime_ms = @mtimeMs,
-      ready_at = @readyAt,
+      observed_at = @observedAt,
+      ready_at = ${readyAtUnlessCancelled('@readyAt')},
       last_error = @note,
       updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
@@ -117,6 +129,12 @@ export function taskQueries(db: Database) {
       readyAtFor: (file: ObservedFile) => EpochMs,
       now: EpochMs,
     ): number => {
+      const requestStatus = selectRequestStatus.get(uploadId);
+      if (requestStatus === undefined) {
+        throw new Error(`recordObservedFiles: there is no upload request '${uploadId}'`);
+      }
+      // A cancelled request uploads nothing more: what its watcher still reports is not recorded.
+      if (requestStatus === 'cancelled') return 0;
       let changed = 0;
       for (const file of files) {
         changed += upsertObservedFile.run({
@@ -125,6 +143,7 @@ export function taskQueries(db: Database) {
           objectKey: objectKeyFor(file.relativePath),
           size: file.size,
           mtimeMs: file.mtimeMs,
+          observedAt: file.observedAt,
           readyAt: readyAtFor(file),
           now,
         }).changes;
@@ -174,14 +193,9 @@ export function taskQueries(db: Database) {
       return failRunningTask.run({ taskId, message, retryAt, now }).changes === 1;
     },
 
-    release(
-      taskId: number,
-      version: { size: number; mtimeMs: number; readyAt: EpochMs },
-      note: string | null,
-      now: EpochMs,
-    ): boolean {
-      const { size, mtimeMs, readyAt } = version;
-      return releaseRunningTask.run({ taskId, size, mtimeMs, readyAt, note, now }).changes === 1;
+    release(taskId: number, version: TaskVersion, note: string | null, now: EpochMs): boolean {
+      const { size, mtimeMs, observedAt, readyAt } = version;
+      return releaseRunningTask.run({ taskId, size, mtimeMs, observedAt, readyAt, note, now }).changes === 1;
     },
 
     drop(taskId: number): void {

@@ -1,0 +1,133 @@
+// The dispatcher over a real SQLite store, with a runner that the test controls.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { FileTask } from '../../src/domain/model.js';
+import { Dispatcher } from '../../src/engine/dispatcher.js';
+import { createLogger } from '../../src/logger.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+import { waitFor } from '../support/poll.js';
+
+const logger = createLogger('silent');
+let folder: string;
+let store: Store;
+
+beforeEach(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'dispatcher-test-'));
+  store = openSqliteStore(path.join(folder, 'state.db'));
+});
+
+afterEach(async () => {
+  await store.close();
+  await rm(folder, { recursive: true, force: true });
+});
+
+/** An active request with `count` files, ready at `readyAt`. */
+async function activeRequestWithFiles(uploadId: string, count: number, readyAt: number): Promise<void> {
+  const now = Date.now();
+  await store.createRequest(
+    { uploadId, sourceFolder: folder, destinationBucket: 'bucket', destinationPrefix: '', pattern: '**' },
+    now,
+  );
+  await store.activateRequest(uploadId, now);
+  const files = Array.from({ length: count }, (_, i) => ({
+    relativePath: `f${i}.bin`,
+    size: i,
+    mtimeMs: now - 10_000,
+    observedAt: now,
+  }));
+  await store.recordObservedFiles(
+    uploadId,
+    files,
+    (p) => p,
+    () => readyAt,
+    now,
+  );
+}
+
+/** A runner that completes each task when the test says so, and counts how many run at once. */
+function controlledRunner() {
+  const waiting = new Map<number, () => void>();
+  const ran: number[] = [];
+  let running = 0;
+  let mostAtOnce = 0;
+  const runTask = async (task: FileTask): Promise<void> => {
+    running++;
+    mostAtOnce = Math.max(mostAtOnce, running);
+    ran.push(task.taskId);
+    await new Promise<void>((resolve) => waiting.set(task.taskId, resolve));
+    await store.completeTask(task.taskId, { etag: 'e', validation: 'etag' }, Date.now());
+    running--;
+  };
+  const finishAll = (): void => {
+    for (const [taskId, finish] of waiting) {
+      waiting.delete(taskId);
+      finish();
+    }
+  };
+  return { runTask, finishAll, ran, waiting, mostAtOnce: () => mostAtOnce };
+}
+
+describe('dispatcher', () => {
+  it('runs every ready task once, never more at a time than the bound', async () => {
+    await activeRequestWithFiles('bounded', 20, Date.now());
+    const runner = controlledRunner();
+    const dispatcher = new Dispatcher({ store, maxConcurrentFiles: 3, runTask: runner.runTask, logger });
+    dispatcher.start();
+    try {
+      await waitFor(
+        () => {
+          runner.finishAll();
+          return runner.ran.length === 20;
+        },
+        { message: 'all 20 tasks ran' },
+      );
+      runner.finishAll();
+      await dispatcher.drain();
+      assert.equal(runner.mostAtOnce(), 3);
+      assert.equal(new Set(runner.ran).size, 20, 'no task ran twice');
+      assert.equal((await store.requestTotals('bounded')).files.completed, 20);
+    } finally {
+      await dispatcher.stop();
+    }
+  });
+
+  it('claims a task when its ready time comes, without being woken', async () => {
+    const readyAt = Date.now() + 300;
+    await activeRequestWithFiles('settling', 1, readyAt);
+    const runner = controlledRunner();
+    const dispatcher = new Dispatcher({ store, maxConcurrentFiles: 2, runTask: runner.runTask, logger });
+    dispatcher.start();
+    try {
+      await waitFor(() => runner.ran.length === 1, { timeoutMs: 3000, message: 'the task ran' });
+      assert.ok(Date.now() >= readyAt, 'not before its ready time');
+      runner.finishAll();
+      await dispatcher.drain();
+    } finally {
+      await dispatcher.stop();
+    }
+  });
+
+  it('claims nothing of a cancelled request, and nothing once stopped', async () => {
+    await activeRequestWithFiles('cancelled', 3, Date.now());
+    await store.cancelRequest('cancelled', Date.now());
+    const runner = controlledRunner();
+    const dispatcher = new Dispatcher({ store, maxConcurrentFiles: 2, runTask: runner.runTask, logger });
+    dispatcher.start();
+    await activeRequestWithFiles('late', 1, Date.now());
+    dispatcher.wake();
+    await waitFor(() => runner.ran.length === 1, { message: 'the live task ran' });
+    runner.finishAll();
+    await dispatcher.drain();
+    await dispatcher.stop();
+    // Its loop has ended: a wake-up finds no loop to run, so nothing is claimed.
+    await activeRequestWithFiles('after-stop', 2, Date.now());
+    dispatcher.wake();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(runner.ran.length, 1, 'only the live task ran');
+    assert.equal((await store.requestTotals('after-stop')).files.pending, 2);
+  });
+});
