@@ -19,7 +19,10 @@ export interface AppDeps {
   version: string;
 }
 
-/** Upload ids are up to 128 characters; longer path parameters are unknown ids, answered 404. */
+/**
+ * Upload ids are up to 128 characters: a longer path parameter is an unknown id (404) up to this
+ * length, and a malformed request (400 bad_request) beyond it.
+ */
 const MAX_PARAM_LENGTH = 256;
 const BODY_LIMIT_BYTES = 64 * 1024;
 

@@ -2,7 +2,7 @@
 // a cancel, a restart. Each test runs its own service process, S3 reached through a fault proxy.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -265,5 +265,46 @@ describe('SIGTERM during a multipart upload', () => {
     assert.equal(md5(await getObjectBytes(s3, bucket, 'big.bin')), md5(await readFile(file)));
     await service.stop();
     await deleteBucket(s3, bucket);
+  });
+});
+
+describe('a file that vanishes before its upload', () => {
+  it('is dropped from the queue with a note, not retried', async () => {
+    const bucket = await createTestBucket(s3, 'vanish');
+    const source = path.join(work, 'vanish');
+    await mkdir(source, { recursive: true });
+    // A long settle time holds the new file in the queue while the test deletes it.
+    const service = await start('vanish', { SETTLE_SECONDS: '3' });
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await waitFor(async () => (await uploadDetails(service, uploadId)).status === 'active', {
+      message: 'active',
+    });
+    const file = path.join(source, 'short-lived.tmp');
+    await writeFile(file, 'gone soon');
+    await waitFor(async () => (await uploadDetails(service, uploadId)).files.pending === 1, {
+      message: 'the file is queued',
+    });
+    await rm(file);
+    const after = await waitFor(
+      async () => {
+        const current = await uploadDetails(service, uploadId);
+        return current.files.total === 0 ? current : undefined;
+      },
+      { timeoutMs: 20_000, message: 'the task is dropped' },
+    );
+    assert.match(after.last_error ?? '', /short-lived\.tmp vanished before it was uploaded/);
+    assert.deepEqual(await listKeys(s3, bucket), []);
+    assert.equal(proxy.stats.requests.PUT ?? 0, 0);
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('a second instance on the same database', () => {
+  it('refuses to start, saying why, and leaves the running one alone', async () => {
+    const first = await start('shared-db');
+    await assert.rejects(start('shared-db'), /is in use by another running instance/);
+    assert.equal((await api(first, 'GET', '/')).status, 200);
+    assert.equal(await first.stop(), 0);
   });
 });

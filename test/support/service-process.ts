@@ -102,7 +102,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     },
   };
   running.add(service);
-  service.baseUrl = await ready;
+  try {
+    service.baseUrl = await ready;
+  } catch (error) {
+    await service.kill();
+    throw error;
+  }
   return service;
 }
 
