@@ -77,12 +77,16 @@ function integer(
   return n;
 }
 
-function decimal(env: Env, name: string, fallback: number, min: number): number {
+/** A week: timers beyond about 24.8 days overflow in Node and fire at once. */
+const MAX_SECONDS = 7 * 24 * 3600;
+
+function seconds(env: Env, name: string, fallback: number, min: number): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(name, `'${value}' is not a number of seconds`);
   const n = Number(value);
   if (n < min) throw new ConfigError(name, `${n} is below the minimum of ${min}`);
+  if (n > MAX_SECONDS) throw new ConfigError(name, `${n} is above the maximum of ${MAX_SECONDS} (a week)`);
   return n;
 }
 
@@ -159,9 +163,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       retryMaxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
       retryBaseDelayMs: integer(env, 'RETRY_BASE_DELAY_MS', 500, 0, 600_000),
     },
-    failedRequeueIntervalSeconds: decimal(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
-    rescanIntervalSeconds: decimal(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
-    settleSeconds: decimal(env, 'SETTLE_SECONDS', 2, 0),
+    failedRequeueIntervalSeconds: seconds(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
+    rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
+    settleSeconds: seconds(env, 'SETTLE_SECONDS', 2, 0),
     maxConcurrentFiles: integer(env, 'MAX_CONCURRENT_FILES', 8, 1, 1024),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   };

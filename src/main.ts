@@ -4,7 +4,7 @@ import { buildApp } from './api/app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { UploadService } from './engine/upload-service.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
 import { createS3Client } from './transfer/s3-client.js';
 import { createUploader } from './transfer/uploader.js';
@@ -43,6 +43,16 @@ async function main(): Promise<void> {
   const service = new UploadService({ store, lifecycle: engine });
   const app = await buildApp({ service, logger, version: VERSION });
 
+  // Signals are handled from here on, so that a stop during start-up is a graceful one too.
+  const stop = gracefulStop(logger, async () => {
+    await app.close();
+    await engine.stop();
+    await store.close();
+    s3.destroy();
+  });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
   // Listen first: a port already taken stops start-up before the engine touches any task.
   const address = await app.listen({ port: config.port, host: config.host });
   await engine.start();
@@ -56,32 +66,29 @@ async function main(): Promise<void> {
     },
     'service ready',
   );
+}
 
+/** The first signal stops gracefully and exits 0; a second one exits at once. */
+function gracefulStop(logger: Logger, close: () => Promise<void>): (signal: NodeJS.Signals) => void {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
+  return (signal) => {
     if (stopping) {
-      // The second signal: do not wait any longer.
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
     logger.info({ signal }, 'stopping: no new work; in-flight uploads get a few seconds');
-    void (async () => {
-      try {
-        await app.close();
-        await engine.stop();
-        await store.close();
-        s3.destroy();
+    close().then(
+      () => {
         logger.info('stopped');
         process.exit(0);
-      } catch (error) {
+      },
+      (error: unknown) => {
         logger.error({ err: error }, 'error while stopping');
         process.exit(1);
-      }
-    })();
+      },
+    );
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
 main().catch((error: unknown) => {

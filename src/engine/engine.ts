@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { Uploader } from '../transfer/types.js';
 import { Dispatcher } from './dispatcher.js';
+import { ObservationClock } from './observation-clock.js';
 import { RequestMonitor } from './monitor.js';
 import { TaskRunner, type StopReason } from './task-runner.js';
 import type { RequestLifecycle } from './upload-service.js';
@@ -47,6 +48,7 @@ export class Engine implements RequestLifecycle {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopping = false;
+  private readonly observationClock = new ObservationClock();
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
@@ -57,6 +59,7 @@ export class Engine implements RequestLifecycle {
       logger: options.logger,
       settleMs: wholeMilliseconds(options.settleSeconds),
       failedRequeueIntervalMs: wholeMilliseconds(options.failedRequeueIntervalSeconds),
+      observationClock: this.observationClock.stamp,
       now: this.now,
     });
     this.dispatcher = new Dispatcher({
@@ -71,15 +74,30 @@ export class Engine implements RequestLifecycle {
   /** Crash recovery, then every pending or active request is watched again. */
   async start(): Promise<void> {
     const { store } = this.options;
+    this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
     if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
     const live = await store.listRequests(['pending', 'active']);
     for (const request of live) this.watchRequest(request);
     this.dispatcher.start();
     this.log.info({ requests: live.length }, 'engine started');
-    // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel).
-    for (const request of await store.listRequests(['cancelled']))
-      await this.abortMultipartsOf(request.uploadId);
+    // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
+    // background: a slow S3 must not hold up the start, nor a stop.
+    void this.finishCancels();
+  }
+
+  private async finishCancels(): Promise<void> {
+    try {
+      for (const request of await this.options.store.listRequests(['cancelled'])) {
+        if (this.stopping) return;
+        await this.abortMultipartsOf(request.uploadId);
+      }
+    } catch (error) {
+      this.log.error(
+        { err: error },
+        'could not finish the aborts of cancelled requests; the next start tries again',
+      );
+    }
   }
 
   /** Stops taking work, gives in-flight uploads a short grace, aborts the rest and records their state. */
@@ -128,6 +146,7 @@ export class Engine implements RequestLifecycle {
       settleMs: wholeMilliseconds(this.options.settleSeconds),
       rescanIntervalMs: wholeMilliseconds(this.options.rescanIntervalSeconds),
       tasksChanged: () => this.dispatcher.wake(),
+      observationClock: this.observationClock.stamp,
       now: this.now,
     });
     this.monitors.set(request.uploadId, monitor);
@@ -138,9 +157,21 @@ export class Engine implements RequestLifecycle {
         this.log.error({ err: error, uploadId: request.uploadId }, 'cannot start watching; retrying');
         if (this.monitors.get(request.uploadId) === monitor) this.monitors.delete(request.uploadId);
         void monitor.stop();
-        setTimeout(() => this.watchRequest(request), MONITOR_RESTART_DELAY_MS).unref();
+        setTimeout(() => void this.watchAgain(request.uploadId), MONITOR_RESTART_DELAY_MS).unref();
       },
     );
+  }
+
+  /** A monitor that could not start: watch the request again, if it is still live by then. */
+  private async watchAgain(uploadId: string): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const request = await this.options.store.getRequest(uploadId);
+      if (request && request.status !== 'cancelled' && !this.stopping) this.watchRequest(request);
+    } catch (error) {
+      this.log.error({ err: error, uploadId }, 'cannot read the request to watch it again; retrying');
+      setTimeout(() => void this.watchAgain(uploadId), MONITOR_RESTART_DELAY_MS).unref();
+    }
   }
 
   private runTask(task: FileTask): Promise<void> {

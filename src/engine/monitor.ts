@@ -18,6 +18,8 @@ export interface MonitorOptions {
   rescanIntervalMs: number;
   /** New or changed tasks were recorded: the dispatcher should look. */
   tasksChanged: () => void;
+  /** Stamps observations (see ObservationClock). */
+  observationClock: () => number;
   now?: () => number;
 }
 
@@ -69,10 +71,15 @@ export class RequestMonitor {
   private async startWatching(): Promise<void> {
     if (this.watch || this.stopped) return;
     try {
-      this.watch = await watchFolder(this.request.sourceFolder, this.filter, {
-        filesChanged: (files) => void this.recordInOrder(files),
-        error: (error) => this.watchFailed(error),
-      });
+      this.watch = await watchFolder(
+        this.request.sourceFolder,
+        this.filter,
+        {
+          filesChanged: (files) => void this.recordInOrder(files),
+          error: (error) => this.watchFailed(error),
+        },
+        { observationClock: this.options.observationClock },
+      );
       if (this.stopped) await this.closeWatch();
     } catch (error) {
       this.log.warn(
@@ -131,6 +138,7 @@ export class RequestMonitor {
     try {
       for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
         signal: this.scanAbort.signal,
+        observationClock: this.options.observationClock,
         onError: (path, error) =>
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
       })) {

@@ -8,6 +8,9 @@ import { FileChangedError, FileVanishedError, describeS3Error } from '../transfe
 import type { ResumeState, Uploader, UploadProgressListener } from '../transfer/types.js';
 import { readyAtFor } from './readiness.js';
 
+/** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
+const VANISHED_ABORT_ATTEMPTS = 3;
+
 /** Progress of a single file is written at most this often (parts are written as each finishes). */
 const PROGRESS_WRITE_INTERVAL_MS = 1000;
 
@@ -19,6 +22,8 @@ export interface TaskRunnerOptions {
   settleMs: number;
   /** Whole milliseconds. */
   failedRequeueIntervalMs: number;
+  /** Stamps observations (see ObservationClock). */
+  observationClock: () => number;
   now?: () => number;
 }
 
@@ -149,16 +154,17 @@ export class TaskRunner {
       return;
     }
     if (error instanceof FileChangedError) {
-      const observedAt = this.now();
+      const observedAt = this.options.observationClock();
       const current = await lstatOrUndefined(filePath);
       if (!current?.isFile()) {
         await this.dropVanished(task, request, log);
         return;
       }
+      const now = this.now();
       const version = { size: current.size, mtimeMs: current.mtimeMs, observedAt };
-      const readyAt = readyAtFor(version, observedAt, this.options.settleMs);
+      const readyAt = readyAtFor(version, now, this.options.settleMs);
       const note = 'the file changed during its upload; it will be uploaded again once it settles';
-      await store.releaseTask(task.taskId, { ...version, readyAt }, note, observedAt);
+      await store.releaseTask(task.taskId, { ...version, readyAt }, note, now);
       log.info({ size: current.size }, 'file changed during its upload; back to pending');
       return;
     }
@@ -220,6 +226,15 @@ export class TaskRunner {
       try {
         await uploader.abortMultipart(saved.bucket, saved.key, saved.s3UploadId);
       } catch (error) {
+        if (task.attempts >= VANISHED_ABORT_ATTEMPTS) {
+          // Not for ever (no abort permission, say): drop it, and leave the upload id in the log.
+          log.error(
+            { err: error, bucket: saved.bucket, key: saved.key, s3UploadId: saved.s3UploadId },
+            'giving up aborting the multipart upload of a vanished file; abort it by hand or with a lifecycle rule',
+          );
+          await this.dropWithNote(task, request, log);
+          return;
+        }
         const now = this.now();
         const message = `the file vanished, and its multipart upload could not be aborted yet: ${describeS3Error(error)}`;
         await store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
@@ -227,9 +242,13 @@ export class TaskRunner {
         return;
       }
     }
-    await store.dropTask(task.taskId);
+    await this.dropWithNote(task, request, log);
+  }
+
+  private async dropWithNote(task: FileTask, request: UploadRequest, log: Logger): Promise<void> {
+    await this.options.store.dropTask(task.taskId);
     const note = `${task.relativePath} vanished before it was uploaded; dropped from the queue`;
-    await store.setRequestError(request.uploadId, note, this.now());
+    await this.options.store.setRequestError(request.uploadId, note, this.now());
     log.warn(note);
   }
 }

@@ -56,6 +56,8 @@ export interface Store {
     now: EpochMs,
   ): Promise<number>;
   getTask(taskId: number): Promise<FileTask | undefined>;
+  /** The newest observedAt of any task (0 when there is none): the floor of new observation stamps. */
+  latestObservedAt(): Promise<EpochMs>;
   /** Paged by taskId ascending; cursor is opaque to callers (the last taskId as a string). */
   listTasks(
     uploadId: string,

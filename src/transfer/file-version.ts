@@ -3,7 +3,7 @@
 // that a link swapped in for a file, or for a folder on its path, cannot make the service read
 // something outside the source folder: such a path counts as vanished.
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileChangedError, FileVanishedError, type FileCheckMoment, type FileVersion } from './errors.js';
 
@@ -17,19 +17,23 @@ function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
-/** The folders on the path must be real folders: its real path is the path itself. */
-async function assertNoLinkOnPath(filePath: string): Promise<void> {
-  const folder = path.dirname(filePath);
-  let real: string;
+/**
+ * The opened file must be the one at this very path, reached through real folders only. On Linux
+ * the kernel says which file a descriptor holds (/proc/self/fd), which leaves no window for a
+ * folder swapped for a link around the open; elsewhere the folders' real path is compared.
+ */
+async function assertOpenedWithoutLinks(handle: FileHandle, filePath: string): Promise<void> {
+  let opened: string;
   try {
-    real = await realpath(folder);
-  } catch (error) {
-    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
-    throw error;
+    opened = await readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    opened = path.join(await realpath(path.dirname(filePath)), path.basename(filePath));
   }
-  if (real !== folder) {
+  if (opened !== filePath) {
     throw new FileVanishedError(filePath, {
-      cause: new Error(`${folder} is reached through a symbolic link, which is not followed`),
+      cause: new Error(
+        `${filePath} is reached through a symbolic link (to ${opened}), which is not followed`,
+      ),
     });
   }
 }
@@ -44,7 +48,6 @@ function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment
 
 /** Opens the file for reading, after checking it is still the expected version. */
 export async function openVersion(file: VersionedFile): Promise<FileHandle> {
-  await assertNoLinkOnPath(file.filePath);
   let handle: FileHandle;
   try {
     handle = await open(file.filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -53,6 +56,7 @@ export async function openVersion(file: VersionedFile): Promise<FileHandle> {
     throw error;
   }
   try {
+    await assertOpenedWithoutLinks(handle, file.filePath);
     checkVersion(file, await handle.stat(), 'before reading');
     return handle;
   } catch (error) {

@@ -10,7 +10,7 @@ import {
 import type { ValidationMethod } from '../domain/model.js';
 import { normalizeEtag, type Md5 } from './checksums.js';
 import { S3RequestError, type S3Target } from './errors.js';
-import { isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
+import { isNoSuchBucket, isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
 
 export interface UploadTarget extends S3Target {
@@ -164,7 +164,9 @@ export async function findCompletedObject(
   try {
     existing = await headObject(context, target, signal);
   } catch (error) {
-    if (error instanceof S3RequestError && error.httpStatus === 404) return undefined;
+    // Not there (404), or not readable with these credentials (403: GetObject is not granted): either
+    // way nothing says the upload completed, so the caller starts over rather than failing for ever.
+    if (error instanceof S3RequestError && error.kind === 'permanent') return undefined;
     throw error;
   }
   if (existing.ETag === undefined || normalizeEtag(existing.ETag) !== expectedEtag) return undefined;
@@ -177,7 +179,7 @@ async function headObject(context: TransferContext, target: S3Target, signal: Ab
   );
 }
 
-/** Aborts the upload; an upload S3 no longer knows counts as aborted. */
+/** Aborts the upload; an upload S3 no longer knows, or whose bucket is gone, counts as aborted. */
 export async function abortMultipartUpload(
   context: TransferContext,
   target: UploadTarget,
@@ -195,6 +197,6 @@ export async function abortMultipartUpload(
       ),
     );
   } catch (error) {
-    if (!isNoSuchUpload(error)) throw error;
+    if (!isNoSuchUpload(error) && !isNoSuchBucket(error)) throw error;
   }
 }

@@ -10,7 +10,7 @@ import {
   type CompletedObject,
   type ListedPart,
 } from './multipart-api.js';
-import { partLength, type PartPlan } from './part-plan.js';
+import { partLength, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { ResumeState, UploadJob, UploadProgressListener } from './types.js';
 
@@ -89,9 +89,16 @@ export async function startMultipart(
   if (!resume) return createUpload(context, job, plan, progress);
   const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
   if (!resumeFits(resume, job, plan)) {
+    // Same file version, another part size (PART_SIZE_BYTES changed since): the saved upload may
+    // have completed before the crash all the same.
+    if (resume.size === job.size && resume.mtimeMs === job.mtimeMs) {
+      const completed = await completedBefore(context, job, resume, planParts(job.size, resume.partSize));
+      if (completed)
+        return { uploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
+    }
     context.logger.info(
       target,
-      'the saved multipart upload belongs to another version of the file; aborting it',
+      'the saved multipart upload does not fit this version of the file or part size; aborting it',
     );
     await abortMultipartUpload(context, target, job.signal);
     return createUpload(context, job, plan, progress);

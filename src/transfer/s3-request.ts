@@ -46,6 +46,11 @@ export async function requestS3<T>(
 }
 
 /** S3 answered that the multipart upload does not exist (completed, aborted, or expired). */
+export function isNoSuchBucket(error: unknown): boolean {
+  if (error instanceof S3RequestError) return error.code === 'NoSuchBucket';
+  return error instanceof Error && error.name === 'NoSuchBucket';
+}
+
 export function isNoSuchUpload(error: unknown): boolean {
   if (error instanceof S3RequestError) return error.code === 'NoSuchUpload';
   return error instanceof Error && error.name === 'NoSuchUpload';

@@ -19,6 +19,8 @@ export interface ScanOptions {
    * Without this option such an error ends the scan: a silently partial scan would look complete.
    */
   onError?: (path: string, error: Error) => void;
+  /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
+  observationClock?: () => number;
 }
 
 /** The source folder itself is missing, not a folder, or unreadable. */
@@ -55,6 +57,7 @@ export async function* scanFolder(
     throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
   }
   const { signal } = options;
+  const observationClock = options.observationClock ?? Date.now;
   const open: OpenFolder[] = [];
   let batch: ObservedFile[] = [];
 
@@ -101,7 +104,7 @@ export async function* scanFolder(
         }
       } else if (entry.isFile() && filter(relativePath)) {
         let stats: Stats;
-        const observedAt = Date.now();
+        const observedAt = observationClock();
         try {
           stats = await lstat(absolutePath);
         } catch (error) {

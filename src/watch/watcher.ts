@@ -20,6 +20,8 @@ export interface WatchOptions {
   maxPendingPaths?: number;
   /** Files per filesChanged() call (default 500). */
   batchSize?: number;
+  /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
+  observationClock?: () => number;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function watchFolder(
 class FolderWatcher implements FolderWatch {
   private readonly buffer: ChangeBuffer;
   private readonly batchSize: number;
+  private readonly observationClock: () => number;
   private readonly stopScans = new AbortController();
   private subscriptions: FolderSubscriptions | undefined;
   private closed = false;
@@ -73,6 +76,7 @@ class FolderWatcher implements FolderWatch {
     options: WatchOptions,
   ) {
     this.batchSize = options.batchSize ?? 500;
+    this.observationClock = options.observationClock ?? Date.now;
     this.buffer = new ChangeBuffer({
       windowMs: options.coalesceMs ?? 100,
       maxPending: options.maxPendingPaths ?? 10_000,
@@ -130,7 +134,7 @@ class FolderWatcher implements FolderWatch {
           // Only a creation can be a new folder; an update of a path the filter refuses is of no interest.
           const wanted = this.filter(relativePath);
           if (!created && !wanted) return;
-          const observedAt = Date.now();
+          const observedAt = this.observationClock();
           const stats = await this.lstatOrNull(relativePath);
           if (stats?.isDirectory() && created) newFolders.push(relativePath);
           else if (stats?.isFile() && wanted) {
@@ -158,6 +162,7 @@ class FolderWatcher implements FolderWatch {
     try {
       const scan = scanFolder(absolutePath, (inner) => this.filter(`${relativePath}/${inner}`), {
         batchSize: this.batchSize,
+        observationClock: this.observationClock,
         signal: this.stopScans.signal,
         onError: (_path, error) => this.report(error),
       });

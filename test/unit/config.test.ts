@@ -72,6 +72,11 @@ describe('configuration', () => {
     assert.equal(configError({ AWS_ENDPOINT_URL_S3: 'not a url' }).variable, 'AWS_ENDPOINT_URL_S3');
     assert.equal(configError({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
     assert.equal(configError({ MAX_CONCURRENT_FILES: '0' }).variable, 'MAX_CONCURRENT_FILES');
+    assert.match(configError({ RESCAN_INTERVAL_SECONDS: '9999999' }).message, /above the maximum/);
+    assert.equal(
+      configError({ MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * MiB) }).variable,
+      'MULTIPART_THRESHOLD_BYTES',
+    );
   });
 
   it('resolves SQLite paths against the working folder', () => {

@@ -302,6 +302,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.deepEqual(await taskOf(store, task.taskId), after);
       });
 
+      it('knows the newest observation stamp, the floor of the next ones', async () => {
+        assert.equal(await store.latestObservedAt(), 0);
+        await activeRequestWith(store, 'r1', observed(2, 100, 0, T0 + 10));
+        await activeRequestWith(store, 'r2', observed(1, 100, 0, T0 + 99));
+        assert.equal(await store.latestObservedAt(), T0 + 99);
+      });
+
       it('leaves an in_progress task to its runner even when its file changed', async () => {
         const [task] = await activeRequestWith(store, 'r1', observed(1));
         assert.ok(task);

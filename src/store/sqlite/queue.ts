@@ -59,7 +59,8 @@ export function queueQueries(db: Database) {
 
   const requeueFailedOfRequest = db.prepare<{ uploadId: string; now: EpochMs }>(`
     UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
-    WHERE upload_id = @uploadId AND status = 'failed'`);
+    WHERE upload_id = @uploadId AND status = 'failed'
+      AND EXISTS (SELECT 1 FROM upload_requests WHERE upload_id = @uploadId AND status != 'cancelled')`);
 
   // ready_at is kept: it is already past, and the task keeps its place in the queue. Its
   // multipart state is kept too, for the next attempt to resume from.

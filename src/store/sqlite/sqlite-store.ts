@@ -92,6 +92,10 @@ export class SqliteStore implements Store {
     return this.tasks.get(taskId);
   }
 
+  async latestObservedAt(): Promise<EpochMs> {
+    return this.tasks.latestObservedAt();
+  }
+
   async listTasks(
     uploadId: string,
     options: { status?: TaskStatus; limit: number; cursor?: string },

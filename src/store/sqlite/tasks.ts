@@ -69,6 +69,10 @@ export function taskQueries(db: Database) {
       AND file_tasks.status <> 'in_progress'`);
 
   const selectTask = db.prepare<[number], TaskRow>(`SELECT * FROM file_tasks WHERE task_id = ?`);
+  // Read once at start-up: a full scan, which costs less than an index kept on every write.
+  const selectLatestObservedAt = db.prepare<[], { latest: number | null }>(
+    `SELECT MAX(observed_at) AS latest FROM file_tasks`,
+  );
 
   const selectTaskPage = db.prepare<TaskPage, TaskRow>(`
     SELECT * FROM file_tasks
@@ -158,6 +162,10 @@ export function taskQueries(db: Database) {
     get(taskId: number): FileTask | undefined {
       const row = selectTask.get(taskId);
       return row && toFileTask(row);
+    },
+
+    latestObservedAt(): EpochMs {
+      return selectLatestObservedAt.get()?.latest ?? 0;
     },
 
     list(
