@@ -102,10 +102,10 @@ install_swift_if_missing() {
   # Without package lists (a fresh machine) apt-get knows no swift package yet.
   if ! apt-cache show swift-proxy >/dev/null 2>&1; then
     log "apt-get update"
-    apt-get update -q >/dev/null || die "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null || die "apt-get update failed"
   fi
   log "installing ${SWIFT_PACKAGES[*]} with apt-get"
-  apt-get install -y -q --no-install-recommends "${SWIFT_PACKAGES[@]}" >/dev/null ||
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${SWIFT_PACKAGES[@]}" >/dev/null ||
     die "apt-get install ${SWIFT_PACKAGES[*]} failed"
 }
 
