@@ -39,8 +39,8 @@ export const CreateUploadBody = Type.Object(
       Type.String({
         maxLength: 1024,
         description:
-          'Glob matched against each file path relative to the source folder (`*` within one folder, `**` across folders, `{a,b}` alternatives). Default `**`: every file.',
-        examples: ['**/*.jpg'],
+          'Glob of the files to upload: `*`, `?`, `[...]`, `{a,b}` and `**`. Without a `/` it matches a file name at any depth (`*.jpg` takes `a.jpg` and `sub/deep/b.jpg`); with a `/` it matches the path relative to the source folder (`raw/**/*.csv`). Hidden files are matched like others. Default `**`: every file.',
+        examples: ['*.jpg'],
       }),
     ),
     destination_prefix: Type.Optional(
