@@ -178,7 +178,7 @@ export class RequestMonitor {
     this.rescanTimer.unref();
   }
 
-  /** Missed events: rescan shortly, unless a scan is already due sooner or running. */
+  /** Missed events: rescan shortly (a running scan has no timer set, and schedules its own next one). */
   private rescanSoon(): void {
     if (this.rescanTimer)
       this.scheduleRescan(Math.min(MISSED_EVENTS_RESCAN_DELAY_MS, this.options.rescanIntervalMs));

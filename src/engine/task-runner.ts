@@ -5,7 +5,7 @@ import type { FileTask, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { FileChangedError, FileVanishedError, describeS3Error } from '../transfer/errors.js';
-import type { ResumeState, Uploader, UploadProgressListener } from '../transfer/types.js';
+import type { Uploader, UploadProgressListener } from '../transfer/types.js';
 import { readyAtFor } from './readiness.js';
 
 /** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
@@ -65,7 +65,7 @@ export class TaskRunner {
           mtimeMs: task.mtimeMs,
           signal,
         },
-        await this.resumeStateOf(task),
+        await store.getMultipart(task.taskId),
         this.progressListener(task, request),
       );
       const recorded = await store.completeTask(
@@ -73,7 +73,6 @@ export class TaskRunner {
         { etag: result.etag, validation: result.validation },
         this.now(),
       );
-      await store.deleteMultipart(task.taskId);
       log.info(
         {
           key: task.objectKey,
@@ -101,13 +100,6 @@ export class TaskRunner {
     const now = this.now();
     const message = `internal error while uploading: ${error instanceof Error ? error.message : String(error)}`;
     await this.options.store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
-  }
-
-  private async resumeStateOf(task: FileTask): Promise<ResumeState | undefined> {
-    const saved = await this.options.store.getMultipart(task.taskId);
-    if (!saved) return undefined;
-    const { s3UploadId, partSize, parts, size, mtimeMs } = saved;
-    return { s3UploadId, partSize, parts, size, mtimeMs };
   }
 
   private progressListener(task: FileTask, request: UploadRequest): UploadProgressListener {

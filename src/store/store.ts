@@ -81,6 +81,7 @@ export interface Store {
 
   // --- one task's run (each guarded by status = 'in_progress')
   recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): Promise<void>;
+  /** in_progress → completed with what S3 stored; its multipart state is deleted with it. */
   completeTask(
     taskId: number,
     result: { etag: string; validation: ValidationMethod },

@@ -45,13 +45,18 @@ export async function requestS3<T>(
   }
 }
 
-/** S3 answered that the multipart upload does not exist (completed, aborted, or expired). */
-export function isNoSuchBucket(error: unknown): boolean {
-  if (error instanceof S3RequestError) return error.code === 'NoSuchBucket';
-  return error instanceof Error && error.name === 'NoSuchBucket';
+/** The S3 error code of a failed call (wrapped or not) is `code`. */
+function hasS3Code(error: unknown, code: string): boolean {
+  if (error instanceof S3RequestError) return error.code === code;
+  return error instanceof Error && error.name === code;
 }
 
+/** S3 answered that the multipart upload does not exist (completed, aborted, or expired). */
 export function isNoSuchUpload(error: unknown): boolean {
-  if (error instanceof S3RequestError) return error.code === 'NoSuchUpload';
-  return error instanceof Error && error.name === 'NoSuchUpload';
+  return hasS3Code(error, 'NoSuchUpload');
+}
+
+/** S3 answered that the bucket does not exist. */
+export function isNoSuchBucket(error: unknown): boolean {
+  return hasS3Code(error, 'NoSuchBucket');
 }

@@ -252,6 +252,17 @@ export function describeRunContract(current: () => Store): void {
       assert.deepEqual(await store.claimReadyTasks(T0 + 1000, 1), []);
     });
 
+    it('forgets the multipart state of a task it completes', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      await store.saveMultipart(multipartOf(task.taskId), T0);
+      await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
+      assert.equal(await store.completeTask(task.taskId, { etag: 'e-1', validation: 'etag' }, T0 + 1), true);
+      assert.equal(await store.getMultipart(task.taskId), undefined);
+      assert.deepEqual(await store.listMultipartsOfRequest('r1'), []);
+    });
+
     it('drops a task with its multipart state', async () => {
       const [task, kept] = await activeRequestWith(store, 'r1', observed(2));
       assert.ok(task && kept);

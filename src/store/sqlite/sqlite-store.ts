@@ -39,6 +39,11 @@ export class SqliteStore implements Store {
   private readonly queue: QueueQueries;
   private readonly multiparts: MultipartQueries;
   private readonly selectOne: Statement<[], number>;
+  private readonly completeAndForgetMultipart: (
+    taskId: number,
+    result: { etag: string; validation: ValidationMethod },
+    now: EpochMs,
+  ) => boolean;
 
   constructor(private readonly db: Database) {
     this.requests = requestQueries(db);
@@ -46,6 +51,12 @@ export class SqliteStore implements Store {
     this.queue = queueQueries(db);
     this.multiparts = multipartQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
+    // One transaction: a completed task never keeps a multipart upload that would look resumable.
+    this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
+      const completed = this.tasks.complete(taskId, result, now);
+      if (completed) this.multiparts.delete(taskId);
+      return completed;
+    });
   }
 
   // --- upload requests
@@ -134,7 +145,7 @@ export class SqliteStore implements Store {
     result: { etag: string; validation: ValidationMethod },
     now: EpochMs,
   ): Promise<boolean> {
-    return this.tasks.complete(taskId, result, now);
+    return this.completeAndForgetMultipart(taskId, result, now);
   }
 
   async failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean> {
