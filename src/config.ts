@@ -4,9 +4,13 @@ import path from 'node:path';
 
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
 
 export type ChecksumMode = 'when_required' | 'when_supported';
+/** The checksum S3 checks on every part besides Content-MD5 ('md5': Content-MD5 alone). */
+export type ChecksumAlgorithm = 'md5' | 'crc32c' | 'sha256';
+export type AppendMode = 'auto' | 'off';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface S3Settings {
@@ -28,6 +32,13 @@ export interface TransferSettings {
   maxConcurrentParts: number;
   retryMaxAttempts: number;
   retryBaseDelayMs: number;
+  /** Upload a file of at least multipartThresholdBytes while it is still being written. */
+  streamGrowingFiles: boolean;
+  /** Part size of a file uploaded while it grows (its final size is unknown). */
+  streamPartSizeBytes: number;
+  /** 'auto': a completed file that grew by appends gets its old bytes copied on the server. */
+  appendMode: AppendMode;
+  checksumAlgorithm: ChecksumAlgorithm;
 }
 
 export interface Config {
@@ -119,6 +130,15 @@ function url(env: Env, name: string): string | undefined {
   return value;
 }
 
+/** A part size: S3 takes parts of 5 MiB to 5 GiB (the last part of an upload may be smaller). */
+function partSize(env: Env, name: string, fallback: number): number {
+  const bytes = integer(env, name, fallback, 0, MAX_PART_SIZE);
+  if (bytes < MIN_PART_SIZE) {
+    throw new ConfigError(name, `${bytes} is below S3's minimum part size of ${MIN_PART_SIZE} (5 MiB)`);
+  }
+  return bytes;
+}
+
 /** sqlite:./relative/file.db or sqlite:/absolute/file.db, resolved against the working folder. */
 export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   const match = /^sqlite:(?:\/\/)?(.+)$/.exec(databaseUrl);
@@ -133,13 +153,8 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
 
 export function loadConfig(env: Env, cwd = process.cwd()): Config {
   const databaseUrl = raw(env, 'DATABASE_URL') ?? 'sqlite:./data/uploads.db';
-  const partSizeBytes = integer(env, 'PART_SIZE_BYTES', 8 * MiB, 0, 5 * 1024 * MiB);
-  if (partSizeBytes < MIN_PART_SIZE) {
-    throw new ConfigError(
-      'PART_SIZE_BYTES',
-      `${partSizeBytes} is below S3's minimum part size of ${MIN_PART_SIZE} (5 MiB)`,
-    );
-  }
+  const partSizeBytes = partSize(env, 'PART_SIZE_BYTES', 8 * MiB);
+  const streamPartSizeBytes = partSize(env, 'STREAM_PART_SIZE_BYTES', 16 * MiB);
   return {
     port: integer(env, 'PORT', 8000, 0, 65535),
     host: raw(env, 'HOST') ?? '127.0.0.1',
@@ -162,6 +177,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       maxConcurrentParts: integer(env, 'MAX_CONCURRENT_PARTS', 4, 1, 64),
       retryMaxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
       retryBaseDelayMs: integer(env, 'RETRY_BASE_DELAY_MS', 500, 0, 600_000),
+      streamGrowingFiles: boolean(env, 'STREAM_GROWING_FILES', true),
+      streamPartSizeBytes,
+      appendMode: oneOf(env, 'APPEND_MODE', ['auto', 'off'], 'auto'),
+      checksumAlgorithm: oneOf(env, 'CHECKSUM_ALGORITHM', ['md5', 'crc32c', 'sha256'], 'md5'),
     },
     failedRequeueIntervalSeconds: seconds(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
     rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),

@@ -1,11 +1,12 @@
 // Wiring only: configuration, store, S3, engine, HTTP server and signals.
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, MAX_PARTS, loadConfig, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { UploadService } from './engine/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
+import { createObjectAuditor } from './transfer/object-audit.js';
 import { createS3Client } from './transfer/s3-client.js';
 import { createUploader } from './transfer/uploader.js';
 import { VERSION } from './version.js';
@@ -31,16 +32,24 @@ async function main(): Promise<void> {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
   });
   const uploader = createUploader(s3, config.transfer, logger);
+  const auditor = createObjectAuditor(s3, config.transfer, logger);
   const engine = new Engine({
     store,
     uploader,
+    auditor,
     logger,
     settleSeconds: config.settleSeconds,
+    stream: config.transfer.streamGrowingFiles
+      ? {
+          fromBytes: config.transfer.multipartThresholdBytes,
+          belowBytes: MAX_PARTS * config.transfer.streamPartSizeBytes,
+        }
+      : undefined,
     rescanIntervalSeconds: config.rescanIntervalSeconds,
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
   });
-  const service = new UploadService({ store, lifecycle: engine });
+  const service = new UploadService({ store, lifecycle: engine, auditor });
   const app = await buildApp({ service, logger, version: VERSION });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.

@@ -1,6 +1,7 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, RequestTotals, UploadRequest } from '../domain/model.js';
-import type { FileItem, UploadDetailsReply, UploadRequestReply } from './schemas.js';
+import type { VerifyReport } from '../engine/verify.js';
+import type { FileItem, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
 
 function iso(time: EpochMs): string {
   return new Date(time).toISOString();
@@ -41,10 +42,24 @@ export function fileItem(task: FileTask): FileItem {
     last_error: task.lastError,
     etag: task.etag,
     validation: task.validation,
+    sha256: task.sha256,
+    uploaded_size: task.uploadedSize,
     ready_at: isoOrNull(task.readyAt),
     created_at: iso(task.createdAt),
     updated_at: iso(task.updatedAt),
     completed_at: isoOrNull(task.completedAt),
     failed_at: isoOrNull(task.failedAt),
+  };
+}
+
+export function verifyReply(report: VerifyReport): VerifyReply {
+  return {
+    checked: report.checked,
+    mismatches: report.mismatches.map((mismatch) => ({
+      relative_path: mismatch.relativePath,
+      object_key: mismatch.objectKey,
+      reason: mismatch.reason,
+    })),
+    requeued: report.requeued,
   };
 }

@@ -167,6 +167,9 @@ export const UploadDetailsReply = Type.Object(
 );
 export type UploadDetailsReply = Static<typeof UploadDetailsReply>;
 
+const LAST_UPLOAD_NOTE =
+  'Null until a first upload of the path completes; kept while a newer version of the file waits or is being uploaded, and cleared when POST /uploads/{upload_id}/verify finds the object changed.';
+
 export const FileItem = Type.Object(
   {
     task_id: Type.Integer({ description: 'Internal id of the file task.' }),
@@ -190,13 +193,23 @@ export const FileItem = Type.Object(
     last_error: nullable(Type.String(), 'Why the last attempt failed; null if it did not.', null),
     etag: nullable(
       Type.String(),
-      'ETag S3 returned for the uploaded object, once completed.',
+      `ETag S3 returned for the object of the last upload completed for this path. ${LAST_UPLOAD_NOTE}`,
       '"9b2cf535f27731c974343645a3985328"',
     ),
     validation: nullable(
       Type.Enum(['etag', 'content-md5'], { type: 'string' }),
-      'How the stored bytes were checked: `etag` (the ETag equals the locally computed MD5) or `content-md5` (S3 verified the Content-MD5 of every request, for encrypted objects whose ETag is not an MD5).',
+      `How the bytes of the last completed upload were checked: \`etag\` (the ETag equals the locally computed MD5) or \`content-md5\` (S3 verified the Content-MD5 of every request, for encrypted objects whose ETag is not an MD5). ${LAST_UPLOAD_NOTE}`,
       'etag',
+    ),
+    sha256: nullable(
+      Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      `Hex SHA-256 of the content sent by the last completed upload for this path. ${LAST_UPLOAD_NOTE}`,
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    ),
+    uploaded_size: nullable(
+      Type.Integer({ minimum: 0 }),
+      `Size in bytes of the object the last completed upload put at the key (\`size\` is the version to upload, which may be newer). ${LAST_UPLOAD_NOTE}`,
+      1048576,
     ),
     ready_at: nullable(
       Type.String({ format: 'date-time' }),
@@ -232,6 +245,41 @@ export const RetryReply = Type.Object(
   },
   { title: 'RetryResult', description: 'The failed files of the request are pending again.' },
 );
+
+export const VerifyReply = Type.Object(
+  {
+    checked: count('How many completed files were checked.'),
+    mismatches: Type.Array(
+      Type.Object({
+        relative_path: Type.String({
+          description: 'Path of the file relative to the source folder.',
+          examples: ['2024/05/beach.jpg'],
+        }),
+        object_key: Type.String({
+          description: 'The S3 key it was uploaded to.',
+          examples: ['backups/2024/2024/05/beach.jpg'],
+        }),
+        reason: Type.String({
+          description:
+            "What differs, in words (several findings are joined by '; '): the object is missing in S3, its size or ETag is not the upload's, or the local file is missing or has another size.",
+          examples: ['S3 holds 1234 bytes, 5678 were uploaded'],
+        }),
+      }),
+      {
+        description:
+          'Every completed file whose object or local file is not what was uploaded, in the order the files were first seen.',
+      },
+    ),
+    requeued: count(
+      'How many of them are pending again, to be uploaded anew: none for a cancelled request, nor for a file that is gone.',
+    ),
+  },
+  {
+    title: 'VerifyResult',
+    description: 'What a check of the completed files against S3 and the local folder found.',
+  },
+);
+export type VerifyReply = Static<typeof VerifyReply>;
 
 export const HealthReply = Type.Object(
   {

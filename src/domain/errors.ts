@@ -67,6 +67,11 @@ export const ERROR_CATALOGUE = {
     description:
       'An unexpected error on the server. It is logged with the request id; the details are not sent.',
   },
+  s3_unavailable: {
+    status: 503,
+    description:
+      'S3 could not be reached, or refused the requests that check the objects (the message says which and why). Nothing was requeued; try again once S3 answers.',
+  },
 } as const satisfies Record<string, ErrorCatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
@@ -193,6 +198,11 @@ export function unsupportedMediaType(contentType: string | undefined): AppError 
 
 export function headersTooLarge(): AppError {
   return new AppError('headers_too_large', 'The request headers are too large.');
+}
+
+/** `cause` is already in words for people (an S3RequestError's message: what failed, where, why). */
+export function s3Unavailable(cause: string): AppError {
+  return new AppError('s3_unavailable', `S3 could not be asked about the uploaded objects: ${cause}`);
 }
 
 export function internalError(requestId?: string): AppError {

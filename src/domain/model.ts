@@ -54,8 +54,15 @@ export interface FileTask {
   readyAt: EpochMs | null;
   /** When the file was stat'ed for the version this task holds: an older observation never replaces it. */
   observedAt: EpochMs;
+  /**
+   * The last upload completed for this path: the object's ETag, how it was checked, the SHA-256 of
+   * the content sent and the object's size. Kept while a newer version of the file waits, as the
+   * base an append copies from; null before the first upload completes.
+   */
   etag: string | null;
   validation: ValidationMethod | null;
+  sha256: string | null;
+  uploadedSize: number | null;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;
@@ -87,16 +94,39 @@ export interface RequestTotals {
   bytes: { total: number; uploaded: number };
 }
 
+/** What a finished upload put at the key, and the file version it was read from. */
+export interface CompletedUpload {
+  etag: string;
+  validation: ValidationMethod;
+  /** Hex SHA-256 of the content sent. */
+  sha256: string;
+  /** The version uploaded: for a file streamed while it grew, the version it settled at. */
+  size: number;
+  mtimeMs: number;
+}
+
 /** The S3 multipart upload a task is currently filling, with the file version it belongs to. */
 export interface MultipartState {
   taskId: number;
   s3UploadId: string;
   bucket: string;
   key: string;
-  /** The file version the parts were cut from: a different size or time means the parts are stale. */
+  /**
+   * The file version the parts were cut from: a different size or time means the parts are stale.
+   * For a streamed upload, the version when it started (its parts are checked against the bytes).
+   */
   size: number;
   mtimeMs: number;
   partSize: number;
+  /**
+   * Cut from the file as it grew (or appended to a copied object): every part but the last is
+   * partSize long, counted from copiedBytes, and a resume checks the bytes rather than the version.
+   */
+  streamed: boolean;
+  /** Bytes at the start of the object copied from the object already at the key (its first parts). */
+  copiedBytes: number;
+  /** The ETag of the object those bytes were copied from; null when nothing is copied. */
+  copySourceEtag: string | null;
   parts: UploadedPart[];
   createdAt: EpochMs;
 }

@@ -1,18 +1,25 @@
 import type { FileTask, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
+import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { Uploader } from '../transfer/types.js';
 import { Dispatcher } from './dispatcher.js';
 import { ObservationClock } from './observation-clock.js';
 import { RequestMonitor } from './monitor.js';
+import { sweepOrphanUploads } from './orphan-sweep.js';
+import type { Readiness } from './readiness.js';
 import { TaskRunner, type StopReason } from './task-runner.js';
 import type { RequestLifecycle } from './upload-service.js';
 
 export interface EngineOptions {
   store: Store;
   uploader: Uploader;
+  /** Looks at what the buckets hold: the orphan sweep at start-up. */
+  auditor: ObjectAuditor;
   logger: Logger;
   settleSeconds: number;
+  /** Files uploaded while they are still being written (see Readiness.stream). */
+  stream: Readiness['stream'];
   rescanIntervalSeconds: number;
   failedRequeueIntervalSeconds: number;
   maxConcurrentFiles: number;
@@ -49,15 +56,19 @@ export class Engine implements RequestLifecycle {
   private readonly now: () => number;
   private stopping = false;
   private readonly observationClock = new ObservationClock();
+  private readonly readiness: Readiness;
+  /** Ends the start-up sweep when a stop comes first. */
+  private readonly startAbort = new AbortController();
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
     this.now = options.now ?? Date.now;
+    this.readiness = { settleMs: wholeMilliseconds(options.settleSeconds), stream: options.stream };
     this.runner = new TaskRunner({
       store: options.store,
       uploader: options.uploader,
       logger: options.logger,
-      settleMs: wholeMilliseconds(options.settleSeconds),
+      readiness: this.readiness,
       failedRequeueIntervalMs: wholeMilliseconds(options.failedRequeueIntervalSeconds),
       observationClock: this.observationClock.stamp,
       now: this.now,
@@ -73,10 +84,15 @@ export class Engine implements RequestLifecycle {
 
   /** Crash recovery, then every pending or active request is watched again. */
   async start(): Promise<void> {
-    const { store } = this.options;
+    const { store, auditor } = this.options;
+    const startedAt = this.now();
     this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
     if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
+    // Before any upload starts, so that no upload of this run can be taken for an orphan.
+    const signal = this.startAbort.signal;
+    await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
+    if (this.stopping) return;
     const live = await store.listRequests(['pending', 'active']);
     for (const request of live) this.watchRequest(request);
     this.dispatcher.start();
@@ -104,6 +120,7 @@ export class Engine implements RequestLifecycle {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.startAbort.abort();
     await this.dispatcher.stop();
     await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
     this.monitors.clear();
@@ -143,7 +160,7 @@ export class Engine implements RequestLifecycle {
     const monitor = new RequestMonitor(request, {
       store: this.options.store,
       logger: this.log,
-      settleMs: wholeMilliseconds(this.options.settleSeconds),
+      readiness: this.readiness,
       rescanIntervalMs: wholeMilliseconds(this.options.rescanIntervalSeconds),
       tasksChanged: () => this.dispatcher.wake(),
       observationClock: this.observationClock.stamp,

@@ -6,7 +6,7 @@ import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { scanFolder } from '../watch/scanner.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
-import { readyAtFor } from './readiness.js';
+import { readyAtFor, type Readiness } from './readiness.js';
 
 /** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
 const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
@@ -14,7 +14,7 @@ const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
 export interface MonitorOptions {
   store: Store;
   logger: Logger;
-  settleMs: number;
+  readiness: Readiness;
   rescanIntervalMs: number;
   /** New or changed tasks were recorded: the dispatcher should look. */
   tasksChanged: () => void;
@@ -119,14 +119,14 @@ export class RequestMonitor {
 
   private async record(files: readonly ObservedFile[]): Promise<void> {
     if (files.length === 0 || this.stopped) return;
-    const { store, settleMs } = this.options;
+    const { store, readiness } = this.options;
     const now = this.now();
     const prefix = this.request.destinationPrefix;
     const changed = await store.recordObservedFiles(
       this.request.uploadId,
       files,
       (relativePath) => objectKeyFor(prefix, relativePath),
-      (file) => readyAtFor(file, now, settleMs),
+      (file) => readyAtFor(file, now, readiness),
       now,
     );
     if (changed > 0) this.options.tasksChanged();

@@ -4,9 +4,15 @@ import path from 'node:path';
 import type { FileTask, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
-import { FileChangedError, FileVanishedError, describeS3Error } from '../transfer/errors.js';
-import type { Uploader, UploadProgressListener } from '../transfer/types.js';
-import { readyAtFor } from './readiness.js';
+import { normalizeEtag } from '../transfer/checksums.js';
+import {
+  FileChangedError,
+  FileRewrittenError,
+  FileVanishedError,
+  describeS3Error,
+} from '../transfer/errors.js';
+import type { PreviousUpload, Uploader, UploadProgressListener } from '../transfer/types.js';
+import { readyAtFor, streamsNow, type Readiness } from './readiness.js';
 
 /** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
 const VANISHED_ABORT_ATTEMPTS = 3;
@@ -18,8 +24,7 @@ export interface TaskRunnerOptions {
   store: Store;
   uploader: Uploader;
   logger: Logger;
-  /** Whole milliseconds. */
-  settleMs: number;
+  readiness: Readiness;
   /** Whole milliseconds. */
   failedRequeueIntervalMs: number;
   /** Stamps observations (see ObservationClock). */
@@ -55,6 +60,7 @@ export class TaskRunner {
       return;
     }
     const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
+    const { readiness } = this.options;
     try {
       const result = await this.options.uploader.upload(
         {
@@ -63,30 +69,36 @@ export class TaskRunner {
           key: task.objectKey,
           size: task.size,
           mtimeMs: task.mtimeMs,
+          stream: streamsNow(task, this.now(), readiness),
+          settleMs: readiness.settleMs,
+          previous: previousUploadOf(task),
           signal,
         },
         await store.getMultipart(task.taskId),
         this.progressListener(task, request),
       );
+      const { etag, validation, sha256, size, mtimeMs } = result;
       const recorded = await store.completeTask(
         task.taskId,
-        { etag: result.etag, validation: result.validation },
+        { etag, validation, sha256, size, mtimeMs },
         this.now(),
       );
       log.info(
         {
           key: task.objectKey,
-          size: task.size,
+          size,
           method: result.method,
           bytesSent: result.bytesSent,
+          bytesCopied: result.bytesCopied,
           partsReused: result.partsReused,
-          etag: result.etag,
-          validation: result.validation,
+          etag,
+          sha256,
+          validation,
           recorded,
         },
         'file uploaded',
       );
-      await this.noticeChangeSinceUpload(task, filePath);
+      await this.noticeChangeSinceUpload({ ...task, size, mtimeMs }, filePath);
     } catch (error) {
       await this.recordFailure(task, request, filePath, error, stopReason(), log);
     }
@@ -107,20 +119,26 @@ export class TaskRunner {
     let lastWrite = 0;
     let pending: Promise<void> = Promise.resolve();
     return {
-      multipartCreated: async ({ s3UploadId, partSize }) => {
+      multipartCreated: async (upload) => {
         const { taskId, objectKey: key, size, mtimeMs } = task;
         const bucket = request.destinationBucket;
-        await store.saveMultipart({ taskId, s3UploadId, bucket, key, size, mtimeMs, partSize }, this.now());
+        await store.saveMultipart({ taskId, bucket, key, size, mtimeMs, ...upload }, this.now());
       },
       partUploaded: async (part) => {
         await store.recordPart(task.taskId, part);
       },
-      bytesUploaded: (total) => {
+      multipartAborted: async () => {
+        await store.deleteMultipart(task.taskId);
+      },
+      bytesUploaded: (total, sizeSoFar) => {
         const now = this.now();
-        if (now - lastWrite < PROGRESS_WRITE_INTERVAL_MS && total < task.size) return;
+        const size = sizeSoFar ?? task.size;
+        if (now - lastWrite < PROGRESS_WRITE_INTERVAL_MS && total < size) return;
         lastWrite = now;
         // Progress is informative: a failed write of it must not fail the upload.
-        pending = pending.then(() => store.recordProgress(task.taskId, total, now)).catch(() => undefined);
+        pending = pending
+          .then(() => store.recordProgress(task.taskId, total, now, sizeSoFar))
+          .catch(() => undefined);
       },
     };
   }
@@ -145,7 +163,7 @@ export class TaskRunner {
       await this.dropVanished(task, request, log);
       return;
     }
-    if (error instanceof FileChangedError) {
+    if (error instanceof FileChangedError || error instanceof FileRewrittenError) {
       const observedAt = this.options.observationClock();
       const current = await lstatOrUndefined(filePath);
       if (!current?.isFile()) {
@@ -154,10 +172,16 @@ export class TaskRunner {
       }
       const now = this.now();
       const version = { size: current.size, mtimeMs: current.mtimeMs, observedAt };
-      const readyAt = readyAtFor(version, now, this.options.settleMs);
-      const note = 'the file changed during its upload; it will be uploaded again once it settles';
+      const readyAt = readyAtFor(version, now, this.options.readiness);
+      const note =
+        error instanceof FileRewrittenError
+          ? error.message
+          : 'the file changed during its upload; it will be uploaded again once it settles';
       await store.releaseTask(task.taskId, { ...version, readyAt }, note, now);
-      log.info({ size: current.size }, 'file changed during its upload; back to pending');
+      log.info(
+        { size: current.size, reason: error.message },
+        'file changed during its upload; back to pending',
+      );
       return;
     }
     const now = this.now();
@@ -187,7 +211,10 @@ export class TaskRunner {
    * task is still in_progress, when it cannot be recorded; look once more so that it is not left
    * for the next rescan.
    */
-  private async noticeChangeSinceUpload(task: FileTask, filePath: string): Promise<void> {
+  private async noticeChangeSinceUpload(
+    task: Pick<FileTask, 'uploadId' | 'relativePath' | 'objectKey' | 'size' | 'mtimeMs'>,
+    filePath: string,
+  ): Promise<void> {
     const observedAt = this.now();
     const current = await lstatOrUndefined(filePath);
     if (!current?.isFile() || (current.size === task.size && current.mtimeMs === task.mtimeMs)) return;
@@ -201,7 +228,7 @@ export class TaskRunner {
       task.uploadId,
       [file],
       () => task.objectKey,
-      (changed) => readyAtFor(changed, observedAt, this.options.settleMs),
+      (changed) => readyAtFor(changed, observedAt, this.options.readiness),
       observedAt,
     );
   }
@@ -243,6 +270,13 @@ export class TaskRunner {
     await this.options.store.setRequestError(request.uploadId, note, this.now());
     log.warn(note);
   }
+}
+
+/** What the last completed upload put at the key, when it is known whole (the base of an append). */
+function previousUploadOf(task: FileTask): PreviousUpload | undefined {
+  const { etag, sha256, uploadedSize } = task;
+  if (etag === null || sha256 === null || uploadedSize === null) return undefined;
+  return { etag: normalizeEtag(etag), sha256, size: uploadedSize };
 }
 
 async function lstatOrUndefined(filePath: string): Promise<Stats | undefined> {

@@ -22,6 +22,8 @@ import { normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
 import { DuplicateUploadIdError, type Store } from '../store/store.js';
+import type { ObjectAuditor } from '../transfer/object-audit.js';
+import { verifyCompletedUploads, type VerifyReport } from './verify.js';
 
 /** What the engine does when the API changes a request. */
 export interface RequestLifecycle {
@@ -29,7 +31,7 @@ export interface RequestLifecycle {
   requestCreated(request: UploadRequest): void;
   /** Stop watching it, stop its in-flight uploads and abort its multipart uploads. */
   requestCancelled(uploadId: string): Promise<void>;
-  /** Failed tasks are pending again: wake the dispatcher. */
+  /** Failed (or verified and found wrong) tasks are pending again: wake the dispatcher. */
   tasksRequeued(): void;
 }
 
@@ -60,6 +62,8 @@ export interface ListFilesOptions {
 export interface UploadServiceDeps {
   store: Store;
   lifecycle: RequestLifecycle;
+  /** Asks S3 what it holds, for verify. */
+  auditor: ObjectAuditor;
   now?: () => number;
   newUploadId?: () => string;
 }
@@ -67,12 +71,14 @@ export interface UploadServiceDeps {
 export class UploadService {
   private readonly store: Store;
   private readonly lifecycle: RequestLifecycle;
+  private readonly auditor: ObjectAuditor;
   private readonly now: () => number;
   private readonly newUploadId: () => string;
 
   constructor(deps: UploadServiceDeps) {
     this.store = deps.store;
     this.lifecycle = deps.lifecycle;
+    this.auditor = deps.auditor;
     this.now = deps.now ?? Date.now;
     this.newUploadId = deps.newUploadId ?? randomUUID;
   }
@@ -156,6 +162,21 @@ export class UploadService {
     const requeued = await this.store.retryFailedTasks(uploadId, this.now());
     if (requeued > 0) this.lifecycle.tasksRequeued();
     return { requeued };
+  }
+
+  /**
+   * Checks every completed file of the request against S3 (size and ETag) and its local file
+   * (size), and requeues each one found wrong, unless the request is cancelled or the file is gone.
+   * Throws `s3_unavailable` when S3 cannot answer.
+   */
+  async verify(uploadId: string): Promise<VerifyReport> {
+    const request = await this.requireRequest(uploadId);
+    const report = await verifyCompletedUploads(
+      { store: this.store, auditor: this.auditor, now: this.now },
+      request,
+    );
+    if (report.requeued > 0) this.lifecycle.tasksRequeued();
+    return report;
   }
 
   async health(): Promise<{ databaseReachable: boolean }> {

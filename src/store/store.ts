@@ -1,4 +1,5 @@
 import type {
+  CompletedUpload,
   EpochMs,
   FileTask,
   MultipartState,
@@ -7,7 +8,6 @@ import type {
   RequestTotals,
   UploadRequest,
   UploadedPart,
-  ValidationMethod,
 } from '../domain/model.js';
 import type { RequestStatus, TaskStatus } from '../domain/status.js';
 
@@ -80,13 +80,13 @@ export interface Store {
   recoverInterruptedTasks(now: EpochMs): Promise<number>;
 
   // --- one task's run (each guarded by status = 'in_progress')
-  recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): Promise<void>;
-  /** in_progress → completed with what S3 stored; its multipart state is deleted with it. */
-  completeTask(
-    taskId: number,
-    result: { etag: string; validation: ValidationMethod },
-    now: EpochMs,
-  ): Promise<boolean>;
+  /** `size`: the size so far of a file uploaded while it grows (the task's size stays otherwise). */
+  recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void>;
+  /**
+   * in_progress → completed with what S3 stored and the version uploaded (which replaces the
+   * task's: a streamed file settles at a later one); its multipart state is deleted with it.
+   */
+  completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean>;
   /** in_progress → failed with the message; readyAt = retryAt (the automatic requeue time). */
   failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean>;
   /**
@@ -103,6 +103,17 @@ export interface Store {
   /** Removes a task whose file vanished before it was uploaded (and its multipart state). */
   dropTask(taskId: number): Promise<void>;
 
+  // --- checks of what S3 holds
+  /** The task of one path of a request (the orphan sweep maps an object key back to it). */
+  findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined>;
+  /**
+   * completed → pending, ready now, with `reason` as its last error and bytesUploaded 0: a check
+   * found that the object at its key, or its file, is not what was uploaded. Guarded by status =
+   * 'completed' and etag = checkedEtag (a task completed again since the check is left alone); a
+   * task of a cancelled request is never requeued. Returns whether it moved.
+   */
+  requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean>;
+
   // --- multipart progress of a task
   getMultipart(taskId: number): Promise<MultipartState | undefined>;
   /** Replaces the task's multipart state with a new upload that has no parts yet. */
@@ -116,6 +127,20 @@ export interface Store {
   /** A trivial query, for the health check. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** How a completed task goes back to the queue when a check finds its upload wrong. */
+export interface CompletedTaskRequeue {
+  /** The etag the check compared against (the task's, when it was read). */
+  checkedEtag: string | null;
+  /** What was found, in words; becomes the task's last error. */
+  reason: string;
+  /**
+   * The object at the key is no longer what was uploaded: etag, validation, sha256 and
+   * uploadedSize are cleared, so that nothing is ever copied from it. False when only the local
+   * file differs (the object is still the last upload).
+   */
+  forgetUpload: boolean;
 }
 
 /** Another running process holds the database: one SQLite file serves one instance. */

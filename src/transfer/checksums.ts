@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { ChecksumAlgorithm as SdkChecksumAlgorithm } from '@aws-sdk/client-s3';
+import type { ChecksumAlgorithm } from '../config.js';
 
 export interface Md5 {
   hex: string;
@@ -24,4 +26,11 @@ export function normalizeEtag(etag: string): string {
     .trim()
     .replace(/^"(.*)"$/, '$1')
     .toLowerCase();
+}
+
+/** The SDK's name of the additional checksum to send with every part; none for 'md5' (Content-MD5 only). */
+export function sdkChecksumAlgorithm(algorithm: ChecksumAlgorithm): SdkChecksumAlgorithm | undefined {
+  if (algorithm === 'crc32c') return 'CRC32C';
+  if (algorithm === 'sha256') return 'SHA256';
+  return undefined;
 }

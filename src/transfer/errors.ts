@@ -29,6 +29,28 @@ export class FileChangedError extends Error {
   }
 }
 
+/**
+ * A file uploaded while it grew was not only appended to: it shrank, its bytes already read changed,
+ * or another file took its name. Its multipart upload was aborted; the file starts over.
+ */
+export class FileRewrittenError extends Error {
+  override readonly name = 'FileRewrittenError';
+
+  constructor(
+    readonly filePath: string,
+    readonly how: 'truncated' | 'rewritten' | 'replaced' | 'outgrown',
+  ) {
+    super(`'${filePath}' ${REWRITES[how]}; its upload starts over`);
+  }
+}
+
+const REWRITES: Record<FileRewrittenError['how'], string> = {
+  truncated: 'shrank while it was uploaded as it grew',
+  rewritten: 'was rewritten where it had already been uploaded',
+  replaced: 'was replaced by another file while it was uploaded as it grew',
+  outgrown: 'grew beyond what one upload of STREAM_PART_SIZE_BYTES parts can hold',
+};
+
 /** The file (or a folder on its path) no longer exists, or is no longer a regular file. */
 export class FileVanishedError extends Error {
   override readonly name = 'FileVanishedError';

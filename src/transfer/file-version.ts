@@ -46,18 +46,26 @@ function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment
   }
 }
 
-/** Opens the file for reading, after checking it is still the expected version. */
-export async function openVersion(file: VersionedFile): Promise<FileHandle> {
+/**
+ * Opens the regular file at this very path for reading, never through a symbolic link; `check`
+ * sees its stats before the handle is returned (and the handle is closed if it throws).
+ */
+export async function openRegularFile(
+  filePath: string,
+  check: (stats: Stats) => void = () => undefined,
+): Promise<FileHandle> {
   let handle: FileHandle;
   try {
-    handle = await open(file.filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    if (isMissing(error)) throw new FileVanishedError(file.filePath, { cause: error });
+    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
     throw error;
   }
   try {
-    await assertOpenedWithoutLinks(handle, file.filePath);
-    checkVersion(file, await handle.stat(), 'before reading');
+    await assertOpenedWithoutLinks(handle, filePath);
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new FileVanishedError(filePath);
+    check(stats);
     return handle;
   } catch (error) {
     await handle.close();
@@ -65,16 +73,24 @@ export async function openVersion(file: VersionedFile): Promise<FileHandle> {
   }
 }
 
-/** After the last byte was read: the path must still name the same version (not rewritten, not replaced). */
-export async function assertUnchanged(file: VersionedFile): Promise<void> {
-  let stats: Stats;
+/** Opens the file for reading, after checking it is still the expected version. */
+export async function openVersion(file: VersionedFile): Promise<FileHandle> {
+  return openRegularFile(file.filePath, (stats) => checkVersion(file, stats, 'before reading'));
+}
+
+/** The path's current stats (not following a link), or FileVanishedError. */
+export async function statPath(filePath: string): Promise<Stats> {
   try {
-    stats = await lstat(file.filePath);
+    return await lstat(filePath);
   } catch (error) {
-    if (isMissing(error)) throw new FileVanishedError(file.filePath, { cause: error });
+    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
     throw error;
   }
-  checkVersion(file, stats, 'after reading');
+}
+
+/** After the last byte was read: the path must still name the same version (not rewritten, not replaced). */
+export async function assertUnchanged(file: VersionedFile): Promise<void> {
+  checkVersion(file, await statPath(file.filePath), 'after reading');
 }
 
 /** Fills `buffer` from `position`; a file that ends early has changed since it was checked. */

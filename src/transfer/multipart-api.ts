@@ -6,9 +6,11 @@ import {
   HeadObjectCommand,
   ListPartsCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
+  type CompletedPart,
 } from '@aws-sdk/client-s3';
 import type { ValidationMethod } from '../domain/model.js';
-import { normalizeEtag, type Md5 } from './checksums.js';
+import { normalizeEtag, sdkChecksumAlgorithm, type Md5 } from './checksums.js';
 import { S3RequestError, type S3Target } from './errors.js';
 import { isNoSuchBucket, isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
@@ -18,10 +20,41 @@ export interface UploadTarget extends S3Target {
   uploadId: string;
 }
 
-export interface ListedPart {
-  partNumber: number;
+/** What S3 answered for a stored part: enough to name it in CompleteMultipartUpload. */
+export interface PartReceipt {
   etag: string;
+  /** S3's additional checksum of the part (CHECKSUM_ALGORITHM crc32c or sha256), when it returned one. */
+  checksum?: string | undefined;
+}
+
+export interface ListedPart extends PartReceipt {
+  partNumber: number;
   size: number;
+}
+
+interface ChecksumFields {
+  ChecksumCRC32C?: string | undefined;
+  ChecksumSHA256?: string | undefined;
+}
+
+/** The additional checksum S3 returned for a part, in the configured algorithm. */
+function checksumOf(context: TransferContext, fields: ChecksumFields | undefined): string | undefined {
+  switch (context.settings.checksumAlgorithm) {
+    case 'crc32c':
+      return fields?.ChecksumCRC32C;
+    case 'sha256':
+      return fields?.ChecksumSHA256;
+    case 'md5':
+      return undefined;
+  }
+}
+
+function completedPart(context: TransferContext, receipt: PartReceipt, partNumber: number): CompletedPart {
+  const part: CompletedPart = { PartNumber: partNumber, ETag: `"${receipt.etag}"` };
+  if (receipt.checksum === undefined) return part;
+  if (context.settings.checksumAlgorithm === 'crc32c') part.ChecksumCRC32C = receipt.checksum;
+  if (context.settings.checksumAlgorithm === 'sha256') part.ChecksumSHA256 = receipt.checksum;
+  return part;
 }
 
 export interface CompletedObject {
@@ -72,7 +105,12 @@ export async function listUploadedParts(
       );
       for (const part of page.Parts ?? []) {
         if (part.PartNumber === undefined || part.ETag === undefined || part.Size === undefined) continue;
-        parts.push({ partNumber: part.PartNumber, etag: normalizeEtag(part.ETag), size: part.Size });
+        parts.push({
+          partNumber: part.PartNumber,
+          etag: normalizeEtag(part.ETag),
+          size: part.Size,
+          checksum: checksumOf(context, part),
+        });
       }
       marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
     } while (marker !== undefined);
@@ -83,7 +121,10 @@ export async function listUploadedParts(
   return parts;
 }
 
-/** Sends one part with its Content-MD5; returns its ETag once checked against the part's MD5. */
+/**
+ * Sends one part with its Content-MD5 (and the configured additional checksum, which the SDK
+ * computes); returns its receipt once the ETag is checked against the part's MD5.
+ */
 export async function uploadPart(
   context: TransferContext,
   target: UploadTarget,
@@ -91,7 +132,7 @@ export async function uploadPart(
   body: Buffer,
   md5: Md5,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<PartReceipt> {
   return requestS3(context, `UploadPart ${partNumber}`, target, signal, async (abortSignal) => {
     const response = await context.client.send(
       new UploadPartCommand({
@@ -102,12 +143,91 @@ export async function uploadPart(
         Body: body,
         ContentLength: body.length,
         ContentMD5: md5.base64,
+        ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
       }),
       { abortSignal },
     );
     const what = `part ${partNumber} of ${where(target)}`;
-    return checkedEtag(what, response.ETag, md5.hex, validationMethodOf(response));
+    const etag = checkedEtag(what, response.ETag, md5.hex, validationMethodOf(response));
+    return { etag, checksum: checksumOf(context, response) };
   });
+}
+
+/** A byte range of the object already at the key, which a part copies on the server. */
+export interface CopySource {
+  key: string;
+  /** The source object must still carry this ETag (normalised). */
+  etag: string;
+  /** First and last byte, inclusive. */
+  first: number;
+  last: number;
+}
+
+/** The source object changed since its ETag was recorded: copying from it would mix versions. */
+export class CopySourceChangedError extends Error {
+  override readonly name = 'CopySourceChangedError';
+}
+
+/**
+ * Copies a range of the object at `source.key` into a part, on the server. The copy is guarded by
+ * x-amz-copy-source-if-match; a server that refuses the guard for an unchanged object (Swift 2.30
+ * does, for a source that is itself a multipart object) is asked with a HEAD before each copy
+ * instead, from then on. Throws CopySourceChangedError when the source is not the expected object.
+ */
+export async function uploadPartCopy(
+  context: TransferContext,
+  target: UploadTarget,
+  partNumber: number,
+  source: CopySource,
+  signal: AbortSignal,
+): Promise<PartReceipt> {
+  const sourceTarget = { bucket: target.bucket, key: source.key };
+  const assertSourceUnchanged = async (): Promise<void> => {
+    const head = await headObject(context, sourceTarget, signal).catch((error: unknown) => {
+      if (error instanceof S3RequestError && error.httpStatus === 404) return undefined;
+      throw error;
+    });
+    if (head?.ETag === undefined || normalizeEtag(head.ETag) !== source.etag) {
+      throw new CopySourceChangedError(
+        `${where(sourceTarget)} is no longer the object uploaded before (ETag ${source.etag})`,
+      );
+    }
+  };
+  const copy = (guarded: boolean) =>
+    requestS3(context, `UploadPartCopy ${partNumber}`, target, signal, async (abortSignal) => {
+      const response = await context.client.send(
+        new UploadPartCopyCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          UploadId: target.uploadId,
+          PartNumber: partNumber,
+          CopySource: `${target.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}`,
+          CopySourceRange: `bytes=${source.first}-${source.last}`,
+          CopySourceIfMatch: guarded ? `"${source.etag}"` : undefined,
+        }),
+        { abortSignal },
+      );
+      const etag = response.CopyPartResult?.ETag;
+      if (etag === undefined) throw new Error('S3 returned no ETag for the copied part');
+      return { etag: normalizeEtag(etag), checksum: checksumOf(context, response.CopyPartResult) };
+    });
+
+  if (context.quirks.copyIfMatchRefused) {
+    await assertSourceUnchanged();
+    return copy(false);
+  }
+  try {
+    return await copy(true);
+  } catch (error) {
+    if (!(error instanceof S3RequestError) || error.httpStatus !== 412) throw error;
+    await assertSourceUnchanged();
+    context.quirks.copyIfMatchRefused = true;
+    context.logger.info(
+      { bucket: target.bucket, key: source.key },
+      'S3 refused x-amz-copy-source-if-match for an unchanged object; each copy is checked with a HEAD instead',
+    );
+    return copy(false);
+  }
 }
 
 /**
@@ -118,7 +238,7 @@ export async function uploadPart(
 export async function completeMultipartUpload(
   context: TransferContext,
   target: UploadTarget,
-  partEtags: readonly string[],
+  parts: readonly PartReceipt[],
   expectedEtag: string,
   signal: AbortSignal,
 ): Promise<CompletedObject> {
@@ -130,9 +250,7 @@ export async function completeMultipartUpload(
           Bucket: target.bucket,
           Key: target.key,
           UploadId: target.uploadId,
-          MultipartUpload: {
-            Parts: partEtags.map((etag, index) => ({ PartNumber: index + 1, ETag: `"${etag}"` })),
-          },
+          MultipartUpload: { Parts: parts.map((part, index) => completedPart(context, part, index + 1)) },
         }),
         { abortSignal },
       ),
@@ -173,7 +291,7 @@ export async function findCompletedObject(
   return { etag: normalizeEtag(existing.ETag), validation: validationMethodOf(existing) };
 }
 
-async function headObject(context: TransferContext, target: S3Target, signal: AbortSignal) {
+export async function headObject(context: TransferContext, target: S3Target, signal: AbortSignal) {
   return requestS3(context, 'HeadObject', target, signal, (abortSignal) =>
     context.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }), { abortSignal }),
   );

@@ -9,15 +9,19 @@ import {
   listUploadedParts,
   type CompletedObject,
   type ListedPart,
+  type PartReceipt,
 } from './multipart-api.js';
 import { partLength, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { ResumeState, UploadJob, UploadProgressListener } from './types.js';
 
+/** A part S3 holds, with what Complete must name it by. */
+export type StoredPart = UploadedPart & PartReceipt;
+
 export interface MultipartStart {
   uploadId: string;
-  /** Parts S3 holds exactly as they were saved: neither read nor sent again. */
-  trusted: UploadedPart[];
+  /** Parts S3 holds exactly as they were saved: read again only to hash the content, never sent. */
+  trusted: StoredPart[];
   /**
    * ETags of parts S3 holds that the saved state does not confirm (e.g. the process stopped after
    * S3 stored a part, before it was saved), by part number: reused if the local bytes hash to them.
@@ -39,7 +43,7 @@ export function matchListedParts(
   plan: PartPlan,
 ): Pick<MultipartStart, 'trusted' | 'unconfirmed'> {
   const savedByNumber = new Map(saved.map((part) => [part.partNumber, part]));
-  const trusted: UploadedPart[] = [];
+  const trusted: StoredPart[] = [];
   const unconfirmed = new Map<number, string>();
   for (const part of listed) {
     if (part.partNumber < 1 || part.partNumber > plan.partCount) continue;
@@ -47,7 +51,9 @@ export function matchListedParts(
     if (part.size !== size) continue;
     const known = savedByNumber.get(part.partNumber);
     if (known && known.size === size && normalizeEtag(known.etag) === part.etag) {
-      trusted.push({ partNumber: part.partNumber, etag: part.etag, size });
+      const stored: StoredPart = { partNumber: part.partNumber, etag: part.etag, size };
+      if (part.checksum !== undefined) stored.checksum = part.checksum;
+      trusted.push(stored);
     } else {
       unconfirmed.set(part.partNumber, part.etag);
     }
@@ -64,7 +70,8 @@ async function createUpload(
   const target = { bucket: job.bucket, key: job.key };
   const uploadId = await createMultipartUpload(context, target, job.signal);
   try {
-    await progress.multipartCreated({ s3UploadId: uploadId, partSize: plan.partSize });
+    const saved = { s3UploadId: uploadId, partSize: plan.partSize, streamed: false };
+    await progress.multipartCreated({ ...saved, copiedBytes: 0, copySourceEtag: null });
   } catch (error) {
     // Not saved means nobody could resume or abort it later: abort it now.
     await abortMultipartUpload(context, { ...target, uploadId }, new AbortController().signal).catch(

@@ -1,31 +1,34 @@
-// Files at or above the multipart threshold. Each part is read into a Buffer with a positioned read
-// (never a stream: chunked framing breaks servers), hashed, sent with Content-MD5 and checked.
-// Memory: one buffer per worker, so at most maxConcurrentParts × partSize of file data.
+// Files at or above the multipart threshold that have settled. Each part is read into a Buffer with
+// a positioned read (never a stream: chunked framing breaks servers), hashed, sent with Content-MD5
+// and checked. Memory: one buffer per worker, so at most maxConcurrentParts × partSize of file data.
 import type { FileHandle } from 'node:fs/promises';
 import { partSizeFor } from '../config.js';
-import { abortErrorFrom } from './errors.js';
+import { FileChangedError, abortErrorFrom } from './errors.js';
 import { runBounded } from './bounded-pool.js';
 import { md5Of, multipartEtag } from './checksums.js';
+import { OrderedHash, sha256OfFile } from './content-hash.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
-import { completeMultipartUpload, uploadPart, type UploadTarget } from './multipart-api.js';
+import { completeMultipartUpload, uploadPart, type PartReceipt, type UploadTarget } from './multipart-api.js';
 import { startMultipart, type MultipartStart } from './multipart-resume.js';
 import { partLength, partNumbers, partOffset, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { ResumeState, UploadJob, UploadProgressListener, UploadResult } from './types.js';
 
 interface PartsOutcome {
-  /** ETag of every part, by part number. */
-  etags: Map<number, string>;
+  /** What S3 answered for every part, by part number. */
+  receipts: Map<number, PartReceipt>;
+  sha256: string;
   bytesSent: number;
   partsReused: number;
 }
 
 /**
- * Sends every part S3 does not hold yet, with at most maxConcurrentParts in flight. A part counts
- * as done only once `progress.partUploaded` has returned (it is persisted). On a failure the parts
- * in flight settle before the error is rethrown; the upload itself is left for a later resume.
+ * Reads every part, hashes the content in order, and sends every part S3 does not hold yet, with at
+ * most maxConcurrentParts in flight. A part counts as done only once `progress.partUploaded` has
+ * returned (it is persisted). On a failure the parts in flight settle before the error is
+ * rethrown; the upload itself is left for a later resume.
  */
-async function sendMissingParts(
+async function sendParts(
   context: TransferContext,
   job: UploadJob,
   handle: FileHandle,
@@ -34,34 +37,41 @@ async function sendMissingParts(
   progress: UploadProgressListener,
 ): Promise<PartsOutcome> {
   const target: UploadTarget = { bucket: job.bucket, key: job.key, uploadId: start.uploadId };
-  const etags = new Map(start.trusted.map((part) => [part.partNumber, part.etag]));
-  const outcome: PartsOutcome = { etags, bytesSent: 0, partsReused: start.trusted.length };
+  const receipts = new Map<number, PartReceipt>(start.trusted.map((part) => [part.partNumber, part]));
+  const outcome = { receipts, bytesSent: 0, partsReused: start.trusted.length };
   let confirmedBytes = start.trusted.reduce((sum, part) => sum + part.size, 0);
   progress.bytesUploaded(confirmedBytes);
 
-  const missing = [...partNumbers(plan)].filter((partNumber) => !etags.has(partNumber));
+  const content = new OrderedHash();
   const buffers: Buffer[] = [];
   const bufferSize = Math.min(plan.partSize, plan.fileSize);
-  await runBounded(missing, context.settings.maxConcurrentParts, async (partNumber, worker) => {
+  await runBounded(partNumbers(plan), context.settings.maxConcurrentParts, async (partNumber, worker) => {
     if (job.signal.aborted) throw abortErrorFrom(job.signal);
     const size = partLength(plan, partNumber);
     const body = (buffers[worker] ??= Buffer.allocUnsafe(bufferSize)).subarray(0, size);
-    await readExactly(handle, body, partOffset(plan, partNumber), job);
+    try {
+      await readExactly(handle, body, partOffset(plan, partNumber), job);
+    } catch (error) {
+      content.abandon(error);
+      throw error;
+    }
+    await content.update(partNumber, body);
+    if (receipts.has(partNumber)) return; // trusted: read only to hash the content
     const md5 = md5Of(body);
-    let etag: string;
+    let receipt: PartReceipt;
     if (start.unconfirmed.get(partNumber) === md5.hex) {
-      etag = md5.hex;
+      receipt = { etag: md5.hex };
       outcome.partsReused++;
     } else {
-      etag = await uploadPart(context, target, partNumber, body, md5, job.signal);
+      receipt = await uploadPart(context, target, partNumber, body, md5, job.signal);
       outcome.bytesSent += size;
     }
-    await progress.partUploaded({ partNumber, etag, size });
-    etags.set(partNumber, etag);
+    await progress.partUploaded({ partNumber, etag: receipt.etag, size });
+    receipts.set(partNumber, receipt);
     confirmedBytes += size;
     progress.bytesUploaded(confirmedBytes);
   });
-  return outcome;
+  return { ...outcome, sha256: content.hash.digest('hex') };
 }
 
 export async function uploadMultipart(
@@ -72,13 +82,26 @@ export async function uploadMultipart(
 ): Promise<UploadResult> {
   const plan = planParts(job.size, partSizeFor(job.size, context.settings.partSizeBytes));
   const handle = await openVersion(job);
+  const version = { size: job.size, mtimeMs: job.mtimeMs };
   try {
     const start = await startMultipart(context, job, resume, plan, progress);
     if (start.completed) {
+      // Completed before a crash: only the record is missing, and the content's hash.
+      const sha256 = await sha256OfFile(handle, job.size);
+      await assertUnchanged(job);
+      if (sha256 === undefined) throw new FileChangedError(job.filePath, version, undefined, 'while reading');
       progress.bytesUploaded(job.size);
-      return { ...start.completed, method: 'multipart', bytesSent: 0, partsReused: start.trusted.length };
+      return {
+        ...start.completed,
+        ...version,
+        sha256,
+        method: 'multipart',
+        bytesSent: 0,
+        bytesCopied: 0,
+        partsReused: start.trusted.length,
+      };
     }
-    const { etags, bytesSent, partsReused } = await sendMissingParts(
+    const { receipts, sha256, bytesSent, partsReused } = await sendParts(
       context,
       job,
       handle,
@@ -88,22 +111,17 @@ export async function uploadMultipart(
     );
     // The parts were cut from this version only if it is still there once the last byte is read.
     await assertUnchanged(job);
-    const partEtags = [...partNumbers(plan)].map((partNumber) => {
-      const etag = etags.get(partNumber);
-      if (etag === undefined) {
+    const parts = [...partNumbers(plan)].map((partNumber) => {
+      const receipt = receipts.get(partNumber);
+      if (receipt === undefined) {
         throw new Error(`part ${partNumber} of ${plan.partCount} is missing before Complete`);
       }
-      return etag;
+      return receipt;
     });
     const target: UploadTarget = { bucket: job.bucket, key: job.key, uploadId: start.uploadId };
-    const completed = await completeMultipartUpload(
-      context,
-      target,
-      partEtags,
-      multipartEtag(partEtags),
-      job.signal,
-    );
-    return { ...completed, method: 'multipart', bytesSent, partsReused };
+    const expectedEtag = multipartEtag(parts.map((part) => part.etag));
+    const completed = await completeMultipartUpload(context, target, parts, expectedEtag, job.signal);
+    return { ...completed, ...version, sha256, method: 'multipart', bytesSent, bytesCopied: 0, partsReused };
   } finally {
     await handle.close();
   }

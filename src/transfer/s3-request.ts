@@ -10,6 +10,16 @@ export interface TransferContext {
   client: S3Client;
   settings: TransferSettings;
   logger: Logger;
+  /** What this S3 server was found to do differently, learned once per process. */
+  quirks: { copyIfMatchRefused: boolean };
+}
+
+export function createTransferContext(
+  client: S3Client,
+  settings: TransferSettings,
+  logger: Logger,
+): TransferContext {
+  return { client, settings, logger, quirks: { copyIfMatchRefused: false } };
 }
 
 /**

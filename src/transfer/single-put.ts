@@ -1,6 +1,7 @@
 // Files below the multipart threshold: read whole (they are small), one PutObject with Content-MD5.
+import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { md5Of } from './checksums.js';
+import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
 import { requestS3, type TransferContext } from './s3-request.js';
 import type { UploadJob, UploadProgressListener, UploadResult } from './types.js';
@@ -35,6 +36,7 @@ export async function uploadSingle(
         Body: content,
         ContentLength: content.length,
         ContentMD5: md5.base64,
+        ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
       }),
       { abortSignal },
     );
@@ -43,5 +45,15 @@ export async function uploadSingle(
     return { etag, validation };
   });
   progress.bytesUploaded(job.size);
-  return { ...stored, method: 'single', bytesSent: job.size, partsReused: 0 };
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  return {
+    ...stored,
+    sha256,
+    size: job.size,
+    mtimeMs: job.mtimeMs,
+    method: 'single',
+    bytesSent: job.size,
+    bytesCopied: 0,
+    partsReused: 0,
+  };
 }

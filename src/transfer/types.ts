@@ -1,49 +1,101 @@
 import type { MultipartState, UploadedPart, ValidationMethod } from '../domain/model.js';
 
+/** The object this service last completed at the key: what an append copies from. */
+export interface PreviousUpload {
+  size: number;
+  /** Normalised ETag. */
+  etag: string;
+  /** Hex SHA-256 of its content. */
+  sha256: string;
+}
+
 /** One file version to put at one key. */
 export interface UploadJob {
   filePath: string;
   bucket: string;
   key: string;
-  /** The version the engine expects: if the file on disk differs, before or after reading, the upload does not count. */
+  /**
+   * The version the engine expects: if the file on disk differs, before or after reading, the
+   * upload does not count. A file uploaded while it grows is followed instead, from this version on.
+   */
   size: number;
   mtimeMs: number;
+  /**
+   * The file is still being written: upload it as it grows (see growing-upload.ts) rather than
+   * expecting the version above.
+   */
+  stream: boolean;
+  /** A file whose modification time is this recent is still being written. */
+  settleMs: number;
+  /** The object already at the key (APPEND_MODE=auto), when this service uploaded it. */
+  previous: PreviousUpload | undefined;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
+}
+
+/** A multipart upload as it is saved, before any part is sent. */
+export interface NewMultipartUpload {
+  s3UploadId: string;
+  partSize: number;
+  streamed: boolean;
+  copiedBytes: number;
+  copySourceEtag: string | null;
 }
 
 /** Progress the engine persists as it happens, so that a crash loses at most the parts in flight. */
 export interface UploadProgressListener {
   /** A multipart upload was created (or replaced a stale one): persist it before any part is sent. */
-  multipartCreated(state: { s3UploadId: string; partSize: number }): Promise<void>;
+  multipartCreated(upload: NewMultipartUpload): Promise<void>;
   /** One part is stored on S3 and its ETag checked. */
   partUploaded(part: UploadedPart): Promise<void>;
-  /** Bytes of this file confirmed by S3 so far (parts already on S3 count at resume). */
-  bytesUploaded(total: number): void;
+  /** The saved multipart upload was aborted on S3: forget it. */
+  multipartAborted(): Promise<void>;
+  /**
+   * Bytes of this file confirmed by S3 so far (parts already on S3 count at resume), and, for a
+   * file uploaded while it grows, its size so far.
+   */
+  bytesUploaded(total: number, sizeSoFar?: number): void;
 }
 
 export interface UploadResult {
   /** The ETag S3 returned, with its quotes stripped. */
   etag: string;
   validation: ValidationMethod;
-  /** 'single' for one PutObject; 'multipart' otherwise. */
-  method: 'single' | 'multipart';
+  /** Hex SHA-256 of the content uploaded. */
+  sha256: string;
+  /** The version uploaded: a file uploaded while it grew ends at the version it settled at. */
+  size: number;
+  mtimeMs: number;
+  /**
+   * 'single': one PutObject; 'multipart': parts of a settled file; 'streamed': parts sent as the
+   * file grew; 'append': the object's old bytes copied on the server, the new ones sent.
+   */
+  method: 'single' | 'multipart' | 'streamed' | 'append';
   /** Bytes sent over the network during this call (resumed parts are not sent again). */
   bytesSent: number;
+  /** Bytes copied on the server from the object already at the key. */
+  bytesCopied: number;
   /** Parts found already on S3 and reused (multipart resume). */
   partsReused: number;
 }
 
-export type ResumeState = Pick<MultipartState, 's3UploadId' | 'partSize' | 'parts' | 'size' | 'mtimeMs'>;
+export type ResumeState = Pick<
+  MultipartState,
+  's3UploadId' | 'partSize' | 'parts' | 'size' | 'mtimeMs' | 'streamed' | 'copiedBytes' | 'copySourceEtag'
+>;
 
 export interface Uploader {
   /**
-   * Uploads the file at job.filePath to job.bucket/job.key. Below the multipart threshold: one
-   * PutObject with Content-MD5. At or above: a multipart upload, resumed from `resume` when that
-   * belongs to the same file version (S3's ListParts decides which parts are really there; the
-   * rest are sent), else a stale upload is aborted and a new one created.
-   * Throws FileChangedError / FileVanishedError (transfer/errors.ts) when the file is not the
-   * version the job names; S3 errors after retries as they are classified in transfer/errors.ts.
+   * Uploads the file at job.filePath to job.bucket/job.key:
+   * - a settled file below the multipart threshold: one PutObject with Content-MD5;
+   * - a settled file at or above it: a multipart upload, resumed from `resume` when that belongs
+   *   to the same file version (S3's ListParts decides which parts are really there);
+   * - a file still being written (STREAM_GROWING_FILES), or one that grew by appends since
+   *   `job.previous` was uploaded (APPEND_MODE=auto): parts sent as the bytes exist, after the old
+   *   object's bytes copied on the server; only appends are accepted (see growing-upload.ts).
+   * A saved upload that cannot go on is aborted. Throws FileChangedError / FileRewrittenError /
+   * FileVanishedError (transfer/errors.ts) when the file is not what it should be; S3 errors after
+   * retries as they are classified in transfer/errors.ts.
    */
   upload(
     job: UploadJob,

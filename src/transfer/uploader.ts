@@ -1,22 +1,38 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
+import { appendFits, uploadGrowing } from './growing-upload.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { uploadMultipart } from './multipart.js';
-import type { TransferContext } from './s3-request.js';
+import { createTransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
-import type { Uploader } from './types.js';
+import type { UploadJob, Uploader } from './types.js';
 
 export function createUploader(client: S3Client, settings: TransferSettings, logger: Logger): Uploader {
-  const context: TransferContext = { client, settings, logger: logger.child({ component: 'transfer' }) };
+  const context = createTransferContext(client, settings, logger.child({ component: 'transfer' }));
+  const appendSource = (job: UploadJob) =>
+    settings.appendMode === 'auto' &&
+    job.previous &&
+    appendFits(job.previous, job.size, settings.streamPartSizeBytes)
+      ? job.previous
+      : undefined;
   return {
     async upload(job, resume, progress) {
+      const { stream } = job;
+      const appendFrom = appendSource(job);
+      if (resume?.streamed || stream || appendFrom) {
+        const start = { stream, appendFrom, partSize: settings.streamPartSizeBytes };
+        const followed = await uploadGrowing(context, job, resume, progress, start);
+        if (followed) return followed;
+        resume = undefined; // aborted by uploadGrowing, if there was one
+      }
       if (job.size >= settings.multipartThresholdBytes)
         return uploadMultipart(context, job, resume, progress);
       if (resume) {
         // The file shrank below the threshold: its old multipart upload would be left behind.
         const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
         await abortMultipartUpload(context, target, job.signal);
+        await progress.multipartAborted();
       }
       return uploadSingle(context, job, progress);
     },

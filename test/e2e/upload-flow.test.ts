@@ -1,7 +1,7 @@
 // The service end to end, as a user runs it: a child process, its own SQLite file, a real S3.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -143,11 +143,14 @@ describe('watching', () => {
 });
 
 describe('a large file', () => {
-  it('goes up in parts whose multipart ETag and content match', async () => {
+  it('goes up, once settled, in parts whose multipart ETag and content match', async () => {
     const bucket = await createTestBucket(s3, 'multipart');
     const source = path.join(work, 'multipart');
     const file = path.join(source, 'big.bin');
     await writeRandomFile(file, 17 * 1024 * 1024);
+    // Settled long ago: uploaded in parts of PART_SIZE_BYTES, not streamed as a growing file.
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(file, longAgo, longAgo);
     const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
       source_folder: source,
       destination_bucket: bucket,

@@ -2,22 +2,12 @@
 // changed files and permanent errors. Parts are S3's minimum (5 MiB) to keep the files small.
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  NoSuchUpload,
-  S3ServiceException,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, NoSuchUpload, S3ServiceException } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../../src/config.js';
-import type { UploadedPart } from '../../src/domain/model.js';
 import { createLogger } from '../../src/logger.js';
 import { md5Of, multipartEtag } from '../../src/transfer/checksums.js';
 import {
@@ -27,17 +17,17 @@ import {
   classifyS3Error,
 } from '../../src/transfer/errors.js';
 import { createS3Client } from '../../src/transfer/s3-client.js';
-import type { ResumeState, UploadJob, UploadProgressListener } from '../../src/transfer/types.js';
+import type { ResumeState, UploadJob } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
 import {
   createTestBucket,
   getObjectBytes,
-  listKeys,
   listMultipartUploads,
   testS3Client,
   testS3Settings,
   uniqueBucketName,
 } from '../support/s3.js';
+import { countCommands, recorder, removeBucket, type Recorded } from '../support/transfer-recorder.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -48,66 +38,11 @@ const settings: TransferSettings = {
   maxConcurrentParts: 2,
   retryMaxAttempts: 3,
   retryBaseDelayMs: 10,
+  streamGrowingFiles: true,
+  streamPartSizeBytes: PART,
+  appendMode: 'auto',
+  checksumAlgorithm: 'md5',
 };
-
-interface Recorded {
-  created: { s3UploadId: string; partSize: number }[];
-  parts: UploadedPart[];
-  bytes: number[];
-}
-
-/** A progress listener that records what it is told; `onPart` runs once a part is recorded. */
-function recorder(onPart?: (part: UploadedPart, recorded: Recorded) => Promise<void> | void): {
-  listener: UploadProgressListener;
-  recorded: Recorded;
-} {
-  const recorded: Recorded = { created: [], parts: [], bytes: [] };
-  return {
-    recorded,
-    listener: {
-      multipartCreated: async (state) => {
-        recorded.created.push(state);
-      },
-      partUploaded: async (part) => {
-        recorded.parts.push(part);
-        await onPart?.(part, recorded);
-      },
-      bytesUploaded: (total) => {
-        recorded.bytes.push(total);
-      },
-    },
-  };
-}
-
-/** Counts the commands the service's client sends, by name (one count per attempt). */
-function countCommands(client: S3Client): Map<string, number> {
-  const counts = new Map<string, number>();
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = context.commandName ?? 'unknown';
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'testCommandCounter' },
-  );
-  return counts;
-}
-
-/**
- * Empties and deletes the bucket one object at a time: support's deleteBucket uses DeleteObjects,
- * which Swift refuses without a Content-MD5 header that the SDK no longer sends.
- */
-async function removeBucket(client: S3Client, bucket: string): Promise<void> {
-  for (const upload of await listMultipartUploads(client, bucket)) {
-    await client.send(
-      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
-    );
-  }
-  for (const key of await listKeys(client, bucket)) {
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
 
 function expectedMultipartEtag(content: Buffer, partSize: number): string {
   const md5s: string[] = [];
@@ -138,7 +73,8 @@ describe('transfer against S3', () => {
     signal = new AbortController().signal,
   ): Promise<UploadJob> {
     const stats = await stat(filePath);
-    return { filePath, bucket, key, size: stats.size, mtimeMs: stats.mtimeMs, signal };
+    const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+    return { filePath, bucket, key, ...version, stream: false, settleMs: 0, previous: undefined, signal };
   }
 
   function resumeFrom(job: UploadJob, recorded: Recorded, parts = recorded.parts): ResumeState {
@@ -191,7 +127,11 @@ describe('transfer against S3', () => {
       validation: 'etag',
       method: 'single',
       bytesSent: content.length,
+      bytesCopied: 0,
       partsReused: 0,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      size: content.length,
+      mtimeMs: (await stat(filePath)).mtimeMs,
     });
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'dir/small.bin'), content);
     assert.deepEqual(recorded.bytes, [content.length]);
@@ -215,6 +155,7 @@ describe('transfer against S3', () => {
     assert.match(result.etag, /-3$/);
     assert.equal(result.etag, expectedMultipartEtag(content, PART));
     assert.equal(result.bytesSent, content.length);
+    assert.equal(result.sha256, createHash('sha256').update(content).digest('hex'), 'hashed in file order');
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'large.bin'), content);
 
     assert.equal(recorded.created.length, 1);
@@ -253,6 +194,11 @@ describe('transfer against S3', () => {
     assert.equal((counts.get('UploadPartCommand') ?? 0) + result.partsReused, 4);
     assert.ok(result.partsReused >= first.parts.length);
     assert.equal(result.bytesSent, content.length - result.partsReused * PART);
+    assert.equal(
+      result.sha256,
+      createHash('sha256').update(content).digest('hex'),
+      'resumed parts are hashed too',
+    );
     assert.equal(
       recorded.bytes[0],
       first.parts.length * PART,
@@ -401,7 +347,16 @@ describe('transfer against S3', () => {
       await symlink(secret, linkedFile);
       await symlink(outside, path.join(folder, 'linked-folder'));
       for (const filePath of [linkedFile, path.join(folder, 'linked-folder', 'secret.txt')]) {
-        const job = { filePath, bucket, key: 'never.txt', ...version, signal: new AbortController().signal };
+        const job = {
+          filePath,
+          bucket,
+          key: 'never.txt',
+          ...version,
+          stream: false,
+          settleMs: 0,
+          previous: undefined,
+          signal: new AbortController().signal,
+        };
         await assert.rejects(uploader.upload(job, undefined, recorder().listener), FileVanishedError);
       }
       assert.equal(counts.size, 0, 'no request was sent');

@@ -7,6 +7,9 @@
 //   ... point the service at proxy.endpoint ...
 //   assert.equal(fault.hits, 1); assert.equal(proxy.stats.bodyBytesForwarded.PUT, size);
 //   await proxy.close();
+//
+// Each request is also logged with its S3 operation (named from a path-style request), its times
+// and its body bytes, so that tests can say what was sent when: stats.bodyBytesByOperation.UploadPart.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -71,12 +74,42 @@ export interface ProxyStats {
   requests: Record<string, number>;
   /** request body bytes passed on to S3, by method */
   bodyBytesForwarded: Record<string, number>;
+  /** request body bytes passed on to S3, by S3 operation (UploadPart, PutObject...) */
+  bodyBytesByOperation: Partial<Record<S3Operation, number>>;
   faultsInjected: number;
 }
 
+/** The S3 operations a path-style request can be told to be from its method, path, query and headers. */
+export type S3Operation =
+  | 'PutObject'
+  | 'CopyObject'
+  | 'UploadPart'
+  | 'UploadPartCopy'
+  | 'CreateMultipartUpload'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'ListParts'
+  | 'ListMultipartUploads'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'DeleteObject'
+  | 'DeleteObjects'
+  | 'ListObjects'
+  | 'HeadBucket'
+  | 'CreateBucket'
+  | 'DeleteBucket'
+  | 'Other';
+
 export interface RequestRecord extends ProxiedRequest {
+  operation: S3Operation;
   /** S3's status, the injected error's status, or 'reset' */
   outcome: number | 'reset';
+  /** Date.now() when the request arrived */
+  receivedAt: number;
+  /** Date.now() when the answer's status was known (S3's, or the injected error's); undefined on a reset */
+  answeredAt: number | undefined;
+  /** request body bytes passed on to S3 */
+  bodyBytes: number;
 }
 
 export interface FaultProxy {
@@ -139,7 +172,14 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
     const url = new URL(req.url ?? '/', 'http://proxy.invalid');
     const method = req.method ?? 'GET';
     const request: ProxiedRequest = { method, path: url.pathname, query: url.searchParams };
-    const record: RequestRecord = { ...request, outcome: 'reset' };
+    const record: RequestRecord = {
+      ...request,
+      operation: s3OperationOf(request, req.headers['x-amz-copy-source'] !== undefined),
+      outcome: 'reset',
+      receivedAt: Date.now(),
+      answeredAt: undefined,
+      bodyBytes: 0,
+    };
     log.push(record);
     increment(stats.requests, method);
 
@@ -149,6 +189,7 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       req.resume(); // read the body to its end, as S3 would before answering
       await finished(req).catch(() => undefined);
       record.outcome = fault.status;
+      record.answeredAt = Date.now();
       sendS3Error(res, fault, request.path);
       return;
     }
@@ -190,7 +231,11 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
     });
     const method = record.method;
     const counter = new ByteCounter((bytes) => {
+      // `stats` may be replaced by resetStats meanwhile: count into the current one
       stats.bodyBytesForwarded[method] = (stats.bodyBytesForwarded[method] ?? 0) + bytes;
+      stats.bodyBytesByOperation[record.operation] =
+        (stats.bodyBytesByOperation[record.operation] ?? 0) + bytes;
+      record.bodyBytes += bytes;
     }, cutAfterBytes);
     const response = new Promise<http.IncomingMessage>((resolve, reject) => {
       upstream.once('response', resolve);
@@ -215,6 +260,7 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       return;
     }
     record.outcome = upstreamResponse.statusCode ?? 502;
+    record.answeredAt = Date.now();
     res.writeHead(
       upstreamResponse.statusCode ?? 502,
       upstreamResponse.statusMessage,
@@ -292,7 +338,36 @@ function matches(rule: FaultRule, request: ProxiedRequest): boolean {
 }
 
 function emptyStats(): ProxyStats {
-  return { requests: {}, bodyBytesForwarded: {}, faultsInjected: 0 };
+  return { requests: {}, bodyBytesForwarded: {}, bodyBytesByOperation: {}, faultsInjected: 0 };
+}
+
+/** Names the operation of a path-style request: /bucket for bucket operations, /bucket/key for objects. */
+export function s3OperationOf(request: ProxiedRequest, hasCopySource: boolean): S3Operation {
+  const onObject = /^\/[^/]+\/./.test(request.path);
+  const { query } = request;
+  switch (request.method) {
+    case 'PUT':
+      if (!onObject) return 'CreateBucket';
+      if (query.has('partNumber') && query.has('uploadId'))
+        return hasCopySource ? 'UploadPartCopy' : 'UploadPart';
+      return hasCopySource ? 'CopyObject' : 'PutObject';
+    case 'POST':
+      if (query.has('uploads')) return 'CreateMultipartUpload';
+      if (query.has('uploadId')) return 'CompleteMultipartUpload';
+      if (query.has('delete')) return 'DeleteObjects';
+      return 'Other';
+    case 'DELETE':
+      if (query.has('uploadId')) return 'AbortMultipartUpload';
+      return onObject ? 'DeleteObject' : 'DeleteBucket';
+    case 'GET':
+      if (query.has('uploadId')) return 'ListParts';
+      if (!onObject) return query.has('uploads') ? 'ListMultipartUploads' : 'ListObjects';
+      return 'GetObject';
+    case 'HEAD':
+      return onObject ? 'HeadObject' : 'HeadBucket';
+    default:
+      return 'Other';
+  }
 }
 
 function increment(counts: Record<string, number>, key: string): void {

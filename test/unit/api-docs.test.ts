@@ -10,6 +10,7 @@ import { ERROR_CODES } from '../../src/domain/errors.js';
 import { UploadService } from '../../src/engine/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
+import { FakeAuditor } from '../support/fake-auditor.js';
 
 // oas-validator checks a document against the OpenAPI 3.0 specification; it comes with redoc's
 // tooling (swagger2openapi) and has no type declarations.
@@ -45,6 +46,7 @@ const EXPECTED_OPERATIONS = [
   'get /uploads/{upload_id}',
   'delete /uploads/{upload_id}',
   'post /uploads/{upload_id}/retry',
+  'post /uploads/{upload_id}/verify',
   'get /uploads/{upload_id}/files',
 ].sort();
 
@@ -58,7 +60,7 @@ describe('documentation', () => {
     store = openSqliteStore(path.join(root, 'state.db'));
     const lifecycle = { requestCreated: () => {}, requestCancelled: async () => {}, tasksRequeued: () => {} };
     app = await buildApp({
-      service: new UploadService({ store, lifecycle }),
+      service: new UploadService({ store, lifecycle, auditor: new FakeAuditor() }),
       logger: false,
       version: '9.8.7',
     });

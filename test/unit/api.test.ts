@@ -14,6 +14,8 @@ import { UploadService } from '../../src/engine/upload-service.js';
 import type { Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
+import { S3RequestError } from '../../src/transfer/errors.js';
+import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +37,7 @@ interface Fixture {
   folder: string;
   store: Store;
   lifecycle: RecordingLifecycle;
+  auditor: FakeAuditor;
   app: App;
 }
 
@@ -44,14 +47,15 @@ async function setUp(t: TestContext, logger: Logger | false = false): Promise<Fi
   await mkdir(folder);
   const store = openSqliteStore(path.join(root, 'state.db'));
   const lifecycle = new RecordingLifecycle();
-  const service = new UploadService({ store, lifecycle });
+  const auditor = new FakeAuditor();
+  const service = new UploadService({ store, lifecycle, auditor });
   const app = await buildApp({ service, logger, version: '9.8.7' });
   t.after(async () => {
     await app.close();
     await store.close();
     await rm(root, { recursive: true, force: true });
   });
-  return { root, folder, store, lifecycle, app };
+  return { root, folder, store, lifecycle, auditor, app };
 }
 
 type Reply = Awaited<ReturnType<App['inject']>>;
@@ -221,10 +225,12 @@ describe('happy paths', () => {
       'object_key',
       'ready_at',
       'relative_path',
+      'sha256',
       'size',
       'status',
       'task_id',
       'updated_at',
+      'uploaded_size',
       'validation',
     ]);
     assert.equal(item.relative_path, 'a.txt');
@@ -235,6 +241,8 @@ describe('happy paths', () => {
     assert.equal(item.last_error, 'S3 said no');
     assert.equal(item.etag, null);
     assert.equal(item.validation, null);
+    assert.equal(item.sha256, null);
+    assert.equal(item.uploaded_size, null);
     assert.equal(item.completed_at, null);
     assert.equal(item.modified_at, new Date(1_700_000_000_000).toISOString());
     for (const key of ['failed_at', 'ready_at', 'created_at', 'updated_at'])
@@ -284,6 +292,206 @@ describe('happy paths', () => {
     assert.equal(lifecycle.requeueWakeUps, 1);
     const again = await app.inject({ method: 'POST', url: '/uploads/u1/retry' });
     assert.deepEqual(jsonOf(again), { upload_id: 'u1', requeued: 0 });
+  });
+});
+
+const MTIME = 1_700_000_000_000;
+const SHA = 'ab'.repeat(32);
+
+/** The ETag the fake S3 holds for a file's object, and the upload recorded. */
+function etagOf(name: string): string {
+  return Buffer.from(name.padEnd(16, '.')).subarray(0, 16).toString('hex');
+}
+
+/**
+ * Writes each file (`size` bytes) in the folder and completes its task, as the engine would after
+ * uploading it; the fake S3 holds the matching object unless `inS3` is false.
+ */
+async function completeTasks(
+  f: Fixture,
+  uploadId: string,
+  files: { name: string; size: number; inS3?: boolean }[],
+): Promise<void> {
+  const now = Date.now();
+  await f.store.activateRequest(uploadId, now);
+  for (const file of files) {
+    await mkdir(path.dirname(path.join(f.folder, file.name)), { recursive: true });
+    await writeFile(path.join(f.folder, file.name), Buffer.alloc(file.size, 1));
+  }
+  const observed = files.map(({ name, size }) => ({
+    relativePath: name,
+    size,
+    mtimeMs: MTIME,
+    observedAt: now,
+  }));
+  await f.store.recordObservedFiles(
+    uploadId,
+    observed,
+    (p) => `prefix/${p}`,
+    () => now,
+    now,
+  );
+  for (const task of await f.store.claimReadyTasks(now, files.length)) {
+    const etag = etagOf(task.relativePath);
+    const upload = { etag, validation: 'etag' as const, sha256: SHA, size: task.size, mtimeMs: task.mtimeMs };
+    assert.equal(await f.store.completeTask(task.taskId, upload, now), true);
+    const file = files.find((candidate) => candidate.name === task.relativePath);
+    if (file?.inS3 !== false) f.auditor.putObject('my-bucket', task.objectKey, { size: task.size, etag });
+  }
+}
+
+async function taskByPath(store: Store, uploadId: string, relativePath: string) {
+  const task = await store.findTaskByPath(uploadId, relativePath);
+  assert.ok(task, `no task for ${relativePath}`);
+  return task;
+}
+
+describe('POST /uploads/{id}/verify', () => {
+  test('names every mismatch with its reason and requeues those there is a file for', async (t) => {
+    const f = await setUp(t);
+    await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await completeTasks(f, 'u1', [
+      { name: 'good.txt', size: 10 },
+      { name: 'missing-in-s3.txt', size: 20, inS3: false },
+      { name: 'sub/resized.txt', size: 30 },
+      { name: 'retagged.txt', size: 40 },
+      { name: 'gone-locally.txt', size: 50 },
+      { name: 'grown-locally.txt', size: 60 },
+    ]);
+    f.auditor.putObject('my-bucket', 'prefix/sub/resized.txt', { size: 31, etag: etagOf('other') });
+    f.auditor.putObject('my-bucket', 'prefix/retagged.txt', { size: 40, etag: 'ffff' });
+    await rm(path.join(f.folder, 'gone-locally.txt'));
+    await writeFile(path.join(f.folder, 'grown-locally.txt'), Buffer.alloc(61));
+
+    const reply = await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' });
+    assert.equal(reply.statusCode, 200, reply.body);
+    const expectedMismatches = [
+      ['missing-in-s3.txt', 'the object is missing in S3'],
+      [
+        'sub/resized.txt',
+        `S3 holds 31 bytes, 30 were uploaded; S3's ETag is ${etagOf('other')}, the upload recorded ${etagOf('sub/resized.txt')}`,
+      ],
+      ['retagged.txt', `S3's ETag is ffff, the upload recorded ${etagOf('retagged.txt')}`],
+      ['gone-locally.txt', 'the local file is missing'],
+      ['grown-locally.txt', 'the local file holds 61 bytes, 60 were uploaded'],
+    ];
+    assert.deepEqual(jsonOf(reply), {
+      checked: 6,
+      mismatches: expectedMismatches.map(([relativePath, reason]) => ({
+        relative_path: relativePath,
+        object_key: `prefix/${relativePath}`,
+        reason,
+      })),
+      requeued: 4,
+    });
+    assert.equal(f.lifecycle.requeueWakeUps, 1);
+    assert.equal(f.auditor.heads.length, 6);
+
+    // Requeued: pending now, with the reason; the last upload is forgotten when the object changed.
+    for (const [relativePath, reason] of expectedMismatches.slice(0, 3)) {
+      const task = await taskByPath(f.store, 'u1', relativePath ?? '');
+      assert.deepEqual(
+        [task.status, task.lastError, task.etag, task.validation, task.sha256, task.uploadedSize],
+        ['pending', reason, null, null, null, null],
+        relativePath,
+      );
+      assert.equal(task.bytesUploaded, 0);
+      assert.ok(task.readyAt !== null && task.readyAt <= Date.now());
+    }
+    // Only the local file differs: the object is still the last upload, which stays.
+    const grown = await taskByPath(f.store, 'u1', 'grown-locally.txt');
+    assert.deepEqual(
+      [grown.status, grown.etag, grown.sha256, grown.uploadedSize],
+      ['pending', etagOf('grown-locally.txt'), SHA, 60],
+    );
+    // Nothing to upload: named, not requeued.
+    assert.equal((await taskByPath(f.store, 'u1', 'gone-locally.txt')).status, 'completed');
+    assert.equal((await taskByPath(f.store, 'u1', 'good.txt')).status, 'completed');
+
+    const files = jsonOf(await f.app.inject({ method: 'GET', url: '/uploads/u1/files?status=completed' }));
+    const good = (files.items as Json[]).find((item) => item.relative_path === 'good.txt');
+    assert.deepEqual([good?.sha256, good?.uploaded_size, good?.etag], [SHA, 10, etagOf('good.txt')]);
+
+    const again = jsonOf(await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' }));
+    assert.deepEqual(again, {
+      checked: 2,
+      mismatches: [
+        {
+          relative_path: 'gone-locally.txt',
+          object_key: 'prefix/gone-locally.txt',
+          reason: 'the local file is missing',
+        },
+      ],
+      requeued: 0,
+    });
+    assert.equal(f.lifecycle.requeueWakeUps, 1, 'nothing requeued: the dispatcher is not woken');
+  });
+
+  test('takes no body, an empty one, or an empty JSON one', async (t) => {
+    const f = await setUp(t);
+    await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    const empty = { checked: 0, mismatches: [], requeued: 0 };
+    const replies = [
+      await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' }),
+      await f.app.inject({
+        method: 'POST',
+        url: '/uploads/u1/verify',
+        headers: { 'content-type': 'application/json' },
+      }),
+      await f.app.inject({
+        method: 'POST',
+        url: '/uploads/u1/verify',
+        headers: { 'content-type': 'application/json' },
+        payload: '  ',
+      }),
+    ];
+    for (const reply of replies) {
+      assert.equal(reply.statusCode, 200, reply.body);
+      assert.deepEqual(jsonOf(reply), empty);
+    }
+    const notJson = await f.app.inject({
+      method: 'POST',
+      url: '/uploads/u1/verify',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'please',
+    });
+    assertError(notJson, 415, 'unsupported_media_type');
+  });
+
+  test('reports on a cancelled request but requeues nothing', async (t) => {
+    const f = await setUp(t);
+    await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await completeTasks(f, 'u1', [{ name: 'a.txt', size: 5, inS3: false }]);
+    await f.app.inject({ method: 'DELETE', url: '/uploads/u1' });
+    const reply = await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' });
+    assert.equal(reply.statusCode, 200, reply.body);
+    assert.deepEqual(jsonOf(reply), {
+      checked: 1,
+      mismatches: [
+        { relative_path: 'a.txt', object_key: 'prefix/a.txt', reason: 'the object is missing in S3' },
+      ],
+      requeued: 0,
+    });
+    const task = await taskByPath(f.store, 'u1', 'a.txt');
+    assert.deepEqual([task.status, task.etag], ['completed', etagOf('a.txt')]);
+    assert.equal(f.lifecycle.requeueWakeUps, 0);
+  });
+
+  test('is a 503 s3_unavailable when S3 cannot be reached, and requeues nothing', async (t) => {
+    const f = await setUp(t);
+    await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await completeTasks(f, 'u1', [{ name: 'a.txt', size: 5, inS3: false }]);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+    f.auditor.failure = new S3RequestError(
+      'HeadObject',
+      { bucket: 'my-bucket', key: 'prefix/a.txt' },
+      5,
+      refused,
+    );
+    const reply = await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' });
+    assertError(reply, 503, 's3_unavailable', /the S3 endpoint refused the connection/);
+    assert.equal((await taskByPath(f.store, 'u1', 'a.txt')).status, 'completed');
+    assert.equal(f.lifecycle.requeueWakeUps, 0);
   });
 });
 
@@ -337,7 +545,7 @@ async function postAsUnprivilegedUser(
   if (process.getuid?.() !== 0) {
     const store = openSqliteStore(path.join(root, 'unprivileged.db'));
     const app = await buildApp({
-      service: new UploadService({ store, lifecycle: new RecordingLifecycle() }),
+      service: new UploadService({ store, lifecycle: new RecordingLifecycle(), auditor: new FakeAuditor() }),
       logger: false,
       version: '0',
     });
@@ -544,6 +752,7 @@ describe('bad inputs get a 4xx with a JSON message', () => {
         ['GET', `/uploads/${id}/files`],
         ['DELETE', `/uploads/${id}`],
         ['POST', `/uploads/${id}/retry`],
+        ['POST', `/uploads/${id}/verify`],
       ];
       for (const [method, url] of routes) {
         const reply = await app.inject({ method: method as 'GET', url });

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { waitFor } from '../support/poll.js';
+import { uploadOf } from './store-fixtures.js';
 
 const logger = createLogger('silent');
 let folder: string;
@@ -59,7 +60,7 @@ function controlledRunner() {
     mostAtOnce = Math.max(mostAtOnce, running);
     ran.push(task.taskId);
     await new Promise<void>((resolve) => waiting.set(task.taskId, resolve));
-    await store.completeTask(task.taskId, { etag: 'e', validation: 'etag' }, Date.now());
+    await store.completeTask(task.taskId, uploadOf(task, 'e'), Date.now());
     running--;
   };
   const finishAll = (): void => {

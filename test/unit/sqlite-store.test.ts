@@ -25,6 +25,7 @@ import {
   observed,
   readyAt,
   runRandomOperations,
+  uploadOf,
 } from './store-fixtures.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -138,7 +139,7 @@ describe('SqliteStore', () => {
     const [done, failed, running] = tasks;
     assert.ok(done && failed && running);
     await store.claimReadyTasks(T0, 3);
-    await store.completeTask(done.taskId, { etag: '"d"', validation: 'etag' }, T0 + 1);
+    await store.completeTask(done.taskId, uploadOf(done, '"d"'), T0 + 1);
     await store.failTask(failed.taskId, 'boom', T0 + 60, T0 + 1);
     await store.saveMultipart(multipartOf(running.taskId), T0);
     await store.recordPart(running.taskId, { partNumber: 1, etag: '"p1"', size: 5 });

@@ -15,6 +15,7 @@ import {
   runRandomOperations,
   taskOf,
   totalsOf,
+  uploadOf,
 } from './store-fixtures.js';
 
 /** `current` returns the store of the running test (each test gets a fresh one). */
@@ -92,7 +93,7 @@ export function describeRunContract(current: () => Store): void {
       assert.ok(soon && later && done);
       await store.failTask(soon.taskId, 'timeout', T0 + 100, T0 + 1);
       await store.failTask(later.taskId, 'reset', T0 + 200, T0 + 1);
-      await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+      await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
       const [cancelledTask] = await allTasks(store, 'cancelled');
       assert.ok(cancelledTask);
       await store.failTask(cancelledTask.taskId, 'boom', T0 + 100, T0 + 1);
@@ -168,15 +169,12 @@ export function describeRunContract(current: () => Store): void {
     it('completes a running task once, counting its whole size as uploaded', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);
-      const result = { etag: '"abc"', validation: 'etag' } as const;
+      const result = uploadOf(task, '"abc"');
       assert.equal(await store.completeTask(task.taskId, result, T0 + 1), false, 'a pending task');
       await store.claimReadyTasks(T0, 1);
       await store.recordProgress(task.taskId, 30, T0 + 1);
       assert.equal(await store.completeTask(task.taskId, result, T0 + 2), true);
-      assert.equal(
-        await store.completeTask(task.taskId, { etag: '"other"', validation: 'etag' }, T0 + 3),
-        false,
-      );
+      assert.equal(await store.completeTask(task.taskId, uploadOf(task, '"other"'), T0 + 3), false);
       const done = await taskOf(store, task.taskId);
       assert.deepEqual(
         [done.status, done.etag, done.validation, done.bytesUploaded, done.completedAt, done.updatedAt],
@@ -186,6 +184,27 @@ export function describeRunContract(current: () => Store): void {
         files: { pending: 0, in_progress: 0, completed: 1, failed: 0, total: 1 },
         bytes: { total: 100, uploaded: 100 },
       });
+    });
+
+    it('completes with the version uploaded, which a file that grew during its upload replaces', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      await store.recordProgress(task.taskId, 150, T0 + 1, 180);
+      assert.deepEqual(
+        [(await taskOf(store, task.taskId)).size, (await taskOf(store, task.taskId)).bytesUploaded],
+        [180, 150],
+      );
+      await store.recordProgress(task.taskId, 160, T0 + 2);
+      assert.equal((await taskOf(store, task.taskId)).size, 180, 'no size given: the size stays');
+      const settled = { ...uploadOf(task, '"m-3"'), size: 300, mtimeMs: 4321.5, sha256: 'cd'.repeat(32) };
+      assert.equal(await store.completeTask(task.taskId, settled, T0 + 3), true);
+      const done = await taskOf(store, task.taskId);
+      assert.deepEqual(
+        [done.size, done.mtimeMs, done.bytesUploaded, done.uploadedSize, done.sha256, done.etag],
+        [300, 4321.5, 300, 300, 'cd'.repeat(32), '"m-3"'],
+      );
+      assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
     });
 
     it('fails only a running task, with its message and requeue time', async () => {
@@ -258,7 +277,7 @@ export function describeRunContract(current: () => Store): void {
       await store.claimReadyTasks(T0, 1);
       await store.saveMultipart(multipartOf(task.taskId), T0);
       await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
-      assert.equal(await store.completeTask(task.taskId, { etag: 'e-1', validation: 'etag' }, T0 + 1), true);
+      assert.equal(await store.completeTask(task.taskId, uploadOf(task, 'e-1'), T0 + 1), true);
       assert.equal(await store.getMultipart(task.taskId), undefined);
       assert.deepEqual(await store.listMultipartsOfRequest('r1'), []);
     });
@@ -312,7 +331,15 @@ export function describeRunContract(current: () => Store): void {
       assert.ok(task);
       await store.saveMultipart(multipartOf(task.taskId), T0);
       await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
-      const replacement = { ...multipartOf(task.taskId), s3UploadId: 'upload-2', size: 12, mtimeMs: 77.5 };
+      const replacement = {
+        ...multipartOf(task.taskId),
+        s3UploadId: 'upload-2',
+        size: 12,
+        mtimeMs: 77.5,
+        streamed: true,
+        copiedBytes: 6,
+        copySourceEtag: 'abc-2',
+      };
       await store.saveMultipart(replacement, T0 + 9);
       assert.deepEqual(await store.getMultipart(task.taskId), {
         ...replacement,

@@ -6,6 +6,7 @@ import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
+import { describeAuditContract } from './store-contract-audit.js';
 import { describeRunContract } from './store-contract-runs.js';
 import {
   T0,
@@ -17,6 +18,7 @@ import {
   readyAt,
   taskOf,
   totalsOf,
+  uploadOf,
 } from './store-fixtures.js';
 import type { StoreUnderTest } from './store-fixtures.js';
 
@@ -92,7 +94,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.ok(failed && running && done && pending && other);
         await store.claimReadyTasks(T0, 3);
         await store.failTask(failed.taskId, 'boom', T0 + 10, T0 + 1);
-        await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+        await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         const before = await allTasks(store, 'r1');
         assert.equal(await store.cancelRequest('r1', T0 + 5), true);
 
@@ -185,6 +187,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             observedAt: T0 - 3,
             etag: null,
             validation: null,
+            sha256: null,
+            uploadedSize: null,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,
@@ -213,7 +217,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.claimReadyTasks(T0, 4);
         const sameVersion = { size: 100, mtimeMs: 1000.5, observedAt: T0, readyAt: T0 };
         await store.releaseTask(pending.taskId, sameVersion, null, T0);
-        await store.completeTask(done.taskId, { etag: '"e"', validation: 'etag' }, T0 + 1);
+        await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
         const before = await allTasks(store, 'r1');
         // Seen again later: not even observedAt is written, so a rescan of an unchanged tree is free.
@@ -226,11 +230,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         );
       });
 
-      it('puts a changed completed or failed task back to pending from scratch', async () => {
+      it('puts a changed completed or failed task back to pending from scratch, keeping the last upload', async () => {
         const [done, failed] = await activeRequestWith(store, 'r1', observed(2));
         assert.ok(done && failed);
         await store.claimReadyTasks(T0, 2);
-        await store.completeTask(done.taskId, { etag: '"e"', validation: 'content-md5' }, T0 + 1);
+        await store.completeTask(done.taskId, uploadOf(done, '"e"', 'content-md5'), T0 + 1);
         await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
         const changed = [
           { relativePath: done.relativePath, size: 100, mtimeMs: 2000, observedAt: T0 + 19 },
@@ -249,11 +253,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           assert.equal(task.attempts, 0);
           assert.equal(task.bytesUploaded, 0);
           assert.equal(task.lastError, null);
-          assert.equal(task.etag, null);
-          assert.equal(task.validation, null);
           assert.equal(task.updatedAt, T0 + 20);
           assert.equal(task.createdAt, T0);
+          assert.equal(task.completedAt, null);
         }
+        // The last completed upload stays: it is the base an append copies from.
+        const doneNow = await taskOf(store, done.taskId);
+        assert.deepEqual(
+          [doneNow.etag, doneNow.validation, doneNow.sha256, doneNow.uploadedSize],
+          ['"e"', 'content-md5', 'ab'.repeat(32), done.size],
+        );
+        const failedNow = await taskOf(store, failed.taskId);
+        assert.deepEqual([failedNow.etag, failedNow.sha256, failedNow.uploadedSize], [null, null, null]);
         assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
       });
 
@@ -398,5 +409,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describeRunContract(() => store);
+    describeAuditContract(() => store);
   });
 }

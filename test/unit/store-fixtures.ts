@@ -1,12 +1,14 @@
 // Fixtures shared by the Store contract suites and the implementations' own tests.
 import assert from 'node:assert/strict';
 import type {
+  CompletedUpload,
   EpochMs,
   FileTask,
   MultipartState,
   NewUploadRequest,
   ObservedFile,
   RequestTotals,
+  ValidationMethod,
 } from '../../src/domain/model.js';
 import type { TaskStatus } from '../../src/domain/status.js';
 import type { Store } from '../../src/store/store.js';
@@ -148,7 +150,10 @@ export async function runRandomOperations(
     () => store.recordObservedFiles(someUploadId(), randomFiles(), keyFor, readyAt(now), now),
     () => store.claimReadyTasks(now, 1 + Math.floor(random() * 5)),
     (tasks) => store.recordProgress(pick(tasks)?.taskId ?? 0, Math.floor(random() * 100), now),
-    (tasks) => store.completeTask(pick(tasks)?.taskId ?? 0, { etag: '"e"', validation: 'etag' }, now),
+    (tasks) => {
+      const task = pick(tasks);
+      return store.completeTask(task?.taskId ?? 0, uploadOf(task ?? { size: 1, mtimeMs: 1 }), now);
+    },
     (tasks) => store.failTask(pick(tasks)?.taskId ?? 0, 'boom', now + Math.floor(random() * 20), now),
     (tasks) => {
       const task = pick(tasks);
@@ -173,6 +178,15 @@ export async function runRandomOperations(
   }
 }
 
+/** A completed upload of the task's version, with a made-up SHA-256. */
+export function uploadOf(
+  task: Pick<FileTask, 'size' | 'mtimeMs'>,
+  etag = '"e"',
+  validation: ValidationMethod = 'etag',
+): CompletedUpload {
+  return { etag, validation, sha256: 'ab'.repeat(32), size: task.size, mtimeMs: task.mtimeMs };
+}
+
 /** A multipart upload of a 100-byte file in 5-byte parts. */
 export function multipartOf(taskId: number): Omit<MultipartState, 'parts' | 'createdAt'> {
   return {
@@ -183,5 +197,8 @@ export function multipartOf(taskId: number): Omit<MultipartState, 'parts' | 'cre
     size: 100,
     mtimeMs: 1000.5,
     partSize: 5,
+    streamed: false,
+    copiedBytes: 0,
+    copySourceEtag: null,
   };
 }

@@ -10,6 +10,7 @@ import type { UploadRequest } from '../../src/domain/model.js';
 import { UploadService } from '../../src/engine/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
+import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 interface Fixture {
@@ -32,6 +33,7 @@ async function setUp(t: TestContext): Promise<Fixture> {
   const service = new UploadService({
     store,
     lifecycle,
+    auditor: new FakeAuditor(),
     now: () => clock.now,
     newUploadId: () => `generated-${++ids}`,
   });
@@ -114,7 +116,7 @@ test('createUpload applies the defaults: a generated id, every file, no prefix',
 
 test('createUpload uses a random UUID when no id generator is given', async (t) => {
   const f = await setUp(t);
-  const service = new UploadService({ store: f.store, lifecycle: f.lifecycle });
+  const service = new UploadService({ store: f.store, lifecycle: f.lifecycle, auditor: new FakeAuditor() });
   const created = await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket' });
   assert.match(created.uploadId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../engine/upload-service.js';
-import { uploadDetailsReply, uploadRequestReply } from '../representation.js';
+import { uploadDetailsReply, uploadRequestReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,
   errorReplies,
@@ -10,6 +10,7 @@ import {
   UploadDetailsReply,
   UploadIdParams,
   UploadRequestReply,
+  VerifyReply,
 } from '../schemas.js';
 
 export interface UploadRoutesOptions {
@@ -110,5 +111,20 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       const { requeued } = await service.retryFailed(upload_id);
       return { upload_id, requeued };
     },
+  );
+
+  app.post(
+    '/uploads/:upload_id/verify',
+    {
+      schema: {
+        tags: ['uploads'],
+        summary: 'Check the uploaded files against S3',
+        description:
+          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked. S3 unreachable: 503 `s3_unavailable`, and nothing is requeued.",
+        params: UploadIdParams,
+        response: { 200: VerifyReply, ...errorReplies(404, 503) },
+      },
+    },
+    async (request) => verifyReply(await service.verify(request.params.upload_id)),
   );
 };

@@ -117,8 +117,21 @@ BEGIN
 END;
 `;
 
+// Growing files. A task remembers the object it last completed at its key (size, SHA-256 of the
+// content; etag and validation already exist), kept while a newer version of the file waits, so
+// that an append can copy the object's bytes on the server instead of sending them again. A
+// multipart upload may start with parts copied from that object, and may have been cut from a file
+// that was still growing: it is then resumed by checking the file's bytes, not its size and time.
+const GROWING_FILES = `
+ALTER TABLE file_tasks ADD COLUMN sha256 TEXT;
+ALTER TABLE file_tasks ADD COLUMN uploaded_size INTEGER CHECK (uploaded_size >= 0);
+ALTER TABLE multipart_uploads ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0 CHECK (streamed IN (0, 1));
+ALTER TABLE multipart_uploads ADD COLUMN copied_bytes INTEGER NOT NULL DEFAULT 0 CHECK (copied_bytes >= 0);
+ALTER TABLE multipart_uploads ADD COLUMN copy_source_etag TEXT;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES];
 
 export class SchemaTooNewError extends Error {
   constructor(

@@ -35,9 +35,11 @@ export function multipartQueries(db: Database) {
   // Its parts go with it (ON DELETE CASCADE).
   const deleteUpload = db.prepare<[number]>(`DELETE FROM multipart_uploads WHERE task_id = ?`);
 
-  const insertUpload = db.prepare<NewMultipart & { now: EpochMs }>(`
-    INSERT INTO multipart_uploads (task_id, s3_upload_id, bucket, object_key, size, mtime_ms, part_size, created_at)
-    VALUES (@taskId, @s3UploadId, @bucket, @key, @size, @mtimeMs, @partSize, @now)`);
+  const insertUpload = db.prepare<Omit<NewMultipart, 'streamed'> & { streamed: number; now: EpochMs }>(`
+    INSERT INTO multipart_uploads (task_id, s3_upload_id, bucket, object_key, size, mtime_ms, part_size,
+                                   streamed, copied_bytes, copy_source_etag, created_at)
+    VALUES (@taskId, @s3UploadId, @bucket, @key, @size, @mtimeMs, @partSize,
+            @streamed, @copiedBytes, @copySourceEtag, @now)`);
 
   const upsertPart = db.prepare<PartRow>(`
     INSERT INTO multipart_parts (task_id, part_number, etag, size)
@@ -54,6 +56,9 @@ export function multipartQueries(db: Database) {
       size: state.size,
       mtimeMs: state.mtimeMs,
       partSize: state.partSize,
+      streamed: state.streamed ? 1 : 0,
+      copiedBytes: state.copiedBytes,
+      copySourceEtag: state.copySourceEtag,
       now,
     });
   });

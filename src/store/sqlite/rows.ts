@@ -37,6 +37,8 @@ export interface TaskRow {
   observed_at: number;
   etag: string | null;
   validation: string | null;
+  sha256: string | null;
+  uploaded_size: number | null;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -51,6 +53,9 @@ export interface MultipartRow {
   size: number;
   mtime_ms: number;
   part_size: number;
+  streamed: number;
+  copied_bytes: number;
+  copy_source_etag: string | null;
   created_at: number;
 }
 
@@ -115,6 +120,8 @@ export function toFileTask(row: TaskRow): FileTask {
     observedAt: row.observed_at,
     etag: row.etag,
     validation: validationMethod(row.validation),
+    sha256: row.sha256,
+    uploadedSize: row.uploaded_size,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
@@ -135,6 +142,9 @@ export function toMultipartState(row: MultipartRow, parts: readonly PartRow[]): 
     size: row.size,
     mtimeMs: row.mtime_ms,
     partSize: row.part_size,
+    streamed: row.streamed === 1,
+    copiedBytes: row.copied_bytes,
+    copySourceEtag: row.copy_source_etag,
     parts: parts.map(toUploadedPart),
     createdAt: row.created_at,
   };

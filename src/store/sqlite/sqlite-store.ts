@@ -3,6 +3,7 @@
 // implementation share the interface (and turn throws into rejections).
 import type { Database, Statement } from 'better-sqlite3';
 import type {
+  CompletedUpload,
   EpochMs,
   FileTask,
   MultipartState,
@@ -11,10 +12,11 @@ import type {
   RequestTotals,
   UploadRequest,
   UploadedPart,
-  ValidationMethod,
 } from '../../domain/model.js';
 import type { RequestStatus, TaskStatus } from '../../domain/status.js';
-import type { Store } from '../store.js';
+import type { CompletedTaskRequeue, Store } from '../store.js';
+import { auditQueries } from './audit.js';
+import type { AuditQueries } from './audit.js';
 import { openDatabase } from './connection.js';
 import { multipartQueries } from './multipart.js';
 import type { MultipartQueries } from './multipart.js';
@@ -38,10 +40,11 @@ export class SqliteStore implements Store {
   private readonly tasks: TaskQueries;
   private readonly queue: QueueQueries;
   private readonly multiparts: MultipartQueries;
+  private readonly audit: AuditQueries;
   private readonly selectOne: Statement<[], number>;
   private readonly completeAndForgetMultipart: (
     taskId: number,
-    result: { etag: string; validation: ValidationMethod },
+    upload: CompletedUpload,
     now: EpochMs,
   ) => boolean;
 
@@ -50,6 +53,7 @@ export class SqliteStore implements Store {
     this.tasks = taskQueries(db);
     this.queue = queueQueries(db);
     this.multiparts = multipartQueries(db);
+    this.audit = auditQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable.
     this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
@@ -136,16 +140,12 @@ export class SqliteStore implements Store {
   }
 
   // --- one task's run
-  async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): Promise<void> {
-    this.tasks.recordProgress(taskId, bytesUploaded, now);
+  async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void> {
+    this.tasks.recordProgress(taskId, bytesUploaded, now, size);
   }
 
-  async completeTask(
-    taskId: number,
-    result: { etag: string; validation: ValidationMethod },
-    now: EpochMs,
-  ): Promise<boolean> {
-    return this.completeAndForgetMultipart(taskId, result, now);
+  async completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean> {
+    return this.completeAndForgetMultipart(taskId, upload, now);
   }
 
   async failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean> {
@@ -163,6 +163,15 @@ export class SqliteStore implements Store {
 
   async dropTask(taskId: number): Promise<void> {
     this.tasks.drop(taskId);
+  }
+
+  // --- checks of what S3 holds
+  async findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined> {
+    return this.audit.findTaskByPath(uploadId, relativePath);
+  }
+
+  async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
+    return this.audit.requeueCompleted(taskId, requeue, now);
   }
 
   // --- multipart progress of a task

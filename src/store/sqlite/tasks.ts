@@ -1,7 +1,7 @@
 // File tasks: what the monitor records, what the API pages through, and the transitions of one
 // task's run. Every transition of a run is guarded by status = 'in_progress'.
 import type { Database } from 'better-sqlite3';
-import type { EpochMs, FileTask, ObservedFile, ValidationMethod } from '../../domain/model.js';
+import type { CompletedUpload, EpochMs, FileTask, ObservedFile } from '../../domain/model.js';
 import type { TaskStatus } from '../../domain/status.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
@@ -42,7 +42,8 @@ export function taskQueries(db: Database) {
 
   // A new path → a pending task. A known path with another version, observed no earlier than
   // the one it holds → pending again, from scratch, unless a runner holds it (it notices the
-  // change itself). The same version, or an older observation → no write at all (not even
+  // change itself). What the last completed upload put at the key (etag, sha256, uploaded_size)
+  // stays: it is what an append copies from. The same version, or an older observation → no write at all (not even
   // observed_at, so that rescanning an unchanged tree writes nothing), and `changes` counts
   // exactly the tasks created or changed.
   const upsertObservedFile = db.prepare<ObservedFileRow>(`
@@ -59,8 +60,6 @@ export function taskQueries(db: Database) {
       attempts = 0,
       last_error = NULL,
       ready_at = excluded.ready_at,
-      etag = NULL,
-      validation = NULL,
       completed_at = NULL,
       failed_at = NULL,
       updated_at = excluded.updated_at
@@ -84,19 +83,21 @@ export function taskQueries(db: Database) {
     WHERE upload_id = @uploadId AND status = @status AND task_id > @afterTaskId
     ORDER BY task_id LIMIT @limit`);
 
-  const updateProgress = db.prepare<{ taskId: number; bytesUploaded: number; now: EpochMs }>(`
-    UPDATE file_tasks SET bytes_uploaded = @bytesUploaded, updated_at = @now
-    WHERE task_id = @taskId AND status = 'in_progress'`);
-
-  // A completed task counts its whole size as uploaded, and the errors of earlier attempts are
-  // no longer news.
-  const completeRunningTask = db.prepare<{
+  // A file streamed while it grows shows its size so far (size stays when none is given).
+  const updateProgress = db.prepare<{
     taskId: number;
-    etag: string;
-    validation: ValidationMethod;
+    bytesUploaded: number;
+    size: number | null;
     now: EpochMs;
   }>(`
-    UPDATE file_tasks SET status = 'completed', bytes_uploaded = size, etag = @etag, validation = @validation,
+    UPDATE file_tasks SET bytes_uploaded = @bytesUploaded, size = COALESCE(@size, size), updated_at = @now
+    WHERE task_id = @taskId AND status = 'in_progress'`);
+
+  // A completed task holds the version that was uploaded (a streamed file's settled one), counts
+  // its whole size as uploaded, and the errors of earlier attempts are no longer news.
+  const completeRunningTask = db.prepare<CompletedUpload & { taskId: number; now: EpochMs }>(`
+    UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, bytes_uploaded = @size,
+                          etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
@@ -186,15 +187,13 @@ export function taskQueries(db: Database) {
       return { items, nextCursor };
     },
 
-    recordProgress(taskId: number, bytesUploaded: number, now: EpochMs): void {
-      updateProgress.run({ taskId, bytesUploaded, now });
+    recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): void {
+      updateProgress.run({ taskId, bytesUploaded, size: size ?? null, now });
     },
 
-    complete(taskId: number, result: { etag: string; validation: ValidationMethod }, now: EpochMs): boolean {
-      return (
-        completeRunningTask.run({ taskId, etag: result.etag, validation: result.validation, now }).changes ===
-        1
-      );
+    complete(taskId: number, upload: CompletedUpload, now: EpochMs): boolean {
+      const { etag, validation, sha256, size, mtimeMs } = upload;
+      return completeRunningTask.run({ taskId, etag, validation, sha256, size, mtimeMs, now }).changes === 1;
     },
 
     fail(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): boolean {

@@ -1,0 +1,183 @@
+// Verify: is every completed upload of a request still what was sent? Each completed task's object
+// is asked for (HEAD: size and ETag, against what the upload recorded) and its local file is
+// lstat'ed (its size against the size uploaded). A task found wrong is named with the reason and
+// sent back to the queue, so that it is uploaded again; one whose file is gone is only named,
+// since there is nothing left to upload.
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import { s3Unavailable } from '../domain/errors.js';
+import type { EpochMs, FileTask, UploadRequest } from '../domain/model.js';
+import type { Store } from '../store/store.js';
+import { runBounded } from '../transfer/bounded-pool.js';
+import { normalizeEtag } from '../transfer/checksums.js';
+import { S3RequestError } from '../transfer/errors.js';
+import type { ObjectAuditor } from '../transfer/object-audit.js';
+import { errorCode } from '../watch/fs-errors.js';
+
+/** Tasks read from the store at a time: memory holds one page, whatever the request's size. */
+const PAGE_SIZE = 500;
+/** HEAD requests in flight at once. */
+const HEAD_CONCURRENCY = 8;
+
+export interface VerifyMismatch {
+  relativePath: string;
+  objectKey: string;
+  /** What was found, in words: one or more sentences joined by '; '. */
+  reason: string;
+}
+
+export interface VerifyReport {
+  /** Completed tasks checked. */
+  checked: number;
+  /** In task order. */
+  mismatches: VerifyMismatch[];
+  /** Tasks sent back to pending (none for a cancelled request). */
+  requeued: number;
+}
+
+export interface VerifyDeps {
+  store: Store;
+  auditor: ObjectAuditor;
+  now?: () => EpochMs;
+}
+
+/** A mismatch, with what the requeue needs. */
+interface Finding {
+  task: FileTask;
+  reasons: string[];
+  /** The object is not the last upload: forget it, so that nothing is copied from it. */
+  objectWrong: boolean;
+  /** The local file is gone, no longer a regular file, or cannot be examined: nothing to upload. */
+  noFileToUpload: boolean;
+}
+
+/**
+ * Checks every completed task of `request`, then requeues the mismatches (unless the request is
+ * cancelled). Throws the `s3_unavailable` AppError when S3 cannot answer; nothing is requeued then.
+ */
+export async function verifyCompletedUploads(
+  deps: VerifyDeps,
+  request: UploadRequest,
+): Promise<VerifyReport> {
+  const { findings, checked } = await findMismatches(deps, request);
+  const now = (deps.now ?? Date.now)();
+  let requeued = 0;
+  if (request.status !== 'cancelled') {
+    for (const finding of findings) {
+      if (finding.noFileToUpload) continue;
+      const moved = await deps.store.requeueCompletedTask(
+        finding.task.taskId,
+        {
+          checkedEtag: finding.task.etag,
+          reason: finding.reasons.join('; '),
+          forgetUpload: finding.objectWrong,
+        },
+        now,
+      );
+      if (moved) requeued += 1;
+    }
+  }
+  return {
+    checked,
+    mismatches: findings.map((finding) => ({
+      relativePath: finding.task.relativePath,
+      objectKey: finding.task.objectKey,
+      reason: finding.reasons.join('; '),
+    })),
+    requeued,
+  };
+}
+
+async function findMismatches(
+  deps: VerifyDeps,
+  request: UploadRequest,
+): Promise<{ findings: Finding[]; checked: number }> {
+  const findings: Finding[] = [];
+  let checked = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.listTasks(request.uploadId, {
+      status: 'completed',
+      limit: PAGE_SIZE,
+      ...(cursor !== undefined && { cursor }),
+    });
+    // Results by position, so that the report keeps the task order whatever order HEADs finish in.
+    const results: (Finding | undefined)[] = new Array<Finding | undefined>(page.items.length);
+    try {
+      await runBounded(page.items.entries(), HEAD_CONCURRENCY, async ([index, task]) => {
+        results[index] = await checkTask(deps.auditor, request, task);
+      });
+    } catch (error) {
+      if (error instanceof S3RequestError) throw s3Unavailable(error.message);
+      throw error;
+    }
+    for (const finding of results) if (finding) findings.push(finding);
+    checked += page.items.length;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return { findings, checked };
+}
+
+async function checkTask(
+  auditor: ObjectAuditor,
+  request: UploadRequest,
+  task: FileTask,
+): Promise<Finding | undefined> {
+  // Tasks completed before the size uploaded was recorded hold it as their size.
+  const uploadedSize = task.uploadedSize ?? task.size;
+  const objectReasons = await objectProblems(auditor, request.destinationBucket, task, uploadedSize);
+  const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
+  const file = await localFileProblem(filePath, uploadedSize);
+  const reasons = file ? [...objectReasons, file.reason] : objectReasons;
+  if (reasons.length === 0) return undefined;
+  return {
+    task,
+    reasons,
+    objectWrong: objectReasons.length > 0,
+    noFileToUpload: file?.noFileToUpload ?? false,
+  };
+}
+
+async function objectProblems(
+  auditor: ObjectAuditor,
+  bucket: string,
+  task: FileTask,
+  uploadedSize: number,
+): Promise<string[]> {
+  const stored = await auditor.headObject(bucket, task.objectKey);
+  if (!stored) return ['the object is missing in S3'];
+  const problems: string[] = [];
+  if (stored.size !== uploadedSize) {
+    problems.push(`S3 holds ${stored.size} bytes, ${uploadedSize} were uploaded`);
+  }
+  const recorded = task.etag === null ? null : normalizeEtag(task.etag);
+  if (recorded !== null && stored.etag !== recorded) {
+    problems.push(`S3's ETag is ${stored.etag}, the upload recorded ${recorded}`);
+  }
+  return problems;
+}
+
+/** Links are never followed (lstat): a file replaced by a link counts as gone, as for an upload. */
+async function localFileProblem(
+  filePath: string,
+  uploadedSize: number,
+): Promise<{ reason: string; noFileToUpload: boolean } | undefined> {
+  let stats;
+  try {
+    stats = await lstat(filePath);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      return { reason: 'the local file is missing', noFileToUpload: true };
+    }
+    return { reason: `the local file cannot be examined (${code ?? String(error)})`, noFileToUpload: true };
+  }
+  if (!stats.isFile()) return { reason: 'the local file is no longer a regular file', noFileToUpload: true };
+  if (stats.size !== uploadedSize) {
+    return {
+      reason: `the local file holds ${stats.size} bytes, ${uploadedSize} were uploaded`,
+      noFileToUpload: false,
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,66 @@
+// The SHA-256 of the content uploaded, recorded with every completed task. Parts are read by
+// several workers at once, so their bytes reach the hash through OrderedHash, in file order.
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+/** Reads of this size when a range is hashed without being sent. */
+const HASH_READ_BYTES = 4 * 1024 * 1024;
+
+/** Hex SHA-256 of a hash's content so far, leaving the hash usable. */
+export function hexDigestSoFar(hash: Hash): string {
+  return hash.copy().digest('hex');
+}
+
+/** Feeds numbered chunks (from 1) into one SHA-256 in number order, whatever order they come in. */
+export class OrderedHash {
+  readonly hash = createHash('sha256');
+  private next = 1;
+  private readonly waiting = new Map<number, { resume: () => void; fail: (error: unknown) => void }>();
+  private failure: { error: unknown } | undefined;
+
+  /** Resolves once `data` is hashed, after every chunk numbered before it. */
+  async update(index: number, data: Uint8Array): Promise<void> {
+    while (index !== this.next) {
+      if (this.failure) throw this.failure.error;
+      await new Promise<void>((resume, fail) => this.waiting.set(index, { resume, fail }));
+    }
+    this.hash.update(data);
+    this.next++;
+    const turn = this.waiting.get(this.next);
+    this.waiting.delete(this.next);
+    turn?.resume();
+  }
+
+  /** A chunk will never come (its read failed): every chunk waiting for it fails too. */
+  abandon(error: unknown): void {
+    this.failure ??= { error };
+    for (const waiter of this.waiting.values()) waiter.fail(error);
+    this.waiting.clear();
+  }
+}
+
+/** Adds bytes [start, end) of the file to `hash`; false when the file ends before `end`. */
+export async function hashRange(
+  handle: FileHandle,
+  hash: Hash,
+  start: number,
+  end: number,
+  onChunk?: (chunk: Buffer, position: number) => void,
+): Promise<boolean> {
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(1, end - start)));
+  for (let position = start; position < end;) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+    if (bytesRead === 0) return false;
+    const chunk = buffer.subarray(0, bytesRead);
+    hash.update(chunk);
+    onChunk?.(chunk, position);
+    position += bytesRead;
+  }
+  return true;
+}
+
+/** Hex SHA-256 of bytes [0, size) of the file, or undefined when it holds fewer bytes. */
+export async function sha256OfFile(handle: FileHandle, size: number): Promise<string | undefined> {
+  const hash = createHash('sha256');
+  return (await hashRange(handle, hash, 0, size)) ? hash.digest('hex') : undefined;
+}

@@ -1,0 +1,134 @@
+// The S3 calls that look at what a bucket holds, for the verify route and the orphan sweep: one
+// object's size and ETag, the multipart uploads still open under a prefix, and an abort. Each call
+// goes through requestS3 (retries, error classification); nothing here knows about tasks.
+import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { TransferSettings } from '../config.js';
+import type { Logger } from '../logger.js';
+import { normalizeEtag } from './checksums.js';
+import { S3RequestError } from './errors.js';
+import { abortMultipartUpload } from './multipart-api.js';
+import { createTransferContext, requestS3, type TransferContext } from './s3-request.js';
+
+/** What S3 holds at a key. */
+export interface StoredObject {
+  size: number;
+  /** Bare and lower case (normalizeEtag). */
+  etag: string;
+}
+
+/** A multipart upload S3 holds open (created, neither completed nor aborted). */
+export interface OpenMultipartUpload {
+  key: string;
+  uploadId: string;
+  /** When S3 says it was created; undefined when S3 did not say. */
+  initiated: Date | undefined;
+}
+
+export interface ObjectAuditor {
+  /** The object at the key, or undefined when there is none (404, NoSuchKey). */
+  headObject(bucket: string, key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
+  /** Every multipart upload open in the bucket under `prefix` ('' for all), page after page. */
+  listMultipartUploads(
+    bucket: string,
+    prefix: string,
+    signal?: AbortSignal,
+  ): AsyncIterable<OpenMultipartUpload>;
+  /** Aborts an upload; one S3 no longer knows, or whose bucket is gone, counts as aborted. */
+  abortMultipartUpload(bucket: string, key: string, uploadId: string, signal?: AbortSignal): Promise<void>;
+}
+
+export interface ObjectAuditorOptions {
+  /** Uploads per ListMultipartUploads page; S3's default (1000) when unset. For tests of paging. */
+  listPageSize?: number;
+}
+
+export function createObjectAuditor(
+  client: S3Client,
+  settings: TransferSettings,
+  logger: Logger,
+  options: ObjectAuditorOptions = {},
+): ObjectAuditor {
+  const context = createTransferContext(client, settings, logger.child({ component: 'audit' }));
+  const never = new AbortController().signal;
+  return {
+    headObject: (bucket, key, signal) => headObject(context, bucket, key, signal ?? never),
+    listMultipartUploads: (bucket, prefix, signal) =>
+      listMultipartUploads(context, bucket, prefix, signal ?? never, options.listPageSize),
+    abortMultipartUpload: (bucket, key, uploadId, signal) =>
+      abortMultipartUpload(context, { bucket, key, uploadId }, signal ?? never),
+  };
+}
+
+export async function headObject(
+  context: TransferContext,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<StoredObject | undefined> {
+  const target = { bucket, key };
+  let response: { ContentLength?: number | undefined; ETag?: string | undefined };
+  try {
+    response = await requestS3(context, 'HeadObject', target, signal, (abortSignal) =>
+      context.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+    );
+  } catch (error) {
+    if (isMissingObject(error)) return undefined;
+    throw error;
+  }
+  if (response.ContentLength === undefined || response.ETag === undefined) {
+    const missing = response.ETag === undefined ? 'ETag' : 'Content-Length';
+    throw new S3RequestError('HeadObject', target, 1, new Error(`S3 returned no ${missing}`));
+  }
+  return { size: response.ContentLength, etag: normalizeEtag(response.ETag) };
+}
+
+/**
+ * A HEAD has no body, so S3 cannot say NoSuchKey in it: a 404 is the answer (a missing bucket
+ * answers the same, and then no object of it exists either).
+ */
+function isMissingObject(error: unknown): boolean {
+  if (!(error instanceof S3RequestError)) return false;
+  return error.httpStatus === 404 || error.code === 'NoSuchKey' || error.code === 'NotFound';
+}
+
+export async function* listMultipartUploads(
+  context: TransferContext,
+  bucket: string,
+  prefix: string,
+  signal: AbortSignal,
+  pageSize?: number,
+): AsyncGenerator<OpenMultipartUpload> {
+  const target = prefix === '' ? { bucket } : { bucket, key: prefix };
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const page = await requestS3(context, 'ListMultipartUploads', target, signal, (abortSignal) =>
+      context.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: bucket,
+          Prefix: prefix === '' ? undefined : prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+          MaxUploads: pageSize,
+        }),
+        { abortSignal },
+      ),
+    );
+    const uploads = page.Uploads ?? [];
+    for (const upload of uploads) {
+      if (upload.Key === undefined || upload.UploadId === undefined) continue;
+      yield { key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated };
+    }
+    if (!page.IsTruncated) return;
+    // Some servers (Swift's s3api) send a truncated page with empty Next*Marker: the last upload
+    // listed is where the next page starts, as the markers would have said.
+    const last = uploads.at(-1);
+    const nextKeyMarker = page.NextKeyMarker || last?.Key;
+    const nextUploadIdMarker = page.NextUploadIdMarker || last?.UploadId;
+    // Nowhere to go on from, or the same place again: stop rather than loop for ever.
+    if (nextKeyMarker === undefined) return;
+    if (nextKeyMarker === keyMarker && nextUploadIdMarker === uploadIdMarker) return;
+    keyMarker = nextKeyMarker;
+    uploadIdMarker = nextUploadIdMarker;
+  }
+}

@@ -1,0 +1,59 @@
+// Stands in for S3 where a test exercises verify or the orphan sweep without a server: objects and
+// open multipart uploads held in maps, and every call recorded.
+import type { ObjectAuditor, OpenMultipartUpload, StoredObject } from '../../src/transfer/object-audit.js';
+
+export interface AbortedUpload {
+  bucket: string;
+  key: string;
+  uploadId: string;
+}
+
+export class FakeAuditor implements ObjectAuditor {
+  /** By `${bucket}/${key}`. */
+  readonly objects = new Map<string, StoredObject>();
+  /** Open multipart uploads, by bucket. */
+  readonly uploads = new Map<string, OpenMultipartUpload[]>();
+  readonly heads: string[] = [];
+  readonly listings: { bucket: string; prefix: string }[] = [];
+  readonly aborted: AbortedUpload[] = [];
+  /** When set, every call rejects with it (S3 unreachable). */
+  failure: Error | undefined;
+  /** Buckets whose listing rejects (missing bucket). */
+  readonly failingBuckets = new Map<string, Error>();
+
+  putObject(bucket: string, key: string, object: StoredObject): void {
+    this.objects.set(`${bucket}/${key}`, object);
+  }
+
+  openUpload(bucket: string, upload: OpenMultipartUpload): void {
+    const open = this.uploads.get(bucket) ?? [];
+    open.push(upload);
+    this.uploads.set(bucket, open);
+  }
+
+  async headObject(bucket: string, key: string): Promise<StoredObject | undefined> {
+    if (this.failure) throw this.failure;
+    this.heads.push(`${bucket}/${key}`);
+    return this.objects.get(`${bucket}/${key}`);
+  }
+
+  async *listMultipartUploads(bucket: string, prefix: string): AsyncIterable<OpenMultipartUpload> {
+    if (this.failure) throw this.failure;
+    const failing = this.failingBuckets.get(bucket);
+    if (failing) throw failing;
+    this.listings.push({ bucket, prefix });
+    for (const upload of this.uploads.get(bucket) ?? []) {
+      if (upload.key.startsWith(prefix)) yield upload;
+    }
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.aborted.push({ bucket, key, uploadId });
+    const open = this.uploads.get(bucket) ?? [];
+    this.uploads.set(
+      bucket,
+      open.filter((upload) => upload.uploadId !== uploadId),
+    );
+  }
+}

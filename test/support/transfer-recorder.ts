@@ -1,0 +1,74 @@
+// What a transfer test needs around the uploader: a progress listener that records what it is
+// told, a count of the commands a client sends, and a bucket removal that Swift accepts.
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { UploadedPart } from '../../src/domain/model.js';
+import type { NewMultipartUpload, UploadProgressListener } from '../../src/transfer/types.js';
+import { listKeys, listMultipartUploads } from './s3.js';
+
+export interface Recorded {
+  created: NewMultipartUpload[];
+  parts: UploadedPart[];
+  bytes: number[];
+  aborted: number;
+}
+
+/** A progress listener that records what it is told; `onPart` runs once a part is recorded. */
+export function recorder(onPart?: (part: UploadedPart, recorded: Recorded) => Promise<void> | void): {
+  listener: UploadProgressListener;
+  recorded: Recorded;
+} {
+  const recorded: Recorded = { created: [], parts: [], bytes: [], aborted: 0 };
+  return {
+    recorded,
+    listener: {
+      multipartCreated: async (state) => {
+        recorded.created.push(state);
+      },
+      partUploaded: async (part) => {
+        recorded.parts.push(part);
+        await onPart?.(part, recorded);
+      },
+      multipartAborted: async () => {
+        recorded.aborted++;
+      },
+      bytesUploaded: (total) => {
+        recorded.bytes.push(total);
+      },
+    },
+  };
+}
+
+/** Counts the commands the service's client sends, by name (one count per attempt). */
+export function countCommands(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? 'unknown';
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'testCommandCounter' },
+  );
+  return counts;
+}
+
+/**
+ * Empties and deletes the bucket one object at a time: support's deleteBucket uses DeleteObjects,
+ * which Swift refuses without a Content-MD5 header that the SDK no longer sends.
+ */
+export async function removeBucket(client: S3Client, bucket: string): Promise<void> {
+  for (const upload of await listMultipartUploads(client, bucket)) {
+    await client.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
+    );
+  }
+  for (const key of await listKeys(client, bucket)) {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}

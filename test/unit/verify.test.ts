@@ -1,0 +1,75 @@
+// verifyCompletedUploads pages through the store: however many tasks a request has, it reads one
+// page at a time and still checks every completed one, in task order.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { verifyCompletedUploads } from '../../src/engine/verify.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/store.js';
+import { FakeAuditor } from '../support/fake-auditor.js';
+
+test('checks every completed task of a large request, one page at a time', async (t) => {
+  const root = await mkdtemp(path.join(tmpdir(), 'verify-'));
+  const folder = path.join(root, 'source');
+  await mkdir(folder);
+  const sqlite = openSqliteStore(path.join(root, 'state.db'));
+  t.after(async () => {
+    await sqlite.close();
+    await rm(root, { recursive: true, force: true });
+  });
+  const limits: number[] = [];
+  const store = new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property === 'listTasks') {
+        return (uploadId: string, options: Parameters<Store['listTasks']>[1]) => {
+          limits.push(options.limit);
+          return target.listTasks(uploadId, options);
+        };
+      }
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+
+  const count = 1203;
+  const now = Date.now();
+  await store.createRequest(
+    { uploadId: 'big', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
+    now,
+  );
+  await store.activateRequest('big', now);
+  const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
+  await Promise.all(names.map((name) => writeFile(path.join(folder, name), 'x')));
+  const files = names.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
+  await store.recordObservedFiles(
+    'big',
+    files,
+    (p) => p,
+    () => now,
+    now,
+  );
+  const auditor = new FakeAuditor();
+  for (const task of await store.claimReadyTasks(now, count)) {
+    await store.completeTask(
+      task.taskId,
+      { etag: 'e', validation: 'etag', sha256: 'ab', size: 1, mtimeMs: 1 },
+      now,
+    );
+    // Every 100th object is missing in S3.
+    if (!task.relativePath.endsWith('00.txt')) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
+  }
+
+  const request = await store.getRequest('big');
+  assert.ok(request);
+  const report = await verifyCompletedUploads({ store, auditor }, request);
+  assert.equal(report.checked, count);
+  assert.equal(auditor.heads.length, count);
+  assert.deepEqual(
+    report.mismatches.map((mismatch) => mismatch.relativePath),
+    names.filter((name) => name.endsWith('00.txt')),
+  );
+  assert.equal(report.requeued, 13);
+  assert.ok(limits.length >= 3, `read in pages: ${limits.join(', ')}`);
+  assert.ok(Math.max(...limits) <= 500, `no page above 500 tasks: ${limits.join(', ')}`);
+});
