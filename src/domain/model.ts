@@ -63,10 +63,22 @@ export interface FileTask {
   validation: ValidationMethod | null;
   sha256: string | null;
   uploadedSize: number | null;
+  /**
+   * The file was rewritten in place while it was uploaded as it grew: it is uploaded once settled,
+   * not streamed, until an upload of it completes.
+   */
+  streamRefused: boolean;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;
   failedAt: EpochMs | null;
+}
+
+/** When a file version may be claimed: `readyAt`, or `settledAt` for a task that may not be streamed. */
+export interface FileReadiness {
+  readyAt: EpochMs;
+  /** Once it has settled (nothing wrote to it for SETTLE_SECONDS); never earlier than readyAt. */
+  settledAt: EpochMs;
 }
 
 /** A file as the watcher sees it. */

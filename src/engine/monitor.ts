@@ -6,7 +6,7 @@ import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { scanFolder } from '../watch/scanner.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
-import { readyAtFor, type Readiness } from './readiness.js';
+import { readinessOf, type Readiness } from './readiness.js';
 
 /** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
 const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
@@ -126,7 +126,7 @@ export class RequestMonitor {
       this.request.uploadId,
       files,
       (relativePath) => objectKeyFor(prefix, relativePath),
-      (file) => readyAtFor(file, now, readiness),
+      (file) => readinessOf(file, now, readiness),
       now,
     );
     if (changed > 0) this.options.tasksChanged();

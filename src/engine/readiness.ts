@@ -1,4 +1,4 @@
-import type { EpochMs, ObservedFile } from '../domain/model.js';
+import type { EpochMs, FileReadiness, ObservedFile } from '../domain/model.js';
 
 /** When files may be uploaded. */
 export interface Readiness {
@@ -39,6 +39,15 @@ export function streamsNow(file: Version, now: EpochMs, readiness: Readiness): b
  */
 export function readyAtFor(file: Version, now: EpochMs, readiness: Readiness): EpochMs {
   if (streamsNow(file, now, readiness)) return Math.ceil(now);
-  // Whole milliseconds, rounded up: never earlier than the settle time.
+  return settledAtFor(file, now, readiness);
+}
+
+/** When the file will have settled, in whole milliseconds rounded up: never earlier than the settle time. */
+export function settledAtFor(file: Version, now: EpochMs, readiness: Readiness): EpochMs {
   return Math.ceil(Math.min(file.mtimeMs + readiness.settleMs, now + readiness.settleMs));
+}
+
+/** Both times the store needs: readyAt, and settledAt for a task that may not be streamed. */
+export function readinessOf(file: Version, now: EpochMs, readiness: Readiness): FileReadiness {
+  return { readyAt: readyAtFor(file, now, readiness), settledAt: settledAtFor(file, now, readiness) };
 }

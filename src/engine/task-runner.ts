@@ -12,7 +12,7 @@ import {
   describeS3Error,
 } from '../transfer/errors.js';
 import type { PreviousUpload, Uploader, UploadProgressListener } from '../transfer/types.js';
-import { readyAtFor, streamsNow, type Readiness } from './readiness.js';
+import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
 
 /** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
 const VANISHED_ABORT_ATTEMPTS = 3;
@@ -69,7 +69,7 @@ export class TaskRunner {
           key: task.objectKey,
           size: task.size,
           mtimeMs: task.mtimeMs,
-          stream: streamsNow(task, this.now(), readiness),
+          stream: !task.streamRefused && streamsNow(task, this.now(), readiness),
           settleMs: readiness.settleMs,
           previous: previousUploadOf(task),
           signal,
@@ -172,12 +172,16 @@ export class TaskRunner {
       }
       const now = this.now();
       const version = { size: current.size, mtimeMs: current.mtimeMs, observedAt };
-      const readyAt = readyAtFor(version, now, this.options.readiness);
-      const note =
-        error instanceof FileRewrittenError
+      // A file rewritten in place would be sent again at every rewrite: it waits until it settles.
+      const refuseStreaming =
+        error instanceof FileRewrittenError && (error.how === 'rewritten' || error.how === 'outgrown');
+      const readyAt = (refuseStreaming ? settledAtFor : readyAtFor)(version, now, this.options.readiness);
+      const note = refuseStreaming
+        ? `${error.message}, once it settles`
+        : error instanceof FileRewrittenError
           ? error.message
           : 'the file changed during its upload; it will be uploaded again once it settles';
-      await store.releaseTask(task.taskId, { ...version, readyAt }, note, now);
+      await store.releaseTask(task.taskId, { ...version, readyAt, refuseStreaming }, note, now);
       log.info(
         { size: current.size, reason: error.message },
         'file changed during its upload; back to pending',
@@ -228,7 +232,7 @@ export class TaskRunner {
       task.uploadId,
       [file],
       () => task.objectKey,
-      (changed) => readyAtFor(changed, observedAt, this.options.readiness),
+      (changed) => readinessOf(changed, observedAt, this.options.readiness),
       observedAt,
     );
   }

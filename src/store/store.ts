@@ -1,6 +1,7 @@
 import type {
   CompletedUpload,
   EpochMs,
+  FileReadiness,
   FileTask,
   MultipartState,
   NewUploadRequest,
@@ -46,13 +47,14 @@ export interface Store {
    * bytesUploaded 0, and last error cleared (an 'in_progress' task is left for its runner, which
    * notices the change itself; a task of a cancelled request is left as it is). An observation
    * older than the task's observedAt is ignored: it was overtaken by a newer one.
-   * readyAt comes from readyAtFor(file). Returns how many tasks were created or changed.
+   * readyAt comes from readinessOf(file): its settledAt for a task whose streaming was refused.
+   * Returns how many tasks were created or changed.
    */
   recordObservedFiles(
     uploadId: string,
     files: readonly ObservedFile[],
     objectKeyFor: (relativePath: string) => string,
-    readyAtFor: (file: ObservedFile) => EpochMs,
+    readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
   ): Promise<number>;
   getTask(taskId: number): Promise<FileTask | undefined>;
@@ -92,14 +94,9 @@ export interface Store {
   /**
    * in_progress → pending, e.g. the file changed during the upload: the new version (when it
    * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its request
-   * was cancelled meanwhile, so that it leaves the queue).
+   * was cancelled meanwhile, so that it leaves the queue); refuseStreaming marks it streamRefused.
    */
-  releaseTask(
-    taskId: number,
-    version: { size: number; mtimeMs: number; observedAt: EpochMs; readyAt: EpochMs | null },
-    note: string | null,
-    now: EpochMs,
-  ): Promise<boolean>;
+  releaseTask(taskId: number, version: TaskRelease, note: string | null, now: EpochMs): Promise<boolean>;
   /** Removes a task whose file vanished before it was uploaded (and its multipart state). */
   dropTask(taskId: number): Promise<void>;
 
@@ -141,6 +138,16 @@ export interface CompletedTaskRequeue {
    * file differs (the object is still the last upload).
    */
   forgetUpload: boolean;
+}
+
+/** The version a task returns to the queue with (see releaseTask). */
+export interface TaskRelease {
+  size: number;
+  mtimeMs: number;
+  observedAt: EpochMs;
+  readyAt: EpochMs | null;
+  /** The file was rewritten while it was streamed: upload it once settled from now on. */
+  refuseStreaming?: boolean;
 }
 
 /** Another running process holds the database: one SQLite file serves one instance. */

@@ -2,6 +2,7 @@
 // several workers at once, so their bytes reach the hash through OrderedHash, in file order.
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { abortErrorFrom } from './errors.js';
 
 /** Reads of this size when a range is hashed without being sent. */
 const HASH_READ_BYTES = 4 * 1024 * 1024;
@@ -45,22 +46,26 @@ export async function hashRange(
   hash: Hash,
   start: number,
   end: number,
-  onChunk?: (chunk: Buffer, position: number) => void,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(1, end - start)));
   for (let position = start; position < end;) {
+    if (signal?.aborted) throw abortErrorFrom(signal);
     const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
     if (bytesRead === 0) return false;
     const chunk = buffer.subarray(0, bytesRead);
     hash.update(chunk);
-    onChunk?.(chunk, position);
     position += bytesRead;
   }
   return true;
 }
 
 /** Hex SHA-256 of bytes [0, size) of the file, or undefined when it holds fewer bytes. */
-export async function sha256OfFile(handle: FileHandle, size: number): Promise<string | undefined> {
+export async function sha256OfFile(
+  handle: FileHandle,
+  size: number,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const hash = createHash('sha256');
-  return (await hashRange(handle, hash, 0, size)) ? hash.digest('hex') : undefined;
+  return (await hashRange(handle, hash, 0, size, signal)) ? hash.digest('hex') : undefined;
 }

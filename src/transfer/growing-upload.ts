@@ -110,8 +110,10 @@ export async function uploadGrowing(
 class GrowingUpload {
   private uploadId = '';
   private partSize = 0;
-  /** Receipts of the parts in order: parts[n - 1] is part n. */
+  /** Receipts of the parts stored so far: parts[n - 1] is part n (parts in flight leave holes). */
   private readonly parts: PartReceipt[] = [];
+  /** The number of the next part to start. */
+  private nextPart = 1;
   /** Bytes of the file covered by the parts started so far (copied or read). */
   private offset = 0;
   /** SHA-256 of the file's bytes [0, offset), as they were read. */
@@ -144,10 +146,23 @@ class GrowingUpload {
     return { bucket: this.job.bucket, key: this.job.key, uploadId: this.uploadId };
   }
 
+  /** Forgets what a start that did not work out had set. */
+  private reset(): void {
+    this.parts.length = 0;
+    this.nextPart = 1;
+    this.offset = 0;
+    this.copiedBytes = 0;
+    this.bytesCopied = 0;
+    this.partsReused = 0;
+    this.confirmedBytes = 0;
+    this.content = createHash('sha256');
+  }
+
   /** Goes on with the saved upload, or starts one; false when there is nothing to follow. */
   async begin(resume: ResumeState | undefined, start: GrowingStart): Promise<boolean> {
     if (resume) {
       if (resume.streamed && (await this.resumeSaved(resume))) return true;
+      this.reset();
       const target = { bucket: this.job.bucket, key: this.job.key, uploadId: resume.s3UploadId };
       this.context.logger.info(target, 'the saved multipart upload no longer matches the file; aborting it');
       await abortMultipartUpload(this.context, target, this.job.signal);
@@ -158,6 +173,7 @@ class GrowingUpload {
       if (await this.beginAppend(previous, start.partSize)) return true;
     }
     if (!start.stream) return false;
+    this.reset();
     await this.create(start.partSize, 0, null);
     this.fingerprint = await fingerprintAt(this.handle, 0);
     return true;
@@ -205,6 +221,7 @@ class GrowingUpload {
       this.partsReused++;
     }
     this.confirmedBytes = this.offset;
+    this.nextPart = this.parts.length + 1;
     this.fingerprint = await fingerprintAt(this.handle, this.offset);
     this.context.logger.info(
       { ...this.target, partsReused: this.partsReused, bytes: this.offset },
@@ -216,7 +233,7 @@ class GrowingUpload {
   /** Whether the file's first previous.size bytes are the old object's content; they are hashed into `content`. */
   private async prefixMatches(previous: PreviousUpload): Promise<boolean> {
     const hash = createHash('sha256');
-    const read = await hashRange(this.handle, hash, 0, previous.size);
+    const read = await hashRange(this.handle, hash, 0, previous.size, this.job.signal);
     if (!read || hexDigestSoFar(hash) !== previous.sha256) return false;
     this.content = hash;
     return true;
@@ -224,6 +241,7 @@ class GrowingUpload {
 
   /** Copies the old object into the first parts of a new upload, when the file starts with it. */
   private async beginAppend(previous: PreviousUpload, partSize: number): Promise<boolean> {
+    this.reset();
     if (!(await this.prefixMatches(previous))) {
       this.context.logger.info(
         { bucket: this.job.bucket, key: this.job.key },
@@ -250,11 +268,10 @@ class GrowingUpload {
       );
       await abortMultipartUpload(this.context, this.target, this.job.signal);
       await this.progress.multipartAborted();
-      this.parts.length = 0;
-      this.bytesCopied = 0;
-      this.content = createHash('sha256');
+      this.reset();
       return false;
     }
+    this.nextPart = this.parts.length + 1;
     this.offset = previous.size;
     this.confirmedBytes = previous.size;
     this.fingerprint = await fingerprintAt(this.handle, this.offset);
@@ -289,6 +306,16 @@ class GrowingUpload {
 
   /** Sends parts as the file grows until it settles; then the rest, a last check, and Complete. */
   async follow(): Promise<UploadResult> {
+    try {
+      return await this.followUntilSettled();
+    } catch (error) {
+      // The parts in flight settle (they stop with the job's signal) before the error goes up.
+      await Promise.allSettled([...this.inFlight]);
+      throw error;
+    }
+  }
+
+  private async followUntilSettled(): Promise<UploadResult> {
     for (;;) {
       this.throwIfStopped();
       const stats = await this.look();
@@ -329,18 +356,17 @@ class GrowingUpload {
 
   /** A full part exists past what was read, and a part number is left for it (the last one is kept for the tail). */
   private canStartPart(size: number): boolean {
-    return size - this.offset >= this.partSize && this.parts.length + this.inFlight.size + 1 < MAX_PARTS;
+    return size - this.offset >= this.partSize && this.nextPart < MAX_PARTS;
   }
 
   /** Reads full parts in file order (hashing them as read) and sends them, up to maxConcurrentParts at once. */
   private async startFullParts(size: number): Promise<void> {
-    const started = (): number => this.parts.length + this.inFlight.size;
     while (this.inFlight.size < this.context.settings.maxConcurrentParts && this.canStartPart(size)) {
       this.throwIfStopped();
       const buffer = this.freeBuffers.pop() ?? Buffer.allocUnsafe(this.partSize);
       const { bytesRead } = await this.handle.read(buffer, 0, this.partSize, this.offset);
       if (bytesRead < this.partSize) return this.startOver('truncated');
-      const partNumber = started() + 1;
+      const partNumber = this.nextPart++;
       this.content.update(buffer);
       const md5 = md5Of(buffer);
       this.offset += this.partSize;
@@ -379,12 +405,12 @@ class GrowingUpload {
     if (tailSize > this.partSize) return this.startOver('outgrown');
     const beforeTail = this.content.copy();
     let tail: UploadedPart | undefined;
-    if (tailSize > 0 || this.parts.length === 0) {
+    if (tailSize > 0 || this.nextPart === 1) {
       const body = Buffer.allocUnsafe(tailSize);
       const { bytesRead } = await this.handle.read(body, 0, tailSize, this.offset);
       if (bytesRead < tailSize) return undefined; // it shrank: the next look decides
       this.content.update(body);
-      tail = { partNumber: this.parts.length + 1, etag: '', size: tailSize };
+      tail = { partNumber: this.nextPart, etag: '', size: tailSize };
       const receipt = await uploadPart(
         this.context,
         this.target,
@@ -395,18 +421,19 @@ class GrowingUpload {
       );
       this.bytesSent += tailSize;
       await this.progress.partUploaded({ ...tail, etag: receipt.etag });
-      this.parts.push(receipt);
+      this.parts[tail.partNumber - 1] = receipt;
     }
     const sha256 = hexDigestSoFar(this.content);
     const forgetTail = (): undefined => {
-      if (tail) this.parts.pop();
+      if (tail) this.parts.length = tail.partNumber - 1;
       this.content = beforeTail;
       return undefined;
     };
     if (!(await this.unchangedSince(stats))) return forgetTail();
     if (stats.mtimeMs !== this.firstMtimeMs) {
       // Read while it changed: what is on disk now must be exactly what was sent.
-      if ((await sha256OfFile(this.handle, stats.size)) !== sha256) return this.startOver('rewritten');
+      const onDisk = await sha256OfFile(this.handle, stats.size, this.job.signal);
+      if (onDisk !== sha256) return this.startOver('rewritten');
       if (!(await this.unchangedSince(stats))) return forgetTail();
     }
     const expectedEtag = multipartEtag(this.parts.map((part) => part.etag));

@@ -72,9 +72,14 @@ export async function createMultipartUpload(
   signal: AbortSignal,
 ): Promise<string> {
   const response = await requestS3(context, 'CreateMultipartUpload', target, signal, (abortSignal) =>
-    context.client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: target.key }), {
-      abortSignal,
-    }),
+    context.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
+      }),
+      { abortSignal },
+    ),
   );
   if (!response.UploadId) {
     throw new S3RequestError('CreateMultipartUpload', target, 1, new Error('S3 returned no upload id'));

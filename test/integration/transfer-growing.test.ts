@@ -12,11 +12,13 @@ import { FileRewrittenError } from '../../src/transfer/errors.js';
 import { createS3Client } from '../../src/transfer/s3-client.js';
 import type { PreviousUpload, ResumeState, UploadJob } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { waitFor } from '../support/poll.js';
 import {
   createTestBucket,
   getObjectBytes,
   listMultipartUploads,
+  testS3,
   testS3Client,
   testS3Settings,
 } from '../support/s3.js';
@@ -228,6 +230,39 @@ describe('uploading growing files against S3', () => {
       assert.deepEqual(await listMultipartUploads(checkClient, bucket), []);
     });
   }
+
+  it('numbers the parts in file order when they finish out of order', async () => {
+    const proxy = await startFaultProxy(testS3().endpoint);
+    const slowClient = createS3Client(testS3Settings(proxy.endpoint), { maxSockets: 8 });
+    try {
+      // Part 1 answers last: parts 2 and 3 finish while it is still in flight.
+      proxy.inject({
+        method: 'PUT',
+        where: (request) => request.query.get('partNumber') === '1',
+        times: 1,
+        fault: { type: 'delay', ms: 1500 },
+      });
+      const slow = createUploader(slowClient, { ...settings, maxConcurrentParts: 3 }, createLogger('silent'));
+      const filePath = path.join(folder, 'out-of-order.bin');
+      const content = randomBytes(4 * PART + 100);
+      await writeFile(filePath, content);
+      const result = await slow.upload(
+        await jobFor(filePath, 'out-of-order.bin'),
+        undefined,
+        recorder().listener,
+      );
+      assert.equal(result.method, 'streamed');
+      assert.match(result.etag, /-5$/);
+      const parts = proxy.log
+        .filter((r) => r.operation === 'UploadPart')
+        .map((r) => r.query.get('partNumber'));
+      assert.deepEqual([...parts].sort(), ['1', '2', '3', '4', '5']);
+      assert.deepEqual(await getObjectBytes(checkClient, bucket, 'out-of-order.bin'), content);
+    } finally {
+      slowClient.destroy();
+      await proxy.close();
+    }
+  });
 
   it('resumes a stopped streamed upload from the parts S3 holds whose bytes still match', async () => {
     const filePath = path.join(folder, 'resumed.bin');

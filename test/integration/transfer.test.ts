@@ -6,7 +6,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand, PutObjectCommand, NoSuchUpload, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  HeadObjectCommand,
+  PutObjectCommand,
+  NoSuchUpload,
+  S3ServiceException,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { md5Of, multipartEtag } from '../../src/transfer/checksums.js';
@@ -490,4 +496,54 @@ describe('transfer against S3', () => {
       supported.destroy();
     }
   });
+
+  for (const algorithm of ['crc32c', 'sha256'] as const) {
+    it(`sends S3's ${algorithm} checksum with every part and single PUT (CHECKSUM_ALGORITHM=${algorithm})`, async () => {
+      const checked = createS3Client(testS3Settings(), { maxSockets: 4 });
+      const headers = recordChecksumHeaders(checked);
+      const withChecksum = createUploader(
+        checked,
+        { ...settings, checksumAlgorithm: algorithm },
+        createLogger('silent'),
+      );
+      try {
+        for (const [name, size] of [
+          [`${algorithm}-small.bin`, 300 * 1024],
+          [`${algorithm}-large.bin`, 11 * MiB],
+        ] as const) {
+          const { filePath, content } = await writeRandomFile(name, size);
+          await withChecksum.upload(await jobFor(filePath, name), undefined, recorder().listener);
+          assert.deepEqual(await getObjectBytes(checkClient, bucket, name), content, name);
+        }
+        const header = `x-amz-checksum-${algorithm}`;
+        const expected = { PutObjectCommand: 1, UploadPartCommand: 3 };
+        for (const [command, count] of Object.entries(expected)) {
+          const sent = headers.filter((h) => h.command === command);
+          assert.equal(sent.length, count, command);
+          assert.ok(
+            sent.every((h) => typeof h.headers[header] === 'string'),
+            `${command} carries ${header}`,
+          );
+        }
+        const [create] = headers.filter((h) => h.command === 'CreateMultipartUploadCommand');
+        assert.equal(create?.headers['x-amz-checksum-algorithm'], algorithm.toUpperCase());
+      } finally {
+        checked.destroy();
+      }
+    });
+  }
 });
+
+/** The headers of every request the client sends, by command. */
+function recordChecksumHeaders(client: S3Client): { command: string; headers: Record<string, string> }[] {
+  const sent: { command: string; headers: Record<string, string> }[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      sent.push({ command: context.commandName ?? 'unknown', headers: { ...request.headers } });
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'testHeaderRecorder' },
+  );
+  return sent;
+}

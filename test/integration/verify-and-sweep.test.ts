@@ -38,6 +38,7 @@ import {
   testS3Settings,
   uniqueBucketName,
 } from '../support/s3.js';
+import { readyAt } from '../unit/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 const PREFIX = 'runs/7';
@@ -90,13 +91,7 @@ describe('verify and the orphan sweep against S3', () => {
     );
     await store.activateRequest(uploadId, now);
     const files = paths.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
-    await store.recordObservedFiles(
-      uploadId,
-      files,
-      (p) => objectKeyFor(PREFIX, p),
-      () => now,
-      now,
-    );
+    await store.recordObservedFiles(uploadId, files, (p) => objectKeyFor(PREFIX, p), readyAt(now), now);
   }
 
   /** Writes the file, puts it in S3 (in parts when `partSize` is given) and completes its task. */
@@ -110,7 +105,7 @@ describe('verify and the orphan sweep against S3', () => {
       uploadId,
       [{ relativePath, size: content.length, mtimeMs: 1000, observedAt: now }],
       (p) => objectKeyFor(PREFIX, p),
-      () => now,
+      readyAt(now),
       now,
     );
     const task = await store.findTaskByPath(uploadId, relativePath);

@@ -17,6 +17,7 @@ import type { Store } from '../../src/store/store.js';
 import { S3RequestError } from '../../src/transfer/errors.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
+import { readyAt } from './store-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -100,13 +101,7 @@ async function failTasks(store: Store, uploadId: string, names: string[]): Promi
     mtimeMs: 1_700_000_000_000,
     observedAt: 1_700_000_000_000,
   }));
-  await store.recordObservedFiles(
-    uploadId,
-    files,
-    (p) => `prefix/${p}`,
-    () => now,
-    now,
-  );
+  await store.recordObservedFiles(uploadId, files, (p) => `prefix/${p}`, readyAt(now), now);
   for (const task of await store.claimReadyTasks(now, names.length)) {
     await store.failTask(task.taskId, 'S3 said no', now + 60_000, now);
   }
@@ -190,7 +185,7 @@ describe('happy paths', () => {
       'u1',
       [{ relativePath: 'c.txt', size: 50, mtimeMs: 1, observedAt: 1 }],
       (p) => p,
-      () => 0,
+      readyAt(0),
       0,
     );
     const reply = await app.inject({ method: 'GET', url: '/uploads/u1' });
@@ -324,13 +319,7 @@ async function completeTasks(
     mtimeMs: MTIME,
     observedAt: now,
   }));
-  await f.store.recordObservedFiles(
-    uploadId,
-    observed,
-    (p) => `prefix/${p}`,
-    () => now,
-    now,
-  );
+  await f.store.recordObservedFiles(uploadId, observed, (p) => `prefix/${p}`, readyAt(now), now);
   for (const task of await f.store.claimReadyTasks(now, files.length)) {
     const etag = etagOf(task.relativePath);
     const upload = { etag, validation: 'etag' as const, sha256: SHA, size: task.size, mtimeMs: task.mtimeMs };

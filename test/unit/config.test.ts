@@ -33,6 +33,10 @@ describe('configuration', () => {
     assert.equal(config.transfer.maxConcurrentParts, 4);
     assert.equal(config.transfer.retryMaxAttempts, 5);
     assert.equal(config.transfer.retryBaseDelayMs, 500);
+    assert.equal(config.transfer.streamGrowingFiles, true);
+    assert.equal(config.transfer.streamPartSizeBytes, 16 * MiB);
+    assert.equal(config.transfer.appendMode, 'auto');
+    assert.equal(config.transfer.checksumAlgorithm, 'md5');
     assert.equal(config.logLevel, 'info');
   });
 
@@ -46,8 +50,21 @@ describe('configuration', () => {
         S3_FORCE_PATH_STYLE: 'true',
         SETTLE_SECONDS: '0.5',
         S3_CHECKSUM_MODE: 'when_supported',
+        STREAM_GROWING_FILES: 'false',
+        STREAM_PART_SIZE_BYTES: String(64 * MiB),
+        APPEND_MODE: 'off',
+        CHECKSUM_ALGORITHM: 'CRC32C',
       },
       '/srv/app',
+    );
+    assert.deepEqual(
+      [
+        config.transfer.streamGrowingFiles,
+        config.transfer.streamPartSizeBytes,
+        config.transfer.appendMode,
+        config.transfer.checksumAlgorithm,
+      ],
+      [false, 64 * MiB, 'off', 'crc32c'],
     );
     assert.equal(config.port, 9000);
     assert.equal(config.sqlitePath, '/var/lib/uploads.db');
@@ -66,6 +83,17 @@ describe('configuration', () => {
       configError({ PART_SIZE_BYTES: String(4 * MiB) }).message,
       /PART_SIZE_BYTES: .*minimum part size/,
     );
+    assert.match(
+      configError({ STREAM_PART_SIZE_BYTES: String(MiB) }).message,
+      /STREAM_PART_SIZE_BYTES: .*minimum part size/,
+    );
+    assert.match(configError({ STREAM_PART_SIZE_BYTES: String(6 * 1024 * MiB) }).message, /out of range/);
+    assert.match(
+      configError({ APPEND_MODE: 'always' }).message,
+      /APPEND_MODE: 'always' is not one of auto, off/,
+    );
+    assert.equal(configError({ CHECKSUM_ALGORITHM: 'sha1' }).variable, 'CHECKSUM_ALGORITHM');
+    assert.equal(configError({ STREAM_GROWING_FILES: 'sometimes' }).variable, 'STREAM_GROWING_FILES');
     assert.equal(configError({ SETTLE_SECONDS: '-1' }).variable, 'SETTLE_SECONDS');
     assert.equal(configError({ S3_FORCE_PATH_STYLE: 'maybe' }).variable, 'S3_FORCE_PATH_STYLE');
     assert.equal(configError({ DATABASE_URL: 'postgres://x' }).variable, 'DATABASE_URL');

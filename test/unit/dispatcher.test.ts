@@ -44,7 +44,7 @@ async function activeRequestWithFiles(uploadId: string, count: number, readyAt: 
     uploadId,
     files,
     (p) => p,
-    () => readyAt,
+    () => ({ readyAt, settledAt: readyAt }),
     now,
   );
 }

@@ -13,6 +13,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { S3RequestError } from '../../src/transfer/errors.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
+import { readyAt } from './store-fixtures.js';
 
 const STARTED_AT = Date.parse('2024-05-01T12:00:00Z');
 const BEFORE = new Date(STARTED_AT - 60_000);
@@ -57,7 +58,7 @@ async function request(
   );
   const files = paths.map((relativePath) => ({ relativePath, size: 100, mtimeMs: 1, observedAt: 1 }));
   const keyOf = (relativePath: string) => objectKeyFor(prefix, relativePath);
-  await store.recordObservedFiles(uploadId, files, keyOf, () => 1, 1);
+  await store.recordObservedFiles(uploadId, files, keyOf, readyAt(1), 1);
   for (const [relativePath, s3UploadId] of Object.entries(recorded)) {
     const task = await store.findTaskByPath(uploadId, relativePath);
     assert.ok(task);

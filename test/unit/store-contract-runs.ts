@@ -207,6 +207,43 @@ export function describeRunContract(current: () => Store): void {
       assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
     });
 
+    it('once streaming is refused, queues new versions at their settle time until an upload completes', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      const version = {
+        size: 200,
+        mtimeMs: 2000,
+        observedAt: T0 + 1,
+        readyAt: T0 + 50,
+        refuseStreaming: true,
+      };
+      assert.equal(await store.releaseTask(task.taskId, version, 'rewritten', T0 + 1), true);
+      const released = await taskOf(store, task.taskId);
+      assert.deepEqual(
+        [released.status, released.readyAt, released.streamRefused],
+        ['pending', T0 + 50, true],
+      );
+      const grown = [{ relativePath: task.relativePath, size: 300, mtimeMs: 3000, observedAt: T0 + 2 }];
+      const readiness = () => ({ readyAt: T0 + 2, settledAt: T0 + 90 });
+      assert.equal(await store.recordObservedFiles('r1', grown, keyFor, readiness, T0 + 2), 1);
+      assert.equal((await taskOf(store, task.taskId)).readyAt, T0 + 90, 'its settle time, not at once');
+
+      const [claimed] = await store.claimReadyTasks(T0 + 90, 1);
+      assert.equal(claimed?.taskId, task.taskId);
+      await store.completeTask(task.taskId, { ...uploadOf(task), size: 300, mtimeMs: 3000 }, T0 + 91);
+      assert.equal((await taskOf(store, task.taskId)).streamRefused, false, 'a completed upload clears it');
+      const again = [{ relativePath: task.relativePath, size: 400, mtimeMs: 4000, observedAt: T0 + 92 }];
+      await store.recordObservedFiles(
+        'r1',
+        again,
+        keyFor,
+        () => ({ readyAt: T0 + 92, settledAt: T0 + 99 }),
+        T0 + 92,
+      );
+      assert.equal((await taskOf(store, task.taskId)).readyAt, T0 + 92);
+    });
+
     it('fails only a running task, with its message and requeue time', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);

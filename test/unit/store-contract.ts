@@ -166,7 +166,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25, observedAt: T0 - 3 },
           { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99, observedAt: T0 - 2 },
         ];
-        const readyAtFor = (file: ObservedFile) => T0 + file.size;
+        const readyAtFor = (file: ObservedFile) => ({ readyAt: T0 + file.size, settledAt: T0 + file.size });
         assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAtFor, T0), 2);
         const [a, b] = await allTasks(store, 'r1');
         assert.ok(a && b);
@@ -189,6 +189,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             validation: null,
             sha256: null,
             uploadedSize: null,
+            streamRefused: false,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type {
   CompletedUpload,
   EpochMs,
+  FileReadiness,
   FileTask,
   MultipartState,
   NewUploadRequest,
@@ -31,7 +32,8 @@ export function newRequest(uploadId: string): NewUploadRequest {
 }
 
 export const keyFor = (relativePath: string): string => `key/${relativePath}`;
-export const readyAt = (at: EpochMs) => (): EpochMs => at;
+/** Every file ready (and settled) at `at`. */
+export const readyAt = (at: EpochMs) => (): FileReadiness => ({ readyAt: at, settledAt: at });
 
 /** `count` files named by number from `from`, all of one size and mtime, observed at `observedAt`. */
 export function observed(count: number, size = 100, from = 0, observedAt = T0): ObservedFile[] {

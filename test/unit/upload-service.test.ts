@@ -12,6 +12,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
+import { readyAt } from './store-fixtures.js';
 
 interface Fixture {
   root: string;
@@ -69,13 +70,7 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
     observedAt: 1,
   }));
   await f.store.activateRequest(uploadId, f.clock.now);
-  await f.store.recordObservedFiles(
-    uploadId,
-    files,
-    (p) => p,
-    () => f.clock.now,
-    f.clock.now,
-  );
+  await f.store.recordObservedFiles(uploadId, files, (p) => p, readyAt(f.clock.now), f.clock.now);
   for (const task of await f.store.claimReadyTasks(f.clock.now, count)) {
     assert.ok(await f.store.failTask(task.taskId, 'boom', f.clock.now + 3_600_000, f.clock.now));
   }
@@ -216,13 +211,7 @@ test('listFiles pages with a cursor, filters by status, and refuses a bad cursor
     mtimeMs: 1,
     observedAt: 1,
   }));
-  await f.store.recordObservedFiles(
-    'u',
-    files,
-    (p) => `k/${p}`,
-    () => f.clock.now,
-    f.clock.now,
-  );
+  await f.store.recordObservedFiles('u', files, (p) => `k/${p}`, readyAt(f.clock.now), f.clock.now);
 
   const seen: string[] = [];
   let cursor: string | undefined;

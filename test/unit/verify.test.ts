@@ -9,6 +9,7 @@ import { verifyCompletedUploads } from '../../src/engine/verify.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
+import { readyAt } from './store-fixtures.js';
 
 test('checks every completed task of a large request, one page at a time', async (t) => {
   const root = await mkdtemp(path.join(tmpdir(), 'verify-'));
@@ -42,13 +43,7 @@ test('checks every completed task of a large request, one page at a time', async
   const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
   await Promise.all(names.map((name) => writeFile(path.join(folder, name), 'x')));
   const files = names.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
-  await store.recordObservedFiles(
-    'big',
-    files,
-    (p) => p,
-    () => now,
-    now,
-  );
+  await store.recordObservedFiles('big', files, (p) => p, readyAt(now), now);
   const auditor = new FakeAuditor();
   for (const task of await store.claimReadyTasks(now, count)) {
     await store.completeTask(

@@ -125,6 +125,9 @@ END;
 const GROWING_FILES = `
 ALTER TABLE file_tasks ADD COLUMN sha256 TEXT;
 ALTER TABLE file_tasks ADD COLUMN uploaded_size INTEGER CHECK (uploaded_size >= 0);
+-- 1 once the file was rewritten in place while it was uploaded as it grew: it is uploaded only once
+-- settled from then on (until an upload of it completes), rather than restarted at every rewrite.
+ALTER TABLE file_tasks ADD COLUMN stream_refused INTEGER NOT NULL DEFAULT 0 CHECK (stream_refused IN (0, 1));
 ALTER TABLE multipart_uploads ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0 CHECK (streamed IN (0, 1));
 ALTER TABLE multipart_uploads ADD COLUMN copied_bytes INTEGER NOT NULL DEFAULT 0 CHECK (copied_bytes >= 0);
 ALTER TABLE multipart_uploads ADD COLUMN copy_source_etag TEXT;

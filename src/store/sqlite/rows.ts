@@ -39,6 +39,7 @@ export interface TaskRow {
   validation: string | null;
   sha256: string | null;
   uploaded_size: number | null;
+  stream_refused: number;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -122,6 +123,7 @@ export function toFileTask(row: TaskRow): FileTask {
     validation: validationMethod(row.validation),
     sha256: row.sha256,
     uploadedSize: row.uploaded_size,
+    streamRefused: row.stream_refused === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,

@@ -5,6 +5,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type {
   CompletedUpload,
   EpochMs,
+  FileReadiness,
   FileTask,
   MultipartState,
   NewUploadRequest,
@@ -14,7 +15,7 @@ import type {
   UploadedPart,
 } from '../../domain/model.js';
 import type { RequestStatus, TaskStatus } from '../../domain/status.js';
-import type { CompletedTaskRequeue, Store } from '../store.js';
+import type { CompletedTaskRequeue, Store, TaskRelease } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase } from './connection.js';
@@ -97,10 +98,10 @@ export class SqliteStore implements Store {
     uploadId: string,
     files: readonly ObservedFile[],
     objectKeyFor: (relativePath: string) => string,
-    readyAtFor: (file: ObservedFile) => EpochMs,
+    readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
   ): Promise<number> {
-    return this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readyAtFor, now);
+    return this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now);
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {
@@ -154,7 +155,7 @@ export class SqliteStore implements Store {
 
   async releaseTask(
     taskId: number,
-    version: { size: number; mtimeMs: number; observedAt: EpochMs; readyAt: EpochMs | null },
+    version: TaskRelease,
     note: string | null,
     now: EpochMs,
   ): Promise<boolean> {

@@ -1,7 +1,7 @@
 // File tasks: what the monitor records, what the API pages through, and the transitions of one
 // task's run. Every transition of a run is guarded by status = 'in_progress'.
 import type { Database } from 'better-sqlite3';
-import type { CompletedUpload, EpochMs, FileTask, ObservedFile } from '../../domain/model.js';
+import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
 import type { TaskStatus } from '../../domain/status.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
@@ -16,6 +16,7 @@ interface ObservedFileRow {
   mtimeMs: number;
   observedAt: EpochMs;
   readyAt: EpochMs;
+  settledAt: EpochMs;
   now: EpochMs;
 }
 
@@ -24,6 +25,7 @@ interface TaskVersion {
   mtimeMs: number;
   observedAt: EpochMs;
   readyAt: EpochMs | null;
+  refuseStreaming?: boolean;
 }
 
 interface TaskPage {
@@ -59,7 +61,7 @@ export function taskQueries(db: Database) {
       bytes_uploaded = 0,
       attempts = 0,
       last_error = NULL,
-      ready_at = excluded.ready_at,
+      ready_at = CASE WHEN file_tasks.stream_refused = 1 THEN @settledAt ELSE excluded.ready_at END,
       completed_at = NULL,
       failed_at = NULL,
       updated_at = excluded.updated_at
@@ -94,10 +96,12 @@ export function taskQueries(db: Database) {
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // A completed task holds the version that was uploaded (a streamed file's settled one), counts
-  // its whole size as uploaded, and the errors of earlier attempts are no longer news.
+  // its whole size as uploaded, and the errors of earlier attempts are no longer news; its next
+  // version may be streamed again.
   const completeRunningTask = db.prepare<CompletedUpload & { taskId: number; now: EpochMs }>(`
     UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, bytes_uploaded = @size,
                           etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
+                          stream_refused = 0,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
@@ -110,7 +114,14 @@ export function taskQueries(db: Database) {
   // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
   // with a new version it starts from scratch, as recordObservedFiles does. Every right-hand
   // side reads the row as it was before this update.
-  const releaseRunningTask = db.prepare<TaskVersion & { taskId: number; note: string | null; now: EpochMs }>(`
+  const releaseRunningTask = db.prepare<
+    Omit<TaskVersion, 'refuseStreaming'> & {
+      taskId: number;
+      note: string | null;
+      refuseStreaming: number;
+      now: EpochMs;
+    }
+  >(`
     UPDATE file_tasks SET
       status = 'pending',
       attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN attempts ELSE 0 END,
@@ -120,6 +131,7 @@ export function taskQueries(db: Database) {
       observed_at = @observedAt,
       ready_at = ${readyAtUnlessCancelled('@readyAt')},
       last_error = @note,
+      stream_refused = MAX(stream_refused, @refuseStreaming),
       updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
@@ -131,7 +143,7 @@ export function taskQueries(db: Database) {
       uploadId: string,
       files: readonly ObservedFile[],
       objectKeyFor: (relativePath: string) => string,
-      readyAtFor: (file: ObservedFile) => EpochMs,
+      readinessOf: (file: ObservedFile) => FileReadiness,
       now: EpochMs,
     ): number => {
       const requestStatus = selectRequestStatus.get(uploadId);
@@ -142,6 +154,7 @@ export function taskQueries(db: Database) {
       if (requestStatus === 'cancelled') return 0;
       let changed = 0;
       for (const file of files) {
+        const { readyAt, settledAt } = readinessOf(file);
         changed += upsertObservedFile.run({
           uploadId,
           relativePath: file.relativePath,
@@ -149,7 +162,8 @@ export function taskQueries(db: Database) {
           size: file.size,
           mtimeMs: file.mtimeMs,
           observedAt: file.observedAt,
-          readyAt: readyAtFor(file),
+          readyAt,
+          settledAt,
           now,
         }).changes;
       }
@@ -202,7 +216,9 @@ export function taskQueries(db: Database) {
 
     release(taskId: number, version: TaskVersion, note: string | null, now: EpochMs): boolean {
       const { size, mtimeMs, observedAt, readyAt } = version;
-      return releaseRunningTask.run({ taskId, size, mtimeMs, observedAt, readyAt, note, now }).changes === 1;
+      const refuseStreaming = version.refuseStreaming === true ? 1 : 0;
+      const values = { taskId, size, mtimeMs, observedAt, readyAt, note, refuseStreaming, now };
+      return releaseRunningTask.run(values).changes === 1;
     },
 
     drop(taskId: number): void {
