@@ -55,6 +55,7 @@ export function fileItem(task: FileTask): FileItem {
 export function verifyReply(report: VerifyReport): VerifyReply {
   return {
     checked: report.checked,
+    mismatched: report.mismatched,
     mismatches: report.mismatches.map((mismatch) => ({
       relative_path: mismatch.relativePath,
       object_key: mismatch.objectKey,

@@ -249,6 +249,7 @@ export const RetryReply = Type.Object(
 export const VerifyReply = Type.Object(
   {
     checked: count('How many completed files were checked.'),
+    mismatched: count('How many of them were found wrong (`mismatches` lists the first 1,000).'),
     mismatches: Type.Array(
       Type.Object({
         relative_path: Type.String({
@@ -267,7 +268,7 @@ export const VerifyReply = Type.Object(
       }),
       {
         description:
-          'Every completed file whose object or local file is not what was uploaded, in the order the files were first seen.',
+          'The completed files whose object or local file is not what was uploaded, in the order the files were first seen: all of them, up to 1,000.',
       },
     ),
     requeued: count(

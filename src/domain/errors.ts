@@ -70,7 +70,7 @@ export const ERROR_CATALOGUE = {
   s3_unavailable: {
     status: 503,
     description:
-      'S3 could not be reached, or refused the requests that check the objects (the message says which and why). Nothing was requeued; try again once S3 answers.',
+      'S3 could not be reached, or refused the requests that check the objects (the message says which and why). Files found wrong before that are requeued; try again once S3 answers.',
   },
 } as const satisfies Record<string, ErrorCatalogueEntry>;
 

@@ -18,6 +18,8 @@ import { errorCode } from '../watch/fs-errors.js';
 const PAGE_SIZE = 500;
 /** HEAD requests in flight at once. */
 const HEAD_CONCURRENCY = 8;
+/** Mismatches listed in the report; all are counted and requeued, but the answer stays small. */
+export const MAX_LISTED_MISMATCHES = 1000;
 
 export interface VerifyMismatch {
   relativePath: string;
@@ -29,7 +31,9 @@ export interface VerifyMismatch {
 export interface VerifyReport {
   /** Completed tasks checked. */
   checked: number;
-  /** In task order. */
+  /** Tasks found wrong, all of them. */
+  mismatched: number;
+  /** The first MAX_LISTED_MISMATCHES of them, in task order. */
   mismatches: VerifyMismatch[];
   /** Tasks sent back to pending (none for a cancelled request). */
   requeued: number;
@@ -52,48 +56,46 @@ interface Finding {
 }
 
 /**
- * Checks every completed task of `request`, then requeues the mismatches (unless the request is
- * cancelled). Throws the `s3_unavailable` AppError when S3 cannot answer; nothing is requeued then.
+ * Checks every completed task of `request`, a page at a time, and requeues each page's mismatches
+ * (unless the request is cancelled) before the next page is read, so that memory holds one page
+ * however many files the request has. Throws the `s3_unavailable` AppError when S3 cannot answer;
+ * the pages checked before stay requeued.
  */
 export async function verifyCompletedUploads(
   deps: VerifyDeps,
   request: UploadRequest,
 ): Promise<VerifyReport> {
-  const { findings, checked } = await findMismatches(deps, request);
-  const now = (deps.now ?? Date.now)();
-  let requeued = 0;
-  if (request.status !== 'cancelled') {
+  const report: VerifyReport = { checked: 0, mismatched: 0, mismatches: [], requeued: 0 };
+  for await (const { findings, checked } of findMismatches(deps, request)) {
+    report.checked += checked;
+    report.mismatched += findings.length;
     for (const finding of findings) {
-      if (finding.noFileToUpload) continue;
-      const moved = await deps.store.requeueCompletedTask(
-        finding.task.taskId,
-        {
-          checkedEtag: finding.task.etag,
-          reason: finding.reasons.join('; '),
-          forgetUpload: finding.objectWrong,
-        },
-        now,
-      );
-      if (moved) requeued += 1;
+      if (report.mismatches.length < MAX_LISTED_MISMATCHES) {
+        const { relativePath, objectKey } = finding.task;
+        report.mismatches.push({ relativePath, objectKey, reason: finding.reasons.join('; ') });
+      }
+      if (request.status !== 'cancelled' && !finding.noFileToUpload && (await requeue(deps, finding))) {
+        report.requeued += 1;
+      }
     }
   }
-  return {
-    checked,
-    mismatches: findings.map((finding) => ({
-      relativePath: finding.task.relativePath,
-      objectKey: finding.task.objectKey,
-      reason: finding.reasons.join('; '),
-    })),
-    requeued,
-  };
+  return report;
 }
 
-async function findMismatches(
+async function requeue(deps: VerifyDeps, finding: Finding): Promise<boolean> {
+  const { task, reasons, objectWrong } = finding;
+  return deps.store.requeueCompletedTask(
+    task.taskId,
+    { checkedEtag: task.etag, reason: reasons.join('; '), forgetUpload: objectWrong },
+    (deps.now ?? Date.now)(),
+  );
+}
+
+/** The mismatches of each page of completed tasks, in task order. */
+async function* findMismatches(
   deps: VerifyDeps,
   request: UploadRequest,
-): Promise<{ findings: Finding[]; checked: number }> {
-  const findings: Finding[] = [];
-  let checked = 0;
+): AsyncGenerator<{ findings: Finding[]; checked: number }> {
   let cursor: string | undefined;
   do {
     const page = await deps.store.listTasks(request.uploadId, {
@@ -111,11 +113,9 @@ async function findMismatches(
       if (error instanceof S3RequestError) throw s3Unavailable(error.message);
       throw error;
     }
-    for (const finding of results) if (finding) findings.push(finding);
-    checked += page.items.length;
+    yield { findings: results.filter((finding) => finding !== undefined), checked: page.items.length };
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);
-  return { findings, checked };
 }
 
 async function checkTask(

@@ -178,6 +178,7 @@ describe('verify and the orphan sweep against S3', () => {
     const report = await service.verify('v1');
     assert.deepEqual(report, {
       checked: 5,
+      mismatched: 3,
       mismatches: [
         {
           relativePath: 'changed.txt',

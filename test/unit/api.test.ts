@@ -366,6 +366,7 @@ describe('POST /uploads/{id}/verify', () => {
     ];
     assert.deepEqual(jsonOf(reply), {
       checked: 6,
+      mismatched: 5,
       mismatches: expectedMismatches.map(([relativePath, reason]) => ({
         relative_path: relativePath,
         object_key: `prefix/${relativePath}`,
@@ -404,6 +405,7 @@ describe('POST /uploads/{id}/verify', () => {
     const again = jsonOf(await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' }));
     assert.deepEqual(again, {
       checked: 2,
+      mismatched: 1,
       mismatches: [
         {
           relative_path: 'gone-locally.txt',
@@ -419,7 +421,7 @@ describe('POST /uploads/{id}/verify', () => {
   test('takes no body, an empty one, or an empty JSON one', async (t) => {
     const f = await setUp(t);
     await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
-    const empty = { checked: 0, mismatches: [], requeued: 0 };
+    const empty = { checked: 0, mismatched: 0, mismatches: [], requeued: 0 };
     const replies = [
       await f.app.inject({ method: 'POST', url: '/uploads/u1/verify' }),
       await f.app.inject({
@@ -456,6 +458,7 @@ describe('POST /uploads/{id}/verify', () => {
     assert.equal(reply.statusCode, 200, reply.body);
     assert.deepEqual(jsonOf(reply), {
       checked: 1,
+      mismatched: 1,
       mismatches: [
         { relative_path: 'a.txt', object_key: 'prefix/a.txt', reason: 'the object is missing in S3' },
       ],

@@ -5,13 +5,18 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { verifyCompletedUploads } from '../../src/engine/verify.js';
+import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/engine/verify.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { readyAt } from './store-fixtures.js';
 
-test('checks every completed task of a large request, one page at a time', async (t) => {
+/** A request of `count` completed one-byte files; `inS3` says which objects S3 holds. */
+async function requestOfCompletedFiles(
+  t: { after: (fn: () => Promise<void>) => void },
+  count: number,
+  inS3: (relativePath: string) => boolean,
+) {
   const root = await mkdtemp(path.join(tmpdir(), 'verify-'));
   const folder = path.join(root, 'source');
   await mkdir(folder);
@@ -32,8 +37,6 @@ test('checks every completed task of a large request, one page at a time', async
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
-
-  const count = 1203;
   const now = Date.now();
   await store.createRequest(
     { uploadId: 'big', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
@@ -46,17 +49,31 @@ test('checks every completed task of a large request, one page at a time', async
   await store.recordObservedFiles('big', files, (p) => p, readyAt(now), now);
   const auditor = new FakeAuditor();
   for (const task of await store.claimReadyTasks(now, count)) {
-    await store.completeTask(
-      task.taskId,
-      { etag: 'e', validation: 'etag', sha256: 'ab', size: 1, mtimeMs: 1 },
-      now,
-    );
-    // Every 100th object is missing in S3.
-    if (!task.relativePath.endsWith('00.txt')) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
+    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', size: 1, mtimeMs: 1 } as const;
+    await store.completeTask(task.taskId, upload, now);
+    if (inS3(task.relativePath)) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
   }
-
   const request = await store.getRequest('big');
   assert.ok(request);
+  return { store, auditor, request, names, limits };
+}
+
+test('lists the first 1,000 mismatches, and counts and requeues them all', async (t) => {
+  const { store, auditor, request } = await requestOfCompletedFiles(t, 1203, () => false);
+  const report = await verifyCompletedUploads({ store, auditor }, request);
+  assert.deepEqual(
+    [report.checked, report.mismatched, report.mismatches.length, report.requeued],
+    [1203, 1203, MAX_LISTED_MISMATCHES, 1203],
+  );
+  assert.equal(report.mismatches[0]?.relativePath, 'f00000.txt');
+  assert.equal((await store.requestTotals('big')).files.pending, 1203);
+});
+
+test('checks every completed task of a large request, one page at a time', async (t) => {
+  const count = 1203;
+  // Every 100th object is missing in S3.
+  const setup = await requestOfCompletedFiles(t, count, (relativePath) => !relativePath.endsWith('00.txt'));
+  const { store, auditor, request, names, limits } = setup;
   const report = await verifyCompletedUploads({ store, auditor }, request);
   assert.equal(report.checked, count);
   assert.equal(auditor.heads.length, count);

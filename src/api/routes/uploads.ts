@@ -120,7 +120,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Check the uploaded files against S3',
         description:
-          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked. S3 unreachable: 503 `s3_unavailable`, and nothing is requeued.",
+          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.",
         params: UploadIdParams,
         response: { 200: VerifyReply, ...errorReplies(404, 503) },
       },
