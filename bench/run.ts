@@ -1,22 +1,22 @@
 // Upload benchmark: prints figures, never passes or fails.
 //
 //   npm run bench                 # every scenario
-//   npm run bench -- large        # some: large (one 1 GiB file), small (1,000 files of 16 KiB)
+//   npm run bench -- large        # some: large (one 1 GiB file), small (1,000 files of 16 KiB),
+//                                 # growing (a file written at a steady rate: see growing.ts)
 //
 // It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the service as users do (a child
 // process with its own SQLite file), and, when rclone is installed, rclone on the same data
 // against the same server in the same run, so that the figures can be read as ratios.
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { waitFor } from '../test/support/poll.js';
-import { deleteBucket, testS3, testS3Client, uniqueBucketName } from '../test/support/s3.js';
 import { api, startService } from '../test/support/service-process.js';
 import { makeTempDir, removeTempDir, writeRandomFile } from '../test/support/temp-tree.js';
+import { GROWING, growingTools, printGrowingTable, runGrowing, type GrowingFigure } from './growing.js';
 import { cpuSeconds, peakRssMiB } from './process-stats.js';
 import { startBenchS3Server } from './s3-server.js';
+import { createBucket, dropBucket, hasCommand, rcloneCopy, timeCommand } from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -62,29 +62,6 @@ const SCENARIOS: Scenario[] = [
     },
   },
 ];
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('which', [name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function createBucket(label: string): Promise<string> {
-  const client = testS3Client();
-  const bucket = uniqueBucketName(label);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
-
-async function dropBucket(bucket: string): Promise<void> {
-  const client = testS3Client();
-  await deleteBucket(client, bucket);
-  client.destroy();
-}
 
 async function runService(scenario: Scenario, folder: string, work: string): Promise<Figure> {
   const bucket = await createBucket(`bench-${scenario.name}`);
@@ -133,47 +110,11 @@ async function runService(scenario: Scenario, folder: string, work: string): Pro
 
 /** rclone with the same concurrency and part size as the service's defaults. */
 async function runRclone(scenario: Scenario, folder: string): Promise<Figure> {
-  const s3 = testS3();
   const bucket = await createBucket(`rclone-${scenario.name}`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    RCLONE_CONFIG_BENCH_TYPE: 's3',
-    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
-    RCLONE_CONFIG_BENCH_ENDPOINT: s3.endpoint,
-    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: s3.accessKeyId,
-    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    RCLONE_CONFIG_BENCH_REGION: s3.region,
-    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
-  };
-  delete env.AWS_CA_BUNDLE; // rclone refuses to start when it points at a bundle it cannot use
-  const args = ['copy', folder, `bench:${bucket}`, '--transfers', '8', '--s3-upload-concurrency', '4'];
-  args.push('--s3-chunk-size', '8M', '--s3-upload-cutoff', '16M');
+  const { args, env } = rcloneCopy(folder, bucket);
   const timing = await timeCommand('rclone', args, env);
   await dropBucket(bucket);
   return figureOf(scenario, 'rclone', timing.seconds, timing.cpuSeconds, timing.peakRssMiB);
-}
-
-/** Runs a command under /usr/bin/time for its wall time, CPU and peak memory. */
-function timeCommand(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ seconds: number; cpuSeconds: number; peakRssMiB: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'TIME %e %U %S %M', command, ...args], {
-      env,
-      stdio: ['ignore', 'inherit', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('exit', (code) => {
-      const match = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
-      if (code !== 0 || !match)
-        return reject(new Error(`${command} failed (${code}): ${stderr.slice(-2000)}`));
-      const [, wall, user, system, kib] = match.map(Number);
-      resolve({ seconds: wall!, cpuSeconds: user! + system!, peakRssMiB: kib! / 1024 });
-    });
-  });
 }
 
 function figureOf(
@@ -211,12 +152,16 @@ function printTable(figures: Figure[]): void {
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
+  const known = [...SCENARIOS.map((s) => s.name), 'growing'];
+  const unknown = wanted.filter((name) => !known.includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; choose from ${known.join(', ')}`);
   const scenarios = wanted.length ? SCENARIOS.filter((s) => wanted.includes(s.name)) : SCENARIOS;
-  if (scenarios.length === 0)
-    throw new Error(`unknown scenario; choose from ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  const withGrowing = wanted.length === 0 || wanted.includes('growing');
   const server = await startBenchS3Server();
   const work = await makeTempDir('bench');
   const figures: Figure[] = [];
+  const growing: GrowingFigure[] = [];
   const withRclone = hasCommand('rclone');
   try {
     console.log(
@@ -231,12 +176,26 @@ async function main(): Promise<void> {
       if (withRclone) figures.push(await runRclone(scenario, folder));
       console.log(JSON.stringify(figures.filter((f) => f.scenario === scenario.name)));
     }
-    printTable(figures);
+    if (withGrowing) {
+      console.log(`\ngrowing: ${GROWING.describe}; SETTLE_SECONDS=${GROWING.settleSeconds}`);
+      for (const tool of growingTools(work, withRclone)) {
+        growing.push(await runGrowing(tool, work));
+        console.log(JSON.stringify(growing.at(-1)));
+      }
+    }
+    if (figures.length > 0) printTable(figures);
+    if (growing.length > 0) printGrowingTable(growing);
     const output = path.join(process.cwd(), 'bench-results.json');
     await writeFile(
       output,
       JSON.stringify(
-        { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, figures },
+        {
+          date: new Date().toISOString(),
+          node: process.version,
+          cores: os.cpus().length,
+          figures,
+          growing,
+        },
         null,
         2,
       ),

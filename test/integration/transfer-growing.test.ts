@@ -13,6 +13,7 @@ import { createS3Client } from '../../src/transfer/s3-client.js';
 import type { PreviousUpload, ResumeState, UploadJob } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
+import { startGrowingWrite } from '../support/growing-writer.js';
 import { waitFor } from '../support/poll.js';
 import {
   createTestBucket,
@@ -71,18 +72,6 @@ describe('uploading growing files against S3', () => {
     };
   }
 
-  /** Appends `chunks` random chunks of `chunkSize` bytes, one every `everyMs`; resolves with all the bytes written. */
-  async function grow(filePath: string, chunks: number, chunkSize: number, everyMs: number): Promise<Buffer> {
-    const written: Buffer[] = [];
-    for (let index = 0; index < chunks; index++) {
-      const chunk = randomBytes(chunkSize);
-      await appendFile(filePath, chunk);
-      written.push(chunk);
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
-    }
-    return Buffer.concat(written);
-  }
-
   before(async () => {
     bucket = await createTestBucket(checkClient, 'growing');
     folder = await mkdtemp(path.join(tmpdir(), 'growing-test-'));
@@ -110,17 +99,22 @@ describe('uploading growing files against S3', () => {
         await listener.partUploaded(part);
       },
     });
-    const rest = await grow(filePath, 8, 2 * MiB + 333, 150);
-    const lastWrite = Date.now();
-    const content = Buffer.concat([first, rest]);
+    const written = await startGrowingWrite(filePath, {
+      totalBytes: 8 * (2 * MiB + 333),
+      chunkBytes: 2 * MiB + 333,
+      intervalMs: 150,
+      append: true,
+    }).done;
+    const content = await readFile(filePath);
     const result = await upload;
 
     assert.equal(result.method, 'streamed');
     assert.equal(result.size, content.length);
     assert.equal(result.sha256, sha256(content));
     assert.equal(result.bytesSent, content.length, 'every byte sent once');
+    assert.equal(content.length, first.length + written.written);
     assert.ok(
-      partTimes.filter((time) => time < lastWrite).length >= 2,
+      partTimes.filter((time) => time < written.lastWriteAt).length >= 2,
       'parts went up while the file was written',
     );
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'streamed.bin'), content);
