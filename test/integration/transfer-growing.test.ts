@@ -72,6 +72,18 @@ describe('uploading growing files against S3', () => {
     };
   }
 
+  /** A file of random bytes uploaded whole, and what an append would copy from. */
+  async function uploadedFile(
+    name: string,
+    size: number,
+  ): Promise<{ filePath: string; previous: PreviousUpload }> {
+    const filePath = path.join(folder, name);
+    await writeFile(filePath, randomBytes(size));
+    const job = await jobFor(filePath, name, { stream: false });
+    const uploaded = await uploader.upload(job, undefined, recorder().listener);
+    return { filePath, previous: { size: uploaded.size, etag: uploaded.etag, sha256: uploaded.sha256 } };
+  }
+
   before(async () => {
     bucket = await createTestBucket(checkClient, 'growing');
     folder = await mkdtemp(path.join(tmpdir(), 'growing-test-'));
@@ -150,16 +162,9 @@ describe('uploading growing files against S3', () => {
   });
 
   it('uploads the whole file when it no longer starts with the uploaded object', async () => {
-    const filePath = path.join(folder, 'not-an-append.bin');
-    await writeFile(filePath, randomBytes(6 * MiB));
-    const firstUpload = await uploader.upload(
-      await jobFor(filePath, 'not-an-append.bin', { stream: false }),
-      undefined,
-      recorder().listener,
-    );
+    const { filePath, previous } = await uploadedFile('not-an-append.bin', 6 * MiB);
     const content = randomBytes(8 * MiB);
     await writeFile(filePath, content);
-    const previous = { size: firstUpload.size, etag: firstUpload.etag, sha256: firstUpload.sha256 };
     const job = await jobFor(filePath, 'not-an-append.bin', { stream: false, previous });
     const result = await uploader.upload(job, undefined, recorder().listener);
     assert.equal(result.method, 'multipart');
@@ -168,13 +173,7 @@ describe('uploading growing files against S3', () => {
   });
 
   it('does not copy from an object that changed in S3 since it was uploaded', async () => {
-    const filePath = path.join(folder, 'changed-in-s3.bin');
-    await writeFile(filePath, randomBytes(6 * MiB));
-    const firstUpload = await uploader.upload(
-      await jobFor(filePath, 'changed-in-s3.bin', { stream: false }),
-      undefined,
-      recorder().listener,
-    );
+    const { filePath, previous } = await uploadedFile('changed-in-s3.bin', 6 * MiB);
     // Someone else puts other bytes at the key.
     const other = randomBytes(6 * MiB);
     const otherPath = path.join(folder, 'other.bin');
@@ -186,7 +185,6 @@ describe('uploading growing files against S3', () => {
     );
     await appendFile(filePath, randomBytes(MiB));
     const content = await readFile(filePath);
-    const previous = { size: firstUpload.size, etag: firstUpload.etag, sha256: firstUpload.sha256 };
     const { listener, recorded } = recorder();
     const result = await uploader.upload(
       await jobFor(filePath, 'changed-in-s3.bin', { stream: false, previous }),
