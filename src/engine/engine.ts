@@ -89,12 +89,12 @@ export class Engine implements RequestLifecycle {
     this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
     if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
-    // Before any upload starts, so that no upload of this run can be taken for an orphan.
+    const live = await store.listRequests(['pending', 'active']);
+    for (const request of live) this.watchRequest(request);
+    // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
     const signal = this.startAbort.signal;
     await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
     if (this.stopping) return;
-    const live = await store.listRequests(['pending', 'active']);
-    for (const request of live) this.watchRequest(request);
     this.dispatcher.start();
     this.log.info({ requests: live.length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the

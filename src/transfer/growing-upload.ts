@@ -68,15 +68,26 @@ export function appendFits(previous: PreviousUpload, size: number, partSize: num
   return copyRanges(previous.size).length + Math.ceil((size - previous.size) / partSize) <= MAX_PARTS;
 }
 
+/** Fills `buffer` from `position` as far as the file goes; returns how many bytes were read. */
+async function readUpTo(handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
 /** Two windows of the file: its first bytes and the last bytes before `end`. */
 async function fingerprintAt(handle: FileHandle, end: number): Promise<string | undefined> {
   const head = Buffer.allocUnsafe(Math.min(FINGERPRINT_BYTES, end));
   const tail = Buffer.allocUnsafe(Math.min(FINGERPRINT_BYTES, end));
   const [headRead, tailRead] = await Promise.all([
-    head.length > 0 ? handle.read(head, 0, head.length, 0) : { bytesRead: 0 },
-    tail.length > 0 ? handle.read(tail, 0, tail.length, end - tail.length) : { bytesRead: 0 },
+    readUpTo(handle, head, 0),
+    readUpTo(handle, tail, end - tail.length),
   ]);
-  if (headRead.bytesRead < head.length || tailRead.bytesRead < tail.length) return undefined;
+  if (headRead < head.length || tailRead < tail.length) return undefined;
   return createHash('sha256').update(head).update(tail).digest('hex');
 }
 
@@ -208,8 +219,7 @@ class GrowingUpload {
       const partNumber = this.parts.length + 1;
       const part = byNumber.get(partNumber);
       if (part?.size !== saved.partSize || this.offset + saved.partSize > this.opened.size) break;
-      const { bytesRead } = await this.handle.read(body, 0, body.length, this.offset);
-      if (bytesRead < body.length) return false;
+      if ((await readUpTo(this.handle, body, this.offset)) < body.length) return false;
       // S3 holds other bytes than the file has there: the file was rewritten.
       if (md5Of(body).hex !== part.etag) return false;
       this.content.update(body);
@@ -364,8 +374,8 @@ class GrowingUpload {
     while (this.inFlight.size < this.context.settings.maxConcurrentParts && this.canStartPart(size)) {
       this.throwIfStopped();
       const buffer = this.freeBuffers.pop() ?? Buffer.allocUnsafe(this.partSize);
-      const { bytesRead } = await this.handle.read(buffer, 0, this.partSize, this.offset);
-      if (bytesRead < this.partSize) return this.startOver('truncated');
+      if ((await readUpTo(this.handle, buffer, this.offset)) < this.partSize)
+        return this.startOver('truncated');
       const partNumber = this.nextPart++;
       this.content.update(buffer);
       const md5 = md5Of(buffer);
@@ -407,8 +417,8 @@ class GrowingUpload {
     let tail: UploadedPart | undefined;
     if (tailSize > 0 || this.nextPart === 1) {
       const body = Buffer.allocUnsafe(tailSize);
-      const { bytesRead } = await this.handle.read(body, 0, tailSize, this.offset);
-      if (bytesRead < tailSize) return undefined; // it shrank: the next look decides
+      // Shorter: it shrank meanwhile, and the next look decides.
+      if ((await readUpTo(this.handle, body, this.offset)) < tailSize) return undefined;
       this.content.update(body);
       tail = { partNumber: this.nextPart, etag: '', size: tailSize };
       const receipt = await uploadPart(
