@@ -1,11 +1,18 @@
 // Every setting, its default and its validation, in one place. Values come from the environment,
 // and from a .env file in the working folder when one exists (the environment wins).
+import { realpath, stat } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
+/**
+ * Time allowed for one S3 request and its whole answer. Generous on purpose: a part of 8 MiB over a
+ * link of 20 KiB/s takes about 7 minutes; the socket idle timeout catches dead connections sooner.
+ */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 15 * 60_000;
 
 export type ChecksumMode = 'when_required' | 'when_supported';
 /** The checksum S3 checks on every part besides Content-MD5 ('md5': Content-MD5 alone). */
@@ -41,6 +48,15 @@ export interface TransferSettings {
   checksumAlgorithm: ChecksumAlgorithm;
 }
 
+export interface SecuritySettings {
+  /** Clients send it as `Authorization: Bearer <token>`; undefined: the API asks for nothing. */
+  apiToken: string | undefined;
+  /** Listening beyond loopback without an API token is on purpose (a proxy or firewall guards the port). */
+  allowUnauthenticated: boolean;
+  /** Absolute folders as configured (resolveSourceRoots gives their real paths); undefined: any folder. */
+  allowedSourceRoots: string[] | undefined;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -53,7 +69,10 @@ export interface Config {
   rescanIntervalSeconds: number;
   settleSeconds: number;
   maxConcurrentFiles: number;
+  /** Longest an S3 request may take, from sending it to the last byte of the answer; then it is retried. */
+  s3RequestTimeoutMs: number;
   logLevel: LogLevel;
+  security: SecuritySettings;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +158,93 @@ function partSize(env: Env, name: string, fallback: number): number {
   return bytes;
 }
 
+/** RFC 6750's b64token: what a client can send after `Bearer ` without quoting. */
+const TOKEN_CHARACTERS = /^[A-Za-z0-9\-._~+/]+=*$/;
+const MIN_TOKEN_LENGTH = 16;
+
+function apiToken(env: Env): string | undefined {
+  const token = raw(env, 'API_TOKEN');
+  if (token === undefined) return undefined;
+  if (!TOKEN_CHARACTERS.test(token)) {
+    throw new ConfigError(
+      'API_TOKEN',
+      'may only hold A-Z, a-z, 0-9 and - . _ ~ + / (then = signs), so that clients can send it as a bearer token',
+    );
+  }
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(
+      'API_TOKEN',
+      `is ${token.length} characters long; use at least ${MIN_TOKEN_LENGTH} random ones (for example the output of: openssl rand -hex 32)`,
+    );
+  }
+  return token;
+}
+
+/** Folders separated by ':', like PATH; each one absolute. */
+function sourceRoots(env: Env): string[] | undefined {
+  const value = raw(env, 'ALLOWED_SOURCE_ROOTS');
+  if (value === undefined) return undefined;
+  const roots = value
+    .split(':')
+    .map((root) => root.trim())
+    .filter((root) => root !== '');
+  for (const root of roots) {
+    if (!path.isAbsolute(root)) {
+      throw new ConfigError('ALLOWED_SOURCE_ROOTS', `'${root}' is not an absolute path`);
+    }
+  }
+  return roots.length > 0 ? roots.map((root) => path.resolve(root)) : undefined;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 (IPv4-mapped loopback too) and localhost; any other name or address may be reachable from outside. */
+export function isLoopbackHost(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1');
+  if (/^localhost\.?$/i.test(address)) return true;
+  const family = isIP(address);
+  if (family === 0) return false;
+  return LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * null when the API is safe to start as configured; otherwise the one-line reason it is not: it
+ * would listen beyond loopback with no token, and ALLOW_UNAUTHENTICATED does not say that is meant.
+ */
+export function unauthenticatedExposureProblem(host: string, security: SecuritySettings): string | null {
+  if (security.apiToken !== undefined || security.allowUnauthenticated || isLoopbackHost(host)) return null;
+  return (
+    `'${host}' lets other machines reach the API and API_TOKEN is not set, so anyone could read and ` +
+    'create upload requests: set API_TOKEN to a long random secret (clients then send Authorization: ' +
+    'Bearer <token>), or HOST=127.0.0.1, or ALLOW_UNAUTHENTICATED=true if a firewall or proxy already guards the port'
+  );
+}
+
+/**
+ * The real paths of ALLOWED_SOURCE_ROOTS, read once at start-up: a source folder is compared with
+ * them after its own links are resolved, so the roots' links must be resolved too.
+ */
+export async function resolveSourceRoots(roots: readonly string[]): Promise<string[]> {
+  const resolved: string[] = [];
+  for (const root of roots) {
+    let real: string;
+    try {
+      real = await realpath(root);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+      const reason = code === 'ENOENT' ? 'does not exist' : `cannot be resolved (${code})`;
+      throw new ConfigError('ALLOWED_SOURCE_ROOTS', `'${root}' ${reason}`);
+    }
+    if (!(await stat(real)).isDirectory()) {
+      throw new ConfigError('ALLOWED_SOURCE_ROOTS', `'${root}' is not a folder`);
+    }
+    if (!resolved.includes(real)) resolved.push(real);
+  }
+  return resolved;
+}
+
 /** sqlite:./relative/file.db or sqlite:/absolute/file.db, resolved against the working folder. */
 export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   const match = /^sqlite:(?:\/\/)?(.+)$/.exec(databaseUrl);
@@ -155,9 +261,17 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   const databaseUrl = raw(env, 'DATABASE_URL') ?? 'sqlite:./data/uploads.db';
   const partSizeBytes = partSize(env, 'PART_SIZE_BYTES', 8 * MiB);
   const streamPartSizeBytes = partSize(env, 'STREAM_PART_SIZE_BYTES', 16 * MiB);
+  const host = raw(env, 'HOST') ?? '127.0.0.1';
+  const security: SecuritySettings = {
+    apiToken: apiToken(env),
+    allowUnauthenticated: boolean(env, 'ALLOW_UNAUTHENTICATED', false),
+    allowedSourceRoots: sourceRoots(env),
+  };
+  const exposure = unauthenticatedExposureProblem(host, security);
+  if (exposure !== null) throw new ConfigError('HOST', exposure);
   return {
     port: integer(env, 'PORT', 8000, 0, 65535),
-    host: raw(env, 'HOST') ?? '127.0.0.1',
+    host,
     databaseUrl,
     sqlitePath: sqlitePathOf(databaseUrl, cwd),
     s3: {
@@ -186,7 +300,15 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
     settleSeconds: seconds(env, 'SETTLE_SECONDS', 2, 0),
     maxConcurrentFiles: integer(env, 'MAX_CONCURRENT_FILES', 8, 1, 1024),
+    s3RequestTimeoutMs: integer(
+      env,
+      'S3_REQUEST_TIMEOUT_MS',
+      DEFAULT_S3_REQUEST_TIMEOUT_MS,
+      100,
+      24 * 3600_000,
+    ),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    security,
   };
 }
 

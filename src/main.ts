@@ -1,7 +1,7 @@
 // Wiring only: configuration, store, S3, engine, HTTP server and signals.
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
-import { ConfigError, MAX_PARTS, loadConfig, type Config } from './config.js';
+import { ConfigError, MAX_PARTS, loadConfig, resolveSourceRoots, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { UploadService } from './engine/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
@@ -11,10 +11,13 @@ import { createS3Client } from './transfer/s3-client.js';
 import { createUploader } from './transfer/uploader.js';
 import { VERSION } from './version.js';
 
-function readConfig(): Config {
+/** The configuration, and the real paths of ALLOWED_SOURCE_ROOTS (which must exist). */
+async function readConfig(): Promise<{ config: Config; allowedSourceRoots: string[] | undefined }> {
   dotenv.config({ quiet: true });
   try {
-    return loadConfig(process.env);
+    const config = loadConfig(process.env);
+    const roots = config.security.allowedSourceRoots;
+    return { config, allowedSourceRoots: roots && (await resolveSourceRoots(roots)) };
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`configuration error: ${error.message}\n`);
@@ -25,11 +28,14 @@ function readConfig(): Config {
 }
 
 async function main(): Promise<void> {
-  const config = readConfig();
-  const logger = createLogger(config.logLevel);
+  const { config, allowedSourceRoots } = await readConfig();
+  const logger = createLogger(config.logLevel, {
+    secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
+  });
   const store = openStore(config.databaseUrl, config.sqlitePath);
   const s3 = createS3Client(config.s3, {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
+    requestTimeoutMs: config.s3RequestTimeoutMs,
   });
   const uploader = createUploader(s3, config.transfer, logger);
   const auditor = createObjectAuditor(s3, config.transfer, logger);
@@ -49,8 +55,8 @@ async function main(): Promise<void> {
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
   });
-  const service = new UploadService({ store, lifecycle: engine, auditor });
-  const app = await buildApp({ service, logger, version: VERSION });
+  const service = new UploadService({ store, lifecycle: engine, auditor, allowedSourceRoots });
+  const app = await buildApp({ service, logger, version: VERSION, apiToken: config.security.apiToken });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.
   const stop = gracefulStop(logger, async () => {
@@ -72,6 +78,8 @@ async function main(): Promise<void> {
       database: config.sqlitePath,
       endpoint: config.s3.endpoint ?? 'AWS',
       region: config.s3.region,
+      authentication: config.security.apiToken === undefined ? 'none' : 'bearer token',
+      allowedSourceRoots: allowedSourceRoots ?? 'any',
     },
     'service ready',
   );

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { UploadService } from '../engine/upload-service.js';
 import type { Logger } from '../logger.js';
+import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { docsRoutes, openApiOptions } from './routes/docs.js';
 import { fileRoutes } from './routes/files.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
   /** false: no logging (tests). */
   logger: Logger | false;
   version: string;
+  /** When set, every route but `GET /` and the documentation needs `Authorization: Bearer <apiToken>`. */
+  apiToken?: string;
 }
 
 /**
@@ -45,9 +48,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   base.setValidatorCompiler(validatorCompiler);
   acceptOnlyJsonBodies(base);
   installErrorHandling(base);
+  if (deps.apiToken !== undefined) requireApiToken(base, deps.apiToken);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
-  await app.register(swagger, openApiOptions(deps.version));
+  await app.register(
+    swagger,
+    openApiOptions({ version: deps.version, bearerAuth: deps.apiToken !== undefined }),
+  );
   await app.register(healthRoutes, { service: deps.service, version: deps.version });
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });

@@ -7,6 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import {
   AppError,
   badRequest,
+  databaseUnavailable,
   headersTooLarge,
   internalError,
   invalidJson,
@@ -16,6 +17,7 @@ import {
   unsupportedMediaType,
   validationFailed,
 } from '../domain/errors.js';
+import { databaseUnavailableCause } from '../store/sqlite/unavailable.js';
 import type { ErrorReply } from './schemas.js';
 import { describeFailure } from './validation.js';
 
@@ -33,9 +35,14 @@ export function installErrorHandling(app: FastifyInstance): void {
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
 
   app.setErrorHandler((error: unknown, request, reply) => {
-    const known = error instanceof AppError ? error : fromFrameworkError(error, request, bodyLimit);
+    const known =
+      error instanceof AppError
+        ? error
+        : (fromFrameworkError(error, request, bodyLimit) ?? fromStoreError(error));
     if (known) {
-      request.log.info({ code: known.code, status: known.httpStatus }, known.message);
+      // A 503 is the service's own trouble (its database, S3): the operator must see it and why.
+      if (known.httpStatus >= 500) request.log.warn({ err: error, code: known.code }, known.message);
+      else request.log.info({ code: known.code, status: known.httpStatus }, known.message);
       return sendError(reply, known);
     }
     request.log.error(
@@ -46,6 +53,12 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, routeNotFound(request.method, request.url)));
+}
+
+/** A database that cannot be used right now (full or read-only disk, I/O error, lock) is a 503, not a bug. */
+function fromStoreError(error: unknown): AppError | undefined {
+  const cause = databaseUnavailableCause(error);
+  return cause === undefined ? undefined : databaseUnavailable(cause);
 }
 
 function isFrameworkError(error: unknown): error is FastifyError {

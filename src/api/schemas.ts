@@ -213,7 +213,7 @@ export const FileItem = Type.Object(
     ),
     ready_at: nullable(
       Type.String({ format: 'date-time' }),
-      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start, because the request is cancelled.',
+      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the request is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).',
       EXAMPLE_TIME,
     ),
     created_at: time('When the file was first seen.'),

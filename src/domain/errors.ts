@@ -32,7 +32,8 @@ export const ERROR_CATALOGUE = {
   },
   invalid_upload_id: {
     status: 400,
-    description: '`upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`.',
+    description:
+      '`upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.',
   },
   invalid_cursor: {
     status: 400,
@@ -41,6 +42,16 @@ export const ERROR_CATALOGUE = {
   bad_request: {
     status: 400,
     description: 'The HTTP request itself is malformed (for example a bad URL or Content-Length).',
+  },
+  unauthorized: {
+    status: 401,
+    description:
+      'The service has an `API_TOKEN` and the request does not carry it as `Authorization: Bearer <token>` (missing, malformed or wrong).',
+  },
+  source_folder_not_allowed: {
+    status: 403,
+    description:
+      '`source_folder` (its real path, links resolved) is outside every folder of `ALLOWED_SOURCE_ROOTS`.',
   },
   upload_not_found: { status: 404, description: 'No upload request has this `upload_id`.' },
   route_not_found: { status: 404, description: 'No route matches this method and path.' },
@@ -71,6 +82,11 @@ export const ERROR_CATALOGUE = {
     status: 503,
     description:
       'S3 could not be reached, or refused the requests that check the objects (the message says which and why). Files found wrong before that are requeued; try again once S3 answers.',
+  },
+  database_unavailable: {
+    status: 503,
+    description:
+      'The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed.',
   },
 } as const satisfies Record<string, ErrorCatalogueEntry>;
 
@@ -155,6 +171,24 @@ export function badRequest(message: string): AppError {
   return new AppError('bad_request', message);
 }
 
+/** `tokenGiven`: a bearer token was sent but is not the service's. */
+export function unauthorized(tokenGiven: boolean): AppError {
+  return new AppError(
+    'unauthorized',
+    tokenGiven
+      ? 'The API token is wrong: send the one the service was started with, as Authorization: Bearer <token>.'
+      : 'This route needs the API token: send it as Authorization: Bearer <token>.',
+  );
+}
+
+export function sourceFolderNotAllowed(folder: string, allowedRoots: readonly string[]): AppError {
+  return invalidField(
+    'source_folder_not_allowed',
+    'source_folder',
+    `'${folder}' is outside the folders this service may read: ${allowedRoots.join(', ')}`,
+  );
+}
+
 export function uploadNotFound(uploadId: string): AppError {
   return new AppError('upload_not_found', `No upload request has upload_id '${uploadId}'.`);
 }
@@ -203,6 +237,14 @@ export function headersTooLarge(): AppError {
 /** `cause` is already in words for people (an S3RequestError's message: what failed, where, why). */
 export function s3Unavailable(cause: string): AppError {
   return new AppError('s3_unavailable', `S3 could not be asked about the uploaded objects: ${cause}`);
+}
+
+/** `cause` completes "The database cannot be used right now: ...", e.g. "its disk is full". */
+export function databaseUnavailable(cause: string): AppError {
+  return new AppError(
+    'database_unavailable',
+    `The database cannot be used right now: ${cause}. Nothing was changed; try again once it is fixed.`,
+  );
 }
 
 export function internalError(requestId?: string): AppError {

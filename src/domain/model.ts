@@ -49,7 +49,8 @@ export interface FileTask {
   lastError: string | null;
   /**
    * Earliest time the dispatcher may claim it (pending: the file has settled; failed: the requeue
-   * time); null when it is never to be claimed (its request is cancelled).
+   * time); null when it is never to be claimed (its request is cancelled, or it failed for good:
+   * its object key would be longer than S3 allows).
    */
   readyAt: EpochMs | null;
   /** When the file was stat'ed for the version this task holds: an older observation never replaces it. */

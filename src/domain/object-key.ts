@@ -29,12 +29,24 @@ export function prefixProblem(prefix: string): string | null {
   const control = [...prefix].find(isControlCharacter);
   if (control !== undefined) return `the prefix contains a control character (${codePoint(control)})`;
   if (hasLoneSurrogate(prefix)) return 'the prefix is not valid Unicode (it has a lone surrogate)';
-  const normalized = normalizePrefix(prefix);
-  for (const segment of normalized.split('/')) {
-    if (segment === '.' || segment === '..') {
-      return `the prefix has a '${segment}' segment, which many S3 tools resolve as a path step`;
+  // Written as it will be used: a prefix that needs tidying is refused rather than rewritten, so
+  // that what a tool syncing the bucket back to disk reads as a path is what the client sent.
+  if (prefix.includes('\\')) {
+    return "the prefix contains a backslash, which some tools read as a folder separator: separate with '/'";
+  }
+  if (prefix.startsWith('/')) {
+    return "the prefix starts with '/': object keys have no leading slash (write 'backups/2024', not '/backups/2024')";
+  }
+  if (prefix !== '') {
+    // One trailing '/' is allowed ('backups/2024/' and 'backups/2024' mean the same).
+    for (const segment of prefix.replace(/\/$/, '').split('/')) {
+      if (segment === '') return "the prefix has an empty segment ('//')";
+      if (segment === '.' || segment === '..') {
+        return `the prefix has a '${segment}' segment, which many S3 tools resolve as a path step`;
+      }
     }
   }
+  const normalized = normalizePrefix(prefix);
   const bytes = utf8.encode(normalized).length;
   if (bytes > MAX_PREFIX_BYTES) {
     return `the prefix is ${bytes} bytes of UTF-8; at most ${MAX_PREFIX_BYTES} are allowed, to leave room for file paths`;

@@ -35,6 +35,9 @@ const PICOMATCH_OPTIONS: picomatch.PicomatchOptions = {
   strictBrackets: true,
   literalBrackets: false, // [ab] is a class only, not also the literal text "[ab]"
   windows: false, // relative paths are always '/' separated
+  // '**' compiles to '.', which without the s flag stops at a line break: a name holding a newline
+  // (Linux allows it) would not match '**', the default pattern, and never be uploaded.
+  flags: 's',
 };
 
 const POSIX_CLASSES = new Set([

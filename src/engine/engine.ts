@@ -37,6 +37,7 @@ interface RunningTask {
 
 const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 const MONITOR_RESTART_DELAY_MS = 5000;
+const RECORD_RETRY_DELAY_MS = 2000;
 
 /** Settings in seconds may be fractional; the store keeps times in whole milliseconds. */
 function wholeMilliseconds(seconds: number): number {
@@ -201,17 +202,31 @@ export class Engine implements RequestLifecycle {
           { err: error, taskId: task.taskId, uploadId: task.uploadId },
           'recording an upload failed',
         );
-        await this.runner
-          .recordUnexpected(task, error)
-          .catch((again: unknown) =>
-            this.log.error({ err: again, taskId: task.taskId }, 'the task stays in_progress until a restart'),
-          );
+        await this.recordUnexpected(task, error);
       })
       .finally(() => {
         if (this.running.get(task.taskId) === entry) this.running.delete(task.taskId);
       });
     this.running.set(task.taskId, entry);
     return entry.done;
+  }
+
+  /**
+   * The outcome could not be recorded (a full or read-only disk, say): fail the task so that it is
+   * requeued. While the database refuses that too, try again every few seconds in the background
+   * (the slot is free meanwhile): a task left in_progress would wait for a restart.
+   */
+  private async recordUnexpected(task: FileTask, error: unknown): Promise<void> {
+    try {
+      await this.runner.recordUnexpected(task, error);
+    } catch (again) {
+      if (this.stopping) {
+        this.log.error({ err: again, taskId: task.taskId }, 'the task is pending again at the next start');
+        return;
+      }
+      this.log.error({ err: again, taskId: task.taskId }, 'cannot record the failed upload yet; retrying');
+      setTimeout(() => void this.recordUnexpected(task, error), RECORD_RETRY_DELAY_MS).unref();
+    }
   }
 
   private stopTask(entry: RunningTask, reason: StopReason): void {

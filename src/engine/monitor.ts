@@ -1,10 +1,12 @@
+import { realpath } from 'node:fs/promises';
 import type { ObservedFile, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { FolderWatch, PathFilter } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
-import { scanFolder } from '../watch/scanner.js';
+import { FolderUnreadableError, scanFolder } from '../watch/scanner.js';
+import { errorCode } from '../watch/fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
 import { readinessOf, type Readiness } from './readiness.js';
 
@@ -71,6 +73,7 @@ export class RequestMonitor {
   private async startWatching(): Promise<void> {
     if (this.watch || this.stopped) return;
     try {
+      await this.assertSourceNotMoved();
       this.watch = await watchFolder(
         this.request.sourceFolder,
         this.filter,
@@ -136,6 +139,7 @@ export class RequestMonitor {
     const started = this.now();
     let files = 0;
     try {
+      await this.assertSourceNotMoved();
       for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
         signal: this.scanAbort.signal,
         observationClock: this.options.observationClock,
@@ -148,9 +152,12 @@ export class RequestMonitor {
       }
       if (!this.stopped) {
         this.log.debug({ kind, files, ms: this.now() - started }, 'scan finished');
+        // A database that refuses this write is not a scan failure: the next good scan clears it.
         if (this.scanFailed) {
-          this.scanFailed = false;
-          await this.options.store.setRequestError(this.request.uploadId, null, this.now());
+          await this.options.store.setRequestError(this.request.uploadId, null, this.now()).then(
+            () => (this.scanFailed = false),
+            (error: unknown) => this.log.error({ err: error }, 'cannot clear the scan error yet'),
+          );
         }
         await this.startWatching();
       }
@@ -165,6 +172,21 @@ export class RequestMonitor {
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scheduleRescan();
+    }
+  }
+
+  /**
+   * The request holds the folder's real path. When that path now leads elsewhere (the folder, or a
+   * folder above it, was replaced by a symbolic link), nothing is scanned: the link is not followed.
+   */
+  private async assertSourceNotMoved(): Promise<void> {
+    const folder = this.request.sourceFolder;
+    // A folder that is gone says so in the scanner's words ("does not exist"), not realpath's.
+    const real = await realpath(folder).catch((error: unknown) => {
+      throw new FolderUnreadableError(folder, errorCode(error), error);
+    });
+    if (real !== folder) {
+      throw new Error(`${folder} now leads to ${real} through a symbolic link, which is not followed`);
     }
   }
 

@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileTask, UploadRequest } from '../domain/model.js';
+import { keyProblem } from '../domain/object-key.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { normalizeEtag } from '../transfer/checksums.js';
@@ -12,6 +13,7 @@ import {
   describeS3Error,
 } from '../transfer/errors.js';
 import type { PreviousUpload, Uploader, UploadProgressListener } from '../transfer/types.js';
+import { describeUploadFailure } from './failure-message.js';
 import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
 
 /** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
@@ -60,6 +62,11 @@ export class TaskRunner {
       return;
     }
     const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
+    const keyError = keyProblem(task.objectKey);
+    if (keyError !== null) {
+      await this.failForGood(task, request, filePath, keyError, log);
+      return;
+    }
     const { readiness } = this.options;
     try {
       const result = await this.options.uploader.upload(
@@ -189,7 +196,7 @@ export class TaskRunner {
       return;
     }
     const now = this.now();
-    const message = describeS3Error(error);
+    const message = describeUploadFailure(error, filePath);
     const retryAt = now + this.options.failedRequeueIntervalMs;
     await store.failTask(task.taskId, message, retryAt, now);
     await store.setRequestError(task.uploadId, `${task.relativePath}: ${message}`, now);
@@ -197,6 +204,29 @@ export class TaskRunner {
       { err: error, key: task.objectKey, retryAt: new Date(retryAt).toISOString() },
       `upload failed: ${message}`,
     );
+  }
+
+  /**
+   * A path S3 can never store (its key is too long): no request is sent, and the task fails without
+   * a requeue time, since no retry can cure it; renaming the file (or a new version of it, or POST
+   * retry, which then finds the old name gone) is what moves it again.
+   */
+  private async failForGood(
+    task: FileTask,
+    request: UploadRequest,
+    filePath: string,
+    problem: string,
+    log: Logger,
+  ): Promise<void> {
+    if (!(await lstatOrUndefined(filePath))?.isFile()) {
+      await this.dropVanished(task, request, log);
+      return;
+    }
+    const now = this.now();
+    const message = `${problem}: rename the file or shorten the request's destination_prefix; it is not retried automatically`;
+    await this.options.store.failTask(task.taskId, message, null, now);
+    await this.options.store.setRequestError(task.uploadId, `${task.relativePath}: ${message}`, now);
+    log.error({ key: task.objectKey }, `upload failed for good: ${message}`);
   }
 
   /** Back to pending with the version it had (its parts stay recorded); readyAt null leaves the queue. */

@@ -13,6 +13,7 @@ import {
   invalidPattern,
   invalidSourceFolder,
   invalidUploadId,
+  sourceFolderNotAllowed,
   uploadCancelled,
   uploadIdTaken,
   uploadNotFound,
@@ -35,9 +36,13 @@ export interface RequestLifecycle {
   tasksRequeued(): void;
 }
 
-/** Client-chosen upload ids are safe in URLs and logs without escaping. */
-export const UPLOAD_ID_PATTERN = '^[A-Za-z0-9._~-]{1,128}$';
-export const UPLOAD_ID_RULE = '1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-"';
+/**
+ * Client-chosen upload ids are safe in URLs and logs without escaping. "." and ".." are not ids:
+ * HTTP clients resolve them as path segments (`/uploads/..` is sent as `/`), so no URL could name them.
+ */
+export const UPLOAD_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._~-]{1,128}$';
+export const UPLOAD_ID_RULE =
+  '1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-", other than "." and ".."';
 const UPLOAD_ID_REGEX = new RegExp(UPLOAD_ID_PATTERN);
 
 /** The store's cursor is the last task id of the page: a positive decimal integer. */
@@ -66,6 +71,8 @@ export interface UploadServiceDeps {
   auditor: ObjectAuditor;
   now?: () => number;
   newUploadId?: () => string;
+  /** Real paths (links resolved) of the only folders sources may be in; undefined: anywhere. */
+  allowedSourceRoots?: readonly string[];
 }
 
 export class UploadService {
@@ -74,6 +81,7 @@ export class UploadService {
   private readonly auditor: ObjectAuditor;
   private readonly now: () => number;
   private readonly newUploadId: () => string;
+  private readonly allowedSourceRoots: readonly string[] | undefined;
 
   constructor(deps: UploadServiceDeps) {
     this.store = deps.store;
@@ -81,6 +89,7 @@ export class UploadService {
     this.auditor = deps.auditor;
     this.now = deps.now ?? Date.now;
     this.newUploadId = deps.newUploadId ?? randomUUID;
+    this.allowedSourceRoots = deps.allowedSourceRoots;
   }
 
   async createUpload(input: CreateUploadInput): Promise<UploadRequest> {
@@ -98,7 +107,7 @@ export class UploadService {
     const keyPrefixProblem = prefixProblem(prefix);
     if (keyPrefixProblem !== null) throw invalidDestinationPrefix(prefix, keyPrefixProblem);
 
-    const sourceFolder = await readableFolder(input.sourceFolder);
+    const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
     let request: UploadRequest;
     try {
@@ -199,15 +208,28 @@ export class UploadService {
  * access(R_OK | X_OK) and an actual opendir: the first explains a refusal clearly, the second
  * catches what access() misses (ACLs, some network file systems). A process running as root
  * passes both whatever the mode bits say, as the kernel lets it.
+ *
+ * With allowed roots, the real path must be inside one of them, so that neither '..' nor a link
+ * leads out. A path outside them is refused before anything else is said about it: whether it
+ * exists or can be read is not for the client to learn.
  */
-async function readableFolder(folder: string): Promise<string> {
+async function readableFolder(folder: string, allowedRoots: readonly string[] | undefined): Promise<string> {
   if (folder === '') throw invalidSourceFolder(folder, 'is empty: give the absolute path of a folder');
   if (!path.isAbsolute(folder)) {
     throw invalidSourceFolder(folder, 'is a relative path: give an absolute path, such as /data/incoming');
   }
+  const assertAllowed = (candidate: string): void => {
+    if (allowedRoots && !allowedRoots.some((root) => isInside(candidate, root))) {
+      throw sourceFolderNotAllowed(folder, allowedRoots);
+    }
+  };
   let real: string;
   try {
-    real = await realpath(folder);
+    real = await realpath(folder).catch(async (error: unknown) => {
+      if (allowedRoots) assertAllowed(await resolvedAsFarAsPossible(folder));
+      throw error;
+    });
+    assertAllowed(real);
     const stats = await stat(real);
     if (!stats.isDirectory()) {
       throw invalidSourceFolder(folder, stats.isFile() ? 'is a file, not a folder' : 'is not a folder');
@@ -219,6 +241,33 @@ async function readableFolder(folder: string): Promise<string> {
     throw folderError(folder, error);
   }
   return real.length > 1 ? real.replace(/\/+$/, '') : real;
+}
+
+/**
+ * Where a path that cannot be resolved would be: resolved step by step as the kernel would (a
+ * link, then a '..' from where it leads), up to the first step that does not exist; the rest as
+ * written. So a link inside a root that leads out is followed even when the folder at its end is
+ * missing, and the answer never tells whether something outside the roots exists.
+ */
+async function resolvedAsFarAsPossible(folder: string): Promise<string> {
+  const steps = folder.split('/').filter((step) => step !== '' && step !== '.');
+  let current = '/';
+  for (const [index, step] of steps.entries()) {
+    const next = step === '..' ? path.dirname(current) : path.join(current, step);
+    try {
+      current = await realpath(next);
+    } catch {
+      return path.resolve(next, ...steps.slice(index + 1));
+    }
+  }
+  return current;
+}
+
+/** `candidate` is `root` or below it; both are absolute and normalised. */
+function isInside(candidate: string, root: string): boolean {
+  const relative = path.relative(root, candidate);
+  // Not startsWith('..'): a folder named '..data' is inside.
+  return relative === '' || (relative !== '..' && !relative.startsWith('../') && !path.isAbsolute(relative));
 }
 
 function folderError(folder: string, error: unknown): unknown {

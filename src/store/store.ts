@@ -89,8 +89,11 @@ export interface Store {
    * task's: a streamed file settles at a later one); its multipart state is deleted with it.
    */
   completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean>;
-  /** in_progress → failed with the message; readyAt = retryAt (the automatic requeue time). */
-  failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean>;
+  /**
+   * in_progress → failed with the message; readyAt = retryAt (the automatic requeue time), or null
+   * for an error no retry can cure (it waits for POST retry or a new version of the file).
+   */
+  failTask(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): Promise<boolean>;
   /**
    * in_progress → pending, e.g. the file changed during the upload: the new version (when it
    * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its request

@@ -237,6 +237,9 @@ function explain(
       return 'the S3 endpoint host name does not resolve';
     case 'ECONNREFUSED':
       return 'the S3 endpoint refused the connection';
+    case 'ETIMEDOUT':
+    case 'TimeoutError':
+      return 'S3 did not answer within S3_REQUEST_TIMEOUT_MS, or the connection timed out';
     default:
       return undefined;
   }

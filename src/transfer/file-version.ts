@@ -56,7 +56,10 @@ export async function openRegularFile(
 ): Promise<FileHandle> {
   let handle: FileHandle;
   try {
-    handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO swapped in for the file would block the open until a writer came, holding
+    // a thread of the I/O pool for ever; it opens at once and is refused below as not a file.
+    // Regular files ignore the flag.
+    handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
     throw error;
@@ -89,8 +92,11 @@ export async function statPath(filePath: string): Promise<Stats> {
 }
 
 /** After the last byte was read: the path must still name the same version (not rewritten, not replaced). */
-export async function assertUnchanged(file: VersionedFile): Promise<void> {
-  checkVersion(file, await statPath(file.filePath), 'after reading');
+export async function assertUnchanged(
+  file: VersionedFile,
+  moment: FileCheckMoment = 'after reading',
+): Promise<void> {
+  checkVersion(file, await statPath(file.filePath), moment);
 }
 
 /** Fills `buffer` from `position`; a file that ends early has changed since it was checked. */

@@ -4,6 +4,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListPartsCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -11,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ValidationMethod } from '../domain/model.js';
 import { normalizeEtag, sdkChecksumAlgorithm, type Md5 } from './checksums.js';
-import { S3RequestError, type S3Target } from './errors.js';
+import { ETagMismatchError, S3RequestError, type S3Target } from './errors.js';
 import { isNoSuchBucket, isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
 
@@ -71,20 +72,85 @@ export async function createMultipartUpload(
   target: S3Target & { key: string },
   signal: AbortSignal,
 ): Promise<string> {
-  const response = await requestS3(context, 'CreateMultipartUpload', target, signal, (abortSignal) =>
-    context.client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: target.bucket,
-        Key: target.key,
-        ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
-      }),
-      { abortSignal },
-    ),
-  );
+  const startedAt = Date.now();
+  let answersLost = 0;
+  let response;
+  try {
+    response = await requestS3(context, 'CreateMultipartUpload', target, signal, async (abortSignal) => {
+      try {
+        return await context.client.send(
+          new CreateMultipartUploadCommand({
+            Bucket: target.bucket,
+            Key: target.key,
+            ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
+          }),
+          { abortSignal },
+        );
+      } catch (error) {
+        if (!refusedByS3(error)) answersLost++;
+        throw error;
+      }
+    });
+  } catch (error) {
+    if (answersLost > 0 && !signal.aborted) await abortLostUploads(context, target, undefined, startedAt);
+    throw error;
+  }
+  if (answersLost > 0) await abortLostUploads(context, target, response.UploadId, startedAt);
   if (!response.UploadId) {
     throw new S3RequestError('CreateMultipartUpload', target, 1, new Error('S3 returned no upload id'));
   }
   return response.UploadId;
+}
+
+/**
+ * S3 answered with an error status, so it did not act on the request. Anything else (a reset, a
+ * timeout, an answer cut short or unreadable) may hide a request that S3 carried out.
+ */
+function refusedByS3(error: unknown): boolean {
+  const metadata =
+    typeof error === 'object' && error !== null ? (error as { $metadata?: unknown }).$metadata : undefined;
+  const status = (metadata as { httpStatusCode?: unknown } | undefined)?.httpStatusCode;
+  return typeof status === 'number' && (status < 200 || status >= 300);
+}
+
+/** S3 states when an upload was initiated to the second; a second more allows for clock skew. */
+const INITIATED_SLACK_MS = 2000;
+
+/**
+ * A CreateMultipartUpload whose answer was lost may have created an upload whose id nobody knows,
+ * costing storage until the next start's orphan sweep. The uploads S3 holds at this exact key,
+ * initiated since the first attempt, other than `keep`, are those: aborted now. Best effort: a
+ * failure is logged, never thrown.
+ */
+async function abortLostUploads(
+  context: TransferContext,
+  target: S3Target & { key: string },
+  keep: string | undefined,
+  since: number,
+): Promise<void> {
+  const signal = new AbortController().signal; // the cleanup runs to its end, even for a stopped job
+  try {
+    const listed = await requestS3(context, 'ListMultipartUploads', target, signal, (abortSignal) =>
+      context.client.send(new ListMultipartUploadsCommand({ Bucket: target.bucket, Prefix: target.key }), {
+        abortSignal,
+      }),
+    );
+    for (const upload of listed.Uploads ?? []) {
+      const { Key: key, UploadId: uploadId, Initiated: initiated } = upload;
+      if (key !== target.key || uploadId === undefined || uploadId === keep) continue;
+      if (initiated === undefined || initiated.getTime() < since - INITIATED_SLACK_MS) continue;
+      await abortMultipartUpload(context, { ...target, uploadId }, signal);
+      context.logger.info(
+        { ...target, uploadId },
+        'aborted a multipart upload created by an attempt whose answer was lost',
+      );
+    }
+  } catch (error) {
+    context.logger.warn(
+      { ...target, err: error },
+      'could not look for multipart uploads created by attempts whose answer was lost',
+    );
+  }
 }
 
 /** Every part S3 holds for the upload (all pages), or undefined when S3 no longer knows the upload. */
@@ -267,10 +333,23 @@ export async function completeMultipartUpload(
     returned = existing;
   }
   const validation = validationMethodOf(returned);
-  return {
-    etag: checkedEtag(`completed ${where(target)}`, returned.ETag, expectedEtag, validation),
-    validation,
-  };
+  try {
+    return {
+      etag: checkedEtag(`completed ${where(target)}`, returned.ETag, expectedEtag, validation),
+      validation,
+    };
+  } catch (error) {
+    if (!(error instanceof ETagMismatchError)) throw error;
+    // The upload is gone either way: whether the answer or the object is wrong, the object says.
+    const stored = await headObject(context, target, signal);
+    const storedValidation = validationMethodOf(stored);
+    const etag = checkedEtag(`object ${where(target)}`, stored.ETag, expectedEtag, storedValidation);
+    context.logger.warn(
+      { ...target, mismatch: error.message },
+      'CompleteMultipartUpload answered a wrong ETag, but the object S3 holds has the expected one',
+    );
+    return { etag, validation: storedValidation };
+  }
 }
 
 /**

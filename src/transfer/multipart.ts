@@ -50,6 +50,9 @@ async function sendParts(
     const size = partLength(plan, partNumber);
     const body = (buffers[worker] ??= Buffer.allocUnsafe(bufferSize)).subarray(0, size);
     try {
+      // A file deleted or changed meanwhile can still be read through the open handle: look at
+      // the path before each part, so that no more parts of it are sent.
+      if (!receipts.has(partNumber)) await assertUnchanged(job, 'while reading');
       await readExactly(handle, body, partOffset(plan, partNumber), job);
     } catch (error) {
       content.abandon(error);

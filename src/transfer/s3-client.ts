@@ -1,17 +1,15 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { ConfigError, type ChecksumMode, type S3Settings } from '../config.js';
+import { ConfigError, DEFAULT_S3_REQUEST_TIMEOUT_MS, type ChecksumMode, type S3Settings } from '../config.js';
 
 /** Time allowed to open a TCP (and TLS) connection. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
 /** A request whose socket stays silent this long is dead, however large its body. */
 export const SOCKET_IDLE_TIMEOUT_MS = 120_000;
-/**
- * Time allowed for a whole request and its response. Generous on purpose: a part of 8 MiB over a
- * link of 20 KiB/s takes about 7 minutes; the idle timeout catches dead connections sooner.
- */
-export const REQUEST_TIMEOUT_MS = 15 * 60_000;
+/** Time allowed for a whole request and its answer, unless the options say otherwise (S3_REQUEST_TIMEOUT_MS). */
+export const REQUEST_TIMEOUT_MS = DEFAULT_S3_REQUEST_TIMEOUT_MS;
 
 export interface S3ClientOptions {
   /** Connections kept open to S3: the number of requests the service may have in flight. */
@@ -46,7 +44,8 @@ function credentialsOf(settings: S3Settings): S3ClientConfig['credentials'] {
 export function createS3Client(settings: S3Settings, options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: Math.max(1, options.maxSockets) };
   const checksums = CHECKSUM_MODES[settings.checksumMode];
-  return new S3Client({
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const client = new S3Client({
     region: settings.region,
     endpoint: settings.endpoint,
     forcePathStyle: settings.forcePathStyle,
@@ -63,8 +62,45 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
       httpsAgent: new HttpsAgent(agentOptions),
       connectionTimeout: options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
       socketTimeout: options.socketIdleTimeoutMs ?? SOCKET_IDLE_TIMEOUT_MS,
-      requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      // Until the answer's headers arrive; boundAnswerBody takes over from there.
+      requestTimeout: requestTimeoutMs,
       throwOnRequestTimeout: true,
     },
   });
+  boundAnswerBody(client, requestTimeoutMs);
+  return client;
+}
+
+/** A request whose whole answer did not arrive in time: transient, retried like a reset. */
+function answerTimeoutError(timeoutMs: number): Error {
+  return Object.assign(
+    new Error(`S3 did not send its whole answer within ${timeoutMs} ms (S3_REQUEST_TIMEOUT_MS)`),
+    { name: 'TimeoutError', code: 'ETIMEDOUT' },
+  );
+}
+
+/**
+ * The SDK's requestTimeout ends once the answer's headers are in: a body that then stalls (a
+ * CompleteMultipartUpload answer cut off mid-XML, say) would hang until the socket idle timeout.
+ * This gives the body what is left of the request's time, then destroys it with a TimeoutError.
+ * It sits innermost, next to the HTTP handler, so the body is still unread when it gets it.
+ */
+function boundAnswerBody(client: S3Client, timeoutMs: number): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const startedAt = Date.now();
+      const result = await next(args);
+      const body: unknown = (result.response as { body?: unknown } | undefined)?.body;
+      if (body instanceof Readable && !body.readableEnded && !body.destroyed) {
+        const remainingMs = Math.max(0, startedAt + timeoutMs - Date.now());
+        const timer = setTimeout(() => body.destroy(answerTimeoutError(timeoutMs)), remainingMs);
+        timer.unref();
+        const stop = () => clearTimeout(timer);
+        body.once('end', stop);
+        body.once('close', stop);
+      }
+      return result;
+    },
+    { step: 'deserialize', priority: 'low', name: 'answerBodyDeadline' },
+  );
 }

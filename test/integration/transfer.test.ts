@@ -310,10 +310,12 @@ describe('transfer against S3', () => {
 
     await assert.rejects(uploader.upload(job, undefined, listener), (error: unknown) => {
       assert.ok(error instanceof FileChangedError, `expected FileChangedError, got ${String(error)}`);
-      assert.equal(error.moment, 'after reading');
+      // Seen before the next part is read: the part after the change is never sent.
+      assert.equal(error.moment, 'while reading');
       assert.equal(error.found?.size, job.size + 4);
       return true;
     });
+    assert.equal(counts.get('UploadPartCommand'), 2, 'the third part was not sent');
     assert.equal(counts.get('CompleteMultipartUploadCommand'), undefined);
     assert.equal(await objectExists('changing.bin'), false);
     // The upload is left for the engine to abort or resume.

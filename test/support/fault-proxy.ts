@@ -1,6 +1,7 @@
 // An HTTP proxy that tests put between the service and S3 to inject faults: S3 error replies,
-// connection resets before, during or after the request reaches S3, and delays. It streams bodies
-// both ways and forwards the Host header as the client sent it, so SigV4 signatures stay valid.
+// connection resets before, during or after the request reaches S3, delays, and answers that S3
+// gave but the client gets stalled, cut short or with a wrong ETag. It streams bodies both ways and
+// forwards the Host header as the client sent it, so SigV4 signatures stay valid.
 //
 //   const proxy = await startFaultProxy(testS3().endpoint);
 //   const fault = proxy.inject({ method: 'PUT', query: ['partNumber'], times: 1, fault: SLOW_DOWN });
@@ -12,7 +13,7 @@
 // and its body bytes, so that tests can say what was sent when: stats.bodyBytesByOperation.UploadPart.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 
@@ -26,7 +27,23 @@ export type Fault =
   /** S3 receives and answers the whole request; the client's connection is destroyed instead of answered. */
   | { type: 'reset'; stage: 'after-forward' }
   /** Holds the request this long before forwarding it. */
-  | { type: 'delay'; ms: number };
+  | { type: 'delay'; ms: number }
+  /**
+   * S3 receives and answers the whole request; the proxy holds the answer (all of it, or its body
+   * after the status and headers) for `ms`, or until the client gives up when `ms` is absent.
+   */
+  | { type: 'stall'; ms?: number; stage?: 'before-headers' | 'after-headers' }
+  /**
+   * S3 receives and answers the whole request; the client gets the status, the headers (with S3's
+   * Content-Length) and the first `keepBytes` bytes of the body (default: half of it), then the
+   * connection is destroyed. An answer without a body (PutObject, UploadPart) may arrive whole.
+   */
+  | { type: 'truncate'; keepBytes?: number }
+  /**
+   * S3 receives and answers the whole request; the ETag header and any <ETag> of the XML body reach
+   * the client as `etag`, or by default as S3's ETag with its first hex digit changed.
+   */
+  | { type: 'wrong-etag'; etag?: string };
 
 export const SLOW_DOWN: Fault = {
   type: 'error',
@@ -39,6 +56,19 @@ export const INTERNAL_ERROR: Fault = {
   status: 500,
   code: 'InternalError',
   message: 'We encountered an internal error. Please try again.',
+};
+/** What S3 answers when the client's body stopped coming for a while: a 400, yet worth retrying. */
+export const REQUEST_TIMEOUT: Fault = {
+  type: 'error',
+  status: 400,
+  code: 'RequestTimeout',
+  message: 'Your socket connection to the server was not read from or written to within the timeout period.',
+};
+export const ACCESS_DENIED: Fault = {
+  type: 'error',
+  status: 403,
+  code: 'AccessDenied',
+  message: 'Access Denied',
 };
 
 export interface ProxiedRequest {
@@ -54,6 +84,8 @@ export interface FaultRule {
   method?: string;
   /** exact path, or a pattern tested against it */
   path?: string | RegExp;
+  /** only requests to this bucket (path-style: /bucket or /bucket/key) */
+  bucket?: string;
   /** query parameters that must be present, e.g. ['partNumber', 'uploadId'] for UploadPart */
   query?: string[];
   where?: (request: ProxiedRequest) => boolean;
@@ -110,6 +142,8 @@ export interface RequestRecord extends ProxiedRequest {
   answeredAt: number | undefined;
   /** request body bytes passed on to S3 */
   bodyBytes: number;
+  /** the fault injected into this request, if any */
+  fault: Fault['type'] | undefined;
 }
 
 export interface FaultProxy {
@@ -179,12 +213,14 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       receivedAt: Date.now(),
       answeredAt: undefined,
       bodyBytes: 0,
+      fault: undefined,
     };
     log.push(record);
     increment(stats.requests, method);
 
     const fault = ruleFor(request)?.rule.fault;
     if (fault) stats.faultsInjected += 1;
+    record.fault = fault?.type;
     if (fault?.type === 'error') {
       req.resume(); // read the body to its end, as S3 would before answering
       await finished(req).catch(() => undefined);
@@ -207,19 +243,35 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       });
       if (closed) return;
     }
-    const cutAfterBytes =
-      fault?.type === 'reset' && fault.stage === 'during-body' ? fault.afterBytes : undefined;
-    const resetAfterForward = fault?.type === 'reset' && fault.stage === 'after-forward';
-    await forward(req, res, record, cutAfterBytes, resetAfterForward);
+    await forward(req, res, record, fault);
+  }
+
+  /** Resolves after `ms` (never when absent), or as soon as the client's socket closes or the proxy does. */
+  async function hold(ms: number | undefined, socket: Socket): Promise<void> {
+    if (socket.destroyed || closed) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          pendingDelays.delete(timer);
+        }
+        socket.off('close', done);
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      if (timer !== undefined) pendingDelays.add(timer);
+      socket.once('close', done); // the client gave up, or close() ended every connection
+    });
   }
 
   async function forward(
     req: http.IncomingMessage,
     res: http.ServerResponse,
     record: RequestRecord,
-    cutAfterBytes: number | undefined,
-    resetAfterForward: boolean,
+    fault: Fault | undefined,
   ): Promise<void> {
+    const cutAfterBytes =
+      fault?.type === 'reset' && fault.stage === 'during-body' ? fault.afterBytes : undefined;
     const socket = req.socket; // kept: a destroyed request lets go of its socket
     const upstream = http.request({
       agent: upstreamAgent,
@@ -254,18 +306,53 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       else sendProxyError(res, error);
       return;
     }
-    if (resetAfterForward) {
+    if (fault?.type === 'reset' && fault.stage === 'after-forward') {
       upstreamResponse.resume();
       socket.destroy();
       return;
     }
-    record.outcome = upstreamResponse.statusCode ?? 502;
+    const status = upstreamResponse.statusCode ?? 502;
+    const headers = forwardableHeaders(upstreamResponse.headers);
+    if (fault?.type === 'truncate' || fault?.type === 'wrong-etag') {
+      const body = await readAll(upstreamResponse).catch(() => undefined);
+      if (body === undefined || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      record.answeredAt = Date.now();
+      if (fault.type === 'wrong-etag') {
+        record.outcome = status;
+        const altered = withWrongEtags(headers, body, fault.etag);
+        res.writeHead(status, upstreamResponse.statusMessage, altered.headers);
+        res.end(altered.body);
+        return;
+      }
+      record.outcome = 'reset';
+      res.writeHead(status, upstreamResponse.statusMessage, { ...headers, 'content-length': body.length });
+      const kept = body.subarray(0, Math.min(body.length, fault.keepBytes ?? Math.floor(body.length / 2)));
+      res.write(kept, () => socket.destroy());
+      return;
+    }
+    const stall = fault?.type === 'stall' ? fault : undefined;
+    if (stall && (stall.stage ?? 'before-headers') === 'before-headers') {
+      await hold(stall.ms, socket);
+      if (socket.destroyed || closed) {
+        upstreamResponse.destroy();
+        return;
+      }
+    }
+    record.outcome = status;
     record.answeredAt = Date.now();
-    res.writeHead(
-      upstreamResponse.statusCode ?? 502,
-      upstreamResponse.statusMessage,
-      forwardableHeaders(upstreamResponse.headers),
-    );
+    res.writeHead(status, upstreamResponse.statusMessage, headers);
+    if (stall?.stage === 'after-headers') {
+      res.flushHeaders();
+      await hold(stall.ms, socket);
+      if (socket.destroyed || closed) {
+        upstreamResponse.destroy();
+        record.outcome = 'reset';
+        return;
+      }
+    }
     try {
       await pipeline(upstreamResponse, res);
     } catch {
@@ -331,6 +418,7 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
 
 function matches(rule: FaultRule, request: ProxiedRequest): boolean {
   if (rule.method !== undefined && rule.method.toUpperCase() !== request.method) return false;
+  if (rule.bucket !== undefined && request.path.split('/')[1] !== rule.bucket) return false;
   if (typeof rule.path === 'string' && rule.path !== request.path) return false;
   if (rule.path instanceof RegExp && !rule.path.test(request.path)) return false;
   if (rule.query?.some((name) => !request.query.has(name))) return false;
@@ -368,6 +456,38 @@ export function s3OperationOf(request: ProxiedRequest, hasCopySource: boolean): 
     default:
       return 'Other';
   }
+}
+
+async function readAll(stream: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** S3's ETag with its first hex digit changed: the same shape (quotes, "-N"), another value. */
+export function wrongEtagOf(etag: string): string {
+  return etag.replace(/[0-9a-f]/i, (digit) => (digit === '0' ? '1' : '0'));
+}
+
+const XML_ETAG = /(<ETag>)([^<]*)(<\/ETag>)/g;
+
+/** The answer with its ETag header and the <ETag> elements of its XML body replaced. */
+function withWrongEtags(
+  headers: http.OutgoingHttpHeaders,
+  body: Buffer,
+  etag: string | undefined,
+): { headers: http.OutgoingHttpHeaders; body: Buffer } {
+  const altered = { ...headers };
+  if (typeof altered.etag === 'string') altered.etag = etag ?? wrongEtagOf(altered.etag);
+  let text = body.toString('utf8');
+  if (text.includes('<ETag>')) {
+    text = text.replace(XML_ETAG, (_all, open: string, value: string, close: string) => {
+      return `${open}${etag ?? wrongEtagOf(value)}${close}`;
+    });
+    body = Buffer.from(text, 'utf8');
+  }
+  altered['content-length'] = body.length;
+  return { headers: altered, body };
 }
 
 function increment(counts: Record<string, number>, key: string): void {

@@ -25,6 +25,8 @@ export interface ServiceOptions {
   s3Endpoint?: string;
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** A command the service is started through, e.g. ['setpriv', '--inh-caps=-all', '--']. */
+  wrapper?: string[];
 }
 
 const running = new Set<ServiceProcess>();
@@ -32,7 +34,14 @@ const running = new Set<ServiceProcess>();
 /** Starts `src/main.ts` on a free port and resolves once it says it is ready. */
 export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
   const s3 = testS3();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')], {
+  const command = [
+    ...(options.wrapper ?? []),
+    process.execPath,
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'src/main.ts'),
+  ];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -120,7 +120,15 @@ describe('documentation', () => {
       }
     }
     const create = document.paths['/uploads']?.post;
-    assert.deepEqual(Object.keys(create?.responses ?? {}).sort(), ['201', '400', '409', '413', '415', '500']);
+    assert.deepEqual(Object.keys(create?.responses ?? {}).sort(), [
+      '201',
+      '400',
+      '403',
+      '409',
+      '413',
+      '415',
+      '500',
+    ]);
   });
 
   test('the fields are described, with examples', async () => {

@@ -94,6 +94,13 @@ describe('compilePattern', () => {
     assertMatches('my file.txt', ['my file.txt'], ['my_file.txt']);
   });
 
+  it('matches names holding line breaks and other control characters', () => {
+    const names = ['new\nline', 'dir\n/a\rb', 'x/a\u2028b\u2029', 'tab\t/bell\u0007'];
+    assertMatches(DEFAULT_PATTERN, names, []);
+    assertMatches('**/*b', ['dir\n/a\rb', 'x/a\nb'], ['a\nb/c']);
+    assertMatches('*line', ['new\nline', 'd\n/new\nline'], ['new\nline/x']);
+  });
+
   it('refuses to compile an invalid pattern, saying why', () => {
     assert.throws(
       () => compilePattern('[abc'),

@@ -82,7 +82,7 @@ test('createUpload stores the normalised request and tells the engine', async (t
   const created = await f.service.createUpload({
     sourceFolder: path.join(f.root, 'link') + '/',
     destinationBucket: 'my-bucket',
-    destinationPrefix: '/backups//2024/',
+    destinationPrefix: 'backups/2024/',
     pattern: '**/*.jpg',
     uploadId: 'photos-2024',
   });

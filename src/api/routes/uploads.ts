@@ -27,7 +27,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         description:
           'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored.',
         body: CreateUploadBody,
-        response: { 201: UploadRequestReply, ...errorReplies(400, 409, 413, 415) },
+        response: { 201: UploadRequestReply, ...errorReplies(400, 403, 409, 413, 415) },
       },
     },
     async (request, reply) => {

@@ -59,7 +59,9 @@ export function requestQueries(db: Database) {
   return {
     create(request: NewUploadRequest, now: EpochMs): UploadRequest {
       try {
-        const row = insertRequest.get({
+        // all(), not get(): get() stops at the first row and drops what the end of the statement
+        // reports, and in autocommit that is the commit: a full disk would go unnoticed.
+        const [row] = insertRequest.all({
           uploadId: request.uploadId,
           sourceFolder: request.sourceFolder,
           destinationBucket: request.destinationBucket,

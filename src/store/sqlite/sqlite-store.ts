@@ -18,7 +18,7 @@ import type { RequestStatus, TaskStatus } from '../../domain/status.js';
 import type { CompletedTaskRequeue, Store, TaskRelease } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
-import { openDatabase } from './connection.js';
+import { openDatabase, withSyncedCommit } from './connection.js';
 import { multipartQueries } from './multipart.js';
 import type { MultipartQueries } from './multipart.js';
 import { queueQueries } from './queue.js';
@@ -66,7 +66,7 @@ export class SqliteStore implements Store {
 
   // --- upload requests
   async createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest> {
-    return this.requests.create(request, now);
+    return withSyncedCommit(this.db, () => this.requests.create(request, now));
   }
 
   async getRequest(uploadId: string): Promise<UploadRequest | undefined> {
@@ -82,7 +82,7 @@ export class SqliteStore implements Store {
   }
 
   async cancelRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.requests.cancel(uploadId, now);
+    return withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now));
   }
 
   async setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
@@ -149,7 +149,7 @@ export class SqliteStore implements Store {
     return this.completeAndForgetMultipart(taskId, upload, now);
   }
 
-  async failTask(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): Promise<boolean> {
+  async failTask(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): Promise<boolean> {
     return this.tasks.fail(taskId, message, retryAt, now);
   }
 

@@ -106,7 +106,12 @@ export function taskQueries(db: Database) {
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
-  const failRunningTask = db.prepare<{ taskId: number; message: string; retryAt: EpochMs; now: EpochMs }>(`
+  const failRunningTask = db.prepare<{
+    taskId: number;
+    message: string;
+    retryAt: EpochMs | null;
+    now: EpochMs;
+  }>(`
     UPDATE file_tasks SET status = 'failed', last_error = @message, ready_at = ${readyAtUnlessCancelled('@retryAt')},
                           failed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
@@ -210,7 +215,7 @@ export function taskQueries(db: Database) {
       return completeRunningTask.run({ taskId, etag, validation, sha256, size, mtimeMs, now }).changes === 1;
     },
 
-    fail(taskId: number, message: string, retryAt: EpochMs, now: EpochMs): boolean {
+    fail(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): boolean {
       return failRunningTask.run({ taskId, message, retryAt, now }).changes === 1;
     },
 
