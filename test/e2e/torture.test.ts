@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startGrowingWrite } from '../support/growing-writer.js';
+import { seededRandom } from '../support/seeded-random.js';
 import { waitFor } from '../support/poll.js';
 import {
   createTestBucket,
@@ -35,18 +36,6 @@ const SMALL_FOLDERS = 25;
 const SMALL_PER_FOLDER = 20;
 const LARGE_SIZES = [64 * MiB, 96 * MiB, 128 * MiB];
 const GROWING_BYTES = 48 * MiB;
-
-/** A small seeded generator (mulberry32), so that a failing run can be replayed with TORTURE_SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function md5(data: Uint8Array): string {
   return createHash('md5').update(data).digest('hex');

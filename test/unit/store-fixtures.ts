@@ -13,6 +13,7 @@ import type {
 } from '../../src/domain/model.js';
 import type { TaskStatus } from '../../src/domain/status.js';
 import type { Store } from '../../src/store/store.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -91,18 +92,6 @@ export function totalsOf(tasks: readonly FileTask[]): RequestTotals {
     totals.bytes.uploaded += task.status === 'completed' ? task.size : task.bytesUploaded;
   }
   return totals;
-}
-
-/** A small deterministic generator, so that a failing random sequence can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
