@@ -1,6 +1,7 @@
 // Security settings: the API token, listening beyond loopback, the allowed source roots, and the
 // secrets kept out of the logs.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -177,8 +178,11 @@ describe('ALLOWED_SOURCE_ROOTS', () => {
 });
 
 describe('secrets in the logs', () => {
-  const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-  const SESSION_TOKEN = 'FwoGZXIvYXdzEBYaDHsession"token\\with+quotes';
+  // Made at run time, shaped like real ones (40 base64 characters; a token with quotes and a
+  // backslash, which JSON escapes), so that no secret-looking value is ever committed.
+  const SECRET_KEY = randomBytes(30).toString('base64');
+  const SESSION_TOKEN = `${randomBytes(12).toString('base64')}session"token\\with+quotes`;
+  const ACCESS_KEY_ID = `TEST${randomBytes(8).toString('hex').toUpperCase()}`;
 
   function capturingLogger(): { logger: ReturnType<typeof createLogger>; output: () => string } {
     const lines: string[] = [];
@@ -192,7 +196,7 @@ describe('secrets in the logs', () => {
   it('censors the configuration, headers and secret fields at any usual depth', () => {
     const { logger, output } = capturingLogger();
     const config = loadConfig({
-      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEACCESSKEY',
+      AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
       AWS_SECRET_ACCESS_KEY: SECRET_KEY,
       AWS_SESSION_TOKEN: SESSION_TOKEN,
       API_TOKEN: TOKEN,
@@ -208,7 +212,7 @@ describe('secrets in the logs', () => {
       SECRET_KEY,
       SESSION_TOKEN,
       TOKEN,
-      'AKIAEXAMPLEACCESSKEY',
+      ACCESS_KEY_ID,
       'dXNlcjpwYXNzd29yZA==',
       'any value',
     ]) {

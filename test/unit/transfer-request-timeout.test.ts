@@ -34,7 +34,7 @@ before(async () => {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     forcePathStyle: true,
     checksumMode: 'when_required',
-    accessKeyId: 'AKIDEXAMPLE',
+    accessKeyId: 'test-key-id',
     secretAccessKey: 'secret',
     sessionToken: undefined,
     profile: undefined,
