@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AppError,
+  DatabaseUnavailableError,
   badRequest,
   databaseUnavailable,
   headersTooLarge,
@@ -17,7 +18,6 @@ import {
   unsupportedMediaType,
   validationFailed,
 } from '../domain/errors.js';
-import { databaseUnavailableCause } from '../store/sqlite/unavailable.js';
 import type { ErrorReply } from './schemas.js';
 import { describeFailure } from './validation.js';
 
@@ -57,8 +57,7 @@ export function installErrorHandling(app: FastifyInstance): void {
 
 /** A database that cannot be used right now (full or read-only disk, I/O error, lock) is a 503, not a bug. */
 function fromStoreError(error: unknown): AppError | undefined {
-  const cause = databaseUnavailableCause(error);
-  return cause === undefined ? undefined : databaseUnavailable(cause);
+  return error instanceof DatabaseUnavailableError ? databaseUnavailable(error.reason) : undefined;
 }
 
 function isFrameworkError(error: unknown): error is FastifyError {

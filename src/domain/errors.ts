@@ -240,6 +240,21 @@ export function s3Unavailable(cause: string): AppError {
 }
 
 /** `cause` completes "The database cannot be used right now: ...", e.g. "its disk is full". */
+/**
+ * The database cannot be used right now (its disk is full or read-only, an I/O error, a lock): not
+ * a bug, and it may pass. The store throws it; the API answers it with database_unavailable.
+ */
+export class DatabaseUnavailableError extends Error {
+  override readonly name = 'DatabaseUnavailableError';
+
+  constructor(
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`the database cannot be used right now: ${reason}`, options);
+  }
+}
+
 export function databaseUnavailable(cause: string): AppError {
   return new AppError(
     'database_unavailable',

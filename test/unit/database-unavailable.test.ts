@@ -10,7 +10,7 @@ import { buildApp } from '../../src/api/app.js';
 import { UploadService } from '../../src/engine/upload-service.js';
 import { openDatabase } from '../../src/store/sqlite/connection.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { databaseUnavailableCause } from '../../src/store/sqlite/unavailable.js';
+import { asDatabaseUnavailable, databaseUnavailableCause } from '../../src/store/sqlite/unavailable.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
@@ -125,7 +125,8 @@ test('the API answers a busy or read-only database with a 503 database_unavailab
       payload: { source_folder: dir, destination_bucket: 'a-bucket', upload_id: 'one' },
     });
 
-  failure = await realBusyError(t);
+  // Injected as the store throws them, wrapped in DatabaseUnavailableError.
+  failure = asDatabaseUnavailable(await realBusyError(t)) as Error;
   for (const response of [await create(), await app.inject({ method: 'GET', url: '/uploads' })]) {
     assert.equal(response.statusCode, 503, response.body);
     assert.match(String(response.headers['content-type']), /^application\/json/);
@@ -135,7 +136,7 @@ test('the API answers a busy or read-only database with a 503 database_unavailab
         'The database cannot be used right now: it is busy: another connection holds its lock (SQLITE_BUSY). Nothing was changed; try again once it is fixed.',
     });
   }
-  failure = await realReadOnlyError(t);
+  failure = asDatabaseUnavailable(await realReadOnlyError(t)) as Error;
   const readOnly = await create();
   assert.equal(readOnly.statusCode, 503);
   assert.match(readOnly.json<{ message: string }>().message, /read-only \(SQLITE_READONLY\)/);

@@ -27,6 +27,7 @@ import { requestQueries } from './requests.js';
 import type { RequestQueries } from './requests.js';
 import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
+import { asDatabaseUnavailable } from './unavailable.js';
 
 /**
  * Opens (creating it and its folder when missing), locks for this process alone and migrates the
@@ -66,31 +67,31 @@ export class SqliteStore implements Store {
 
   // --- upload requests
   async createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest> {
-    return withSyncedCommit(this.db, () => this.requests.create(request, now));
+    return this.run(() => withSyncedCommit(this.db, () => this.requests.create(request, now)));
   }
 
   async getRequest(uploadId: string): Promise<UploadRequest | undefined> {
-    return this.requests.get(uploadId);
+    return this.run(() => this.requests.get(uploadId));
   }
 
   async listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]> {
-    return this.requests.list(statuses);
+    return this.run(() => this.requests.list(statuses));
   }
 
   async activateRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.requests.activate(uploadId, now);
+    return this.run(() => this.requests.activate(uploadId, now));
   }
 
   async cancelRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now));
+    return this.run(() => withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now)));
   }
 
   async setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
-    this.requests.setError(uploadId, message, now);
+    this.run(() => this.requests.setError(uploadId, message, now));
   }
 
   async requestTotals(uploadId: string): Promise<RequestTotals> {
-    return this.requests.totals(uploadId);
+    return this.run(() => this.requests.totals(uploadId));
   }
 
   // --- file tasks, as the monitor sees files
@@ -101,56 +102,56 @@ export class SqliteStore implements Store {
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
   ): Promise<number> {
-    return this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now);
+    return this.run(() => this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now));
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {
-    return this.tasks.get(taskId);
+    return this.run(() => this.tasks.get(taskId));
   }
 
   async latestObservedAt(): Promise<EpochMs> {
-    return this.tasks.latestObservedAt();
+    return this.run(() => this.tasks.latestObservedAt());
   }
 
   async listTasks(
     uploadId: string,
     options: { status?: TaskStatus; limit: number; cursor?: string },
   ): Promise<{ items: FileTask[]; nextCursor: string | null }> {
-    return this.tasks.list(uploadId, options);
+    return this.run(() => this.tasks.list(uploadId, options));
   }
 
   // --- the dispatcher's queue
   async claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]> {
-    return this.queue.claimReady(now, limit);
+    return this.run(() => this.queue.claimReady(now, limit));
   }
 
   async nextReadyAt(): Promise<EpochMs | null> {
-    return this.queue.nextReadyAt();
+    return this.run(() => this.queue.nextReadyAt());
   }
 
   async requeueDueFailedTasks(now: EpochMs): Promise<number> {
-    return this.queue.requeueDueFailed(now);
+    return this.run(() => this.queue.requeueDueFailed(now));
   }
 
   async retryFailedTasks(uploadId: string, now: EpochMs): Promise<number> {
-    return this.queue.retryFailed(uploadId, now);
+    return this.run(() => this.queue.retryFailed(uploadId, now));
   }
 
   async recoverInterruptedTasks(now: EpochMs): Promise<number> {
-    return this.queue.recoverInterrupted(now);
+    return this.run(() => this.queue.recoverInterrupted(now));
   }
 
   // --- one task's run
   async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void> {
-    this.tasks.recordProgress(taskId, bytesUploaded, now, size);
+    this.run(() => this.tasks.recordProgress(taskId, bytesUploaded, now, size));
   }
 
   async completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean> {
-    return this.completeAndForgetMultipart(taskId, upload, now);
+    return this.run(() => this.completeAndForgetMultipart(taskId, upload, now));
   }
 
   async failTask(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): Promise<boolean> {
-    return this.tasks.fail(taskId, message, retryAt, now);
+    return this.run(() => this.tasks.fail(taskId, message, retryAt, now));
   }
 
   async releaseTask(
@@ -159,41 +160,50 @@ export class SqliteStore implements Store {
     note: string | null,
     now: EpochMs,
   ): Promise<boolean> {
-    return this.tasks.release(taskId, version, note, now);
+    return this.run(() => this.tasks.release(taskId, version, note, now));
   }
 
   async dropTask(taskId: number): Promise<void> {
-    this.tasks.drop(taskId);
+    this.run(() => this.tasks.drop(taskId));
   }
 
   // --- checks of what S3 holds
   async findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined> {
-    return this.audit.findTaskByPath(uploadId, relativePath);
+    return this.run(() => this.audit.findTaskByPath(uploadId, relativePath));
   }
 
   async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
-    return this.audit.requeueCompleted(taskId, requeue, now);
+    return this.run(() => this.audit.requeueCompleted(taskId, requeue, now));
   }
 
   // --- multipart progress of a task
   async getMultipart(taskId: number): Promise<MultipartState | undefined> {
-    return this.multiparts.get(taskId);
+    return this.run(() => this.multiparts.get(taskId));
   }
 
   async saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void> {
-    this.multiparts.save(state, now);
+    this.run(() => this.multiparts.save(state, now));
   }
 
   async recordPart(taskId: number, part: UploadedPart): Promise<void> {
-    this.multiparts.recordPart(taskId, part);
+    this.run(() => this.multiparts.recordPart(taskId, part));
   }
 
   async deleteMultipart(taskId: number): Promise<void> {
-    this.multiparts.delete(taskId);
+    this.run(() => this.multiparts.delete(taskId));
   }
 
   async listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]> {
-    return this.multiparts.listOfRequest(uploadId);
+    return this.run(() => this.multiparts.listOfRequest(uploadId));
+  }
+
+  /** Runs a query, turning a database that cannot be used right now into DatabaseUnavailableError. */
+  private run<T>(query: () => T): T {
+    try {
+      return query();
+    } catch (error) {
+      throw asDatabaseUnavailable(error);
+    }
   }
 
   /** False when the database cannot answer (closed, or the file became unreadable). */

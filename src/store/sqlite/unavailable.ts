@@ -1,7 +1,8 @@
 // The SQLite failures that say the database cannot be used right now (its disk is full or
-// read-only, an I/O error, a lock), as opposed to a bug: the API answers those with a 503 that
-// names the cause, and the engine's loops log them and try again.
+// read-only, an I/O error, a lock), as opposed to a bug: the store throws them as
+// DatabaseUnavailableError, which the API answers with a 503 that names the cause.
 import Sqlite from 'better-sqlite3';
+import { DatabaseUnavailableError } from '../../domain/errors.js';
 
 /** By the primary result code (the part before an extended code's suffix, e.g. SQLITE_IOERR_WRITE). */
 const CAUSES: ReadonlyArray<[prefix: string, cause: string]> = [
@@ -23,4 +24,10 @@ export function databaseUnavailableCause(error: unknown): string | undefined {
   const { code } = error;
   const match = CAUSES.find(([prefix]) => code === prefix || code.startsWith(`${prefix}_`));
   return match ? `${match[1]} (${code})` : undefined;
+}
+
+/** The error as the store throws it: a DatabaseUnavailableError (the driver's error as its cause), or as it was. */
+export function asDatabaseUnavailable(error: unknown): unknown {
+  const reason = databaseUnavailableCause(error);
+  return reason === undefined ? error : new DatabaseUnavailableError(reason, { cause: error });
 }
