@@ -46,6 +46,8 @@ export interface TransferSettings {
   /** 'auto': a completed file that grew by appends gets its old bytes copied on the server. */
   appendMode: AppendMode;
   checksumAlgorithm: ChecksumAlgorithm;
+  /** Memory for file data in flight (parts, small files): bounds the parts in flight too. */
+  maxBufferBytes: number;
 }
 
 export interface SecuritySettings {
@@ -158,6 +160,31 @@ function partSize(env: Env, name: string, fallback: number): number {
   return bytes;
 }
 
+/**
+ * MAX_BUFFER_BYTES: every buffer of file data is leased from it, so it must hold at least one part
+ * and one file below the multipart threshold (read whole), or those could never be sent.
+ */
+function bufferBound(
+  env: Env,
+  needs: { partSizeBytes: number; streamPartSizeBytes: number; multipartThresholdBytes: number },
+): number {
+  const bytes = integer(env, 'MAX_BUFFER_BYTES', 256 * MiB, 1, Number.MAX_SAFE_INTEGER);
+  const needed: [string, number][] = [
+    ['PART_SIZE_BYTES', needs.partSizeBytes],
+    ['STREAM_PART_SIZE_BYTES', needs.streamPartSizeBytes],
+    ['MULTIPART_THRESHOLD_BYTES', needs.multipartThresholdBytes - 1],
+  ];
+  for (const [name, need] of needed) {
+    if (bytes < need) {
+      throw new ConfigError(
+        'MAX_BUFFER_BYTES',
+        `${bytes} is below ${name} (${need}): raise it, or lower ${name}`,
+      );
+    }
+  }
+  return bytes;
+}
+
 /** RFC 6750's b64token: what a client can send after `Bearer ` without quoting. */
 const TOKEN_CHARACTERS = /^[A-Za-z0-9\-._~+/]+=*$/;
 const MIN_TOKEN_LENGTH = 16;
@@ -261,6 +288,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   const databaseUrl = raw(env, 'DATABASE_URL') ?? 'sqlite:./data/uploads.db';
   const partSizeBytes = partSize(env, 'PART_SIZE_BYTES', 8 * MiB);
   const streamPartSizeBytes = partSize(env, 'STREAM_PART_SIZE_BYTES', 16 * MiB);
+  // Above 5 GiB S3 refuses a single PUT.
+  const multipartThresholdBytes = integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1, 5 * 1024 * MiB);
+  const maxBufferBytes = bufferBound(env, { partSizeBytes, streamPartSizeBytes, multipartThresholdBytes });
   const host = raw(env, 'HOST') ?? '127.0.0.1';
   const security: SecuritySettings = {
     apiToken: apiToken(env),
@@ -285,8 +315,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       profile: raw(env, 'AWS_PROFILE'),
     },
     transfer: {
-      // Above 5 GiB S3 refuses a single PUT.
-      multipartThresholdBytes: integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1, 5 * 1024 * MiB),
+      multipartThresholdBytes,
       partSizeBytes,
       maxConcurrentParts: integer(env, 'MAX_CONCURRENT_PARTS', 4, 1, 64),
       retryMaxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
@@ -295,6 +324,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       streamPartSizeBytes,
       appendMode: oneOf(env, 'APPEND_MODE', ['auto', 'off'], 'auto'),
       checksumAlgorithm: oneOf(env, 'CHECKSUM_ALGORITHM', ['md5', 'crc32c', 'sha256'], 'md5'),
+      maxBufferBytes,
     },
     failedRequeueIntervalSeconds: seconds(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
     rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),

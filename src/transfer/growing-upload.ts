@@ -137,7 +137,6 @@ class GrowingUpload {
   private confirmedBytes = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
-  private readonly freeBuffers: Buffer[] = [];
   /** The file's modification time when this call first looked: unchanged at the end means nothing moved. */
   private readonly firstMtimeMs: number;
   /** The version last seen, and when (this clock) it was first seen: the settle check. */
@@ -214,21 +213,11 @@ class GrowingUpload {
       this.copiedBytes = saved.copiedBytes;
     }
     this.offset = saved.copiedBytes;
-    const body = Buffer.allocUnsafe(saved.partSize);
-    for (;;) {
-      const partNumber = this.parts.length + 1;
-      const part = byNumber.get(partNumber);
-      if (part?.size !== saved.partSize || this.offset + saved.partSize > this.opened.size) break;
-      if ((await readUpTo(this.handle, body, this.offset)) < body.length) return false;
-      // S3 holds other bytes than the file has there: the file was rewritten.
-      if (md5Of(body).hex !== part.etag) return false;
-      this.content.update(body);
-      if (!savedNumbers.has(partNumber)) {
-        await this.progress.partUploaded({ partNumber, etag: part.etag, size: part.size });
-      }
-      this.parts.push(part);
-      this.offset += saved.partSize;
-      this.partsReused++;
+    const lease = await this.context.buffers.lease(saved.partSize, this.job.signal);
+    try {
+      if (!(await this.keepPartsStillOnDisk(byNumber, savedNumbers, lease.buffer))) return false;
+    } finally {
+      lease.release();
     }
     this.confirmedBytes = this.offset;
     this.nextPart = this.parts.length + 1;
@@ -241,6 +230,29 @@ class GrowingUpload {
   }
 
   /** Whether the file's first previous.size bytes are the old object's content; they are hashed into `content`. */
+  /** Keeps each full part S3 holds while the file's bytes there still hash to its ETag. */
+  private async keepPartsStillOnDisk(
+    byNumber: Map<number, UploadedPart>,
+    savedNumbers: Set<number>,
+    body: Buffer,
+  ): Promise<boolean> {
+    for (;;) {
+      const partNumber = this.parts.length + 1;
+      const part = byNumber.get(partNumber);
+      if (part?.size !== body.length || this.offset + body.length > this.opened.size) return true;
+      if ((await readUpTo(this.handle, body, this.offset)) < body.length) return false;
+      // S3 holds other bytes than the file has there: the file was rewritten.
+      if (md5Of(body).hex !== part.etag) return false;
+      this.content.update(body);
+      if (!savedNumbers.has(partNumber)) {
+        await this.progress.partUploaded({ partNumber, etag: part.etag, size: part.size });
+      }
+      this.parts.push(part);
+      this.offset += body.length;
+      this.partsReused++;
+    }
+  }
+
   private async prefixMatches(previous: PreviousUpload): Promise<boolean> {
     const hash = createHash('sha256');
     const read = await hashRange(this.handle, hash, 0, previous.size, this.job.signal);
@@ -373,23 +385,28 @@ class GrowingUpload {
   private async startFullParts(size: number): Promise<void> {
     while (this.inFlight.size < this.context.settings.maxConcurrentParts && this.canStartPart(size)) {
       this.throwIfStopped();
-      const buffer = this.freeBuffers.pop() ?? Buffer.allocUnsafe(this.partSize);
-      if ((await readUpTo(this.handle, buffer, this.offset)) < this.partSize)
-        return this.startOver('truncated');
-      const partNumber = this.nextPart++;
-      this.content.update(buffer);
-      const md5 = md5Of(buffer);
-      this.offset += this.partSize;
-      this.fingerprint = await fingerprintAt(this.handle, this.offset);
-      const sending: Promise<void> = this.send(partNumber, buffer, md5)
-        .catch((error: unknown) => {
-          this.failure ??= { error };
-        })
-        .finally(() => {
-          this.inFlight.delete(sending);
-          this.freeBuffers.push(buffer);
-        });
-      this.inFlight.add(sending);
+      const { buffer, release } = await this.context.buffers.lease(this.partSize, this.job.signal);
+      let sending: Promise<void> | undefined;
+      try {
+        if ((await readUpTo(this.handle, buffer, this.offset)) < this.partSize)
+          return await this.startOver('truncated');
+        const partNumber = this.nextPart++;
+        this.content.update(buffer);
+        const md5 = md5Of(buffer);
+        this.offset += this.partSize;
+        this.fingerprint = await fingerprintAt(this.handle, this.offset);
+        sending = this.send(partNumber, buffer, md5)
+          .catch((error: unknown) => {
+            this.failure ??= { error };
+          })
+          .finally(() => {
+            this.inFlight.delete(sending!);
+            release();
+          });
+        this.inFlight.add(sending);
+      } finally {
+        if (sending === undefined) release();
+      }
     }
   }
 
@@ -416,22 +433,8 @@ class GrowingUpload {
     const beforeTail = this.content.copy();
     let tail: UploadedPart | undefined;
     if (tailSize > 0 || this.nextPart === 1) {
-      const body = Buffer.allocUnsafe(tailSize);
-      // Shorter: it shrank meanwhile, and the next look decides.
-      if ((await readUpTo(this.handle, body, this.offset)) < tailSize) return undefined;
-      this.content.update(body);
       tail = { partNumber: this.nextPart, etag: '', size: tailSize };
-      const receipt = await uploadPart(
-        this.context,
-        this.target,
-        tail.partNumber,
-        body,
-        md5Of(body),
-        this.job.signal,
-      );
-      this.bytesSent += tailSize;
-      await this.progress.partUploaded({ ...tail, etag: receipt.etag });
-      this.parts[tail.partNumber - 1] = receipt;
+      if (!(await this.sendTail(tail))) return undefined;
     }
     const sha256 = hexDigestSoFar(this.content);
     const forgetTail = (): undefined => {
@@ -465,6 +468,30 @@ class GrowingUpload {
       bytesCopied: this.bytesCopied,
       partsReused: this.partsReused,
     };
+  }
+
+  /** Reads and sends the last part; false when the file is shorter now (the next look decides). */
+  private async sendTail(tail: UploadedPart): Promise<boolean> {
+    const { buffer: body, release } = await this.context.buffers.lease(tail.size, this.job.signal);
+    try {
+      if ((await readUpTo(this.handle, body, this.offset)) < tail.size) return false;
+      this.content.update(body);
+      const md5 = md5Of(body);
+      const receipt = await uploadPart(
+        this.context,
+        this.target,
+        tail.partNumber,
+        body,
+        md5,
+        this.job.signal,
+      );
+      this.bytesSent += tail.size;
+      await this.progress.partUploaded({ ...tail, etag: receipt.etag });
+      this.parts[tail.partNumber - 1] = receipt;
+      return true;
+    } finally {
+      release();
+    }
   }
 
   private async unchangedSince(stats: Stats): Promise<boolean> {

@@ -1,6 +1,7 @@
 // Files at or above the multipart threshold that have settled. Each part is read into a Buffer with
 // a positioned read (never a stream: chunked framing breaks servers), hashed, sent with Content-MD5
-// and checked. Memory: one buffer per worker, so at most maxConcurrentParts × partSize of file data.
+// and checked. Memory: each part's buffer is leased from the process's pool (MAX_BUFFER_BYTES), at
+// most maxConcurrentParts of them per file.
 import type { FileHandle } from 'node:fs/promises';
 import { partSizeFor } from '../config.js';
 import { FileChangedError, abortErrorFrom } from './errors.js';
@@ -43,12 +44,22 @@ async function sendParts(
   progress.bytesUploaded(confirmedBytes);
 
   const content = new OrderedHash();
-  const buffers: Buffer[] = [];
-  const bufferSize = Math.min(plan.partSize, plan.fileSize);
-  await runBounded(partNumbers(plan), context.settings.maxConcurrentParts, async (partNumber, worker) => {
+  await runBounded(partNumbers(plan), context.settings.maxConcurrentParts, async (partNumber) => {
     if (job.signal.aborted) throw abortErrorFrom(job.signal);
     const size = partLength(plan, partNumber);
-    const body = (buffers[worker] ??= Buffer.allocUnsafe(bufferSize)).subarray(0, size);
+    // Asked for before any await, so that this file's parts get their buffers in part order and
+    // the part the hash waits for is never stuck behind a later one.
+    const lease = context.buffers.lease(size, job.signal);
+    lease.catch((error: unknown) => content.abandon(error));
+    const { buffer: body, release } = await lease;
+    try {
+      await sendPart(partNumber, size, body);
+    } finally {
+      release();
+    }
+  });
+
+  async function sendPart(partNumber: number, size: number, body: Buffer): Promise<void> {
     try {
       // A file deleted or changed meanwhile can still be read through the open handle: look at
       // the path before each part, so that no more parts of it are sent.
@@ -73,7 +84,7 @@ async function sendParts(
     receipts.set(partNumber, receipt);
     confirmedBytes += size;
     progress.bytesUploaded(confirmedBytes);
-  });
+  }
   return { ...outcome, sha256: content.hash.digest('hex') };
 }
 

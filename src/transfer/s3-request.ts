@@ -3,6 +3,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
+import { BufferPool } from './buffer-pool.js';
 import { ETagMismatchError, S3RequestError, describeS3Error, isAbortError, type S3Target } from './errors.js';
 import { withRetry } from './retry.js';
 
@@ -12,6 +13,8 @@ export interface TransferContext {
   logger: Logger;
   /** What this S3 server was found to do differently, learned once per process. */
   quirks: { copyIfMatchRefused: boolean };
+  /** Every buffer of file data comes from here (MAX_BUFFER_BYTES). */
+  buffers: BufferPool;
 }
 
 export function createTransferContext(
@@ -19,7 +22,8 @@ export function createTransferContext(
   settings: TransferSettings,
   logger: Logger,
 ): TransferContext {
-  return { client, settings, logger, quirks: { copyIfMatchRefused: false } };
+  const buffers = new BufferPool(settings.maxBufferBytes);
+  return { client, settings, logger, quirks: { copyIfMatchRefused: false }, buffers };
 }
 
 /**

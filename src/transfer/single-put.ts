@@ -7,12 +7,10 @@ import { requestS3, type TransferContext } from './s3-request.js';
 import type { UploadJob, UploadProgressListener, UploadResult } from './types.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
 
-async function readWholeFile(job: UploadJob): Promise<Buffer> {
+async function readWholeFile(job: UploadJob, content: Buffer): Promise<void> {
   const handle = await openVersion(job);
   try {
-    const content = Buffer.allocUnsafe(job.size);
     await readExactly(handle, content, 0, job);
-    return content;
   } finally {
     await handle.close();
   }
@@ -23,7 +21,21 @@ export async function uploadSingle(
   job: UploadJob,
   progress: UploadProgressListener,
 ): Promise<UploadResult> {
-  const content = await readWholeFile(job);
+  const lease = await context.buffers.lease(job.size, job.signal);
+  try {
+    return await putWholeFile(context, job, lease.buffer, progress);
+  } finally {
+    lease.release();
+  }
+}
+
+async function putWholeFile(
+  context: TransferContext,
+  job: UploadJob,
+  content: Buffer,
+  progress: UploadProgressListener,
+): Promise<UploadResult> {
+  await readWholeFile(job, content);
   // A file that grew while it was read has a new mtime; this catches it before anything is sent.
   await assertUnchanged(job);
   const md5 = md5Of(content);

@@ -39,6 +39,7 @@ const settings: TransferSettings = {
   streamPartSizeBytes: PART,
   appendMode: 'auto',
   checksumAlgorithm: 'md5',
+  maxBufferBytes: 4 * PART,
 };
 
 function sha256(data: Uint8Array): string {

@@ -33,7 +33,13 @@ import {
   testS3Settings,
   uniqueBucketName,
 } from '../support/s3.js';
-import { countCommands, recorder, removeBucket, type Recorded } from '../support/transfer-recorder.js';
+import {
+  countCommands,
+  peakInFlight,
+  recorder,
+  removeBucket,
+  type Recorded,
+} from '../support/transfer-recorder.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -48,6 +54,7 @@ const settings: TransferSettings = {
   streamPartSizeBytes: PART,
   appendMode: 'auto',
   checksumAlgorithm: 'md5',
+  maxBufferBytes: 4 * PART,
 };
 
 function expectedMultipartEtag(content: Buffer, partSize: number): string {
@@ -442,6 +449,40 @@ describe('transfer against S3', () => {
     } finally {
       flakyClient.destroy();
     }
+  });
+
+  it('keeps the parts in flight of all files within MAX_BUFFER_BYTES', async () => {
+    const files = await Promise.all(
+      [0, 1, 2].map((index) => writeRandomFile(`bounded-${index}.bin`, 4 * PART)),
+    );
+    // Twelve parts, four at a time per file: only the buffer bound holds them back.
+    const peakWith = async (maxBufferBytes: number, label: string): Promise<number> => {
+      const bounded = createS3Client(testS3Settings(), { maxSockets: 16 });
+      const inFlight = peakInFlight(bounded, 'UploadPartCommand');
+      try {
+        const boundedUploader = createUploader(
+          bounded,
+          { ...settings, maxConcurrentParts: 4, maxBufferBytes },
+          createLogger('silent'),
+        );
+        await Promise.all(
+          files.map(async ({ filePath }, index) =>
+            boundedUploader.upload(
+              await jobFor(filePath, `${label}-${index}.bin`),
+              undefined,
+              recorder().listener,
+            ),
+          ),
+        );
+      } finally {
+        bounded.destroy();
+      }
+      for (const [index, { content }] of files.entries())
+        assert.deepEqual(await getObjectBytes(checkClient, bucket, `${label}-${index}.bin`), content);
+      return inFlight.peak;
+    };
+    assert.equal(await peakWith(2 * PART, 'two-parts'), 2);
+    assert.ok((await peakWith(12 * PART, 'twelve-parts')) > 2, 'without the bound more parts go at once');
   });
 
   it('sends a part again when S3 rejects it as corrupted (BadDigest)', async () => {

@@ -57,6 +57,25 @@ export function countCommands(client: S3Client): Map<string, number> {
   return counts;
 }
 
+/** The most requests of one command the client had in flight at once. */
+export function peakInFlight(client: S3Client, commandName: string): { readonly peak: number } {
+  const tracked = { peak: 0 };
+  let inFlight = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== commandName) return next(args);
+      tracked.peak = Math.max(tracked.peak, ++inFlight);
+      try {
+        return await next(args);
+      } finally {
+        inFlight--;
+      }
+    },
+    { step: 'finalizeRequest', name: 'testInFlightCounter' },
+  );
+  return tracked;
+}
+
 /**
  * Empties and deletes the bucket one object at a time: support's deleteBucket uses DeleteObjects,
  * which Swift refuses without a Content-MD5 header that the SDK no longer sends.

@@ -37,6 +37,7 @@ describe('configuration', () => {
     assert.equal(config.transfer.streamPartSizeBytes, 16 * MiB);
     assert.equal(config.transfer.appendMode, 'auto');
     assert.equal(config.transfer.checksumAlgorithm, 'md5');
+    assert.equal(config.transfer.maxBufferBytes, 256 * MiB);
     assert.equal(config.logLevel, 'info');
   });
 
@@ -105,6 +106,23 @@ describe('configuration', () => {
       configError({ MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * MiB) }).variable,
       'MULTIPART_THRESHOLD_BYTES',
     );
+  });
+
+  it('refuses a MAX_BUFFER_BYTES that cannot hold one part or one file below the multipart threshold', () => {
+    assert.equal(loadConfig({ MAX_BUFFER_BYTES: String(64 * MiB) }).transfer.maxBufferBytes, 64 * MiB);
+    assert.match(
+      configError({ MAX_BUFFER_BYTES: String(8 * MiB) }).message,
+      /^MAX_BUFFER_BYTES: 8388608 is below STREAM_PART_SIZE_BYTES \(16777216\): raise it, or lower STREAM_PART_SIZE_BYTES/,
+    );
+    const threshold = {
+      MULTIPART_THRESHOLD_BYTES: String(512 * MiB),
+      STREAM_PART_SIZE_BYTES: String(8 * MiB),
+    };
+    assert.match(
+      configError({ ...threshold, MAX_BUFFER_BYTES: String(256 * MiB) }).message,
+      /below MULTIPART_THRESHOLD_BYTES/,
+    );
+    assert.equal(configError({ MAX_BUFFER_BYTES: '0' }).variable, 'MAX_BUFFER_BYTES');
   });
 
   it('resolves SQLite paths against the working folder', () => {
