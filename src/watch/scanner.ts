@@ -1,13 +1,24 @@
 // A full scan of a source folder, streamed: one open directory handle per level of the current
 // path and one batch of results, so memory is bounded by the deepest path, not the tree's size.
-import type { Dir, Stats } from 'node:fs';
-import { lstat, opendir } from 'node:fs/promises';
+//
+// Files are stat'ed synchronously: a promise lstat costs about 20 µs of CPU and a round trip
+// through the I/O thread pool, a synchronous one about 4 µs, which makes a scan of 200,000 files
+// several times faster. The scan gives the event loop back after every few milliseconds of such
+// work, so the API and the uploads are not held up (the database calls block it in the same way).
+import { lstatSync, type Dir, type Stats } from 'node:fs';
+import { opendir } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
 
 export const DEFAULT_SCAN_BATCH_SIZE = 500;
+
+/** Longest stretch of synchronous stat calls before the scan lets other work run. */
+const SYNC_SLICE_MS = 5;
+/** Directory entries read from the kernel at a time (Node's default is 32). */
+const DIRECTORY_BUFFER_ENTRIES = 256;
 
 export interface ScanOptions {
   /** Files per yielded batch (default 500). */
@@ -60,6 +71,7 @@ export async function* scanFolder(
   const observationClock = options.observationClock ?? Date.now;
   const open: OpenFolder[] = [];
   let batch: ObservedFile[] = [];
+  let sliceStartedAt = performance.now();
 
   /** Vanished paths are skipped; anything else goes to onError, or ends the scan without it. */
   const problem = (absolutePath: string, error: unknown): void => {
@@ -74,7 +86,7 @@ export async function* scanFolder(
   try {
     signal?.throwIfAborted();
     try {
-      open.push({ dir: await opendir(root), absolutePath: root, relativePath: '' });
+      open.push({ dir: await openFolder(root), absolutePath: root, relativePath: '' });
     } catch (error) {
       throw new FolderUnreadableError(root, errorCode(error), error);
     }
@@ -98,15 +110,19 @@ export async function* scanFolder(
       const relativePath = folder.relativePath === '' ? entry.name : `${folder.relativePath}/${entry.name}`;
       if (entry.isDirectory()) {
         try {
-          open.push({ dir: await opendir(absolutePath), absolutePath, relativePath });
+          open.push({ dir: await openFolder(absolutePath), absolutePath, relativePath });
         } catch (error) {
           problem(absolutePath, error);
         }
       } else if (entry.isFile() && filter(relativePath)) {
+        if (performance.now() - sliceStartedAt >= SYNC_SLICE_MS) {
+          await nextTurn();
+          sliceStartedAt = performance.now();
+        }
         let stats: Stats;
         const observedAt = observationClock();
         try {
-          stats = await lstat(absolutePath);
+          stats = lstatSync(absolutePath);
         } catch (error) {
           problem(absolutePath, error);
           continue;
@@ -127,6 +143,10 @@ export async function* scanFolder(
     // Reached on completion, on error, and when the consumer stops early (break, return).
     for (const folder of open) await folder.dir.close().catch(() => undefined);
   }
+}
+
+function openFolder(folder: string): Promise<Dir> {
+  return opendir(folder, { bufferSize: DIRECTORY_BUFFER_ENTRIES });
 }
 
 function describe(code: string | undefined, cause: unknown): string {
