@@ -69,6 +69,14 @@ export function taskQueries(db: Database) {
       AND excluded.observed_at >= file_tasks.observed_at
       AND file_tasks.status <> 'in_progress'`);
 
+  // The version a task holds: a rescan of an unchanged tree only reads (an upsert that ends in
+  // its WHERE still costs about four times this lookup).
+  const selectVersion = db
+    .prepare<[string, string], [number, number]>(
+      `SELECT size, mtime_ms FROM file_tasks WHERE upload_id = ? AND relative_path = ?`,
+    )
+    .raw();
+
   const selectTask = db.prepare<[number], TaskRow>(`SELECT * FROM file_tasks WHERE task_id = ?`);
   // Read once at start-up: a full scan, which costs less than an index kept on every write.
   const selectLatestObservedAt = db.prepare<[], { latest: number | null }>(
@@ -159,6 +167,8 @@ export function taskQueries(db: Database) {
       if (requestStatus === 'cancelled') return 0;
       let changed = 0;
       for (const file of files) {
+        const held = selectVersion.get(uploadId, file.relativePath);
+        if (held !== undefined && held[0] === file.size && held[1] === file.mtimeMs) continue;
         const { readyAt, settledAt } = readinessOf(file);
         changed += upsertObservedFile.run({
           uploadId,
