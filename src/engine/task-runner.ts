@@ -140,6 +140,8 @@ export class TaskRunner {
       bytesUploaded: (total, sizeSoFar) => {
         const now = this.now();
         const size = sizeSoFar ?? task.size;
+        // The last bytes of a file of known size: completeTask records them in the same write.
+        if (sizeSoFar === undefined && total >= size) return;
         if (now - lastWrite < PROGRESS_WRITE_INTERVAL_MS && total < size) return;
         lastWrite = now;
         // Progress is informative: a failed write of it must not fail the upload.
