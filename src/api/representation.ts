@@ -1,7 +1,7 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
-import type { EpochMs, FileTask, RequestTotals, UploadRequest } from '../domain/model.js';
+import type { EpochMs, FileTask, RequestTotals, ScanReport, UploadRequest } from '../domain/model.js';
 import type { VerifyReport } from '../engine/verify.js';
-import type { FileItem, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
+import type { FileItem, ScanReply, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
 
 function iso(time: EpochMs): string {
   return new Date(time).toISOString();
@@ -25,8 +25,29 @@ export function uploadRequestReply(request: UploadRequest): UploadRequestReply {
   };
 }
 
-export function uploadDetailsReply(request: UploadRequest, totals: RequestTotals): UploadDetailsReply {
-  return { ...uploadRequestReply(request), files: { ...totals.files }, bytes: { ...totals.bytes } };
+export function uploadDetailsReply(
+  request: UploadRequest,
+  totals: RequestTotals,
+  lastScan: ScanReport | null,
+): UploadDetailsReply {
+  return {
+    ...uploadRequestReply(request),
+    last_scan: lastScan && scanReply(lastScan),
+    files: { ...totals.files },
+    bytes: { ...totals.bytes },
+  };
+}
+
+export function scanReply(scan: ScanReport): ScanReply {
+  return {
+    kind: scan.kind,
+    started_at: iso(scan.startedAt),
+    finished_at: isoOrNull(scan.finishedAt),
+    duration_ms: scan.durationMs,
+    files_seen: scan.filesSeen,
+    files_changed: scan.filesChanged,
+    error: scan.error,
+  };
 }
 
 export function fileItem(task: FileTask): FileItem {

@@ -142,9 +142,55 @@ function count(description: string): TSchema {
   return Type.Integer({ minimum: 0, description });
 }
 
+// Its fields carry no examples of their own: inside the nullable `last_scan` (an anyOf), the
+// OpenAPI document could not show them; the whole object has one instead.
+export const ScanReply = Type.Object(
+  {
+    kind: Type.Enum(['initial', 'rescan'], {
+      type: 'string',
+      description:
+        '`initial`: the first scan since the service started watching the request (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).',
+    }),
+    started_at: Type.String({ format: 'date-time', description: 'When the scan started.' }),
+    finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'When it ended; null while it runs.',
+    }),
+    duration_ms: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description: 'How long it took, in milliseconds; null while it runs.',
+    }),
+    files_seen: count('Files matching the pattern found in the folder (so far, while it runs).'),
+    files_changed: count(
+      'Files the scan found new or changed (another size or modification time), which are to be uploaded; 0 when file-system events had already reported every change.',
+    ),
+    error: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'Why the scan failed (the folder is gone, say; also in `last_error`); null when it did not, or while it runs.',
+    }),
+  },
+  {
+    title: 'Scan',
+    description:
+      'A full scan of the source folder: the safety net for changes that file-system events missed.',
+  },
+);
+export type ScanReply = Static<typeof ScanReply>;
+
 export const UploadDetailsReply = Type.Object(
   {
     ...uploadRequestProperties,
+    last_scan: nullable(
+      ScanReply,
+      'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.',
+      {
+        kind: 'rescan',
+        started_at: EXAMPLE_TIME,
+        finished_at: '2024-05-01T12:00:01.530Z',
+        duration_ms: 1530,
+        files_seen: 200000,
+        files_changed: 2,
+        error: null,
+      } satisfies ScanReply,
+    ),
     files: Type.Object(
       {
         pending: count('Waiting to be uploaded (new, changed, or requeued after a failure).'),
@@ -245,6 +291,19 @@ export const RetryReply = Type.Object(
   },
   { title: 'RetryResult', description: 'The failed files of the request are pending again.' },
 );
+
+export const RescanReply = Type.Object(
+  {
+    upload_id: Type.String({ examples: [EXAMPLE_ID] }),
+    rescan: Type.Enum(['started', 'already_running'], {
+      type: 'string',
+      description:
+        '`started`: a scan of the folder started now; `already_running`: a scan was under way (the initial scan, or another rescan), so no other was started. Either way, `last_scan` of GET /uploads/{upload_id} shows its progress and outcome.',
+    }),
+  },
+  { title: 'RescanResult', description: 'A scan of the folder is under way.' },
+);
+export type RescanReply = Static<typeof RescanReply>;
 
 export const VerifyReply = Type.Object(
   {

@@ -67,6 +67,11 @@ export const ERROR_CATALOGUE = {
     status: 409,
     description: 'The upload request is cancelled, so its files cannot be retried.',
   },
+  upload_not_watched: {
+    status: 409,
+    description:
+      'The folder of the upload request is not being watched, so it cannot be rescanned: the request is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
+  },
   payload_too_large: { status: 413, description: 'The request body is larger than the server accepts.' },
   unsupported_media_type: {
     status: 415,
@@ -212,6 +217,14 @@ export function uploadCancelled(uploadId: string): AppError {
   return new AppError(
     'upload_cancelled',
     `Upload request '${uploadId}' is cancelled: its failed files are not retried. Create a new upload request instead.`,
+  );
+}
+
+/** `reason` completes "its folder is not being watched: ...", e.g. "the request is cancelled". */
+export function uploadNotWatched(uploadId: string, reason: string): AppError {
+  return new AppError(
+    'upload_not_watched',
+    `Upload request '${uploadId}' cannot be rescanned: its folder is not being watched: ${reason}.`,
   );
 }
 

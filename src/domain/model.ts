@@ -149,3 +149,24 @@ export interface UploadedPart {
   etag: string;
   size: number;
 }
+
+/** What a scan of a request's folder was: the first since the service started watching it, or a later one. */
+export type ScanKind = 'initial' | 'rescan';
+
+/** A scan of a request's folder, as its monitor remembers it: in memory, the last one only. */
+export interface ScanReport {
+  kind: ScanKind;
+  startedAt: EpochMs;
+  /** null while the scan runs. */
+  finishedAt: EpochMs | null;
+  durationMs: number | null;
+  /** Matching files found so far. */
+  filesSeen: number;
+  /** Tasks the scan created or changed: new files, and files whose size or time changed. */
+  filesChanged: number;
+  /** Why the scan failed (the folder is gone, say); null when it did not, or runs still. */
+  error: string | null;
+}
+
+/** What asking for a rescan did: none is started while one runs, nor for a folder not watched. */
+export type RescanOutcome = 'started' | 'already_running' | 'not_watched';

@@ -1,4 +1,4 @@
-import type { FileTask, UploadRequest } from '../domain/model.js';
+import type { FileTask, RescanOutcome, ScanReport, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
@@ -154,6 +154,15 @@ export class Engine implements RequestLifecycle {
 
   tasksRequeued(): void {
     this.dispatcher.wake();
+  }
+
+  rescan(uploadId: string): RescanOutcome {
+    const monitor = this.stopping ? undefined : this.monitors.get(uploadId);
+    return monitor ? monitor.requestRescan() : 'not_watched';
+  }
+
+  lastScan(uploadId: string): ScanReport | null {
+    return this.monitors.get(uploadId)?.lastScan() ?? null;
   }
 
   private watchRequest(request: UploadRequest): void {

@@ -1,5 +1,6 @@
 import { realpath } from 'node:fs/promises';
-import type { ObservedFile, UploadRequest } from '../domain/model.js';
+import { performance } from 'node:perf_hooks';
+import type { ObservedFile, RescanOutcome, ScanKind, ScanReport, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { FolderWatch, PathFilter } from '../watch/types.js';
@@ -13,6 +14,21 @@ import { readinessOf, type Readiness } from './readiness.js';
 /** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
 const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
 
+/**
+ * A periodic rescan waits at least this many times as long as the last scan took, so that rescans
+ * of a huge tree cost at most about 0.5% of a core (a scan keeps about one core busy while it
+ * runs), leaving room in a 1% idle budget for the rest: a 1.5 s scan is followed by 300 s of rest.
+ */
+export const RESCAN_REST_FACTOR = 200;
+
+/** The wait before the next periodic rescan: the interval, stretched for a scan that took long. */
+export function periodicRescanDelayMs(intervalMs: number, lastScanMs: number): number {
+  return Math.max(intervalMs, RESCAN_REST_FACTOR * lastScanMs);
+}
+
+/** Why a scan runs (for the logs): the API shows only its kind. */
+type ScanCause = 'start' | 'periodic' | 'requested' | 'missed events';
+
 export interface MonitorOptions {
   store: Store;
   logger: Logger;
@@ -23,21 +39,32 @@ export interface MonitorOptions {
   /** Stamps observations (see ObservationClock). */
   observationClock: () => number;
   now?: () => number;
+  /** Measures how long scans take (default performance.now): a monotonic clock, in milliseconds. */
+  monotonicNow?: () => number;
 }
 
 /**
  * Keeps one upload request's tasks in step with its folder: a full scan at start, file-system
  * events for low latency, and a periodic rescan as the safety net for missed events (and for what
- * changed while the service was down). It only records what it sees; the dispatcher decides.
+ * changed while the service was down), spaced out for a tree that takes long to scan; a rescan
+ * can also be asked for. It only records what it sees; the dispatcher decides. It remembers its
+ * last scan (in memory) for the API.
  */
 export class RequestMonitor {
   private readonly filter: PathFilter;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly monotonicNow: () => number;
   private watch: FolderWatch | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
   private scanning: Promise<void> | undefined;
+  /** A scan runs, or the initial one is still to start: a requested rescan would only repeat it. */
+  private scanInProgress = true;
+  /** The last scan, running or finished; null before the first one starts. */
+  private lastScanReport: ScanReport | null = null;
+  /** Periodic rescans wait longer than the interval (logged once when that begins). */
+  private restStretched = false;
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
   private scanFailed = false;
@@ -51,13 +78,29 @@ export class RequestMonitor {
     this.filter = compilePattern(request.pattern);
     this.log = options.logger.child({ uploadId: request.uploadId });
     this.now = options.now ?? Date.now;
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
   }
 
   async start(): Promise<void> {
     const { store } = this.options;
     await store.activateRequest(this.request.uploadId, this.now());
     await this.startWatching();
-    this.scanning = this.scan('initial');
+    this.scanning = this.scan('initial', 'start');
+  }
+
+  /** Scans the folder now, unless a scan runs already; the periodic rescan is rescheduled after it. */
+  requestRescan(): RescanOutcome {
+    if (this.stopped) return 'not_watched';
+    if (this.scanInProgress) return 'already_running';
+    clearTimeout(this.rescanTimer);
+    this.rescanTimer = undefined;
+    this.scanning = this.scan('rescan', 'requested');
+    return 'started';
+  }
+
+  /** A copy of the last scan's report (null before the first starts): it changes while the scan runs. */
+  lastScan(): ScanReport | null {
+    return this.lastScanReport && { ...this.lastScanReport };
   }
 
   async stop(): Promise<void> {
@@ -110,18 +153,20 @@ export class RequestMonitor {
    * one it holds). Resolves once this batch is recorded; a failure is logged, not thrown: the next
    * rescan records what was missed.
    */
-  private recordInOrder(files: ObservedFile[]): Promise<void> {
+  private recordInOrder(files: ObservedFile[]): Promise<number> {
     const recorded = this.recording.then(() =>
-      this.record(files).catch((error: unknown) =>
-        this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them'),
-      ),
+      this.record(files).catch((error: unknown) => {
+        this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them');
+        return 0;
+      }),
     );
-    this.recording = recorded;
+    this.recording = recorded.then(() => undefined);
     return recorded;
   }
 
-  private async record(files: readonly ObservedFile[]): Promise<void> {
-    if (files.length === 0 || this.stopped) return;
+  /** Resolves to how many tasks were created or changed. */
+  private async record(files: readonly ObservedFile[]): Promise<number> {
+    if (files.length === 0 || this.stopped) return 0;
     const { store, readiness } = this.options;
     const now = this.now();
     const prefix = this.request.destinationPrefix;
@@ -133,11 +178,23 @@ export class RequestMonitor {
       now,
     );
     if (changed > 0) this.options.tasksChanged();
+    return changed;
   }
 
-  private async scan(kind: 'initial' | 'rescan'): Promise<void> {
-    const started = this.now();
-    let files = 0;
+  private async scan(kind: ScanKind, cause: ScanCause): Promise<void> {
+    this.scanInProgress = true;
+    // The wall clock may be stepped (NTP) during a scan: its duration is measured monotonically.
+    const startedMs = this.monotonicNow();
+    const report: ScanReport = {
+      kind,
+      startedAt: this.now(),
+      finishedAt: null,
+      durationMs: null,
+      filesSeen: 0,
+      filesChanged: 0,
+      error: null,
+    };
+    this.lastScanReport = report;
     try {
       await this.assertSourceNotMoved();
       for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
@@ -147,11 +204,10 @@ export class RequestMonitor {
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
       })) {
         if (this.stopped) break;
-        files += batch.length;
-        await this.recordInOrder(batch);
+        report.filesSeen += batch.length;
+        report.filesChanged += await this.recordInOrder(batch);
       }
       if (!this.stopped) {
-        this.log.debug({ kind, files, ms: this.now() - started }, 'scan finished');
         // A database that refuses this write is not a scan failure: the next good scan clears it.
         if (this.scanFailed) {
           await this.options.store.setRequestError(this.request.uploadId, null, this.now()).then(
@@ -166,12 +222,59 @@ export class RequestMonitor {
       this.scanFailed = true;
       await this.closeWatch();
       const message = `cannot scan source folder ${this.request.sourceFolder}: ${(error as Error).message}`;
-      this.log.error({ err: error, kind }, message);
+      report.error = message;
+      this.log.error({ err: error, kind, cause }, message);
       await this.options.store
         .setRequestError(this.request.uploadId, message, this.now())
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
-      this.scheduleRescan();
+      this.scanInProgress = false;
+      this.scanFinished(report, cause, this.monotonicNow() - startedMs);
+    }
+  }
+
+  /**
+   * Completes the report, logs it and schedules the next periodic rescan, rested in proportion to
+   * the scan's duration. An idle folder's rescans log at debug: info only for the first scan, one
+   * asked for, and one that found changes.
+   */
+  private scanFinished(report: ScanReport, cause: ScanCause, elapsedMs: number): void {
+    if (this.stopped) return;
+    const durationMs = Math.max(0, Math.round(elapsedMs));
+    report.finishedAt = this.now();
+    report.durationMs = durationMs;
+    const { rescanIntervalMs } = this.options;
+    const delayMs = periodicRescanDelayMs(rescanIntervalMs, durationMs);
+    const summary = {
+      kind: report.kind,
+      cause,
+      files: report.filesSeen,
+      changed: report.filesChanged,
+      ms: durationMs,
+      nextRescanInMs: delayMs,
+    };
+    // A failed scan was logged as an error already, with its cause.
+    if (report.error === null) {
+      const worthTelling = report.kind === 'initial' || cause === 'requested' || report.filesChanged > 0;
+      this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
+    }
+    this.noteRest(delayMs, durationMs);
+    this.scheduleRescan(delayMs, 'periodic');
+  }
+
+  /** Says once when periodic rescans start to wait longer than the interval, and when they stop. */
+  private noteRest(delayMs: number, lastScanMs: number): void {
+    const stretched = delayMs > this.options.rescanIntervalMs;
+    if (stretched === this.restStretched) return;
+    this.restStretched = stretched;
+    const fields = { lastScanMs, nextRescanInMs: delayMs, rescanIntervalMs: this.options.rescanIntervalMs };
+    if (stretched) {
+      this.log.info(
+        fields,
+        `scans of this folder take long: periodic rescans wait ${RESCAN_REST_FACTOR} times the last scan's duration, longer than the rescan interval`,
+      );
+    } else {
+      this.log.debug(fields, 'periodic rescans are back to the rescan interval');
     }
   }
 
@@ -190,19 +293,24 @@ export class RequestMonitor {
     }
   }
 
-  private scheduleRescan(delayMs = this.options.rescanIntervalMs): void {
+  private scheduleRescan(delayMs: number, cause: ScanCause): void {
     if (this.stopped) return;
     clearTimeout(this.rescanTimer);
     this.rescanTimer = setTimeout(() => {
       this.rescanTimer = undefined;
-      this.scanning = this.scan('rescan');
+      this.scanning = this.scan('rescan', cause);
     }, delayMs);
     this.rescanTimer.unref();
   }
 
-  /** Missed events: rescan shortly (a running scan has no timer set, and schedules its own next one). */
+  /**
+   * Missed events: rescan shortly, however long scans take (a running scan has no timer set, and
+   * schedules its own next one).
+   */
   private rescanSoon(): void {
-    if (this.rescanTimer)
-      this.scheduleRescan(Math.min(MISSED_EVENTS_RESCAN_DELAY_MS, this.options.rescanIntervalMs));
+    if (this.rescanTimer) {
+      const delayMs = Math.min(MISSED_EVENTS_RESCAN_DELAY_MS, this.options.rescanIntervalMs);
+      this.scheduleRescan(delayMs, 'missed events');
+    }
   }
 }

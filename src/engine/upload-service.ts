@@ -17,8 +17,9 @@ import {
   uploadCancelled,
   uploadIdTaken,
   uploadNotFound,
+  uploadNotWatched,
 } from '../domain/errors.js';
-import type { FileTask, RequestTotals, UploadRequest } from '../domain/model.js';
+import type { FileTask, RequestTotals, RescanOutcome, ScanReport, UploadRequest } from '../domain/model.js';
 import { normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
@@ -34,6 +35,10 @@ export interface RequestLifecycle {
   requestCancelled(uploadId: string): Promise<void>;
   /** Failed (or verified and found wrong) tasks are pending again: wake the dispatcher. */
   tasksRequeued(): void;
+  /** Scan the request's folder now, unless a scan of it runs already. */
+  rescan(uploadId: string): RescanOutcome;
+  /** The request's last scan since the service started watching it; null when none has started. */
+  lastScan(uploadId: string): ScanReport | null;
 }
 
 /**
@@ -135,10 +140,12 @@ export class UploadService {
     return this.store.listRequests(statuses);
   }
 
-  async getUpload(uploadId: string): Promise<{ request: UploadRequest; totals: RequestTotals }> {
+  async getUpload(
+    uploadId: string,
+  ): Promise<{ request: UploadRequest; totals: RequestTotals; lastScan: ScanReport | null }> {
     const request = await this.requireRequest(uploadId);
     const totals = await this.store.requestTotals(uploadId);
-    return { request, totals };
+    return { request, totals, lastScan: this.lifecycle.lastScan(uploadId) };
   }
 
   async listFiles(
@@ -162,6 +169,24 @@ export class UploadService {
     if (request.status !== 'cancelled') await this.store.cancelRequest(uploadId, this.now());
     await this.lifecycle.requestCancelled(uploadId);
     return this.requireRequest(uploadId);
+  }
+
+  /**
+   * Scans the request's folder now, unless a scan of it runs already (the initial one, say): then
+   * that one is its answer. Refused for a folder not being watched: a cancelled request, or one
+   * the engine is not watching right now (it is starting, stopping, or retrying after a database error).
+   */
+  async rescan(uploadId: string): Promise<Exclude<RescanOutcome, 'not_watched'>> {
+    const request = await this.requireRequest(uploadId);
+    if (request.status === 'cancelled') throw uploadNotWatched(uploadId, 'the request is cancelled');
+    const outcome = this.lifecycle.rescan(uploadId);
+    if (outcome === 'not_watched') {
+      throw uploadNotWatched(
+        uploadId,
+        'the service is starting or stopping, or will watch it again after a database error; try again in a few seconds',
+      );
+    }
+    return outcome;
   }
 
   /** Every failed file of the request is pending again, now. A cancelled request is refused. */

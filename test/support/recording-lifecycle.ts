@@ -1,11 +1,16 @@
-import type { UploadRequest } from '../../src/domain/model.js';
+import type { RescanOutcome, ScanReport, UploadRequest } from '../../src/domain/model.js';
 import type { RequestLifecycle } from '../../src/engine/upload-service.js';
 
 /** Stands in for the engine where a test exercises the API or the upload service alone. */
 export class RecordingLifecycle implements RequestLifecycle {
   readonly created: string[] = [];
   readonly cancelled: string[] = [];
+  readonly rescans: string[] = [];
   requeueWakeUps = 0;
+  /** What rescan() answers. */
+  rescanOutcome: RescanOutcome = 'started';
+  /** What lastScan() answers, by upload id (null for the others). */
+  readonly scans = new Map<string, ScanReport>();
 
   requestCreated(request: UploadRequest): void {
     this.created.push(request.uploadId);
@@ -17,5 +22,14 @@ export class RecordingLifecycle implements RequestLifecycle {
 
   tasksRequeued(): void {
     this.requeueWakeUps += 1;
+  }
+
+  rescan(uploadId: string): RescanOutcome {
+    this.rescans.push(uploadId);
+    return this.rescanOutcome;
+  }
+
+  lastScan(uploadId: string): ScanReport | null {
+    return this.scans.get(uploadId) ?? null;
   }
 }

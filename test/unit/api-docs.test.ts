@@ -47,6 +47,7 @@ const EXPECTED_OPERATIONS = [
   'delete /uploads/{upload_id}',
   'post /uploads/{upload_id}/retry',
   'post /uploads/{upload_id}/verify',
+  'post /uploads/{upload_id}/rescan',
   'get /uploads/{upload_id}/files',
 ].sort();
 
@@ -58,7 +59,13 @@ describe('documentation', () => {
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'api-docs-'));
     store = openSqliteStore(path.join(root, 'state.db'));
-    const lifecycle = { requestCreated: () => {}, requestCancelled: async () => {}, tasksRequeued: () => {} };
+    const lifecycle = {
+      requestCreated: () => {},
+      requestCancelled: async () => {},
+      tasksRequeued: () => {},
+      rescan: () => 'started' as const,
+      lastScan: () => null,
+    };
     app = await buildApp({
       service: new UploadService({ store, lifecycle, auditor: new FakeAuditor() }),
       logger: false,

@@ -191,7 +191,11 @@ describe('happy paths', () => {
     const reply = await app.inject({ method: 'GET', url: '/uploads/u1' });
     assert.equal(reply.statusCode, 200, reply.body);
     const body = jsonOf(reply);
-    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_REQUEST_FIELDS, 'files', 'bytes'].sort());
+    assert.deepEqual(
+      Object.keys(body).sort(),
+      [...UPLOAD_REQUEST_FIELDS, 'last_scan', 'files', 'bytes'].sort(),
+    );
+    assert.equal(body.last_scan, null);
     assert.equal(body.status, 'active');
     assert.deepEqual(body.files, { pending: 1, in_progress: 0, completed: 0, failed: 2, total: 3 });
     assert.deepEqual(body.bytes, { total: 250, uploaded: 0 });

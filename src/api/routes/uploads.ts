@@ -6,6 +6,7 @@ import {
   CreateUploadBody,
   errorReplies,
   ListUploadsQuery,
+  RescanReply,
   RetryReply,
   UploadDetailsReply,
   UploadIdParams,
@@ -74,8 +75,8 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const { request: upload, totals } = await service.getUpload(request.params.upload_id);
-      return uploadDetailsReply(upload, totals);
+      const { request: upload, totals, lastScan } = await service.getUpload(request.params.upload_id);
+      return uploadDetailsReply(upload, totals, lastScan);
     },
   );
 
@@ -110,6 +111,25 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       const { upload_id } = request.params;
       const { requeued } = await service.retryFailed(upload_id);
       return { upload_id, requeued };
+    },
+  );
+
+  app.post(
+    '/uploads/:upload_id/rescan',
+    {
+      schema: {
+        tags: ['uploads'],
+        summary: 'Scan the folder now',
+        description:
+          "Starts a full scan of the request's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled request is a 409 `upload_not_watched`.",
+        params: UploadIdParams,
+        response: { 202: RescanReply, ...errorReplies(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { upload_id } = request.params;
+      const rescan = await service.rescan(upload_id);
+      return reply.status(202).send({ upload_id, rescan });
     },
   );
 
