@@ -16,6 +16,11 @@
 #                                so a runner killed with SIGKILL leaves no Swift behind)
 #   S3_SERVER_KEEP_DATA=1        keep DIR for debugging
 #   S3_SERVER_READY_TIMEOUT=60   seconds to wait for Swift to answer
+#   S3_SERVER_MEMCACHED=1        also run a memcached for the proxy's account and container cache, as
+#                                a production Swift does: without it every object PUT also asks the
+#                                account and container servers, which halves the rate of small PUTs
+#                                (the benchmark sets it; the tests do not, so that a deleted bucket
+#                                is seen at once)
 # Debian 12 packages swift 2.30; they are installed with apt-get when missing (needs root).
 set -euo pipefail
 
@@ -43,6 +48,7 @@ for spec in sys.argv[2:]:
 log() { printf '[s3-server] %s\n' "$*" >&2; }
 
 SERVER_PIDS=()
+MEMCACHED_PID=
 WORK=
 CREATED_WORK=0
 READY=0
@@ -77,6 +83,11 @@ stop_servers() {
     wait "$pid" 2>/dev/null || true
   done
   SERVER_PIDS=()
+  if [ -n "$MEMCACHED_PID" ]; then
+    kill -TERM "$MEMCACHED_PID" 2>/dev/null || true
+    wait "$MEMCACHED_PID" 2>/dev/null || true
+    MEMCACHED_PID=
+  fi
 }
 
 cleanup() {
@@ -96,17 +107,29 @@ cleanup() {
 }
 
 install_swift_if_missing() {
-  command -v swift-proxy-server >/dev/null && command -v swift-object-server >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "Swift is not installed and this is not root: apt-get install ${SWIFT_PACKAGES[*]}"
+  local packages=()
+  command -v swift-proxy-server >/dev/null && command -v swift-object-server >/dev/null ||
+    packages+=("${SWIFT_PACKAGES[@]}")
+  [ "${S3_SERVER_MEMCACHED:-0}" = 1 ] && ! command -v memcached >/dev/null && packages+=(memcached)
+  [ "${#packages[@]}" = 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "${packages[*]} not installed and this is not root: apt-get install ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Without package lists (a fresh machine) apt-get knows no swift package yet.
   if ! apt-cache show swift-proxy >/dev/null 2>&1; then
     log "apt-get update"
     apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null || die "apt-get update failed"
   fi
-  log "installing ${SWIFT_PACKAGES[*]} with apt-get"
-  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${SWIFT_PACKAGES[@]}" >/dev/null ||
-    die "apt-get install ${SWIFT_PACKAGES[*]} failed"
+  log "installing ${packages[*]} with apt-get"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${packages[@]}" >/dev/null ||
+    die "apt-get install ${packages[*]} failed"
+}
+
+# On the port the proxy's memcache middleware is given (without it, nothing listens there).
+start_memcached() {
+  local port=$1 user=()
+  [ "$(id -u)" = 0 ] && user=(-u nobody) # memcached refuses to run as root
+  memcached "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 -m 64 >"$WORK/logs/memcached.log" 2>&1 &
+  MEMCACHED_PID=$!
 }
 
 # Free loopback ports, held open together while chosen so that they are distinct.
@@ -285,6 +308,7 @@ main() {
   read -r -a ports <<<"$(free_ports 5)"
   [ "${#ports[@]}" = 5 ] || die "could not reserve 5 free ports"
   write_config "${ports[@]}"
+  [ "${S3_SERVER_MEMCACHED:-0}" = 1 ] && start_memcached "${ports[4]}"
   start_servers
   endpoint="http://127.0.0.1:${ports[0]}"
   wait_until_ready "$endpoint" "http://127.0.0.1:${ports[1]}" "http://127.0.0.1:${ports[2]}" "http://127.0.0.1:${ports[3]}"
