@@ -18,10 +18,14 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js';
 import { startGrowingWrite, type GrowingWriteResult } from '../test/support/growing-writer.js';
 import { waitFor } from '../test/support/poll.js';
-import { testS3, testS3Client } from '../test/support/s3.js';
+import { testS3 } from '../test/support/s3.js';
 import { api, startService, type ServiceProcess } from '../test/support/service-process.js';
+import type { Peer } from './peers.js';
 import { cpuSeconds, peakRssMiB } from './process-stats.js';
-import { createBucket, dropBucket, rcloneCopy, timeCommand } from './tools.js';
+import type { BenchS3Server } from './s3-server.js';
+import { describeServerCpu, startServerCpu, type ServerCpu } from './server-cpu.js';
+import { fixed, markdownTable } from './table.js';
+import { benchS3Client, createBucket, dropBucket, printServiceWarnings, timeCommand } from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -61,6 +65,8 @@ export interface GrowingFigure {
   writerMaxLagMs: number;
   cpuSeconds: number | null;
   peakRssMiB: number | null;
+  /** the S3 server's processes from the first write to the complete object */
+  serverCpu: ServerCpu | null;
 }
 
 interface Tool {
@@ -84,6 +90,8 @@ function serviceTool(name: string, env: Record<string, string>, work: string): T
       const service = await startService({
         databaseFile: path.join(work, `service-growing-${Date.now()}.db`),
         s3Endpoint: proxy.endpoint,
+        built: true,
+        serviceDefaults: true,
         env: {
           SETTLE_SECONDS: String(GROWING.settleSeconds),
           RESCAN_INTERVAL_SECONDS: '600',
@@ -115,20 +123,12 @@ function serviceTool(name: string, env: Record<string, string>, work: string): T
             peakRssMiB: await peakRssMiB(pid),
           };
           await service.stop();
-          printWarnings(service);
+          printServiceWarnings(service);
           return figures;
         },
       };
     },
   };
-}
-
-/** A figure far off is easier to read with what the service said: its warnings and errors, if any. */
-function printWarnings(service: ServiceProcess): void {
-  const notable = service.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 40);
-  if (notable.length === 0) return;
-  console.log(`the service logged ${notable.length} warnings and errors; the first ones:`);
-  for (const entry of notable.slice(0, 10)) console.log(JSON.stringify(entry));
 }
 
 async function startWatching(service: ServiceProcess, folder: string, bucket: string): Promise<string> {
@@ -146,35 +146,37 @@ async function startWatching(service: ServiceProcess, folder: string, bucket: st
   return uploadId;
 }
 
-const rcloneTool: Tool = {
-  name: 'rclone copy after the last write',
-  settleSeconds: null,
-  async prepare(folder, bucket, proxy) {
-    let timing: Promise<{ cpuSeconds: number; peakRssMiB: number }> | undefined;
-    return {
-      async afterLastWrite() {
-        const { args, env } = rcloneCopy(folder, bucket, proxy.endpoint);
-        timing = timeCommand('rclone', args, env);
-        timing.catch(() => undefined); // awaited in finish; a failure must not be unhandled meanwhile
-      },
-      async finish() {
-        const { cpuSeconds, peakRssMiB } = await timing!;
-        return { cpuSeconds, peakRssMiB };
-      },
-    };
-  },
-};
+function rcloneTool(rclone: Peer): Tool {
+  return {
+    name: `${rclone.name}, copy after the last write`,
+    settleSeconds: null,
+    async prepare(folder, bucket, proxy) {
+      let timing: Promise<{ cpuSeconds: number; peakRssMiB: number }> | undefined;
+      return {
+        async afterLastWrite() {
+          const { args, env } = rclone.copy(folder, bucket, proxy.endpoint);
+          timing = timeCommand(rclone.command, args, env);
+          timing.catch(() => undefined); // awaited in finish; a failure must not be unhandled meanwhile
+        },
+        async finish() {
+          const { cpuSeconds, peakRssMiB } = await timing!;
+          return { cpuSeconds, peakRssMiB };
+        },
+      };
+    },
+  };
+}
 
-export function growingTools(work: string, withRclone: boolean): Tool[] {
+export function growingTools(work: string, rclone: Peer | undefined): Tool[] {
   const tools = [
     serviceTool('service, streaming (defaults)', {}, work),
     serviceTool('service, settle then whole', { STREAM_GROWING_FILES: 'false', APPEND_MODE: 'off' }, work),
   ];
-  if (withRclone) tools.push(rcloneTool);
+  if (rclone) tools.push(rcloneTool(rclone));
   return tools;
 }
 
-export async function runGrowing(tool: Tool, work: string): Promise<GrowingFigure> {
+export async function runGrowing(tool: Tool, work: string, server: BenchS3Server): Promise<GrowingFigure> {
   const folder = path.join(work, `growing-${Date.now()}`);
   await mkdir(folder, { recursive: true });
   const bucket = await createBucket('bench-growing');
@@ -182,11 +184,13 @@ export async function runGrowing(tool: Tool, work: string): Promise<GrowingFigur
   try {
     const run = await tool.prepare(folder, bucket, proxy);
     proxy.resetStats();
+    const serverCpu = await startServerCpu(server);
     const { totalBytes, chunkBytes, intervalMs } = GROWING;
     const file = path.join(folder, FILE_NAME);
     const written = await startGrowingWrite(file, { totalBytes, chunkBytes, intervalMs }).done;
     await run.afterLastWrite();
     const completeAt = await whenComplete(bucket, written.bytes);
+    const serverCpuFigures = await serverCpu.stop();
     const usage = await run.finish();
     const sent = proxy.stats.bodyBytesByOperation;
     const bytesSent = (sent.PutObject ?? 0) + (sent.UploadPart ?? 0);
@@ -202,6 +206,7 @@ export async function runGrowing(tool: Tool, work: string): Promise<GrowingFigur
       intact: await objectMatches(bucket, written),
       writerMaxLagMs: written.maxLagMs,
       ...usage,
+      serverCpu: serverCpuFigures,
     };
   } finally {
     await proxy.close();
@@ -212,7 +217,7 @@ export async function runGrowing(tool: Tool, work: string): Promise<GrowingFigur
 
 /** Date.now() when HeadObject first shows the object at its final size. */
 async function whenComplete(bucket: string, bytes: number): Promise<number> {
-  const client = testS3Client();
+  const client = benchS3Client();
   try {
     const deadline = Date.now() + 10 * 60_000;
     while (Date.now() < deadline) {
@@ -230,7 +235,7 @@ async function whenComplete(bucket: string, bytes: number): Promise<number> {
 }
 
 async function objectMatches(bucket: string, written: GrowingWriteResult): Promise<boolean> {
-  const client = testS3Client();
+  const client = benchS3Client();
   try {
     const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: FILE_NAME }));
     const sha256 = createHash('sha256');
@@ -241,19 +246,38 @@ async function objectMatches(bucket: string, written: GrowingWriteResult): Promi
   }
 }
 
-export function printGrowingTable(figures: GrowingFigure[]): void {
-  const fixed = (value: number | null, digits = 1): string => (value === null ? '-' : value.toFixed(digits));
-  console.log(
-    `\ngrowing: ${GROWING.describe}; SETTLE_SECONDS=${GROWING.settleSeconds} for both service runs; ` +
-      'bytes counted at a proxy (PutObject + UploadPart bodies); completion seen by HeadObject polled every 50 ms',
+export function growingNote(): string {
+  return (
+    `${GROWING.describe}; SETTLE_SECONDS=${GROWING.settleSeconds} for both service runs; ` +
+    'bytes counted at a proxy (PutObject + UploadPart bodies); completion seen by HeadObject polled every 50 ms'
   );
-  console.log(
-    '\n| tool | SETTLE_SECONDS | sent / final size | s after last write | s in all | intact | writer max lag ms | CPU s | peak RSS MiB |',
+}
+
+export function growingTable(figures: GrowingFigure[]): string {
+  return markdownTable(
+    [
+      'tool',
+      'SETTLE_SECONDS',
+      'sent / final size',
+      's after last write',
+      's in all',
+      'intact',
+      'writer max lag ms',
+      'CPU s',
+      'peak RSS MiB',
+      'S3 server CPU',
+    ],
+    figures.map((f) => [
+      f.tool,
+      f.settleSeconds === null ? '-' : String(f.settleSeconds),
+      f.sentRatio.toFixed(3),
+      fixed(f.secondsAfterLastWrite, 2),
+      fixed(f.secondsInAll, 2),
+      f.intact ? 'yes' : 'NO',
+      String(f.writerMaxLagMs),
+      fixed(f.cpuSeconds, 2),
+      fixed(f.peakRssMiB, 0),
+      describeServerCpu(f.serverCpu),
+    ]),
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const f of figures) {
-    console.log(
-      `| ${f.tool} | ${f.settleSeconds ?? '-'} | ${f.sentRatio.toFixed(3)} | ${fixed(f.secondsAfterLastWrite, 2)} | ${fixed(f.secondsInAll, 2)} | ${f.intact ? 'yes' : 'NO'} | ${f.writerMaxLagMs} | ${fixed(f.cpuSeconds, 2)} | ${fixed(f.peakRssMiB, 0)} |`,
-    );
-  }
 }

@@ -1,206 +1,212 @@
 // Upload benchmark: prints figures, never passes or fails.
 //
-//   npm run bench                 # every scenario
-//   npm run bench -- large        # some: large (one 1 GiB file), small (1,000 files of 16 KiB),
-//                                 # growing (a file written at a steady rate: see growing.ts)
+//   npm run bench                   # every scenario (it builds the service first)
+//   npm run bench -- small latency  # some of: large, small, latency, growing, scale
 //
-// It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the service as users do (a child
-// process with its own SQLite file), and, when rclone is installed, rclone on the same data
-// against the same server in the same run, so that the figures can be read as ratios.
-import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+//   large    one file of 1 GiB: MiB/s, CPU s per GiB                       (service, rclone, aws)
+//   small    2,000 files of 16 KiB in 20 folders: files/s, CPU s, peak RSS  (service, rclone, aws)
+//   latency  files created one a second: close → object in S3, p50/p99      (service; see latency.ts)
+//   growing  a file written at a steady rate (see growing.ts)               (service, rclone)
+//   scale    200,000 files of 1 KiB: tasks known, memory, idle CPU, rescan  (service; see scale.ts)
+//
+//   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
+//   LATENCY_FILES=200                       files in latency (one a second)
+//   SCALE_FILES=200000 SCALE_FOLDERS=2000   the tree of scale (smaller for a quick run)
+//   BENCH_S3_DIR=DIR                        where the local S3 server keeps its data (default: a temp folder)
+//
+// It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the compiled service as users do
+// (its own process and SQLite file, default settings but where a scenario says), and, when rclone
+// and aws-cli v2 are installed, those on the same data against the same server in the same run,
+// so that the figures can be read as ratios. The tables are markdown; bench-results.json in the
+// current folder holds every figure.
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor } from '../test/support/poll.js';
-import { api, startService } from '../test/support/service-process.js';
-import { makeTempDir, removeTempDir, writeRandomFile } from '../test/support/temp-tree.js';
-import { GROWING, growingTools, printGrowingTable, runGrowing, type GrowingFigure } from './growing.js';
-import { cpuSeconds, peakRssMiB } from './process-stats.js';
-import { startBenchS3Server } from './s3-server.js';
-import { createBucket, dropBucket, hasCommand, rcloneCopy, timeCommand } from './tools.js';
+import { makeTempDir, removeTempDir } from '../test/support/temp-tree.js';
+import {
+  GROWING,
+  growingNote,
+  growingTable,
+  growingTools,
+  runGrowing,
+  type GrowingFigure,
+} from './growing.js';
+import { latencyTable, LATENCY, runLatency, type LatencyResult } from './latency.js';
+import { describeMachine, machineLine, type Machine } from './machine.js';
+import { findPeers, serviceDefaults, type Peer } from './peers.js';
+import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
+import { runScale, scaleTable, SCALE, type ScaleResult } from './scale.js';
+import { assertServiceBuilt } from './tools.js';
+import {
+  describeRuns,
+  LARGE,
+  runTransfer,
+  SMALL,
+  transferTable,
+  type TransferResult,
+  type TransferScenario,
+} from './transfer.js';
 
-const MiB = 1024 * 1024;
+const SCENARIOS = ['large', 'small', 'latency', 'growing', 'scale'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
 
-interface Scenario {
-  name: string;
-  describe: string;
-  bytes: number;
-  files: number;
-  make(folder: string): Promise<void>;
-}
-
-interface Figure {
-  scenario: string;
-  tool: string;
-  seconds: number;
-  mibPerSecond: number;
-  filesPerSecond: number;
-  cpuSeconds: number | null;
-  peakRssMiB: number | null;
-}
-
-const SCENARIOS: Scenario[] = [
-  {
-    name: 'large',
-    describe: 'one file of 1 GiB',
-    bytes: 1024 * MiB,
-    files: 1,
-    make: async (folder) => {
-      await writeRandomFile(path.join(folder, 'large.bin'), 1024 * MiB);
-    },
-  },
-  {
-    name: 'small',
-    describe: '1,000 files of 16 KiB in 10 folders',
-    bytes: 1000 * 16 * 1024,
-    files: 1000,
-    make: async (folder) => {
-      for (let dir = 0; dir < 10; dir++) {
-        await mkdir(path.join(folder, `d${dir}`), { recursive: true });
-        for (let i = 0; i < 100; i++)
-          await writeRandomFile(path.join(folder, `d${dir}`, `f${i}.bin`), 16 * 1024);
-      }
-    },
-  },
-];
-
-async function runService(scenario: Scenario, folder: string, work: string): Promise<Figure> {
-  const bucket = await createBucket(`bench-${scenario.name}`);
-  const service = await startService({
-    databaseFile: path.join(work, `service-${scenario.name}-${Date.now()}.db`),
-    env: {
-      SETTLE_SECONDS: '0',
-      RESCAN_INTERVAL_SECONDS: '600',
-      LOG_LEVEL: 'info',
-      RETRY_BASE_DELAY_MS: '500',
-    },
-  });
-  const pid = service.child.pid!;
-  const cpuBefore = await cpuSeconds(pid);
-  const started = performance.now();
-  const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
-    source_folder: folder,
-    destination_bucket: bucket,
-  });
-  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
-  await waitFor(
-    async () => {
-      const details = await api<{ files: { completed: number; total: number; failed: number } }>(
-        service,
-        'GET',
-        `/uploads/${created.body.upload_id}`,
-      );
-      const { completed, failed } = details.body.files;
-      if (failed > 0) throw new Error(`${failed} files failed`);
-      return completed === scenario.files;
-    },
-    { timeoutMs: 30 * 60_000, intervalMs: 50, message: `${scenario.files} files uploaded` },
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const figure = figureOf(
-    scenario,
-    'service',
-    seconds,
-    (await cpuSeconds(pid)) - cpuBefore,
-    await peakRssMiB(pid),
-  );
-  await service.stop();
-  await dropBucket(bucket);
-  return figure;
-}
-
-/** rclone with the same concurrency and part size as the service's defaults. */
-async function runRclone(scenario: Scenario, folder: string): Promise<Figure> {
-  const bucket = await createBucket(`rclone-${scenario.name}`);
-  const { args, env } = rcloneCopy(folder, bucket);
-  const timing = await timeCommand('rclone', args, env);
-  await dropBucket(bucket);
-  return figureOf(scenario, 'rclone', timing.seconds, timing.cpuSeconds, timing.peakRssMiB);
-}
-
-function figureOf(
-  scenario: Scenario,
-  tool: string,
-  seconds: number,
-  cpu: number | null,
-  rss: number | null,
-): Figure {
-  return {
-    scenario: scenario.name,
-    tool,
-    seconds,
-    mibPerSecond: scenario.bytes / MiB / seconds,
-    filesPerSecond: scenario.files / seconds,
-    cpuSeconds: cpu,
-    peakRssMiB: rss,
+interface Results {
+  machine: Machine;
+  settings: Record<string, unknown>;
+  scenarios: {
+    large?: TransferResult;
+    small?: TransferResult;
+    latency?: LatencyResult;
+    growing?: { note: string; figures: GrowingFigure[] };
+    scale?: ScaleResult;
   };
+  /** one markdown table per scenario, as printed */
+  tables: Record<string, string>;
+  /** scenarios that failed, with why: the others still run */
+  failures: Record<string, string>;
 }
 
-function printTable(figures: Figure[]): void {
-  const fixed = (value: number | null, digits = 1): string => (value === null ? '-' : value.toFixed(digits));
-  console.log(
-    '\n| scenario | tool | seconds | MiB/s | files/s | CPU s | peak RSS MiB | ratio to rclone (speed) |',
+interface Context {
+  work: string;
+  server: BenchS3Server;
+  peers: Peer[];
+  rclone: Peer | undefined;
+  rounds: number;
+  output: string;
+  results: Results;
+}
+
+function chosenScenarios(args: string[]): ScenarioName[] {
+  const unknown = args.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+  return args.length === 0 ? [...SCENARIOS] : SCENARIOS.filter((name) => args.includes(name));
+}
+
+/** Prints a scenario's table with its title, keeps it, and writes every result so far. */
+async function report(
+  context: Context,
+  name: ScenarioName,
+  title: string,
+  table: string,
+  note = '',
+): Promise<void> {
+  const text = [`### ${name}: ${title}`, '', ...(note ? [note, ''] : []), table].join('\n');
+  console.log(`\n${text}\n`);
+  context.results.tables[name] = text;
+  await writeFile(context.output, JSON.stringify(context.results, null, 2));
+}
+
+async function runTransferScenario(
+  context: Context,
+  scenario: TransferScenario,
+  rotation: number,
+): Promise<void> {
+  console.log(`\n${scenario.name}: ${scenario.describe}`);
+  const result = await runTransfer(scenario, { ...context, rotation });
+  context.results.scenarios[scenario.name] = result;
+  await report(
+    context,
+    scenario.name,
+    `${scenario.describe}, SETTLE_SECONDS=0`,
+    transferTable(result),
+    `${describeRuns(result)}. Ratios are service ÷ tool of the medians. Service: POST /uploads until ` +
+      'every file is completed, CPU from /proc; tools: the whole command under /usr/bin/time.',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const figure of figures) {
-    const rclone = figures.find((other) => other.scenario === figure.scenario && other.tool === 'rclone');
-    const ratio = rclone ? (rclone.seconds / figure.seconds).toFixed(2) + '×' : '-';
-    console.log(
-      `| ${figure.scenario} | ${figure.tool} | ${fixed(figure.seconds, 2)} | ${fixed(figure.mibPerSecond)} | ${fixed(figure.filesPerSecond)} | ${fixed(figure.cpuSeconds, 2)} | ${fixed(figure.peakRssMiB, 0)} | ${ratio} |`,
-    );
+}
+
+async function runScenario(context: Context, name: ScenarioName, index: number): Promise<void> {
+  switch (name) {
+    case 'large':
+      return runTransferScenario(context, LARGE, index);
+    case 'small':
+      return runTransferScenario(context, SMALL, index);
+    case 'latency': {
+      console.log(`\nlatency: ${LATENCY.files} files, one a second (about ${LATENCY.files} s)`);
+      const result = await runLatency(context.work, context.server, context.peers);
+      context.results.scenarios.latency = result;
+      return report(
+        context,
+        name,
+        `${result.describe}, SETTLE_SECONDS=${result.settleSeconds}`,
+        latencyTable(result),
+        'Close → object: HEAD on the S3 server every ~20 ms per file not yet seen, timed at the answer. ' +
+          "rclone and aws: '-', not applicable: they have no watch mode, so the figure would measure " +
+          'when they are run, not the tool.',
+      );
+    }
+    case 'growing': {
+      console.log(`\ngrowing: ${GROWING.describe}; SETTLE_SECONDS=${GROWING.settleSeconds}`);
+      const figures: GrowingFigure[] = [];
+      for (const tool of growingTools(context.work, context.rclone)) {
+        figures.push(await runGrowing(tool, context.work, context.server));
+        console.log(JSON.stringify(figures.at(-1)));
+      }
+      context.results.scenarios.growing = { note: growingNote(), figures };
+      return report(context, name, GROWING.describe, growingTable(figures), growingNote());
+    }
+    case 'scale': {
+      console.log(`\nscale: ${SCALE.files} files in ${SCALE.folders} folders`);
+      const result = await runScale(context.work, context.server);
+      context.results.scenarios.scale = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        scaleTable(result),
+        'Service only: rclone and aws have no watch mode. Targets are printed, not asserted.',
+      );
+    }
   }
 }
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
-  const known = [...SCENARIOS.map((s) => s.name), 'growing'];
-  const unknown = wanted.filter((name) => !known.includes(name));
-  if (unknown.length > 0)
-    throw new Error(`unknown scenario ${unknown.join(', ')}; choose from ${known.join(', ')}`);
-  const scenarios = wanted.length ? SCENARIOS.filter((s) => wanted.includes(s.name)) : SCENARIOS;
-  const withGrowing = wanted.length === 0 || wanted.includes('growing');
+  const chosen = chosenScenarios(process.argv.slice(2));
+  assertServiceBuilt();
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // a notice, not a figure
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
   const server = await startBenchS3Server();
   const work = await makeTempDir('bench');
-  const figures: Figure[] = [];
-  const growing: GrowingFigure[] = [];
-  const withRclone = hasCommand('rclone');
   try {
+    const found = await findPeers(work);
+    const peers = [found.rclone, found.aws].filter((peer): peer is Peer => peer !== undefined);
+    const machine = describeMachine(server.describe, [...peers.map((peer) => peer.name), ...found.missing]);
+    const defaults = serviceDefaults();
+    const context: Context = {
+      work,
+      server,
+      peers,
+      rclone: found.rclone,
+      rounds,
+      output: path.join(process.cwd(), 'bench-results.json'),
+      results: {
+        machine,
+        settings: { rounds, serviceDefaults: defaults },
+        scenarios: {},
+        tables: {},
+        failures: {},
+      },
+    };
+    console.log(machineLine(machine));
     console.log(
-      `S3 server: ${server.endpoint}; ${os.cpus().length} cores; Node ${process.version}; rclone: ${withRclone ? 'yes' : 'not installed'}`,
+      `peers get the service's defaults: ${defaults.files} files at once, ${defaults.partsInFlight} parts in flight ` +
+        `(aws: ${defaults.files} requests in flight in all), ${defaults.partMiB} MiB parts from ${defaults.thresholdMiB} MiB`,
     );
-    for (const scenario of scenarios) {
-      const folder = path.join(work, scenario.name);
-      await scenario.make(folder);
-      console.log(`\n${scenario.name}: ${scenario.describe}`);
-      // Alternate the tools so that neither always runs on a warmer server.
-      figures.push(await runService(scenario, folder, work));
-      if (withRclone) figures.push(await runRclone(scenario, folder));
-      console.log(JSON.stringify(figures.filter((f) => f.scenario === scenario.name)));
-    }
-    if (withGrowing) {
-      console.log(`\ngrowing: ${GROWING.describe}; SETTLE_SECONDS=${GROWING.settleSeconds}`);
-      for (const tool of growingTools(work, withRclone)) {
-        growing.push(await runGrowing(tool, work));
-        console.log(JSON.stringify(growing.at(-1)));
+    // Each scenario starts its rotation one tool further, so no tool always runs first.
+    for (const [index, name] of chosen.entries()) {
+      try {
+        await runScenario(context, name, index);
+      } catch (error) {
+        console.error(`${name} failed:`, error);
+        context.results.failures[name] = error instanceof Error ? error.message : String(error);
+        await writeFile(context.output, JSON.stringify(context.results, null, 2));
       }
     }
-    if (figures.length > 0) printTable(figures);
-    if (growing.length > 0) printGrowingTable(growing);
-    const output = path.join(process.cwd(), 'bench-results.json');
-    await writeFile(
-      output,
-      JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          node: process.version,
-          cores: os.cpus().length,
-          figures,
-          growing,
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`\nwritten to ${output}`);
+    console.log(`\n${machineLine(machine)}\n`);
+    for (const table of Object.values(context.results.tables)) console.log(`${table}\n`);
+    for (const [name, why] of Object.entries(context.results.failures))
+      console.log(`${name}: FAILED: ${why}`);
+    console.log(`written to ${context.output}`);
+    if (Object.keys(context.results.failures).length > 0) process.exitCode = 1;
   } finally {
     await removeTempDir(work);
     await server.stop();

@@ -1,7 +1,14 @@
-// What the benchmark scenarios share: buckets, rclone's command line, and timing a command.
+// What the benchmark scenarios share: buckets and their checks, the service as users run it, and
+// timing a command.
 import { execFileSync, spawn } from 'node:child_process';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { deleteBucket, testS3, testS3Client, uniqueBucketName } from '../test/support/s3.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { deleteBucket, testS3, uniqueBucketName } from '../test/support/s3.js';
+import { startService, type ServiceProcess } from '../test/support/service-process.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export function hasCommand(name: string): boolean {
   try {
@@ -12,8 +19,25 @@ export function hasCommand(name: string): boolean {
   }
 }
 
+/**
+ * A client for the benchmark's own housekeeping (buckets, listings): more patient than the tests'
+ * one, since a loaded server answers 503 "reduce your request rate" now and then.
+ */
+export function benchS3Client(): S3Client {
+  const s3 = testS3();
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 10,
+  });
+}
+
 export async function createBucket(label: string): Promise<string> {
-  const client = testS3Client();
+  const client = benchS3Client();
   const bucket = uniqueBucketName(label);
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   client.destroy();
@@ -21,43 +45,106 @@ export async function createBucket(label: string): Promise<string> {
 }
 
 export async function dropBucket(bucket: string): Promise<void> {
-  const client = testS3Client();
+  const client = benchS3Client();
   await deleteBucket(client, bucket);
   client.destroy();
 }
 
-/**
- * `rclone copy folder → bucket` with the same concurrency and part size as the service's defaults,
- * configured through the environment (remote `bench:`), against `endpoint` (default: the S3 server).
- */
-export function rcloneCopy(
-  folder: string,
+export interface ListedObject {
+  size: number;
+  lastModified: Date | undefined;
+}
+
+/** Every object of a bucket by key. */
+export async function listObjects(bucket: string): Promise<Map<string, ListedObject>> {
+  const client = benchS3Client();
+  const objects = new Map<string, ListedObject>();
+  try {
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) {
+        if (object.Key)
+          objects.set(object.Key, { size: object.Size ?? 0, lastModified: object.LastModified });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } finally {
+    client.destroy();
+  }
+  return objects;
+}
+
+export interface BucketCheck {
+  ok: boolean;
+  objects: number;
+  bytes: number;
+  /** 'ok', or what is wrong */
+  note: string;
+}
+
+/** Whether the bucket holds exactly the expected keys with their sizes (untimed, after a run). */
+export async function checkBucket(
   bucket: string,
-  endpoint = testS3().endpoint,
-): { args: string[]; env: NodeJS.ProcessEnv } {
-  const s3 = testS3();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    RCLONE_CONFIG_BENCH_TYPE: 's3',
-    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
-    RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
-    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: s3.accessKeyId,
-    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    RCLONE_CONFIG_BENCH_REGION: s3.region,
-    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
+  expected: ReadonlyMap<string, number>,
+): Promise<BucketCheck> {
+  const objects = await listObjects(bucket);
+  let bytes = 0;
+  let missing = 0;
+  let wrongSize = 0;
+  for (const object of objects.values()) bytes += object.size;
+  for (const [key, size] of expected) {
+    const object = objects.get(key);
+    if (!object) missing++;
+    else if (object.size !== size) wrongSize++;
+  }
+  const extra = [...objects.keys()].filter((key) => !expected.has(key)).length;
+  const problems = [
+    missing && `${missing} missing`,
+    wrongSize && `${wrongSize} of the wrong size`,
+    extra && `${extra} unexpected`,
+  ].filter(Boolean);
+  return {
+    ok: problems.length === 0,
+    objects: objects.size,
+    bytes,
+    note: problems.length === 0 ? 'ok' : `WARNING: ${problems.join(', ')} of ${expected.size} objects`,
   };
-  delete env.AWS_CA_BUNDLE; // rclone refuses to start when it points at a bundle it cannot use
-  const args = ['copy', folder, `bench:${bucket}`, '--transfers', '8', '--s3-upload-concurrency', '4'];
-  args.push('--s3-chunk-size', '8M', '--s3-upload-cutoff', '16M');
-  return { args, env };
+}
+
+/** Fails early, with the remedy, when the compiled service is missing. */
+export function assertServiceBuilt(): void {
+  if (!existsSync(path.join(repoRoot, 'dist/main.js')))
+    throw new Error('dist/main.js is missing: run `npm run build` first (`npm run bench` does)');
+}
+
+/**
+ * The compiled service at its defaults, as users run it, but for `env`: its own process and SQLite
+ * file, talking to the benchmark's S3 server.
+ */
+export function startBenchService(
+  databaseFile: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  return startService({ databaseFile, built: true, serviceDefaults: true, env });
+}
+
+/** A figure far off is easier to read with what the service said: its warnings and errors, if any. */
+export function printServiceWarnings(service: ServiceProcess): void {
+  const notable = service.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 40);
+  if (notable.length === 0) return;
+  console.log(`the service logged ${notable.length} warnings and errors; the first ones:`);
+  for (const entry of notable.slice(0, 10)) console.log(JSON.stringify(entry));
+}
+
+export interface CommandTiming {
+  seconds: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
 }
 
 /** Runs a command under /usr/bin/time for its wall time, CPU and peak memory. */
-export function timeCommand(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ seconds: number; cpuSeconds: number; peakRssMiB: number }> {
+export function timeCommand(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CommandTiming> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', 'TIME %e %U %S %M', command, ...args], {
       env,

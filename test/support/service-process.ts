@@ -1,6 +1,7 @@
 // The service as users run it: a real child process, with its own SQLite file, talking to a real S3
 // over HTTP; stopped with a signal or killed with SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -27,20 +28,42 @@ export interface ServiceOptions {
   startTimeoutMs?: number;
   /** A command the service is started through, e.g. ['setpriv', '--inh-caps=-all', '--']. */
   wrapper?: string[];
+  /** Runs the compiled service (`dist/main.js`, from `npm run build`) as users do, instead of `src/main.ts`. */
+  built?: boolean;
+  /**
+   * Leaves out the tests' quicker settings (settle, rescan, retry delay, debug logs), so that the
+   * service runs at its own defaults; `env` still applies.
+   */
+  serviceDefaults?: boolean;
 }
+
+/** Settings that make tests quick; the service's own defaults are slower on purpose. */
+const TEST_SETTINGS: Record<string, string> = {
+  SETTLE_SECONDS: '0.3',
+  RESCAN_INTERVAL_SECONDS: '2',
+  RETRY_BASE_DELAY_MS: '20',
+  LOG_LEVEL: 'debug',
+};
 
 const running = new Set<ServiceProcess>();
 
-/** Starts `src/main.ts` on a free port and resolves once it says it is ready. */
+/** The Node flags `npm start` gives the service (package.json), so that the built one runs as users run it. */
+export function startNodeFlags(): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const match = /^node (.*)dist\/main\.js$/.exec(manifest.scripts.start);
+  if (!match) throw new Error(`package.json's start script is not 'node [flags] dist/main.js'`);
+  return match[1]!.split(' ').filter(Boolean);
+}
+
+/** Starts `src/main.ts` (or `dist/main.js`) on a free port and resolves once it says it is ready. */
 export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
   const s3 = testS3();
-  const command = [
-    ...(options.wrapper ?? []),
-    process.execPath,
-    '--import',
-    'tsx',
-    path.join(repoRoot, 'src/main.ts'),
-  ];
+  const entry = options.built
+    ? [...startNodeFlags(), path.join(repoRoot, 'dist/main.js')]
+    : ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')];
+  const command = [...(options.wrapper ?? []), process.execPath, ...entry];
   const child = spawn(command[0]!, command.slice(1), {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,10 +78,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_REGION: s3.region,
       S3_FORCE_PATH_STYLE: 'true',
-      SETTLE_SECONDS: '0.3',
-      RESCAN_INTERVAL_SECONDS: '2',
-      RETRY_BASE_DELAY_MS: '20',
-      LOG_LEVEL: 'debug',
+      ...(options.serviceDefaults ? {} : TEST_SETTINGS),
       // A test never looks for credentials on the network (the EC2 metadata service).
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
