@@ -15,15 +15,22 @@ import { readinessOf, type Readiness } from './readiness.js';
 const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
 
 /**
- * A periodic rescan waits at least this many times as long as the last scan took, so that rescans
- * of a huge tree cost at most about 0.5% of a core (a scan keeps about one core busy while it
- * runs), leaving room in a 1% idle budget for the rest: a 1.5 s scan is followed by 300 s of rest.
+ * A periodic rescan waits at least this many times the CPU time the last scan used, so that
+ * rescans of a huge tree cost at most about 0.5% of a core, leaving room in a 1% idle budget for
+ * the rest: a scan that used 1.5 s of CPU is followed by 300 s of rest. CPU time, not the scan's
+ * duration: on a busy machine a scan of a small folder can take long while costing nothing.
  */
 export const RESCAN_REST_FACTOR = 200;
 
-/** The wait before the next periodic rescan: the interval, stretched for a scan that took long. */
-export function periodicRescanDelayMs(intervalMs: number, lastScanMs: number): number {
-  return Math.max(intervalMs, RESCAN_REST_FACTOR * lastScanMs);
+/** The wait before the next periodic rescan: the interval, stretched after a scan that cost much. */
+export function periodicRescanDelayMs(intervalMs: number, lastScanCpuMs: number): number {
+  return Math.max(intervalMs, RESCAN_REST_FACTOR * lastScanCpuMs);
+}
+
+/** CPU time this process has used, in milliseconds (every thread: the scan's file-system calls too). */
+function processCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** Why a scan runs (for the logs): the API shows only its kind. */
@@ -41,6 +48,8 @@ export interface MonitorOptions {
   now?: () => number;
   /** Measures how long scans take (default performance.now): a monotonic clock, in milliseconds. */
   monotonicNow?: () => number;
+  /** Measures what scans cost (default: this process's CPU time), in milliseconds. */
+  cpuNow?: () => number;
 }
 
 /**
@@ -55,6 +64,7 @@ export class RequestMonitor {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
+  private readonly cpuNow: () => number;
   private watch: FolderWatch | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
@@ -79,6 +89,7 @@ export class RequestMonitor {
     this.log = options.logger.child({ uploadId: request.uploadId });
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
+    this.cpuNow = options.cpuNow ?? processCpuMs;
   }
 
   async start(): Promise<void> {
@@ -185,6 +196,7 @@ export class RequestMonitor {
     this.scanInProgress = true;
     // The wall clock may be stepped (NTP) during a scan: its duration is measured monotonically.
     const startedMs = this.monotonicNow();
+    const cpuStartedMs = this.cpuNow();
     const report: ScanReport = {
       kind,
       startedAt: this.now(),
@@ -229,28 +241,35 @@ export class RequestMonitor {
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scanInProgress = false;
-      this.scanFinished(report, cause, this.monotonicNow() - startedMs);
+      const cost = { elapsedMs: this.monotonicNow() - startedMs, cpuMs: this.cpuNow() - cpuStartedMs };
+      this.scanFinished(report, cause, cost);
     }
   }
 
   /**
    * Completes the report, logs it and schedules the next periodic rescan, rested in proportion to
-   * the scan's duration. An idle folder's rescans log at debug: info only for the first scan, one
+   * the scan's CPU time. An idle folder's rescans log at debug: info only for the first scan, one
    * asked for, and one that found changes.
    */
-  private scanFinished(report: ScanReport, cause: ScanCause, elapsedMs: number): void {
+  private scanFinished(
+    report: ScanReport,
+    cause: ScanCause,
+    cost: { elapsedMs: number; cpuMs: number },
+  ): void {
     if (this.stopped) return;
-    const durationMs = Math.max(0, Math.round(elapsedMs));
+    const durationMs = Math.max(0, Math.round(cost.elapsedMs));
+    const cpuMs = Math.max(0, Math.round(cost.cpuMs));
     report.finishedAt = this.now();
     report.durationMs = durationMs;
     const { rescanIntervalMs } = this.options;
-    const delayMs = periodicRescanDelayMs(rescanIntervalMs, durationMs);
+    const delayMs = periodicRescanDelayMs(rescanIntervalMs, cpuMs);
     const summary = {
       kind: report.kind,
       cause,
       files: report.filesSeen,
       changed: report.filesChanged,
       ms: durationMs,
+      cpuMs,
       nextRescanInMs: delayMs,
     };
     // A failed scan was logged as an error already, with its cause.
@@ -258,20 +277,24 @@ export class RequestMonitor {
       const worthTelling = report.kind === 'initial' || cause === 'requested' || report.filesChanged > 0;
       this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
     }
-    this.noteRest(delayMs, durationMs);
+    this.noteRest(delayMs, cpuMs);
     this.scheduleRescan(delayMs, 'periodic');
   }
 
   /** Says once when periodic rescans start to wait longer than the interval, and when they stop. */
-  private noteRest(delayMs: number, lastScanMs: number): void {
+  private noteRest(delayMs: number, lastScanCpuMs: number): void {
     const stretched = delayMs > this.options.rescanIntervalMs;
     if (stretched === this.restStretched) return;
     this.restStretched = stretched;
-    const fields = { lastScanMs, nextRescanInMs: delayMs, rescanIntervalMs: this.options.rescanIntervalMs };
+    const fields = {
+      lastScanCpuMs,
+      nextRescanInMs: delayMs,
+      rescanIntervalMs: this.options.rescanIntervalMs,
+    };
     if (stretched) {
       this.log.info(
         fields,
-        `scans of this folder take long: periodic rescans wait ${RESCAN_REST_FACTOR} times the last scan's duration, longer than the rescan interval`,
+        `scans of this folder cost much: periodic rescans wait ${RESCAN_REST_FACTOR} times the CPU time of the last scan, longer than the rescan interval`,
       );
     } else {
       this.log.debug(fields, 'periodic rescans are back to the rescan interval');

@@ -48,9 +48,11 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: n
   );
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  // Read exactly twice per scan, at its start and its end: each scan lasts stepMs.
+  // Each clock is read exactly twice per scan, at its start and its end: each scan lasts, and
+  // costs, stepMs.
   let stepMs = scanMs;
   let monotonic = 0;
+  let cpu = 0;
   const monitor = new RequestMonitor(request, {
     store,
     logger,
@@ -59,6 +61,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: n
     tasksChanged: () => {},
     observationClock: Date.now,
     monotonicNow: () => (monotonic += stepMs),
+    cpuNow: () => (cpu += stepMs),
   });
   t.after(async () => {
     await monitor.stop();
