@@ -1,13 +1,14 @@
 // Upload benchmark: prints figures, never passes or fails.
 //
 //   npm run bench                   # every scenario (it builds the service first)
-//   npm run bench -- small latency  # some of: large, small, latency, growing, scale
+//   npm run bench -- small latency  # some of: large, small, latency, growing, scale, sdk
 //
 //   large    one file of 1 GiB: MiB/s, CPU s per GiB                       (service, rclone, aws)
 //   small    2,000 files of 16 KiB in 20 folders: files/s, CPU s, peak RSS  (service, rclone, aws)
 //   latency  files created one a second: close → object in S3, p50/p99      (service; see latency.ts)
 //   growing  a file written at a steady rate (see growing.ts)               (service, rclone)
 //   scale    200,000 files of 1 KiB: tasks known, memory, idle CPU, rescan  (service; see scale.ts)
+//   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
 //
 //   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
 //   LATENCY_FILES=200                       files in latency (one a second)
@@ -35,6 +36,7 @@ import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
 import { runScale, scaleTable, SCALE, type ScaleResult } from './scale.js';
+import { runSdk, SDK, sdkTable, type SdkFigure } from './sdk.js';
 import { assertServiceBuilt } from './tools.js';
 import {
   describeRuns,
@@ -46,7 +48,7 @@ import {
   type TransferScenario,
 } from './transfer.js';
 
-const SCENARIOS = ['large', 'small', 'latency', 'growing', 'scale'] as const;
+const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface Results {
@@ -58,6 +60,7 @@ interface Results {
     latency?: LatencyResult;
     growing?: { note: string; figures: GrowingFigure[] };
     scale?: ScaleResult;
+    sdk?: SdkFigure[];
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -143,6 +146,19 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
       }
       context.results.scenarios.growing = { note: growingNote(), figures };
       return report(context, name, GROWING.describe, growingTable(figures), growingNote());
+    }
+    case 'sdk': {
+      console.log(`\nsdk: ${SDK.describe}`);
+      const figures = await runSdk();
+      context.results.scenarios.sdk = figures;
+      return report(
+        context,
+        name,
+        SDK.describe,
+        sdkTable(figures),
+        'CPU of this process per request, user + system, two runs each (range). Compare with the ' +
+          "service's CPU per file in `small`: the rest is reading the file, hashing, the database and the API.",
+      );
     }
     case 'scale': {
       console.log(`\nscale: ${SCALE.files} files in ${SCALE.folders} folders`);
