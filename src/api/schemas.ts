@@ -298,7 +298,7 @@ export const RescanReply = Type.Object(
     rescan: Type.Enum(['started', 'already_running'], {
       type: 'string',
       description:
-        '`started`: a scan of the folder started now; `already_running`: a scan was under way (the initial scan, or another rescan), so no other was started. Either way, `last_scan` of GET /uploads/{upload_id} shows its progress and outcome.',
+        '`started`: a scan of the folder started now; `already_running`: a scan was under way (the initial scan, or another rescan), so no other was started (a paced periodic rescan goes on at full speed). Either way, `last_scan` of GET /uploads/{upload_id} shows its progress and outcome.',
     }),
   },
   { title: 'RescanResult', description: 'A scan of the folder is under way.' },

@@ -6,7 +6,7 @@ import type { Store } from '../store/store.js';
 import type { FolderWatch, PathFilter } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
-import { FolderUnreadableError, scanFolder } from '../watch/scanner.js';
+import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
 import { errorCode } from '../watch/fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
 import { readinessOf, type Readiness } from './readiness.js';
@@ -15,23 +15,12 @@ import { readinessOf, type Readiness } from './readiness.js';
 const MISSED_EVENTS_RESCAN_DELAY_MS = 1000;
 
 /**
- * A periodic rescan waits at least this many times the CPU time the last scan used, so that
- * rescans of a huge tree cost at most about 0.5% of a core, leaving room in a 1% idle budget for
- * the rest: a scan that used 1.5 s of CPU is followed by 300 s of rest. CPU time, not the scan's
- * duration: on a busy machine a scan of a small folder can take long while costing nothing.
+ * A periodic rescan is paced to use at most this share of a core (0.5%), so that watching a huge
+ * tree stays idle in every minute, not only on average: a rescan of 200,000 files that needs 2 s
+ * of CPU is spread over about 400 s. The first scan, one asked for and one after missed events
+ * run at full speed.
  */
-export const RESCAN_REST_FACTOR = 200;
-
-/** The wait before the next periodic rescan: the interval, stretched after a scan that cost much. */
-export function periodicRescanDelayMs(intervalMs: number, lastScanCpuMs: number): number {
-  return Math.max(intervalMs, RESCAN_REST_FACTOR * lastScanCpuMs);
-}
-
-/** CPU time this process has used, in milliseconds (every thread: the scan's file-system calls too). */
-function processCpuMs(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-}
+export const PERIODIC_RESCAN_SHARE = 0.005;
 
 /** Why a scan runs (for the logs): the API shows only its kind. */
 type ScanCause = 'start' | 'periodic' | 'requested' | 'missed events';
@@ -48,8 +37,8 @@ export interface MonitorOptions {
   now?: () => number;
   /** Measures how long scans take (default performance.now): a monotonic clock, in milliseconds. */
   monotonicNow?: () => number;
-  /** Measures what scans cost (default: this process's CPU time), in milliseconds. */
-  cpuNow?: () => number;
+  /** For tests: how a periodic rescan is paced (default: PERIODIC_RESCAN_SHARE, real time). */
+  periodicPace?: ScanPace;
 }
 
 /**
@@ -64,7 +53,9 @@ export class RequestMonitor {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
-  private readonly cpuNow: () => number;
+  private readonly periodicPace: ScanPace;
+  /** The pace of the scan running now, if paced: a rescan asked for, or missed events, hurry it. */
+  private runningPace: ScanPace | undefined;
   private watch: FolderWatch | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
@@ -73,8 +64,6 @@ export class RequestMonitor {
   private scanInProgress = true;
   /** The last scan, running or finished; null before the first one starts. */
   private lastScanReport: ScanReport | null = null;
-  /** Periodic rescans wait longer than the interval (logged once when that begins). */
-  private restStretched = false;
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
   private scanFailed = false;
@@ -89,7 +78,7 @@ export class RequestMonitor {
     this.log = options.logger.child({ uploadId: request.uploadId });
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
-    this.cpuNow = options.cpuNow ?? processCpuMs;
+    this.periodicPace = options.periodicPace ?? { busyShare: PERIODIC_RESCAN_SHARE };
   }
 
   async start(): Promise<void> {
@@ -102,7 +91,10 @@ export class RequestMonitor {
   /** Scans the folder now, unless a scan runs already; the periodic rescan is rescheduled after it. */
   requestRescan(): RescanOutcome {
     if (this.stopped) return 'not_watched';
-    if (this.scanInProgress) return 'already_running';
+    if (this.scanInProgress) {
+      this.hurryRunningScan();
+      return 'already_running';
+    }
     clearTimeout(this.rescanTimer);
     this.rescanTimer = undefined;
     this.scanning = this.scan('rescan', 'requested');
@@ -194,9 +186,9 @@ export class RequestMonitor {
 
   private async scan(kind: ScanKind, cause: ScanCause): Promise<void> {
     this.scanInProgress = true;
+    this.runningPace = cause === 'periodic' ? { ...this.periodicPace } : undefined;
     // The wall clock may be stepped (NTP) during a scan: its duration is measured monotonically.
     const startedMs = this.monotonicNow();
-    const cpuStartedMs = this.cpuNow();
     const report: ScanReport = {
       kind,
       startedAt: this.now(),
@@ -214,6 +206,7 @@ export class RequestMonitor {
         observationClock: this.options.observationClock,
         onError: (path, error) =>
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
+        pace: this.runningPace,
       })) {
         if (this.stopped) break;
         report.filesSeen += batch.length;
@@ -241,64 +234,33 @@ export class RequestMonitor {
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scanInProgress = false;
-      const cost = { elapsedMs: this.monotonicNow() - startedMs, cpuMs: this.cpuNow() - cpuStartedMs };
-      this.scanFinished(report, cause, cost);
+      this.scanFinished(report, cause, this.monotonicNow() - startedMs);
     }
   }
 
   /**
-   * Completes the report, logs it and schedules the next periodic rescan, rested in proportion to
-   * the scan's CPU time. An idle folder's rescans log at debug: info only for the first scan, one
-   * asked for, and one that found changes.
+   * Completes the report, logs it and schedules the next periodic rescan. An idle folder's
+   * rescans log at debug: info only for the first scan, one asked for, and one that found changes.
    */
-  private scanFinished(
-    report: ScanReport,
-    cause: ScanCause,
-    cost: { elapsedMs: number; cpuMs: number },
-  ): void {
+  private scanFinished(report: ScanReport, cause: ScanCause, elapsedMs: number): void {
     if (this.stopped) return;
-    const durationMs = Math.max(0, Math.round(cost.elapsedMs));
-    const cpuMs = Math.max(0, Math.round(cost.cpuMs));
+    const durationMs = Math.max(0, Math.round(elapsedMs));
     report.finishedAt = this.now();
     report.durationMs = durationMs;
-    const { rescanIntervalMs } = this.options;
-    const delayMs = periodicRescanDelayMs(rescanIntervalMs, cpuMs);
     const summary = {
       kind: report.kind,
       cause,
       files: report.filesSeen,
       changed: report.filesChanged,
       ms: durationMs,
-      cpuMs,
-      nextRescanInMs: delayMs,
+      nextRescanInMs: this.options.rescanIntervalMs,
     };
     // A failed scan was logged as an error already, with its cause.
     if (report.error === null) {
       const worthTelling = report.kind === 'initial' || cause === 'requested' || report.filesChanged > 0;
       this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
     }
-    this.noteRest(delayMs, cpuMs);
-    this.scheduleRescan(delayMs, 'periodic');
-  }
-
-  /** Says once when periodic rescans start to wait longer than the interval, and when they stop. */
-  private noteRest(delayMs: number, lastScanCpuMs: number): void {
-    const stretched = delayMs > this.options.rescanIntervalMs;
-    if (stretched === this.restStretched) return;
-    this.restStretched = stretched;
-    const fields = {
-      lastScanCpuMs,
-      nextRescanInMs: delayMs,
-      rescanIntervalMs: this.options.rescanIntervalMs,
-    };
-    if (stretched) {
-      this.log.info(
-        fields,
-        `scans of this folder cost much: periodic rescans wait ${RESCAN_REST_FACTOR} times the CPU time of the last scan, longer than the rescan interval`,
-      );
-    } else {
-      this.log.debug(fields, 'periodic rescans are back to the rescan interval');
-    }
+    this.scheduleRescan(this.options.rescanIntervalMs, 'periodic');
   }
 
   /**
@@ -326,11 +288,17 @@ export class RequestMonitor {
     this.rescanTimer.unref();
   }
 
+  /** The periodic rescan running now goes on at full speed. */
+  private hurryRunningScan(): void {
+    if (this.runningPace) this.runningPace.busyShare = 1;
+  }
+
   /**
    * Missed events: rescan shortly, however long scans take (a running scan has no timer set, and
    * schedules its own next one).
    */
   private rescanSoon(): void {
+    this.hurryRunningScan();
     if (this.rescanTimer) {
       const delayMs = Math.min(MISSED_EVENTS_RESCAN_DELAY_MS, this.options.rescanIntervalMs);
       this.scheduleRescan(delayMs, 'missed events');

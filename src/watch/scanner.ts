@@ -6,10 +6,11 @@
 // for the event loop to come back to the scan, which while uploads run can take milliseconds: a
 // scan of 200,000 files made of round trips took 30 s. Instead the scan works in slices of at most
 // SYNC_SLICE_MS and gives the event loop back between them, so the API and the uploads go on (the
-// database calls block it in the same way).
+// database calls block it in the same way). A paced scan also rests after each slice, so that it
+// uses at most a given share of a core however large the tree.
 import { lstatSync, opendirSync, type Dir, type Stats } from 'node:fs';
 import path from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
@@ -33,6 +34,21 @@ export interface ScanOptions {
   onError?: (path: string, error: Error) => void;
   /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
   observationClock?: () => number;
+  /** Rests between slices so that the scan (and what its consumer does) uses at most this share. */
+  pace?: ScanPace;
+}
+
+export interface ScanPace {
+  /** Share of one core the scan may use, above 0 and at most 1. */
+  busyShare: number;
+  /** For tests: the clock slices are measured with (default performance.now), and the rest. */
+  now?: () => number;
+  rest?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
+}
+
+/** How long to rest after `busyMs` of work to use at most `busyShare` of a core. */
+export function restAfter(busyMs: number, busyShare: number): number {
+  return Math.round((busyMs * (1 - busyShare)) / busyShare);
 }
 
 /** The source folder itself is missing, not a folder, or unreadable. */
@@ -70,9 +86,21 @@ export async function* scanFolder(
   }
   const { signal } = options;
   const observationClock = options.observationClock ?? Date.now;
+  const { pace } = options;
+  if (pace && !(pace.busyShare > 0 && pace.busyShare <= 1)) {
+    throw new RangeError(`busyShare must be above 0 and at most 1, not ${pace.busyShare}`);
+  }
+  const clock = pace?.now ?? (() => performance.now());
+  const rest =
+    pace?.rest ?? ((ms: number, abort: AbortSignal | undefined) => sleep(ms, undefined, { signal: abort }));
+  /** Ends a slice: lets other work run, and rests when paced. */
+  const endSlice = async (busyMs: number): Promise<void> => {
+    if (pace && pace.busyShare < 1) await rest(restAfter(busyMs, pace.busyShare), signal);
+    else await nextTurn();
+  };
   const open: OpenFolder[] = [];
   let batch: ObservedFile[] = [];
-  let sliceStartedAt = performance.now();
+  let sliceStartedAt = clock();
 
   /** Vanished paths are skipped; anything else goes to onError, or ends the scan without it. */
   const problem = (absolutePath: string, error: unknown): void => {
@@ -93,9 +121,11 @@ export async function* scanFolder(
     }
 
     for (let folder = open.at(-1); folder !== undefined; folder = open.at(-1)) {
-      if (performance.now() - sliceStartedAt >= SYNC_SLICE_MS) {
-        await nextTurn();
-        sliceStartedAt = performance.now();
+      // The slice includes what the consumer did with the last batch (recording it).
+      const busyMs = clock() - sliceStartedAt;
+      if (busyMs >= SYNC_SLICE_MS) {
+        await endSlice(busyMs);
+        sliceStartedAt = clock();
       }
       signal?.throwIfAborted();
       let entry;

@@ -1,13 +1,15 @@
-// Periodic rescans rest in proportion to how long a scan takes, so that a huge tree costs at most
-// about 0.5% of a core. Scan durations come from an injected monotonic clock, never from timing.
+// Periodic rescans are paced to use at most PERIODIC_RESCAN_SHARE of a core, so that watching a
+// huge tree stays idle in every minute; the first scan, a requested one and one after missed
+// events run at full speed. Clocks and rests are injected: nothing here is timed.
 import assert from 'node:assert/strict';
 import { appendFile, link, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { ScanReport } from '../../src/domain/model.js';
-import { RESCAN_REST_FACTOR, RequestMonitor, periodicRescanDelayMs } from '../../src/engine/monitor.js';
+import { PERIODIC_RESCAN_SHARE, RequestMonitor } from '../../src/engine/monitor.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { restAfter, scanFolder, type ScanPace } from '../../src/watch/scanner.js';
 import { waitFor } from '../support/poll.js';
 import { makeTempDir, removeTempDir } from '../support/temp-tree.js';
 
@@ -23,7 +25,21 @@ interface LogLine {
 
 const DEBUG = 20;
 const INFO = 30;
-const STRETCHED = /periodic rescans wait/;
+
+/** A pace whose clock moves 20 ms per reading (every entry ends a slice) and whose rests are recorded. */
+function recordedPace(busyShare: number, rest: (ms: number) => Promise<void> = async () => {}) {
+  const rests: number[] = [];
+  let clock = 0;
+  const pace: ScanPace = {
+    busyShare,
+    now: () => (clock += 20),
+    rest: (ms) => {
+      rests.push(ms);
+      return rest(ms);
+    },
+  };
+  return { pace, rests };
+}
 
 interface Fixture {
   /** Holds the watched folder, and room for files outside it. */
@@ -31,12 +47,14 @@ interface Fixture {
   folder: string;
   monitor: RequestMonitor;
   lines: LogLine[];
-  /** How long each scan takes from now on, as the monitor measures it. */
-  setScanMs(ms: number): void;
+  /** The rests of periodic rescans so far (each pace's rests, in order). */
+  rests: number[];
+  /** What a periodic rescan's rest does (default: returns at once). */
+  setRest(rest: (ms: number) => Promise<void>): void;
 }
 
-/** A monitor of a folder of three files, on a real store, whose scans take what the test says. */
-async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: number): Promise<Fixture> {
+/** A monitor of a folder of three files, on a real store, whose periodic rescans rest as the test says. */
+async function watchedFolder(t: TestContext, rescanIntervalMs: number): Promise<Fixture> {
   const root = await makeTempDir('rescan-interval');
   const folder = path.join(root, 'source');
   await mkdir(folder);
@@ -48,11 +66,8 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: n
   );
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  // Each clock is read exactly twice per scan, at its start and its end: each scan lasts, and
-  // costs, stepMs.
-  let stepMs = scanMs;
-  let monotonic = 0;
-  let cpu = 0;
+  let rest = async (_ms: number): Promise<void> => {};
+  const { pace, rests } = recordedPace(PERIODIC_RESCAN_SHARE, (ms) => rest(ms));
   const monitor = new RequestMonitor(request, {
     store,
     logger,
@@ -60,8 +75,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: n
     rescanIntervalMs,
     tasksChanged: () => {},
     observationClock: Date.now,
-    monotonicNow: () => (monotonic += stepMs),
-    cpuNow: () => (cpu += stepMs),
+    periodicPace: pace,
   });
   t.after(async () => {
     await monitor.stop();
@@ -69,7 +83,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number, scanMs: n
     await removeTempDir(root);
   });
   await monitor.start();
-  return { root, folder, monitor, lines, setScanMs: (ms) => (stepMs = ms) };
+  return { root, folder, monitor, lines, rests, setRest: (next) => (rest = next) };
 }
 
 /**
@@ -86,67 +100,67 @@ function finishedScan(monitor: RequestMonitor): Promise<ScanReport> {
   );
 }
 
-const stretchedLines = (lines: LogLine[]) => lines.filter((line) => STRETCHED.test(line.msg));
 const finishedLines = (lines: LogLine[]) => lines.filter((line) => line.msg === 'scan finished');
 
-describe('the wait before a periodic rescan', () => {
-  test('is the interval, or the rest factor times the last scan, whichever is longer', () => {
-    assert.equal(RESCAN_REST_FACTOR, 200);
-    assert.equal(periodicRescanDelayMs(60_000, 0), 60_000);
-    assert.equal(periodicRescanDelayMs(60_000, 300), 60_000);
-    assert.equal(periodicRescanDelayMs(60_000, 301), 60_200);
-    assert.equal(periodicRescanDelayMs(60_000, 1500), 300_000);
-    assert.equal(periodicRescanDelayMs(100, 2), 400);
+describe('a paced scan', () => {
+  test('rests after each slice so that it uses at most its share of a core', () => {
+    assert.equal(restAfter(10, 0.005), 1990);
+    assert.equal(restAfter(10, 0.5), 10);
+    assert.equal(restAfter(10, 1), 0);
   });
 
-  test('is stretched after a long scan, said once at info; a requested rescan is not held back', async (t) => {
-    const { monitor, lines } = await watchedFolder(t, 60_000, 1500);
-    const initial = await finishedScan(monitor);
-    assert.equal(initial.kind, 'initial');
-    assert.equal(initial.durationMs, 1500);
-    assert.equal(initial.filesSeen, 3);
-    assert.equal(initial.filesChanged, 3);
+  test('rests as its share says, and stops resting once hurried', async (t) => {
+    const root = await makeTempDir('paced-scan');
+    t.after(() => removeTempDir(root));
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) await writeFile(path.join(root, name), name);
+    const { pace, rests } = recordedPace(0.25, async () => {
+      if (rests.length === 2) pace.busyShare = 1; // hurried during its second rest
+    });
+    let files = 0;
+    for await (const batch of scanFolder(root, () => true, { pace })) files += batch.length;
+    assert.equal(files, 6);
+    assert.deepEqual(rests, [60, 60], 'each 20 ms slice rested 60 ms (25%) until hurried');
+  });
 
-    // The periodic rescan is 300 s away; asked for, one starts at once, and each says the same.
-    for (let round = 0; round < 3; round += 1) {
-      assert.equal(monitor.requestRescan(), 'started');
-      const rescan = await finishedScan(monitor);
-      assert.equal(rescan.kind, 'rescan');
-      assert.equal(rescan.filesChanged, 0);
+  test('refuses a share of 0 or above 1', async () => {
+    for (const busyShare of [0, 1.5]) {
+      await assert.rejects(scanFolder('/', () => true, { pace: { busyShare } }).next(), RangeError);
     }
-    const finished = finishedLines(lines);
-    assert.equal(finished.length, 4);
-    for (const line of finished) assert.equal(line.nextRescanInMs, 300_000);
-    const stretched = stretchedLines(lines);
-    assert.equal(stretched.length, 1, 'the stretch is logged once, not at every scan');
-    assert.equal(stretched[0]?.level, INFO);
-    assert.equal(stretched[0]?.nextRescanInMs, 300_000);
+  });
+});
+
+describe('periodic rescans', () => {
+  test('are paced; the first scan and a requested one are not', async (t) => {
+    const { monitor, rests, lines } = await watchedFolder(t, 100);
+    assert.equal((await finishedScan(monitor)).kind, 'initial');
+    assert.equal(monitor.requestRescan(), 'started');
+    await finishedScan(monitor);
+    assert.deepEqual(rests, [], 'neither the first scan nor the requested one rested');
+    await waitFor(() => finishedLines(lines).some((line) => line.cause === 'periodic'), {
+      message: 'a periodic rescan',
+    });
+    assert.ok(rests.length > 0, 'the periodic rescan rested');
+    for (const ms of rests) assert.equal(ms, restAfter(20, PERIODIC_RESCAN_SHARE));
   });
 
-  test('goes back to the interval after quick scans, and is said again when stretched anew', async (t) => {
-    const { monitor, lines, setScanMs } = await watchedFolder(t, 60_000, 2000);
+  test('a rescan asked for during a paced one hurries it rather than starting another', async (t) => {
+    const { monitor, rests, setRest } = await watchedFolder(t, 100);
     await finishedScan(monitor);
-    assert.equal(stretchedLines(lines).length, 1);
-
-    setScanMs(10);
-    assert.equal(monitor.requestRescan(), 'started');
-    await finishedScan(monitor);
-    assert.equal(finishedLines(lines).at(-1)?.nextRescanInMs, 60_000);
-    const back = lines.filter((line) => /back to the rescan interval/.test(line.msg));
-    assert.equal(back.length, 1);
-    assert.equal(back[0]?.level, DEBUG);
-
-    setScanMs(700);
-    assert.equal(monitor.requestRescan(), 'started');
-    await finishedScan(monitor);
-    assert.equal(finishedLines(lines).at(-1)?.nextRescanInMs, 140_000);
-    assert.equal(stretchedLines(lines).length, 2);
+    let release: () => void = () => {};
+    const resting = new Promise<void>((resolve) => (release = resolve));
+    setRest(() => resting); // the periodic rescan stops at its first rest
+    await waitFor(() => rests.length === 1, { message: 'the periodic rescan resting' });
+    assert.equal(monitor.requestRescan(), 'already_running');
+    release();
+    const rescan = await finishedScan(monitor);
+    assert.equal(rescan.kind, 'rescan');
+    assert.equal(rests.length, 1, 'no rest after it was hurried');
   });
 });
 
 describe('requested rescans and the scan log', () => {
   test('a rescan asked for while one runs starts no other', async (t) => {
-    const { monitor } = await watchedFolder(t, 60_000, 5);
+    const { monitor } = await watchedFolder(t, 60_000);
     // The initial scan runs (or is about to) as soon as start() returns.
     assert.equal(monitor.requestRescan(), 'already_running');
     assert.equal((await finishedScan(monitor)).kind, 'initial');
@@ -158,7 +172,7 @@ describe('requested rescans and the scan log', () => {
   });
 
   test('an unchanged periodic rescan logs at debug; one that finds what events missed, at info', async (t) => {
-    const { root, folder, lines } = await watchedFolder(t, 100, 5);
+    const { root, folder, lines } = await watchedFolder(t, 100);
     await waitFor(
       () => finishedLines(lines).some((line) => line.cause === 'periodic' && line.changed === 0),
       { message: 'an unchanged periodic rescan' },
