@@ -46,7 +46,7 @@ export async function startBenchS3Server(): Promise<BenchS3Server> {
   const version = /^READY (.*?) pids/.exec(readyLine)?.[1] ?? 'Swift';
   return {
     endpoint: variables.S3_TEST_ENDPOINT ?? '',
-    describe: `${version} on loopback, ${pids.length} single-process servers (workers = 0)`,
+    describe: `${version} on loopback, ${pids.length} single-process servers (workers = 0) and a memcached`,
     pids,
     owned: true,
     stop: async () => {
