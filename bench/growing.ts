@@ -19,13 +19,20 @@ import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js
 import { startGrowingWrite, type GrowingWriteResult } from '../test/support/growing-writer.js';
 import { waitFor } from '../test/support/poll.js';
 import { testS3 } from '../test/support/s3.js';
-import { api, startService, type ServiceProcess } from '../test/support/service-process.js';
+import { api, startService } from '../test/support/service-process.js';
 import type { Peer } from './peers.js';
 import { cpuSeconds, peakRssMiB } from './process-stats.js';
 import type { BenchS3Server } from './s3-server.js';
 import { describeServerCpu, startServerCpu, type ServerCpu } from './server-cpu.js';
 import { fixed, markdownTable } from './table.js';
-import { benchS3Client, createBucket, dropBucket, printServiceWarnings, timeCommand } from './tools.js';
+import {
+  benchS3Client,
+  createBucket,
+  dropBucket,
+  printServiceWarnings,
+  startWatching,
+  timeCommand,
+} from './tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -129,21 +136,6 @@ function serviceTool(name: string, env: Record<string, string>, work: string): T
       };
     },
   };
-}
-
-async function startWatching(service: ServiceProcess, folder: string, bucket: string): Promise<string> {
-  const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
-    source_folder: folder,
-    destination_bucket: bucket,
-  });
-  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
-  const uploadId = created.body.upload_id;
-  await waitFor(
-    async () =>
-      (await api<{ status: string }>(service, 'GET', `/uploads/${uploadId}`)).body.status === 'active',
-    { timeoutMs: 30_000, intervalMs: 50, message: 'the request is active' },
-  );
-  return uploadId;
 }
 
 function rcloneTool(rclone: Peer): Tool {

@@ -22,7 +22,7 @@ import type { BenchS3Server } from './s3-server.js';
 import { describeServerCpu, startServerCpu, type ServerCpu } from './server-cpu.js';
 import { spreadOf, type Spread } from './statistics.js';
 import { fixed, markdownTable } from './table.js';
-import { createBucket, dropBucket, printServiceWarnings, startBenchService } from './tools.js';
+import { createBucket, dropBucket, printServiceWarnings, startBenchService, startWatching } from './tools.js';
 
 const KiB = 1024;
 
@@ -177,21 +177,6 @@ export async function runLatency(work: string, server: BenchS3Server, peers: Pee
     printServiceWarnings(service);
     await dropBucket(bucket);
   }
-}
-
-async function startWatching(service: ServiceProcess, folder: string, bucket: string): Promise<string> {
-  const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
-    source_folder: folder,
-    destination_bucket: bucket,
-  });
-  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
-  const uploadId = created.body.upload_id;
-  await waitFor(
-    async () =>
-      (await api<{ status: string }>(service, 'GET', `/uploads/${uploadId}`)).body.status === 'active',
-    { timeoutMs: 30_000, intervalMs: 50, message: 'the request is active' },
-  );
-  return uploadId;
 }
 
 /** The service's completed_at of each file, by relative path, in ms since the epoch. */

@@ -22,7 +22,14 @@ import type { BenchS3Server } from './s3-server.js';
 import { describeServerCpu, startServerCpu, type ServerCpu } from './server-cpu.js';
 import { spreadOf, type Spread } from './statistics.js';
 import { fixed, markdownTable } from './table.js';
-import { createBucket, dropBucket, listObjects, printServiceWarnings, startBenchService } from './tools.js';
+import {
+  createBucket,
+  createUpload,
+  dropBucket,
+  listObjects,
+  printServiceWarnings,
+  startBenchService,
+} from './tools.js';
 
 export const SCALE = {
   files: Number(process.env.SCALE_FILES ?? 200_000),
@@ -117,12 +124,7 @@ export async function runScale(work: string, server: BenchS3Server): Promise<Sca
     const serviceCpuBefore = await cpuSeconds(pid);
     const serverCpu = await startServerCpu(server);
     const started = performance.now();
-    const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
-      source_folder: folder,
-      destination_bucket: bucket,
-    });
-    if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
-    const uploadId = created.body.upload_id;
+    const uploadId = await createUpload(service, folder, bucket);
     const details = () =>
       api<UploadDetails>(service, 'GET', `/uploads/${uploadId}`).then((reply) => reply.body);
 

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { deleteBucket, testS3, uniqueBucketName } from '../test/support/s3.js';
-import { startService, type ServiceProcess } from '../test/support/service-process.js';
+import { waitFor } from '../test/support/poll.js';
+import { api, startService, type ServiceProcess } from '../test/support/service-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -160,4 +161,29 @@ export function timeCommand(command: string, args: string[], env: NodeJS.Process
       resolve({ seconds: wall!, cpuSeconds: user! + system!, peakRssMiB: kib! / 1024 });
     });
   });
+}
+
+/** POST /uploads of `folder` into `bucket`; the new request's id. */
+export async function createUpload(service: ServiceProcess, folder: string, bucket: string): Promise<string> {
+  const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
+    source_folder: folder,
+    destination_bucket: bucket,
+  });
+  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
+  return created.body.upload_id;
+}
+
+/** A new upload request of `folder`, once the service watches it (status active). */
+export async function startWatching(
+  service: ServiceProcess,
+  folder: string,
+  bucket: string,
+): Promise<string> {
+  const uploadId = await createUpload(service, folder, bucket);
+  await waitFor(
+    async () =>
+      (await api<{ status: string }>(service, 'GET', `/uploads/${uploadId}`)).body.status === 'active',
+    { timeoutMs: 30_000, intervalMs: 50, message: 'the request is active' },
+  );
+  return uploadId;
 }

@@ -17,6 +17,7 @@ import { fixed, markdownTable, ratio, summary } from './table.js';
 import {
   checkBucket,
   createBucket,
+  createUpload,
   dropBucket,
   printServiceWarnings,
   startBenchService,
@@ -168,17 +169,13 @@ function serviceUploader(work: string, files: number): Uploader {
         const cpuBefore = await cpuSeconds(pid);
         const serverCpu = await startServerCpu(server);
         const started = performance.now();
-        const created = await api<{ upload_id: string }>(service, 'POST', '/uploads', {
-          source_folder: folder,
-          destination_bucket: bucket,
-        });
-        if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
+        const uploadId = await createUpload(service, folder, bucket);
         const done = await waitFor(
           async () => {
             const details = await api<{ files: { completed: number; failed: number } }>(
               service,
               'GET',
-              `/uploads/${created.body.upload_id}`,
+              `/uploads/${uploadId}`,
             );
             const { completed, failed } = details.body.files;
             return completed + failed === files && { failed };
