@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../src/transfer/s3-client.js';
-import { testS3 } from '../test/support/s3.js';
+import { testS3, testS3Settings } from '../test/support/s3.js';
 import { fixed, markdownTable } from './table.js';
 import { createBucket, dropBucket } from './tools.js';
 
@@ -40,20 +40,7 @@ function variants(): Variant[] {
     {
       name: "service's client",
       contentMd5: true,
-      client: () =>
-        createS3Client(
-          {
-            region: s3.region,
-            endpoint: s3.endpoint,
-            forcePathStyle: true,
-            checksumMode: 'when_required',
-            accessKeyId: credentials.accessKeyId,
-            secretAccessKey: credentials.secretAccessKey,
-            sessionToken: undefined,
-            profile: undefined,
-          },
-          { maxSockets: SDK.concurrency },
-        ),
+      client: () => createS3Client(testS3Settings(), { maxSockets: SDK.concurrency }),
     },
     {
       name: 'SDK defaults',

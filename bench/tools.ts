@@ -4,8 +4,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { deleteBucket, testS3, uniqueBucketName } from '../test/support/s3.js';
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { deleteBucket, testS3Client, uniqueBucketName } from '../test/support/s3.js';
 import { waitFor } from '../test/support/poll.js';
 import { api, startService, type ServiceProcess } from '../test/support/service-process.js';
 
@@ -25,16 +25,7 @@ export function hasCommand(name: string): boolean {
  * one, since a loaded server answers 503 "reduce your request rate" now and then.
  */
 export function benchS3Client(): S3Client {
-  const s3 = testS3();
-  return new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 10,
-  });
+  return testS3Client({ maxAttempts: 10 });
 }
 
 export async function createBucket(label: string): Promise<string> {

@@ -11,6 +11,7 @@ import {
   ListObjectsV2Command,
   S3Client,
   type MultipartUpload,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../../src/config.js';
 
@@ -48,10 +49,14 @@ export function testS3Settings(endpoint = testS3().endpoint): S3Settings {
   };
 }
 
-/** A plain SDK client for the tests' own checks (listing, downloading), independent of the service's code. */
-export function testS3Client(): S3Client {
+/**
+ * A plain SDK client for the tests' own checks (listing, downloading), independent of the service's
+ * code; `options` adds to its settings (the benchmark's retries, say).
+ */
+export function testS3Client(options: Partial<S3ClientConfig> = {}): S3Client {
   const s3 = testS3();
   return new S3Client({
+    ...options,
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
