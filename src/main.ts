@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
 import { createObjectAuditor } from './transfer/object-audit.js';
 import { createS3Client } from './transfer/s3-client.js';
+import { createS3Probe } from './transfer/s3-probe.js';
 import { createUploader } from './transfer/uploader.js';
 import { VERSION } from './version.js';
 
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     store,
     uploader,
     auditor,
+    probeS3: createS3Probe(s3),
     logger,
     settleSeconds: config.settleSeconds,
     stream: config.transfer.streamGrowingFiles

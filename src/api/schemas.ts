@@ -349,8 +349,22 @@ export const HealthReply = Type.Object(
     }),
     version: Type.String({ description: 'Version of the service.', examples: ['0.1.0'] }),
     database: Type.Enum(['reachable', 'unreachable'], { type: 'string' }),
+    s3: Type.Object(
+      {
+        status: Type.Enum(['reachable', 'unreachable'], {
+          type: 'string',
+          description:
+            '`unreachable` while S3 cannot be reached or answers every request with a server error or throttling: no upload starts, S3 is probed every few seconds (up to a minute apart), and uploads resume by themselves once it answers. The HTTP status stays 200: the service itself works.',
+        }),
+        since: Type.String({ format: 'date-time', description: 'When the status last changed.' }),
+        last_error: Type.Union([Type.String(), Type.Null()], {
+          description: 'What the last probe found, while unreachable; null otherwise.',
+        }),
+      },
+      { description: 'Whether S3 answers.' },
+    ),
   },
-  { title: 'Health', description: 'Whether the service works and reaches its database.' },
+  { title: 'Health', description: 'Whether the service works, reaches its database, and reaches S3.' },
 );
 export type HealthReply = Static<typeof HealthReply>;
 

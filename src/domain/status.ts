@@ -8,6 +8,16 @@ export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] a
 /** The life of one file version: pending → in_progress → completed | failed (→ pending again on requeue or change). */
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+export const FAILURE_KINDS = ['transient', 'configuration', 'permanent'] as const;
+/**
+ * Why a task failed, which decides when it is tried again: 'transient' may heal by itself (the
+ * network, S3's 5xx, throttling, timeouts; requeued on a growing schedule); 'configuration' needs
+ * a person to fix the setup (credentials, permissions, a missing bucket; requeued after the
+ * interval, and at once at the next start); 'permanent' needs the file itself to change or a
+ * person to look (an unreadable file, a key too long).
+ */
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
 export function isRequestStatus(value: string): value is RequestStatus {
   return (REQUEST_STATUSES as readonly string[]).includes(value);
 }

@@ -11,6 +11,8 @@ export interface DispatcherOptions {
   /** Runs one claimed task to its end; must not throw (the runner records every outcome itself). */
   runTask: (task: FileTask) => Promise<void>;
   logger: Logger;
+  /** False while no new work may start (S3 cannot be reached); a wake() follows when it may again. */
+  mayClaim?: () => boolean;
   now?: () => number;
 }
 
@@ -80,6 +82,7 @@ export class Dispatcher {
     const requeued = await store.requeueDueFailedTasks(now);
     if (requeued > 0)
       this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
+    if (this.options.mayClaim?.() === false) return IDLE_POLL_MS;
     const free = maxConcurrentFiles - this.running.size;
     if (free > 0) {
       const claimed = await store.claimReadyTasks(now, free);

@@ -2,12 +2,14 @@ import type { FileTask, RescanOutcome, ScanReport, UploadRequest } from '../doma
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
+import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
 import { Dispatcher } from './dispatcher.js';
 import { ObservationClock } from './observation-clock.js';
 import { RequestMonitor } from './monitor.js';
 import { sweepOrphanUploads } from './orphan-sweep.js';
 import type { Readiness } from './readiness.js';
+import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, type StopReason } from './task-runner.js';
 import type { RequestLifecycle } from './upload-service.js';
 
@@ -16,6 +18,10 @@ export interface EngineOptions {
   uploader: Uploader;
   /** Looks at what the buckets hold: the orphan sweep at start-up. */
   auditor: ObjectAuditor;
+  /** Asks whether S3 answers at all, to tell an outage from a failed file. */
+  probeS3: S3Probe;
+  /** For tests: the first delay between probes while S3 cannot be reached (doubling up to a minute). */
+  firstProbeDelayMs?: number;
   logger: Logger;
   settleSeconds: number;
   /** Files uploaded while they are still being written (see Readiness.stream). */
@@ -58,6 +64,7 @@ export class Engine implements RequestLifecycle {
   private stopping = false;
   private readonly observationClock = new ObservationClock();
   private readonly readiness: Readiness;
+  private readonly s3: S3Health;
   /** Ends the start-up sweep when a stop comes first. */
   private readonly startAbort = new AbortController();
 
@@ -65,7 +72,15 @@ export class Engine implements RequestLifecycle {
     this.log = options.logger;
     this.now = options.now ?? Date.now;
     this.readiness = { settleMs: wholeMilliseconds(options.settleSeconds), stream: options.stream };
+    this.s3 = new S3Health({
+      probe: options.probeS3,
+      logger: options.logger,
+      onReachable: () => this.dispatcher.wake(),
+      firstProbeDelayMs: options.firstProbeDelayMs,
+      now: this.now,
+    });
     this.runner = new TaskRunner({
+      s3Health: this.s3,
       store: options.store,
       uploader: options.uploader,
       logger: options.logger,
@@ -78,6 +93,7 @@ export class Engine implements RequestLifecycle {
       store: options.store,
       maxConcurrentFiles: options.maxConcurrentFiles,
       runTask: (task) => this.runTask(task),
+      mayClaim: () => this.s3.reachable,
       logger: options.logger,
       now: this.now,
     });
@@ -90,6 +106,10 @@ export class Engine implements RequestLifecycle {
     this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
     if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
+    // A restart is how an operator says "I fixed it" (the credentials, a permission, the bucket):
+    // what failed for such reasons, or for reasons that pass with time, is tried again at once.
+    const retried = await store.retryFailedTasksOfKinds(['configuration', 'transient'], this.now());
+    if (retried > 0) this.log.info({ retried }, 'failed tasks are tried again at start-up');
     const live = await store.listRequests(['pending', 'active']);
     for (const request of live) this.watchRequest(request);
     // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
@@ -122,6 +142,7 @@ export class Engine implements RequestLifecycle {
     if (this.stopping) return;
     this.stopping = true;
     this.startAbort.abort();
+    this.s3.stop();
     await this.dispatcher.stop();
     await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
     this.monitors.clear();
@@ -159,6 +180,10 @@ export class Engine implements RequestLifecycle {
   rescan(uploadId: string): RescanOutcome {
     const monitor = this.stopping ? undefined : this.monitors.get(uploadId);
     return monitor ? monitor.requestRescan() : 'not_watched';
+  }
+
+  s3Health(): S3HealthReport {
+    return this.s3.report();
   }
 
   lastScan(uploadId: string): ScanReport | null {

@@ -1,6 +1,7 @@
 // What a failed upload's task says: S3's errors are described by the transfer layer; errors of the
 // local file system (a file that cannot be read) are named here, in words, with the path.
-import { describeS3Error } from '../transfer/errors.js';
+import type { FailureKind } from '../domain/status.js';
+import { classifyS3Error, describeS3Error, isS3ConfigurationError } from '../transfer/errors.js';
 
 const LOCAL_REASONS: Readonly<Record<string, string>> = {
   EACCES: 'permission denied',
@@ -10,6 +11,9 @@ const LOCAL_REASONS: Readonly<Record<string, string>> = {
   EMFILE: 'too many open files in the service',
   ENFILE: 'too many open files on the system',
 };
+
+/** Local errors that pass with time: the service or the system ran out of file descriptors. */
+const TRANSIENT_LOCAL_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
 
 /** The calls that read a file; network errors carry a syscall too (connect, read on a socket has none). */
 const FILE_SYSCALLS = new Set(['open', 'read', 'fstat', 'stat', 'lstat', 'readlink', 'realpath', 'close']);
@@ -26,4 +30,11 @@ export function describeUploadFailure(error: unknown, filePath: string): string 
   const code = error.code ?? 'unknown';
   const reason = LOCAL_REASONS[code] ?? error.message;
   return `cannot read the local file ${error.path ?? filePath}: ${reason} (${code})`;
+}
+
+/** Whether the failure may heal by itself, needs the setup fixed, or needs the file to change. */
+export function failureKindOf(error: unknown): FailureKind {
+  if (isLocalFileError(error)) return TRANSIENT_LOCAL_CODES.has(error.code ?? '') ? 'transient' : 'permanent';
+  if (isS3ConfigurationError(error)) return 'configuration';
+  return classifyS3Error(error) === 'transient' ? 'transient' : 'permanent';
 }

@@ -6,18 +6,27 @@ import { keyProblem } from '../domain/object-key.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { normalizeEtag } from '../transfer/checksums.js';
+import type { FailureKind } from '../domain/status.js';
 import {
   FileChangedError,
   FileRewrittenError,
   FileVanishedError,
   describeS3Error,
+  isS3Unreachable,
 } from '../transfer/errors.js';
 import type { PreviousUpload, Uploader, UploadProgressListener } from '../transfer/types.js';
-import { describeUploadFailure } from './failure-message.js';
+import { describeUploadFailure, failureKindOf } from './failure-message.js';
+import type { S3Health } from './s3-health.js';
 import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
 
 /** Tries (claims of the task) at aborting a vanished file's multipart upload before giving up. */
 const VANISHED_ABORT_ATTEMPTS = 3;
+
+/**
+ * A failure that may heal by itself is requeued after this, then after twice as long at each
+ * attempt, up to the requeue interval: a file that failed in a short storm is back within a minute.
+ */
+export const FIRST_REQUEUE_DELAY_MS = 30_000;
 
 /** Progress of a single file is written at most this often (parts are written as each finishes). */
 const PROGRESS_WRITE_INTERVAL_MS = 1000;
@@ -27,8 +36,10 @@ export interface TaskRunnerOptions {
   uploader: Uploader;
   logger: Logger;
   readiness: Readiness;
-  /** Whole milliseconds. */
+  /** Whole milliseconds: the longest wait before a failed task is requeued. */
   failedRequeueIntervalMs: number;
+  /** Tells an S3 outage from a failure of one file. */
+  s3Health: Pick<S3Health, 'confirmOutage'>;
   /** Stamps observations (see ObservationClock). */
   observationClock: () => number;
   now?: () => number;
@@ -118,7 +129,9 @@ export class TaskRunner {
   async recordUnexpected(task: FileTask, error: unknown): Promise<void> {
     const now = this.now();
     const message = `internal error while uploading: ${error instanceof Error ? error.message : String(error)}`;
-    await this.options.store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
+    // A person must look (a full disk, say), and a restart after the fix retries it at once.
+    const retryAt = now + this.options.failedRequeueIntervalMs;
+    await this.options.store.failTask(task.taskId, { message, kind: 'configuration', retryAt }, now);
   }
 
   private progressListener(task: FileTask, request: UploadRequest): UploadProgressListener {
@@ -197,15 +210,32 @@ export class TaskRunner {
       );
       return;
     }
-    const now = this.now();
     const message = describeUploadFailure(error, filePath);
-    const retryAt = now + this.options.failedRequeueIntervalMs;
-    await store.failTask(task.taskId, message, retryAt, now);
-    await store.setRequestError(task.uploadId, `${task.relativePath}: ${message}`, now);
+    if (isS3Unreachable(error) && (await this.options.s3Health.confirmOutage(request.destinationBucket))) {
+      // S3 is down, not this file: back to the queue as it was, the attempt not counted and its
+      // parts kept, to resume once S3 answers (the outage itself is logged once, by S3Health).
+      const now = this.now();
+      const { size, mtimeMs, observedAt } = task;
+      const release = { size, mtimeMs, observedAt, readyAt: now, refundAttempt: true };
+      await store.releaseTask(task.taskId, release, `waiting for S3 to answer: ${message}`, now);
+      log.debug({ reason: message }, 'S3 cannot be reached; the file waits for it');
+      return;
+    }
+    const now = this.now();
+    const kind = failureKindOf(error);
+    const retryAt = now + this.requeueDelayMs(kind, task.attempts);
+    await store.failTask(task.taskId, { message, kind, retryAt }, now);
     log.error(
-      { err: error, key: task.objectKey, retryAt: new Date(retryAt).toISOString() },
+      { err: error, key: task.objectKey, kind, retryAt: new Date(retryAt).toISOString() },
       `upload failed: ${message}`,
     );
+  }
+
+  /** How long a failed task waits for its automatic requeue (see FIRST_REQUEUE_DELAY_MS). */
+  private requeueDelayMs(kind: FailureKind, attempts: number): number {
+    const interval = this.options.failedRequeueIntervalMs;
+    if (kind !== 'transient') return interval;
+    return Math.min(interval, FIRST_REQUEUE_DELAY_MS * 2 ** Math.min(Math.max(attempts - 1, 0), 20));
   }
 
   /**
@@ -226,8 +256,7 @@ export class TaskRunner {
     }
     const now = this.now();
     const message = `${problem}: rename the file or shorten the request's destination_prefix; it is not retried automatically`;
-    await this.options.store.failTask(task.taskId, message, null, now);
-    await this.options.store.setRequestError(task.uploadId, `${task.relativePath}: ${message}`, now);
+    await this.options.store.failTask(task.taskId, { message, kind: 'permanent', retryAt: null }, now);
     log.error({ key: task.objectKey }, `upload failed for good: ${message}`);
   }
 
@@ -292,7 +321,8 @@ export class TaskRunner {
         }
         const now = this.now();
         const message = `the file vanished, and its multipart upload could not be aborted yet: ${describeS3Error(error)}`;
-        await store.failTask(task.taskId, message, now + this.options.failedRequeueIntervalMs, now);
+        const retryAt = now + this.options.failedRequeueIntervalMs;
+        await store.failTask(task.taskId, { message, kind: failureKindOf(error), retryAt }, now);
         log.warn({ err: error }, message);
         return;
       }

@@ -25,6 +25,7 @@ import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
 import { DuplicateUploadIdError, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
+import type { S3HealthReport } from './s3-health.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
 
 /** What the engine does when the API changes a request. */
@@ -37,6 +38,8 @@ export interface RequestLifecycle {
   tasksRequeued(): void;
   /** Scan the request's folder now, unless a scan of it runs already. */
   rescan(uploadId: string): RescanOutcome;
+  /** Whether S3 answers (an outage holds every upload back until it does). */
+  s3Health(): S3HealthReport;
   /** The request's last scan since the service started watching it; null when none has started. */
   lastScan(uploadId: string): ScanReport | null;
 }
@@ -213,11 +216,12 @@ export class UploadService {
     return report;
   }
 
-  async health(): Promise<{ databaseReachable: boolean }> {
+  async health(): Promise<{ databaseReachable: boolean; s3: S3HealthReport }> {
+    const s3 = this.lifecycle.s3Health();
     try {
-      return { databaseReachable: await this.store.ping() };
+      return { databaseReachable: await this.store.ping(), s3 };
     } catch {
-      return { databaseReachable: false };
+      return { databaseReachable: false, s3 };
     }
   }
 

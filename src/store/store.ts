@@ -10,7 +10,7 @@ import type {
   UploadRequest,
   UploadedPart,
 } from '../domain/model.js';
-import type { RequestStatus, TaskStatus } from '../domain/status.js';
+import type { FailureKind, RequestStatus, TaskStatus } from '../domain/status.js';
 
 /**
  * The database, in domain words. The database is the source of truth: the engine keeps nothing
@@ -33,7 +33,10 @@ export interface Store {
    * engine. False if already cancelled.
    */
   cancelRequest(uploadId: string, now: EpochMs): Promise<boolean>;
-  /** Sets (or clears, with null) the request's last error. */
+  /**
+   * Sets (or clears, with null) the request's last error, a note about no task in particular (a
+   * task's failure is recorded by failTask, and cleared when that task completes).
+   */
   setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
   /** Counts by status and byte totals; cheap however many tasks the request has. */
   requestTotals(uploadId: string): Promise<RequestTotals>;
@@ -78,6 +81,11 @@ export interface Store {
   requeueDueFailedTasks(now: EpochMs): Promise<number>;
   /** All failed tasks of one request → pending now. Returns how many. */
   retryFailedTasks(uploadId: string, now: EpochMs): Promise<number>;
+  /**
+   * Failed tasks of active requests whose failure is of one of these kinds → pending now, whatever
+   * their requeue time (not those failed for good). Returns how many.
+   */
+  retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number>;
   /** Crash recovery: every in_progress task → pending (multipart state is kept). Returns how many. */
   recoverInterruptedTasks(now: EpochMs): Promise<number>;
 
@@ -86,14 +94,17 @@ export interface Store {
   recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void>;
   /**
    * in_progress → completed with what S3 stored and the version uploaded (which replaces the
-   * task's: a streamed file settles at a later one); its multipart state is deleted with it.
+   * task's: a streamed file settles at a later one); its multipart state is deleted with it, and a
+   * request error about it gives way to the newest failure of another of the request's files, or
+   * to none.
    */
   completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean>;
   /**
-   * in_progress → failed with the message; readyAt = retryAt (the automatic requeue time), or null
-   * for an error no retry can cure (it waits for POST retry or a new version of the file).
+   * in_progress → failed with the failure's message and kind; readyAt = retryAt (the automatic
+   * requeue time), or null for an error no retry can cure (it waits for POST retry or a new version
+   * of the file). In the same transaction the request's last error becomes this failure.
    */
-  failTask(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): Promise<boolean>;
+  failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean>;
   /**
    * in_progress → pending, e.g. the file changed during the upload: the new version (when it
    * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its request
@@ -151,6 +162,15 @@ export interface TaskRelease {
   readyAt: EpochMs | null;
   /** The file was rewritten while it was streamed: upload it once settled from now on. */
   refuseStreaming?: boolean;
+  /** The attempt did not count (S3 could not be reached): attempts goes back by one. */
+  refundAttempt?: boolean;
+}
+
+/** Why a task failed and when it is tried again (see failTask). */
+export interface TaskFailure {
+  message: string;
+  kind: FailureKind;
+  retryAt: EpochMs | null;
 }
 
 /** Another running process holds the database: one SQLite file serves one instance. */

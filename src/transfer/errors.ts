@@ -193,6 +193,56 @@ export function classifyS3Error(error: unknown): ErrorKind {
   return 'permanent';
 }
 
+/**
+ * The failure says nothing about the file: S3 could not be reached, or answered with a server
+ * error or throttling (network errors, timeouts, 5xx, 429, SlowDown). Whether S3 as a whole is
+ * down is for a probe to tell (engine/s3-health.ts). Corrupted bytes (BadDigest, a wrong ETag)
+ * and a request S3 timed out waiting for (RequestTimeout, a 400) prove that S3 answers.
+ */
+export function isS3Unreachable(error: unknown): boolean {
+  if (error instanceof S3RequestError) {
+    if (error.kind !== 'transient') return false;
+    if (error.cause !== undefined) return isS3Unreachable(error.cause);
+  }
+  if (error instanceof ETagMismatchError || isAbortError(error)) return false;
+  const code = errorCodeOf(error);
+  if (code === 'BadDigest' || code === 'RequestTimeout' || code === 'RequestTimeoutException') return false;
+  if (code === 'ENOTFOUND' || (code !== undefined && TRANSIENT_NETWORK_CODES.has(code))) return true;
+  if (code === 'TimeoutError') return true;
+  const status = httpStatusOf(error);
+  if (status !== undefined) return status >= 500 || status === 429;
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
+  return error instanceof Error && /socket hang up/i.test(error.message);
+}
+
+/** S3's answers that a person must act on: the credentials, the permissions, the bucket, the clock. */
+const CONFIGURATION_CODES = new Set([
+  'NoSuchBucket',
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'InvalidToken',
+  'InvalidBucketName',
+  'RequestTimeTooSkewed',
+  'CredentialsProviderError',
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+  'InvalidRequest',
+  'KMS.DisabledException',
+  'KMS.NotFoundException',
+]);
+
+/** An S3 error about the setup (credentials, permissions, bucket), not about one file. */
+export function isS3ConfigurationError(error: unknown): boolean {
+  const code = errorCodeOf(error instanceof S3RequestError ? (error.cause ?? error) : error);
+  if (code !== undefined && CONFIGURATION_CODES.has(code)) return true;
+  const status = httpStatusOf(error);
+  return status === 401 || status === 403;
+}
+
 function locationOf(target: S3Target): string {
   return target.key === undefined ? `s3://${target.bucket}` : `s3://${target.bucket}/${target.key}`;
 }

@@ -1,4 +1,5 @@
 import type { RescanOutcome, ScanReport, UploadRequest } from '../../src/domain/model.js';
+import type { S3HealthReport } from '../../src/engine/s3-health.js';
 import type { RequestLifecycle } from '../../src/engine/upload-service.js';
 
 /** Stands in for the engine where a test exercises the API or the upload service alone. */
@@ -11,6 +12,8 @@ export class RecordingLifecycle implements RequestLifecycle {
   rescanOutcome: RescanOutcome = 'started';
   /** What lastScan() answers, by upload id (null for the others). */
   readonly scans = new Map<string, ScanReport>();
+  /** What s3Health() answers. */
+  s3: S3HealthReport = { status: 'reachable', since: 0, lastError: null };
 
   requestCreated(request: UploadRequest): void {
     this.created.push(request.uploadId);
@@ -27,6 +30,10 @@ export class RecordingLifecycle implements RequestLifecycle {
   rescan(uploadId: string): RescanOutcome {
     this.rescans.push(uploadId);
     return this.rescanOutcome;
+  }
+
+  s3Health(): S3HealthReport {
+    return this.s3;
   }
 
   lastScan(uploadId: string): ScanReport | null {

@@ -65,6 +65,7 @@ describe('documentation', () => {
       tasksRequeued: () => {},
       rescan: () => 'started' as const,
       lastScan: () => null,
+      s3Health: () => ({ status: 'reachable' as const, since: 0, lastError: null }),
     };
     app = await buildApp({
       service: new UploadService({ store, lifecycle, auditor: new FakeAuditor() }),

@@ -142,7 +142,12 @@ async function addTasks(store: Store, uploadId: string, count: number): Promise<
   }));
   await store.recordObservedFiles(uploadId, files, (p) => `prefix/${p}`, readyAt(now), now);
   const [failed, ...others] = await store.claimReadyTasks(now, 3);
-  if (failed) await store.failTask(failed.taskId, 'S3 said no', now + 60_000, now);
+  if (failed)
+    await store.failTask(
+      failed.taskId,
+      { message: 'S3 said no', kind: 'transient', retryAt: now + 60_000 },
+      now,
+    );
   for (const task of others) {
     await store.completeTask(
       task.taskId,

@@ -103,16 +103,31 @@ async function failTasks(store: Store, uploadId: string, names: string[]): Promi
   }));
   await store.recordObservedFiles(uploadId, files, (p) => `prefix/${p}`, readyAt(now), now);
   for (const task of await store.claimReadyTasks(now, names.length)) {
-    await store.failTask(task.taskId, 'S3 said no', now + 60_000, now);
+    await store.failTask(
+      task.taskId,
+      { message: 'S3 said no', kind: 'transient', retryAt: now + 60_000 },
+      now,
+    );
   }
 }
 
 describe('happy paths', () => {
-  test('GET / reports the version and a reachable database', async (t) => {
-    const { app } = await setUp(t);
+  test('GET / reports the version, a reachable database and whether S3 answers', async (t) => {
+    const { app, lifecycle } = await setUp(t);
     const reply = await app.inject({ method: 'GET', url: '/' });
     assert.equal(reply.statusCode, 200);
-    assert.deepEqual(jsonOf(reply), { status: 'ok', version: '9.8.7', database: 'reachable' });
+    const s3 = { status: 'reachable', since: '1970-01-01T00:00:00.000Z', last_error: null };
+    assert.deepEqual(jsonOf(reply), { status: 'ok', version: '9.8.7', database: 'reachable', s3 });
+
+    // An S3 outage is shown, but the service itself works: still 200.
+    lifecycle.s3 = { status: 'unreachable', since: Date.UTC(2026, 0, 2), lastError: 'refused' };
+    const during = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(during.statusCode, 200);
+    assert.deepEqual(jsonOf(during).s3, {
+      status: 'unreachable',
+      since: '2026-01-02T00:00:00.000Z',
+      last_error: 'refused',
+    });
   });
 
   test('GET / is degraded with 503 when the database is unreachable', async (t) => {
@@ -120,7 +135,11 @@ describe('happy paths', () => {
     await store.close();
     const reply = await app.inject({ method: 'GET', url: '/' });
     assert.equal(reply.statusCode, 503);
-    assert.deepEqual(jsonOf(reply), { status: 'degraded', version: '9.8.7', database: 'unreachable' });
+    const { status, version, database } = jsonOf(reply) as Record<string, unknown>;
+    assert.deepEqual(
+      { status, version, database },
+      { status: 'degraded', version: '9.8.7', database: 'unreachable' },
+    );
   });
 
   test('POST /uploads creates a request, tells the engine, and answers 201 with it', async (t) => {

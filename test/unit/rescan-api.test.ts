@@ -45,6 +45,7 @@ async function setUp(t: TestContext): Promise<Fixture> {
     store,
     uploader: noUploads,
     auditor: new FakeAuditor(),
+    probeS3: async () => ({ reachable: true }),
     logger: pino({ level: 'silent' }),
     settleSeconds: 0,
     stream: undefined,

@@ -140,7 +140,7 @@ describe('SqliteStore', () => {
     assert.ok(done && failed && running);
     await store.claimReadyTasks(T0, 3);
     await store.completeTask(done.taskId, uploadOf(done, '"d"'), T0 + 1);
-    await store.failTask(failed.taskId, 'boom', T0 + 60, T0 + 1);
+    await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 60 }, T0 + 1);
     await store.saveMultipart(multipartOf(running.taskId), T0);
     await store.recordPart(running.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
     await store.setRequestError('r1', 'slow disk', T0 + 2);

@@ -82,7 +82,7 @@ export function describeAuditContract(current: () => Store): void {
       assert.equal(await store.requeueCompletedTask(pending.taskId, anyEtag, T0 + 5), false, 'pending');
       await store.claimReadyTasks(T0, 1);
       assert.equal(await store.requeueCompletedTask(pending.taskId, anyEtag, T0 + 5), false, 'in_progress');
-      await store.failTask(pending.taskId, 'boom', T0 + 50, T0 + 1);
+      await store.failTask(pending.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 50 }, T0 + 1);
       assert.equal(await store.requeueCompletedTask(pending.taskId, anyEtag, T0 + 5), false, 'failed');
 
       const [recompleted, ofCancelled] = [

@@ -91,12 +91,16 @@ export function describeRunContract(current: () => Store): void {
       await store.claimReadyTasks(T0, 10);
       const [soon, later, done] = tasks;
       assert.ok(soon && later && done);
-      await store.failTask(soon.taskId, 'timeout', T0 + 100, T0 + 1);
-      await store.failTask(later.taskId, 'reset', T0 + 200, T0 + 1);
+      await store.failTask(soon.taskId, { message: 'timeout', kind: 'transient', retryAt: T0 + 100 }, T0 + 1);
+      await store.failTask(later.taskId, { message: 'reset', kind: 'transient', retryAt: T0 + 200 }, T0 + 1);
       await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
       const [cancelledTask] = await allTasks(store, 'cancelled');
       assert.ok(cancelledTask);
-      await store.failTask(cancelledTask.taskId, 'boom', T0 + 100, T0 + 1);
+      await store.failTask(
+        cancelledTask.taskId,
+        { message: 'boom', kind: 'transient', retryAt: T0 + 100 },
+        T0 + 1,
+      );
       await store.cancelRequest('cancelled', T0 + 2);
 
       assert.equal(await store.requeueDueFailedTasks(T0 + 99), 0);
@@ -116,7 +120,14 @@ export function describeRunContract(current: () => Store): void {
       await store.claimReadyTasks(T0, 10);
       for (const task of [...tasks.slice(0, 2), other]) {
         assert.ok(task);
-        assert.equal(await store.failTask(task.taskId, 'boom', T0 + 10_000, T0 + 1), true);
+        assert.equal(
+          await store.failTask(
+            task.taskId,
+            { message: 'boom', kind: 'transient', retryAt: T0 + 10_000 },
+            T0 + 1,
+          ),
+          true,
+        );
       }
       assert.equal(await store.retryFailedTasks('r1', T0 + 5), 2);
       assert.deepEqual(
@@ -247,10 +258,25 @@ export function describeRunContract(current: () => Store): void {
     it('fails only a running task, with its message and requeue time', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);
-      assert.equal(await store.failTask(task.taskId, 'boom', T0 + 60, T0 + 1), false, 'a pending task');
+      assert.equal(
+        await store.failTask(task.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 60 }, T0 + 1),
+        false,
+        'a pending task',
+      );
       await store.claimReadyTasks(T0, 1);
-      assert.equal(await store.failTask(task.taskId, 'AccessDenied: no', T0 + 60, T0 + 2), true);
-      assert.equal(await store.failTask(task.taskId, 'again', T0 + 90, T0 + 3), false, 'a failed task');
+      assert.equal(
+        await store.failTask(
+          task.taskId,
+          { message: 'AccessDenied: no', kind: 'transient', retryAt: T0 + 60 },
+          T0 + 2,
+        ),
+        true,
+      );
+      assert.equal(
+        await store.failTask(task.taskId, { message: 'again', kind: 'transient', retryAt: T0 + 90 }, T0 + 3),
+        false,
+        'a failed task',
+      );
       const failed = await taskOf(store, task.taskId);
       assert.deepEqual(
         [failed.status, failed.lastError, failed.readyAt, failed.failedAt],

@@ -93,7 +93,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [other] = await activeRequestWith(store, 'r2', observed(1));
         assert.ok(failed && running && done && pending && other);
         await store.claimReadyTasks(T0, 3);
-        await store.failTask(failed.taskId, 'boom', T0 + 10, T0 + 1);
+        await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 10 }, T0 + 1);
         await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         const before = await allTasks(store, 'r1');
         assert.equal(await store.cancelRequest('r1', T0 + 5), true);
@@ -122,10 +122,21 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [failing, releasing, recovering, retried] = await activeRequestWith(store, 'r1', observed(4));
         assert.ok(failing && releasing && recovering && retried);
         await store.claimReadyTasks(T0, 4);
-        await store.failTask(retried.taskId, 'boom', T0 + 10, T0 + 1);
+        await store.failTask(
+          retried.taskId,
+          { message: 'boom', kind: 'transient', retryAt: T0 + 10 },
+          T0 + 1,
+        );
         await store.cancelRequest('r1', T0 + 2);
 
-        assert.equal(await store.failTask(failing.taskId, 'aborted', T0 + 60, T0 + 3), true);
+        assert.equal(
+          await store.failTask(
+            failing.taskId,
+            { message: 'aborted', kind: 'transient', retryAt: T0 + 60 },
+            T0 + 3,
+          ),
+          true,
+        );
         const version = { size: 100, mtimeMs: 1000.5, observedAt: T0 + 3, readyAt: T0 + 3 };
         assert.equal(await store.releaseTask(releasing.taskId, version, null, T0 + 3), true);
         assert.equal(await store.recoverInterruptedTasks(T0 + 4), 1);
@@ -219,7 +230,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const sameVersion = { size: 100, mtimeMs: 1000.5, observedAt: T0, readyAt: T0 };
         await store.releaseTask(pending.taskId, sameVersion, null, T0);
         await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
-        await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
+        await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 50 }, T0 + 1);
         const before = await allTasks(store, 'r1');
         // Seen again later: not even observedAt is written, so a rescan of an unchanged tree is free.
         const seenLater = observed(4, 100, 0, T0 + 99);
@@ -236,7 +247,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.ok(done && failed);
         await store.claimReadyTasks(T0, 2);
         await store.completeTask(done.taskId, uploadOf(done, '"e"', 'content-md5'), T0 + 1);
-        await store.failTask(failed.taskId, 'boom', T0 + 50, T0 + 1);
+        await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 50 }, T0 + 1);
         const changed = [
           { relativePath: done.relativePath, size: 100, mtimeMs: 2000, observedAt: T0 + 19 },
           { relativePath: failed.relativePath, size: 250, mtimeMs: 1000.5, observedAt: T0 + 18 },

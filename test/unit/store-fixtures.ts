@@ -145,7 +145,12 @@ export async function runRandomOperations(
       const task = pick(tasks);
       return store.completeTask(task?.taskId ?? 0, uploadOf(task ?? { size: 1, mtimeMs: 1 }), now);
     },
-    (tasks) => store.failTask(pick(tasks)?.taskId ?? 0, 'boom', now + Math.floor(random() * 20), now),
+    (tasks) =>
+      store.failTask(
+        pick(tasks)?.taskId ?? 0,
+        { message: 'boom', kind: 'transient', retryAt: now + Math.floor(random() * 20) },
+        now,
+      ),
     (tasks) => {
       const task = pick(tasks);
       const size = random() < 0.5 ? (task?.size ?? 0) : 700;

@@ -72,7 +72,13 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
   await f.store.activateRequest(uploadId, f.clock.now);
   await f.store.recordObservedFiles(uploadId, files, (p) => p, readyAt(f.clock.now), f.clock.now);
   for (const task of await f.store.claimReadyTasks(f.clock.now, count)) {
-    assert.ok(await f.store.failTask(task.taskId, 'boom', f.clock.now + 3_600_000, f.clock.now));
+    assert.ok(
+      await f.store.failTask(
+        task.taskId,
+        { message: 'boom', kind: 'transient', retryAt: f.clock.now + 3_600_000 },
+        f.clock.now,
+      ),
+    );
   }
 }
 
@@ -263,7 +269,8 @@ test('retryFailed requeues the failed files and wakes the engine only when there
 
 test('health says whether the database answers', async (t) => {
   const f = await setUp(t);
-  assert.deepEqual(await f.service.health(), { databaseReachable: true });
+  const s3 = f.lifecycle.s3;
+  assert.deepEqual(await f.service.health(), { databaseReachable: true, s3 });
   await f.store.close();
-  assert.deepEqual(await f.service.health(), { databaseReachable: false });
+  assert.deepEqual(await f.service.health(), { databaseReachable: false, s3 });
 });

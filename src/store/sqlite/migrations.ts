@@ -133,8 +133,17 @@ ALTER TABLE multipart_uploads ADD COLUMN copied_bytes INTEGER NOT NULL DEFAULT 0
 ALTER TABLE multipart_uploads ADD COLUMN copy_source_etag TEXT;
 `;
 
+// Outages. A failed task records why it failed (FailureKind in domain/status.ts), which decides
+// when it is tried again; a request's last error names the task it is about, so that it clears
+// once that file has completed.
+const FAILURE_KINDS = `
+ALTER TABLE file_tasks ADD COLUMN failure_kind TEXT
+  CHECK (failure_kind IN ('transient', 'configuration', 'permanent'));
+ALTER TABLE upload_requests ADD COLUMN last_error_task_id INTEGER;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES, FAILURE_KINDS];
 
 export class SchemaTooNewError extends Error {
   constructor(

@@ -5,6 +5,7 @@
 // after the NULLs, so however many there are they cost nothing.
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
+import type { FailureKind } from '../../domain/status.js';
 import { assertLimit } from './errors.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
@@ -66,6 +67,14 @@ export function queueQueries(db: Database) {
     WHERE upload_id = @uploadId AND status = 'failed'
       AND EXISTS (SELECT 1 FROM upload_requests WHERE upload_id = @uploadId AND status != 'cancelled')`);
 
+  // Failures of these kinds (a JSON array), whatever their requeue time; failed-for-good tasks
+  // (ready_at NULL) stay out.
+  const requeueFailedOfKinds = db.prepare<{ kinds: string; now: EpochMs }>(`
+    UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
+    WHERE status = 'failed' AND ready_at IS NOT NULL
+      AND failure_kind IN (SELECT value FROM json_each(@kinds))
+      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`);
+
   // ready_at is kept: it is already past, and the task keeps its place in the queue. Its
   // multipart state is kept too, for the next attempt to resume from.
   const requeueInterrupted = db.prepare<{ now: EpochMs }>(`
@@ -88,6 +97,10 @@ export function queueQueries(db: Database) {
 
     retryFailed(uploadId: string, now: EpochMs): number {
       return requeueFailedOfRequest.run({ uploadId, now }).changes;
+    },
+
+    retryFailedOfKinds(kinds: readonly FailureKind[], now: EpochMs): number {
+      return requeueFailedOfKinds.run({ kinds: JSON.stringify(kinds), now }).changes;
     },
 
     recoverInterrupted(now: EpochMs): number {

@@ -51,7 +51,28 @@ export function requestQueries(db: Database) {
   });
 
   const updateRequestError = db.prepare<RequestChange & { message: string | null }>(`
-    UPDATE upload_requests SET last_error = @message, updated_at = @now WHERE upload_id = @uploadId`);
+    UPDATE upload_requests SET last_error = @message, last_error_task_id = NULL, updated_at = @now
+    WHERE upload_id = @uploadId`);
+
+  // The request's last error becomes the failure of this task (its path and message).
+  const takeErrorOfTask = db.prepare<{ taskId: number; now: EpochMs }>(`
+    UPDATE upload_requests SET
+      (last_error, last_error_task_id) =
+        (SELECT t.relative_path || ': ' || t.last_error, t.task_id FROM file_tasks t WHERE t.task_id = @taskId),
+      updated_at = @now
+    WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)`);
+
+  // A request whose last error is about this task, now completed, shows the newest failure of its
+  // other files instead, or none. A primary-key lookup that changes nothing in the common case.
+  const forgetErrorOfTask = db.prepare<{ taskId: number; now: EpochMs }>(`
+    UPDATE upload_requests SET
+      (last_error, last_error_task_id) =
+        (SELECT t.relative_path || ': ' || t.last_error, t.task_id FROM file_tasks t
+         WHERE t.upload_id = upload_requests.upload_id AND t.status = 'failed'
+         ORDER BY t.failed_at DESC, t.task_id DESC LIMIT 1),
+      updated_at = @now
+    WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)
+      AND last_error_task_id = @taskId`);
 
   const selectTaskCounts = db.prepare<[string], TaskCountRow>(`
     SELECT status, files, bytes_total, bytes_uploaded FROM request_task_counts WHERE upload_id = ?`);
@@ -99,6 +120,14 @@ export function requestQueries(db: Database) {
 
     setError(uploadId: string, message: string | null, now: EpochMs): void {
       updateRequestError.run({ uploadId, message, now });
+    },
+
+    takeErrorOfTask(taskId: number, now: EpochMs): void {
+      takeErrorOfTask.run({ taskId, now });
+    },
+
+    forgetErrorOfTask(taskId: number, now: EpochMs): void {
+      forgetErrorOfTask.run({ taskId, now });
     },
 
     totals(uploadId: string): RequestTotals {

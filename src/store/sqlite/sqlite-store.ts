@@ -14,8 +14,8 @@ import type {
   UploadRequest,
   UploadedPart,
 } from '../../domain/model.js';
-import type { RequestStatus, TaskStatus } from '../../domain/status.js';
-import type { CompletedTaskRequeue, Store, TaskRelease } from '../store.js';
+import type { FailureKind, RequestStatus, TaskStatus } from '../../domain/status.js';
+import type { CompletedTaskRequeue, Store, TaskFailure, TaskRelease } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase, withSyncedCommit } from './connection.js';
@@ -49,6 +49,7 @@ export class SqliteStore implements Store {
     upload: CompletedUpload,
     now: EpochMs,
   ) => boolean;
+  private readonly failAndReport: (taskId: number, failure: TaskFailure, now: EpochMs) => boolean;
 
   constructor(private readonly db: Database) {
     this.requests = requestQueries(db);
@@ -58,10 +59,20 @@ export class SqliteStore implements Store {
     this.audit = auditQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable.
+    // One transaction: a completed task never keeps a multipart upload that would look resumable,
+    // nor its request an error about it.
     this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
       const completed = this.tasks.complete(taskId, result, now);
-      if (completed) this.multiparts.delete(taskId);
+      if (completed) {
+        this.multiparts.delete(taskId);
+        this.requests.forgetErrorOfTask(taskId, now);
+      }
       return completed;
+    });
+    this.failAndReport = db.transaction((taskId, failure, now) => {
+      const failed = this.tasks.fail(taskId, failure, now);
+      if (failed) this.requests.takeErrorOfTask(taskId, now);
+      return failed;
     });
   }
 
@@ -137,6 +148,10 @@ export class SqliteStore implements Store {
     return this.run(() => this.queue.retryFailed(uploadId, now));
   }
 
+  async retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number> {
+    return this.run(() => this.queue.retryFailedOfKinds(kinds, now));
+  }
+
   async recoverInterruptedTasks(now: EpochMs): Promise<number> {
     return this.run(() => this.queue.recoverInterrupted(now));
   }
@@ -150,8 +165,8 @@ export class SqliteStore implements Store {
     return this.run(() => this.completeAndForgetMultipart(taskId, upload, now));
   }
 
-  async failTask(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): Promise<boolean> {
-    return this.run(() => this.tasks.fail(taskId, message, retryAt, now));
+  async failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean> {
+    return this.run(() => this.failAndReport(taskId, failure, now));
   }
 
   async releaseTask(

@@ -2,7 +2,7 @@
 // task's run. Every transition of a run is guarded by status = 'in_progress'.
 import type { Database } from 'better-sqlite3';
 import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
-import type { TaskStatus } from '../../domain/status.js';
+import type { FailureKind, TaskStatus } from '../../domain/status.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
 import { toFileTask } from './rows.js';
@@ -26,6 +26,13 @@ interface TaskVersion {
   observedAt: EpochMs;
   readyAt: EpochMs | null;
   refuseStreaming?: boolean;
+  refundAttempt?: boolean;
+}
+
+interface TaskFailure {
+  message: string;
+  kind: FailureKind;
+  retryAt: EpochMs | null;
 }
 
 interface TaskPage {
@@ -114,30 +121,26 @@ export function taskQueries(db: Database) {
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
-  const failRunningTask = db.prepare<{
-    taskId: number;
-    message: string;
-    retryAt: EpochMs | null;
-    now: EpochMs;
-  }>(`
-    UPDATE file_tasks SET status = 'failed', last_error = @message, ready_at = ${readyAtUnlessCancelled('@retryAt')},
-                          failed_at = @now, updated_at = @now
+  const failRunningTask = db.prepare<TaskFailure & { taskId: number; now: EpochMs }>(`
+    UPDATE file_tasks SET status = 'failed', last_error = @message, failure_kind = @kind,
+                          ready_at = ${readyAtUnlessCancelled('@retryAt')}, failed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
   // with a new version it starts from scratch, as recordObservedFiles does. Every right-hand
   // side reads the row as it was before this update.
   const releaseRunningTask = db.prepare<
-    Omit<TaskVersion, 'refuseStreaming'> & {
+    Omit<TaskVersion, 'refuseStreaming' | 'refundAttempt'> & {
       taskId: number;
       note: string | null;
       refuseStreaming: number;
+      refund: number;
       now: EpochMs;
     }
   >(`
     UPDATE file_tasks SET
       status = 'pending',
-      attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN attempts ELSE 0 END,
+      attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN MAX(attempts - @refund, 0) ELSE 0 END,
       bytes_uploaded = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN bytes_uploaded ELSE 0 END,
       size = @size,
       mtime_ms = @mtimeMs,
@@ -225,14 +228,16 @@ export function taskQueries(db: Database) {
       return completeRunningTask.run({ taskId, etag, validation, sha256, size, mtimeMs, now }).changes === 1;
     },
 
-    fail(taskId: number, message: string, retryAt: EpochMs | null, now: EpochMs): boolean {
-      return failRunningTask.run({ taskId, message, retryAt, now }).changes === 1;
+    fail(taskId: number, failure: TaskFailure, now: EpochMs): boolean {
+      const { message, kind, retryAt } = failure;
+      return failRunningTask.run({ taskId, message, kind, retryAt, now }).changes === 1;
     },
 
     release(taskId: number, version: TaskVersion, note: string | null, now: EpochMs): boolean {
       const { size, mtimeMs, observedAt, readyAt } = version;
       const refuseStreaming = version.refuseStreaming === true ? 1 : 0;
-      const values = { taskId, size, mtimeMs, observedAt, readyAt, note, refuseStreaming, now };
+      const refund = version.refundAttempt === true ? 1 : 0;
+      const values = { taskId, size, mtimeMs, observedAt, readyAt, note, refuseStreaming, refund, now };
       return releaseRunningTask.run(values).changes === 1;
     },
 
