@@ -156,6 +156,13 @@ export interface FaultProxy {
   inject(rule: FaultRule): InjectedFault;
   clearFaults(): void;
   resetStats(): void;
+  /**
+   * S3 goes down: the proxy stops listening and drops every connection, so that the client's
+   * connections are refused (ECONNREFUSED) until comeBack().
+   */
+  goDown(): Promise<void>;
+  /** S3 is back: the proxy listens again on the same port. */
+  comeBack(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -403,12 +410,29 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       stats = emptyStats();
       log = [];
     },
+    async goDown() {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await stopped;
+    },
+    async comeBack() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    },
     async close() {
       if (closed) return;
       closed = true;
       for (const timer of pendingDelays) clearTimeout(timer);
       pendingDelays.clear();
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      const stopped = new Promise<void>((resolve) => {
+        if (server.listening) server.close(() => resolve());
+        else resolve();
+      });
       server.closeAllConnections();
       upstreamAgent.destroy();
       await stopped;

@@ -20,6 +20,7 @@ export interface FileItem {
   last_error: string | null;
   etag: string | null;
   validation: string | null;
+  ready_at: string | null;
 }
 
 /** POST /uploads, asserting a 201; returns the upload id. */
