@@ -364,6 +364,105 @@ export function describeRunContract(current: () => Store): void {
     });
   });
 
+  describe('failures and what the request says of them', () => {
+    it("makes a failure the request's last error, and clears it once that file has completed", async () => {
+      const [first, second] = await activeRequestWith(store, 'r1', observed(2));
+      assert.ok(first && second);
+      await store.claimReadyTasks(T0, 2);
+      await store.failTask(
+        first.taskId,
+        { message: 'S3 said no', kind: 'configuration', retryAt: T0 + 60 },
+        T0 + 1,
+      );
+      assert.equal((await store.getRequest('r1'))?.lastError, `${first.relativePath}: S3 said no`);
+      await store.failTask(second.taskId, { message: 'reset', kind: 'transient', retryAt: T0 + 60 }, T0 + 2);
+      assert.equal((await store.getRequest('r1'))?.lastError, `${second.relativePath}: reset`);
+
+      // The newest failure completes: the request shows the failure still standing.
+      await store.retryFailedTasks('r1', T0 + 3);
+      const claimed = await store.claimReadyTasks(T0 + 3, 2);
+      assert.equal(claimed.length, 2);
+      await store.failTask(
+        first.taskId,
+        { message: 'still no', kind: 'configuration', retryAt: T0 + 60 },
+        T0 + 4,
+      );
+      assert.equal(await store.completeTask(second.taskId, uploadOf(second), T0 + 5), true);
+      assert.equal((await store.getRequest('r1'))?.lastError, `${first.relativePath}: still no`);
+
+      // A note about no task stays until it is replaced, whatever completes.
+      await store.setRequestError('r1', 'a note', T0 + 6);
+      await store.retryFailedTasks('r1', T0 + 7);
+      await store.claimReadyTasks(T0 + 7, 1);
+      await store.completeTask(first.taskId, uploadOf(first), T0 + 8);
+      assert.equal((await store.getRequest('r1'))?.lastError, 'a note');
+    });
+
+    it('clears the error when the last failed file completes', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      await store.failTask(task.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 1 }, T0);
+      await store.requeueDueFailedTasks(T0 + 1);
+      await store.claimReadyTasks(T0 + 1, 1);
+      await store.completeTask(task.taskId, uploadOf(task), T0 + 2);
+      assert.equal((await store.getRequest('r1'))?.lastError, null);
+    });
+
+    it('gives an attempt back to a task released because S3 could not be reached', async () => {
+      const [task] = await activeRequestWith(store, 'r1', observed(1));
+      assert.ok(task);
+      await store.claimReadyTasks(T0, 1);
+      await store.saveMultipart(multipartOf(task.taskId), T0);
+      const { size, mtimeMs, observedAt } = task;
+      const release = { size, mtimeMs, observedAt, readyAt: T0 + 1, refundAttempt: true };
+      assert.equal(await store.releaseTask(task.taskId, release, 'waiting for S3', T0 + 1), true);
+      const released = await taskOf(store, task.taskId);
+      assert.equal(released.status, 'pending');
+      assert.equal(released.attempts, 0);
+      assert.equal(released.lastError, 'waiting for S3');
+      assert.ok(await store.getMultipart(task.taskId), 'its multipart upload is kept, to resume');
+      const [again] = await store.claimReadyTasks(T0 + 1, 1);
+      assert.equal(again?.attempts, 1);
+    });
+
+    it('retries the failures of the given kinds at once, and only those', async () => {
+      const tasks = await activeRequestWith(store, 'r1', observed(4));
+      await activeRequestWith(store, 'gone', observed(1));
+      await store.claimReadyTasks(T0, 10);
+      const kinds = ['configuration', 'transient', 'permanent'] as const;
+      for (const [i, kind] of kinds.entries()) {
+        const task = tasks[i];
+        assert.ok(task);
+        await store.failTask(task.taskId, { message: kind, kind, retryAt: T0 + 3_600_000 }, T0 + 1);
+      }
+      const forGood = tasks[3];
+      assert.ok(forGood);
+      await store.failTask(
+        forGood.taskId,
+        { message: 'too long', kind: 'configuration', retryAt: null },
+        T0 + 1,
+      );
+      const [ofCancelled] = await allTasks(store, 'gone');
+      assert.ok(ofCancelled);
+      await store.failTask(
+        ofCancelled.taskId,
+        { message: 'x', kind: 'configuration', retryAt: T0 + 9 },
+        T0 + 1,
+      );
+      await store.cancelRequest('gone', T0 + 1);
+
+      assert.equal(await store.retryFailedTasksOfKinds(['configuration', 'transient'], T0 + 2), 2);
+      const byMessage = new Map((await allTasks(store, 'r1')).map((t) => [t.lastError, t]));
+      assert.equal(byMessage.get('configuration')?.status, 'pending');
+      assert.equal(byMessage.get('configuration')?.readyAt, T0 + 2);
+      assert.equal(byMessage.get('transient')?.status, 'pending');
+      assert.equal(byMessage.get('permanent')?.status, 'failed');
+      assert.equal(byMessage.get('too long')?.status, 'failed');
+      assert.equal((await taskOf(store, ofCancelled.taskId)).status, 'failed');
+    });
+  });
+
   describe('multipart progress', () => {
     it('saves, records parts in any order, replaces a part, and deletes', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));

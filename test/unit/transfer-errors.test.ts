@@ -8,6 +8,8 @@ import {
   abortErrorFrom,
   classifyS3Error,
   describeS3Error,
+  isS3ConfigurationError,
+  isS3Unreachable,
 } from '../../src/transfer/errors.js';
 
 function serviceError(name: string, status: number, message = `${name} happened`): S3ServiceException {
@@ -149,5 +151,53 @@ describe('abortErrorFrom', () => {
     const error = abortErrorFrom(controller.signal);
     assert.equal(error.name, 'AbortError');
     assert.equal((error.cause as Error).message, 'shutting down');
+  });
+});
+
+describe('isS3Unreachable and isS3ConfigurationError', () => {
+  const s3Error = (name: string, status: number): Error =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+  const network = (code: string): Error => Object.assign(new Error(code), { code });
+
+  it('takes network errors, server errors and throttling for an S3 that cannot be reached', () => {
+    for (const error of [
+      network('ECONNREFUSED'),
+      network('ECONNRESET'),
+      network('ETIMEDOUT'),
+      network('ENOTFOUND'),
+      s3Error('InternalError', 500),
+      s3Error('ServiceUnavailable', 503),
+      s3Error('SlowDown', 503),
+      s3Error('TooManyRequestsException', 429),
+      new S3RequestError('PutObject', { bucket: 'b', key: 'k' }, 5, network('ECONNREFUSED')),
+    ]) {
+      assert.equal(isS3Unreachable(error), true, String(error));
+    }
+  });
+
+  it('does not take an answer about the request or the file for an outage', () => {
+    for (const error of [
+      s3Error('BadDigest', 400),
+      s3Error('RequestTimeout', 400),
+      s3Error('NoSuchBucket', 404),
+      s3Error('AccessDenied', 403),
+      new ETagMismatchError('PutObject', '"a"', '"b"'),
+      new S3RequestError('PutObject', { bucket: 'b' }, 1, s3Error('AccessDenied', 403)),
+    ]) {
+      assert.equal(isS3Unreachable(error), false, String(error));
+    }
+  });
+
+  it('sorts credentials, permissions and a missing bucket as configuration', () => {
+    for (const code of ['NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']) {
+      const status = code === 'NoSuchBucket' ? 404 : 403;
+      assert.equal(
+        isS3ConfigurationError(new S3RequestError('PutObject', { bucket: 'b' }, 1, s3Error(code, status))),
+        true,
+        code,
+      );
+    }
+    assert.equal(isS3ConfigurationError(s3Error('InternalError', 500)), false);
+    assert.equal(isS3ConfigurationError(s3Error('EntityTooLarge', 400)), false);
   });
 });
