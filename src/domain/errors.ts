@@ -75,7 +75,8 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, description: 'The request body is larger than the server accepts.' },
   unsupported_media_type: {
     status: 415,
-    description: 'The request body is not sent as `application/json`.',
+    description:
+      'The request body is not sent as `application/json`, or declares a charset other than UTF-8.',
   },
   headers_too_large: { status: 431, description: 'The request headers are too large.' },
   internal_error: {
@@ -240,6 +241,13 @@ export function unsupportedMediaType(contentType: string | undefined): AppError 
   return new AppError(
     'unsupported_media_type',
     `The request body must be sent as application/json (got ${given}).`,
+  );
+}
+
+export function unsupportedCharset(charset: string): AppError {
+  return new AppError(
+    'unsupported_media_type',
+    `The request body must be JSON in UTF-8 (got charset '${charset}'): send it as application/json, or application/json; charset=utf-8.`,
   );
 }
 

@@ -790,6 +790,51 @@ describe('errors raised by the framework keep the same shape', () => {
     }
   });
 
+  test('a JSON body that declares a charset other than UTF-8 is a 415, not read as UTF-8', async (t) => {
+    const { app, folder } = await setUp(t);
+    const body = { source_folder: folder, destination_bucket: 'my-bucket' };
+    for (const [contentType, charset] of [
+      ['application/json; charset=utf-16', 'utf-16'],
+      ['application/json;charset=UTF-16LE', 'UTF-16LE'],
+      ['application/json; charset="utf-16"', 'utf-16'],
+      ['application/json; charset=iso-8859-1', 'iso-8859-1'],
+      ['Application/JSON; Charset=nonsense', 'nonsense'],
+    ] as const) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': contentType },
+        payload: Buffer.from(
+          JSON.stringify(body),
+          charset.toLowerCase().startsWith('utf-16') ? 'utf16le' : 'latin1',
+        ),
+      });
+      assertError(reply, 415, 'unsupported_media_type', new RegExp(`UTF-8 \\(got charset '${charset}'\\)`));
+    }
+    assert.deepEqual(
+      (await app.inject({ method: 'GET', url: '/uploads' })).json(),
+      [],
+      'nothing was created',
+    );
+
+    // UTF-8 however it is written: any case, quoted or not, or one of its other labels.
+    for (const [index, contentType] of [
+      'application/json; charset=utf-8',
+      'application/json;charset=UTF-8',
+      'application/json; charset="utf-8"',
+      'application/json; charset=utf8',
+    ].entries()) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': contentType },
+        payload: JSON.stringify({ ...body, destination_prefix: `été-${index}` }),
+      });
+      assert.equal(reply.statusCode, 201, `${contentType}: ${reply.body}`);
+      assert.equal(jsonOf(reply).destination_prefix, `été-${index}`, 'read as UTF-8');
+    }
+  });
+
   test('a body over the limit is a 413', async (t) => {
     const { app, folder } = await setUp(t);
     const reply = await createUpload(app, {

@@ -134,6 +134,27 @@ describe('prefixProblem', () => {
     assert.match(prefixProblem('a\u007fb') ?? '', /control character \(U\+007F\)/);
   });
 
+  it('rejects every C0 and C1 control character and DEL, and nothing next to them', () => {
+    const controls = [
+      ...Array.from({ length: 0x20 }, (_, code) => code),
+      0x7f,
+      ...Array.from({ length: 0x20 }, (_, code) => 0x80 + code),
+    ];
+    for (const code of controls) {
+      const hex = code.toString(16).toUpperCase().padStart(4, '0');
+      const problem = prefixProblem(`runs/${String.fromCodePoint(code)}x`);
+      assert.match(
+        problem ?? 'accepted',
+        code === 0 ? /NUL/ : new RegExp(`control character \\(U\\+${hex}\\)`),
+        hex,
+      );
+    }
+    // Their neighbours are printable: '~' before DEL, NBSP and '¡' after C1, and 'ÿ'.
+    for (const neighbour of ['\u00a0', '\u007e', '\u00ff', '\u00a1']) {
+      assert.equal(prefixProblem(`runs/${neighbour}x`), null, neighbour);
+    }
+  });
+
   it('rejects a prefix that is not valid Unicode', () => {
     assert.match(prefixProblem('a\ud800b') ?? '', /lone surrogate/);
   });
