@@ -4,6 +4,8 @@
 // masked 500, so no driver or SDK message reaches a client. The README's error table is written
 // from ERROR_CATALOGUE.
 
+import type { UploadRequest } from './model.js';
+
 export interface ErrorCatalogueEntry {
   status: number;
   description: string;
@@ -62,6 +64,11 @@ export const ERROR_CATALOGUE = {
   upload_id_taken: {
     status: 409,
     description: 'An upload request with this `upload_id` already exists (whatever its status).',
+  },
+  upload_overlaps: {
+    status: 409,
+    description:
+      'A live (pending or active) upload request could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that request; send `allow_overlap: true` if both are meant.',
   },
   upload_cancelled: {
     status: 409,
@@ -211,6 +218,19 @@ export function uploadIdTaken(uploadId: string): AppError {
   return new AppError(
     'upload_id_taken',
     `An upload request with upload_id '${uploadId}' already exists: choose another id, or omit upload_id to get a generated one.`,
+  );
+}
+
+/** `other` is the live request whose objects the new one could overwrite. */
+export function uploadOverlaps(
+  other: Pick<UploadRequest, 'uploadId' | 'sourceFolder' | 'destinationBucket' | 'destinationPrefix'>,
+): AppError {
+  const prefix = other.destinationPrefix === '' ? 'no prefix' : `prefix '${other.destinationPrefix}'`;
+  const message = `overlaps the keys of the live upload request '${other.uploadId}' (folder '${other.sourceFolder}', bucket '${other.destinationBucket}', ${prefix})`;
+  return new AppError(
+    'upload_overlaps',
+    `destination_prefix: ${message}; whichever uploads a key last would win. Choose another bucket or prefix, cancel '${other.uploadId}', or send allow_overlap: true if both are meant.`,
+    [{ field: 'destination_prefix', message }],
   );
 }
 

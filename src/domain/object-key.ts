@@ -26,6 +26,24 @@ export function objectKeyFor(destinationPrefix: string, relativePath: string): s
   return prefix === '' ? path : `${prefix}/${path}`;
 }
 
+/**
+ * Two destinations can write the same object: the same bucket, and one prefix is the other or one
+ * of its folders, segment by segment ('' holds every key; 'runs' holds 'runs/42', not 'runs2').
+ * Prefixes as stored, normalised by normalizePrefix().
+ */
+export function keySpacesOverlap(
+  a: { bucket: string; prefix: string },
+  b: { bucket: string; prefix: string },
+): boolean {
+  if (a.bucket !== b.bucket) return false;
+  return isFolderOf(a.prefix, b.prefix) || isFolderOf(b.prefix, a.prefix);
+}
+
+/** `outer` is `inner` or one of its leading folders. */
+function isFolderOf(outer: string, inner: string): boolean {
+  return outer === '' || inner === outer || inner.startsWith(`${outer}/`);
+}
+
 /** null when the prefix is usable; otherwise what is wrong with it, for the client. '' is valid. */
 export function prefixProblem(prefix: string): string | null {
   if (prefix.includes('\0')) return 'the prefix contains a NUL character';

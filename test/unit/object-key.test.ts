@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   keyProblem,
+  keySpacesOverlap,
   MAX_KEY_BYTES,
   MAX_PREFIX_BYTES,
   normalizePrefix,
@@ -163,6 +164,44 @@ describe('prefixProblem', () => {
     assert.match(prefixProblem('x'.repeat(MAX_PREFIX_BYTES + 1)) ?? '', /513 bytes of UTF-8; at most 512/);
     // 'é' is two bytes: 257 of them are 514 bytes though only 257 characters.
     assert.match(prefixProblem('é'.repeat(257)) ?? '', /514 bytes/);
+  });
+});
+
+describe('keySpacesOverlap', () => {
+  const overlapping: [string, string][] = [
+    ['', ''],
+    ['', 'runs'],
+    ['', 'runs/42/raw'],
+    ['runs', 'runs'],
+    ['runs', 'runs/42'],
+    ['runs', 'runs/42/raw'],
+    ['runs/42', 'runs/42'],
+  ];
+  const apart: [string, string][] = [
+    ['runs', 'runs2'],
+    ['runs', 'run'],
+    ['runs/4', 'runs/42'],
+    ['runs/42', 'runs/43'],
+    ['a/b', 'a/c/b'],
+    ['Runs', 'runs'],
+  ];
+  const inBucket = (bucket: string, prefix: string) => ({ bucket, prefix });
+
+  it('in the same bucket: one prefix is the other or one of its folders, segment by segment', () => {
+    for (const [a, b] of overlapping) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('x', b)), true, `'${a}' and '${b}'`);
+      assert.equal(keySpacesOverlap(inBucket('x', b), inBucket('x', a)), true, `'${b}' and '${a}'`);
+    }
+    for (const [a, b] of apart) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('x', b)), false, `'${a}' and '${b}'`);
+      assert.equal(keySpacesOverlap(inBucket('x', b), inBucket('x', a)), false, `'${b}' and '${a}'`);
+    }
+  });
+
+  it('never across buckets', () => {
+    for (const [a, b] of overlapping) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('y', b)), false, `'${a}' and '${b}'`);
+    }
   });
 });
 
