@@ -207,20 +207,30 @@ function apiToken(env: Env): string | undefined {
   return token;
 }
 
-/** Folders separated by ':', like PATH; each one absolute. */
+/**
+ * Folders separated by ':', like PATH; each one absolute. Unset: any folder. Set to nothing (or
+ * only separators) is refused rather than read as unset: a confinement that an empty value in a
+ * deployment file turned off without a word is worse than none asked for.
+ */
 function sourceRoots(env: Env): string[] | undefined {
-  const value = raw(env, 'ALLOWED_SOURCE_ROOTS');
+  const value = env.ALLOWED_SOURCE_ROOTS;
   if (value === undefined) return undefined;
   const roots = value
     .split(':')
     .map((root) => root.trim())
     .filter((root) => root !== '');
+  if (roots.length === 0) {
+    throw new ConfigError(
+      'ALLOWED_SOURCE_ROOTS',
+      `is set but names no folder (${JSON.stringify(value)}): list the folders sources may be in, separated by ':', or unset it to allow any folder`,
+    );
+  }
   for (const root of roots) {
     if (!path.isAbsolute(root)) {
       throw new ConfigError('ALLOWED_SOURCE_ROOTS', `'${root}' is not an absolute path`);
     }
   }
-  return roots.length > 0 ? roots.map((root) => path.resolve(root)) : undefined;
+  return roots.map((root) => path.resolve(root));
 }
 
 const LOOPBACK = new BlockList();

@@ -3,6 +3,8 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { MIMEType } from 'node:util';
+import { unsupportedCharset } from '../domain/errors.js';
 import type { UploadService } from '../engine/upload-service.js';
 import type { Logger } from '../logger.js';
 import { requireApiToken } from './auth.js';
@@ -66,7 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 /**
  * JSON is the only body the API reads (any other content type is a 415). Many clients send
  * `Content-Type: application/json` with every request, bodiless DELETEs and POSTs included: an
- * empty body is read as no body rather than refused.
+ * empty body is read as no body rather than refused. A body is read as UTF-8, so one that
+ * declares another charset is a 415 too, rather than text decoded wrongly.
  */
 function acceptOnlyJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -77,6 +80,32 @@ function acceptOnlyJsonBodies(app: FastifyInstance): void {
       done(null, undefined);
       return;
     }
+    const charset = foreignCharset(request.headers['content-type']);
+    if (charset !== undefined) {
+      done(unsupportedCharset(charset), undefined);
+      return;
+    }
     parseJson(request, text, done);
   });
+}
+
+/**
+ * The charset a content type declares when it is not UTF-8; undefined when it declares none or
+ * UTF-8. Parsed with Node's WHATWG MIME type parser (quotes, case, spaces), and compared by the
+ * Encoding standard's labels, so `UTF-8`, `"utf-8"` and `utf8` all name UTF-8.
+ */
+function foreignCharset(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  let charset: string | null;
+  try {
+    charset = new MIMEType(contentType).params.get('charset');
+  } catch {
+    return undefined; // Fastify routed it as application/json; a parameter list this parser refuses names no charset
+  }
+  if (charset === null) return undefined;
+  try {
+    return new TextDecoder(charset).encoding === 'utf-8' ? undefined : charset;
+  } catch {
+    return charset; // not an encoding label at all
+  }
 }

@@ -59,6 +59,13 @@ export const CreateUploadBody = Type.Object(
         [ERROR_MESSAGE_KEY]: `must be ${UPLOAD_ID_RULE}`,
       }),
     ),
+    allow_overlap: Type.Optional(
+      Type.Boolean({
+        description:
+          'Accept the request even when a live (pending or active) request could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such a request is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.',
+        examples: [false],
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to watch and where to upload it.' },
 );

@@ -22,6 +22,10 @@ export function bucketNameProblem(name: string): string | null {
     return 'a bucket name must begin and end with a lowercase letter or a digit';
   }
   if (name.includes('..')) return 'a bucket name must not contain two adjacent periods';
+  // Each dot-separated label must be a DNS label, which cannot begin or end with a hyphen. No
+  // longer listed in the rules, but S3 still refuses such names (InvalidBucketName).
+  const dashDot = /\.-|-\./.exec(name);
+  if (dashDot) return `a bucket name must not have a period next to a hyphen (found '${dashDot[0]}')`;
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) {
     return 'a bucket name must not be formatted as an IP address';
   }

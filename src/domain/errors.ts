@@ -4,6 +4,8 @@
 // masked 500, so no driver or SDK message reaches a client. The README's error table is written
 // from ERROR_CATALOGUE.
 
+import type { UploadRequest } from './model.js';
+
 export interface ErrorCatalogueEntry {
   status: number;
   description: string;
@@ -63,6 +65,11 @@ export const ERROR_CATALOGUE = {
     status: 409,
     description: 'An upload request with this `upload_id` already exists (whatever its status).',
   },
+  upload_overlaps: {
+    status: 409,
+    description:
+      'A live (pending or active) upload request could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that request; send `allow_overlap: true` if both are meant.',
+  },
   upload_cancelled: {
     status: 409,
     description: 'The upload request is cancelled, so its files cannot be retried.',
@@ -75,7 +82,8 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, description: 'The request body is larger than the server accepts.' },
   unsupported_media_type: {
     status: 415,
-    description: 'The request body is not sent as `application/json`.',
+    description:
+      'The request body is not sent as `application/json`, or declares a charset other than UTF-8.',
   },
   headers_too_large: { status: 431, description: 'The request headers are too large.' },
   internal_error: {
@@ -213,6 +221,19 @@ export function uploadIdTaken(uploadId: string): AppError {
   );
 }
 
+/** `other` is the live request whose objects the new one could overwrite. */
+export function uploadOverlaps(
+  other: Pick<UploadRequest, 'uploadId' | 'sourceFolder' | 'destinationBucket' | 'destinationPrefix'>,
+): AppError {
+  const prefix = other.destinationPrefix === '' ? 'no prefix' : `prefix '${other.destinationPrefix}'`;
+  const message = `overlaps the keys of the live upload request '${other.uploadId}' (folder '${other.sourceFolder}', bucket '${other.destinationBucket}', ${prefix})`;
+  return new AppError(
+    'upload_overlaps',
+    `destination_prefix: ${message}; whichever uploads a key last would win. Choose another bucket or prefix, cancel '${other.uploadId}', or send allow_overlap: true if both are meant.`,
+    [{ field: 'destination_prefix', message }],
+  );
+}
+
 export function uploadCancelled(uploadId: string): AppError {
   return new AppError(
     'upload_cancelled',
@@ -240,6 +261,13 @@ export function unsupportedMediaType(contentType: string | undefined): AppError 
   return new AppError(
     'unsupported_media_type',
     `The request body must be sent as application/json (got ${given}).`,
+  );
+}
+
+export function unsupportedCharset(charset: string): AppError {
+  return new AppError(
+    'unsupported_media_type',
+    `The request body must be JSON in UTF-8 (got charset '${charset}'): send it as application/json, or application/json; charset=utf-8.`,
   );
 }
 

@@ -8,6 +8,9 @@ export const MAX_PREFIX_BYTES = 512;
 
 const utf8 = new TextEncoder();
 
+/** C0 (U+0000-U+001F), DEL (U+007F) and C1 (U+0080-U+009F): exactly Unicode's category Cc. */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
 /** 'a//b/', '/a/b' and 'a/b' all become 'a/b'; '' and '/' become ''. */
 export function normalizePrefix(prefix: string): string {
   return prefix
@@ -23,10 +26,28 @@ export function objectKeyFor(destinationPrefix: string, relativePath: string): s
   return prefix === '' ? path : `${prefix}/${path}`;
 }
 
+/**
+ * Two destinations can write the same object: the same bucket, and one prefix is the other or one
+ * of its folders, segment by segment ('' holds every key; 'runs' holds 'runs/42', not 'runs2').
+ * Prefixes as stored, normalised by normalizePrefix().
+ */
+export function keySpacesOverlap(
+  a: { bucket: string; prefix: string },
+  b: { bucket: string; prefix: string },
+): boolean {
+  if (a.bucket !== b.bucket) return false;
+  return isFolderOf(a.prefix, b.prefix) || isFolderOf(b.prefix, a.prefix);
+}
+
+/** `outer` is `inner` or one of its leading folders. */
+function isFolderOf(outer: string, inner: string): boolean {
+  return outer === '' || inner === outer || inner.startsWith(`${outer}/`);
+}
+
 /** null when the prefix is usable; otherwise what is wrong with it, for the client. '' is valid. */
 export function prefixProblem(prefix: string): string | null {
   if (prefix.includes('\0')) return 'the prefix contains a NUL character';
-  const control = [...prefix].find(isControlCharacter);
+  const control = CONTROL_CHARACTER.exec(prefix)?.[0];
   if (control !== undefined) return `the prefix contains a control character (${codePoint(control)})`;
   if (hasLoneSurrogate(prefix)) return 'the prefix is not valid Unicode (it has a lone surrogate)';
   // Written as it will be used: a prefix that needs tidying is refused rather than rewritten, so
@@ -68,11 +89,6 @@ export function keyProblem(key: string): string | null {
 function hasLoneSurrogate(text: string): boolean {
   // With the u flag a well-formed surrogate pair is one code point, so only lone halves match.
   return /\p{Surrogate}/u.test(text);
-}
-
-function isControlCharacter(char: string): boolean {
-  const code = char.codePointAt(0) ?? 0;
-  return code < 0x20 || code === 0x7f;
 }
 
 function codePoint(char: string): string {

@@ -18,9 +18,17 @@ import {
   uploadIdTaken,
   uploadNotFound,
   uploadNotWatched,
+  uploadOverlaps,
 } from '../domain/errors.js';
-import type { FileTask, RequestTotals, RescanOutcome, ScanReport, UploadRequest } from '../domain/model.js';
-import { normalizePrefix, prefixProblem } from '../domain/object-key.js';
+import type {
+  FileTask,
+  NewUploadRequest,
+  RequestTotals,
+  RescanOutcome,
+  ScanReport,
+  UploadRequest,
+} from '../domain/model.js';
+import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
 import { DuplicateUploadIdError, type Store } from '../store/store.js';
@@ -64,6 +72,8 @@ export interface CreateUploadInput {
   pattern?: string;
   destinationPrefix?: string;
   uploadId?: string;
+  /** Accept the request even when a live one writes to the same keys (see keySpacesOverlap). */
+  allowOverlap?: boolean;
 }
 
 export interface ListFilesOptions {
@@ -90,6 +100,8 @@ export class UploadService {
   private readonly now: () => number;
   private readonly newUploadId: () => string;
   private readonly allowedSourceRoots: readonly string[] | undefined;
+  /** The last creation queued: creations check for overlaps and store one after another. */
+  private creating: Promise<unknown> = Promise.resolve();
 
   constructor(deps: UploadServiceDeps) {
     this.store = deps.store;
@@ -117,22 +129,14 @@ export class UploadService {
 
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
-    let request: UploadRequest;
-    try {
-      request = await this.store.createRequest(
-        {
-          uploadId,
-          sourceFolder,
-          destinationBucket: input.destinationBucket,
-          destinationPrefix: normalizePrefix(prefix),
-          pattern,
-        },
-        this.now(),
-      );
-    } catch (error) {
-      if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(uploadId);
-      throw error;
-    }
+    const newRequest: NewUploadRequest = {
+      uploadId,
+      sourceFolder,
+      destinationBucket: input.destinationBucket,
+      destinationPrefix: normalizePrefix(prefix),
+      pattern,
+    };
+    const request = await this.oneAtATime(() => this.storeRequest(newRequest, input.allowOverlap === true));
     this.lifecycle.requestCreated(request);
     return request;
   }
@@ -223,6 +227,35 @@ export class UploadService {
     } catch {
       return { databaseReachable: false, s3 };
     }
+  }
+
+  /**
+   * Stores the request unless a live one could write the same objects (and that is not allowed).
+   * Called one at a time: two such requests sent together would each find the other not yet stored.
+   */
+  private async storeRequest(request: NewUploadRequest, allowOverlap: boolean): Promise<UploadRequest> {
+    if (!allowOverlap) {
+      const keySpace = { bucket: request.destinationBucket, prefix: request.destinationPrefix };
+      const other = (await this.store.listRequests(LIVE_STATUSES)).find(
+        (live) =>
+          // The same id is upload_id_taken, which the store reports.
+          live.uploadId !== request.uploadId &&
+          keySpacesOverlap({ bucket: live.destinationBucket, prefix: live.destinationPrefix }, keySpace),
+      );
+      if (other) throw uploadOverlaps(other);
+    }
+    try {
+      return await this.store.createRequest(request, this.now());
+    } catch (error) {
+      if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(request.uploadId);
+      throw error;
+    }
+  }
+
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.creating.then(work);
+    this.creating = run.catch(() => undefined);
+    return run;
   }
 
   private async requireRequest(uploadId: string): Promise<UploadRequest> {

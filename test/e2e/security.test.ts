@@ -212,6 +212,19 @@ describe('security', () => {
     assert.equal(code, EX_CONFIG, stderr);
     assert.equal(stderr, `configuration error: ALLOWED_SOURCE_ROOTS: '${missing}' does not exist\n`);
   });
+
+  it('refuses to start when ALLOWED_SOURCE_ROOTS is set but empty: exit 78, not confinement turned off', async () => {
+    const { code, stderr, stdout } = await refusedStart(work, {
+      HOST: '127.0.0.1',
+      ALLOWED_SOURCE_ROOTS: ' : ',
+    });
+    assert.equal(code, EX_CONFIG, stderr);
+    assert.equal(stdout, '', 'nothing started');
+    assert.equal(
+      stderr,
+      'configuration error: ALLOWED_SOURCE_ROOTS: is set but names no folder (" : "): list the folders sources may be in, separated by \':\', or unset it to allow any folder\n',
+    );
+  });
   it('stops scanning a source folder that is replaced by a symbolic link while it is watched', async () => {
     const source = path.join(work, 'swapped');
     const elsewhere = path.join(work, 'elsewhere');

@@ -143,6 +143,7 @@ describe('documentation', () => {
     const document = await openApi();
     const body = document.paths['/uploads']?.post?.requestBody?.content['application/json']?.schema;
     assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), [
+      'allow_overlap',
       'destination_bucket',
       'destination_prefix',
       'pattern',

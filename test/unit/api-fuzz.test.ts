@@ -115,6 +115,7 @@ before(async () => {
     sourceFolder: folder,
     destinationBucket: 'fuzz-bucket',
     uploadId: CANCELLED_ID,
+    allowOverlap: true,
   });
   await service.cancelUpload(CANCELLED_ID);
   await open.listen({ host: '127.0.0.1', port: 0 });
@@ -289,6 +290,7 @@ const plausibleCreateBody = fc.record({
   pattern: absent(glob),
   destination_prefix: absent(prefix),
   upload_id: absent(uploadId),
+  allow_overlap: absent(fc.boolean()),
 });
 
 /** Objects with the real field names, each field absent, plausible, or of any type, and unknown fields. */
@@ -301,6 +303,7 @@ const randomCreateBody = fc
         pattern: fc.oneof(glob, anyValue),
         destination_prefix: fc.oneof(prefix, anyValue),
         upload_id: fc.oneof(uploadId, anyValue),
+        allow_overlap: fc.oneof(fc.boolean(), anyValue),
       },
       { requiredKeys: [] },
     ),

@@ -179,7 +179,8 @@ describe('happy paths', () => {
   test('GET /uploads lists live requests by default and filters by status', async (t) => {
     const { app, folder } = await setUp(t);
     for (const upload_id of ['first', 'second', 'third']) {
-      await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id });
+      const destination = { destination_bucket: 'my-bucket', destination_prefix: upload_id };
+      await createUpload(app, { source_folder: folder, ...destination, upload_id });
     }
     await app.inject({ method: 'DELETE', url: '/uploads/second' });
     const ids = async (url: string): Promise<unknown[]> => {
@@ -732,6 +733,43 @@ describe('bad inputs get a 4xx with a JSON message', () => {
     assertError(await createUpload(app, payload), 409, 'upload_id_taken', /'same' already exists/);
   });
 
+  test('a request writing the keys of a live one is a 409 naming it, unless allow_overlap is true', async (t) => {
+    const { app, root, folder } = await setUp(t);
+    const other = path.join(root, 'other');
+    await mkdir(other);
+    const first = { source_folder: folder, destination_bucket: 'my-bucket', destination_prefix: 'runs' };
+    assert.equal((await createUpload(app, { ...first, upload_id: 'first' })).statusCode, 201);
+
+    const second = { source_folder: other, destination_bucket: 'my-bucket', destination_prefix: 'runs/42' };
+    const body = assertError(
+      await createUpload(app, second),
+      409,
+      'upload_overlaps',
+      /'first' \(folder '.*\/source', bucket 'my-bucket', prefix 'runs'\).*allow_overlap: true/,
+    );
+    assert.deepEqual(detailFields(body), ['destination_prefix']);
+    assertError(
+      await createUpload(app, { ...second, allow_overlap: 'yes' }),
+      400,
+      'validation_error',
+      /allow_overlap/,
+    );
+    const meant = await createUpload(app, { ...second, allow_overlap: true });
+    assert.equal(meant.statusCode, 201, meant.body);
+    assert.equal(
+      'allow_overlap' in jsonOf(meant),
+      false,
+      'a choice made at creation, not a field of the request',
+    );
+
+    // The same folder to another prefix is two copies, not an overlap; a cancelled request holds no keys.
+    const copy = await createUpload(app, { ...first, destination_prefix: 'runs2' });
+    assert.equal(copy.statusCode, 201, copy.body);
+    await app.inject({ method: 'DELETE', url: '/uploads/first' });
+    const again = await createUpload(app, { ...first, destination_prefix: 'runs/41' });
+    assert.equal(again.statusCode, 201, again.body);
+  });
+
   test('bad status filters, limits, cursors and unknown query parameters', async (t) => {
     const { app, folder } = await setUp(t);
     await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
@@ -806,6 +844,51 @@ describe('errors raised by the framework keep the same shape', () => {
         payload: `source_folder=${folder}`,
       });
       assertError(reply, 415, 'unsupported_media_type', /application\/json/);
+    }
+  });
+
+  test('a JSON body that declares a charset other than UTF-8 is a 415, not read as UTF-8', async (t) => {
+    const { app, folder } = await setUp(t);
+    const body = { source_folder: folder, destination_bucket: 'my-bucket' };
+    for (const [contentType, charset] of [
+      ['application/json; charset=utf-16', 'utf-16'],
+      ['application/json;charset=UTF-16LE', 'UTF-16LE'],
+      ['application/json; charset="utf-16"', 'utf-16'],
+      ['application/json; charset=iso-8859-1', 'iso-8859-1'],
+      ['Application/JSON; Charset=nonsense', 'nonsense'],
+    ] as const) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': contentType },
+        payload: Buffer.from(
+          JSON.stringify(body),
+          charset.toLowerCase().startsWith('utf-16') ? 'utf16le' : 'latin1',
+        ),
+      });
+      assertError(reply, 415, 'unsupported_media_type', new RegExp(`UTF-8 \\(got charset '${charset}'\\)`));
+    }
+    assert.deepEqual(
+      (await app.inject({ method: 'GET', url: '/uploads' })).json(),
+      [],
+      'nothing was created',
+    );
+
+    // UTF-8 however it is written: any case, quoted or not, or one of its other labels.
+    for (const [index, contentType] of [
+      'application/json; charset=utf-8',
+      'application/json;charset=UTF-8',
+      'application/json; charset="utf-8"',
+      'application/json; charset=utf8',
+    ].entries()) {
+      const reply = await app.inject({
+        method: 'POST',
+        url: '/uploads',
+        headers: { 'content-type': contentType },
+        payload: JSON.stringify({ ...body, destination_prefix: `été-${index}` }),
+      });
+      assert.equal(reply.statusCode, 201, `${contentType}: ${reply.body}`);
+      assert.equal(jsonOf(reply).destination_prefix, `été-${index}`, 'read as UTF-8');
     }
   });
 

@@ -15,6 +15,8 @@ describe('bucketNameProblem', () => {
       'bucket-111122223333-us-west-2-an',
       'xn-single-hyphen',
       'mrap-not-suffix',
+      'a-b.c-d',
+      'a--b.c',
     ]) {
       assert.equal(bucketNameProblem(name), null, name);
     }
@@ -33,6 +35,9 @@ describe('bucketNameProblem', () => {
     ['.bucket', /begin and end/],
     ['bucket.', /begin and end/],
     ['my..bucket', /two adjacent periods/],
+    ['a.-b', /period next to a hyphen \(found '\.-'\)/],
+    ['a-.b', /period next to a hyphen \(found '-\.'\)/],
+    ['my-bucket.-example.com', /period next to a hyphen/],
     ['192.168.5.4', /IP address/],
     ['10.0.0.1', /IP address/],
     ['xn--bucket', /start with 'xn--'/],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   keyProblem,
+  keySpacesOverlap,
   MAX_KEY_BYTES,
   MAX_PREFIX_BYTES,
   normalizePrefix,
@@ -134,6 +135,27 @@ describe('prefixProblem', () => {
     assert.match(prefixProblem('a\u007fb') ?? '', /control character \(U\+007F\)/);
   });
 
+  it('rejects every C0 and C1 control character and DEL, and nothing next to them', () => {
+    const controls = [
+      ...Array.from({ length: 0x20 }, (_, code) => code),
+      0x7f,
+      ...Array.from({ length: 0x20 }, (_, code) => 0x80 + code),
+    ];
+    for (const code of controls) {
+      const hex = code.toString(16).toUpperCase().padStart(4, '0');
+      const problem = prefixProblem(`runs/${String.fromCodePoint(code)}x`);
+      assert.match(
+        problem ?? 'accepted',
+        code === 0 ? /NUL/ : new RegExp(`control character \\(U\\+${hex}\\)`),
+        hex,
+      );
+    }
+    // Their neighbours are printable: '~' before DEL, NBSP and '¡' after C1, and 'ÿ'.
+    for (const neighbour of ['\u00a0', '\u007e', '\u00ff', '\u00a1']) {
+      assert.equal(prefixProblem(`runs/${neighbour}x`), null, neighbour);
+    }
+  });
+
   it('rejects a prefix that is not valid Unicode', () => {
     assert.match(prefixProblem('a\ud800b') ?? '', /lone surrogate/);
   });
@@ -142,6 +164,44 @@ describe('prefixProblem', () => {
     assert.match(prefixProblem('x'.repeat(MAX_PREFIX_BYTES + 1)) ?? '', /513 bytes of UTF-8; at most 512/);
     // 'é' is two bytes: 257 of them are 514 bytes though only 257 characters.
     assert.match(prefixProblem('é'.repeat(257)) ?? '', /514 bytes/);
+  });
+});
+
+describe('keySpacesOverlap', () => {
+  const overlapping: [string, string][] = [
+    ['', ''],
+    ['', 'runs'],
+    ['', 'runs/42/raw'],
+    ['runs', 'runs'],
+    ['runs', 'runs/42'],
+    ['runs', 'runs/42/raw'],
+    ['runs/42', 'runs/42'],
+  ];
+  const apart: [string, string][] = [
+    ['runs', 'runs2'],
+    ['runs', 'run'],
+    ['runs/4', 'runs/42'],
+    ['runs/42', 'runs/43'],
+    ['a/b', 'a/c/b'],
+    ['Runs', 'runs'],
+  ];
+  const inBucket = (bucket: string, prefix: string) => ({ bucket, prefix });
+
+  it('in the same bucket: one prefix is the other or one of its folders, segment by segment', () => {
+    for (const [a, b] of overlapping) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('x', b)), true, `'${a}' and '${b}'`);
+      assert.equal(keySpacesOverlap(inBucket('x', b), inBucket('x', a)), true, `'${b}' and '${a}'`);
+    }
+    for (const [a, b] of apart) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('x', b)), false, `'${a}' and '${b}'`);
+      assert.equal(keySpacesOverlap(inBucket('x', b), inBucket('x', a)), false, `'${b}' and '${a}'`);
+    }
+  });
+
+  it('never across buckets', () => {
+    for (const [a, b] of overlapping) {
+      assert.equal(keySpacesOverlap(inBucket('x', a), inBucket('y', b)), false, `'${a}' and '${b}'`);
+    }
   });
 });
 

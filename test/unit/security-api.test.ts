@@ -302,8 +302,9 @@ describe('ALLOWED_SOURCE_ROOTS', () => {
       [path.join(root, 'also-allowed'), path.join(root, 'also-allowed')],
       [`${path.join(allowed, 'inside')}/../inside/`, path.join(allowed, 'inside')],
     ];
-    for (const [given, stored] of cases) {
-      const reply = await create(app, { source_folder: given, destination_bucket: 'my-bucket' });
+    for (const [index, [given, stored]] of cases.entries()) {
+      const destination = { destination_bucket: 'my-bucket', destination_prefix: `case-${index}` };
+      const reply = await create(app, { source_folder: given, ...destination });
       assert.equal(reply.statusCode, 201, `${given}: ${reply.body}`);
       assert.equal(reply.json<Json>().source_folder, stored, given);
     }
@@ -479,16 +480,16 @@ describe('destination_prefix', () => {
 
   test('ordinary prefixes are accepted; one trailing slash is dropped', async (t) => {
     const { app, folder } = await setUp(t);
-    for (const [prefix, stored] of [
+    for (const [index, [prefix, stored]] of [
       ['backups/2024/', 'backups/2024'],
       ['a/..b/c..', 'a/..b/c..'],
       ['..hidden', '..hidden'],
       ['spaces are fine', 'spaces are fine'],
       ['', ''],
-    ]) {
+    ].entries()) {
       const reply = await create(app, {
         source_folder: folder,
-        destination_bucket: 'my-bucket',
+        destination_bucket: `bucket-${index}`,
         destination_prefix: prefix,
       });
       assert.equal(reply.statusCode, 201, `${prefix}: ${reply.body}`);

@@ -152,10 +152,19 @@ describe('ALLOWED_SOURCE_ROOTS', () => {
       '/srv/x',
     ]);
     assert.deepEqual(loadConfig({ ALLOWED_SOURCE_ROOTS: ':/a/../b::' }).security.allowedSourceRoots, ['/b']);
-    assert.equal(loadConfig({ ALLOWED_SOURCE_ROOTS: '' }).security.allowedSourceRoots, undefined);
+    assert.equal(loadConfig({}).security.allowedSourceRoots, undefined);
     const error = configError({ ALLOWED_SOURCE_ROOTS: '/data:relative/folder' });
     assert.equal(error.variable, 'ALLOWED_SOURCE_ROOTS');
     assert.match(error.message, /'relative\/folder' is not an absolute path/);
+  });
+
+  it('set but naming no folder is a configuration error saying to unset it, not confinement turned off', () => {
+    for (const value of ['', ' ', ':', ' : :: ', '\t\n']) {
+      const error = configError({ ALLOWED_SOURCE_ROOTS: value });
+      assert.equal(error.variable, 'ALLOWED_SOURCE_ROOTS', JSON.stringify(value));
+      assert.match(error.message, /is set but names no folder .*or unset it to allow any folder$/);
+      assert.doesNotMatch(error.message, /\n/, 'one line');
+    }
   });
 
   it('is resolved to real paths at start-up; a missing root or a file is a configuration error', async () => {

@@ -182,10 +182,143 @@ test('createUpload refuses an upload id that exists, whatever its status', async
   assert.deepEqual(f.lifecycle.created, ['once']);
 });
 
+test('createUpload refuses a request writing the keys of a live one, naming it, whatever the folders', async (t) => {
+  const f = await setUp(t);
+  const other = path.join(f.root, 'other');
+  const nested = path.join(f.folder, 'raw');
+  await mkdir(other);
+  await mkdir(nested);
+  await f.service.createUpload({
+    sourceFolder: f.folder,
+    destinationBucket: 'shared',
+    destinationPrefix: 'runs',
+    uploadId: 'runs',
+  });
+  const overlapping: [folder: string, prefix: string][] = [
+    [other, 'runs'],
+    [other, 'runs/'],
+    [other, 'runs/42'],
+    [other, ''],
+    [f.folder, 'runs'], // the same folder twice to the same place sends everything twice
+    [nested, 'runs/42/raw'], // a folder inside the first: its keys are under the same prefix
+  ];
+  for (const [sourceFolder, destinationPrefix] of overlapping) {
+    const error = await rejectsWith(
+      f.service.createUpload({ sourceFolder, destinationBucket: 'shared', destinationPrefix }),
+      'upload_overlaps',
+      new RegExp(`'runs' \\(folder '${f.folder}', bucket 'shared', prefix 'runs'\\).*allow_overlap: true`),
+    );
+    assert.equal(error.httpStatus, 409);
+    assert.deepEqual(
+      error.details?.map((detail) => detail.field),
+      ['destination_prefix'],
+    );
+  }
+  assert.deepEqual(f.lifecycle.created, ['runs'], 'nothing else was stored or started');
+
+  // The same folder elsewhere (two copies), a look-alike prefix, another bucket: no shared key.
+  const apart: [folder: string, bucket: string, prefix: string][] = [
+    [f.folder, 'shared', 'copies'],
+    [other, 'shared', 'runs2'],
+    [f.folder, 'elsewhere', 'runs'],
+    [other, 'elsewhere2', ''],
+  ];
+  for (const [sourceFolder, destinationBucket, destinationPrefix] of apart) {
+    await f.service.createUpload({ sourceFolder, destinationBucket, destinationPrefix });
+  }
+  assert.equal(f.lifecycle.created.length, 1 + apart.length);
+
+  // An empty prefix overlaps every prefix of its bucket, and says so.
+  await rejectsWith(
+    f.service.createUpload({ sourceFolder: other, destinationBucket: 'elsewhere2', destinationPrefix: 'x' }),
+    'upload_overlaps',
+    /bucket 'elsewhere2', no prefix\)/,
+  );
+});
+
+test('createUpload accepts an overlap when the request says it is meant', async (t) => {
+  const f = await setUp(t);
+  const base = { sourceFolder: f.folder, destinationBucket: 'shared', destinationPrefix: 'runs' };
+  await f.service.createUpload({ ...base, pattern: '*.csv', uploadId: 'csv' });
+  await f.service.createUpload({ ...base, pattern: '*.json', uploadId: 'json', allowOverlap: true });
+  await rejectsWith(f.service.createUpload({ ...base, allowOverlap: false }), 'upload_overlaps', /'csv'/);
+  assert.deepEqual(f.lifecycle.created, ['csv', 'json']);
+});
+
+test('createUpload: cancelled requests never overlap; a live one with the same id is upload_id_taken', async (t) => {
+  const f = await setUp(t);
+  const base = { sourceFolder: f.folder, destinationBucket: 'shared', destinationPrefix: 'runs' };
+  await f.service.createUpload({ ...base, uploadId: 'first' });
+  await rejectsWith(f.service.createUpload({ ...base, uploadId: 'first' }), 'upload_id_taken');
+  await f.service.cancelUpload('first');
+  await f.service.createUpload({ ...base, uploadId: 'second' });
+  assert.deepEqual(f.lifecycle.created, ['first', 'second']);
+});
+
+/**
+ * The same store, whose listRequests answers 50 ms after reading, as a store over a network
+ * might: SQLite answers at once, which hides the race between checking and storing.
+ */
+function withSlowListing(store: Store): Store {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'listRequests') {
+        return async (...args: Parameters<Store['listRequests']>) => {
+          const answer = await target.listRequests(...args);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return answer;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+test('createUpload: of requests for the same keys sent together, exactly one is stored', async (t) => {
+  const f = await setUp(t);
+  const service = new UploadService({
+    store: withSlowListing(f.store),
+    lifecycle: f.lifecycle,
+    auditor: new FakeAuditor(),
+  });
+  const folders = await Promise.all(
+    Array.from({ length: 8 }, async (_, index) => {
+      const folder = path.join(f.root, `concurrent-${index}`);
+      await mkdir(folder);
+      return folder;
+    }),
+  );
+  const outcomes = await Promise.allSettled(
+    folders.map((sourceFolder, index) =>
+      service.createUpload({
+        sourceFolder,
+        destinationBucket: 'shared',
+        destinationPrefix: index % 2 === 0 ? 'runs' : 'runs/42',
+      }),
+    ),
+  );
+  const stored = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+  assert.equal(stored.length, 1, JSON.stringify(outcomes));
+  for (const outcome of outcomes) {
+    if (outcome.status === 'rejected') {
+      assert.ok(
+        outcome.reason instanceof AppError && outcome.reason.code === 'upload_overlaps',
+        String(outcome.reason),
+      );
+    }
+  }
+  assert.equal((await f.store.listRequests(['pending', 'active'])).length, 1);
+
+  // A refusal does not block the creations queued after it.
+  await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'other' });
+});
+
 test('listUploads shows live requests by default, oldest first, and filters by status', async (t) => {
   const f = await setUp(t);
   for (const uploadId of ['a', 'b', 'c']) {
-    await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId });
+    const destination = { destinationBucket: 'my-bucket', destinationPrefix: uploadId };
+    await f.service.createUpload({ sourceFolder: f.folder, ...destination, uploadId });
     f.clock.now += 1000;
   }
   await f.store.activateRequest('b', f.clock.now);

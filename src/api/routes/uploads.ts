@@ -26,7 +26,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Create an upload request',
         description:
-          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored.',
+          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. A request that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
         body: CreateUploadBody,
         response: { 201: UploadRequestReply, ...errorReplies(400, 403, 409, 413, 415) },
       },
@@ -39,6 +39,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         pattern: body.pattern,
         destinationPrefix: body.destination_prefix,
         uploadId: body.upload_id,
+        allowOverlap: body.allow_overlap,
       });
       return reply.status(201).send(uploadRequestReply(created));
     },
