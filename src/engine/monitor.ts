@@ -54,8 +54,8 @@ export class RequestMonitor {
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
   private readonly periodicPace: ScanPace;
-  /** The pace of the scan running now, if paced: a rescan asked for, or missed events, hurry it. */
-  private runningPace: ScanPace | undefined;
+  /** Hurries the scan running now, if paced: a rescan asked for, or missed events, abort it. */
+  private hurry: AbortController | undefined;
   private watch: FolderWatch | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
@@ -186,7 +186,8 @@ export class RequestMonitor {
 
   private async scan(kind: ScanKind, cause: ScanCause): Promise<void> {
     this.scanInProgress = true;
-    this.runningPace = cause === 'periodic' ? { ...this.periodicPace } : undefined;
+    this.hurry = cause === 'periodic' ? new AbortController() : undefined;
+    const pace = this.hurry && { ...this.periodicPace, hurried: this.hurry.signal };
     // The wall clock may be stepped (NTP) during a scan: its duration is measured monotonically.
     const startedMs = this.monotonicNow();
     const report: ScanReport = {
@@ -206,7 +207,7 @@ export class RequestMonitor {
         observationClock: this.options.observationClock,
         onError: (path, error) =>
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
-        pace: this.runningPace,
+        pace,
       })) {
         if (this.stopped) break;
         report.filesSeen += batch.length;
@@ -234,6 +235,7 @@ export class RequestMonitor {
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scanInProgress = false;
+      this.hurry = undefined;
       this.scanFinished(report, cause, this.monotonicNow() - startedMs);
     }
   }
@@ -288,9 +290,9 @@ export class RequestMonitor {
     this.rescanTimer.unref();
   }
 
-  /** The periodic rescan running now goes on at full speed. */
+  /** The periodic rescan running now goes on at full speed, its rest in progress cut short. */
   private hurryRunningScan(): void {
-    if (this.runningPace) this.runningPace.busyShare = 1;
+    this.hurry?.abort();
   }
 
   /**

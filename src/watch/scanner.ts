@@ -21,6 +21,14 @@ export const DEFAULT_SCAN_BATCH_SIZE = 500;
 const SYNC_SLICE_MS = 10;
 /** Directory entries read from the kernel at a time (Node's default is 32). */
 const DIRECTORY_BUFFER_ENTRIES = 256;
+/**
+ * The longest rest after a slice. A slice normally lasts about SYNC_SLICE_MS, which at 0.5% of a
+ * core earns a rest of about 2 s; twice that is enough to pay back a slice of up to 20 ms. A
+ * longer slice means the machine stalled (or the consumer waited on the database), not that the
+ * scan used that much CPU: resting 200 times as long (400 s after a 2 s stall) would only delay
+ * the safety net.
+ */
+export const MAX_REST_MS = 4000;
 
 export interface ScanOptions {
   /** Files per yielded batch (default 500). */
@@ -41,14 +49,16 @@ export interface ScanOptions {
 export interface ScanPace {
   /** Share of one core the scan may use, above 0 and at most 1. */
   busyShare: number;
+  /** Once aborted, the scan goes on at full speed: a rest in progress ends at once. */
+  hurried?: AbortSignal;
   /** For tests: the clock slices are measured with (default performance.now), and the rest. */
   now?: () => number;
   rest?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 }
 
-/** How long to rest after `busyMs` of work to use at most `busyShare` of a core. */
+/** How long to rest after `busyMs` of work to use at most `busyShare` of a core (at most MAX_REST_MS). */
 export function restAfter(busyMs: number, busyShare: number): number {
-  return Math.round((busyMs * (1 - busyShare)) / busyShare);
+  return Math.min(MAX_REST_MS, Math.round((busyMs * (1 - busyShare)) / busyShare));
 }
 
 /** The source folder itself is missing, not a folder, or unreadable. */
@@ -93,10 +103,17 @@ export async function* scanFolder(
   const clock = pace?.now ?? (() => performance.now());
   const rest =
     pace?.rest ?? ((ms: number, abort: AbortSignal | undefined) => sleep(ms, undefined, { signal: abort }));
-  /** Ends a slice: lets other work run, and rests when paced. */
+  /** Ends a slice: lets other work run, and rests when paced (until hurried). */
   const endSlice = async (busyMs: number): Promise<void> => {
-    if (pace && pace.busyShare < 1) await rest(restAfter(busyMs, pace.busyShare), signal);
-    else await nextTurn();
+    if (!pace || pace.busyShare >= 1 || pace.hurried?.aborted) return void (await nextTurn());
+    const { hurried } = pace;
+    const restSignal = hurried && signal ? AbortSignal.any([signal, hurried]) : (hurried ?? signal);
+    try {
+      await rest(restAfter(busyMs, pace.busyShare), restSignal);
+    } catch (error) {
+      // Hurried during the rest: go on. Stopped: the caller sees the stop's reason.
+      if (!hurried?.aborted || signal?.aborted) throw error;
+    }
   };
   const open: OpenFolder[] = [];
   let batch: ObservedFile[] = [];
