@@ -9,6 +9,7 @@ import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
 import { errorCode } from '../watch/fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
+import { databaseFilesInside, excluding } from './database-files.js';
 import { readinessOf, type Readiness } from './readiness.js';
 
 /** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
@@ -39,6 +40,8 @@ export interface MonitorOptions {
   monotonicNow?: () => number;
   /** For tests: how a periodic rescan is paced (default: PERIODIC_RESCAN_SHARE, real time). */
   periodicPace?: ScanPace;
+  /** The service's own database files, by real path: never uploaded (see database-files.ts). */
+  databaseFiles?: readonly string[];
 }
 
 /**
@@ -50,6 +53,8 @@ export interface MonitorOptions {
  */
 export class RequestMonitor {
   private readonly filter: PathFilter;
+  /** The service's database files inside this folder (relative paths), which it leaves out. */
+  private readonly databaseFiles: ReadonlySet<string>;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
@@ -74,7 +79,8 @@ export class RequestMonitor {
     private readonly request: UploadRequest,
     private readonly options: MonitorOptions,
   ) {
-    this.filter = compilePattern(request.pattern);
+    this.databaseFiles = databaseFilesInside(request.sourceFolder, options.databaseFiles ?? []);
+    this.filter = excluding(compilePattern(request.pattern), this.databaseFiles);
     this.log = options.logger.child({ uploadId: request.uploadId });
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
@@ -84,6 +90,12 @@ export class RequestMonitor {
   async start(): Promise<void> {
     const { store } = this.options;
     await store.activateRequest(this.request.uploadId, this.now());
+    if (this.databaseFiles.size > 0) {
+      this.log.info(
+        { folder: this.request.sourceFolder, files: [...this.databaseFiles] },
+        "the service's own database is inside this folder; it is never uploaded",
+      );
+    }
     await this.startWatching();
     this.scanning = this.scan('initial', 'start');
   }
