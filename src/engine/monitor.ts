@@ -9,6 +9,7 @@ import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
 import { errorCode } from '../watch/fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
+import { BadNames } from './bad-names.js';
 import { databaseFilesInside, excluding } from './database-files.js';
 import { readinessOf, type Readiness } from './readiness.js';
 
@@ -72,6 +73,8 @@ export class RequestMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
   private scanFailed = false;
+  /** Names that are not valid UTF-8: counted by scans, logged, and noted on the request. */
+  private readonly badNames: BadNames;
   /** The tail of the chain of batches being recorded (see recordInOrder). */
   private recording: Promise<void> = Promise.resolve();
 
@@ -82,6 +85,7 @@ export class RequestMonitor {
     this.databaseFiles = databaseFilesInside(request.sourceFolder, options.databaseFiles ?? []);
     this.filter = excluding(compilePattern(request.pattern), this.databaseFiles);
     this.log = options.logger.child({ uploadId: request.uploadId });
+    this.badNames = new BadNames(this.log, request.lastError);
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.periodicPace = options.periodicPace ?? { busyShare: PERIODIC_RESCAN_SHARE };
@@ -138,6 +142,9 @@ export class RequestMonitor {
         {
           filesChanged: (files) => void this.recordInOrder(files),
           error: (error) => this.watchFailed(error),
+          namesNotUtf8: (folder) => {
+            if (this.badNames.worthRescanning(folder)) this.rescanSoon();
+          },
         },
         { observationClock: this.options.observationClock },
       );
@@ -209,8 +216,10 @@ export class RequestMonitor {
       durationMs: null,
       filesSeen: 0,
       filesChanged: 0,
+      filesNotUtf8: 0,
       error: null,
     };
+    this.badNames.scanStarted();
     this.lastScanReport = report;
     try {
       await this.assertSourceNotMoved();
@@ -219,6 +228,10 @@ export class RequestMonitor {
         observationClock: this.options.observationClock,
         onError: (path, error) =>
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
+        onNamesNotUtf8: (names) => {
+          this.badNames.found(names);
+          report.filesNotUtf8 = this.badNames.files;
+        },
         pace,
       })) {
         if (this.stopped) break;
@@ -233,6 +246,7 @@ export class RequestMonitor {
             (error: unknown) => this.log.error({ err: error }, 'cannot clear the scan error yet'),
           );
         }
+        await this.noteBadNames();
         await this.startWatching();
       }
     } catch (error) {
@@ -249,6 +263,24 @@ export class RequestMonitor {
       this.scanInProgress = false;
       this.hurry = undefined;
       this.scanFinished(report, cause, this.monotonicNow() - startedMs);
+    }
+  }
+
+  /** After a whole scan: writes, changes or clears the request's note about names that are not UTF-8. */
+  private async noteBadNames(): Promise<void> {
+    const { note, noted } = this.badNames.scanFinished();
+    if (note === noted) return;
+    const { store } = this.options;
+    try {
+      // Cleared only while the request still shows it: a later error may have replaced it.
+      const shown = note === null ? (await store.getRequest(this.request.uploadId))?.lastError : noted;
+      if (shown === noted) await store.setRequestError(this.request.uploadId, note, this.now());
+      this.badNames.wrote(note);
+    } catch (error) {
+      this.log.error(
+        { err: error },
+        'cannot note the names that are not valid UTF-8; the next scan tries again',
+      );
     }
   }
 

@@ -8,12 +8,18 @@
 // SYNC_SLICE_MS and gives the event loop back between them, so the API and the uploads go on (the
 // database calls block it in the same way). A paced scan also rests after each slice, so that it
 // uses at most a given share of a core however large the tree.
-import { lstatSync, opendirSync, type Dir, type Stats } from 'node:fs';
+//
+// Names are read as strings. A folder where one holds U+FFFD is read a second time, as bytes, for
+// its names that are not UTF-8 (see names.ts), which are counted rather than uploaded; reading
+// every folder as bytes would double the cost of reading folders.
+import { isUtf8 } from 'node:buffer';
+import { lstatSync, opendirSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
+import { escapeNotUtf8, REPLACEMENT_CHARACTER, type NamesNotUtf8 } from './names.js';
 
 export const DEFAULT_SCAN_BATCH_SIZE = 500;
 
@@ -40,6 +46,11 @@ export interface ScanOptions {
    * Without this option such an error ends the scan: a silently partial scan would look complete.
    */
   onError?: (path: string, error: Error) => void;
+  /**
+   * Files skipped because their name, or a folder's name above them, is not valid UTF-8: once per
+   * folder holding such names, after it was read. Without this option they are skipped unseen.
+   */
+  onNamesNotUtf8?: (names: NamesNotUtf8) => void;
   /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
   observationClock?: () => number;
   /** Rests between slices so that the scan (and what its consumer does) uses at most this share. */
@@ -73,11 +84,34 @@ export class FolderUnreadableError extends Error {
   }
 }
 
+/** A folder being read with its names as strings. */
 interface OpenFolder {
-  dir: Dir;
+  kind: 'names';
+  dir: FolderReader<string>;
   absolutePath: string;
   /** '' for the root, else 'a/b'. */
   relativePath: string;
+  /** One of its names holds U+FFFD: it is read again for names that are not UTF-8. */
+  suspect: boolean;
+}
+
+/** A folder being read with its names as bytes, for the files whose path is not UTF-8. */
+interface OpenFolderBytes {
+  kind: 'bytes';
+  dir: FolderReader<Buffer>;
+  absolutePath: Buffer;
+  /** Decoded with U+FFFD for the bad bytes: what the pattern is matched against. */
+  relativePath: string;
+  /** Under a folder whose name is not UTF-8: every entry counts, not only the bad names. */
+  underBadName: boolean;
+  /** The count for the nearest folder whose path is UTF-8, reported once its second read ends. */
+  tally: NamesNotUtf8;
+}
+
+/** fs.Dir, whose names are Buffers when it is opened with encoding 'buffer' (@types/node says string). */
+interface FolderReader<Name extends string | Buffer> {
+  readSync(): Dirent<Name> | null;
+  closeSync(): void;
 }
 
 /**
@@ -115,9 +149,58 @@ export async function* scanFolder(
       if (!hurried?.aborted || signal?.aborted) throw error;
     }
   };
-  const open: OpenFolder[] = [];
+  const open: (OpenFolder | OpenFolderBytes)[] = [];
   let batch: ObservedFile[] = [];
   let sliceStartedAt = clock();
+
+  /** Reads one entry of a folder read as bytes: counts the files whose path is not UTF-8. */
+  const readBytes = (folder: OpenFolderBytes): void => {
+    let entry;
+    try {
+      entry = folder.dir.readSync();
+    } catch (error) {
+      problem(folder.absolutePath.toString(), error);
+      entry = null;
+    }
+    if (entry === null) {
+      open.pop();
+      closeFolder(folder.dir);
+      const { tally } = folder;
+      if (!folder.underBadName && tally.files > 0) options.onNamesNotUtf8?.(tally);
+      return;
+    }
+    if (!folder.underBadName && isUtf8(entry.name)) return; // read as a string already
+    const relativePath = joinRelative(folder.relativePath, entry.name.toString());
+    const isFolder = entry.isDirectory();
+    if (!isFolder && !(entry.isFile() && filter(relativePath))) return;
+    const { tally } = folder;
+    // The example is a bad name this folder holds (a folder so named is met before what it holds).
+    if (!folder.underBadName && tally.example === '')
+      tally.example = joinRelative(tally.folder, escapeNotUtf8(entry.name));
+    if (isFolder)
+      pushBytes(Buffer.concat([folder.absolutePath, SEPARATOR, entry.name]), relativePath, true, tally);
+    else tally.files += 1;
+  };
+
+  const pushBytes = (
+    absolutePath: Buffer,
+    relativePath: string,
+    underBadName: boolean,
+    tally: NamesNotUtf8,
+  ) => {
+    try {
+      open.push({
+        kind: 'bytes',
+        dir: openFolder(absolutePath, 'buffer'),
+        absolutePath,
+        relativePath,
+        underBadName,
+        tally,
+      });
+    } catch (error) {
+      problem(absolutePath.toString(), error);
+    }
+  };
 
   /** Vanished paths are skipped; anything else goes to onError, or ends the scan without it. */
   const problem = (absolutePath: string, error: unknown): void => {
@@ -132,7 +215,7 @@ export async function* scanFolder(
   try {
     signal?.throwIfAborted();
     try {
-      open.push({ dir: openFolder(root), absolutePath: root, relativePath: '' });
+      open.push(namesOf(root, ''));
     } catch (error) {
       throw new FolderUnreadableError(root, errorCode(error), error);
     }
@@ -145,6 +228,10 @@ export async function* scanFolder(
         sliceStartedAt = clock();
       }
       signal?.throwIfAborted();
+      if (folder.kind === 'bytes') {
+        readBytes(folder);
+        continue;
+      }
       let entry;
       try {
         entry = folder.dir.readSync();
@@ -155,14 +242,19 @@ export async function* scanFolder(
       if (entry === null) {
         open.pop();
         closeFolder(folder.dir);
+        if (folder.suspect && options.onNamesNotUtf8) {
+          const tally = { folder: folder.relativePath, files: 0, example: '' };
+          pushBytes(Buffer.from(folder.absolutePath), folder.relativePath, false, tally);
+        }
         continue;
       }
 
+      if (entry.name.includes(REPLACEMENT_CHARACTER)) folder.suspect = true;
       const absolutePath = path.join(folder.absolutePath, entry.name);
-      const relativePath = folder.relativePath === '' ? entry.name : `${folder.relativePath}/${entry.name}`;
+      const relativePath = joinRelative(folder.relativePath, entry.name);
       if (entry.isDirectory()) {
         try {
-          open.push({ dir: openFolder(absolutePath), absolutePath, relativePath });
+          open.push(namesOf(absolutePath, relativePath));
         } catch (error) {
           problem(absolutePath, error);
         }
@@ -193,11 +285,24 @@ export async function* scanFolder(
   }
 }
 
-function openFolder(folder: string): Dir {
-  return opendirSync(folder, { bufferSize: DIRECTORY_BUFFER_ENTRIES });
+const SEPARATOR = Buffer.from(path.sep);
+
+function joinRelative(folder: string, name: string): string {
+  return folder === '' ? name : `${folder}/${name}`;
 }
 
-function closeFolder(dir: Dir): void {
+function namesOf(absolutePath: string, relativePath: string): OpenFolder {
+  return { kind: 'names', dir: openFolder(absolutePath, 'utf8'), absolutePath, relativePath, suspect: false };
+}
+
+function openFolder(folder: string, encoding: 'utf8'): FolderReader<string>;
+function openFolder(folder: Buffer, encoding: 'buffer'): FolderReader<Buffer>;
+function openFolder(folder: string | Buffer, encoding: 'utf8' | 'buffer'): FolderReader<string | Buffer> {
+  // 'buffer' is not a BufferEncoding to @types/node, but opendir takes it: names come as bytes.
+  return opendirSync(folder, { bufferSize: DIRECTORY_BUFFER_ENTRIES, encoding: encoding as BufferEncoding });
+}
+
+function closeFolder(dir: { closeSync(): void }): void {
   try {
     dir.closeSync();
   } catch {
