@@ -6,6 +6,7 @@ import { Engine } from './engine/engine.js';
 import { UploadService } from './engine/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
+import { sqliteFilesOf } from './store/sqlite/files.js';
 import { createObjectAuditor } from './transfer/object-audit.js';
 import { createS3Client } from './transfer/s3-client.js';
 import { createS3Probe } from './transfer/s3-probe.js';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     rescanIntervalSeconds: config.rescanIntervalSeconds,
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
+    databaseFiles: await sqliteFilesOf(config.sqlitePath),
   });
   const service = new UploadService({ store, lifecycle: engine, auditor, allowedSourceRoots });
   const app = await buildApp({ service, logger, version: VERSION, apiToken: config.security.apiToken });

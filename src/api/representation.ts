@@ -46,6 +46,7 @@ export function scanReply(scan: ScanReport): ScanReply {
     duration_ms: scan.durationMs,
     files_seen: scan.filesSeen,
     files_changed: scan.filesChanged,
+    files_not_utf8: scan.filesNotUtf8,
     error: scan.error,
   };
 }

@@ -169,6 +169,9 @@ export const ScanReply = Type.Object(
     files_changed: count(
       'Files the scan found new or changed (another size or modification time), which are to be uploaded; 0 when file-system events had already reported every change.',
     ),
+    files_not_utf8: count(
+      "Files matching the pattern that were skipped because their name, or a folder's name above them, is not valid UTF-8: S3 keys must be UTF-8 (`last_error` says where; rename them to upload them).",
+    ),
     error: Type.Union([Type.String(), Type.Null()], {
       description:
         'Why the scan failed (the folder is gone, say; also in `last_error`); null when it did not, or while it runs.',
@@ -195,6 +198,7 @@ export const UploadDetailsReply = Type.Object(
         duration_ms: 1530,
         files_seen: 200000,
         files_changed: 2,
+        files_not_utf8: 0,
         error: null,
       } satisfies ScanReply,
     ),

@@ -164,6 +164,11 @@ export interface ScanReport {
   filesSeen: number;
   /** Tasks the scan created or changed: new files, and files whose size or time changed. */
   filesChanged: number;
+  /**
+   * Matching files skipped because their name, or a folder's name above them, is not valid UTF-8
+   * (an S3 key must be): counted once the folder holding the name has been read.
+   */
+  filesNotUtf8: number;
   /** Why the scan failed (the folder is gone, say); null when it did not, or runs still. */
   error: string | null;
 }

@@ -29,6 +29,8 @@ export interface EngineOptions {
   rescanIntervalSeconds: number;
   failedRequeueIntervalSeconds: number;
   maxConcurrentFiles: number;
+  /** The service's own database files, by real path: never uploaded, whatever the pattern. */
+  databaseFiles?: readonly string[];
   /** How long in-flight uploads may go on after a stop is asked, before they are aborted. */
   shutdownGraceMs?: number;
   now?: () => number;
@@ -200,6 +202,7 @@ export class Engine implements RequestLifecycle {
       tasksChanged: () => this.dispatcher.wake(),
       observationClock: this.observationClock.stamp,
       now: this.now,
+      databaseFiles: this.options.databaseFiles,
     });
     this.monitors.set(request.uploadId, monitor);
     monitor.start().then(

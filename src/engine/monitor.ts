@@ -9,6 +9,8 @@ import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
 import { errorCode } from '../watch/fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
+import { BadNames } from './bad-names.js';
+import { databaseFilesInside, excluding } from './database-files.js';
 import { readinessOf, type Readiness } from './readiness.js';
 
 /** After missed events, wait this long (so that a burst settles) before the catch-up rescan. */
@@ -39,6 +41,8 @@ export interface MonitorOptions {
   monotonicNow?: () => number;
   /** For tests: how a periodic rescan is paced (default: PERIODIC_RESCAN_SHARE, real time). */
   periodicPace?: ScanPace;
+  /** The service's own database files, by real path: never uploaded (see database-files.ts). */
+  databaseFiles?: readonly string[];
 }
 
 /**
@@ -50,12 +54,14 @@ export interface MonitorOptions {
  */
 export class RequestMonitor {
   private readonly filter: PathFilter;
+  /** The service's database files inside this folder (relative paths), which it leaves out. */
+  private readonly databaseFiles: ReadonlySet<string>;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
   private readonly periodicPace: ScanPace;
-  /** The pace of the scan running now, if paced: a rescan asked for, or missed events, hurry it. */
-  private runningPace: ScanPace | undefined;
+  /** Hurries the scan running now, if paced: a rescan asked for, or missed events, abort it. */
+  private hurry: AbortController | undefined;
   private watch: FolderWatch | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
@@ -67,6 +73,8 @@ export class RequestMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
   private scanFailed = false;
+  /** Names that are not valid UTF-8: counted by scans, logged, and noted on the request. */
+  private readonly badNames: BadNames;
   /** The tail of the chain of batches being recorded (see recordInOrder). */
   private recording: Promise<void> = Promise.resolve();
 
@@ -74,8 +82,10 @@ export class RequestMonitor {
     private readonly request: UploadRequest,
     private readonly options: MonitorOptions,
   ) {
-    this.filter = compilePattern(request.pattern);
+    this.databaseFiles = databaseFilesInside(request.sourceFolder, options.databaseFiles ?? []);
+    this.filter = excluding(compilePattern(request.pattern), this.databaseFiles);
     this.log = options.logger.child({ uploadId: request.uploadId });
+    this.badNames = new BadNames(this.log, request.lastError);
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.periodicPace = options.periodicPace ?? { busyShare: PERIODIC_RESCAN_SHARE };
@@ -84,6 +94,12 @@ export class RequestMonitor {
   async start(): Promise<void> {
     const { store } = this.options;
     await store.activateRequest(this.request.uploadId, this.now());
+    if (this.databaseFiles.size > 0) {
+      this.log.info(
+        { folder: this.request.sourceFolder, files: [...this.databaseFiles] },
+        "the service's own database is inside this folder; it is never uploaded",
+      );
+    }
     await this.startWatching();
     this.scanning = this.scan('initial', 'start');
   }
@@ -126,6 +142,9 @@ export class RequestMonitor {
         {
           filesChanged: (files) => void this.recordInOrder(files),
           error: (error) => this.watchFailed(error),
+          namesNotUtf8: (folder) => {
+            if (this.badNames.worthRescanning(folder)) this.rescanSoon();
+          },
         },
         { observationClock: this.options.observationClock },
       );
@@ -186,7 +205,8 @@ export class RequestMonitor {
 
   private async scan(kind: ScanKind, cause: ScanCause): Promise<void> {
     this.scanInProgress = true;
-    this.runningPace = cause === 'periodic' ? { ...this.periodicPace } : undefined;
+    this.hurry = cause === 'periodic' ? new AbortController() : undefined;
+    const pace = this.hurry && { ...this.periodicPace, hurried: this.hurry.signal };
     // The wall clock may be stepped (NTP) during a scan: its duration is measured monotonically.
     const startedMs = this.monotonicNow();
     const report: ScanReport = {
@@ -196,8 +216,10 @@ export class RequestMonitor {
       durationMs: null,
       filesSeen: 0,
       filesChanged: 0,
+      filesNotUtf8: 0,
       error: null,
     };
+    this.badNames.scanStarted();
     this.lastScanReport = report;
     try {
       await this.assertSourceNotMoved();
@@ -206,7 +228,11 @@ export class RequestMonitor {
         observationClock: this.options.observationClock,
         onError: (path, error) =>
           this.log.warn({ err: error, path }, 'part of the source folder cannot be read'),
-        pace: this.runningPace,
+        onNamesNotUtf8: (names) => {
+          this.badNames.found(names);
+          report.filesNotUtf8 = this.badNames.files;
+        },
+        pace,
       })) {
         if (this.stopped) break;
         report.filesSeen += batch.length;
@@ -220,6 +246,7 @@ export class RequestMonitor {
             (error: unknown) => this.log.error({ err: error }, 'cannot clear the scan error yet'),
           );
         }
+        await this.noteBadNames();
         await this.startWatching();
       }
     } catch (error) {
@@ -234,7 +261,26 @@ export class RequestMonitor {
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scanInProgress = false;
+      this.hurry = undefined;
       this.scanFinished(report, cause, this.monotonicNow() - startedMs);
+    }
+  }
+
+  /** After a whole scan: writes, changes or clears the request's note about names that are not UTF-8. */
+  private async noteBadNames(): Promise<void> {
+    const { note, noted } = this.badNames.scanFinished();
+    if (note === noted) return;
+    const { store } = this.options;
+    try {
+      // Cleared only while the request still shows it: a later error may have replaced it.
+      const shown = note === null ? (await store.getRequest(this.request.uploadId))?.lastError : noted;
+      if (shown === noted) await store.setRequestError(this.request.uploadId, note, this.now());
+      this.badNames.wrote(note);
+    } catch (error) {
+      this.log.error(
+        { err: error },
+        'cannot note the names that are not valid UTF-8; the next scan tries again',
+      );
     }
   }
 
@@ -288,9 +334,9 @@ export class RequestMonitor {
     this.rescanTimer.unref();
   }
 
-  /** The periodic rescan running now goes on at full speed. */
+  /** The periodic rescan running now goes on at full speed, its rest in progress cut short. */
   private hurryRunningScan(): void {
-    if (this.runningPace) this.runningPace.busyShare = 1;
+    this.hurry?.abort();
   }
 
   /**

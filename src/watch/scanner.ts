@@ -8,12 +8,18 @@
 // SYNC_SLICE_MS and gives the event loop back between them, so the API and the uploads go on (the
 // database calls block it in the same way). A paced scan also rests after each slice, so that it
 // uses at most a given share of a core however large the tree.
-import { lstatSync, opendirSync, type Dir, type Stats } from 'node:fs';
+//
+// Names are read as strings. A folder where one holds U+FFFD is read a second time, as bytes, for
+// its names that are not UTF-8 (see names.ts), which are counted rather than uploaded; reading
+// every folder as bytes would double the cost of reading folders.
+import { isUtf8 } from 'node:buffer';
+import { lstatSync, opendirSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
+import { escapeNotUtf8, REPLACEMENT_CHARACTER, type NamesNotUtf8 } from './names.js';
 
 export const DEFAULT_SCAN_BATCH_SIZE = 500;
 
@@ -21,6 +27,14 @@ export const DEFAULT_SCAN_BATCH_SIZE = 500;
 const SYNC_SLICE_MS = 10;
 /** Directory entries read from the kernel at a time (Node's default is 32). */
 const DIRECTORY_BUFFER_ENTRIES = 256;
+/**
+ * The longest rest after a slice. A slice normally lasts about SYNC_SLICE_MS, which at 0.5% of a
+ * core earns a rest of about 2 s; twice that is enough to pay back a slice of up to 20 ms. A
+ * longer slice means the machine stalled (or the consumer waited on the database), not that the
+ * scan used that much CPU: resting 200 times as long (400 s after a 2 s stall) would only delay
+ * the safety net.
+ */
+export const MAX_REST_MS = 4000;
 
 export interface ScanOptions {
   /** Files per yielded batch (default 500). */
@@ -32,6 +46,11 @@ export interface ScanOptions {
    * Without this option such an error ends the scan: a silently partial scan would look complete.
    */
   onError?: (path: string, error: Error) => void;
+  /**
+   * Files skipped because their name, or a folder's name above them, is not valid UTF-8: once per
+   * folder holding such names, after it was read. Without this option they are skipped unseen.
+   */
+  onNamesNotUtf8?: (names: NamesNotUtf8) => void;
   /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
   observationClock?: () => number;
   /** Rests between slices so that the scan (and what its consumer does) uses at most this share. */
@@ -41,14 +60,16 @@ export interface ScanOptions {
 export interface ScanPace {
   /** Share of one core the scan may use, above 0 and at most 1. */
   busyShare: number;
+  /** Once aborted, the scan goes on at full speed: a rest in progress ends at once. */
+  hurried?: AbortSignal;
   /** For tests: the clock slices are measured with (default performance.now), and the rest. */
   now?: () => number;
   rest?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 }
 
-/** How long to rest after `busyMs` of work to use at most `busyShare` of a core. */
+/** How long to rest after `busyMs` of work to use at most `busyShare` of a core (at most MAX_REST_MS). */
 export function restAfter(busyMs: number, busyShare: number): number {
-  return Math.round((busyMs * (1 - busyShare)) / busyShare);
+  return Math.min(MAX_REST_MS, Math.round((busyMs * (1 - busyShare)) / busyShare));
 }
 
 /** The source folder itself is missing, not a folder, or unreadable. */
@@ -63,11 +84,34 @@ export class FolderUnreadableError extends Error {
   }
 }
 
+/** A folder being read with its names as strings. */
 interface OpenFolder {
-  dir: Dir;
+  kind: 'names';
+  dir: FolderReader<string>;
   absolutePath: string;
   /** '' for the root, else 'a/b'. */
   relativePath: string;
+  /** One of its names holds U+FFFD: it is read again for names that are not UTF-8. */
+  suspect: boolean;
+}
+
+/** A folder being read with its names as bytes, for the files whose path is not UTF-8. */
+interface OpenFolderBytes {
+  kind: 'bytes';
+  dir: FolderReader<Buffer>;
+  absolutePath: Buffer;
+  /** Decoded with U+FFFD for the bad bytes: what the pattern is matched against. */
+  relativePath: string;
+  /** Under a folder whose name is not UTF-8: every entry counts, not only the bad names. */
+  underBadName: boolean;
+  /** The count for the nearest folder whose path is UTF-8, reported once its second read ends. */
+  tally: NamesNotUtf8;
+}
+
+/** fs.Dir, whose names are Buffers when it is opened with encoding 'buffer' (@types/node says string). */
+interface FolderReader<Name extends string | Buffer> {
+  readSync(): Dirent<Name> | null;
+  closeSync(): void;
 }
 
 /**
@@ -93,14 +137,70 @@ export async function* scanFolder(
   const clock = pace?.now ?? (() => performance.now());
   const rest =
     pace?.rest ?? ((ms: number, abort: AbortSignal | undefined) => sleep(ms, undefined, { signal: abort }));
-  /** Ends a slice: lets other work run, and rests when paced. */
+  /** Ends a slice: lets other work run, and rests when paced (until hurried). */
   const endSlice = async (busyMs: number): Promise<void> => {
-    if (pace && pace.busyShare < 1) await rest(restAfter(busyMs, pace.busyShare), signal);
-    else await nextTurn();
+    if (!pace || pace.busyShare >= 1 || pace.hurried?.aborted) return void (await nextTurn());
+    const { hurried } = pace;
+    const restSignal = hurried && signal ? AbortSignal.any([signal, hurried]) : (hurried ?? signal);
+    try {
+      await rest(restAfter(busyMs, pace.busyShare), restSignal);
+    } catch (error) {
+      // Hurried during the rest: go on. Stopped: the caller sees the stop's reason.
+      if (!hurried?.aborted || signal?.aborted) throw error;
+    }
   };
-  const open: OpenFolder[] = [];
+  const open: (OpenFolder | OpenFolderBytes)[] = [];
   let batch: ObservedFile[] = [];
   let sliceStartedAt = clock();
+
+  /** Reads one entry of a folder read as bytes: counts the files whose path is not UTF-8. */
+  const readBytes = (folder: OpenFolderBytes): void => {
+    let entry;
+    try {
+      entry = folder.dir.readSync();
+    } catch (error) {
+      problem(folder.absolutePath.toString(), error);
+      entry = null;
+    }
+    if (entry === null) {
+      open.pop();
+      closeFolder(folder.dir);
+      const { tally } = folder;
+      if (!folder.underBadName && tally.files > 0) options.onNamesNotUtf8?.(tally);
+      return;
+    }
+    if (!folder.underBadName && isUtf8(entry.name)) return; // read as a string already
+    const relativePath = joinRelative(folder.relativePath, entry.name.toString());
+    const isFolder = entry.isDirectory();
+    if (!isFolder && !(entry.isFile() && filter(relativePath))) return;
+    const { tally } = folder;
+    // The example is a bad name this folder holds (a folder so named is met before what it holds).
+    if (!folder.underBadName && tally.example === '')
+      tally.example = joinRelative(tally.folder, escapeNotUtf8(entry.name));
+    if (isFolder)
+      pushBytes(Buffer.concat([folder.absolutePath, SEPARATOR, entry.name]), relativePath, true, tally);
+    else tally.files += 1;
+  };
+
+  const pushBytes = (
+    absolutePath: Buffer,
+    relativePath: string,
+    underBadName: boolean,
+    tally: NamesNotUtf8,
+  ) => {
+    try {
+      open.push({
+        kind: 'bytes',
+        dir: openFolder(absolutePath, 'buffer'),
+        absolutePath,
+        relativePath,
+        underBadName,
+        tally,
+      });
+    } catch (error) {
+      problem(absolutePath.toString(), error);
+    }
+  };
 
   /** Vanished paths are skipped; anything else goes to onError, or ends the scan without it. */
   const problem = (absolutePath: string, error: unknown): void => {
@@ -115,7 +215,7 @@ export async function* scanFolder(
   try {
     signal?.throwIfAborted();
     try {
-      open.push({ dir: openFolder(root), absolutePath: root, relativePath: '' });
+      open.push(namesOf(root, ''));
     } catch (error) {
       throw new FolderUnreadableError(root, errorCode(error), error);
     }
@@ -128,6 +228,10 @@ export async function* scanFolder(
         sliceStartedAt = clock();
       }
       signal?.throwIfAborted();
+      if (folder.kind === 'bytes') {
+        readBytes(folder);
+        continue;
+      }
       let entry;
       try {
         entry = folder.dir.readSync();
@@ -138,14 +242,19 @@ export async function* scanFolder(
       if (entry === null) {
         open.pop();
         closeFolder(folder.dir);
+        if (folder.suspect && options.onNamesNotUtf8) {
+          const tally = { folder: folder.relativePath, files: 0, example: '' };
+          pushBytes(Buffer.from(folder.absolutePath), folder.relativePath, false, tally);
+        }
         continue;
       }
 
+      if (entry.name.includes(REPLACEMENT_CHARACTER)) folder.suspect = true;
       const absolutePath = path.join(folder.absolutePath, entry.name);
-      const relativePath = folder.relativePath === '' ? entry.name : `${folder.relativePath}/${entry.name}`;
+      const relativePath = joinRelative(folder.relativePath, entry.name);
       if (entry.isDirectory()) {
         try {
-          open.push({ dir: openFolder(absolutePath), absolutePath, relativePath });
+          open.push(namesOf(absolutePath, relativePath));
         } catch (error) {
           problem(absolutePath, error);
         }
@@ -176,11 +285,24 @@ export async function* scanFolder(
   }
 }
 
-function openFolder(folder: string): Dir {
-  return opendirSync(folder, { bufferSize: DIRECTORY_BUFFER_ENTRIES });
+const SEPARATOR = Buffer.from(path.sep);
+
+function joinRelative(folder: string, name: string): string {
+  return folder === '' ? name : `${folder}/${name}`;
 }
 
-function closeFolder(dir: Dir): void {
+function namesOf(absolutePath: string, relativePath: string): OpenFolder {
+  return { kind: 'names', dir: openFolder(absolutePath, 'utf8'), absolutePath, relativePath, suspect: false };
+}
+
+function openFolder(folder: string, encoding: 'utf8'): FolderReader<string>;
+function openFolder(folder: Buffer, encoding: 'buffer'): FolderReader<Buffer>;
+function openFolder(folder: string | Buffer, encoding: 'utf8' | 'buffer'): FolderReader<string | Buffer> {
+  // 'buffer' is not a BufferEncoding to @types/node, but opendir takes it: names come as bytes.
+  return opendirSync(folder, { bufferSize: DIRECTORY_BUFFER_ENTRIES, encoding: encoding as BufferEncoding });
+}
+
+function closeFolder(dir: { closeSync(): void }): void {
   try {
     dir.closeSync();
   } catch {

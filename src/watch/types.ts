@@ -10,6 +10,11 @@ export interface FolderWatch {
 export interface WatchHandlers {
   /** Files that were created or changed, already stat'ed and filtered; coalesced into batches. */
   filesChanged(files: ObservedFile[]): void;
+  /**
+   * A name that is not valid UTF-8 was seen under this folder (relative, '' for the root): its
+   * file cannot be uploaded, nor those under it if it is a folder's. A scan counts them.
+   */
+  namesNotUtf8?(folder: string): void;
   /** The watch itself failed (folder deleted, too many watches...); the periodic rescan remains. */
   error(error: Error): void;
 }

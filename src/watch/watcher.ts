@@ -10,6 +10,7 @@ import type { ObservedFile } from '../domain/model.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
 import { FolderUnreadableError, scanFolder } from './scanner.js';
+import { REPLACEMENT_CHARACTER } from './names.js';
 import { FolderSubscriptions } from './subscriptions.js';
 import type { FolderWatch, PathFilter, WatchHandlers } from './types.js';
 
@@ -126,6 +127,7 @@ class FolderWatcher implements FolderWatch {
   private async examine(changes: Map<string, boolean>): Promise<void> {
     const files: ObservedFile[] = [];
     const newFolders: string[] = [];
+    const foldersWithBadNames = new Set<string>();
     const entries = [...changes];
     for (let start = 0; start < entries.length && !this.closed; start += STAT_CONCURRENCY) {
       const chunk = entries.slice(start, start + STAT_CONCURRENCY);
@@ -136,6 +138,10 @@ class FolderWatcher implements FolderWatch {
           if (!created && !wanted) return;
           const observedAt = this.observationClock();
           const stats = await this.lstatOrNull(relativePath);
+          // A name that is not UTF-8 reaches us decoded with U+FFFD, a path that leads nowhere.
+          if (stats === null && relativePath.includes(REPLACEMENT_CHARACTER)) {
+            foldersWithBadNames.add(folderHoldingBadName(relativePath));
+          }
           if (stats?.isDirectory() && created) newFolders.push(relativePath);
           else if (stats?.isFile() && wanted) {
             files.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs, observedAt });
@@ -145,6 +151,7 @@ class FolderWatcher implements FolderWatch {
       while (files.length >= this.batchSize) this.emit(files.splice(0, this.batchSize));
     }
     if (files.length > 0) this.emit(files);
+    for (const folder of foldersWithBadNames) this.badNames(folder);
     for (const folder of outermost(newFolders)) await this.examineNewFolder(folder);
   }
 
@@ -165,6 +172,8 @@ class FolderWatcher implements FolderWatch {
         observationClock: this.observationClock,
         signal: this.stopScans.signal,
         onError: (_path, error) => this.report(error),
+        onNamesNotUtf8: ({ folder }) =>
+          this.badNames(folder === '' ? relativePath : `${relativePath}/${folder}`),
       });
       for await (const batch of scan) {
         this.emit(batch.map((file) => ({ ...file, relativePath: `${relativePath}/${file.relativePath}` })));
@@ -207,6 +216,15 @@ class FolderWatcher implements FolderWatch {
     }
   }
 
+  private badNames(folder: string): void {
+    if (this.closed) return;
+    try {
+      this.handlers.namesNotUtf8?.(folder);
+    } catch (error) {
+      this.report(new Error(`the namesNotUtf8 handler failed: ${asError(error).message}`, { cause: error }));
+    }
+  }
+
   private report(error: Error): void {
     if (this.closed) return;
     try {
@@ -215,6 +233,13 @@ class FolderWatcher implements FolderWatch {
       // An error handler that throws has nowhere left to report to; the watch must go on.
     }
   }
+}
+
+/** The folder holding the first name of the path that holds U+FFFD ('' for the root). */
+function folderHoldingBadName(relativePath: string): string {
+  const segments = relativePath.split('/');
+  const bad = segments.findIndex((segment) => segment.includes(REPLACEMENT_CHARACTER));
+  return segments.slice(0, bad).join('/');
 }
 
 /** Drops folders that lie inside another one of the list: scanning the outer one covers them. */

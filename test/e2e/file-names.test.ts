@@ -316,7 +316,7 @@ describe('awkward file names', () => {
     for (const Key of expected.keys()) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
   });
 
-  it('a name that is not UTF-8 is skipped: it blocks nothing and never becomes a mangled key', async () => {
+  it('a name that is not UTF-8 is skipped and noted: it blocks nothing and never becomes a mangled key', async () => {
     const bucket = await newBucket('non-utf8');
     const source = path.join(work, 'non-utf8');
     await mkdir(source, { recursive: true });
@@ -331,6 +331,12 @@ describe('awkward file names', () => {
     });
     await waitForCompleted(service, uploadId, 1);
     await assertBucketHolds(bucket, new Map([['p/good.txt', good]]));
+    // Skipped, but not unseen: the request says which, and how to fix it.
+    const note =
+      "1 file was skipped because its name, or a folder's name above it, is not valid UTF-8 ('bad\\xff.txt'): S3 keys must be UTF-8; rename it to upload it";
+    await waitFor(async () => (await uploadDetails(service, uploadId)).last_error === note, {
+      message: 'the note on the request',
+    });
   });
 });
 

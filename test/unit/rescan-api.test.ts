@@ -108,6 +108,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
       'duration_ms',
       'error',
       'files_changed',
+      'files_not_utf8',
       'files_seen',
       'finished_at',
       'kind',
@@ -115,6 +116,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
     ]);
     assert.equal(initial.files_seen, 3);
     assert.equal(initial.files_changed, 3);
+    assert.equal(initial.files_not_utf8, 0);
     assert.equal(initial.error, null);
     assert.ok(Number.isInteger(initial.duration_ms) && (initial.duration_ms as number) >= 0);
     assert.ok(Date.parse(String(initial.finished_at)) >= Date.parse(String(initial.started_at)));

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import type { ScanReport } from '../../src/domain/model.js';
 import { PERIODIC_RESCAN_SHARE, RequestMonitor } from '../../src/engine/monitor.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { restAfter, scanFolder, type ScanPace } from '../../src/watch/scanner.js';
+import { MAX_REST_MS, restAfter, scanFolder, type ScanPace } from '../../src/watch/scanner.js';
 import { waitFor } from '../support/poll.js';
 import { makeTempDir, removeTempDir } from '../support/temp-tree.js';
 
@@ -26,20 +26,29 @@ interface LogLine {
 const DEBUG = 20;
 const INFO = 30;
 
+type Rest = (ms: number, signal: AbortSignal | undefined) => Promise<void>;
+
 /** A pace whose clock moves 20 ms per reading (every entry ends a slice) and whose rests are recorded. */
-function recordedPace(busyShare: number, rest: (ms: number) => Promise<void> = async () => {}) {
+function recordedPace(busyShare: number, rest: Rest = async () => {}, tickMs = 20) {
   const rests: number[] = [];
   let clock = 0;
   const pace: ScanPace = {
     busyShare,
-    now: () => (clock += 20),
-    rest: (ms) => {
+    now: () => (clock += tickMs),
+    rest: (ms, signal) => {
       rests.push(ms);
-      return rest(ms);
+      return rest(ms, signal);
     },
   };
   return { pace, rests };
 }
+
+/** A rest that ends only when its signal is aborted, rejecting as a real timer does. */
+const restUntilAborted: Rest = (_ms, signal) =>
+  new Promise((_resolve, reject) => {
+    if (!signal) return; // nothing could end it: the test's timeout says so
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
 
 interface Fixture {
   /** Holds the watched folder, and room for files outside it. */
@@ -50,7 +59,7 @@ interface Fixture {
   /** The rests of periodic rescans so far (each pace's rests, in order). */
   rests: number[];
   /** What a periodic rescan's rest does (default: returns at once). */
-  setRest(rest: (ms: number) => Promise<void>): void;
+  setRest(rest: Rest): void;
 }
 
 /** A monitor of a folder of three files, on a real store, whose periodic rescans rest as the test says. */
@@ -66,8 +75,8 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number): Promise<
   );
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  let rest = async (_ms: number): Promise<void> => {};
-  const { pace, rests } = recordedPace(PERIODIC_RESCAN_SHARE, (ms) => rest(ms));
+  let rest: Rest = async () => {};
+  const { pace, rests } = recordedPace(PERIODIC_RESCAN_SHARE, (ms, signal) => rest(ms, signal));
   const monitor = new RequestMonitor(request, {
     store,
     logger,
@@ -109,6 +118,58 @@ describe('a paced scan', () => {
     assert.equal(restAfter(10, 1), 0);
   });
 
+  test('rests at most MAX_REST_MS, however long a slice took (a stalled machine)', () => {
+    assert.equal(restAfter(20, 0.005), 3980, 'a slice of twice the usual length is paid back in full');
+    assert.equal(restAfter(2000, 0.005), MAX_REST_MS, 'a 2 s stall does not earn a 400 s rest');
+    assert.equal(MAX_REST_MS, 4000);
+  });
+
+  test('a slice that took long rests the capped time', async (t) => {
+    const root = await makeTempDir('paced-scan-cap');
+    t.after(() => removeTempDir(root));
+    for (const name of ['a', 'b']) await writeFile(path.join(root, name), name);
+    const { pace, rests } = recordedPace(0.005, async () => {}, 2000);
+    for await (const batch of scanFolder(root, () => true, { pace })) assert.ok(batch.length > 0);
+    assert.ok(rests.length > 0);
+    for (const ms of rests) assert.equal(ms, MAX_REST_MS, 'each 2 s slice rested 4 s, not 398 s');
+  });
+
+  test(
+    'hurrying ends a rest in progress at once, and no other rest follows',
+    { timeout: 20_000 },
+    async (t) => {
+      const root = await makeTempDir('paced-scan-hurry');
+      t.after(() => removeTempDir(root));
+      for (const name of ['a', 'b', 'c', 'd']) await writeFile(path.join(root, name), name);
+      const hurry = new AbortController();
+      const { pace, rests } = recordedPace(0.005, (ms, signal) => {
+        setImmediate(() => hurry.abort()); // hurried while its first rest has begun
+        return restUntilAborted(ms, signal);
+      });
+      pace.hurried = hurry.signal;
+      let files = 0;
+      for await (const batch of scanFolder(root, () => true, { pace })) files += batch.length;
+      assert.equal(files, 4);
+      assert.deepEqual(rests, [restAfter(20, 0.005)], 'one rest, cut short; then full speed');
+    },
+  );
+
+  test('a stop during a rest still ends the scan with the stop', { timeout: 20_000 }, async (t) => {
+    const root = await makeTempDir('paced-scan-stop');
+    t.after(() => removeTempDir(root));
+    for (const name of ['a', 'b']) await writeFile(path.join(root, name), name);
+    const stop = new AbortController();
+    const { pace } = recordedPace(0.005, (ms, signal) => {
+      setImmediate(() => stop.abort(new Error('stopped')));
+      return restUntilAborted(ms, signal);
+    });
+    pace.hurried = new AbortController().signal;
+    const scan = async () => {
+      for await (const batch of scanFolder(root, () => true, { pace, signal: stop.signal })) void batch;
+    };
+    await assert.rejects(scan(), /stopped/);
+  });
+
   test('rests as its share says, and stops resting once hurried', async (t) => {
     const root = await makeTempDir('paced-scan');
     t.after(() => removeTempDir(root));
@@ -143,15 +204,12 @@ describe('periodic rescans', () => {
     for (const ms of rests) assert.equal(ms, restAfter(20, PERIODIC_RESCAN_SHARE));
   });
 
-  test('a rescan asked for during a paced one hurries it rather than starting another', async (t) => {
+  test('a rescan asked for during a paced one ends its rest at once and hurries it', async (t) => {
     const { monitor, rests, setRest } = await watchedFolder(t, 100);
     await finishedScan(monitor);
-    let release: () => void = () => {};
-    const resting = new Promise<void>((resolve) => (release = resolve));
-    setRest(() => resting); // the periodic rescan stops at its first rest
+    setRest(restUntilAborted); // the periodic rescan rests until something cuts the rest short
     await waitFor(() => rests.length === 1, { message: 'the periodic rescan resting' });
     assert.equal(monitor.requestRescan(), 'already_running');
-    release();
     const rescan = await finishedScan(monitor);
     assert.equal(rescan.kind, 'rescan');
     assert.equal(rests.length, 1, 'no rest after it was hurried');
