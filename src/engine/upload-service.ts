@@ -23,7 +23,7 @@ import type { FileTask, RequestTotals, RescanOutcome, ScanReport, UploadRequest 
 import { normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
-import { DuplicateUploadIdError, type Store } from '../store/store.js';
+import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
 
@@ -213,11 +213,11 @@ export class UploadService {
     return report;
   }
 
-  async health(): Promise<{ databaseReachable: boolean }> {
+  async health(): Promise<{ database: DatabaseHealth }> {
     try {
-      return { databaseReachable: await this.store.ping() };
+      return { database: await this.store.health() };
     } catch {
-      return { databaseReachable: false };
+      return { database: 'unreachable' };
     }
   }
 

@@ -18,17 +18,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         tags: ['health'],
         summary: 'Health of the service',
         description:
-          'Answers 200 when the service and its database work, 503 (`degraded`) when the database cannot be reached.',
+          'Answers 200 when the service and its database work, 503 (`degraded`) when the database cannot be reached, or its file was removed or replaced while the service ran (`missing`, `replaced`: then every other request answers 503 `database_unavailable` until the service is restarted).',
         response: { 200: HealthReply, 503: HealthReply, ...errorReplies() },
       },
     },
     async (_request, reply) => {
-      const { databaseReachable } = await service.health();
-      return reply.status(databaseReachable ? 200 : 503).send({
-        status: databaseReachable ? 'ok' : 'degraded',
-        version,
-        database: databaseReachable ? 'reachable' : 'unreachable',
-      });
+      const { database } = await service.health();
+      const ok = database === 'reachable';
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', version, database });
     },
   );
 };
