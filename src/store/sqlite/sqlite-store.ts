@@ -41,7 +41,9 @@ export interface SqliteStoreOptions {
 
 /**
  * Opens (creating it and its folder when missing), locks for this process alone and migrates the
- * SQLite file at filePath. Throws DatabaseInUseError when another running instance holds it.
+ * SQLite file at filePath. Throws DatabaseInUseError when another running instance holds it. From
+ * then on its path is looked at every second: once the file is removed or replaced, the store
+ * refuses every call (see LocationCheck).
  */
 export function openSqliteStore(filePath: string, options: SqliteStoreOptions = {}): SqliteStore {
   const db = openDatabase(filePath);
@@ -76,7 +78,6 @@ export class SqliteStore implements Store {
   ) {
     this.location = options.location;
     this.pathLock = options.pathLock;
-    this.location?.start((loss) => options.lost?.(loss));
     this.requests = requestQueries(db);
     this.tasks = taskQueries(db);
     this.queue = queueQueries(db);
@@ -89,6 +90,7 @@ export class SqliteStore implements Store {
       if (completed) this.multiparts.delete(taskId);
       return completed;
     });
+    this.location?.start((loss) => options.lost?.(loss));
   }
 
   // --- upload requests
