@@ -282,7 +282,11 @@ export async function resolveSourceRoots(roots: readonly string[]): Promise<stri
   return resolved;
 }
 
-/** sqlite:./relative/file.db or sqlite:/absolute/file.db, resolved against the working folder. */
+/**
+ * sqlite:./relative/file.db or sqlite:/absolute/file.db, resolved against the working folder. The
+ * forms SQLite reads as something else than a path are refused rather than taken as a file name
+ * (which is what they became: `sqlite::memory:` made a file named `:memory:`).
+ */
 export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   const match = /^sqlite:(?:\/\/)?(.+)$/.exec(databaseUrl);
   if (!match?.[1]) {
@@ -291,7 +295,20 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
       `'${databaseUrl}' is not supported: use sqlite:./path.db or sqlite:/absolute/path.db`,
     );
   }
-  return path.resolve(cwd, match[1]);
+  const location = match[1];
+  const problem = /^:memory:/i.test(location)
+    ? // An in-memory database would lose every request and task at each restart or crash.
+      'an in-memory database is not supported: the service keeps its requests and tasks across restarts and crashes, which needs a file'
+    : /^file:/i.test(location) || /[?#]/.test(location)
+      ? 'SQLite URI file names and options (file:..., ?mode=..., #...) are not supported'
+      : undefined;
+  if (problem !== undefined) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `'${databaseUrl}': ${problem}; give the path of the database file, e.g. sqlite:./data/uploads.db or sqlite:/var/lib/s3-folder-uploader/uploads.db`,
+    );
+  }
+  return path.resolve(cwd, location);
 }
 
 export function loadConfig(env: Env, cwd = process.cwd()): Config {

@@ -34,7 +34,13 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel, {
     secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
   });
-  const store = openStore(config.databaseUrl, config.sqlitePath);
+  const store = await openStore(config.databaseUrl, config.sqlitePath, {
+    lost: (loss) =>
+      logger.error(
+        { database: config.sqlitePath, file: loss.file, state: loss.kind },
+        `the database cannot be used until the service is restarted: ${loss.reason}`,
+      ),
+  });
   const s3 = createS3Client(config.s3, {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
     requestTimeoutMs: config.s3RequestTimeoutMs,

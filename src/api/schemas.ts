@@ -356,10 +356,14 @@ export const HealthReply = Type.Object(
   {
     status: Type.Enum(['ok', 'degraded'], {
       type: 'string',
-      description: '`degraded` (with HTTP 503) when the database cannot be reached.',
+      description: '`degraded` (with HTTP 503) when the database is anything but `reachable`.',
     }),
     version: Type.String({ description: 'Version of the service.', examples: ['0.1.0'] }),
-    database: Type.Enum(['reachable', 'unreachable'], { type: 'string' }),
+    database: Type.Enum(['reachable', 'unreachable', 'missing', 'replaced'], {
+      type: 'string',
+      description:
+        '`unreachable`: a trivial query fails. `missing` / `replaced`: the database file (or its `-wal`) was removed or replaced while the service ran; nothing more is written until it is restarted, and the log says what to do first.',
+    }),
     s3: Type.Object(
       {
         status: Type.Enum(['reachable', 'unreachable'], {

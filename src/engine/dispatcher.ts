@@ -27,6 +27,8 @@ export class Dispatcher {
   private wakeUp: (() => void) | undefined;
   private wakeRequested = false;
   private readonly now: () => number;
+  /** The message of the failure that stops claims, while it lasts: logged once, not at every pass. */
+  private failing: string | undefined;
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -66,9 +68,21 @@ export class Dispatcher {
       let delayMs = IDLE_POLL_MS;
       try {
         delayMs = await this.dispatchOnce();
+        if (this.failing !== undefined) {
+          this.failing = undefined;
+          this.options.logger.info('dispatcher: claiming tasks again');
+        }
       } catch (error) {
-        // A failing database must not kill the loop: log, wait, try again.
-        this.options.logger.error({ err: error }, 'dispatcher: could not claim tasks; retrying');
+        // A failing database must not kill the loop: log, wait, try again. One line per failure
+        // while it lasts (a lost database file fails every pass until a restart).
+        const message = error instanceof Error ? error.message : String(error);
+        if (message !== this.failing) {
+          this.failing = message;
+          this.options.logger.error(
+            { err: error },
+            'dispatcher: could not claim tasks; retrying every second, logged again only if the error changes',
+          );
+        }
       }
       if (this.stopped || this.wakeRequested) continue;
       await this.sleep(delayMs);

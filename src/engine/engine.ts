@@ -1,3 +1,4 @@
+import { DatabaseLostError } from '../domain/errors.js';
 import type { FileTask, RescanOutcome, ScanReport, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -251,13 +252,14 @@ export class Engine implements RequestLifecycle {
   /**
    * The outcome could not be recorded (a full or read-only disk, say): fail the task so that it is
    * requeued. While the database refuses that too, try again every few seconds in the background
-   * (the slot is free meanwhile): a task left in_progress would wait for a restart.
+   * (the slot is free meanwhile): a task left in_progress would wait for a restart. A database
+   * whose file was lost refuses until a restart, which makes the task pending again: no retrying.
    */
   private async recordUnexpected(task: FileTask, error: unknown): Promise<void> {
     try {
       await this.runner.recordUnexpected(task, error);
     } catch (again) {
-      if (this.stopping) {
+      if (this.stopping || again instanceof DatabaseLostError) {
         this.log.error({ err: again, taskId: task.taskId }, 'the task is pending again at the next start');
         return;
       }

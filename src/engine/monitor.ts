@@ -1,5 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { DatabaseLostError } from '../domain/errors.js';
 import type { ObservedFile, RescanOutcome, ScanKind, ScanReport, UploadRequest } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -75,6 +76,7 @@ export class RequestMonitor {
   private scanFailed = false;
   /** Names that are not valid UTF-8: counted by scans, logged, and noted on the request. */
   private readonly badNames: BadNames;
+  private databaseLostLogged = false;
   /** The tail of the chain of batches being recorded (see recordInOrder). */
   private recording: Promise<void> = Promise.resolve();
 
@@ -178,6 +180,11 @@ export class RequestMonitor {
   private recordInOrder(files: ObservedFile[]): Promise<number> {
     const recorded = this.recording.then(() =>
       this.record(files).catch((error: unknown) => {
+        // A lost database file refuses every batch until a restart: said once, not at every rescan.
+        if (error instanceof DatabaseLostError) {
+          if (this.databaseLostLogged) return 0;
+          this.databaseLostLogged = true;
+        }
         this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them');
         return 0;
       }),

@@ -31,7 +31,7 @@ import type {
 import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
-import { DuplicateUploadIdError, type Store } from '../store/store.js';
+import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { S3HealthReport } from './s3-health.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
@@ -220,12 +220,12 @@ export class UploadService {
     return report;
   }
 
-  async health(): Promise<{ databaseReachable: boolean; s3: S3HealthReport }> {
+  async health(): Promise<{ database: DatabaseHealth; s3: S3HealthReport }> {
     const s3 = this.lifecycle.s3Health();
     try {
-      return { databaseReachable: await this.store.ping(), s3 };
+      return { database: await this.store.health(), s3 };
     } catch {
-      return { databaseReachable: false, s3 };
+      return { database: 'unreachable', s3 };
     }
   }
 

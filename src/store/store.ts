@@ -135,10 +135,16 @@ export interface Store {
   /** The multipart uploads still recorded for a request's tasks (to abort them on cancel). */
   listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]>;
 
-  /** A trivial query, for the health check. */
-  ping(): Promise<boolean>;
+  /**
+   * For the health check: 'reachable' when a trivial query answers, 'unreachable' when it fails (or
+   * the store is closed), 'missing' or 'replaced' when the database's file was removed or replaced
+   * while the service ran (then every other call throws DatabaseUnavailableError).
+   */
+  health(): Promise<DatabaseHealth>;
   close(): Promise<void>;
 }
+
+export type DatabaseHealth = 'reachable' | 'unreachable' | 'missing' | 'replaced';
 
 /** How a completed task goes back to the queue when a check finds its upload wrong. */
 export interface CompletedTaskRequeue {

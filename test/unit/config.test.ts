@@ -131,6 +131,34 @@ describe('configuration', () => {
     assert.equal(sqlitePathOf('sqlite:///abs/x.db', '/w'), '/abs/x.db');
   });
 
+  it('refuses an in-memory database and SQLite URI forms, which used to become odd file names', () => {
+    for (const url of [
+      'sqlite::memory:',
+      'sqlite::MEMORY:',
+      'sqlite::memory:?cache=shared',
+      'sqlite://:memory:',
+    ]) {
+      const error = configError({ DATABASE_URL: url });
+      assert.equal(error.variable, 'DATABASE_URL', url);
+      assert.match(error.message, /in-memory database is not supported: .*across restarts/, url);
+      assert.match(error.message, /give the path of the database file/, url);
+    }
+    for (const url of [
+      'sqlite:file::memory:?cache=shared',
+      'sqlite:file:uploads.db?mode=memory',
+      'sqlite:file:/var/lib/uploads.db',
+      'sqlite:./uploads.db?mode=ro',
+      'sqlite:./uploads.db#x',
+    ]) {
+      const error = configError({ DATABASE_URL: url });
+      assert.equal(error.variable, 'DATABASE_URL', url);
+      assert.match(error.message, /URI file names and options .* are not supported/, url);
+    }
+    // A file whose name merely holds "memory" is a file.
+    assert.equal(sqlitePathOf('sqlite:./memory.db', '/w'), '/w/memory.db');
+    assert.equal(sqlitePathOf('sqlite:./data/:memory:x', '/w'), '/w/data/:memory:x');
+  });
+
   it('raises the part size so that a file needs at most 10,000 parts', () => {
     assert.equal(partSizeFor(1024 * MiB, 8 * MiB), 8 * MiB);
     const huge = 200 * 1024 * MiB; // 200 GiB

@@ -226,13 +226,13 @@ describe('SqliteStore', () => {
     assert.throws(() => openSqliteStore(file), DatabaseInUseError);
     await store.close();
     open(file);
-    assert.equal(await store.ping(), true);
+    assert.equal(await store.health(), 'reachable');
   });
 
-  it('answers ping until closed, and closes twice without error', async () => {
-    assert.equal(await store.ping(), true);
+  it('is reachable until closed, and closes twice without error', async () => {
+    assert.equal(await store.health(), 'reachable');
     await store.close();
-    assert.equal(await store.ping(), false);
+    assert.equal(await store.health(), 'unreachable');
     await store.close();
   });
 
@@ -341,9 +341,9 @@ describe('SqliteStore', () => {
 describe('openStore', () => {
   it('opens SQLite for a sqlite: URL', async () => {
     const folder = tempFolder();
-    const store = openStore('sqlite:./data/uploads.db', path.join(folder, 'uploads.db'));
+    const store = await openStore('sqlite:./data/uploads.db', path.join(folder, 'uploads.db'));
     try {
-      assert.equal(await store.ping(), true);
+      assert.equal(await store.health(), 'reachable');
       assert.ok(existsSync(path.join(folder, 'uploads.db')));
     } finally {
       await store.close();
@@ -351,11 +351,11 @@ describe('openStore', () => {
     }
   });
 
-  it('names the scheme it does not support', () => {
-    assert.throws(
-      () => openStore('postgres://db/uploads', '/unused.db'),
+  it('names the scheme it does not support', async () => {
+    await assert.rejects(
+      openStore('postgres://db/uploads', '/unused.db'),
       /the scheme 'postgres:' is not implemented/,
     );
-    assert.throws(() => openStore('uploads.db', '/unused.db'), /has no scheme/);
+    await assert.rejects(openStore('uploads.db', '/unused.db'), /has no scheme/);
   });
 });

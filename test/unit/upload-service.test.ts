@@ -403,7 +403,7 @@ test('retryFailed requeues the failed files and wakes the engine only when there
 test('health says whether the database answers', async (t) => {
   const f = await setUp(t);
   const s3 = f.lifecycle.s3;
-  assert.deepEqual(await f.service.health(), { databaseReachable: true, s3 });
+  assert.deepEqual(await f.service.health(), { database: 'reachable', s3 });
   await f.store.close();
-  assert.deepEqual(await f.service.health(), { databaseReachable: false, s3 });
+  assert.deepEqual(await f.service.health(), { database: 'unreachable', s3 });
 });

@@ -18,16 +18,17 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         tags: ['health'],
         summary: 'Health of the service',
         description:
-          'Answers 200 when the service and its database work, 503 (`degraded`) when the database cannot be reached. `s3` says whether S3 answers; an S3 outage does not make the service unhealthy (it waits the outage out).',
+          'Answers 200 when the service and its database work, 503 (`degraded`) when the database cannot be reached, or its file was removed or replaced while the service ran (`missing`, `replaced`: then every other request answers 503 `database_unavailable` until the service is restarted). `s3` says whether S3 answers; an S3 outage does not make the service unhealthy (it waits the outage out).',
         response: { 200: HealthReply, 503: HealthReply, ...errorReplies() },
       },
     },
     async (_request, reply) => {
-      const { databaseReachable, s3 } = await service.health();
-      return reply.status(databaseReachable ? 200 : 503).send({
-        status: databaseReachable ? 'ok' : 'degraded',
+      const { database, s3 } = await service.health();
+      const ok = database === 'reachable';
+      return reply.status(ok ? 200 : 503).send({
+        status: ok ? 'ok' : 'degraded',
         version,
-        database: databaseReachable ? 'reachable' : 'unreachable',
+        database,
         s3: { status: s3.status, since: new Date(s3.since).toISOString(), last_error: s3.lastError },
       });
     },

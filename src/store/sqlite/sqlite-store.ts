@@ -14,13 +14,16 @@ import type {
   UploadRequest,
   UploadedPart,
 } from '../../domain/model.js';
+import { DatabaseLostError } from '../../domain/errors.js';
 import type { FailureKind, RequestStatus, TaskStatus } from '../../domain/status.js';
-import type { CompletedTaskRequeue, Store, TaskFailure, TaskRelease } from '../store.js';
+import type { CompletedTaskRequeue, DatabaseHealth, Store, TaskFailure, TaskRelease } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase, withSyncedCommit } from './connection.js';
+import { LocationCheck, type DatabaseLoss } from './location-check.js';
 import { multipartQueries } from './multipart.js';
 import type { MultipartQueries } from './multipart.js';
+import type { PathLock } from './path-lock.js';
 import { queueQueries } from './queue.js';
 import type { QueueQueries } from './queue.js';
 import { requestQueries } from './requests.js';
@@ -29,12 +32,27 @@ import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
 import { asDatabaseUnavailable } from './unavailable.js';
 
+export interface SqliteStoreOptions {
+  /** Called once when the database's file or its log is found removed or replaced (see LocationCheck). */
+  lost?: (loss: DatabaseLoss) => void;
+  /** Released when the store closes: the lock on the database's path (see lockDatabasePath). */
+  pathLock?: PathLock;
+}
+
 /**
  * Opens (creating it and its folder when missing), locks for this process alone and migrates the
- * SQLite file at filePath. Throws DatabaseInUseError when another running instance holds it.
+ * SQLite file at filePath. Throws DatabaseInUseError when another running instance holds it. From
+ * then on its path is looked at every second: once the file is removed or replaced, the store
+ * refuses every call (see LocationCheck).
  */
-export function openSqliteStore(filePath: string): SqliteStore {
-  return new SqliteStore(openDatabase(filePath));
+export function openSqliteStore(filePath: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const db = openDatabase(filePath);
+  try {
+    return new SqliteStore(db, { ...options, location: new LocationCheck(filePath) });
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }
 
 export class SqliteStore implements Store {
@@ -51,14 +69,22 @@ export class SqliteStore implements Store {
   ) => boolean;
   private readonly failAndReport: (taskId: number, failure: TaskFailure, now: EpochMs) => boolean;
 
-  constructor(private readonly db: Database) {
+  private readonly location: LocationCheck | undefined;
+  private readonly pathLock: PathLock | undefined;
+
+  /** `location`: the check of the file's path, started here (none for a database given as it is). */
+  constructor(
+    private readonly db: Database,
+    options: SqliteStoreOptions & { location?: LocationCheck } = {},
+  ) {
+    this.location = options.location;
+    this.pathLock = options.pathLock;
     this.requests = requestQueries(db);
     this.tasks = taskQueries(db);
     this.queue = queueQueries(db);
     this.multiparts = multipartQueries(db);
     this.audit = auditQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
-    // One transaction: a completed task never keeps a multipart upload that would look resumable.
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
     // nor its request an error about it.
     this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
@@ -74,11 +100,12 @@ export class SqliteStore implements Store {
       if (failed) this.requests.takeErrorOfTask(taskId, now);
       return failed;
     });
+    this.location?.start((loss) => options.lost?.(loss));
   }
 
   // --- upload requests
   async createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest> {
-    return this.run(() => withSyncedCommit(this.db, () => this.requests.create(request, now)));
+    return this.runKept(() => withSyncedCommit(this.db, () => this.requests.create(request, now)));
   }
 
   async getRequest(uploadId: string): Promise<UploadRequest | undefined> {
@@ -94,7 +121,7 @@ export class SqliteStore implements Store {
   }
 
   async cancelRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.run(() => withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now)));
+    return this.runKept(() => withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now)));
   }
 
   async setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
@@ -212,8 +239,14 @@ export class SqliteStore implements Store {
     return this.run(() => this.multiparts.listOfRequest(uploadId));
   }
 
-  /** Runs a query, turning a database that cannot be used right now into DatabaseUnavailableError. */
+  /**
+   * Runs a query, turning a database that cannot be used right now into DatabaseUnavailableError.
+   * Once the file was found removed or replaced, nothing runs: writes would be lost, and reads
+   * would show a state that no longer exists anywhere but in this process.
+   */
   private run<T>(query: () => T): T {
+    const loss = this.location?.lost;
+    if (loss) throw new DatabaseLostError(loss.reason);
     try {
       return query();
     } catch (error) {
@@ -221,18 +254,33 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** False when the database cannot answer (closed, or the file became unreadable). */
-  async ping(): Promise<boolean> {
+  /**
+   * For the writes a client is told are kept and nothing would redo: the path is looked at again
+   * after the commit, so that a file removed before it ended (and not yet seen by the check that
+   * runs every second) is a 503 rather than a 201 for a request kept nowhere.
+   */
+  private runKept<T>(write: () => T): T {
+    const result = this.run(write);
+    const loss = this.location?.checkNow();
+    if (loss) throw new DatabaseLostError(loss.reason);
+    return result;
+  }
+
+  async health(): Promise<DatabaseHealth> {
+    const loss = this.location?.lost;
+    if (loss) return loss.kind;
     try {
-      return this.selectOne.get() === 1;
+      return this.selectOne.get() === 1 ? 'reachable' : 'unreachable';
     } catch {
-      return false;
+      return 'unreachable';
     }
   }
 
   async close(): Promise<void> {
+    this.location?.stop();
     // No PRAGMA optimize here: the statistics it gathers could move the planner off the indexes
     // the queue's statements were written for, and these plans are right without them.
     if (this.db.open) this.db.close();
+    await this.pathLock?.release();
   }
 }
