@@ -162,15 +162,15 @@ function partSize(env: Env, name: string, fallback: number): number {
 
 /**
  * MAX_BUFFER_BYTES: every buffer of file data is leased from it, so it must hold at least one part
- * and one file below the multipart threshold (read whole), or those could never be sent.
+ * of a streamed file and one file below the multipart threshold (read whole), or those could never
+ * be sent. A part of a settled file may be larger: it is then sent in pieces.
  */
 function bufferBound(
   env: Env,
-  needs: { partSizeBytes: number; streamPartSizeBytes: number; multipartThresholdBytes: number },
+  needs: { streamPartSizeBytes: number; multipartThresholdBytes: number },
 ): number {
   const bytes = integer(env, 'MAX_BUFFER_BYTES', 256 * MiB, 1, Number.MAX_SAFE_INTEGER);
   const needed: [string, number][] = [
-    ['PART_SIZE_BYTES', needs.partSizeBytes],
     ['STREAM_PART_SIZE_BYTES', needs.streamPartSizeBytes],
     ['MULTIPART_THRESHOLD_BYTES', needs.multipartThresholdBytes - 1],
   ];
@@ -317,7 +317,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   const streamPartSizeBytes = partSize(env, 'STREAM_PART_SIZE_BYTES', 16 * MiB);
   // Above 5 GiB S3 refuses a single PUT.
   const multipartThresholdBytes = integer(env, 'MULTIPART_THRESHOLD_BYTES', 16 * MiB, 1, 5 * 1024 * MiB);
-  const maxBufferBytes = bufferBound(env, { partSizeBytes, streamPartSizeBytes, multipartThresholdBytes });
+  const maxBufferBytes = bufferBound(env, { streamPartSizeBytes, multipartThresholdBytes });
   const host = raw(env, 'HOST') ?? '127.0.0.1';
   const security: SecuritySettings = {
     apiToken: apiToken(env),

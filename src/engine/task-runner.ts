@@ -11,6 +11,7 @@ import {
   FileChangedError,
   FileRewrittenError,
   FileVanishedError,
+  ObjectTooLargeError,
   describeS3Error,
   isS3Unreachable,
 } from '../transfer/errors.js';
@@ -75,7 +76,8 @@ export class TaskRunner {
     const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
     const keyError = keyProblem(task.objectKey);
     if (keyError !== null) {
-      await this.failForGood(task, request, filePath, keyError, log);
+      const message = `${keyError}: rename the file or shorten the request's destination_prefix; it is not retried automatically`;
+      await this.failForGood(task, request, filePath, message, log);
       return;
     }
     const { readiness } = this.options;
@@ -210,6 +212,11 @@ export class TaskRunner {
       );
       return;
     }
+    if (error instanceof ObjectTooLargeError) {
+      const message = `${error.message}; it is not retried automatically, only once the file changes or on POST retry`;
+      await this.failForGood(task, request, filePath, message, log);
+      return;
+    }
     const message = describeUploadFailure(error, filePath);
     if (isS3Unreachable(error) && (await this.options.s3Health.confirmOutage(request.destinationBucket))) {
       // S3 is down, not this file: back to the queue as it was, the attempt not counted and its
@@ -239,15 +246,15 @@ export class TaskRunner {
   }
 
   /**
-   * A path S3 can never store (its key is too long): no request is sent, and the task fails without
-   * a requeue time, since no retry can cure it; renaming the file (or a new version of it, or POST
-   * retry, which then finds the old name gone) is what moves it again.
+   * A file S3 can never store as it is (its key is too long, it is over 5 TiB): the task fails
+   * without a requeue time, since no retry can cure it; renaming the file (or a new version of it,
+   * or POST retry, which then finds the old name gone) is what moves it again. `message` says so.
    */
   private async failForGood(
     task: FileTask,
     request: UploadRequest,
     filePath: string,
-    problem: string,
+    message: string,
     log: Logger,
   ): Promise<void> {
     if (!(await lstatOrUndefined(filePath))?.isFile()) {
@@ -255,7 +262,6 @@ export class TaskRunner {
       return;
     }
     const now = this.now();
-    const message = `${problem}: rename the file or shorten the request's destination_prefix; it is not retried automatically`;
     await this.options.store.failTask(task.taskId, { message, kind: 'permanent', retryAt: null }, now);
     log.error({ key: task.objectKey }, `upload failed for good: ${message}`);
   }

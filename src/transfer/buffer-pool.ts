@@ -19,6 +19,7 @@ interface Waiter {
 export class BufferPool {
   /** Bytes held by leases. */
   private leased = 0;
+  private peak = 0;
   /** Returned buffers kept for reuse, by length; their bytes count against the capacity too. */
   private readonly spare = new Map<number, Buffer[]>();
   private spareBytes = 0;
@@ -33,6 +34,11 @@ export class BufferPool {
   /** Bytes leased right now (for tests and figures). */
   get leasedBytes(): number {
     return this.leased;
+  }
+
+  /** The most bytes ever leased at once (for tests and figures). */
+  get peakLeasedBytes(): number {
+    return this.peak;
   }
 
   /**
@@ -70,6 +76,7 @@ export class BufferPool {
 
   private grant(bytes: number): BufferLease {
     this.leased += bytes;
+    this.peak = Math.max(this.peak, this.leased);
     const buffer = this.takeSpare(bytes) ?? Buffer.allocUnsafe(bytes);
     let released = false;
     return {

@@ -21,15 +21,34 @@ export class OrderedHash {
 
   /** Resolves once `data` is hashed, after every chunk numbered before it. */
   async update(index: number, data: Uint8Array): Promise<void> {
+    await this.updateFrom(index, (hash) => {
+      hash.update(data);
+      return Promise.resolve();
+    });
+  }
+
+  /**
+   * For a chunk too large to hold at once: on chunk `index`'s turn, `feed` adds its bytes to the
+   * hash in pieces; the next chunk's turn comes when it resolves. If it rejects, so does every
+   * chunk after it.
+   */
+  async updateFrom<T>(index: number, feed: (hash: Hash) => Promise<T>): Promise<T> {
     while (index !== this.next) {
       if (this.failure) throw this.failure.error;
       await new Promise<void>((resume, fail) => this.waiting.set(index, { resume, fail }));
     }
-    this.hash.update(data);
+    let fed: T;
+    try {
+      fed = await feed(this.hash);
+    } catch (error) {
+      this.abandon(error);
+      throw error;
+    }
     this.next++;
     const turn = this.waiting.get(this.next);
     this.waiting.delete(this.next);
     turn?.resume();
+    return fed;
   }
 
   /** A chunk will never come (its read failed): every chunk waiting for it fails too. */

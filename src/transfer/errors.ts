@@ -1,5 +1,6 @@
 // The errors a transfer can end with, and how S3's errors are sorted into "try again" and "give up".
 // Retrying is an allow-list: only what is known to pass with time is transient.
+import { MAX_OBJECT_SIZE } from './part-plan.js';
 
 export interface FileVersion {
   size: number;
@@ -21,10 +22,12 @@ export class FileChangedError extends Error {
     readonly expected: FileVersion,
     readonly found: FileVersion | undefined,
     readonly moment: FileCheckMoment,
+    /** What was found instead, when it is not a version (default: fewer bytes than expected). */
+    detail = 'found fewer bytes than expected',
   ) {
     super(
       `'${filePath}' changed ${moment}: expected ${describeVersion(expected)}, ` +
-        (found ? `found ${describeVersion(found)}` : 'found fewer bytes than expected'),
+        (found ? `found ${describeVersion(found)}` : detail),
     );
   }
 }
@@ -60,6 +63,23 @@ export class FileVanishedError extends Error {
     options?: ErrorOptions,
   ) {
     super(`'${filePath}' no longer exists or is not a regular file`, options);
+  }
+}
+
+/**
+ * The file is larger than S3 stores in one object: no request could store it, so none is sent, and
+ * no retry can cure it until the file changes.
+ */
+export class ObjectTooLargeError extends Error {
+  override readonly name = 'ObjectTooLargeError';
+
+  constructor(
+    readonly filePath: string,
+    readonly size: number,
+  ) {
+    super(
+      `${filePath} is ${size} bytes; S3 stores objects of at most 5 TiB (${MAX_OBJECT_SIZE.toLocaleString('en-US')} bytes)`,
+    );
   }
 }
 
@@ -299,6 +319,7 @@ function explain(
 export function describeS3Error(error: unknown, target?: S3Target): string {
   if (error instanceof S3RequestError || error instanceof FileChangedError) return error.message;
   if (error instanceof FileVanishedError || error instanceof ETagMismatchError) return error.message;
+  if (error instanceof ObjectTooLargeError) return error.message;
   if (isAbortError(error)) return 'the upload was stopped before it finished (AbortError)';
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);

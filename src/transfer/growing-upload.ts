@@ -16,7 +16,7 @@ import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from '../config.js';
 import type { UploadedPart } from '../domain/model.js';
 import { md5Of, multipartEtag, type Md5 } from './checksums.js';
 import { hashRange, hexDigestSoFar, sha256OfFile } from './content-hash.js';
-import { FileRewrittenError, abortErrorFrom } from './errors.js';
+import { FileRewrittenError, ObjectTooLargeError, abortErrorFrom } from './errors.js';
 import { openRegularFile, statPath } from './file-version.js';
 import {
   CopySourceChangedError,
@@ -29,6 +29,7 @@ import {
   type PartReceipt,
   type UploadTarget,
 } from './multipart-api.js';
+import { MAX_OBJECT_SIZE } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type {
   PreviousUpload,
@@ -170,14 +171,16 @@ class GrowingUpload {
 
   /** Goes on with the saved upload, or starts one; false when there is nothing to follow. */
   async begin(resume: ResumeState | undefined, start: GrowingStart): Promise<boolean> {
+    const tooLarge = this.opened.size > MAX_OBJECT_SIZE;
     if (resume) {
-      if (resume.streamed && (await this.resumeSaved(resume))) return true;
+      if (!tooLarge && resume.streamed && (await this.resumeSaved(resume))) return true;
       this.reset();
       const target = { bucket: this.job.bucket, key: this.job.key, uploadId: resume.s3UploadId };
       this.context.logger.info(target, 'the saved multipart upload no longer matches the file; aborting it');
       await abortMultipartUpload(this.context, target, this.job.signal);
       await this.progress.multipartAborted();
     }
+    if (tooLarge) throw new ObjectTooLargeError(this.job.filePath, this.opened.size);
     const previous = start.appendFrom;
     if (previous && appendFits(previous, this.opened.size, start.partSize)) {
       if (await this.beginAppend(previous, start.partSize)) return true;
@@ -358,6 +361,9 @@ class GrowingUpload {
     const atPath = await statPath(this.job.filePath);
     if (!sameFile(atPath, stats)) return this.startOver('replaced');
     if (stats.size < this.offset) return this.startOver('truncated');
+    // Parts of a large STREAM_PART_SIZE_BYTES could carry it past what one object may hold.
+    if (stats.size > MAX_OBJECT_SIZE)
+      return this.giveUp(new ObjectTooLargeError(this.job.filePath, stats.size));
     const changed = stats.size !== this.seen?.size || stats.mtimeMs !== this.seen.mtimeMs;
     if (changed) {
       if ((await fingerprintAt(this.handle, this.offset)) !== this.fingerprint)
@@ -502,9 +508,13 @@ class GrowingUpload {
 
   /** Not an append after all: the parts in flight settle, the upload is aborted and forgotten. */
   private async startOver(how: FileRewrittenError['how']): Promise<never> {
+    return this.giveUp(new FileRewrittenError(this.job.filePath, how), how);
+  }
+
+  /** The parts in flight settle, the upload is aborted and forgotten, and `error` is thrown. */
+  private async giveUp(error: Error, reason: string = error.name): Promise<never> {
     await Promise.allSettled([...this.inFlight]);
-    const error = new FileRewrittenError(this.job.filePath, how);
-    this.context.logger.info({ ...this.target, reason: how }, error.message);
+    this.context.logger.info({ ...this.target, reason }, error.message);
     await abortMultipartUpload(this.context, this.target, this.job.signal);
     await this.progress.multipartAborted();
     throw error;

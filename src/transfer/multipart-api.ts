@@ -10,8 +10,9 @@ import {
   UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import type { ValidationMethod } from '../domain/model.js';
-import { normalizeEtag, sdkChecksumAlgorithm, type Md5 } from './checksums.js';
+import { normalizeEtag, sdkChecksumAlgorithm, type ChecksumField, type Md5 } from './checksums.js';
 import { ETagMismatchError, S3RequestError, type S3Target } from './errors.js';
 import { isNoSuchBucket, isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
@@ -220,6 +221,66 @@ export async function uploadPart(
     );
     const what = `part ${partNumber} of ${where(target)}`;
     const etag = checkedEtag(what, response.ETag, md5.hex, validationMethodOf(response));
+    return { etag, checksum: checksumOf(context, response) };
+  });
+}
+
+/** One attempt's body of a part sent as a stream. */
+export interface PartStream {
+  stream: Readable;
+  /** Why the stream gave up (the file's bytes are not those hashed), which then fails the attempt. */
+  failure(): Error | undefined;
+  /** Aborts the request when the stream gives up: a piped body cannot end it otherwise. */
+  signal: AbortSignal;
+  /** Stops the stream; resolves once it no longer writes into its buffers. */
+  close(): Promise<void>;
+}
+
+/** A part too large to hold in memory: its digests known beforehand, its bytes read at each attempt. */
+export interface StreamedPart {
+  size: number;
+  md5: Md5;
+  checksum: { field: ChecksumField; base64: string } | undefined;
+  /** A fresh stream of the part's bytes, for one attempt (a stream cannot be sent twice). */
+  open(abortSignal: AbortSignal): PartStream;
+}
+
+/**
+ * Sends one part from a stream, with Content-Length, Content-MD5 and the additional checksum
+ * given beforehand (the SDK computes nothing, and frames nothing), and checks its ETag like
+ * uploadPart. Every retry reads the part again.
+ */
+export async function uploadPartStreamed(
+  context: TransferContext,
+  target: UploadTarget,
+  partNumber: number,
+  part: StreamedPart,
+  signal: AbortSignal,
+): Promise<PartReceipt> {
+  return requestS3(context, `UploadPart ${partNumber}`, target, signal, async (abortSignal) => {
+    const body = part.open(abortSignal);
+    let response;
+    try {
+      response = await context.client.send(
+        new UploadPartCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          UploadId: target.uploadId,
+          PartNumber: partNumber,
+          Body: body.stream,
+          ContentLength: part.size,
+          ContentMD5: part.md5.base64,
+          ...(part.checksum && { [part.checksum.field]: part.checksum.base64 }),
+        }),
+        { abortSignal: body.signal },
+      );
+    } catch (error) {
+      throw body.failure() ?? error;
+    } finally {
+      await body.close();
+    }
+    const what = `part ${partNumber} of ${where(target)}`;
+    const etag = checkedEtag(what, response.ETag, part.md5.hex, validationMethodOf(response));
     return { etag, checksum: checksumOf(context, response) };
   });
 }

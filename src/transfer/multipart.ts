@@ -1,16 +1,25 @@
 // Files at or above the multipart threshold that have settled. Each part is read into a Buffer with
-// a positioned read (never a stream: chunked framing breaks servers), hashed, sent with Content-MD5
-// and checked. Memory: each part's buffer is leased from the process's pool (MAX_BUFFER_BYTES), at
-// most maxConcurrentParts of them per file.
+// a positioned read (the SDK frames a stream body aws-chunked, which breaks servers), hashed, sent
+// with Content-MD5 and checked. Memory: each part's buffer is leased from the process's pool
+// (MAX_BUFFER_BYTES), at most maxConcurrentParts of them per file. A part larger than the whole
+// pool is read and sent in pieces instead, its digests computed beforehand (part-pieces.ts).
 import type { FileHandle } from 'node:fs/promises';
 import { partSizeFor } from '../config.js';
 import { FileChangedError, abortErrorFrom } from './errors.js';
 import { runBounded } from './bounded-pool.js';
-import { md5Of, multipartEtag } from './checksums.js';
+import { md5Of, multipartEtag, runningChecksum, type Md5 } from './checksums.js';
 import { OrderedHash, sha256OfFile } from './content-hash.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
-import { completeMultipartUpload, uploadPart, type PartReceipt, type UploadTarget } from './multipart-api.js';
+import {
+  completeMultipartUpload,
+  uploadPart,
+  uploadPartStreamed,
+  type PartReceipt,
+  type StreamedPart,
+  type UploadTarget,
+} from './multipart-api.js';
 import { startMultipart, type MultipartStart } from './multipart-resume.js';
+import { hashPart, piecesLeaseBytes } from './part-pieces.js';
 import { partLength, partNumbers, partOffset, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { ResumeState, UploadJob, UploadProgressListener, UploadResult } from './types.js';
@@ -47,13 +56,14 @@ async function sendParts(
   await runBounded(partNumbers(plan), context.settings.maxConcurrentParts, async (partNumber) => {
     if (job.signal.aborted) throw abortErrorFrom(job.signal);
     const size = partLength(plan, partNumber);
+    const inPieces = size > context.buffers.capacityBytes;
     // Asked for before any await, so that this file's parts get their buffers in part order and
     // the part the hash waits for is never stuck behind a later one.
-    const lease = context.buffers.lease(size, job.signal);
+    const lease = context.buffers.lease(inPieces ? piecesLeaseBytes(context.buffers) : size, job.signal);
     lease.catch((error: unknown) => content.abandon(error));
-    const { buffer: body, release } = await lease;
+    const { buffer, release } = await lease;
     try {
-      await sendPart(partNumber, size, body);
+      await (inPieces ? sendPartInPieces : sendPart)(partNumber, size, buffer);
     } finally {
       release();
     }
@@ -61,9 +71,7 @@ async function sendParts(
 
   async function sendPart(partNumber: number, size: number, body: Buffer): Promise<void> {
     try {
-      // A file deleted or changed meanwhile can still be read through the open handle: look at
-      // the path before each part, so that no more parts of it are sent.
-      if (!receipts.has(partNumber)) await assertUnchanged(job, 'while reading');
+      await assertStillThere(partNumber);
       await readExactly(handle, body, partOffset(plan, partNumber), job);
     } catch (error) {
       content.abandon(error);
@@ -71,13 +79,54 @@ async function sendParts(
     }
     await content.update(partNumber, body);
     if (receipts.has(partNumber)) return; // trusted: read only to hash the content
-    const md5 = md5Of(body);
+    await record(partNumber, size, md5Of(body), (md5) =>
+      uploadPart(context, target, partNumber, body, md5, job.signal),
+    );
+  }
+
+  async function sendPartInPieces(partNumber: number, size: number, pieces: Buffer): Promise<void> {
+    let part: StreamedPart;
+    try {
+      await assertStillThere(partNumber);
+      const range = { offset: partOffset(plan, partNumber), size };
+      const { checksumAlgorithm } = context.settings;
+      const partChecksum = receipts.has(partNumber)
+        ? undefined
+        : runningChecksum(checksumAlgorithm, await checksumsWhenSupported(context));
+      part = await content.updateFrom(partNumber, (hash) =>
+        hashPart(handle, job, range, pieces, hash, partChecksum),
+      );
+    } catch (error) {
+      content.abandon(error);
+      throw error;
+    }
+    if (receipts.has(partNumber)) return; // trusted: read only to hash the content
+    await record(partNumber, size, part.md5, () =>
+      uploadPartStreamed(context, target, partNumber, part, job.signal),
+    );
+  }
+
+  /**
+   * A file deleted or changed meanwhile can still be read through the open handle: look at the
+   * path before each part, so that no more parts of it are sent.
+   */
+  async function assertStillThere(partNumber: number): Promise<void> {
+    if (!receipts.has(partNumber)) await assertUnchanged(job, 'while reading');
+  }
+
+  /** Sends the part unless S3 already holds these bytes, and persists its receipt. */
+  async function record(
+    partNumber: number,
+    size: number,
+    md5: Md5,
+    send: (md5: Md5) => Promise<PartReceipt>,
+  ): Promise<void> {
     let receipt: PartReceipt;
     if (start.unconfirmed.get(partNumber) === md5.hex) {
       receipt = { etag: md5.hex };
       outcome.partsReused++;
     } else {
-      receipt = await uploadPart(context, target, partNumber, body, md5, job.signal);
+      receipt = await send(md5);
       outcome.bytesSent += size;
     }
     await progress.partUploaded({ partNumber, etag: receipt.etag, size });
@@ -86,6 +135,11 @@ async function sendParts(
     progress.bytesUploaded(confirmedBytes);
   }
   return { ...outcome, sha256: content.hash.digest('hex') };
+}
+
+/** Whether the client adds a checksum to every request that supports one (S3_CHECKSUM_MODE). */
+async function checksumsWhenSupported(context: TransferContext): Promise<boolean> {
+  return (await context.client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
 }
 
 export async function uploadMultipart(

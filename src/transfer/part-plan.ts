@@ -1,4 +1,8 @@
 // How a file is cut into parts: every part `partSize` long except the last, which holds the rest.
+
+/** S3 stores objects of at most 5 TiB, however they are uploaded. */
+export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
+
 export interface PartPlan {
   partSize: number;
   partCount: number;

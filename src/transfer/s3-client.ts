@@ -24,6 +24,9 @@ const CHECKSUM_MODES: Record<ChecksumMode, 'WHEN_REQUIRED' | 'WHEN_SUPPORTED'> =
   when_supported: 'WHEN_SUPPORTED',
 };
 
+const ignore = (): void => undefined;
+const SILENT_SDK_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
+
 function credentialsOf(settings: S3Settings): S3ClientConfig['credentials'] {
   const { accessKeyId, secretAccessKey, sessionToken } = settings;
   if (accessKeyId === undefined && secretAccessKey === undefined) return undefined; // the SDK's default chain
@@ -54,6 +57,10 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
     requestChecksumCalculation: checksums,
     responseChecksumValidation: checksums,
     maxAttempts: 1,
+    // The SDK says nothing through its default logger, except for a failed request with a streamed
+    // body (a part sent in pieces), where it prints a bare line on the console; requestS3 logs
+    // every failure with its context already.
+    logger: SILENT_SDK_LOGGER,
     // With "Expect: 100-continue" (the SDK's default for bodies of 2 MB or more) the SDK's handler
     // opens a fresh connection per request, so every part would pay a new TCP/TLS handshake.
     expectContinueHeader: false,

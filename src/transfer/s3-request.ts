@@ -4,7 +4,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { BufferPool } from './buffer-pool.js';
-import { ETagMismatchError, S3RequestError, describeS3Error, isAbortError, type S3Target } from './errors.js';
+import {
+  ETagMismatchError,
+  FileChangedError,
+  S3RequestError,
+  describeS3Error,
+  isAbortError,
+  type S3Target,
+} from './errors.js';
 import { withRetry } from './retry.js';
 
 export interface TransferContext {
@@ -21,14 +28,15 @@ export function createTransferContext(
   client: S3Client,
   settings: TransferSettings,
   logger: Logger,
+  buffers: BufferPool = new BufferPool(settings.maxBufferBytes),
 ): TransferContext {
-  const buffers = new BufferPool(settings.maxBufferBytes);
   return { client, settings, logger, quirks: { copyIfMatchRefused: false }, buffers };
 }
 
 /**
  * Runs `attempt` (one S3 call, plus any check of its answer that should be retried with it) with
- * retries. Abort errors and ETag mismatches are rethrown as they are; other errors are wrapped.
+ * retries. Abort errors, ETag mismatches and a file found changed while a part streamed from it
+ * are rethrown as they are; other errors are wrapped.
  */
 export async function requestS3<T>(
   context: TransferContext,
@@ -54,7 +62,8 @@ export async function requestS3<T>(
         ),
     );
   } catch (error) {
-    if (isAbortError(error) || error instanceof ETagMismatchError) throw error;
+    if (isAbortError(error) || error instanceof ETagMismatchError || error instanceof FileChangedError)
+      throw error;
     throw new S3RequestError(operation, target, attempts, error);
   }
 }

@@ -1,15 +1,24 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { BufferPool } from './buffer-pool.js';
+import { ObjectTooLargeError } from './errors.js';
 import { appendFits, uploadGrowing } from './growing-upload.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { uploadMultipart } from './multipart.js';
+import { MAX_OBJECT_SIZE } from './part-plan.js';
 import { createTransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
 import type { UploadJob, Uploader } from './types.js';
 
-export function createUploader(client: S3Client, settings: TransferSettings, logger: Logger): Uploader {
-  const context = createTransferContext(client, settings, logger.child({ component: 'transfer' }));
+/** `buffers`: the pool of file data memory, when the caller wants to look at its accounting (tests). */
+export function createUploader(
+  client: S3Client,
+  settings: TransferSettings,
+  logger: Logger,
+  buffers?: BufferPool,
+): Uploader {
+  const context = createTransferContext(client, settings, logger.child({ component: 'transfer' }), buffers);
   const appendSource = (job: UploadJob) =>
     settings.appendMode === 'auto' &&
     job.previous &&
@@ -18,6 +27,15 @@ export function createUploader(client: S3Client, settings: TransferSettings, log
       : undefined;
   return {
     async upload(job, resume, progress) {
+      if (job.size > MAX_OBJECT_SIZE) {
+        // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
+        if (resume) {
+          const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
+          await abortMultipartUpload(context, target, job.signal);
+          await progress.multipartAborted();
+        }
+        throw new ObjectTooLargeError(job.filePath, job.size);
+      }
       const { stream } = job;
       const appendFrom = appendSource(job);
       if (resume?.streamed || stream || appendFrom) {

@@ -108,7 +108,7 @@ describe('configuration', () => {
     );
   });
 
-  it('refuses a MAX_BUFFER_BYTES that cannot hold one part or one file below the multipart threshold', () => {
+  it('refuses a MAX_BUFFER_BYTES that cannot hold one streamed part or one file below the multipart threshold', () => {
     assert.equal(loadConfig({ MAX_BUFFER_BYTES: String(64 * MiB) }).transfer.maxBufferBytes, 64 * MiB);
     assert.match(
       configError({ MAX_BUFFER_BYTES: String(8 * MiB) }).message,
@@ -123,6 +123,9 @@ describe('configuration', () => {
       /below MULTIPART_THRESHOLD_BYTES/,
     );
     assert.equal(configError({ MAX_BUFFER_BYTES: '0' }).variable, 'MAX_BUFFER_BYTES');
+    // A part of a settled file larger than the pool is sent in pieces.
+    const larger = { MAX_BUFFER_BYTES: String(16 * MiB), PART_SIZE_BYTES: String(64 * MiB) };
+    assert.equal(loadConfig(larger).transfer.partSizeBytes, 64 * MiB);
   });
 
   it('resolves SQLite paths against the working folder', () => {
