@@ -183,6 +183,15 @@ describe('transfer at S3 size limits', () => {
   ] as const) {
     it(`sends a part in pieces with the ${algorithm} checksum computed over its bytes (S3_CHECKSUM_MODE=${checksumMode})`, async () => {
       const client = createS3Client({ ...testS3Settings(), checksumMode }, { maxSockets: 4 });
+      const sent: Record<string, string>[] = [];
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const { headers } = args.request as { headers: Record<string, string> };
+          if (context.commandName === 'UploadPartCommand') sent.push({ ...headers });
+          return next(args);
+        },
+        { step: 'finalizeRequest', name: 'testHeaderRecorder' },
+      );
       const { s3, buffers, uploader } = uploaderWith({ checksumAlgorithm: algorithm }, client);
       try {
         const { filePath, content } = await writeRandomFile(`pieces-${algorithm}.bin`, PART + 6 * MiB);
@@ -194,6 +203,15 @@ describe('transfer at S3 size limits', () => {
         assert.equal(result.etag, expectedMultipartEtag(content, PART));
         assert.deepEqual(await getObjectBytes(checkClient, bucket, `pieces-${algorithm}.bin`), content);
         assert.ok(buffers.peakLeasedBytes <= POOL);
+        // The header the SDK would have computed, and no aws-chunked framing of the streamed body.
+        const header = `x-amz-checksum-${algorithm === 'md5' ? 'crc32' : algorithm}`;
+        assert.equal(sent.length, 2);
+        for (const headers of sent) {
+          assert.equal(typeof headers[header], 'string', header);
+          assert.equal(headers['content-encoding'], undefined);
+        }
+        const lengths = sent.map((headers) => Number(headers['content-length'])).sort((a, b) => a - b);
+        assert.deepEqual(lengths, [6 * MiB, PART]);
       } finally {
         s3.destroy();
       }
