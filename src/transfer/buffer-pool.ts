@@ -45,7 +45,8 @@ export class BufferPool {
    * A buffer of `bytes`, once the pool has room. Leases are granted in the order they were asked
    * for, so a large one is not starved by small ones, and the parts of one file (asked for in
    * order) are granted in order. One larger than the whole pool is granted when nothing else is
-   * leased: it cannot be split, and refusing it would stall its file forever.
+   * leased, rather than stall its file forever; nothing asks for one: a part larger than the pool
+   * is sent in pieces, and the configuration keeps streamed parts and small files within it.
    */
   lease(bytes: number, signal?: AbortSignal): Promise<BufferLease> {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cannot lease ${bytes} bytes`);

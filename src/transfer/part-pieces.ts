@@ -93,6 +93,9 @@ class PieceStream extends Readable {
     // buffer is free again. (Were it not, S3 would refuse the part's Content-MD5.)
     super({ highWaterMark: pieces[0].length });
     this.pieces = pieces;
+    // The request ends with the job, or when this stream gives up.
+    if (abortSignal.aborted) this.stopper.abort(abortSignal.reason);
+    else abortSignal.addEventListener('abort', this.onJobAbort, { once: true });
     this.position = range.offset;
     this.end = range.offset + range.size;
   }
@@ -101,13 +104,16 @@ class PieceStream extends Readable {
     return {
       stream: this,
       failure: () => this.failure,
-      signal: AbortSignal.any([this.abortSignal, this.stopper.signal]),
+      signal: this.stopper.signal,
       close: async () => {
+        this.abortSignal.removeEventListener('abort', this.onJobAbort);
         this.destroy();
         await this.reading;
       },
     };
   }
+
+  private readonly onJobAbort = (): void => this.stopper.abort(this.abortSignal.reason);
 
   override _read(): void {
     this.reading = this.readPiece().catch((error: unknown) => this.giveUp(error));

@@ -1,8 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { MAX_PARTS, MAX_PART_SIZE, partSizeFor } from '../../src/config.js';
+import { BufferPool } from '../../src/transfer/buffer-pool.js';
+import { OrderedHash } from '../../src/transfer/content-hash.js';
 import { runBounded } from '../../src/transfer/bounded-pool.js';
 import { matchListedParts } from '../../src/transfer/multipart-resume.js';
-import { partLength, partNumbers, partOffset, planParts } from '../../src/transfer/part-plan.js';
+import { PIECE_BYTES, piecesLeaseBytes } from '../../src/transfer/part-pieces.js';
+import {
+  MAX_OBJECT_SIZE,
+  partLength,
+  partNumbers,
+  partOffset,
+  planParts,
+} from '../../src/transfer/part-plan.js';
 
 const MiB = 1024 * 1024;
 
@@ -122,5 +133,46 @@ describe('runBounded', () => {
       await new Promise((resolve) => setImmediate(resolve));
     });
     assert.deepEqual([...seen].sort(), [0, 1]);
+  });
+});
+
+describe('parts of the largest files', () => {
+  it('fit in 10,000 parts of at most 5 GiB up to 5 TiB, and take two pieces of at most half the pool each', () => {
+    const plan = planParts(MAX_OBJECT_SIZE, partSizeFor(MAX_OBJECT_SIZE, 8 * MiB));
+    assert.ok(plan.partCount <= MAX_PARTS && plan.partSize <= MAX_PART_SIZE, JSON.stringify(plan));
+    // Above the default MAX_BUFFER_BYTES: such parts go in pieces.
+    assert.ok(plan.partSize > 256 * MiB);
+    assert.equal(piecesLeaseBytes(new BufferPool(256 * MiB)), 2 * PIECE_BYTES);
+    assert.equal(piecesLeaseBytes(new BufferPool(8 * MiB)), 8 * MiB);
+    assert.equal(piecesLeaseBytes(new BufferPool(5 * MiB + 1)), 5 * MiB);
+  });
+});
+
+describe('OrderedHash', () => {
+  it('hashes a chunk fed in pieces on its turn, in chunk order', async () => {
+    const content = new OrderedHash();
+    const order: string[] = [];
+    const second = content.update(2, Buffer.from('cd'));
+    const first = content.updateFrom(1, async (hash) => {
+      for (const piece of ['a', 'b']) {
+        await new Promise((resolve) => setImmediate(resolve));
+        hash.update(piece);
+        order.push(piece);
+      }
+      return 'fed';
+    });
+    void second.then(() => order.push('cd'));
+    assert.equal(await first, 'fed');
+    await second;
+    assert.deepEqual(order, ['a', 'b', 'cd']);
+    assert.equal(content.hash.digest('hex'), createHash('sha256').update('abcd').digest('hex'));
+  });
+
+  it('fails every later chunk when feeding one fails', async () => {
+    const content = new OrderedHash();
+    const later = content.update(2, Buffer.from('x'));
+    const failing = content.updateFrom(1, () => Promise.reject(new Error('read failed')));
+    await assert.rejects(failing, /read failed/);
+    await assert.rejects(later, /read failed/);
   });
 });
