@@ -71,8 +71,13 @@ export interface Store {
 
   // --- the dispatcher's queue
   /**
-   * Atomically claims up to `limit` pending tasks with readyAt <= now whose request is active,
-   * oldest readyAt first: status → in_progress, attempts + 1. Returns the claimed tasks.
+   * Atomically claims up to `limit` pending tasks with readyAt <= now whose request is active:
+   * status → in_progress, attempts + 1. Returns the claimed tasks, in the order they were picked.
+   * The queue is shared among requests, so that one request's backlog never holds up another's
+   * first file: each task is taken from the request with the fewest tasks in progress (counting
+   * those claimed before it in this call), and among those from the one claimed from longest ago
+   * (never, first; then the oldest ready task). Within a request, oldest readyAt first, then by
+   * taskId. Its cost grows with the number of active requests, not with the number of tasks.
    */
   claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]>;
   /** The earliest readyAt of a pending task of an active request, or null when there is none. */

@@ -7,6 +7,7 @@ import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
 import { describeAuditContract } from './store-contract-audit.js';
+import { describeFairnessContract } from './store-contract-fairness.js';
 import { describeRunContract } from './store-contract-runs.js';
 import {
   T0,
@@ -90,9 +91,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('cancelling takes pending and failed tasks out of the queue and keeps every status', async () => {
         const [failed, running, done, pending] = await activeRequestWith(store, 'r1', observed(4));
+        await store.claimReadyTasks(T0, 3);
         const [other] = await activeRequestWith(store, 'r2', observed(1));
         assert.ok(failed && running && done && pending && other);
-        await store.claimReadyTasks(T0, 3);
         await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 10 }, T0 + 1);
         await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         const before = await allTasks(store, 'r1');
@@ -421,6 +422,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describeRunContract(() => store);
+    describeFairnessContract(() => store);
     describeAuditContract(() => store);
   });
 }

@@ -142,8 +142,19 @@ ALTER TABLE file_tasks ADD COLUMN failure_kind TEXT
 ALTER TABLE upload_requests ADD COLUMN last_error_task_id INTEGER;
 `;
 
+// A fair queue. Claims are shared among the active requests (see queue.ts): each request's ready
+// tasks are found in its own ready_at order, and served_turn records when a request was last claimed
+// from (the number of the claim; 0: never), so that requests with as many tasks in progress take
+// turns.
+const FAIR_QUEUE = `
+ALTER TABLE upload_requests ADD COLUMN served_turn INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX file_tasks_by_request_queue ON file_tasks (upload_id, status, ready_at);
+-- The active requests alone: a claim visits each of them, and no cancelled one.
+CREATE INDEX upload_requests_active ON upload_requests (upload_id, served_turn) WHERE status = 'active';
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES, FAILURE_KINDS];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES, FAILURE_KINDS, FAIR_QUEUE];
 
 export class SchemaTooNewError extends Error {
   constructor(

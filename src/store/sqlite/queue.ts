@@ -1,8 +1,12 @@
 // The dispatcher's queue: claiming ready tasks, and every way a task returns to 'pending'.
 // Only tasks of active requests are ever claimed or requeued: a pending request has not started
 // and a cancelled one must not upload anything more. The tasks of a cancelled request are out of
-// the queue altogether (ready_at NULL), and every range scan of file_tasks_queue below starts
-// after the NULLs, so however many there are they cost nothing.
+// the queue altogether (ready_at NULL), and every range scan below starts after the NULLs, so
+// however many there are they cost nothing.
+//
+// The queue is shared among requests: each claim goes to the active request with the fewest tasks
+// in progress, and among those to the one served longest ago, so that a new request's first file
+// does not wait behind another's backlog. Each request's tasks go in their own readyAt order.
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
@@ -22,16 +26,30 @@ export function readyAtUnlessCancelled(value: string): string {
           THEN NULL ELSE ${value} END`;
 }
 
-/** The statements that walk file_tasks_queue, exported so that a test can check their plans. */
+/** The statements that walk the queue's indexes, exported so that a test can check their plans. */
 export const QUEUE_SCANS = {
-  // The tasks to claim, in queue order. The ORDER BY is exactly the order of the file_tasks_queue
-  // index, which it walks from the first non-NULL ready_at and leaves at the limit.
-  claimReady: `
-    SELECT task_id FROM file_tasks
-    WHERE status = 'pending' AND ready_at <= @now
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
-    ORDER BY ready_at, upload_id, task_id
-    LIMIT @limit`,
+  // The active requests that have a ready task, with what a claim chooses by: that task (one seek
+  // in file_tasks_by_request_queue) and the request's tasks in progress (one read of the kept
+  // counts). A few reads per active request, whatever the number of tasks; none per cancelled one.
+  claimContenders: `
+    SELECT r.upload_id, r.served_turn, head.task_id AS head_task_id, head.ready_at AS head_ready_at,
+           COALESCE((SELECT c.files FROM request_task_counts c
+                     WHERE c.upload_id = r.upload_id AND c.status = 'in_progress'), 0) AS running
+    FROM upload_requests r
+    JOIN file_tasks head ON head.task_id = (
+      SELECT t.task_id FROM file_tasks t
+      WHERE t.upload_id = r.upload_id AND t.status = 'pending' AND t.ready_at <= @now
+      ORDER BY t.ready_at, t.task_id LIMIT 1)
+    WHERE r.status = 'active'`,
+
+  // The turn of the last claim, as the active requests remember it.
+  latestTurn: `SELECT MAX(served_turn) FROM upload_requests WHERE status = 'active'`,
+
+  // One request's next ready task, in its own queue order: the order of file_tasks_by_request_queue.
+  claimHead: `
+    SELECT task_id, ready_at FROM file_tasks
+    WHERE upload_id = @uploadId AND status = 'pending' AND ready_at <= @now
+    ORDER BY ready_at, task_id LIMIT 1`,
 
   // IS NOT NULL makes this a range scan that starts after the NULLs, rather than a walk through them.
   nextReadyAt: `
@@ -40,25 +58,102 @@ export const QUEUE_SCANS = {
       AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
     ORDER BY ready_at LIMIT 1`,
 
-  // last_error and failed_at stay, so that users still see why the task failed before.
+  // last_error and failed_at stay, so that users still see why the task failed before. One range
+  // of file_tasks_queue, usually empty, rather than one seek per active request in
+  // file_tasks_by_request_queue, which the planner would otherwise take.
   requeueDueFailed: `
-    UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
+    UPDATE file_tasks INDEXED BY file_tasks_queue SET status = 'pending', ready_at = @now, updated_at = @now
     WHERE status = 'failed' AND ready_at <= @now
       AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`,
 } as const;
 
 export type QueueQueries = ReturnType<typeof queueQueries>;
 
+interface ContenderRow {
+  upload_id: string;
+  served_turn: number;
+  running: number;
+  head_task_id: number;
+  head_ready_at: number;
+}
+
+interface HeadRow {
+  task_id: number;
+  ready_at: number;
+}
+
+interface ReadyTask {
+  taskId: number;
+  readyAt: EpochMs;
+}
+
+/** An active request with a ready task, as a claim sees it. */
+interface Contender {
+  uploadId: string;
+  /** The turn of its last claim (0: never claimed from). */
+  servedTurn: number;
+  running: number;
+  /** Its next ready task. */
+  head: ReadyTask;
+}
+
+/**
+ * Whether `a` is served before `b`: fewer tasks in progress, then served longer ago, then the
+ * older ready task, then the upload id, so that the order is total.
+ */
+function servedBefore(a: Contender, b: Contender): boolean {
+  if (a.running !== b.running) return a.running < b.running;
+  if (a.servedTurn !== b.servedTurn) return a.servedTurn < b.servedTurn;
+  if (a.head.readyAt !== b.head.readyAt) return a.head.readyAt < b.head.readyAt;
+  return a.uploadId < b.uploadId;
+}
+
+function nextToServe(contenders: readonly Contender[]): Contender | undefined {
+  let next: Contender | undefined;
+  for (const contender of contenders)
+    if (next === undefined || servedBefore(contender, next)) next = contender;
+  return next;
+}
+
 export function queueQueries(db: Database) {
-  const selectClaimable = db.prepare<{ now: EpochMs; limit: number }, number>(QUEUE_SCANS.claimReady).pluck();
+  const selectContenders = db.prepare<{ now: EpochMs }, ContenderRow>(QUEUE_SCANS.claimContenders);
+  const selectLatestTurn = db.prepare<[], number | null>(QUEUE_SCANS.latestTurn).pluck();
+  const selectHead = db.prepare<{ uploadId: string; now: EpochMs }, HeadRow>(QUEUE_SCANS.claimHead);
   const markClaimed = db.prepare<{ taskId: number; now: EpochMs }, TaskRow>(`
     UPDATE file_tasks SET status = 'in_progress', attempts = attempts + 1, updated_at = @now
     WHERE task_id = @taskId RETURNING *`);
-  // Picked and marked in one transaction, so two claimers can never take the same task. Two
-  // statements cost about a third of one UPDATE ... WHERE task_id IN (SELECT ... LIMIT).
-  const claimInOrder = db.transaction((now: EpochMs, limit: number): TaskRow[] =>
-    selectClaimable.all({ now, limit }).map((taskId) => markClaimed.get({ taskId, now })!),
-  );
+  const markServed = db.prepare<{ uploadId: string; turn: number }>(`
+    UPDATE upload_requests SET served_turn = @turn WHERE upload_id = @uploadId`);
+  // Picked and marked in one transaction, so two claimers can never take the same task. The
+  // choice among the requests is made here rather than in SQL: each pick changes what the next
+  // one compares, and a request's following task is then one seek.
+  const claimFairly = db.transaction((now: EpochMs, limit: number): TaskRow[] => {
+    const contenders: Contender[] = selectContenders.all({ now }).map((row) => ({
+      uploadId: row.upload_id,
+      servedTurn: row.served_turn,
+      running: row.running,
+      head: { taskId: row.head_task_id, readyAt: row.head_ready_at },
+    }));
+    if (contenders.length === 0) return [];
+    // Turns compare active requests only: the latest of theirs is the clock, including the turns
+    // of requests with nothing ready now, so that these come back behind the ones served since.
+    let turn = selectLatestTurn.get() ?? 0;
+    const claimed: TaskRow[] = [];
+    while (claimed.length < limit) {
+      const next = nextToServe(contenders);
+      if (next === undefined) break;
+      claimed.push(markClaimed.get({ taskId: next.head.taskId, now })!);
+      turn += 1;
+      markServed.run({ uploadId: next.uploadId, turn });
+      next.servedTurn = turn;
+      next.running += 1;
+      if (claimed.length === limit) break; // its following task is not needed
+      const head = selectHead.get({ uploadId: next.uploadId, now });
+      if (head === undefined) contenders.splice(contenders.indexOf(next), 1);
+      else next.head = { taskId: head.task_id, readyAt: head.ready_at };
+    }
+    return claimed;
+  });
   const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
   const requeueDueFailed = db.prepare<{ now: EpochMs }>(QUEUE_SCANS.requeueDueFailed);
 
@@ -84,7 +179,7 @@ export function queueQueries(db: Database) {
   return {
     claimReady(now: EpochMs, limit: number): FileTask[] {
       assertLimit('claimReadyTasks', limit);
-      return claimInOrder(now, limit).map(toFileTask);
+      return claimFairly(now, limit).map(toFileTask);
     },
 
     nextReadyAt(): EpochMs | null {
