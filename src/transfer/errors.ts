@@ -1,15 +1,18 @@
 // The errors a transfer can end with, and how S3's errors are sorted into "try again" and "give up".
 // Retrying is an allow-list: only what is known to pass with time is transient.
 
-export interface FileVersion {
-  size: number;
-  mtimeMs: number;
-}
+import type { FileVersion } from '../domain/model.js';
+
+export type { FileVersion };
 
 export type FileCheckMoment = 'before reading' | 'while reading' | 'after reading';
 
 function describeVersion(version: FileVersion): string {
-  return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}`;
+  const identity = [
+    version.ino === null ? '' : `, inode ${version.ino}`,
+    version.ctimeMs === null ? '' : `, ctime ${new Date(version.ctimeMs).toISOString()}`,
+  ];
+  return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}${identity.join('')}`;
 }
 
 /** The file on disk is not the version the job names (it was written to before or during the upload). */

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
+import { checkContent } from './content-check.js';
 import { appendFits, uploadGrowing } from './growing-upload.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { uploadMultipart } from './multipart.js';
@@ -18,6 +19,11 @@ export function createUploader(client: S3Client, settings: TransferSettings, log
       : undefined;
   return {
     async upload(job, resume, progress) {
+      if (job.hashFirst) {
+        const checked = await checkContent(context, job, job.hashFirst);
+        if ('unchanged' in checked) return checked.unchanged;
+        job = checked.changed;
+      }
       const { stream } = job;
       const appendFrom = appendSource(job);
       if (resume?.streamed || stream || appendFrom) {

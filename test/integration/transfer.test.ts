@@ -86,14 +86,21 @@ describe('transfer against S3', () => {
     signal = new AbortController().signal,
   ): Promise<UploadJob> {
     const stats = await stat(filePath);
-    const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+    const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
     return { filePath, bucket, key, ...version, stream: false, settleMs: 0, previous: undefined, signal };
   }
 
   function resumeFrom(job: UploadJob, recorded: Recorded, parts = recorded.parts): ResumeState {
     const created = recorded.created.at(-1);
     assert.ok(created, 'a multipart upload was created');
-    return { ...created, parts: [...parts], size: job.size, mtimeMs: job.mtimeMs };
+    return {
+      ...created,
+      parts: [...parts],
+      size: job.size,
+      mtimeMs: job.mtimeMs,
+      ino: job.ino,
+      ctimeMs: job.ctimeMs,
+    };
   }
 
   async function objectExists(key: string): Promise<boolean> {
@@ -357,7 +364,7 @@ describe('transfer against S3', () => {
       const secret = path.join(outside, 'secret.txt');
       await writeFile(secret, 'outside the source folder');
       const stats = await stat(secret);
-      const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+      const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
       const linkedFile = path.join(folder, 'linked-file.txt');
       await symlink(secret, linkedFile);
       await symlink(outside, path.join(folder, 'linked-folder'));

@@ -9,7 +9,7 @@ import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/engine/
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
-import { readyAt } from './store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from './store-fixtures.js';
 
 /** A request of `count` completed one-byte files; `inS3` says which objects S3 holds. */
 async function requestOfCompletedFiles(
@@ -45,11 +45,16 @@ async function requestOfCompletedFiles(
   await store.activateRequest('big', now);
   const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
   await Promise.all(names.map((name) => writeFile(path.join(folder, name), 'x')));
-  const files = names.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
+  const files = await Promise.all(
+    names.map(async (relativePath) => {
+      const identity = await identityOf(path.join(folder, relativePath));
+      return { relativePath, size: 1, mtimeMs: 1, ...identity, observedAt: now };
+    }),
+  );
   await store.recordObservedFiles('big', files, (p) => p, readyAt(now), now);
   const auditor = new FakeAuditor();
   for (const task of await store.claimReadyTasks(now, count)) {
-    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', size: 1, mtimeMs: 1 } as const;
+    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', ...versionHeld(task) } as const;
     await store.completeTask(task.taskId, upload, now);
     if (inS3(task.relativePath)) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
   }
