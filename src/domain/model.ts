@@ -41,7 +41,10 @@ export type ValidationMethod =
  * ino and ctimeMs are null in versions recorded before they were: those adopt the first ones seen.
  * The device is left out: NFS, FUSE and device-mapper mounts may get another number at each mount,
  * which would make every file look replaced after a reboot, and a file moved in from another file
- * system gets a new inode and ctime all the same.
+ * system gets a new inode and ctime all the same. Times stay in milliseconds: Node.js gives them
+ * with their sub-millisecond part (a double holds about a microsecond at today's dates), and the
+ * nanoseconds of bigint stats would cost a BigInt per stat on the scan's hot path for no change it
+ * could not already see.
  */
 export interface FileVersion {
   size: number;
