@@ -33,15 +33,37 @@ export type ValidationMethod =
   /** The object is encrypted with SSE-KMS or SSE-C, so its ETag is not an MD5: S3 verified every Content-MD5. */
   | 'content-md5';
 
+/**
+ * What tells one version of a file from the next. Size and mtime change with an ordinary write;
+ * the inode number changes when another file takes the path (mv, a save by rename, tar x), and the
+ * ctime changes with every write, rename and metadata change and cannot be set back by a user, so a
+ * file whose size and mtime were restored (cp -p, rsync -t, touch -d) is still told apart.
+ * ino and ctimeMs are null in versions recorded before they were: those adopt the first ones seen.
+ * The device is left out: NFS, FUSE and device-mapper mounts may get another number at each mount,
+ * which would make every file look replaced after a reboot, and a file moved in from another file
+ * system gets a new inode and ctime all the same. Times stay in milliseconds: Node.js gives them
+ * with their sub-millisecond part (a double holds about a microsecond at today's dates), and the
+ * nanoseconds of bigint stats would cost a BigInt per stat on the scan's hot path for no change it
+ * could not already see.
+ */
+export interface FileVersion {
+  size: number;
+  mtimeMs: number;
+  ino: number | null;
+  ctimeMs: number | null;
+}
+
 export interface FileTask {
   taskId: number;
   uploadId: string;
   /** Path relative to the source folder, '/' separated. */
   relativePath: string;
   objectKey: string;
-  /** Size and modification time of the file version this task uploads. */
+  /** The file version this task uploads (see FileVersion). */
   size: number;
   mtimeMs: number;
+  ino: number | null;
+  ctimeMs: number | null;
   status: TaskStatus;
   bytesUploaded: number;
   /** How many times the task was claimed for an upload. */
@@ -69,6 +91,12 @@ export interface FileTask {
    * not streamed, until an upload of it completes.
    */
   streamRefused: boolean;
+  /**
+   * Since the last upload, only the file's ctime changed (chmod, chown, a new hard link, or a
+   * rewrite that restored size and mtime): the file is hashed first, and sent only if its content
+   * is no longer the last upload's.
+   */
+  hashFirst: boolean;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;
@@ -83,10 +111,10 @@ export interface FileReadiness {
 }
 
 /** A file as the watcher sees it. */
-export interface ObservedFile {
+export interface ObservedFile extends FileVersion {
   relativePath: string;
-  size: number;
-  mtimeMs: number;
+  ino: number;
+  ctimeMs: number;
   /**
    * When it was stat'ed (taken just before the stat call). A scan's batch may be recorded after a
    * newer event for the same file; the store keeps whichever observation is newer.
@@ -107,29 +135,27 @@ export interface RequestTotals {
   bytes: { total: number; uploaded: number };
 }
 
-/** What a finished upload put at the key, and the file version it was read from. */
-export interface CompletedUpload {
+/**
+ * What a finished upload put at the key, and the file version it was read from: for a file
+ * streamed while it grew, the version it settled at.
+ */
+export interface CompletedUpload extends FileVersion {
   etag: string;
   validation: ValidationMethod;
   /** Hex SHA-256 of the content sent. */
   sha256: string;
-  /** The version uploaded: for a file streamed while it grew, the version it settled at. */
-  size: number;
-  mtimeMs: number;
 }
 
-/** The S3 multipart upload a task is currently filling, with the file version it belongs to. */
-export interface MultipartState {
+/**
+ * The S3 multipart upload a task is currently filling, with the file version its parts were cut
+ * from: another version means the parts are stale. For a streamed upload, the version when it
+ * started (its parts are checked against the bytes).
+ */
+export interface MultipartState extends FileVersion {
   taskId: number;
   s3UploadId: string;
   bucket: string;
   key: string;
-  /**
-   * The file version the parts were cut from: a different size or time means the parts are stale.
-   * For a streamed upload, the version when it started (its parts are checked against the bytes).
-   */
-  size: number;
-  mtimeMs: number;
   partSize: number;
   /**
    * Cut from the file as it grew (or appended to a copied object): every part but the last is
@@ -162,7 +188,7 @@ export interface ScanReport {
   durationMs: number | null;
   /** Matching files found so far. */
   filesSeen: number;
-  /** Tasks the scan created or changed: new files, and files whose size or time changed. */
+  /** Tasks the scan created or changed: new files, and files whose version changed. */
   filesChanged: number;
   /**
    * Matching files skipped because their name, or a folder's name above them, is not valid UTF-8

@@ -1,7 +1,8 @@
 import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import type { FileTask, UploadRequest } from '../domain/model.js';
+import { sameVersion, versionOf } from '../domain/file-version.js';
+import type { FileTask, FileVersion, UploadRequest } from '../domain/model.js';
 import { keyProblem } from '../domain/object-key.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -15,7 +16,7 @@ import {
   describeS3Error,
   isS3Unreachable,
 } from '../transfer/errors.js';
-import type { PreviousUpload, Uploader, UploadProgressListener } from '../transfer/types.js';
+import type { PreviousUpload, UploadedContent, Uploader, UploadProgressListener } from '../transfer/types.js';
 import { describeUploadFailure, failureKindOf } from './failure-message.js';
 import type { S3Health } from './s3-health.js';
 import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
@@ -89,21 +90,26 @@ export class TaskRunner {
           key: task.objectKey,
           size: task.size,
           mtimeMs: task.mtimeMs,
+          ino: task.ino,
+          ctimeMs: task.ctimeMs,
           stream: !task.streamRefused && streamsNow(task, this.now(), readiness),
           settleMs: readiness.settleMs,
           previous: previousUploadOf(task),
+          hashFirst: task.hashFirst ? uploadedContentOf(task) : undefined,
           signal,
         },
         await store.getMultipart(task.taskId),
         this.progressListener(task, request),
       );
-      const { etag, validation, sha256, size, mtimeMs } = result;
+      const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = result;
       const recorded = await store.completeTask(
         task.taskId,
-        { etag, validation, sha256, size, mtimeMs },
+        { etag, validation, sha256, size, mtimeMs, ino, ctimeMs },
         this.now(),
       );
-      log.info(
+      // After a chmod -R every file takes this way: one line each at info would drown the log.
+      const level = result.method === 'unchanged' ? 'debug' : 'info';
+      log[level](
         {
           key: task.objectKey,
           size,
@@ -116,9 +122,11 @@ export class TaskRunner {
           validation,
           recorded,
         },
-        'file uploaded',
+        result.method === 'unchanged'
+          ? 'only the metadata of the file changed since its upload (its content hashes the same); nothing sent'
+          : 'file uploaded',
       );
-      await this.noticeChangeSinceUpload({ ...task, size, mtimeMs }, filePath);
+      await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
     } catch (error) {
       await this.recordFailure(task, request, filePath, error, stopReason(), log);
     }
@@ -142,9 +150,12 @@ export class TaskRunner {
     let pending: Promise<void> = Promise.resolve();
     return {
       multipartCreated: async (upload) => {
-        const { taskId, objectKey: key, size, mtimeMs } = task;
+        const { taskId, objectKey: key, size, mtimeMs, ino, ctimeMs } = task;
         const bucket = request.destinationBucket;
-        await store.saveMultipart({ taskId, bucket, key, size, mtimeMs, ...upload }, this.now());
+        await store.saveMultipart(
+          { taskId, bucket, key, size, mtimeMs, ino, ctimeMs, ...upload },
+          this.now(),
+        );
       },
       partUploaded: async (part) => {
         await store.recordPart(task.taskId, part);
@@ -195,7 +206,7 @@ export class TaskRunner {
         return;
       }
       const now = this.now();
-      const version = { size: current.size, mtimeMs: current.mtimeMs, observedAt };
+      const version = { ...versionOf(current), observedAt };
       // A file rewritten in place would be sent again at every rewrite: it waits until it settles.
       const refuseStreaming =
         error instanceof FileRewrittenError && (error.how === 'rewritten' || error.how === 'outgrown');
@@ -222,8 +233,8 @@ export class TaskRunner {
       // S3 is down, not this file: back to the queue as it was, the attempt not counted and its
       // parts kept, to resume once S3 answers (the outage itself is logged once, by S3Health).
       const now = this.now();
-      const { size, mtimeMs, observedAt } = task;
-      const release = { size, mtimeMs, observedAt, readyAt: now, refundAttempt: true };
+      const { size, mtimeMs, ino, ctimeMs, observedAt } = task;
+      const release = { size, mtimeMs, ino, ctimeMs, observedAt, readyAt: now, refundAttempt: true };
       await store.releaseTask(task.taskId, release, `waiting for S3 to answer: ${message}`, now);
       log.debug({ reason: message }, 'S3 cannot be reached; the file waits for it');
       return;
@@ -268,10 +279,10 @@ export class TaskRunner {
 
   /** Back to pending with the version it had (its parts stay recorded); readyAt null leaves the queue. */
   private async releaseUnchanged(task: FileTask, readyAt: number | null): Promise<void> {
-    const { size, mtimeMs, observedAt } = task;
+    const { size, mtimeMs, ino, ctimeMs, observedAt } = task;
     await this.options.store.releaseTask(
       task.taskId,
-      { size, mtimeMs, observedAt, readyAt },
+      { size, mtimeMs, ino, ctimeMs, observedAt, readyAt },
       null,
       this.now(),
     );
@@ -283,18 +294,14 @@ export class TaskRunner {
    * for the next rescan.
    */
   private async noticeChangeSinceUpload(
-    task: Pick<FileTask, 'uploadId' | 'relativePath' | 'objectKey' | 'size' | 'mtimeMs'>,
+    task: Pick<FileTask, 'uploadId' | 'relativePath' | 'objectKey'> & FileVersion,
     filePath: string,
   ): Promise<void> {
     const observedAt = this.now();
     const current = await lstatOrUndefined(filePath);
-    if (!current?.isFile() || (current.size === task.size && current.mtimeMs === task.mtimeMs)) return;
-    const file = {
-      relativePath: task.relativePath,
-      size: current.size,
-      mtimeMs: current.mtimeMs,
-      observedAt,
-    };
+    if (!current?.isFile()) return;
+    const file = { relativePath: task.relativePath, ...versionOf(current), observedAt };
+    if (sameVersion(task, file)) return;
     await this.options.store.recordObservedFiles(
       task.uploadId,
       [file],
@@ -349,6 +356,13 @@ function previousUploadOf(task: FileTask): PreviousUpload | undefined {
   const { etag, sha256, uploadedSize } = task;
   if (etag === null || sha256 === null || uploadedSize === null) return undefined;
   return { etag: normalizeEtag(etag), sha256, size: uploadedSize };
+}
+
+/** What the last completed upload stored, for a file hashed before it is sent (hashFirst). */
+function uploadedContentOf(task: FileTask): UploadedContent | undefined {
+  const { etag, validation, sha256 } = task;
+  if (etag === null || validation === null || sha256 === null) return undefined;
+  return { etag: normalizeEtag(etag), validation, sha256 };
 }
 
 async function lstatOrUndefined(filePath: string): Promise<Stats | undefined> {

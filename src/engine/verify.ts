@@ -1,6 +1,6 @@
 // Verify: is every completed upload of a request still what was sent? Each completed task's object
 // is asked for (HEAD: size and ETag, against what the upload recorded) and its local file is
-// lstat'ed (its size against the size uploaded). A task found wrong is named with the reason and
+// lstat'ed (its version against the one uploaded: size, mtime, inode and ctime). A task found wrong is named with the reason and
 // sent back to the queue, so that it is uploaded again; one whose file is gone is only named,
 // since there is nothing left to upload.
 import { lstat } from 'node:fs/promises';
@@ -53,6 +53,8 @@ interface Finding {
   objectWrong: boolean;
   /** The local file is gone, no longer a regular file, or cannot be examined: nothing to upload. */
   noFileToUpload: boolean;
+  /** Only the local file's ctime differs from the upload's: hashed before it is sent again. */
+  hashFirst: boolean;
 }
 
 /**
@@ -83,10 +85,10 @@ export async function verifyCompletedUploads(
 }
 
 async function requeue(deps: VerifyDeps, finding: Finding): Promise<boolean> {
-  const { task, reasons, objectWrong } = finding;
+  const { task, reasons, objectWrong, hashFirst } = finding;
   return deps.store.requeueCompletedTask(
     task.taskId,
-    { checkedEtag: task.etag, reason: reasons.join('; '), forgetUpload: objectWrong },
+    { checkedEtag: task.etag, reason: reasons.join('; '), forgetUpload: objectWrong, hashFirst },
     (deps.now ?? Date.now)(),
   );
 }
@@ -127,7 +129,7 @@ async function checkTask(
   const uploadedSize = task.uploadedSize ?? task.size;
   const objectReasons = await objectProblems(auditor, request.destinationBucket, task, uploadedSize);
   const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
-  const file = await localFileProblem(filePath, uploadedSize);
+  const file = await localFileProblem(filePath, task, uploadedSize);
   const reasons = file ? [...objectReasons, file.reason] : objectReasons;
   if (reasons.length === 0) return undefined;
   return {
@@ -135,6 +137,7 @@ async function checkTask(
     reasons,
     objectWrong: objectReasons.length > 0,
     noFileToUpload: file?.noFileToUpload ?? false,
+    hashFirst: file?.hashFirst ?? false,
   };
 }
 
@@ -157,11 +160,22 @@ async function objectProblems(
   return problems;
 }
 
-/** Links are never followed (lstat): a file replaced by a link counts as gone, as for an upload. */
+interface LocalFileProblem {
+  reason: string;
+  noFileToUpload: boolean;
+  hashFirst?: boolean;
+}
+
+/**
+ * Links are never followed (lstat): a file replaced by a link counts as gone, as for an upload.
+ * The task's version is the one uploaded (a completed task holds it); its ino and ctimeMs are
+ * null when it was uploaded before they were recorded, and then not compared.
+ */
 async function localFileProblem(
   filePath: string,
+  task: FileTask,
   uploadedSize: number,
-): Promise<{ reason: string; noFileToUpload: boolean } | undefined> {
+): Promise<LocalFileProblem | undefined> {
   let stats;
   try {
     stats = await lstat(filePath);
@@ -177,6 +191,21 @@ async function localFileProblem(
     return {
       reason: `the local file holds ${stats.size} bytes, ${uploadedSize} were uploaded`,
       noFileToUpload: false,
+    };
+  }
+  if (task.ino !== null && stats.ino !== task.ino) {
+    return {
+      reason: 'the local file was replaced by another one (another inode) since its upload',
+      noFileToUpload: false,
+    };
+  }
+  // Any write since changed the ctime too (an mtime set back cannot hide it): the hash decides.
+  if (task.ctimeMs !== null && stats.ctimeMs !== task.ctimeMs) {
+    return {
+      reason:
+        'the local file changed since its upload (its ctime): its metadata, or its content with its size and mtime restored; it is sent again only if its content hashes differently',
+      noFileToUpload: false,
+      hashFirst: true,
     };
   }
   return undefined;

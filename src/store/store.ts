@@ -44,10 +44,12 @@ export interface Store {
   // --- file tasks, as the monitor sees files
   /**
    * Records what the watcher saw, in one transaction. Per file: no task → new 'pending' task;
-   * a task with the same size and mtime → untouched (whatever its status, so an unchanged file is
-   * never uploaded twice); a different size or mtime, observed no earlier than the task's
-   * observedAt → back to 'pending' with the new version, observedAt, readyAt, attempts 0,
-   * bytesUploaded 0, and last error cleared (an 'in_progress' task is left for its runner, which
+   * a task of the same version (sameVersion) → untouched (whatever its status, so an unchanged
+   * file is never uploaded twice), except that an ino or ctimeMs it holds as null takes the
+   * observed one; another version, observed no earlier than the task's observedAt → back to
+   * 'pending' with the new version, observedAt, readyAt, attempts 0, bytesUploaded 0, and last
+   * error cleared, and hashFirst set when only the ctime differs from the last upload's version
+   * (an 'in_progress' task is left for its runner, which
    * notices the change itself; a task of a cancelled request is left as it is). An observation
    * older than the task's observedAt is ignored: it was overtaken by a newer one.
    * readyAt comes from readinessOf(file): its settledAt for a task whose streaming was refused.
@@ -163,12 +165,19 @@ export interface CompletedTaskRequeue {
    * file differs (the object is still the last upload).
    */
   forgetUpload: boolean;
+  /**
+   * Only the local file's ctime differs from the upload's version: it is hashed before it is sent
+   * again (see FileTask.hashFirst). Ignored with forgetUpload. Default false.
+   */
+  hashFirst?: boolean;
 }
 
 /** The version a task returns to the queue with (see releaseTask). */
 export interface TaskRelease {
   size: number;
   mtimeMs: number;
+  ino: number | null;
+  ctimeMs: number | null;
   observedAt: EpochMs;
   readyAt: EpochMs | null;
   /** The file was rewritten while it was streamed: upload it once settled from now on. */

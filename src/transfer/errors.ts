@@ -2,15 +2,18 @@
 // Retrying is an allow-list: only what is known to pass with time is transient.
 import { MAX_OBJECT_SIZE } from './part-plan.js';
 
-export interface FileVersion {
-  size: number;
-  mtimeMs: number;
-}
+import type { FileVersion } from '../domain/model.js';
+
+export type { FileVersion };
 
 export type FileCheckMoment = 'before reading' | 'while reading' | 'after reading';
 
 function describeVersion(version: FileVersion): string {
-  return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}`;
+  const identity = [
+    version.ino === null ? '' : `, inode ${version.ino}`,
+    version.ctimeMs === null ? '' : `, ctime ${new Date(version.ctimeMs).toISOString()}`,
+  ];
+  return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}${identity.join('')}`;
 }
 
 /** The file on disk is not the version the job names (it was written to before or during the upload). */

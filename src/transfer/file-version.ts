@@ -5,6 +5,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { sameVersion, versionOf } from '../domain/file-version.js';
 import { FileChangedError, FileVanishedError, type FileCheckMoment, type FileVersion } from './errors.js';
 
 export interface VersionedFile extends FileVersion {
@@ -40,9 +41,10 @@ async function assertOpenedWithoutLinks(handle: FileHandle, filePath: string): P
 
 function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment): void {
   if (!stats.isFile()) throw new FileVanishedError(file.filePath);
-  if (stats.size !== file.size || stats.mtimeMs !== file.mtimeMs) {
-    const expected = { size: file.size, mtimeMs: file.mtimeMs };
-    throw new FileChangedError(file.filePath, expected, { size: stats.size, mtimeMs: stats.mtimeMs }, moment);
+  // A rewrite that restored size and mtime, or another file moved to the path, shows in ctime or inode.
+  const found = versionOf(stats);
+  if (!sameVersion(file, found)) {
+    throw new FileChangedError(file.filePath, versionOfFile(file), found, moment);
   }
 }
 
@@ -110,13 +112,12 @@ export async function readExactly(
   while (filled < buffer.length) {
     const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
     if (bytesRead === 0) {
-      throw new FileChangedError(
-        file.filePath,
-        { size: file.size, mtimeMs: file.mtimeMs },
-        undefined,
-        'while reading',
-      );
+      throw new FileChangedError(file.filePath, versionOfFile(file), undefined, 'while reading');
     }
     filled += bytesRead;
   }
+}
+
+function versionOfFile(file: VersionedFile): FileVersion {
+  return { size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, ctimeMs: file.ctimeMs };
 }

@@ -469,6 +469,8 @@ class GrowingUpload {
       sha256,
       size: stats.size,
       mtimeMs: stats.mtimeMs,
+      ino: stats.ino,
+      ctimeMs: stats.ctimeMs,
       method: this.copiedBytes > 0 ? 'append' : 'streamed',
       bytesSent: this.bytesSent,
       bytesCopied: this.bytesCopied,

@@ -1,5 +1,6 @@
 // Where a multipart upload starts: a new upload, or the saved one when it belongs to this file
 // version. S3's list of parts is the truth; the saved list says which of them were checked.
+import { sameVersion } from '../domain/file-version.js';
 import type { UploadedPart } from '../domain/model.js';
 import { multipartEtag, normalizeEtag } from './checksums.js';
 import {
@@ -33,7 +34,7 @@ export interface MultipartStart {
 
 /** A saved upload can go on only for the same file version cut into the same part size. */
 export function resumeFits(resume: ResumeState, job: UploadJob, plan: PartPlan): boolean {
-  return resume.size === job.size && resume.mtimeMs === job.mtimeMs && resume.partSize === plan.partSize;
+  return sameVersion(resume, job) && resume.partSize === plan.partSize;
 }
 
 /** Sorts the parts S3 lists into those both sides agree on, and those only S3 knows. */
@@ -98,7 +99,7 @@ export async function startMultipart(
   if (!resumeFits(resume, job, plan)) {
     // Same file version, another part size (PART_SIZE_BYTES changed since): the saved upload may
     // have completed before the crash all the same.
-    if (resume.size === job.size && resume.mtimeMs === job.mtimeMs) {
+    if (sameVersion(resume, job)) {
       const completed = await completedBefore(context, job, resume, planParts(job.size, resume.partSize));
       if (completed)
         return { uploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };

@@ -150,7 +150,7 @@ export async function uploadMultipart(
 ): Promise<UploadResult> {
   const plan = planParts(job.size, partSizeFor(job.size, context.settings.partSizeBytes));
   const handle = await openVersion(job);
-  const version = { size: job.size, mtimeMs: job.mtimeMs };
+  const version = { size: job.size, mtimeMs: job.mtimeMs, ino: job.ino, ctimeMs: job.ctimeMs };
   try {
     const start = await startMultipart(context, job, resume, plan, progress);
     if (start.completed) {

@@ -132,9 +132,10 @@ class PieceStream extends Readable {
     this.md5.update(chunk);
     this.position += chunk.length;
     if (this.position === this.end && this.md5.digest('hex') !== this.expectedMd5) {
-      const { filePath, size, mtimeMs } = this.file;
+      const { filePath, size, mtimeMs, ino, ctimeMs } = this.file;
       const detail = 'read other bytes than the first read of the same part';
-      throw new FileChangedError(filePath, { size, mtimeMs }, undefined, 'while reading', detail);
+      const version = { size, mtimeMs, ino, ctimeMs };
+      throw new FileChangedError(filePath, version, undefined, 'while reading', detail);
     }
     this.push(chunk);
   }

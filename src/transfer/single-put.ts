@@ -63,6 +63,8 @@ async function putWholeFile(
     sha256,
     size: job.size,
     mtimeMs: job.mtimeMs,
+    ino: job.ino,
+    ctimeMs: job.ctimeMs,
     method: 'single',
     bytesSent: job.size,
     bytesCopied: 0,

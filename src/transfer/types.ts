@@ -9,6 +9,14 @@ export interface PreviousUpload {
   sha256: string;
 }
 
+/** What an upload this service completed at the key stored, as it was recorded. */
+export interface UploadedContent {
+  etag: string;
+  validation: ValidationMethod;
+  /** Hex SHA-256. */
+  sha256: string;
+}
+
 /** One file version to put at one key. */
 export interface UploadJob {
   filePath: string;
@@ -20,6 +28,9 @@ export interface UploadJob {
    */
   size: number;
   mtimeMs: number;
+  /** null: not recorded (a task from before they were), not checked. */
+  ino: number | null;
+  ctimeMs: number | null;
   /**
    * The file is still being written: upload it as it grows (see growing-upload.ts) rather than
    * expecting the version above.
@@ -29,6 +40,11 @@ export interface UploadJob {
   settleMs: number;
   /** The object already at the key (APPEND_MODE=auto), when this service uploaded it. */
   previous: PreviousUpload | undefined;
+  /**
+   * Only the file's ctime differs from this upload's version (chmod, chown, a new hard link): the
+   * file is hashed first, and nothing is sent when its content is still this upload's.
+   */
+  hashFirst?: UploadedContent;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
 }
@@ -66,11 +82,14 @@ export interface UploadResult {
   /** The version uploaded: a file uploaded while it grew ends at the version it settled at. */
   size: number;
   mtimeMs: number;
+  ino: number | null;
+  ctimeMs: number | null;
   /**
    * 'single': one PutObject; 'multipart': parts of a settled file; 'streamed': parts sent as the
-   * file grew; 'append': the object's old bytes copied on the server, the new ones sent.
+   * file grew; 'append': the object's old bytes copied on the server, the new ones sent;
+   * 'unchanged': nothing sent, the file hashed to job.hashFirst's content.
    */
-  method: 'single' | 'multipart' | 'streamed' | 'append';
+  method: 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged';
   /** Bytes sent over the network during this call (resumed parts are not sent again). */
   bytesSent: number;
   /** Bytes copied on the server from the object already at the key. */
@@ -81,7 +100,16 @@ export interface UploadResult {
 
 export type ResumeState = Pick<
   MultipartState,
-  's3UploadId' | 'partSize' | 'parts' | 'size' | 'mtimeMs' | 'streamed' | 'copiedBytes' | 'copySourceEtag'
+  | 's3UploadId'
+  | 'partSize'
+  | 'parts'
+  | 'size'
+  | 'mtimeMs'
+  | 'ino'
+  | 'ctimeMs'
+  | 'streamed'
+  | 'copiedBytes'
+  | 'copySourceEtag'
 >;
 
 export interface Uploader {

@@ -3,6 +3,7 @@ import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { BufferPool } from './buffer-pool.js';
 import { ObjectTooLargeError } from './errors.js';
+import { checkContent } from './content-check.js';
 import { appendFits, uploadGrowing } from './growing-upload.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { uploadMultipart } from './multipart.js';
@@ -35,6 +36,11 @@ export function createUploader(
           await progress.multipartAborted();
         }
         throw new ObjectTooLargeError(job.filePath, job.size);
+      }
+      if (job.hashFirst) {
+        const checked = await checkContent(context, job, job.hashFirst);
+        if ('unchanged' in checked) return checked.unchanged;
+        job = checked.changed;
       }
       const { stream } = job;
       const appendFrom = appendSource(job);

@@ -16,6 +16,7 @@ import { isUtf8 } from 'node:buffer';
 import { lstatSync, opendirSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { versionOf } from '../domain/file-version.js';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
@@ -269,7 +270,7 @@ export async function* scanFolder(
         }
         // Replaced by a link or a folder since the directory was read: not a file we take.
         if (!stats.isFile()) continue;
-        batch.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs, observedAt });
+        batch.push({ relativePath, ...versionOf(stats), observedAt });
         if (batch.length >= batchSize) {
           const full = batch;
           batch = [];

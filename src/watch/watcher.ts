@@ -6,6 +6,7 @@ import type { Stats } from 'node:fs';
 import { lstat, opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Event } from '@parcel/watcher';
+import { versionOf } from '../domain/file-version.js';
 import type { ObservedFile } from '../domain/model.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { asError, errorCode, isVanished } from './fs-errors.js';
@@ -144,7 +145,7 @@ class FolderWatcher implements FolderWatch {
           }
           if (stats?.isDirectory() && created) newFolders.push(relativePath);
           else if (stats?.isFile() && wanted) {
-            files.push({ relativePath, size: stats.size, mtimeMs: stats.mtimeMs, observedAt });
+            files.push({ relativePath, ...versionOf(stats), observedAt });
           }
         }),
       );

@@ -66,6 +66,8 @@ describe('uploading growing files against S3', () => {
       key,
       size: stats.size,
       mtimeMs: stats.mtimeMs,
+      ino: stats.ino,
+      ctimeMs: stats.ctimeMs,
       stream: options.stream ?? true,
       settleMs: SETTLE_MS,
       previous: options.previous,
@@ -277,6 +279,8 @@ describe('uploading growing files against S3', () => {
       parts: [...recorded.parts],
       size: job.size,
       mtimeMs: job.mtimeMs,
+      ino: job.ino,
+      ctimeMs: job.ctimeMs,
     };
     counts.clear();
     const { listener: again } = recorder();
@@ -308,6 +312,8 @@ describe('uploading growing files against S3', () => {
       parts: [...recorded.parts],
       size: job.size,
       mtimeMs: job.mtimeMs,
+      ino: job.ino,
+      ctimeMs: job.ctimeMs,
     };
     const { listener: again, recorded: recordedAgain } = recorder();
     const result = await uploader.upload(await jobFor(filePath, 'stale.bin'), resume, again);

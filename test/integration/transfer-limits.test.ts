@@ -70,7 +70,7 @@ describe('transfer at S3 size limits', () => {
   async function jobFor(filePath: string, key: string, stream = false): Promise<UploadJob> {
     const stats = await stat(filePath);
     const signal = new AbortController().signal;
-    const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+    const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
     return { filePath, bucket, key, ...version, stream, settleMs: 0, previous: undefined, signal };
   }
 

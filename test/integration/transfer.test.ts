@@ -3,7 +3,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -86,14 +86,21 @@ describe('transfer against S3', () => {
     signal = new AbortController().signal,
   ): Promise<UploadJob> {
     const stats = await stat(filePath);
-    const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+    const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
     return { filePath, bucket, key, ...version, stream: false, settleMs: 0, previous: undefined, signal };
   }
 
   function resumeFrom(job: UploadJob, recorded: Recorded, parts = recorded.parts): ResumeState {
     const created = recorded.created.at(-1);
     assert.ok(created, 'a multipart upload was created');
-    return { ...created, parts: [...parts], size: job.size, mtimeMs: job.mtimeMs };
+    return {
+      ...created,
+      parts: [...parts],
+      size: job.size,
+      mtimeMs: job.mtimeMs,
+      ino: job.ino,
+      ctimeMs: job.ctimeMs,
+    };
   }
 
   async function objectExists(key: string): Promise<boolean> {
@@ -130,6 +137,46 @@ describe('transfer against S3', () => {
 
   beforeEach(() => counts.clear());
 
+  it('hashes a file whose ctime alone changed: nothing is sent if its content is the last upload', async () => {
+    const { filePath } = await writeRandomFile('hashed.bin', 100 * 1024);
+    const modified = new Date('2022-02-02T02:02:02.222Z');
+    await utimes(filePath, modified, modified);
+    const first = await uploader.upload(await jobFor(filePath, 'hashed.bin'), undefined, recorder().listener);
+    const known = { etag: first.etag, validation: first.validation, sha256: first.sha256 };
+    const uploadedVersion = await jobFor(filePath, 'hashed.bin');
+
+    await chmod(filePath, 0o600);
+    counts.clear();
+    const unchanged = await uploader.upload(
+      { ...uploadedVersion, hashFirst: known },
+      undefined,
+      recorder().listener,
+    );
+    assert.deepEqual(
+      [unchanged.method, unchanged.bytesSent, unchanged.sha256],
+      ['unchanged', 0, first.sha256],
+    );
+    assert.equal(unchanged.ctimeMs, (await stat(filePath)).ctimeMs, 'the new ctime is the version recorded');
+    assert.equal(counts.size, 0, 'no request to S3');
+
+    // Rewritten in place with the same size and its mtime set back: the hash differs, it is sent.
+    const rewritten = randomBytes(100 * 1024);
+    await writeFile(filePath, rewritten);
+    await utimes(filePath, modified, modified);
+    const sent = await uploader.upload(
+      { ...uploadedVersion, hashFirst: known },
+      undefined,
+      recorder().listener,
+    );
+    const now = await stat(filePath);
+    assert.equal(now.mtimeMs, uploadedVersion.mtimeMs, 'the rewrite kept size and mtime');
+    assert.deepEqual(
+      [sent.method, sent.bytesSent, sent.mtimeMs, sent.ctimeMs],
+      ['single', rewritten.length, now.mtimeMs, now.ctimeMs],
+    );
+    assert.deepEqual(await getObjectBytes(checkClient, bucket, 'hashed.bin'), rewritten);
+  });
+
   it('uploads a small file with one PutObject whose ETag is its MD5', async () => {
     const { filePath, content } = await writeRandomFile('small.bin', 100 * 1024);
     const { listener, recorded } = recorder();
@@ -145,6 +192,8 @@ describe('transfer against S3', () => {
       sha256: createHash('sha256').update(content).digest('hex'),
       size: content.length,
       mtimeMs: (await stat(filePath)).mtimeMs,
+      ino: (await stat(filePath)).ino,
+      ctimeMs: (await stat(filePath)).ctimeMs,
     });
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'dir/small.bin'), content);
     assert.deepEqual(recorded.bytes, [content.length]);
@@ -357,7 +406,7 @@ describe('transfer against S3', () => {
       const secret = path.join(outside, 'secret.txt');
       await writeFile(secret, 'outside the source folder');
       const stats = await stat(secret);
-      const version = { size: stats.size, mtimeMs: stats.mtimeMs };
+      const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
       const linkedFile = path.join(folder, 'linked-file.txt');
       await symlink(secret, linkedFile);
       await symlink(outside, path.join(folder, 'linked-folder'));

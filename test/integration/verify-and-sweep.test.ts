@@ -38,7 +38,7 @@ import {
   testS3Settings,
   uniqueBucketName,
 } from '../support/s3.js';
-import { readyAt } from '../unit/store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from '../unit/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 const PREFIX = 'runs/7';
@@ -90,7 +90,14 @@ describe('verify and the orphan sweep against S3', () => {
       now,
     );
     await store.activateRequest(uploadId, now);
-    const files = paths.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
+    const files = paths.map((relativePath) => ({
+      relativePath,
+      size: 1,
+      mtimeMs: 1,
+      ino: 1,
+      ctimeMs: 1,
+      observedAt: now,
+    }));
     await store.recordObservedFiles(uploadId, files, (p) => objectKeyFor(PREFIX, p), readyAt(now), now);
   }
 
@@ -103,7 +110,15 @@ describe('verify and the orphan sweep against S3', () => {
     const now = Date.now();
     await store.recordObservedFiles(
       uploadId,
-      [{ relativePath, size: content.length, mtimeMs: 1000, observedAt: now }],
+      [
+        {
+          relativePath,
+          size: content.length,
+          mtimeMs: 1000,
+          ...(await identityOf(path.join(folder, relativePath))),
+          observedAt: now,
+        },
+      ],
       (p) => objectKeyFor(PREFIX, p),
       readyAt(now),
       now,
@@ -113,7 +128,7 @@ describe('verify and the orphan sweep against S3', () => {
     const [claimed] = await store.claimReadyTasks(now, 1);
     assert.equal(claimed?.taskId, task.taskId);
     const sha256 = createHash('sha256').update(content).digest('hex');
-    const upload = { etag, validation: 'etag' as const, sha256, size: content.length, mtimeMs: 1000 };
+    const upload = { etag, validation: 'etag' as const, sha256, ...versionHeld(task) };
     assert.equal(await store.completeTask(task.taskId, upload, now), true);
   }
 
@@ -249,6 +264,8 @@ describe('verify and the orphan sweep against S3', () => {
         key: trackedTask.objectKey,
         size: 1,
         mtimeMs: 1,
+        ino: 1,
+        ctimeMs: 1,
         partSize: 5 * MiB,
         streamed: false,
         copiedBytes: 0,

@@ -139,6 +139,8 @@ async function addTasks(store: Store, uploadId: string, count: number): Promise<
     relativePath: `dir/file-${i}.txt`,
     size: 100 + i,
     mtimeMs: 1_700_000_000_000,
+    ino: 1,
+    ctimeMs: 1_700_000_000_000,
     observedAt: 1_700_000_000_000,
   }));
   await store.recordObservedFiles(uploadId, files, (p) => `prefix/${p}`, readyAt(now), now);
@@ -158,6 +160,8 @@ async function addTasks(store: Store, uploadId: string, count: number): Promise<
         sha256: '0'.repeat(64),
         size: task.size,
         mtimeMs: task.mtimeMs,
+        ino: task.ino,
+        ctimeMs: task.ctimeMs,
       },
       now,
     );

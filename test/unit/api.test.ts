@@ -17,7 +17,7 @@ import type { Store } from '../../src/store/store.js';
 import { S3RequestError } from '../../src/transfer/errors.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
-import { readyAt } from './store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from './store-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -99,6 +99,8 @@ async function failTasks(store: Store, uploadId: string, names: string[]): Promi
     relativePath,
     size: 100,
     mtimeMs: 1_700_000_000_000,
+    ino: 1,
+    ctimeMs: 1_700_000_000_000,
     observedAt: 1_700_000_000_000,
   }));
   await store.recordObservedFiles(uploadId, files, (p) => `prefix/${p}`, readyAt(now), now);
@@ -203,7 +205,7 @@ describe('happy paths', () => {
     await failTasks(store, 'u1', ['a.txt', 'b.txt']);
     await store.recordObservedFiles(
       'u1',
-      [{ relativePath: 'c.txt', size: 50, mtimeMs: 1, observedAt: 1 }],
+      [{ relativePath: 'c.txt', size: 50, mtimeMs: 1, ino: 1, ctimeMs: 1, observedAt: 1 }],
       (p) => p,
       readyAt(0),
       0,
@@ -337,16 +339,19 @@ async function completeTasks(
     await mkdir(path.dirname(path.join(f.folder, file.name)), { recursive: true });
     await writeFile(path.join(f.folder, file.name), Buffer.alloc(file.size, 1));
   }
-  const observed = files.map(({ name, size }) => ({
-    relativePath: name,
-    size,
-    mtimeMs: MTIME,
-    observedAt: now,
-  }));
+  const observed = await Promise.all(
+    files.map(async ({ name, size }) => ({
+      relativePath: name,
+      size,
+      mtimeMs: MTIME,
+      ...(await identityOf(path.join(f.folder, name))),
+      observedAt: now,
+    })),
+  );
   await f.store.recordObservedFiles(uploadId, observed, (p) => `prefix/${p}`, readyAt(now), now);
   for (const task of await f.store.claimReadyTasks(now, files.length)) {
     const etag = etagOf(task.relativePath);
-    const upload = { etag, validation: 'etag' as const, sha256: SHA, size: task.size, mtimeMs: task.mtimeMs };
+    const upload = { etag, validation: 'etag' as const, sha256: SHA, ...versionHeld(task) };
     assert.equal(await f.store.completeTask(task.taskId, upload, now), true);
     const file = files.find((candidate) => candidate.name === task.relativePath);
     if (file?.inS3 !== false) f.auditor.putObject('my-bucket', task.objectKey, { size: task.size, etag });

@@ -38,6 +38,8 @@ async function activeRequestWithFiles(uploadId: string, count: number, readyAt: 
     relativePath: `f${i}.bin`,
     size: i,
     mtimeMs: now - 10_000,
+    ino: 1,
+    ctimeMs: now - 10_000,
     observedAt: now,
   }));
   await store.recordObservedFiles(

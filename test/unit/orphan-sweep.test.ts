@@ -56,7 +56,14 @@ async function request(
     { uploadId, sourceFolder: '/data', destinationBucket: bucket, destinationPrefix: prefix, pattern: '**' },
     STARTED_AT - 3_600_000,
   );
-  const files = paths.map((relativePath) => ({ relativePath, size: 100, mtimeMs: 1, observedAt: 1 }));
+  const files = paths.map((relativePath) => ({
+    relativePath,
+    size: 100,
+    mtimeMs: 1,
+    ino: 1,
+    ctimeMs: 1,
+    observedAt: 1,
+  }));
   const keyOf = (relativePath: string) => objectKeyFor(prefix, relativePath);
   await store.recordObservedFiles(uploadId, files, keyOf, readyAt(1), 1);
   for (const [relativePath, s3UploadId] of Object.entries(recorded)) {
@@ -70,6 +77,8 @@ async function request(
         key: task.objectKey,
         size: 100,
         mtimeMs: 1,
+        ino: 1,
+        ctimeMs: 1,
         partSize: 5,
         streamed: false,
         copiedBytes: 0,

@@ -25,6 +25,7 @@ import {
   observed,
   readyAt,
   runRandomOperations,
+  taskOf,
   uploadOf,
 } from './store-fixtures.js';
 import { describeStoreContract } from './store-contract.js';
@@ -176,6 +177,32 @@ describe('SqliteStore', () => {
       (error: Error) => error.message.includes(newer),
     );
     open(path.join(folder, 'fresh.db'));
+  });
+
+  it('upgrades a database written before inode numbers and ctimes without uploading any file again', async () => {
+    await store.close();
+    const older = path.join(folder, 'older.db');
+    const raw = new Sqlite(older);
+    // The schema as it was before file versions had an inode number and a ctime (migrations 1-2).
+    for (const migration of MIGRATIONS.slice(0, 2)) raw.exec(migration);
+    raw.pragma('user_version = 2');
+    raw.exec(`
+      INSERT INTO upload_requests VALUES ('r1', '/src', 'b', '', '**', 'active', ${T0}, ${T0}, NULL);
+      INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, bytes_uploaded,
+                              attempts, ready_at, observed_at, etag, validation, sha256, uploaded_size,
+                              created_at, updated_at, completed_at)
+      VALUES ('r1', 'a.txt', 'a.txt', 100, 1000.5, 'completed', 100, 1, ${T0}, ${T0}, 'e', 'etag',
+              '${'ab'.repeat(32)}', 100, ${T0}, ${T0}, ${T0});`);
+    raw.close();
+    open(older);
+    const [before] = await allTasks(store, 'r1');
+    assert.ok(before);
+    assert.deepEqual([before.ino, before.ctimeMs, before.hashFirst], [null, null, false]);
+    const seen = [
+      { relativePath: 'a.txt', size: 100, mtimeMs: 1000.5, ino: 77, ctimeMs: 1500, observedAt: T0 + 9 },
+    ];
+    assert.equal(await store.recordObservedFiles('r1', seen, keyFor, readyAt(T0 + 9), T0 + 9), 0);
+    assert.deepEqual(await taskOf(store, before.taskId), { ...before, ino: 77, ctimeMs: 1500 });
   });
 
   it('keeps request_task_counts equal to a GROUP BY over file_tasks', async () => {

@@ -225,6 +225,8 @@ export function describeRunContract(current: () => Store): void {
       const version = {
         size: 200,
         mtimeMs: 2000,
+        ino: 1,
+        ctimeMs: 2000,
         observedAt: T0 + 1,
         readyAt: T0 + 50,
         refuseStreaming: true,
@@ -235,7 +237,16 @@ export function describeRunContract(current: () => Store): void {
         [released.status, released.readyAt, released.streamRefused],
         ['pending', T0 + 50, true],
       );
-      const grown = [{ relativePath: task.relativePath, size: 300, mtimeMs: 3000, observedAt: T0 + 2 }];
+      const grown = [
+        {
+          relativePath: task.relativePath,
+          size: 300,
+          mtimeMs: 3000,
+          ino: 1,
+          ctimeMs: 3000,
+          observedAt: T0 + 2,
+        },
+      ];
       const readiness = () => ({ readyAt: T0 + 2, settledAt: T0 + 90 });
       assert.equal(await store.recordObservedFiles('r1', grown, keyFor, readiness, T0 + 2), 1);
       assert.equal((await taskOf(store, task.taskId)).readyAt, T0 + 90, 'its settle time, not at once');
@@ -244,7 +255,16 @@ export function describeRunContract(current: () => Store): void {
       assert.equal(claimed?.taskId, task.taskId);
       await store.completeTask(task.taskId, { ...uploadOf(task), size: 300, mtimeMs: 3000 }, T0 + 91);
       assert.equal((await taskOf(store, task.taskId)).streamRefused, false, 'a completed upload clears it');
-      const again = [{ relativePath: task.relativePath, size: 400, mtimeMs: 4000, observedAt: T0 + 92 }];
+      const again = [
+        {
+          relativePath: task.relativePath,
+          size: 400,
+          mtimeMs: 4000,
+          ino: 1,
+          ctimeMs: 4000,
+          observedAt: T0 + 92,
+        },
+      ];
       await store.recordObservedFiles(
         'r1',
         again,
@@ -287,7 +307,14 @@ export function describeRunContract(current: () => Store): void {
     it('releases a running task with its new version, or keeps its progress for the same one', async () => {
       const [changed, same] = await activeRequestWith(store, 'r1', observed(2));
       assert.ok(changed && same);
-      const version = { size: 300, mtimeMs: 5000, observedAt: T0 + 1, readyAt: T0 + 40 };
+      const version = {
+        size: 300,
+        mtimeMs: 5000,
+        ino: 1,
+        ctimeMs: 5000,
+        observedAt: T0 + 1,
+        readyAt: T0 + 40,
+      };
       assert.equal(
         await store.releaseTask(changed.taskId, version, 'changed', T0 + 1),
         false,
@@ -312,7 +339,14 @@ export function describeRunContract(current: () => Store): void {
       );
       assert.deepEqual([released.bytesUploaded, released.attempts], [0, 0]);
 
-      const sameVersion = { size: same.size, mtimeMs: same.mtimeMs, observedAt: T0 + 3, readyAt: T0 + 3 };
+      const sameVersion = {
+        size: same.size,
+        mtimeMs: same.mtimeMs,
+        ino: 1,
+        ctimeMs: same.mtimeMs,
+        observedAt: T0 + 3,
+        readyAt: T0 + 3,
+      };
       assert.equal(await store.releaseTask(same.taskId, sameVersion, null, T0 + 3), true);
       const kept = await taskOf(store, same.taskId);
       assert.deepEqual(
@@ -326,7 +360,14 @@ export function describeRunContract(current: () => Store): void {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);
       await store.claimReadyTasks(T0, 1);
-      const version = { size: task.size, mtimeMs: task.mtimeMs, observedAt: T0 + 1, readyAt: null };
+      const version = {
+        size: task.size,
+        mtimeMs: task.mtimeMs,
+        ino: 1,
+        ctimeMs: task.mtimeMs,
+        observedAt: T0 + 1,
+        readyAt: null,
+      };
       assert.equal(await store.releaseTask(task.taskId, version, 'cancelled', T0 + 1), true);
       const released = await taskOf(store, task.taskId);
       assert.deepEqual([released.status, released.readyAt], ['pending', null]);
@@ -414,8 +455,8 @@ export function describeRunContract(current: () => Store): void {
       assert.ok(task);
       await store.claimReadyTasks(T0, 1);
       await store.saveMultipart(multipartOf(task.taskId), T0);
-      const { size, mtimeMs, observedAt } = task;
-      const release = { size, mtimeMs, observedAt, readyAt: T0 + 1, refundAttempt: true };
+      const { size, mtimeMs, ino, ctimeMs, observedAt } = task;
+      const release = { size, mtimeMs, ino, ctimeMs, observedAt, readyAt: T0 + 1, refundAttempt: true };
       assert.equal(await store.releaseTask(task.taskId, release, 'waiting for S3', T0 + 1), true);
       const released = await taskOf(store, task.taskId);
       assert.equal(released.status, 'pending');

@@ -9,6 +9,7 @@ import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';
 import { describeRunContract } from './store-contract-runs.js';
+import { describeVersionContract } from './store-contract-versions.js';
 import {
   T0,
   activeRequestWith,
@@ -138,7 +139,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           ),
           true,
         );
-        const version = { size: 100, mtimeMs: 1000.5, observedAt: T0 + 3, readyAt: T0 + 3 };
+        const version = {
+          size: 100,
+          mtimeMs: 1000.5,
+          ino: 1,
+          ctimeMs: 1000.5,
+          observedAt: T0 + 3,
+          readyAt: T0 + 3,
+        };
         assert.equal(await store.releaseTask(releasing.taskId, version, null, T0 + 3), true);
         assert.equal(await store.recoverInterruptedTasks(T0 + 4), 1);
         assert.equal(await store.requeueDueFailedTasks(T0 + 1000), 0);
@@ -175,8 +183,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('creates pending tasks with their key, version, observedAt and readyAt', async () => {
         await store.createRequest(newRequest('r1'), T0);
         const files = [
-          { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25, observedAt: T0 - 3 },
-          { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99, observedAt: T0 - 2 },
+          { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25, ino: 7, ctimeMs: 1234.75, observedAt: T0 - 3 },
+          { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99, ino: 1, ctimeMs: 99, observedAt: T0 - 2 },
         ];
         const readyAtFor = (file: ObservedFile) => ({ readyAt: T0 + file.size, settledAt: T0 + file.size });
         assert.equal(await store.recordObservedFiles('r1', files, keyFor, readyAtFor, T0), 2);
@@ -191,6 +199,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             objectKey: 'key/a.txt',
             size: 10,
             mtimeMs: 1234.25,
+            ino: 7,
+            ctimeMs: 1234.75,
             status: 'pending',
             bytesUploaded: 0,
             attempts: 0,
@@ -202,6 +212,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             sha256: null,
             uploadedSize: null,
             streamRefused: false,
+            hashFirst: false,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,
@@ -228,7 +239,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [pending, running, done, failed] = await activeRequestWith(store, 'r1', files);
         assert.ok(pending && running && done && failed);
         await store.claimReadyTasks(T0, 4);
-        const sameVersion = { size: 100, mtimeMs: 1000.5, observedAt: T0, readyAt: T0 };
+        const sameVersion = {
+          size: 100,
+          mtimeMs: 1000.5,
+          ino: 1,
+          ctimeMs: 1000.5,
+          observedAt: T0,
+          readyAt: T0,
+        };
         await store.releaseTask(pending.taskId, sameVersion, null, T0);
         await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 50 }, T0 + 1);
@@ -250,8 +268,22 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.completeTask(done.taskId, uploadOf(done, '"e"', 'content-md5'), T0 + 1);
         await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 50 }, T0 + 1);
         const changed = [
-          { relativePath: done.relativePath, size: 100, mtimeMs: 2000, observedAt: T0 + 19 },
-          { relativePath: failed.relativePath, size: 250, mtimeMs: 1000.5, observedAt: T0 + 18 },
+          {
+            relativePath: done.relativePath,
+            size: 100,
+            mtimeMs: 2000,
+            ino: 1,
+            ctimeMs: 2000,
+            observedAt: T0 + 19,
+          },
+          {
+            relativePath: failed.relativePath,
+            size: 250,
+            mtimeMs: 1000.5,
+            ino: 1,
+            ctimeMs: 1000.5,
+            observedAt: T0 + 18,
+          },
         ];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 30), T0 + 20), 2);
         for (const [task, file] of [
@@ -284,7 +316,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('moves a pending task to the new version and its new readyAt', async () => {
         const [task] = await activeRequestWith(store, 'r1', observed(1));
         assert.ok(task);
-        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000, observedAt: T0 + 4 }];
+        const changed = [
+          {
+            relativePath: task.relativePath,
+            size: 5,
+            mtimeMs: 3000,
+            ino: 1,
+            ctimeMs: 3000,
+            observedAt: T0 + 4,
+          },
+        ];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 1);
         const after = await taskOf(store, task.taskId);
         assert.deepEqual(
@@ -297,7 +338,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [task] = await activeRequestWith(store, 'r1', observed(1, 100, 0, T0 + 10));
         assert.ok(task);
         const seen = (size: number, observedAt: number) => [
-          { relativePath: task.relativePath, size, mtimeMs: 2000, observedAt },
+          { relativePath: task.relativePath, size, mtimeMs: 2000, ino: 1, ctimeMs: 2000, observedAt },
         ];
         assert.equal(
           await store.recordObservedFiles('r1', seen(1, T0 + 9), keyFor, readyAt(T0 + 50), T0 + 20),
@@ -337,7 +378,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const [task] = await activeRequestWith(store, 'r1', observed(1));
         assert.ok(task);
         const [claimed] = await store.claimReadyTasks(T0, 1);
-        const changed = [{ relativePath: task.relativePath, size: 5, mtimeMs: 3000, observedAt: T0 + 5 }];
+        const changed = [
+          {
+            relativePath: task.relativePath,
+            size: 5,
+            mtimeMs: 3000,
+            ino: 1,
+            ctimeMs: 3000,
+            observedAt: T0 + 5,
+          },
+        ];
         assert.equal(await store.recordObservedFiles('r1', changed, keyFor, readyAt(T0 + 7), T0 + 5), 0);
         assert.deepEqual(await store.getTask(task.taskId), claimed);
       });
@@ -424,5 +474,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeRunContract(() => store);
     describeFairnessContract(() => store);
     describeAuditContract(() => store);
+    describeVersionContract(() => store);
   });
 }

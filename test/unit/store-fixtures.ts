@@ -1,6 +1,8 @@
 // Fixtures shared by the Store contract suites and the implementations' own tests.
 import assert from 'node:assert/strict';
+import { lstat } from 'node:fs/promises';
 import type {
+  FileVersion,
   CompletedUpload,
   EpochMs,
   FileReadiness,
@@ -42,6 +44,8 @@ export function observed(count: number, size = 100, from = 0, observedAt = T0): 
     relativePath: `dir/file-${String(from + i).padStart(6, '0')}.txt`,
     size,
     mtimeMs: 1000.5,
+    ino: 1,
+    ctimeMs: 1000.5,
     observedAt,
   }));
 }
@@ -123,6 +127,8 @@ export async function runRandomOperations(
       relativePath: `f${Math.floor(random() * 40)}.txt`,
       size: Math.floor(random() * 3) * 100,
       mtimeMs: Math.floor(random() * 2),
+      ino: 1,
+      ctimeMs: Math.floor(random() * 2),
       observedAt: now - Math.floor(random() * 8),
     }));
   const cancelOne = async (): Promise<void> => {
@@ -143,7 +149,11 @@ export async function runRandomOperations(
     (tasks) => store.recordProgress(pick(tasks)?.taskId ?? 0, Math.floor(random() * 100), now),
     (tasks) => {
       const task = pick(tasks);
-      return store.completeTask(task?.taskId ?? 0, uploadOf(task ?? { size: 1, mtimeMs: 1 }), now);
+      return store.completeTask(
+        task?.taskId ?? 0,
+        uploadOf(task ?? { size: 1, mtimeMs: 1, ino: 1, ctimeMs: 1 }),
+        now,
+      );
     },
     (tasks) =>
       store.failTask(
@@ -154,7 +164,14 @@ export async function runRandomOperations(
     (tasks) => {
       const task = pick(tasks);
       const size = random() < 0.5 ? (task?.size ?? 0) : 700;
-      const version = { size, mtimeMs: 3, observedAt: now, readyAt: random() < 0.2 ? null : now };
+      const version = {
+        size,
+        mtimeMs: 3,
+        ino: 1,
+        ctimeMs: 3,
+        observedAt: now,
+        readyAt: random() < 0.2 ? null : now,
+      };
       return store.releaseTask(task?.taskId ?? 0, version, null, now);
     },
     (tasks) => store.dropTask(pick(tasks)?.taskId ?? 0),
@@ -176,11 +193,12 @@ export async function runRandomOperations(
 
 /** A completed upload of the task's version, with a made-up SHA-256. */
 export function uploadOf(
-  task: Pick<FileTask, 'size' | 'mtimeMs'>,
+  task: Pick<FileTask, 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>,
   etag = '"e"',
   validation: ValidationMethod = 'etag',
 ): CompletedUpload {
-  return { etag, validation, sha256: 'ab'.repeat(32), size: task.size, mtimeMs: task.mtimeMs };
+  const { size, mtimeMs, ino, ctimeMs } = task;
+  return { etag, validation, sha256: 'ab'.repeat(32), size, mtimeMs, ino, ctimeMs };
 }
 
 /** A multipart upload of a 100-byte file in 5-byte parts. */
@@ -192,9 +210,22 @@ export function multipartOf(taskId: number): Omit<MultipartState, 'parts' | 'cre
     key: `key/${taskId}`,
     size: 100,
     mtimeMs: 1000.5,
+    ino: 1,
+    ctimeMs: 1000.5,
     partSize: 5,
     streamed: false,
     copiedBytes: 0,
     copySourceEtag: null,
   };
+}
+
+/** The version a task holds, as a completed upload of it records it. */
+export function versionHeld(task: FileVersion): FileVersion {
+  return { size: task.size, mtimeMs: task.mtimeMs, ino: task.ino, ctimeMs: task.ctimeMs };
+}
+
+/** The inode number and ctime of a file on disk: verify compares a completed task's with them. */
+export async function identityOf(filePath: string): Promise<{ ino: number; ctimeMs: number }> {
+  const stats = await lstat(filePath);
+  return { ino: stats.ino, ctimeMs: stats.ctimeMs };
 }

@@ -65,7 +65,12 @@ describe('classifyS3Error', () => {
     ['an abort', abortErrorFrom(AbortSignal.abort())],
     [
       'a changed file',
-      new FileChangedError('/f', { size: 1, mtimeMs: 1 }, { size: 2, mtimeMs: 2 }, 'after reading'),
+      new FileChangedError(
+        '/f',
+        { size: 1, mtimeMs: 1, ino: 1, ctimeMs: 1 },
+        { size: 2, mtimeMs: 2, ino: 1, ctimeMs: 2 },
+        'after reading',
+      ),
     ],
     ['a plain error', new Error('boom')],
   ];

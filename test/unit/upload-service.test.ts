@@ -67,6 +67,8 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
     relativePath: `f${i}.txt`,
     size: 10,
     mtimeMs: 1,
+    ino: 1,
+    ctimeMs: 1,
     observedAt: 1,
   }));
   await f.store.activateRequest(uploadId, f.clock.now);
@@ -348,6 +350,8 @@ test('listFiles pages with a cursor, filters by status, and refuses a bad cursor
     relativePath: `${name}.txt`,
     size: 1,
     mtimeMs: 1,
+    ino: 1,
+    ctimeMs: 1,
     observedAt: 1,
   }));
   await f.store.recordObservedFiles('u', files, (p) => `k/${p}`, readyAt(f.clock.now), f.clock.now);

@@ -1,7 +1,7 @@
 // verifyCompletedUploads pages through the store: however many tasks a request has, it reads one
 // page at a time and still checks every completed one, in task order.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/engine/
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
-import { readyAt } from './store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from './store-fixtures.js';
 
 /** A request of `count` completed one-byte files; `inS3` says which objects S3 holds. */
 async function requestOfCompletedFiles(
@@ -45,11 +45,16 @@ async function requestOfCompletedFiles(
   await store.activateRequest('big', now);
   const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
   await Promise.all(names.map((name) => writeFile(path.join(folder, name), 'x')));
-  const files = names.map((relativePath) => ({ relativePath, size: 1, mtimeMs: 1, observedAt: now }));
+  const files = await Promise.all(
+    names.map(async (relativePath) => {
+      const identity = await identityOf(path.join(folder, relativePath));
+      return { relativePath, size: 1, mtimeMs: 1, ...identity, observedAt: now };
+    }),
+  );
   await store.recordObservedFiles('big', files, (p) => p, readyAt(now), now);
   const auditor = new FakeAuditor();
   for (const task of await store.claimReadyTasks(now, count)) {
-    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', size: 1, mtimeMs: 1 } as const;
+    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', ...versionHeld(task) } as const;
     await store.completeTask(task.taskId, upload, now);
     if (inS3(task.relativePath)) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
   }
@@ -84,4 +89,27 @@ test('checks every completed task of a large request, one page at a time', async
   assert.equal(report.requeued, 13);
   assert.ok(limits.length >= 3, `read in pages: ${limits.join(', ')}`);
   assert.ok(Math.max(...limits) <= 500, `no page above 500 tasks: ${limits.join(', ')}`);
+});
+
+test('reports a local file replaced (another inode) or changed in its ctime alone, with the same size', async (t) => {
+  const { store, auditor, request } = await requestOfCompletedFiles(t, 3, () => true);
+  const folder = request.sourceFolder;
+  // mv of another one-byte file over f00000; chmod of f00001; f00002 left alone.
+  await writeFile(path.join(folder, 'staged'), 'y');
+  await rename(path.join(folder, 'staged'), path.join(folder, 'f00000.txt'));
+  await chmod(path.join(folder, 'f00001.txt'), 0o600);
+  const report = await verifyCompletedUploads({ store, auditor }, request);
+  assert.deepEqual(
+    report.mismatches.map(({ relativePath, reason }) => [relativePath, reason.split(' (')[0]]),
+    [
+      ['f00000.txt', 'the local file was replaced by another one'],
+      ['f00001.txt', 'the local file changed since its upload'],
+    ],
+  );
+  assert.equal(report.requeued, 2);
+  const hashFirst = async (relativePath: string) =>
+    (await store.findTaskByPath('big', relativePath))?.hashFirst;
+  // Only the ctime moved: the file is hashed before anything is sent; a replaced one is just sent.
+  assert.deepEqual([await hashFirst('f00000.txt'), await hashFirst('f00001.txt')], [false, true]);
+  assert.equal((await store.findTaskByPath('big', 'f00002.txt'))?.status, 'completed');
 });

@@ -23,6 +23,7 @@ export function auditQueries(db: Database) {
     checkedEtag: string | null;
     reason: string;
     forgetUpload: number;
+    hashFirst: number;
     now: EpochMs;
   }>(`
     UPDATE file_tasks SET
@@ -35,6 +36,7 @@ export function auditQueries(db: Database) {
       validation = CASE WHEN @forgetUpload = 1 THEN NULL ELSE validation END,
       sha256 = CASE WHEN @forgetUpload = 1 THEN NULL ELSE sha256 END,
       uploaded_size = CASE WHEN @forgetUpload = 1 THEN NULL ELSE uploaded_size END,
+      hash_first = CASE WHEN @forgetUpload = 1 THEN 0 ELSE @hashFirst END,
       updated_at = @now
     WHERE task_id = @taskId AND status = 'completed' AND etag IS @checkedEtag
       AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status != 'cancelled')`);
@@ -46,10 +48,11 @@ export function auditQueries(db: Database) {
     },
 
     requeueCompleted(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): boolean {
-      const { checkedEtag, reason, forgetUpload } = requeue;
+      const { checkedEtag, reason } = requeue;
+      const forgetUpload = requeue.forgetUpload ? 1 : 0;
+      const hashFirst = requeue.hashFirst === true ? 1 : 0;
       return (
-        requeueCompleted.run({ taskId, checkedEtag, reason, forgetUpload: forgetUpload ? 1 : 0, now })
-          .changes === 1
+        requeueCompleted.run({ taskId, checkedEtag, reason, forgetUpload, hashFirst, now }).changes === 1
       );
     },
   };

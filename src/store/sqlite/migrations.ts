@@ -153,8 +153,27 @@ CREATE INDEX file_tasks_by_request_queue ON file_tasks (upload_id, status, ready
 CREATE INDEX upload_requests_active ON upload_requests (upload_id, served_turn) WHERE status = 'active';
 `;
 
+// A file version is also its inode number and ctime (see FileVersion), so that a file replaced by
+// one of the same size and mtime is a new version. NULL in rows written before: the first
+// observation records them without changing anything else. REAL, as mtime_ms: Node.js reports
+// inode numbers as doubles, and an INTEGER column would refuse those above 2^63.
+const FILE_IDENTITY = `
+ALTER TABLE file_tasks ADD COLUMN ino REAL;
+ALTER TABLE file_tasks ADD COLUMN ctime_ms REAL;
+-- 1 while only the file's ctime differs from its last upload: hashed before it is sent again.
+ALTER TABLE file_tasks ADD COLUMN hash_first INTEGER NOT NULL DEFAULT 0 CHECK (hash_first IN (0, 1));
+ALTER TABLE multipart_uploads ADD COLUMN ino REAL;
+ALTER TABLE multipart_uploads ADD COLUMN ctime_ms REAL;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, GROWING_FILES, FAILURE_KINDS, FAIR_QUEUE];
+export const MIGRATIONS: readonly string[] = [
+  INITIAL_SCHEMA,
+  GROWING_FILES,
+  FAILURE_KINDS,
+  FAIR_QUEUE,
+  FILE_IDENTITY,
+];
 
 export class SchemaTooNewError extends Error {
   constructor(

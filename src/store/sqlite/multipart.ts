@@ -36,10 +36,10 @@ export function multipartQueries(db: Database) {
   const deleteUpload = db.prepare<[number]>(`DELETE FROM multipart_uploads WHERE task_id = ?`);
 
   const insertUpload = db.prepare<Omit<NewMultipart, 'streamed'> & { streamed: number; now: EpochMs }>(`
-    INSERT INTO multipart_uploads (task_id, s3_upload_id, bucket, object_key, size, mtime_ms, part_size,
-                                   streamed, copied_bytes, copy_source_etag, created_at)
-    VALUES (@taskId, @s3UploadId, @bucket, @key, @size, @mtimeMs, @partSize,
-            @streamed, @copiedBytes, @copySourceEtag, @now)`);
+    INSERT INTO multipart_uploads (task_id, s3_upload_id, bucket, object_key, size, mtime_ms, ino, ctime_ms,
+                                   part_size, streamed, copied_bytes, copy_source_etag, created_at)
+    VALUES (@taskId, @s3UploadId, @bucket, @key, @size, @mtimeMs, @ino, @ctimeMs,
+            @partSize, @streamed, @copiedBytes, @copySourceEtag, @now)`);
 
   const upsertPart = db.prepare<PartRow>(`
     INSERT INTO multipart_parts (task_id, part_number, etag, size)
@@ -55,6 +55,8 @@ export function multipartQueries(db: Database) {
       key: state.key,
       size: state.size,
       mtimeMs: state.mtimeMs,
+      ino: state.ino,
+      ctimeMs: state.ctimeMs,
       partSize: state.partSize,
       streamed: state.streamed ? 1 : 0,
       copiedBytes: state.copiedBytes,

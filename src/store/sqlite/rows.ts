@@ -29,6 +29,8 @@ export interface TaskRow {
   object_key: string;
   size: number;
   mtime_ms: number;
+  ino: number | null;
+  ctime_ms: number | null;
   status: string;
   bytes_uploaded: number;
   attempts: number;
@@ -40,6 +42,7 @@ export interface TaskRow {
   sha256: string | null;
   uploaded_size: number | null;
   stream_refused: number;
+  hash_first: number;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -53,6 +56,8 @@ export interface MultipartRow {
   object_key: string;
   size: number;
   mtime_ms: number;
+  ino: number | null;
+  ctime_ms: number | null;
   part_size: number;
   streamed: number;
   copied_bytes: number;
@@ -113,6 +118,8 @@ export function toFileTask(row: TaskRow): FileTask {
     objectKey: row.object_key,
     size: row.size,
     mtimeMs: row.mtime_ms,
+    ino: row.ino,
+    ctimeMs: row.ctime_ms,
     status: taskStatus(row.status),
     bytesUploaded: row.bytes_uploaded,
     attempts: row.attempts,
@@ -124,6 +131,7 @@ export function toFileTask(row: TaskRow): FileTask {
     sha256: row.sha256,
     uploadedSize: row.uploaded_size,
     streamRefused: row.stream_refused === 1,
+    hashFirst: row.hash_first === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
@@ -143,6 +151,8 @@ export function toMultipartState(row: MultipartRow, parts: readonly PartRow[]): 
     key: row.object_key,
     size: row.size,
     mtimeMs: row.mtime_ms,
+    ino: row.ino,
+    ctimeMs: row.ctime_ms,
     partSize: row.part_size,
     streamed: row.streamed === 1,
     copiedBytes: row.copied_bytes,

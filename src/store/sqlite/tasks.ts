@@ -1,6 +1,7 @@
 // File tasks: what the monitor records, what the API pages through, and the transitions of one
 // task's run. Every transition of a run is guarded by status = 'in_progress'.
 import type { Database } from 'better-sqlite3';
+import { sameVersion } from '../../domain/file-version.js';
 import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
 import type { FailureKind, TaskStatus } from '../../domain/status.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
@@ -14,6 +15,8 @@ interface ObservedFileRow {
   objectKey: string;
   size: number;
   mtimeMs: number;
+  ino: number;
+  ctimeMs: number;
   observedAt: EpochMs;
   readyAt: EpochMs;
   settledAt: EpochMs;
@@ -23,6 +26,8 @@ interface ObservedFileRow {
 interface TaskVersion {
   size: number;
   mtimeMs: number;
+  ino: number | null;
+  ctimeMs: number | null;
   observedAt: EpochMs;
   readyAt: EpochMs | null;
   refuseStreaming?: boolean;
@@ -44,6 +49,9 @@ interface TaskPage {
 
 export type TaskQueries = ReturnType<typeof taskQueries>;
 
+/** The row holds the released version (IS: NULL, in rows older than inode numbers, equals NULL). */
+const SAME_VERSION = 'size = @size AND mtime_ms = @mtimeMs AND ino IS @ino AND ctime_ms IS @ctimeMs';
+
 export function taskQueries(db: Database) {
   const selectRequestStatus = db
     .prepare<[string], string>(`SELECT status FROM upload_requests WHERE upload_id = ?`)
@@ -54,15 +62,26 @@ export function taskQueries(db: Database) {
   // change itself). What the last completed upload put at the key (etag, sha256, uploaded_size)
   // stays: it is what an append copies from. The same version, or an older observation → no write at all (not even
   // observed_at, so that rescanning an unchanged tree writes nothing), and `changes` counts
-  // exactly the tasks created or changed.
+  // exactly the tasks created or changed. A NULL ino or ctime_ms (a row written before they were
+  // recorded) never differs: recordBatch fills it in with adoptIdentity instead. When only the
+  // ctime differs from the last upload (a chmod), hash_first asks the runner to compare contents
+  // before sending; it holds as long as later observations differ from that upload in ctime alone.
   const upsertObservedFile = db.prepare<ObservedFileRow>(`
-    INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status,
+    INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, ino, ctime_ms, status,
                             bytes_uploaded, attempts, ready_at, observed_at, created_at, updated_at)
-    VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, 'pending', 0, 0, @readyAt, @observedAt,
-            @now, @now)
+    VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, @ino, @ctimeMs, 'pending', 0, 0, @readyAt,
+            @observedAt, @now, @now)
     ON CONFLICT (upload_id, relative_path) DO UPDATE SET
+      hash_first = CASE
+        WHEN file_tasks.size = excluded.size AND file_tasks.mtime_ms = excluded.mtime_ms
+          AND file_tasks.ino = excluded.ino
+          AND (file_tasks.hash_first = 1 OR (file_tasks.status = 'completed'
+               AND file_tasks.sha256 IS NOT NULL AND file_tasks.uploaded_size = excluded.size))
+        THEN 1 ELSE 0 END,
       size = excluded.size,
       mtime_ms = excluded.mtime_ms,
+      ino = excluded.ino,
+      ctime_ms = excluded.ctime_ms,
       observed_at = excluded.observed_at,
       status = 'pending',
       bytes_uploaded = 0,
@@ -72,17 +91,24 @@ export function taskQueries(db: Database) {
       completed_at = NULL,
       failed_at = NULL,
       updated_at = excluded.updated_at
-    WHERE (file_tasks.size <> excluded.size OR file_tasks.mtime_ms <> excluded.mtime_ms)
+    WHERE (file_tasks.size <> excluded.size OR file_tasks.mtime_ms <> excluded.mtime_ms
+           OR file_tasks.ino <> excluded.ino OR file_tasks.ctime_ms <> excluded.ctime_ms)
       AND excluded.observed_at >= file_tasks.observed_at
       AND file_tasks.status <> 'in_progress'`);
 
   // The version a task holds: a rescan of an unchanged tree only reads (an upsert that ends in
   // its WHERE still costs about four times this lookup).
   const selectVersion = db
-    .prepare<[string, string], [number, number]>(
-      `SELECT size, mtime_ms FROM file_tasks WHERE upload_id = ? AND relative_path = ?`,
+    .prepare<[string, string], [number, number, number | null, number | null]>(
+      `SELECT size, mtime_ms, ino, ctime_ms FROM file_tasks WHERE upload_id = ? AND relative_path = ?`,
     )
     .raw();
+
+  // A row written before inode numbers and ctimes were recorded takes the ones observed, once,
+  // without any other change: an upgrade must not upload every file again.
+  const adoptIdentity = db.prepare<{ uploadId: string; relativePath: string; ino: number; ctimeMs: number }>(`
+    UPDATE file_tasks SET ino = COALESCE(ino, @ino), ctime_ms = COALESCE(ctime_ms, @ctimeMs)
+    WHERE upload_id = @uploadId AND relative_path = @relativePath`);
 
   const selectTask = db.prepare<[number], TaskRow>(`SELECT * FROM file_tasks WHERE task_id = ?`);
   // Read once at start-up: a full scan, which costs less than an index kept on every write.
@@ -114,9 +140,10 @@ export function taskQueries(db: Database) {
   // its whole size as uploaded, and the errors of earlier attempts are no longer news; its next
   // version may be streamed again.
   const completeRunningTask = db.prepare<CompletedUpload & { taskId: number; now: EpochMs }>(`
-    UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, bytes_uploaded = @size,
+    UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, ino = @ino,
+                          ctime_ms = @ctimeMs, bytes_uploaded = @size,
                           etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
-                          stream_refused = 0,
+                          stream_refused = 0, hash_first = 0,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
@@ -127,8 +154,8 @@ export function taskQueries(db: Database) {
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
   // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
-  // with a new version it starts from scratch, as recordObservedFiles does. Every right-hand
-  // side reads the row as it was before this update.
+  // with a new version it starts from scratch, as recordObservedFiles does; hash_first stays while
+  // only the ctime moved. Every right-hand side reads the row as it was before this update.
   const releaseRunningTask = db.prepare<
     Omit<TaskVersion, 'refuseStreaming' | 'refundAttempt'> & {
       taskId: number;
@@ -140,10 +167,13 @@ export function taskQueries(db: Database) {
   >(`
     UPDATE file_tasks SET
       status = 'pending',
-      attempts = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN MAX(attempts - @refund, 0) ELSE 0 END,
-      bytes_uploaded = CASE WHEN size = @size AND mtime_ms = @mtimeMs THEN bytes_uploaded ELSE 0 END,
+      attempts = CASE WHEN ${SAME_VERSION} THEN MAX(attempts - @refund, 0) ELSE 0 END,
+      bytes_uploaded = CASE WHEN ${SAME_VERSION} THEN bytes_uploaded ELSE 0 END,
+      hash_first = CASE WHEN size = @size AND mtime_ms = @mtimeMs AND ino IS @ino THEN hash_first ELSE 0 END,
       size = @size,
       mtime_ms = @mtimeMs,
+      ino = @ino,
+      ctime_ms = @ctimeMs,
       observed_at = @observedAt,
       ready_at = ${readyAtUnlessCancelled('@readyAt')},
       last_error = @note,
@@ -171,7 +201,16 @@ export function taskQueries(db: Database) {
       let changed = 0;
       for (const file of files) {
         const held = selectVersion.get(uploadId, file.relativePath);
-        if (held !== undefined && held[0] === file.size && held[1] === file.mtimeMs) continue;
+        if (held !== undefined) {
+          const [size, mtimeMs, ino, ctimeMs] = held;
+          if (sameVersion({ size, mtimeMs, ino, ctimeMs }, file)) {
+            if (ino === null || ctimeMs === null) {
+              const { relativePath } = file;
+              adoptIdentity.run({ uploadId, relativePath, ino: file.ino, ctimeMs: file.ctimeMs });
+            }
+            continue;
+          }
+        }
         const { readyAt, settledAt } = readinessOf(file);
         changed += upsertObservedFile.run({
           uploadId,
@@ -179,6 +218,8 @@ export function taskQueries(db: Database) {
           objectKey: objectKeyFor(file.relativePath),
           size: file.size,
           mtimeMs: file.mtimeMs,
+          ino: file.ino,
+          ctimeMs: file.ctimeMs,
           observedAt: file.observedAt,
           readyAt,
           settledAt,
@@ -224,8 +265,9 @@ export function taskQueries(db: Database) {
     },
 
     complete(taskId: number, upload: CompletedUpload, now: EpochMs): boolean {
-      const { etag, validation, sha256, size, mtimeMs } = upload;
-      return completeRunningTask.run({ taskId, etag, validation, sha256, size, mtimeMs, now }).changes === 1;
+      const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = upload;
+      const values = { taskId, etag, validation, sha256, size, mtimeMs, ino, ctimeMs, now };
+      return completeRunningTask.run(values).changes === 1;
     },
 
     fail(taskId: number, failure: TaskFailure, now: EpochMs): boolean {
@@ -234,10 +276,22 @@ export function taskQueries(db: Database) {
     },
 
     release(taskId: number, version: TaskVersion, note: string | null, now: EpochMs): boolean {
-      const { size, mtimeMs, observedAt, readyAt } = version;
+      const { size, mtimeMs, ino, ctimeMs, observedAt, readyAt } = version;
       const refuseStreaming = version.refuseStreaming === true ? 1 : 0;
       const refund = version.refundAttempt === true ? 1 : 0;
-      const values = { taskId, size, mtimeMs, observedAt, readyAt, note, refuseStreaming, refund, now };
+      const values = {
+        taskId,
+        size,
+        mtimeMs,
+        ino,
+        ctimeMs,
+        observedAt,
+        readyAt,
+        note,
+        refuseStreaming,
+        refund,
+        now,
+      };
       return releaseRunningTask.run(values).changes === 1;
     },
 

@@ -1,0 +1,64 @@
+// A file whose ctime alone changed since its last upload (chmod, chown, a new hard link) most
+// likely holds the same bytes: hashing it costs one read, sending it again a read and the whole
+// upload, so the hash decides. A rewrite that restored size and mtime hashes differently and is
+// sent. The bytes pass through leased buffers, so MAX_BUFFER_BYTES bounds this memory too.
+import { createHash } from 'node:crypto';
+import { versionOf } from '../domain/file-version.js';
+import { abortErrorFrom } from './errors.js';
+import { assertUnchanged, openVersion, readExactly } from './file-version.js';
+import type { TransferContext } from './s3-request.js';
+import type { UploadedContent, UploadJob, UploadResult } from './types.js';
+
+/** Bytes read and hashed at a time. */
+const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Hashes the file, which must still have the job's size, mtime and inode (its ctime is what is
+ * known to differ). Resolves the result of an upload that sends nothing when the content is
+ * `known`'s; otherwise the job to upload, naming the version just read (with its ctime).
+ * Throws FileChangedError or FileVanishedError as an upload does.
+ */
+export async function checkContent(
+  context: TransferContext,
+  job: UploadJob,
+  known: UploadedContent,
+): Promise<{ unchanged: UploadResult } | { changed: UploadJob }> {
+  const handle = await openVersion({ ...job, ctimeMs: null });
+  let version;
+  const hash = createHash('sha256');
+  try {
+    version = { filePath: job.filePath, ...versionOf(await handle.stat()) };
+    const lease = await context.buffers.lease(Math.min(HASH_CHUNK_BYTES, version.size), job.signal);
+    try {
+      for (let position = 0; position < version.size; position += lease.buffer.length) {
+        if (job.signal.aborted) throw abortErrorFrom(job.signal);
+        const chunk = lease.buffer.subarray(0, Math.min(lease.buffer.length, version.size - position));
+        await readExactly(handle, chunk, position, version);
+        hash.update(chunk);
+      }
+    } finally {
+      lease.release();
+    }
+  } finally {
+    await handle.close();
+  }
+  // Whatever happened while it was read shows in its ctime.
+  await assertUnchanged(version);
+  const sha256 = hash.digest('hex');
+  const { size, mtimeMs, ino, ctimeMs } = version;
+  if (sha256 !== known.sha256)
+    return { changed: { ...job, size, mtimeMs, ino, ctimeMs, hashFirst: undefined } };
+  const { etag, validation } = known;
+  return {
+    unchanged: {
+      etag,
+      validation,
+      sha256,
+      ...{ size, mtimeMs, ino, ctimeMs },
+      method: 'unchanged',
+      bytesSent: 0,
+      bytesCopied: 0,
+      partsReused: 0,
+    },
+  };
+}
