@@ -30,12 +30,20 @@ export function compileGlob(tree: GlobNode[]): GlobMatcher {
   const accepting = states.length;
   const words = (accepting >>> 5) + 1;
 
-  // Epsilon moves always go forward, so one pass in state order closes a set.
-  epsilon.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  // Epsilon moves always go forward, so one pass in state order closes a set. The commonest, a
+  // star's 'zero times' (state to the next), are taken for a whole word at once (skipMasks); the
+  // moves of gates (braces, optional parts) one by one.
+  const skipMasks = new Int32Array(words);
+  const gateMoves = epsilon.filter(([from, to]) => {
+    if (states[from]?.loops !== true || to !== from + 1) return true;
+    skipMasks[from >>> 5] = (skipMasks[from >>> 5] ?? 0) | (1 << (from & 31));
+    return false;
+  });
+  gateMoves.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const epsilonStart = new Int32Array(accepting + 2);
-  const epsilonTargets = new Int32Array(epsilon.length);
+  const epsilonTargets = new Int32Array(gateMoves.length);
   const hasEpsilon = new Int32Array(words);
-  epsilon.forEach(([from, to], index) => {
+  gateMoves.forEach(([from, to], index) => {
     epsilonStart[from + 1] = index + 1;
     epsilonTargets[index] = to;
     hasEpsilon[from >>> 5] = (hasEpsilon[from >>> 5] ?? 0) | (1 << (from & 31));
@@ -62,9 +70,19 @@ export function compileGlob(tree: GlobNode[]): GlobMatcher {
 
   const close = (live: Int32Array): void => {
     for (let word = 0; word < words; word++) {
+      const skips = skipMasks[word] ?? 0;
+      // A live skipping state in bit 31 makes bit 0 of this word live.
+      if (word > 0 && ((live[word - 1] ?? 0) & (skipMasks[word - 1] ?? 0) & (1 << 31)) !== 0) {
+        live[word] = (live[word] ?? 0) | 1;
+      }
       let done = 0;
-      let pending = (live[word] ?? 0) & (hasEpsilon[word] ?? 0);
-      while (pending !== 0) {
+      for (;;) {
+        // Adding the live skipping states to the mask carries each through its run of skipping
+        // states to the first state after it; the bits that changed are the states reached.
+        const skipping = (live[word] ?? 0) & skips;
+        if (skipping !== 0) live[word] = (live[word] ?? 0) | (((skips >>> 0) + (skipping >>> 0)) ^ skips);
+        const pending = (live[word] ?? 0) & (hasEpsilon[word] ?? 0) & ~done;
+        if (pending === 0) break;
         const bit = pending & -pending;
         const state = (word << 5) + 31 - Math.clz32(bit);
         const end = epsilonStart[state + 1] ?? 0;
@@ -73,7 +91,6 @@ export function compileGlob(tree: GlobNode[]): GlobMatcher {
           live[target >>> 5] = (live[target >>> 5] ?? 0) | (1 << (target & 31));
         }
         done |= bit;
-        pending = (live[word] ?? 0) & (hasEpsilon[word] ?? 0) & ~done;
       }
     }
   };
