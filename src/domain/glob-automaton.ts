@@ -95,33 +95,123 @@ export function compileGlob(tree: GlobNode[]): GlobMatcher {
     }
   };
 
+  /** One step of the simulation: `next` becomes the closed set `live` leads to on a unit of class `cls`. */
+  const step = (live: Int32Array, cls: number, next: Int32Array): boolean => {
+    const base = cls * words;
+    let carry = 0;
+    let any = 0;
+    for (let word = 0; word < words; word++) {
+      const current = live[word] ?? 0;
+      const moved = current & (moveMasks[base + word] ?? 0);
+      const stays = (moved << 1) | carry | (current & (loopMasks[base + word] ?? 0));
+      next[word] = stays;
+      carry = moved >>> 31;
+      any |= stays;
+    }
+    if (any !== 0) close(next);
+    return any !== 0;
+  };
+
   const initial = new Int32Array(words);
   initial[0] = 1;
   close(initial);
+  const cache = new StateCache(words, classCount, initial);
   let live = new Int32Array(words);
   let next = new Int32Array(words);
 
-  return (text, from) => {
-    live.set(initial);
-    for (let at = from; at < text.length; at++) {
-      const unit = text.charCodeAt(at);
-      const base = (unit < TABLE_SIZE ? (table[unit] ?? 0) : classOf(boundaries, unit)) * words;
-      let carry = 0;
-      let any = 0;
-      for (let word = 0; word < words; word++) {
-        const current = live[word] ?? 0;
-        const moved = current & (moveMasks[base + word] ?? 0);
-        const stays = (moved << 1) | carry | (current & (loopMasks[base + word] ?? 0));
-        next[word] = stays;
-        carry = moved >>> 31;
-        any |= stays;
-      }
-      if (any === 0) return false;
-      close(next);
-      [live, next] = [next, live];
-    }
-    return ((live[accepting >>> 5] ?? 0) & (1 << (accepting & 31))) !== 0;
+  const classAt = (text: string, at: number): number => {
+    const unit = text.charCodeAt(at);
+    return unit < TABLE_SIZE ? (table[unit] ?? 0) : classOf(boundaries, unit);
   };
+  const accepts = (set: Int32Array): boolean => ((set[accepting >>> 5] ?? 0) & (1 << (accepting & 31))) !== 0;
+
+  return (text, from) => {
+    // Sets already met, with their moves, are kept (a lazy DFA): a folder's paths mostly walk
+    // the same few. Once the cache is full, the rest of the path is simulated without it.
+    let cached = 0;
+    let misses = 0;
+    for (let at = from; at < text.length; at++) {
+      const cls = classAt(text, at);
+      let target = cache.move(cached, cls);
+      if (target === UNKNOWN) {
+        // A path that keeps meeting new sets pays for storing them: past a few, it is simulated.
+        const room = ++misses <= MISSES_PER_MATCH;
+        if (!step(cache.set(cached), cls, next)) target = cache.dead(cached, cls);
+        else target = room ? cache.add(cached, cls, next) : FULL;
+      }
+      if (target === DEAD) return false;
+      if (target === FULL) {
+        live.set(next);
+        for (at++; at < text.length; at++) {
+          if (!step(live, classAt(text, at), next)) return false;
+          [live, next] = [next, live];
+        }
+        return accepts(live);
+      }
+      cached = target;
+    }
+    return accepts(cache.set(cached));
+  };
+}
+
+const UNKNOWN = -1;
+const DEAD = -2;
+const FULL = -3;
+/** New sets one match may add to the cache (each costs about 10 µs to store). */
+const MISSES_PER_MATCH = 64;
+/** Memory the state cache of one pattern may hold. */
+const CACHE_BYTES = 1 << 20;
+
+/** The sets of states met so far, each with the set each class of code unit leads to. */
+class StateCache {
+  private readonly sets: Int32Array[] = [];
+  private readonly moves: Int32Array[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly capacity: number;
+
+  constructor(
+    private readonly words: number,
+    private readonly classCount: number,
+    initial: Int32Array,
+  ) {
+    this.capacity = Math.max(16, Math.floor(CACHE_BYTES / ((words + classCount) * 4)));
+    this.intern(initial, keyOf(initial));
+  }
+
+  /** Where set `from` goes on class `cls`: a set's id, DEAD, or UNKNOWN when not computed yet. */
+  move(from: number, cls: number): number {
+    return this.moves[from]?.[cls] ?? UNKNOWN;
+  }
+
+  set(id: number): Int32Array {
+    return this.sets[id] as Int32Array;
+  }
+
+  dead(from: number, cls: number): number {
+    (this.moves[from] as Int32Array)[cls] = DEAD;
+    return DEAD;
+  }
+
+  /** Records that `from` leads to `reached` on `cls` and returns its id; FULL when there is no room for it. */
+  add(from: number, cls: number, reached: Int32Array): number {
+    const key = keyOf(reached);
+    const id = this.ids.get(key) ?? (this.sets.length < this.capacity ? this.intern(reached, key) : FULL);
+    if (id !== FULL) (this.moves[from] as Int32Array)[cls] = id;
+    return id;
+  }
+
+  private intern(set: Int32Array, key: string): number {
+    this.sets.push(set.slice(0, this.words));
+    this.moves.push(new Int32Array(this.classCount).fill(UNKNOWN));
+    this.ids.set(key, this.sets.length - 1);
+    return this.sets.length - 1;
+  }
+}
+
+function keyOf(set: Int32Array): string {
+  let key = '';
+  for (const word of set) key += String.fromCharCode(word & 0xffff, word >>> 16);
+  return key;
 }
 
 /** Appends the states of `nodes`; the state after the last one is where they lead. */
