@@ -3,6 +3,8 @@
 // unit of the path moves all live states at once, a 32-bit word at a time (a bit-parallel
 // Thompson simulation). Nothing backtracks, so no path can make a match take longer than
 // (path length) x (pattern size / 32) word operations plus the epsilon moves of live states.
+// The sets of states met are kept with their moves (a lazy DFA, bounded): once warm, a match costs
+// one table look-up per code unit.
 //
 // Written by hand rather than taken from a library: a RegExp is backtracking; re2js (RE2's port)
 // builds its DFA lazily and fell back to a Pike VM on long globs, taking 120-190 ms for one match
@@ -160,7 +162,7 @@ const FULL = -3;
 /** New sets one match may add to the cache (each costs about 10 µs to store). */
 const MISSES_PER_MATCH = 64;
 /** Memory the state cache of one pattern may hold. */
-const CACHE_BYTES = 1 << 20;
+const CACHE_BYTES = 1 << 18;
 
 /** The sets of states met so far, each with the set each class of code unit leads to. */
 class StateCache {
