@@ -1,14 +1,13 @@
 // Which files of a source folder an upload request takes, written as a glob.
 //
-// Syntax (picomatch underneath, with the parts that surprise users turned off):
+// Syntax (picomatch's, as this service used it before, with the parts that surprise users left out):
 //   *        any characters inside one name          ?      exactly one character
 //   [abc]    one of a set; [a-z] ranges, [!a] or [^a] negation, [[:alpha:]] POSIX classes
 //   {a,b}    alternatives, nestable; {1..9} or {a..f} ranges between single characters
 //   **       any number of folders, when it is a whole segment ('**/x/*.csv', 'logs/**')
 //   \x       the character x itself ('\[1\]', '\*')
-// Everything else is literal, including ( ) | " + @ and a '!' that is not first: picomatch would
-// read parentheses as regex groups (so 'report (1).pdf' would not match itself) and double quotes
-// as quoting, so those are escaped before picomatch sees them. Extglobs and negation are off.
+// Everything else is literal, including ( ) | " + @ and a '!' that is not first: no extglobs, no
+// negation, no quoting.
 //
 // Where a pattern applies:
 //   - without a '/', it matches a file's NAME at any depth: '*.txt' takes 'a.txt' and 'sub/deep/c.txt';
@@ -20,25 +19,16 @@
 // an empty or over-long pattern, a NUL, an absolute pattern, a leading '!', '.' or '..' segments,
 // empty segments ('a//b') and a trailing '/', a trailing lone '\', unbalanced [ ] or { },
 // a '/' inside [...], an unknown [:class:], and '..' inside braces other than a single-character range.
-import picomatch from 'picomatch';
+//
+// Matching takes time linear in the path whatever the pattern (glob-automaton.ts): the RegExp
+// picomatch compiled backtracked, and '*-*-*-*-*-*-*.csv' held the event loop for seconds.
+import { compileGlob } from './glob-automaton.js';
+import { parseGlob } from './glob-syntax.js';
 
 /** The pattern used when the client gives none: every file, at any depth. */
 export const DEFAULT_PATTERN = '**';
 
 const MAX_PATTERN_LENGTH = 1024;
-
-const PICOMATCH_OPTIONS: picomatch.PicomatchOptions = {
-  dot: true,
-  posix: true, // [!a] negates, as in shells
-  noextglob: true,
-  nonegate: true,
-  strictBrackets: true,
-  literalBrackets: false, // [ab] is a class only, not also the literal text "[ab]"
-  windows: false, // relative paths are always '/' separated
-  // '**' compiles to '.', which without the s flag stops at a line break: a name holding a newline
-  // (Linux allows it) would not match '**', the default pattern, and never be uploaded.
-  flags: 's',
-};
 
 const POSIX_CLASSES = new Set([
   'alnum',
@@ -57,11 +47,8 @@ const POSIX_CLASSES = new Set([
   'xdigit',
 ]);
 
-/** Characters picomatch would give a meaning we do not want: escaped so that they match themselves. */
-const ESCAPED_LITERALS = new Set(['(', ')', '|', '"']);
-
 interface Translation {
-  /** The glob picomatch compiles (escapes added, a leading './' removed). */
+  /** The glob without a leading './'. */
   source: string;
   /** true: match the file's name; false: match its whole relative path. */
   matchesNames: boolean;
@@ -82,10 +69,9 @@ export function compilePattern(pattern: string): (relativePath: string) => boole
   const outcome = translate(pattern);
   if (!outcome.ok) throw new Error(`invalid pattern '${pattern}': ${outcome.problem}`);
   const { source, matchesNames } = outcome.value;
-  const regex = picomatch.makeRe(source, PICOMATCH_OPTIONS);
-  if (matchesNames)
-    return (relativePath) => regex.test(relativePath.slice(relativePath.lastIndexOf('/') + 1));
-  return (relativePath) => regex.test(relativePath);
+  const matches = compileGlob(parseGlob(source));
+  if (matchesNames) return (relativePath) => matches(relativePath, relativePath.lastIndexOf('/') + 1);
+  return (relativePath) => matches(relativePath, 0);
 }
 
 function translate(pattern: string): Checked<Translation> {
@@ -111,15 +97,9 @@ function translate(pattern: string): Checked<Translation> {
   const segmentProblem = segmentsProblem(body);
   if (segmentProblem !== null) return fail(segmentProblem);
 
-  const escaped = escapeLiterals(body);
-  if (!escaped.ok) return escaped;
-  const source = escaped.value;
-  try {
-    picomatch.makeRe(source, PICOMATCH_OPTIONS);
-  } catch (error) {
-    return fail(`the pattern cannot be compiled: ${(error as Error).message}`);
-  }
-  return { ok: true, value: { source, matchesNames: !anchored && !body.includes('/') } };
+  const syntax = syntaxProblem(body);
+  if (syntax !== null) return fail(syntax);
+  return { ok: true, value: { source: body, matchesNames: !anchored && !body.includes('/') } };
 }
 
 function segmentsProblem(body: string): string | null {
@@ -134,51 +114,44 @@ function segmentsProblem(body: string): string | null {
   return null;
 }
 
-/** Checks brackets, braces and escapes in one pass, and escapes the characters we keep literal. */
-function escapeLiterals(body: string): Checked<string> {
-  let source = '';
+/** Checks brackets, braces and escapes in one pass: null when they are well formed. */
+function syntaxProblem(body: string): string | null {
   const openBraces: { at: number; hasDots: boolean }[] = [];
   for (let i = 0; i < body.length; i++) {
     const char = body.charAt(i);
     if (char === '\\') {
-      if (i + 1 >= body.length)
-        return fail("the pattern ends with a lone '\\' (an escape with nothing to escape)");
-      source += body.slice(i, i + 2);
+      if (i + 1 >= body.length) return "the pattern ends with a lone '\\' (an escape with nothing to escape)";
       i++;
     } else if (char === '[') {
       const end = bracketEnd(body, i);
-      if (typeof end === 'string') return fail(end);
-      source += body.slice(i, end + 1);
+      if (typeof end === 'string') return end;
       i = end;
     } else if (char === ']') {
-      return fail(`']' at position ${i + 1} has no matching '['; write '\\]' to match a literal ']'`);
+      return `']' at position ${i + 1} has no matching '['; write '\\]' to match a literal ']'`;
     } else if (char === '{') {
       openBraces.push({ at: i, hasDots: false });
-      source += char;
     } else if (char === '}') {
       const open = openBraces.pop();
       if (open === undefined) {
-        return fail(`'}' at position ${i + 1} has no matching '{'; write '\\}' to match a literal '}'`);
+        return `'}' at position ${i + 1} has no matching '{'; write '\\}' to match a literal '}'`;
       }
       const inside = body.slice(open.at + 1, i);
       if (open.hasDots && !/^[^,{}\\]\.\.[^,{}\\]$/.test(inside)) {
-        return fail(
+        return (
           `'{${inside}}' uses '..', which inside braces only makes a range between single characters ` +
-            'such as {1..9} or {a..f}; list the values instead, e.g. {01,02,10}',
+          'such as {1..9} or {a..f}; list the values instead, e.g. {01,02,10}'
         );
       }
-      source += char;
     } else {
       const innermost = openBraces.at(-1);
       if (char === '.' && body.charAt(i + 1) === '.' && innermost) innermost.hasDots = true;
-      source += ESCAPED_LITERALS.has(char) ? `\\${char}` : char;
     }
   }
   const unclosed = openBraces.at(-1);
   if (unclosed !== undefined) {
-    return fail(`'{' at position ${unclosed.at + 1} is never closed; write '\\{' to match a literal '{'`);
+    return `'{' at position ${unclosed.at + 1} is never closed; write '\\{' to match a literal '{'`;
   }
-  return { ok: true, value: source };
+  return null;
 }
 
 /** Index of the ']' closing the bracket expression that opens at `start`, or what is wrong with it. */
