@@ -99,7 +99,7 @@ export const ERROR_CATALOGUE = {
   database_unavailable: {
     status: 503,
     description:
-      'The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed. When its file was removed or replaced while the service ran, every request gets this answer until the service is restarted (the message says what to do first).',
+      'The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed. When its file was removed or replaced while the service ran, every request but `GET /` (which answers 503 `degraded`) gets this answer until the service is restarted (the message says what to do first).',
   },
 } as const satisfies Record<string, ErrorCatalogueEntry>;
 
