@@ -246,7 +246,7 @@ function literal(char: string): { type: 'char'; set: CharSet } {
 }
 
 /** Index of the ']' closing the bracket expression opening at `start` (pattern.ts checked it closes). */
-function bracketEnd(body: string, start: number): number {
+export function bracketEnd(body: string, start: number): number {
   let i = start + 1;
   if (body[i] === '!' || body[i] === '^') i++;
   if (body[i] === ']') i++;

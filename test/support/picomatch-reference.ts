@@ -2,6 +2,7 @@
 // with the same options and the same escaping of ( ) | ". Kept as the reference the property test
 // compares against; only for patterns that patternProblem() accepts.
 import picomatch from 'picomatch';
+import { bracketEnd } from '../../src/domain/glob-syntax.js';
 
 const PICOMATCH_OPTIONS: picomatch.PicomatchOptions = {
   dot: true,
@@ -42,16 +43,4 @@ function escapeLiterals(body: string): string {
     }
   }
   return source;
-}
-
-function bracketEnd(body: string, start: number): number {
-  let i = start + 1;
-  if (body[i] === '!' || body[i] === '^') i++;
-  if (body[i] === ']') i++;
-  while (i < body.length && body[i] !== ']') {
-    if (body[i] === '\\') i += 2;
-    else if (body[i] === '[' && body[i + 1] === ':') i = body.indexOf(':]', i + 2) + 2;
-    else i++;
-  }
-  return i;
 }
