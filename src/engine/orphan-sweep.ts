@@ -89,9 +89,9 @@ async function sweepBucket(
     if (owners.length === 0) continue; // not one of our keys
     summary.uploadsAtOurKeys += 1;
     if (!(await isOrphan(deps, owners, upload))) continue;
-    const where = { bucket: group.bucket, key: upload.key, uploadId: upload.uploadId };
+    const where = { bucket: group.bucket, key: upload.key, s3UploadId: upload.s3UploadId };
     try {
-      await auditor.abortMultipartUpload(group.bucket, upload.key, upload.uploadId, signal);
+      await auditor.abortMultipartUpload(group.bucket, upload.key, upload.s3UploadId, signal);
       summary.aborted += 1;
       logger.info(where, 'orphan sweep: aborted a multipart upload left behind by an earlier run');
     } catch (error) {
@@ -115,7 +115,7 @@ async function isOrphan(
   if (upload.initiated === undefined || upload.initiated.getTime() >= deps.startedAt) return false;
   for (const task of owners) {
     const recorded = await deps.store.getMultipart(task.taskId);
-    if (recorded?.s3UploadId === upload.uploadId) return false;
+    if (recorded?.s3UploadId === upload.s3UploadId) return false;
   }
   return true;
 }

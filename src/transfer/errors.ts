@@ -107,7 +107,7 @@ export class ETagMismatchError extends Error {
 export interface S3Target {
   bucket: string;
   key?: string;
-  uploadId?: string;
+  s3UploadId?: string;
 }
 
 export type ErrorKind = 'transient' | 'permanent';
@@ -294,9 +294,9 @@ function explain(
     case 'RequestTimeTooSkewed':
       return "this machine's clock differs too much from S3's: synchronise the clock";
     case 'NoSuchUpload':
-      return target?.uploadId === undefined
+      return target?.s3UploadId === undefined
         ? 'the multipart upload no longer exists on S3'
-        : `the multipart upload '${target.uploadId}' no longer exists on S3`;
+        : `the multipart upload '${target.s3UploadId}' no longer exists on S3`;
     case 'SlowDown':
     case 'Throttling':
     case 'ThrottlingException':

@@ -120,7 +120,7 @@ export async function uploadGrowing(
 }
 
 class GrowingUpload {
-  private uploadId = '';
+  private s3UploadId = '';
   private partSize = 0;
   /** Receipts of the parts stored so far: parts[n - 1] is part n (parts in flight leave holes). */
   private readonly parts: PartReceipt[] = [];
@@ -154,7 +154,7 @@ class GrowingUpload {
   }
 
   private get target(): UploadTarget {
-    return { bucket: this.job.bucket, key: this.job.key, uploadId: this.uploadId };
+    return { bucket: this.job.bucket, key: this.job.key, s3UploadId: this.s3UploadId };
   }
 
   /** Forgets what a start that did not work out had set. */
@@ -175,7 +175,7 @@ class GrowingUpload {
     if (resume) {
       if (!tooLarge && resume.streamed && (await this.resumeSaved(resume))) return true;
       this.reset();
-      const target = { bucket: this.job.bucket, key: this.job.key, uploadId: resume.s3UploadId };
+      const target = { bucket: this.job.bucket, key: this.job.key, s3UploadId: resume.s3UploadId };
       this.context.logger.info(target, 'the saved multipart upload no longer matches the file; aborting it');
       await abortMultipartUpload(this.context, target, this.job.signal);
       await this.progress.multipartAborted();
@@ -198,7 +198,7 @@ class GrowingUpload {
    * its ETag (read locally, never sent again). False when the file no longer matches it.
    */
   private async resumeSaved(saved: ResumeState): Promise<boolean> {
-    this.uploadId = saved.s3UploadId;
+    this.s3UploadId = saved.s3UploadId;
     this.partSize = saved.partSize;
     const listed = await listUploadedParts(this.context, this.target, this.job.signal);
     if (!listed) return false;
@@ -305,12 +305,12 @@ class GrowingUpload {
 
   private async create(partSize: number, copiedBytes: number, copySourceEtag: string | null): Promise<void> {
     const target = { bucket: this.job.bucket, key: this.job.key };
-    this.uploadId = await createMultipartUpload(this.context, target, this.job.signal);
+    this.s3UploadId = await createMultipartUpload(this.context, target, this.job.signal);
     this.partSize = partSize;
     this.copiedBytes = copiedBytes;
     try {
       await this.progress.multipartCreated({
-        s3UploadId: this.uploadId,
+        s3UploadId: this.s3UploadId,
         partSize,
         streamed: true,
         copiedBytes,

@@ -19,7 +19,7 @@ import { checkedEtag, validationMethodOf } from './validation.js';
 
 export interface UploadTarget extends S3Target {
   key: string;
-  uploadId: string;
+  s3UploadId: string;
 }
 
 /** What S3 answered for a stored part: enough to name it in CompleteMultipartUpload. */
@@ -137,12 +137,12 @@ async function abortLostUploads(
       }),
     );
     for (const upload of listed.Uploads ?? []) {
-      const { Key: key, UploadId: uploadId, Initiated: initiated } = upload;
-      if (key !== target.key || uploadId === undefined || uploadId === keep) continue;
+      const { Key: key, UploadId: s3UploadId, Initiated: initiated } = upload;
+      if (key !== target.key || s3UploadId === undefined || s3UploadId === keep) continue;
       if (initiated === undefined || initiated.getTime() < since - INITIATED_SLACK_MS) continue;
-      await abortMultipartUpload(context, { ...target, uploadId }, signal);
+      await abortMultipartUpload(context, { ...target, s3UploadId }, signal);
       context.logger.info(
-        { ...target, uploadId },
+        { ...target, s3UploadId },
         'aborted a multipart upload created by an attempt whose answer was lost',
       );
     }
@@ -169,7 +169,7 @@ export async function listUploadedParts(
           new ListPartsCommand({
             Bucket: target.bucket,
             Key: target.key,
-            UploadId: target.uploadId,
+            UploadId: target.s3UploadId,
             PartNumberMarker: marker,
           }),
           { abortSignal },
@@ -210,7 +210,7 @@ export async function uploadPart(
       new UploadPartCommand({
         Bucket: target.bucket,
         Key: target.key,
-        UploadId: target.uploadId,
+        UploadId: target.s3UploadId,
         PartNumber: partNumber,
         Body: body,
         ContentLength: body.length,
@@ -265,7 +265,7 @@ export async function uploadPartStreamed(
         new UploadPartCommand({
           Bucket: target.bucket,
           Key: target.key,
-          UploadId: target.uploadId,
+          UploadId: target.s3UploadId,
           PartNumber: partNumber,
           Body: body.stream,
           ContentLength: part.size,
@@ -331,7 +331,7 @@ export async function uploadPartCopy(
         new UploadPartCopyCommand({
           Bucket: target.bucket,
           Key: target.key,
-          UploadId: target.uploadId,
+          UploadId: target.s3UploadId,
           PartNumber: partNumber,
           CopySource: `${target.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}`,
           CopySourceRange: `bytes=${source.first}-${source.last}`,
@@ -381,7 +381,7 @@ export async function completeMultipartUpload(
         new CompleteMultipartUploadCommand({
           Bucket: target.bucket,
           Key: target.key,
-          UploadId: target.uploadId,
+          UploadId: target.s3UploadId,
           MultipartUpload: { Parts: parts.map((part, index) => completedPart(context, part, index + 1)) },
         }),
         { abortSignal },
@@ -454,7 +454,7 @@ export async function abortMultipartUpload(
         new AbortMultipartUploadCommand({
           Bucket: target.bucket,
           Key: target.key,
-          UploadId: target.uploadId,
+          UploadId: target.s3UploadId,
         }),
         { abortSignal },
       ),

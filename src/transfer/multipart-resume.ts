@@ -20,7 +20,7 @@ import type { ResumeState, UploadJob, UploadProgressListener } from './types.js'
 export type StoredPart = UploadedPart & PartReceipt;
 
 export interface MultipartStart {
-  uploadId: string;
+  s3UploadId: string;
   /** Parts S3 holds exactly as they were saved: read again only to hash the content, never sent. */
   trusted: StoredPart[];
   /**
@@ -69,22 +69,22 @@ async function createUpload(
   progress: UploadProgressListener,
 ): Promise<MultipartStart> {
   const target = { bucket: job.bucket, key: job.key };
-  const uploadId = await createMultipartUpload(context, target, job.signal);
+  const s3UploadId = await createMultipartUpload(context, target, job.signal);
   try {
-    const saved = { s3UploadId: uploadId, partSize: plan.partSize, streamed: false };
+    const saved = { s3UploadId, partSize: plan.partSize, streamed: false };
     await progress.multipartCreated({ ...saved, copiedBytes: 0, copySourceEtag: null });
   } catch (error) {
     // Not saved means nobody could resume or abort it later: abort it now.
-    await abortMultipartUpload(context, { ...target, uploadId }, new AbortController().signal).catch(
+    await abortMultipartUpload(context, { ...target, s3UploadId }, new AbortController().signal).catch(
       (abortError: unknown) =>
         context.logger.warn(
-          { ...target, uploadId, err: abortError },
+          { ...target, s3UploadId, err: abortError },
           'could not abort an unsaved multipart upload',
         ),
     );
     throw error;
   }
-  return { uploadId, trusted: [], unconfirmed: new Map() };
+  return { s3UploadId, trusted: [], unconfirmed: new Map() };
 }
 
 export async function startMultipart(
@@ -95,14 +95,14 @@ export async function startMultipart(
   progress: UploadProgressListener,
 ): Promise<MultipartStart> {
   if (!resume) return createUpload(context, job, plan, progress);
-  const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
+  const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
   if (!resumeFits(resume, job, plan)) {
     // Same file version, another part size (PART_SIZE_BYTES changed since): the saved upload may
     // have completed before the crash all the same.
     if (sameVersion(resume, job)) {
       const completed = await completedBefore(context, job, resume, planParts(job.size, resume.partSize));
       if (completed)
-        return { uploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
+        return { s3UploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
     }
     context.logger.info(
       target,
@@ -116,12 +116,12 @@ export async function startMultipart(
     const completed = await completedBefore(context, job, resume, plan);
     if (completed) {
       context.logger.info(target, 'the saved multipart upload was already completed; nothing to send');
-      return { uploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
+      return { s3UploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
     }
     context.logger.info(target, 'S3 no longer knows the saved multipart upload; starting a new one');
     return createUpload(context, job, plan, progress);
   }
-  return { uploadId: resume.s3UploadId, ...matchListedParts(resume.parts, listed, plan) };
+  return { s3UploadId: resume.s3UploadId, ...matchListedParts(resume.parts, listed, plan) };
 }
 
 /**

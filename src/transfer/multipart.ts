@@ -46,7 +46,7 @@ async function sendParts(
   start: MultipartStart,
   progress: UploadProgressListener,
 ): Promise<PartsOutcome> {
-  const target: UploadTarget = { bucket: job.bucket, key: job.key, uploadId: start.uploadId };
+  const target: UploadTarget = { bucket: job.bucket, key: job.key, s3UploadId: start.s3UploadId };
   const receipts = new Map<number, PartReceipt>(start.trusted.map((part) => [part.partNumber, part]));
   const outcome = { receipts, bytesSent: 0, partsReused: start.trusted.length };
   let confirmedBytes = start.trusted.reduce((sum, part) => sum + part.size, 0);
@@ -186,7 +186,7 @@ export async function uploadMultipart(
       }
       return receipt;
     });
-    const target: UploadTarget = { bucket: job.bucket, key: job.key, uploadId: start.uploadId };
+    const target: UploadTarget = { bucket: job.bucket, key: job.key, s3UploadId: start.s3UploadId };
     const expectedEtag = multipartEtag(parts.map((part) => part.etag));
     const completed = await completeMultipartUpload(context, target, parts, expectedEtag, job.signal);
     return { ...completed, ...version, sha256, method: 'multipart', bytesSent, bytesCopied: 0, partsReused };

@@ -19,7 +19,7 @@ export interface StoredObject {
 /** A multipart upload S3 holds open (created, neither completed nor aborted). */
 export interface OpenMultipartUpload {
   key: string;
-  uploadId: string;
+  s3UploadId: string;
   /** When S3 says it was created; undefined when S3 did not say. */
   initiated: Date | undefined;
 }
@@ -34,7 +34,7 @@ export interface ObjectAuditor {
     signal?: AbortSignal,
   ): AsyncIterable<OpenMultipartUpload>;
   /** Aborts an upload; one S3 no longer knows, or whose bucket is gone, counts as aborted. */
-  abortMultipartUpload(bucket: string, key: string, uploadId: string, signal?: AbortSignal): Promise<void>;
+  abortMultipartUpload(bucket: string, key: string, s3UploadId: string, signal?: AbortSignal): Promise<void>;
 }
 
 export interface ObjectAuditorOptions {
@@ -54,8 +54,8 @@ export function createObjectAuditor(
     headObject: (bucket, key, signal) => headObject(context, bucket, key, signal ?? never),
     listMultipartUploads: (bucket, prefix, signal) =>
       listMultipartUploads(context, bucket, prefix, signal ?? never, options.listPageSize),
-    abortMultipartUpload: (bucket, key, uploadId, signal) =>
-      abortMultipartUpload(context, { bucket, key, uploadId }, signal ?? never),
+    abortMultipartUpload: (bucket, key, s3UploadId, signal) =>
+      abortMultipartUpload(context, { bucket, key, s3UploadId }, signal ?? never),
   };
 }
 
@@ -117,7 +117,7 @@ export async function* listMultipartUploads(
     const uploads = page.Uploads ?? [];
     for (const upload of uploads) {
       if (upload.Key === undefined || upload.UploadId === undefined) continue;
-      yield { key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated };
+      yield { key: upload.Key, s3UploadId: upload.UploadId, initiated: upload.Initiated };
     }
     if (!page.IsTruncated) return;
     // Some servers (Swift's s3api) send a truncated page with empty Next*Marker: the last upload

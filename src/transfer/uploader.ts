@@ -31,7 +31,7 @@ export function createUploader(
       if (job.size > MAX_OBJECT_SIZE) {
         // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
         if (resume) {
-          const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
+          const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
           await abortMultipartUpload(context, target, job.signal);
           await progress.multipartAborted();
         }
@@ -54,18 +54,14 @@ export function createUploader(
         return uploadMultipart(context, job, resume, progress);
       if (resume) {
         // The file shrank below the threshold: its old multipart upload would be left behind.
-        const target = { bucket: job.bucket, key: job.key, uploadId: resume.s3UploadId };
+        const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
         await abortMultipartUpload(context, target, job.signal);
         await progress.multipartAborted();
       }
       return uploadSingle(context, job, progress);
     },
     async abortMultipart(bucket, key, s3UploadId) {
-      await abortMultipartUpload(
-        context,
-        { bucket, key, uploadId: s3UploadId },
-        new AbortController().signal,
-      );
+      await abortMultipartUpload(context, { bucket, key, s3UploadId }, new AbortController().signal);
     },
   };
 }

@@ -478,11 +478,11 @@ describe('the start-up orphan sweep', () => {
     // As if a run had died between CreateMultipartUpload and recording it: no task knows these uploads.
     const keys = relativePaths.map((relativePath) => `o/${relativePath}`);
     for (const Key of keys) await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
-    const openUploads = async (): Promise<{ key: string; uploadId: string }[]> => {
+    const openUploads = async (): Promise<{ key: string; s3UploadId: string }[]> => {
       const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, EncodingType: 'url' }));
       return (listed.Uploads ?? []).map((upload) => ({
         key: urlDecodedBytes(upload.Key ?? ''),
-        uploadId: upload.UploadId ?? '',
+        s3UploadId: upload.UploadId ?? '',
       }));
     };
     const orphans = await openUploads();
@@ -502,13 +502,15 @@ describe('the start-up orphan sweep', () => {
         entry.msg.startsWith('orphan sweep: aborted'),
     );
     assert.deepEqual(
-      aborted.map((entry) => ({ key: hex(String(entry.key)), uploadId: entry.uploadId })).sort(byUploadId),
-      [...orphans].sort(byUploadId),
+      aborted
+        .map((entry) => ({ key: hex(String(entry.key)), s3UploadId: entry.s3UploadId }))
+        .sort(byS3UploadId),
+      [...orphans].sort(byS3UploadId),
     );
     assert.deepEqual(await openUploads(), []);
   });
 });
 
-function byUploadId(a: { uploadId: unknown }, b: { uploadId: unknown }): number {
-  return String(a.uploadId).localeCompare(String(b.uploadId));
+function byS3UploadId(a: { s3UploadId: unknown }, b: { s3UploadId: unknown }): number {
+  return String(a.s3UploadId).localeCompare(String(b.s3UploadId));
 }

@@ -375,11 +375,11 @@ describe('transfer against S3', () => {
     assert.equal(counts.get('CompleteMultipartUploadCommand'), undefined);
     assert.equal(await objectExists('changing.bin'), false);
     // The upload is left for the engine to abort or resume.
-    const uploadId = recorded.created[0]?.s3UploadId;
-    assert.ok(uploadId);
-    assert.ok((await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === uploadId));
-    await uploader.abortMultipart(bucket, 'changing.bin', uploadId);
-    assert.ok(!(await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === uploadId));
+    const s3UploadId = recorded.created[0]?.s3UploadId;
+    assert.ok(s3UploadId);
+    assert.ok((await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === s3UploadId));
+    await uploader.abortMultipart(bucket, 'changing.bin', s3UploadId);
+    assert.ok(!(await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === s3UploadId));
   });
 
   it('refuses a file that is not the version the job names, before any request', async () => {

@@ -293,12 +293,12 @@ describe('verify and the orphan sweep against S3', () => {
     const paging = createObjectAuditor(client, transfer, silent, { listPageSize: 1 });
     for await (const upload of paging.listMultipartUploads(bucket, `${PREFIX}/`)) listed.push(upload);
     assert.deepEqual(
-      listed.map((upload) => upload.uploadId).sort(),
+      listed.map((upload) => upload.s3UploadId).sort(),
       [tracked, untracked, foreignPath].sort(),
     );
     assert.ok(listed.every((upload) => upload.initiated instanceof Date));
 
-    const lines: { msg: string; key?: string; uploadId?: string; bucket?: string }[] = [];
+    const lines: { msg: string; key?: string; s3UploadId?: string; bucket?: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     // S3 may round its creation times to the second: a start well after them.
     const summary = await sweepOrphanUploads({ store, auditor, logger, startedAt: Date.now() + 2_000 });
@@ -310,7 +310,7 @@ describe('verify and the orphan sweep against S3', () => {
     assert.deepEqual(await openIds(), [tracked, foreignPath, foreignKey].sort());
     const aborted = lines.filter((line) => /aborted a multipart upload/.test(line.msg));
     assert.deepEqual(
-      aborted.map((line) => [line.bucket, line.key, line.uploadId]),
+      aborted.map((line) => [line.bucket, line.key, line.s3UploadId]),
       [[bucket, `${PREFIX}/untracked.bin`, untracked]],
     );
   });

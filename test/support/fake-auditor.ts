@@ -5,7 +5,7 @@ import type { ObjectAuditor, OpenMultipartUpload, StoredObject } from '../../src
 export interface AbortedUpload {
   bucket: string;
   key: string;
-  uploadId: string;
+  s3UploadId: string;
 }
 
 export class FakeAuditor implements ObjectAuditor {
@@ -47,13 +47,13 @@ export class FakeAuditor implements ObjectAuditor {
     }
   }
 
-  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+  async abortMultipartUpload(bucket: string, key: string, s3UploadId: string): Promise<void> {
     if (this.failure) throw this.failure;
-    this.aborted.push({ bucket, key, uploadId });
+    this.aborted.push({ bucket, key, s3UploadId });
     const open = this.uploads.get(bucket) ?? [];
     this.uploads.set(
       bucket,
-      open.filter((upload) => upload.uploadId !== uploadId),
+      open.filter((upload) => upload.s3UploadId !== s3UploadId),
     );
   }
 }

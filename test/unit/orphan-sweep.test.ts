@@ -24,7 +24,7 @@ interface LogLine {
   msg: string;
   bucket?: string;
   key?: string;
-  uploadId?: string;
+  s3UploadId?: string;
   aborted?: number;
 }
 
@@ -100,8 +100,12 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   await request(store, 'r4', 'gone', 'x', ['d.txt']);
 
   const auditor = new FakeAuditor();
-  const open = (bucket: string, key: string, uploadId: string, initiated: Date | 'unknown' = BEFORE) =>
-    auditor.openUpload(bucket, { key, uploadId, initiated: initiated === 'unknown' ? undefined : initiated });
+  const open = (bucket: string, key: string, s3UploadId: string, initiated: Date | 'unknown' = BEFORE) =>
+    auditor.openUpload(bucket, {
+      key,
+      s3UploadId,
+      initiated: initiated === 'unknown' ? undefined : initiated,
+    });
   open('b1', 'runs/1/a.txt', 'orphan-1');
   open('b1', 'runs/1/b.txt', 'tracked-1');
   open('b1', 'runs/1/b.txt', 'orphan-2');
@@ -126,7 +130,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   const summary = await sweepOrphanUploads({ store, auditor, logger, startedAt: STARTED_AT });
 
   assert.deepEqual(
-    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.uploadId}`).sort(),
+    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.s3UploadId}`).sort(),
     ['b1/runs/1/a.txt#orphan-1', 'b1/runs/1/b.txt#orphan-2', 'b1/runs/2/a.txt#orphan-3', 'b2/c.txt#orphan-4'],
   );
   assert.deepEqual(
@@ -147,8 +151,8 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
 
   const abortLines = lines.filter((line) => line.level === 30 && /aborted a multipart upload/.test(line.msg));
   assert.deepEqual(
-    abortLines.map((line) => `${line.bucket}/${line.key}#${line.uploadId}`).sort(),
-    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.uploadId}`).sort(),
+    abortLines.map((line) => `${line.bucket}/${line.key}#${line.s3UploadId}`).sort(),
+    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.s3UploadId}`).sort(),
   );
   const failed = lines.find((line) => line.level === 40 && line.bucket === 'gone');
   assert.ok(failed, 'the bucket that cannot be listed is logged');
@@ -161,17 +165,17 @@ test('an abort that fails is logged, and the sweep goes on', async (t) => {
   const { store, logger, lines } = await setUp(t);
   await request(store, 'r1', 'b1', '', ['a.txt', 'b.txt']);
   const auditor = new FakeAuditor();
-  auditor.openUpload('b1', { key: 'a.txt', uploadId: 'refused', initiated: BEFORE });
-  auditor.openUpload('b1', { key: 'b.txt', uploadId: 'orphan', initiated: BEFORE });
+  auditor.openUpload('b1', { key: 'a.txt', s3UploadId: 'refused', initiated: BEFORE });
+  auditor.openUpload('b1', { key: 'b.txt', s3UploadId: 'orphan', initiated: BEFORE });
   const abort = auditor.abortMultipartUpload.bind(auditor);
-  auditor.abortMultipartUpload = async (bucket, key, uploadId) => {
-    if (uploadId === 'refused') throw new Error('AccessDenied');
-    await abort(bucket, key, uploadId);
+  auditor.abortMultipartUpload = async (bucket, key, s3UploadId) => {
+    if (s3UploadId === 'refused') throw new Error('AccessDenied');
+    await abort(bucket, key, s3UploadId);
   };
   const summary = await sweepOrphanUploads({ store, auditor, logger, startedAt: STARTED_AT });
-  assert.deepEqual(auditor.aborted, [{ bucket: 'b1', key: 'b.txt', uploadId: 'orphan' }]);
+  assert.deepEqual(auditor.aborted, [{ bucket: 'b1', key: 'b.txt', s3UploadId: 'orphan' }]);
   assert.equal(summary.abortsFailed, 1);
-  assert.ok(lines.some((line) => line.level === 40 && line.uploadId === 'refused'));
+  assert.ok(lines.some((line) => line.level === 40 && line.s3UploadId === 'refused'));
 });
 
 test('never throws: S3 down or the database gone are logged', async (t) => {
