@@ -97,6 +97,7 @@ export class TaskRunner {
           previous: previousUploadOf(task),
           hashFirst: task.hashFirst ? uploadedContentOf(task) : undefined,
           signal,
+          logger: log,
         },
         await store.getMultipart(task.taskId),
         this.progressListener(task, request),

@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import type { MultipartState, UploadedPart, ValidationMethod } from '../domain/model.js';
 
 /** The object this service last completed at the key: what an append copies from. */
@@ -47,6 +48,8 @@ export interface UploadJob {
   hashFirst?: UploadedContent;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
+  /** Where the transfer logs about this job (a child logger carrying the caller's ids); default: the uploader's. */
+  logger?: Logger;
 }
 
 /** A multipart upload as it is saved, before any part is sent. */

@@ -19,7 +19,7 @@ export function createUploader(
   logger: Logger,
   buffers?: BufferPool,
 ): Uploader {
-  const context = createTransferContext(client, settings, logger.child({ component: 'transfer' }), buffers);
+  const shared = createTransferContext(client, settings, logger.child({ component: 'transfer' }), buffers);
   const appendSource = (job: UploadJob) =>
     settings.appendMode === 'auto' &&
     job.previous &&
@@ -28,6 +28,10 @@ export function createUploader(
       : undefined;
   return {
     async upload(job, resume, progress) {
+      // The caller's logger names the file in its own words (the upload and task it belongs to).
+      const context = job.logger
+        ? { ...shared, logger: job.logger.child({ component: 'transfer' }) }
+        : shared;
       if (job.size > MAX_OBJECT_SIZE) {
         // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
         if (resume) {
@@ -61,7 +65,7 @@ export function createUploader(
       return uploadSingle(context, job, progress);
     },
     async abortMultipart(bucket, key, s3UploadId) {
-      await abortMultipartUpload(context, { bucket, key, s3UploadId }, new AbortController().signal);
+      await abortMultipartUpload(shared, { bucket, key, s3UploadId }, new AbortController().signal);
     },
   };
 }

@@ -395,6 +395,15 @@ describe('an S3 outage', () => {
       1,
     );
     assert.equal(logsWith(service, 'S3 answers again: uploads resume').length, 1);
+    // Each retry during the outage names the file by our upload id, its path and its key, and S3's
+    // multipart upload id by another name.
+    const retries = service.logs.filter((line) => String(line.msg).endsWith('failed; retrying'));
+    assert.ok(retries.length > 0, 'requests were retried during the outage');
+    for (const line of retries) {
+      assert.equal(line.uploadId, uploadId, JSON.stringify(line));
+      assert.equal(typeof line.key, 'string', JSON.stringify(line));
+      assert.equal(typeof line.path, 'string', JSON.stringify(line));
+    }
     assert.equal(service.logs.filter((line) => String(line.msg).startsWith('upload failed')).length, 0);
 
     // Nothing was counted against the files (and the test made no retry call), and the multipart upload
