@@ -4,10 +4,9 @@ import { realpath, stat } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 
+import { MAX_PART_SIZE, MIN_PART_SIZE } from './transfer/part-plan.js';
+
 const MiB = 1024 * 1024;
-export const MIN_PART_SIZE = 5 * MiB;
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
-export const MAX_PARTS = 10_000;
 /**
  * Time allowed for one S3 request and its whole answer. Generous on purpose: a part of 8 MiB over a
  * link of 20 KiB/s takes about 7 minutes; the socket idle timeout catches dead connections sooner.
@@ -367,11 +366,4 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     security,
   };
-}
-
-/** The part size for a file: the configured one, raised so that the file needs at most 10,000 parts. */
-export function partSizeFor(fileSize: number, configured: number): number {
-  const needed = Math.ceil(fileSize / MAX_PARTS);
-  if (needed <= configured) return configured;
-  return Math.ceil(needed / MiB) * MiB;
 }

@@ -1,7 +1,8 @@
 // Wiring only: configuration, store, S3, engine, HTTP server and signals.
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
-import { ConfigError, MAX_PARTS, loadConfig, resolveSourceRoots, type Config } from './config.js';
+import { ConfigError, loadConfig, resolveSourceRoots, type Config } from './config.js';
+import { MAX_PARTS } from './transfer/part-plan.js';
 import { Engine } from './engine/engine.js';
 import { UploadService } from './engine/upload-service.js';
 import { createLogger, type Logger } from './logger.js';

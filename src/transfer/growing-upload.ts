@@ -12,7 +12,6 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from '../config.js';
 import type { UploadedPart } from '../domain/model.js';
 import { md5Of, multipartEtag, type Md5 } from './checksums.js';
 import { hashRange, hexDigestSoFar, sha256OfFile } from './content-hash.js';
@@ -29,7 +28,7 @@ import {
   type PartReceipt,
   type UploadTarget,
 } from './multipart-api.js';
-import { MAX_OBJECT_SIZE } from './part-plan.js';
+import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type {
   PreviousUpload,

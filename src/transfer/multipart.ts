@@ -4,7 +4,6 @@
 // (MAX_BUFFER_BYTES), at most maxConcurrentParts of them per file. A part larger than the whole
 // pool is read and sent in pieces instead, its digests computed beforehand (part-pieces.ts).
 import type { FileHandle } from 'node:fs/promises';
-import { partSizeFor } from '../config.js';
 import { FileChangedError, abortErrorFrom } from './errors.js';
 import { runBounded } from './bounded-pool.js';
 import { md5Of, multipartEtag, runningChecksum, type Md5 } from './checksums.js';
@@ -20,7 +19,7 @@ import {
 } from './multipart-api.js';
 import { startMultipart, type MultipartStart } from './multipart-resume.js';
 import { hashPart, piecesLeaseBytes } from './part-pieces.js';
-import { partLength, partNumbers, partOffset, planParts, type PartPlan } from './part-plan.js';
+import { partLength, partNumbers, partOffset, partSizeFor, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { ResumeState, UploadJob, UploadProgressListener, UploadResult } from './types.js';
 

@@ -1,7 +1,20 @@
-// How a file is cut into parts: every part `partSize` long except the last, which holds the rest.
+// S3's limits on multipart uploads, and how a file is cut into parts: every part `partSize` long
+// except the last, which holds the rest.
 
+const MiB = 1024 * 1024;
 /** S3 stores objects of at most 5 TiB, however they are uploaded. */
 export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
+/** Every part but the last is at least 5 MiB, and none is over 5 GiB. */
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+
+/** The part size for a file: the configured one, raised so that the file needs at most 10,000 parts. */
+export function partSizeFor(fileSize: number, configured: number): number {
+  const needed = Math.ceil(fileSize / MAX_PARTS);
+  if (needed <= configured) return configured;
+  return Math.ceil(needed / MiB) * MiB;
+}
 
 export interface PartPlan {
   partSize: number;

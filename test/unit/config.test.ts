@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, partSizeFor, sqlitePathOf } from '../../src/config.js';
+import { ConfigError, loadConfig, sqlitePathOf } from '../../src/config.js';
+import { partSizeFor } from '../../src/transfer/part-plan.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { MAX_PARTS, MAX_PART_SIZE, partSizeFor } from '../../src/config.js';
 import { BufferPool } from '../../src/transfer/buffer-pool.js';
 import { OrderedHash } from '../../src/transfer/content-hash.js';
 import { runBounded } from '../../src/transfer/bounded-pool.js';
@@ -9,7 +8,10 @@ import { matchListedParts } from '../../src/transfer/multipart-resume.js';
 import { PIECE_BYTES, piecesLeaseBytes } from '../../src/transfer/part-pieces.js';
 import {
   MAX_OBJECT_SIZE,
+  MAX_PARTS,
+  MAX_PART_SIZE,
   partLength,
+  partSizeFor,
   partNumbers,
   partOffset,
   planParts,
