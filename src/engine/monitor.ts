@@ -8,7 +8,7 @@ import type { FolderWatch, PathFilter } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
-import { errorCode } from '../watch/fs-errors.js';
+import { errorCode } from '../fs-errors.js';
 import { MissedChangesError, watchFolder } from '../watch/watcher.js';
 import { BadNames } from './bad-names.js';
 import { databaseFilesInside, excluding } from './database-files.js';

@@ -12,7 +12,7 @@ import { runBounded } from '../transfer/bounded-pool.js';
 import { normalizeEtag } from '../transfer/checksums.js';
 import { S3RequestError } from '../transfer/errors.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
-import { errorCode } from '../watch/fs-errors.js';
+import { errorCode, isVanished } from '../fs-errors.js';
 
 /** Tasks read from the store at a time: memory holds one page, whatever the request's size. */
 const PAGE_SIZE = 500;
@@ -180,11 +180,11 @@ async function localFileProblem(
   try {
     stats = await lstat(filePath);
   } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      return { reason: 'the local file is missing', noFileToUpload: true };
-    }
-    return { reason: `the local file cannot be examined (${code ?? String(error)})`, noFileToUpload: true };
+    if (isVanished(error)) return { reason: 'the local file is missing', noFileToUpload: true };
+    return {
+      reason: `the local file cannot be examined (${errorCode(error) ?? String(error)})`,
+      noFileToUpload: true,
+    };
   }
   if (!stats.isFile()) return { reason: 'the local file is no longer a regular file', noFileToUpload: true };
   if (stats.size !== uploadedSize) {

@@ -6,6 +6,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { sameVersion, versionOf } from '../domain/file-version.js';
+import { errorCode, isVanished } from '../fs-errors.js';
 import { FileChangedError, FileVanishedError, type FileCheckMoment, type FileVersion } from './errors.js';
 
 export interface VersionedFile extends FileVersion {
@@ -13,9 +14,8 @@ export interface VersionedFile extends FileVersion {
 }
 
 function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
   // ELOOP: O_NOFOLLOW met a symbolic link where the file was.
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+  return isVanished(error) || errorCode(error) === 'ELOOP';
 }
 
 /**

@@ -19,7 +19,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { versionOf } from '../domain/file-version.js';
 import type { ObservedFile } from '../domain/model.js';
 import type { PathFilter } from './types.js';
-import { asError, errorCode, isVanished } from './fs-errors.js';
+import { asError, errorCode, isVanished } from '../fs-errors.js';
 import { escapeNotUtf8, REPLACEMENT_CHARACTER, type NamesNotUtf8 } from './names.js';
 
 export const DEFAULT_SCAN_BATCH_SIZE = 500;

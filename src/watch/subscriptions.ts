@@ -9,7 +9,7 @@
 import { lstat } from 'node:fs/promises';
 import watcher from '@parcel/watcher';
 import type { AsyncSubscription, Event } from '@parcel/watcher';
-import { asError } from './fs-errors.js';
+import { asError } from '../fs-errors.js';
 
 /** More separate subtree subscriptions than this and new nested folders are left to the rescan. */
 export const MAX_SUBTREE_SUBSCRIPTIONS = 256;

@@ -9,7 +9,7 @@ import type { Event } from '@parcel/watcher';
 import { versionOf } from '../domain/file-version.js';
 import type { ObservedFile } from '../domain/model.js';
 import { ChangeBuffer } from './change-buffer.js';
-import { asError, errorCode, isVanished } from './fs-errors.js';
+import { asError, errorCode, isVanished } from '../fs-errors.js';
 import { FolderUnreadableError, scanFolder } from './scanner.js';
 import { REPLACEMENT_CHARACTER } from './names.js';
 import { FolderSubscriptions } from './subscriptions.js';

@@ -5,6 +5,7 @@
 // (device and inode) the file had when it was opened.
 import { statSync, type BigIntStats } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { isVanished } from '../../fs-errors.js';
 
 /** How often the path is looked at: a deleted database is seen within about this long. */
 const CHECK_INTERVAL_MS = 1000;
@@ -126,7 +127,7 @@ function seenSync(file: string): Seen {
   try {
     return identity(statSync(file, { bigint: true }));
   } catch (error) {
-    return isGone(error) ? 'missing' : 'unknown';
+    return isVanished(error) ? 'missing' : 'unknown';
   }
 }
 
@@ -134,17 +135,11 @@ async function seen(file: string): Promise<Seen> {
   try {
     return identity(await stat(file, { bigint: true }));
   } catch (error) {
-    return isGone(error) ? 'missing' : 'unknown';
+    return isVanished(error) ? 'missing' : 'unknown';
   }
 }
 
 /** Big integers: an inode number may pass 2^53 on some file systems. */
 function identity(stats: BigIntStats): Identity {
   return { dev: stats.dev, ino: stats.ino };
-}
-
-/** ENOTDIR: a folder on the way was replaced by a file. */
-function isGone(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
 }
