@@ -1,8 +1,8 @@
 // The error catalogue: every error a client can receive, each code listed once with its HTTP
 // status and meaning. The API's error handler turns an AppError into `{error, message, details?}`;
 // anything that is not an AppError (or a client error raised by the HTTP framework) becomes a
-// masked 500, so no driver or SDK message reaches a client. The README's error table is written
-// from ERROR_CATALOGUE.
+// masked 500, so no driver or SDK message reaches a client. The error table of docs/api.md is
+// written from ERROR_CATALOGUE.
 
 import type { UploadRequest } from './model.js';
 

@@ -1,4 +1,4 @@
-// The README's error table is the catalogue's: this fails, printing the table to paste, when they differ.
+// The error table of docs/api.md is the catalogue's: this fails, printing the table to paste, when they differ.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { it } from 'node:test';
@@ -11,9 +11,9 @@ export function renderErrorTable(): string {
   return ['| code | status | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-it('the README lists every error code of the catalogue, as the catalogue says', async () => {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-  const match = /<!-- errors:start -->\n([\s\S]*?)\n<!-- errors:end -->/.exec(readme);
-  assert.ok(match, 'README.md has no <!-- errors:start --> ... <!-- errors:end --> section');
-  assert.equal(match[1], renderErrorTable(), 'README.md error table is out of date');
+it('docs/api.md lists every error code of the catalogue, as the catalogue says', async () => {
+  const apiDoc = await readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const match = /<!-- errors:start -->\n([\s\S]*?)\n<!-- errors:end -->/.exec(apiDoc);
+  assert.ok(match, 'docs/api.md has no <!-- errors:start --> ... <!-- errors:end --> section');
+  assert.equal(match[1], renderErrorTable(), 'docs/api.md error table is out of date');
 });
