@@ -38,7 +38,7 @@ import {
   testS3Settings,
   uniqueBucketName,
 } from '../support/s3.js';
-import { identityOf, readyAt, versionHeld } from '../unit/store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from '../support/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 const PREFIX = 'runs/7';

@@ -41,7 +41,7 @@ import {
 } from '../support/fuzz-arbitraries.js';
 import { sendRaw } from '../support/raw-http.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
-import { readyAt } from './store-fixtures.js';
+import { readyAt } from '../support/store-fixtures.js';
 
 const SEED = integerFromEnv('FC_SEED') ?? randomInt(2 ** 31);
 const RUNS = integerFromEnv('FC_RUNS') ?? 300;

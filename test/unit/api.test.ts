@@ -17,7 +17,7 @@ import type { Store } from '../../src/store/store.js';
 import { S3RequestError } from '../../src/transfer/errors.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
-import { identityOf, readyAt, versionHeld } from './store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from '../support/store-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

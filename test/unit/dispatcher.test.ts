@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { waitFor } from '../support/poll.js';
-import { uploadOf } from './store-fixtures.js';
+import { uploadOf } from '../support/store-fixtures.js';
 
 const logger = createLogger('silent');
 let folder: string;

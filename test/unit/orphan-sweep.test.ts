@@ -13,7 +13,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { S3RequestError } from '../../src/transfer/errors.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
-import { readyAt } from './store-fixtures.js';
+import { readyAt } from '../support/store-fixtures.js';
 
 const STARTED_AT = Date.parse('2024-05-01T12:00:00Z');
 const BEFORE = new Date(STARTED_AT - 60_000);

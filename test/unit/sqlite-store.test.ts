@@ -27,8 +27,8 @@ import {
   runRandomOperations,
   taskOf,
   uploadOf,
-} from './store-fixtures.js';
-import { describeStoreContract } from './store-contract.js';
+} from '../support/store-fixtures.js';
+import { describeStoreContract } from '../support/store-contract.js';
 
 function tempFolder(): string {
   return mkdtempSync(path.join(tmpdir(), 'sqlite-store-'));

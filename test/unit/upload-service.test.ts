@@ -12,7 +12,7 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
-import { readyAt } from './store-fixtures.js';
+import { readyAt } from '../support/store-fixtures.js';
 
 interface Fixture {
   root: string;

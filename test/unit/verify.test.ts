@@ -9,7 +9,7 @@ import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/engine/
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
-import { identityOf, readyAt, versionHeld } from './store-fixtures.js';
+import { identityOf, readyAt, versionHeld } from '../support/store-fixtures.js';
 
 /** A request of `count` completed one-byte files; `inS3` says which objects S3 holds. */
 async function requestOfCompletedFiles(

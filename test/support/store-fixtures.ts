@@ -15,7 +15,7 @@ import type {
 } from '../../src/domain/model.js';
 import type { TaskStatus } from '../../src/domain/status.js';
 import type { Store } from '../../src/store/store.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface StoreUnderTest {
   store: Store;
