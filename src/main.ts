@@ -4,7 +4,7 @@ import { buildApp } from './api/app.js';
 import { ConfigError, loadConfig, resolveSourceRoots, type Config } from './config.js';
 import { MAX_PARTS } from './transfer/part-plan.js';
 import { Engine } from './engine/engine.js';
-import { UploadService } from './engine/upload-service.js';
+import { UploadService } from './service/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
 import { sqliteFilesOf } from './store/sqlite/files.js';

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { MIMEType } from 'node:util';
 import { unsupportedCharset } from '../domain/errors.js';
-import type { UploadService } from '../engine/upload-service.js';
+import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
 import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';

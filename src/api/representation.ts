@@ -1,6 +1,6 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, RequestTotals, ScanReport, UploadRequest } from '../domain/model.js';
-import type { VerifyReport } from '../engine/verify.js';
+import type { VerifyReport } from '../service/verify.js';
 import type { FileItem, ScanReply, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
 
 function iso(time: EpochMs): string {

@@ -3,7 +3,7 @@
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../domain/errors.js';
 import { REQUEST_STATUSES, TASK_STATUSES } from '../domain/status.js';
-import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../engine/upload-service.js';
+import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
 
 export const DEFAULT_PAGE_SIZE = 100;

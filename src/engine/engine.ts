@@ -12,7 +12,7 @@ import { sweepOrphanUploads } from './orphan-sweep.js';
 import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, type StopReason } from './task-runner.js';
-import type { RequestLifecycle } from './upload-service.js';
+import type { RequestLifecycle } from './lifecycle.js';
 
 export interface EngineOptions {
   store: Store;

@@ -19,7 +19,7 @@ import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/domain/errors.js';
 import { objectKeyFor } from '../../src/domain/object-key.js';
 import { sweepOrphanUploads } from '../../src/engine/orphan-sweep.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { normalizeEtag } from '../../src/transfer/checksums.js';

@@ -1,6 +1,6 @@
 import type { RescanOutcome, ScanReport, UploadRequest } from '../../src/domain/model.js';
 import type { S3HealthReport } from '../../src/engine/s3-health.js';
-import type { RequestLifecycle } from '../../src/engine/upload-service.js';
+import type { RequestLifecycle } from '../../src/engine/lifecycle.js';
 
 /** Stands in for the engine where a test exercises the API or the upload service alone. */
 export class RecordingLifecycle implements RequestLifecycle {

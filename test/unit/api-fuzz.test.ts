@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { buildApp, type App } from '../../src/api/app.js';
 import { createLogger } from '../../src/logger.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';

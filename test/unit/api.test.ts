@@ -10,7 +10,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../src/api/app.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import type { Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -597,7 +597,7 @@ async function postAsUnprivilegedUser(
     env: {
       PATH: process.env.PATH,
       APP_MODULE: pathToFileURL(path.join(REPO_ROOT, 'src/api/app.ts')).href,
-      SERVICE_MODULE: pathToFileURL(path.join(REPO_ROOT, 'src/engine/upload-service.ts')).href,
+      SERVICE_MODULE: pathToFileURL(path.join(REPO_ROOT, 'src/service/upload-service.ts')).href,
       PAYLOAD: JSON.stringify(payload),
     },
   });

@@ -11,7 +11,7 @@ import { buildApp } from '../../src/api/app.js';
 import { DatabaseLostError, DatabaseUnavailableError } from '../../src/domain/errors.js';
 import type { NewUploadRequest } from '../../src/domain/model.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { createLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { DatabaseLoss } from '../../src/store/sqlite/location-check.js';

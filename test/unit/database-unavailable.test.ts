@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Sqlite from 'better-sqlite3';
 import { buildApp } from '../../src/api/app.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { openDatabase } from '../../src/store/sqlite/connection.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { asDatabaseUnavailable, databaseUnavailableCause } from '../../src/store/sqlite/unavailable.js';

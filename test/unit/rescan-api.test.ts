@@ -7,7 +7,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../src/api/app.js';
 import { Engine } from '../../src/engine/engine.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { Uploader } from '../../src/transfer/types.js';

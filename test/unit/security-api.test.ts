@@ -11,7 +11,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { buildApp, type App } from '../../src/api/app.js';
 import { resolveSourceRoots } from '../../src/config.js';
 import { ERROR_CODES } from '../../src/domain/errors.js';
-import { UploadService, type UploadServiceDeps } from '../../src/engine/upload-service.js';
+import { UploadService, type UploadServiceDeps } from '../../src/service/upload-service.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';

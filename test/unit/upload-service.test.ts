@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AppError, type ErrorCode } from '../../src/domain/errors.js';
 import type { UploadRequest } from '../../src/domain/model.js';
-import { UploadService } from '../../src/engine/upload-service.js';
+import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';

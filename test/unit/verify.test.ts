@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/engine/verify.js';
+import { MAX_LISTED_MISMATCHES, verifyCompletedUploads } from '../../src/service/verify.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';

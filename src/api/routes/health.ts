@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { UploadService } from '../../engine/upload-service.js';
+import type { UploadService } from '../../service/upload-service.js';
 import { errorReplies, HealthReply } from '../schemas.js';
 
 export interface HealthRoutesOptions {

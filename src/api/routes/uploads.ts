@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import type { UploadService } from '../../engine/upload-service.js';
+import type { UploadService } from '../../service/upload-service.js';
 import { uploadDetailsReply, uploadRequestReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,

@@ -33,24 +33,9 @@ import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
-import type { S3HealthReport } from './s3-health.js';
+import type { RequestLifecycle } from '../engine/lifecycle.js';
+import type { S3HealthReport } from '../engine/s3-health.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
-
-/** What the engine does when the API changes a request. */
-export interface RequestLifecycle {
-  /** Start scanning and watching the new request. */
-  requestCreated(request: UploadRequest): void;
-  /** Stop watching it, stop its in-flight uploads and abort its multipart uploads. */
-  requestCancelled(uploadId: string): Promise<void>;
-  /** Failed (or verified and found wrong) tasks are pending again: wake the dispatcher. */
-  tasksRequeued(): void;
-  /** Scan the request's folder now, unless a scan of it runs already. */
-  rescan(uploadId: string): RescanOutcome;
-  /** Whether S3 answers (an outage holds every upload back until it does). */
-  s3Health(): S3HealthReport;
-  /** The request's last scan since the service started watching it; null when none has started. */
-  lastScan(uploadId: string): ScanReport | null;
-}
 
 /**
  * Client-chosen upload ids are safe in URLs and logs without escaping. "." and ".." are not ids:
