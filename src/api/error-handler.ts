@@ -18,6 +18,7 @@ import {
   unsupportedMediaType,
   validationFailed,
 } from '../domain/errors.js';
+import { discardRestOfBody } from './oversized-body.js';
 import type { ErrorReply } from './schemas.js';
 import { describeFailure } from './validation.js';
 
@@ -40,6 +41,9 @@ export function installErrorHandling(app: FastifyInstance): void {
         ? error
         : (fromFrameworkError(error, request, bodyLimit) ?? fromStoreError(error));
     if (known) {
+      if (isFrameworkError(error) && error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        discardRestOfBody(request, reply);
+      }
       // A 503 is the service's own trouble (its database, S3): the operator must see it and why.
       if (known.httpStatus >= 500) request.log.warn({ err: error, code: known.code }, known.message);
       else request.log.info({ code: known.code, status: known.httpStatus }, known.message);

@@ -18,7 +18,8 @@
 // Rejected rather than silently matching nothing (picomatch itself would accept most of these):
 // an empty or over-long pattern, a NUL, an absolute pattern, a leading '!', '.' or '..' segments,
 // empty segments ('a//b') and a trailing '/', a trailing lone '\', unbalanced [ ] or { },
-// a '/' inside [...], an unknown [:class:], and '..' inside braces other than a single-character range.
+// a '/' inside [...], a reversed range ('[z-a]'), an unknown [:class:], and '..' inside braces
+// other than a single-character range.
 //
 // Matching takes time linear in the path whatever the pattern (glob-automaton.ts): the RegExp
 // picomatch compiled backtracked, and '*-*-*-*-*-*-*.csv' held the event loop for seconds.
@@ -136,6 +137,8 @@ function syntaxProblem(body: string): string | null {
         return `'}' at position ${i + 1} has no matching '{'; write '\\}' to match a literal '}'`;
       }
       const inside = body.slice(open.at + 1, i);
+      // A range written backwards ('{z..a}') is kept: unlike '[z-a]' it is not empty, picomatch
+      // expanded it in reverse and glob-syntax.ts matches the same characters as '{a..z}'.
       if (open.hasDots && !/^[^,{}\\]\.\.[^,{}\\]$/.test(inside)) {
         return (
           `'{${inside}}' uses '..', which inside braces only makes a range between single characters ` +
@@ -154,18 +157,23 @@ function syntaxProblem(body: string): string | null {
   return null;
 }
 
+const SLASH_IN_BRACKET =
+  "'/' inside [...] never matches: a bracket expression stands for one character of a name";
+
 /** Index of the ']' closing the bracket expression that opens at `start`, or what is wrong with it. */
 function bracketEnd(body: string, start: number): number | string {
   let i = start + 1;
   if (body[i] === '!' || body[i] === '^') i++;
-  if (body[i] === ']') i++; // a ']' first in the set is a member, as in shells
+  let first = true; // a ']' first in the set is a member, as in shells
+  let reversed: Range | undefined;
   while (i < body.length) {
     const char = body[i];
-    if (char === ']') return i;
-    if (char === '\\') {
-      i += 2;
-    } else if (char === '/') {
-      return "'/' inside [...] never matches: a bracket expression stands for one character of a name";
+    if (char === ']' && !first) {
+      return reversed ? reversedRangeProblem(body, start, i, reversed) : i;
+    }
+    first = false;
+    if (char === '/') {
+      return SLASH_IN_BRACKET;
     } else if (char === '[' && body[i + 1] === ':') {
       const close = body.indexOf(':]', i + 2);
       if (close === -1) return `'[:' at position ${i + 1} is never closed with ':]'`;
@@ -175,8 +183,56 @@ function bracketEnd(body: string, start: number): number | string {
       }
       i = close + 2;
     } else {
-      i++;
+      // Read as glob-syntax.ts's bracketSet reads it: 'x-y' is a range unless '-' is last or a class follows.
+      const afterLow = memberEnd(body, i);
+      const dash = body[afterLow] === '-' && afterLow + 1 < body.length;
+      if (dash && body[afterLow + 1] !== ']' && !body.startsWith('[:', afterLow + 1)) {
+        if (body[afterLow + 1] === '/') return SLASH_IN_BRACKET;
+        const range = { from: i, to: afterLow + 1, end: memberEnd(body, afterLow + 1) };
+        if (reversed === undefined && member(body, range.from) > member(body, range.to)) reversed = range;
+        i = range.end;
+      } else {
+        i = afterLow;
+      }
     }
   }
   return `'[' at position ${start + 1} is never closed; write '\\[' to match a literal '['`;
+}
+
+/** A range inside a bracket expression: where its low and high members start, and where it ends. */
+interface Range {
+  from: number;
+  to: number;
+  end: number;
+}
+
+/** Where the member (a character, or an escape and the character it escapes) starting at `at` ends. */
+function memberEnd(body: string, at: number): number {
+  return body[at] === '\\' ? at + 2 : at + 1;
+}
+
+/** The code unit a member stands for, as glob-syntax.ts compares them. */
+function member(body: string, at: number): number {
+  return body.charCodeAt(body[at] === '\\' ? at + 1 : at);
+}
+
+/**
+ * A reversed range ('[z-a]') takes no character, so the bracket expression, or that part of it,
+ * can never match: refused, naming the range written the right way round.
+ */
+function reversedRangeProblem(body: string, start: number, close: number, range: Range): string {
+  const bracket = body.slice(start, close + 1);
+  const low = body.slice(range.from, range.to - 1);
+  const high = body.slice(range.to, range.end);
+  const fixed =
+    body.slice(start, range.from) + `${movable(high)}-${movable(low)}` + body.slice(range.end, close + 1);
+  return (
+    `'${bracket}' at position ${start + 1} is a reversed range: ` +
+    `'${String.fromCharCode(member(body, range.from))}' comes after '${String.fromCharCode(member(body, range.to))}'; write ${fixed}`
+  );
+}
+
+/** A member moved to the front of a set must not turn into a closing ']' or a negation. */
+function movable(member: string): string {
+  return member === ']' || member === '!' || member === '^' ? `\\${member}` : member;
 }

@@ -643,6 +643,17 @@ describe('bad inputs get a 4xx with a JSON message', () => {
       });
       assertError(reply, 400, 'invalid_pattern', /not a valid pattern/);
     }
+    const reversed = await createUpload(app, {
+      source_folder: folder,
+      destination_bucket: 'my-bucket',
+      pattern: 'logs/[z-a]*.txt',
+    });
+    assertError(
+      reversed,
+      400,
+      'invalid_pattern',
+      /'\[z-a\]' at position 6 is a reversed range: 'z' comes after 'a'; write \[a-z\]/,
+    );
     const reply = await createUpload(app, {
       source_folder: folder,
       destination_bucket: 'my-bucket',

@@ -121,6 +121,11 @@ describe('patternProblem', () => {
       '[!.]*',
       'x{1..9}',
       'a\\[',
+      '[a-]',
+      '[]-a]',
+      '[--a]',
+      // A brace range written backwards is not empty: it matches the same characters as {a..z}.
+      'x{z..a}',
     ]) {
       assert.equal(patternProblem(pattern), null, pattern);
     }
@@ -149,6 +154,12 @@ describe('patternProblem', () => {
     ['[a/b]', /'\/' inside \[\.\.\.\] never matches/],
     ['[[:letter:]]', /unknown character class '\[:letter:\]'/],
     ['[[:alpha]', /never closed/],
+    ['[z-a]', /^'\[z-a\]' at position 1 is a reversed range: 'z' comes after 'a'; write \[a-z\]$/],
+    ['x[!9-0]y', /'\[!9-0\]' at position 2 is a reversed range: '9' comes after '0'; write \[!0-9\]/],
+    ['[a-cz-xq]', /'z' comes after 'x'; write \[a-cx-zq\]/],
+    ['[\\z-a]', /'z' comes after 'a'; write \[a-\\z\]/],
+    ['[]-A]', /'\]' comes after 'A'; write \[A-\\\]\]/],
+    ['[a-/]', /'\/' inside \[\.\.\.\] never matches/],
     ['x{01..10}', /range between single characters/],
     ['{..,a}/x', /range between single characters/],
     ['{1..3,5}', /range between single characters/],

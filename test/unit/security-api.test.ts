@@ -2,13 +2,17 @@
 // token, the allowed source roots, body limits, destination prefixes, secrets in logs and stack
 // traces in replies.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
 import { buildApp, type App } from '../../src/api/app.js';
+import { DISCARD_LIMIT_BYTES, DISCARD_LIMIT_MS } from '../../src/api/oversized-body.js';
 import { resolveSourceRoots } from '../../src/config.js';
 import { ERROR_CODES } from '../../src/domain/errors.js';
 import { UploadService, type UploadServiceDeps } from '../../src/service/upload-service.js';
@@ -26,6 +30,7 @@ const TOKEN = 'Zm9vYmFyYmF6cXV4LXNlY3VyaXR5LXRva2Vu';
 const CHALLENGE = 'Bearer realm="s3-folder-uploader"';
 const INVALID_TOKEN_CHALLENGE = /^Bearer realm="s3-folder-uploader", error="invalid_token"/;
 const BODY_LIMIT = 64 * 1024;
+const execFileAsync = promisify(execFile);
 
 type Reply = Awaited<ReturnType<App['inject']>>;
 type Json = Record<string, unknown>;
@@ -433,6 +438,123 @@ describe('body limit', () => {
       small.subarray(10),
     ]);
     assert.equal(fine.status, 201, JSON.stringify(fine.body));
+  });
+  /**
+   * POSTs `size` bytes with Node's fetch from a child process: a client in the server's own event
+   * loop sends at the server's pace and never sees the socket closed under it.
+   */
+  async function fetchFromChild(
+    port: number,
+    size: number,
+  ): Promise<{ status?: number; body?: Json; error?: string }> {
+    const script = `
+      const [port, size, token] = process.argv.slice(1);
+      try {
+        const response = await fetch('http://127.0.0.1:' + port + '/uploads', {
+          method: 'POST',
+          headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
+          body: Buffer.alloc(Number(size), 'x'),
+        });
+        console.log(JSON.stringify({ status: response.status, body: await response.json() }));
+      } catch (error) {
+        console.log(JSON.stringify({ error: error.message + ': ' + (error.cause?.message ?? '') }));
+      }`;
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--input-type=module', '-e', script, String(port), String(size), TOKEN],
+      { timeout: 60_000 },
+    );
+    return JSON.parse(stdout) as { status?: number; body?: Json; error?: string };
+  }
+
+  test("a body far over the limit sent with Node's fetch gets a 413 it can read", async (t) => {
+    const { port } = await listening(t);
+    const started = Date.now();
+    const outcome = await fetchFromChild(port, 10 * 1024 * 1024);
+    assert.equal(outcome.status, 413, JSON.stringify(outcome));
+    assert.equal(outcome.body?.error, 'payload_too_large');
+    assert.match(String(outcome.body?.message), /limit of 65536 bytes/);
+    t.diagnostic(`10 MiB body: 413 read by the client after ${Date.now() - started} ms`);
+
+    // Past the 64 MiB the server discards, the connection is closed while fetch may still be
+    // sending: it reads the 413 if it got there first, or sees the connection closed.
+    const beyond = await fetchFromChild(port, 100 * 1024 * 1024);
+    if (beyond.status !== undefined) assert.equal(beyond.status, 413, JSON.stringify(beyond));
+    else assert.match(String(beyond.error), /EPIPE|ECONNRESET|other side closed|socket/i);
+    t.diagnostic(`100 MiB body: ${JSON.stringify(beyond.status ?? beyond.error)}`);
+  });
+
+  /**
+   * Sends headers announcing `announced` bytes, then zeros as fast as the server takes them, until
+   * `sendBytes` are written or the server closes; resolves with what was written and read. `stall`:
+   * the client then waits, neither sending nor closing, until the server closes.
+   */
+  function sendRaw(
+    port: number,
+    announced: number,
+    sendBytes: number,
+    stall = false,
+  ): Promise<{ written: number; answer: string; closedByServer: boolean }> {
+    return new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      const chunk = Buffer.alloc(1024 * 1024);
+      let written = 0;
+      let answer = '';
+      let closedByServer = false;
+      socket.setEncoding('utf8');
+      socket.on('data', (text: string) => (answer += text));
+      socket.on('error', () => (closedByServer = true));
+      socket.on('end', () => (closedByServer = true));
+      socket.on('close', () => resolve({ written, answer, closedByServer }));
+      const pump = (): void => {
+        while (written < sendBytes && !socket.destroyed) {
+          written += chunk.length;
+          if (!socket.write(chunk)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        if (written >= sendBytes && !socket.destroyed && !stall) socket.end();
+      };
+      socket.write(
+        `POST /uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${announced}\r\n\r\n`,
+      );
+      pump();
+    });
+  }
+
+  test('the rest of a refused body is discarded up to 64 MiB, then the connection is closed', async (t) => {
+    const { port } = await listening(t);
+    const hundredMiB = 100 * 1024 * 1024;
+    const outcome = await sendRaw(port, hundredMiB, hundredMiB);
+    assert.match(outcome.answer, /^HTTP\/1\.1 413 /);
+    assert.match(outcome.answer, /"error":"payload_too_large"/);
+    assert.ok(outcome.closedByServer, 'the server closes the connection past the bound');
+    // What the kernels' socket buffers hold on both sides comes on top of the 64 MiB read.
+    assert.ok(
+      outcome.written < DISCARD_LIMIT_BYTES + 32 * 1024 * 1024,
+      `${outcome.written} bytes were taken: the server read past its bound`,
+    );
+    t.diagnostic(`100 MiB announced: connection closed after ${outcome.written / 1024 / 1024} MiB written`);
+
+    // Below the bound the whole body is read: the connection stays usable for the next request.
+    const tenMiB = 10 * 1024 * 1024;
+    const full = await sendRaw(port, tenMiB, tenMiB);
+    assert.match(full.answer, /^HTTP\/1\.1 413 /);
+    assert.equal(full.written, tenMiB);
+    assert.ok(!/connection: close/i.test(full.answer), full.answer);
+  });
+
+  test('a client that stops sending a refused body is cut off after a few seconds', async (t) => {
+    const { port } = await listening(t);
+    const started = Date.now();
+    // Announces 10 MiB and sends 1: the server answers, waits for the rest, then gives up.
+    const outcome = await sendRaw(port, 10 * 1024 * 1024, 1024 * 1024, true);
+    assert.match(outcome.answer, /^HTTP\/1\.1 413 /);
+    assert.ok(outcome.closedByServer);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= DISCARD_LIMIT_MS - 500 && elapsed < 30_000, `closed after ${elapsed} ms`);
   });
 });
 
