@@ -164,7 +164,7 @@ export async function createUpload(service: ServiceProcess, folder: string, buck
   return created.body.upload_id;
 }
 
-/** A new upload request of `folder`, once the service watches it (status active). */
+/** A new upload of `folder`, once the service watches it (status active). */
 export async function startWatching(
   service: ServiceProcess,
   folder: string,

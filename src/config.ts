@@ -253,7 +253,7 @@ export function unauthenticatedExposureProblem(host: string, security: SecurityS
   if (security.apiToken !== undefined || security.allowUnauthenticated || isLoopbackHost(host)) return null;
   return (
     `'${host}' lets other machines reach the API and API_TOKEN is not set, so anyone could read and ` +
-    'create upload requests: set API_TOKEN to a long random secret (clients then send Authorization: ' +
+    'create uploads: set API_TOKEN to a long random secret (clients then send Authorization: ' +
     'Bearer <token>), or HOST=127.0.0.1, or ALLOW_UNAUTHENTICATED=true if a firewall or proxy already guards the port'
   );
 }
@@ -296,8 +296,8 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   }
   const location = match[1];
   const problem = /^:memory:/i.test(location)
-    ? // An in-memory database would lose every request and task at each restart or crash.
-      'an in-memory database is not supported: the service keeps its requests and tasks across restarts and crashes, which needs a file'
+    ? // An in-memory database would lose every upload and task at each restart or crash.
+      'an in-memory database is not supported: the service keeps its uploads and tasks across restarts and crashes, which needs a file'
     : /^file:/i.test(location) || /[?#]/.test(location)
       ? 'SQLite URI file names and options (file:..., ?mode=..., #...) are not supported'
       : undefined;

@@ -1,5 +1,5 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
-import type { EpochMs, FileTask, RequestTotals, ScanReport, UploadRequest } from '../domain/model.js';
+import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload } from '../domain/model.js';
 import type { VerifyReport } from '../service/verify.js';
 import type { FileItem, ScanReply, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
 
@@ -11,7 +11,7 @@ function isoOrNull(time: EpochMs | null): string | null {
   return time === null ? null : iso(time);
 }
 
-export function uploadRequestReply(request: UploadRequest): UploadRequestReply {
+export function uploadRequestReply(request: Upload): UploadRequestReply {
   return {
     upload_id: request.uploadId,
     source_folder: request.sourceFolder,
@@ -26,8 +26,8 @@ export function uploadRequestReply(request: UploadRequest): UploadRequestReply {
 }
 
 export function uploadDetailsReply(
-  request: UploadRequest,
-  totals: RequestTotals,
+  request: Upload,
+  totals: UploadTotals,
   lastScan: ScanReport | null,
 ): UploadDetailsReply {
   return {

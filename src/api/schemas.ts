@@ -2,7 +2,7 @@
 // (a field not listed here never leaves the server) and become the OpenAPI document.
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../domain/errors.js';
-import { REQUEST_STATUSES, TASK_STATUSES } from '../domain/status.js';
+import { UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
 
@@ -79,7 +79,7 @@ export type UploadIdParams = Static<typeof UploadIdParams>;
 export const ListUploadsQuery = Type.Object(
   {
     status: Type.Optional(
-      Type.Enum([...REQUEST_STATUSES, 'all'], {
+      Type.Enum([...UPLOAD_STATUSES, 'all'], {
         type: 'string',
         description:
           'Only the requests in this status; `all` for every request. Default: pending and active.',
@@ -125,7 +125,7 @@ const uploadRequestProperties = {
     examples: ['backups/2024/'],
   }),
   pattern: Type.String({ description: 'Glob of the files to upload.', examples: ['**/*.jpg'] }),
-  status: Type.Enum([...REQUEST_STATUSES], {
+  status: Type.Enum([...UPLOAD_STATUSES], {
     type: 'string',
     description:
       '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.',
@@ -140,7 +140,7 @@ const uploadRequestProperties = {
 };
 
 export const UploadRequestReply = Type.Object(uploadRequestProperties, {
-  title: 'UploadRequest',
+  title: 'Upload',
   description: 'An upload request: a folder watched and uploaded to a bucket.',
 });
 export type UploadRequestReply = Static<typeof UploadRequestReply>;

@@ -4,7 +4,7 @@
 // masked 500, so no driver or SDK message reaches a client. The error table of docs/api.md is
 // written from ERROR_CATALOGUE.
 
-import type { UploadRequest } from './model.js';
+import type { Upload } from './model.js';
 
 export interface ErrorCatalogueEntry {
   status: number;
@@ -223,7 +223,7 @@ export function uploadIdTaken(uploadId: string): AppError {
 
 /** `other` is the live request whose objects the new one could overwrite. */
 export function uploadOverlaps(
-  other: Pick<UploadRequest, 'uploadId' | 'sourceFolder' | 'destinationBucket' | 'destinationPrefix'>,
+  other: Pick<Upload, 'uploadId' | 'sourceFolder' | 'destinationBucket' | 'destinationPrefix'>,
 ): AppError {
   const prefix = other.destinationPrefix === '' ? 'no prefix' : `prefix '${other.destinationPrefix}'`;
   const message = `overlaps the keys of the live upload request '${other.uploadId}' (folder '${other.sourceFolder}', bucket '${other.destinationBucket}', ${prefix})`;

@@ -1,9 +1,9 @@
-import type { RequestStatus, TaskStatus } from './status.js';
+import type { UploadStatus, TaskStatus } from './status.js';
 
 /** Times are milliseconds since the epoch everywhere inside the service; the API renders them as ISO 8601. */
 export type EpochMs = number;
 
-export interface UploadRequest {
+export interface Upload {
   uploadId: string;
   /** Absolute, normalised path of the watched folder. */
   sourceFolder: string;
@@ -12,13 +12,13 @@ export interface UploadRequest {
   destinationPrefix: string;
   /** Glob; '**' (every file) when the client gave none. */
   pattern: string;
-  status: RequestStatus;
+  status: UploadStatus;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   lastError: string | null;
 }
 
-export interface NewUploadRequest {
+export interface NewUpload {
   uploadId: string;
   sourceFolder: string;
   destinationBucket: string;
@@ -71,7 +71,7 @@ export interface FileTask {
   lastError: string | null;
   /**
    * Earliest time the dispatcher may claim it (pending: the file has settled; failed: the requeue
-   * time); null when it is never to be claimed (its request is cancelled, or it failed for good:
+   * time); null when it is never to be claimed (its upload is cancelled, or it failed for good:
    * its object key would be longer than S3 allows).
    */
   readyAt: EpochMs | null;
@@ -130,7 +130,7 @@ export interface TaskCounts {
   total: number;
 }
 
-export interface RequestTotals {
+export interface UploadTotals {
   files: TaskCounts;
   bytes: { total: number; uploaded: number };
 }
@@ -176,10 +176,10 @@ export interface UploadedPart {
   size: number;
 }
 
-/** What a scan of a request's folder was: the first since the service started watching it, or a later one. */
+/** What a scan of an upload's folder was: the first since the service started watching it, or a later one. */
 export type ScanKind = 'initial' | 'rescan';
 
-/** A scan of a request's folder, as its monitor remembers it: in memory, the last one only. */
+/** A scan of an upload's folder, as its monitor remembers it: in memory, the last one only. */
 export interface ScanReport {
   kind: ScanKind;
   startedAt: EpochMs;

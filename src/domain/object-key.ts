@@ -1,4 +1,4 @@
-// Where a file lands in the bucket: the request's prefix, then the file's path relative to the
+// Where a file lands in the bucket: the upload's prefix, then the file's path relative to the
 // source folder, always with '/' separators and never an empty segment.
 
 /** S3 limits object keys to 1024 bytes of UTF-8. */

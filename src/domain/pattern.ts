@@ -1,4 +1,4 @@
-// Which files of a source folder an upload request takes, written as a glob.
+// Which files of a source folder an upload takes, written as a glob.
 //
 // Syntax (picomatch's, as this service used it before, with the parts that surprise users left out):
 //   *        any characters inside one name          ?      exactly one character

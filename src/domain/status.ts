@@ -1,8 +1,8 @@
 // The two status models. Each list is mirrored by a CHECK constraint in the database schema.
 
-export const REQUEST_STATUSES = ['pending', 'active', 'cancelled'] as const;
+export const UPLOAD_STATUSES = ['pending', 'active', 'cancelled'] as const;
 /** pending when created, active once the monitor scans it, cancelled by DELETE. */
-export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+export type UploadStatus = (typeof UPLOAD_STATUSES)[number];
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;
 /** The life of one file version: pending → in_progress → completed | failed (→ pending again on requeue or change). */
@@ -18,8 +18,8 @@ export const FAILURE_KINDS = ['transient', 'configuration', 'permanent'] as cons
  */
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
-export function isRequestStatus(value: string): value is RequestStatus {
-  return (REQUEST_STATUSES as readonly string[]).includes(value);
+export function isUploadStatus(value: string): value is UploadStatus {
+  return (UPLOAD_STATUSES as readonly string[]).includes(value);
 }
 
 export function isTaskStatus(value: string): value is TaskStatus {

@@ -1,7 +1,7 @@
 // Names that are not valid UTF-8 in a watched folder: their files are skipped (an S3 key is UTF-8),
-// and a person is told, in the log and on the request. One log line per folder that holds such
+// and a person is told, in the log and on the upload. One log line per folder that holds such
 // names, at warn when it is news and at debug when a rescan finds the same again, so that an idle
-// service does not repeat itself every minute; one note on the request, rewritten only when it
+// service does not repeat itself every minute; one note on the upload, rewritten only when it
 // changes.
 import type { Logger } from '../logger.js';
 import type { NamesNotUtf8 } from '../watch/names.js';
@@ -17,10 +17,10 @@ export class BadNames {
   private scanExample = '';
   /** Folders the watcher told of that a rescan was started for: one rescan each is enough. */
   private readonly rescannedFor = new Set<string>();
-  /** The note last written on the request; null when none is there. */
+  /** The note last written on the upload; null when none is there. */
   private noted: string | null = null;
 
-  /** `lastError`: the request's, which may be the note of an earlier run. */
+  /** `lastError`: the upload's, which may be the note of an earlier run. */
   constructor(
     private readonly log: Logger,
     lastError: string | null,
@@ -54,7 +54,7 @@ export class BadNames {
   }
 
   /**
-   * A scan went through the whole folder: returns the note the request should show now, with the
+   * A scan went through the whole folder: returns the note the upload should show now, with the
    * one it shows (null for none); equal when nothing is to be written.
    */
   scanFinished(): { note: string | null; noted: string | null } {
@@ -64,7 +64,7 @@ export class BadNames {
     return { note, noted: this.noted };
   }
 
-  /** The note was written (or cleared) on the request. */
+  /** The note was written (or cleared) on the upload. */
   wrote(note: string | null): void {
     this.noted = note;
   }

@@ -1,5 +1,5 @@
 import { DatabaseLostError } from '../domain/errors.js';
-import type { FileTask, RescanOutcome, ScanReport, UploadRequest } from '../domain/model.js';
+import type { FileTask, RescanOutcome, ScanReport, Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
@@ -7,12 +7,12 @@ import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
 import { Dispatcher } from './dispatcher.js';
 import { ObservationClock } from './observation-clock.js';
-import { RequestMonitor } from './monitor.js';
+import { UploadMonitor } from './monitor.js';
 import { sweepOrphanUploads } from './orphan-sweep.js';
 import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, type StopReason } from './task-runner.js';
-import type { RequestLifecycle } from './lifecycle.js';
+import type { UploadLifecycle } from './lifecycle.js';
 
 export interface EngineOptions {
   store: Store;
@@ -54,11 +54,11 @@ function wholeMilliseconds(seconds: number): number {
 }
 
 /**
- * The only part that decides: it watches every live request (monitors), claims and runs tasks
- * (dispatcher + runner), and reacts to requests being created and cancelled.
+ * The only part that decides: it watches every live upload (monitors), claims and runs tasks
+ * (dispatcher + runner), and reacts to uploads being created and cancelled.
  */
-export class Engine implements RequestLifecycle {
-  private readonly monitors = new Map<string, RequestMonitor>();
+export class Engine implements UploadLifecycle {
+  private readonly monitors = new Map<string, UploadMonitor>();
   private readonly running = new Map<number, RunningTask>();
   private readonly dispatcher: Dispatcher;
   private readonly runner: TaskRunner;
@@ -102,7 +102,7 @@ export class Engine implements RequestLifecycle {
     });
   }
 
-  /** Crash recovery, then every pending or active request is watched again. */
+  /** Crash recovery, then every pending or active upload is watched again. */
   async start(): Promise<void> {
     const { store, auditor } = this.options;
     const startedAt = this.now();
@@ -113,14 +113,14 @@ export class Engine implements RequestLifecycle {
     // what failed for such reasons, or for reasons that pass with time, is tried again at once.
     const retried = await store.retryFailedTasksOfKinds(['configuration', 'transient'], this.now());
     if (retried > 0) this.log.info({ retried }, 'failed tasks are tried again at start-up');
-    const live = await store.listRequests(['pending', 'active']);
-    for (const request of live) this.watchRequest(request);
+    const live = await store.listUploads(['pending', 'active']);
+    for (const upload of live) this.watchUpload(upload);
     // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
     const signal = this.startAbort.signal;
     await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
     if (this.stopping) return;
     this.dispatcher.start();
-    this.log.info({ requests: live.length }, 'engine started');
+    this.log.info({ uploads: live.length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
     // background: a slow S3 must not hold up the start, nor a stop.
     void this.finishCancels();
@@ -128,14 +128,14 @@ export class Engine implements RequestLifecycle {
 
   private async finishCancels(): Promise<void> {
     try {
-      for (const request of await this.options.store.listRequests(['cancelled'])) {
+      for (const upload of await this.options.store.listUploads(['cancelled'])) {
         if (this.stopping) return;
-        await this.abortMultipartsOf(request.uploadId);
+        await this.abortMultipartsOf(upload.uploadId);
       }
     } catch (error) {
       this.log.error(
         { err: error },
-        'could not finish the aborts of cancelled requests; the next start tries again',
+        'could not finish the aborts of cancelled uploads; the next start tries again',
       );
     }
   }
@@ -159,11 +159,11 @@ export class Engine implements RequestLifecycle {
     this.log.info('engine stopped');
   }
 
-  requestCreated(request: UploadRequest): void {
-    if (!this.stopping) this.watchRequest(request);
+  uploadCreated(upload: Upload): void {
+    if (!this.stopping) this.watchUpload(upload);
   }
 
-  async requestCancelled(uploadId: string): Promise<void> {
+  async uploadCancelled(uploadId: string): Promise<void> {
     const monitor = this.monitors.get(uploadId);
     this.monitors.delete(uploadId);
     const stops: Promise<void>[] = [];
@@ -193,9 +193,9 @@ export class Engine implements RequestLifecycle {
     return this.monitors.get(uploadId)?.lastScan() ?? null;
   }
 
-  private watchRequest(request: UploadRequest): void {
-    if (this.monitors.has(request.uploadId)) return;
-    const monitor = new RequestMonitor(request, {
+  private watchUpload(upload: Upload): void {
+    if (this.monitors.has(upload.uploadId)) return;
+    const monitor = new UploadMonitor(upload, {
       store: this.options.store,
       logger: this.log,
       readiness: this.readiness,
@@ -205,27 +205,27 @@ export class Engine implements RequestLifecycle {
       now: this.now,
       databaseFiles: this.options.databaseFiles,
     });
-    this.monitors.set(request.uploadId, monitor);
+    this.monitors.set(upload.uploadId, monitor);
     monitor.start().then(
       () => this.dispatcher.wake(),
       (error: unknown) => {
         // Only the database can fail here (scan errors are handled by the monitor): try again later.
-        this.log.error({ err: error, uploadId: request.uploadId }, 'cannot start watching; retrying');
-        if (this.monitors.get(request.uploadId) === monitor) this.monitors.delete(request.uploadId);
+        this.log.error({ err: error, uploadId: upload.uploadId }, 'cannot start watching; retrying');
+        if (this.monitors.get(upload.uploadId) === monitor) this.monitors.delete(upload.uploadId);
         void monitor.stop();
-        setTimeout(() => void this.watchAgain(request.uploadId), MONITOR_RESTART_DELAY_MS).unref();
+        setTimeout(() => void this.watchAgain(upload.uploadId), MONITOR_RESTART_DELAY_MS).unref();
       },
     );
   }
 
-  /** A monitor that could not start: watch the request again, if it is still live by then. */
+  /** A monitor that could not start: watch the upload again, if it is still live by then. */
   private async watchAgain(uploadId: string): Promise<void> {
     if (this.stopping) return;
     try {
-      const request = await this.options.store.getRequest(uploadId);
-      if (request && request.status !== 'cancelled' && !this.stopping) this.watchRequest(request);
+      const upload = await this.options.store.getUpload(uploadId);
+      if (upload && upload.status !== 'cancelled' && !this.stopping) this.watchUpload(upload);
     } catch (error) {
-      this.log.error({ err: error, uploadId }, 'cannot read the request to watch it again; retrying');
+      this.log.error({ err: error, uploadId }, 'cannot read the upload to watch it again; retrying');
       setTimeout(() => void this.watchAgain(uploadId), MONITOR_RESTART_DELAY_MS).unref();
     }
   }
@@ -274,21 +274,21 @@ export class Engine implements RequestLifecycle {
   }
 
   private async waitForTasksOf(uploadId: string): Promise<void> {
-    const ofRequest = [...this.running.values()].filter((entry) => entry.task.uploadId === uploadId);
-    await Promise.allSettled(ofRequest.map((entry) => entry.done));
+    const ofUpload = [...this.running.values()].filter((entry) => entry.task.uploadId === uploadId);
+    await Promise.allSettled(ofUpload.map((entry) => entry.done));
   }
 
-  /** No multipart upload of a cancelled request may be left on S3 to cost storage. */
+  /** No multipart upload of a cancelled upload may be left on S3 to cost storage. */
   private async abortMultipartsOf(uploadId: string): Promise<void> {
     const { store, uploader } = this.options;
-    for (const state of await store.listMultipartsOfRequest(uploadId)) {
+    for (const state of await store.listMultipartsOfUpload(uploadId)) {
       try {
         await uploader.abortMultipart(state.bucket, state.key, state.s3UploadId);
         await store.deleteMultipart(state.taskId);
       } catch (error) {
         this.log.error(
           { err: error, uploadId, key: state.key },
-          'could not abort a multipart upload of a cancelled request',
+          'could not abort a multipart upload of a cancelled upload',
         );
       }
     }

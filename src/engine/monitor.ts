@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { DatabaseLostError } from '../domain/errors.js';
-import type { ObservedFile, RescanOutcome, ScanKind, ScanReport, UploadRequest } from '../domain/model.js';
+import type { ObservedFile, RescanOutcome, ScanKind, ScanReport, Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { FolderWatch, PathFilter } from '../watch/types.js';
@@ -47,13 +47,13 @@ export interface MonitorOptions {
 }
 
 /**
- * Keeps one upload request's tasks in step with its folder: a full scan at start, file-system
+ * Keeps one upload's tasks in step with its folder: a full scan at start, file-system
  * events for low latency, and a periodic rescan as the safety net for missed events (and for what
  * changed while the service was down), spaced out for a tree that takes long to scan; a rescan
  * can also be asked for. It only records what it sees; the dispatcher decides. It remembers its
  * last scan (in memory) for the API.
  */
-export class RequestMonitor {
+export class UploadMonitor {
   private readonly filter: PathFilter;
   /** The service's database files inside this folder (relative paths), which it leaves out. */
   private readonly databaseFiles: ReadonlySet<string>;
@@ -72,22 +72,22 @@ export class RequestMonitor {
   /** The last scan, running or finished; null before the first one starts. */
   private lastScanReport: ScanReport | null = null;
   private stopped = false;
-  /** The last scan failed (folder missing, unreadable): the next good scan clears the request's error. */
+  /** The last scan failed (folder missing, unreadable): the next good scan clears the upload's error. */
   private scanFailed = false;
-  /** Names that are not valid UTF-8: counted by scans, logged, and noted on the request. */
+  /** Names that are not valid UTF-8: counted by scans, logged, and noted on the upload. */
   private readonly badNames: BadNames;
   private databaseLostLogged = false;
   /** The tail of the chain of batches being recorded (see recordInOrder). */
   private recording: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly request: UploadRequest,
+    private readonly upload: Upload,
     private readonly options: MonitorOptions,
   ) {
-    this.databaseFiles = databaseFilesInside(request.sourceFolder, options.databaseFiles ?? []);
-    this.filter = excluding(compilePattern(request.pattern), this.databaseFiles);
-    this.log = options.logger.child({ uploadId: request.uploadId });
-    this.badNames = new BadNames(this.log, request.lastError);
+    this.databaseFiles = databaseFilesInside(upload.sourceFolder, options.databaseFiles ?? []);
+    this.filter = excluding(compilePattern(upload.pattern), this.databaseFiles);
+    this.log = options.logger.child({ uploadId: upload.uploadId });
+    this.badNames = new BadNames(this.log, upload.lastError);
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.periodicPace = options.periodicPace ?? { busyShare: PERIODIC_RESCAN_SHARE };
@@ -95,10 +95,10 @@ export class RequestMonitor {
 
   async start(): Promise<void> {
     const { store } = this.options;
-    await store.activateRequest(this.request.uploadId, this.now());
+    await store.activateUpload(this.upload.uploadId, this.now());
     if (this.databaseFiles.size > 0) {
       this.log.info(
-        { folder: this.request.sourceFolder, files: [...this.databaseFiles] },
+        { folder: this.upload.sourceFolder, files: [...this.databaseFiles] },
         "the service's own database is inside this folder; it is never uploaded",
       );
     }
@@ -139,7 +139,7 @@ export class RequestMonitor {
     try {
       await this.assertSourceNotMoved();
       this.watch = await watchFolder(
-        this.request.sourceFolder,
+        this.upload.sourceFolder,
         this.filter,
         {
           filesChanged: (files) => void this.recordInOrder(files),
@@ -153,7 +153,7 @@ export class RequestMonitor {
       if (this.stopped) await this.closeWatch();
     } catch (error) {
       this.log.warn(
-        { err: error, folder: this.request.sourceFolder },
+        { err: error, folder: this.upload.sourceFolder },
         'cannot watch the source folder; rescans go on',
       );
     }
@@ -198,9 +198,9 @@ export class RequestMonitor {
     if (files.length === 0 || this.stopped) return 0;
     const { store, readiness } = this.options;
     const now = this.now();
-    const prefix = this.request.destinationPrefix;
+    const prefix = this.upload.destinationPrefix;
     const changed = await store.recordObservedFiles(
-      this.request.uploadId,
+      this.upload.uploadId,
       files,
       (relativePath) => objectKeyFor(prefix, relativePath),
       (file) => readinessOf(file, now, readiness),
@@ -230,7 +230,7 @@ export class RequestMonitor {
     this.lastScanReport = report;
     try {
       await this.assertSourceNotMoved();
-      for await (const batch of scanFolder(this.request.sourceFolder, this.filter, {
+      for await (const batch of scanFolder(this.upload.sourceFolder, this.filter, {
         signal: this.scanAbort.signal,
         observationClock: this.options.observationClock,
         onError: (path, error) =>
@@ -248,7 +248,7 @@ export class RequestMonitor {
       if (!this.stopped) {
         // A database that refuses this write is not a scan failure: the next good scan clears it.
         if (this.scanFailed) {
-          await this.options.store.setRequestError(this.request.uploadId, null, this.now()).then(
+          await this.options.store.setUploadError(this.upload.uploadId, null, this.now()).then(
             () => (this.scanFailed = false),
             (error: unknown) => this.log.error({ err: error }, 'cannot clear the scan error yet'),
           );
@@ -260,11 +260,11 @@ export class RequestMonitor {
       if (this.stopped) return;
       this.scanFailed = true;
       await this.closeWatch();
-      const message = `cannot scan source folder ${this.request.sourceFolder}: ${(error as Error).message}`;
+      const message = `cannot scan source folder ${this.upload.sourceFolder}: ${(error as Error).message}`;
       report.error = message;
       this.log.error({ err: error, kind, cause }, message);
       await this.options.store
-        .setRequestError(this.request.uploadId, message, this.now())
+        .setUploadError(this.upload.uploadId, message, this.now())
         .catch((storeError: unknown) => this.log.error({ err: storeError }, 'cannot record the scan error'));
     } finally {
       this.scanInProgress = false;
@@ -273,15 +273,15 @@ export class RequestMonitor {
     }
   }
 
-  /** After a whole scan: writes, changes or clears the request's note about names that are not UTF-8. */
+  /** After a whole scan: writes, changes or clears the upload's note about names that are not UTF-8. */
   private async noteBadNames(): Promise<void> {
     const { note, noted } = this.badNames.scanFinished();
     if (note === noted) return;
     const { store } = this.options;
     try {
-      // Cleared only while the request still shows it: a later error may have replaced it.
-      const shown = note === null ? (await store.getRequest(this.request.uploadId))?.lastError : noted;
-      if (shown === noted) await store.setRequestError(this.request.uploadId, note, this.now());
+      // Cleared only while the upload still shows it: a later error may have replaced it.
+      const shown = note === null ? (await store.getUpload(this.upload.uploadId))?.lastError : noted;
+      if (shown === noted) await store.setUploadError(this.upload.uploadId, note, this.now());
       this.badNames.wrote(note);
     } catch (error) {
       this.log.error(
@@ -317,11 +317,11 @@ export class RequestMonitor {
   }
 
   /**
-   * The request holds the folder's real path. When that path now leads elsewhere (the folder, or a
+   * The upload holds the folder's real path. When that path now leads elsewhere (the folder, or a
    * folder above it, was replaced by a symbolic link), nothing is scanned: the link is not followed.
    */
   private async assertSourceNotMoved(): Promise<void> {
-    const folder = this.request.sourceFolder;
+    const folder = this.upload.sourceFolder;
     // A folder that is gone says so in the scanner's words ("does not exist"), not realpath's.
     const real = await realpath(folder).catch((error: unknown) => {
       throw new FolderUnreadableError(folder, errorCode(error), error);

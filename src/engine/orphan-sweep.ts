@@ -3,9 +3,9 @@
 // crash between CreateMultipartUpload and the store's record of it, or an abort that never got
 // through) and costs storage for ever. It is aborted. Uploads under keys that are not ours, and
 // uploads created since this process started, are left alone.
-import type { EpochMs, FileTask, UploadRequest } from '../domain/model.js';
+import type { EpochMs, FileTask, Upload } from '../domain/model.js';
 import { normalizePrefix } from '../domain/object-key.js';
-import { REQUEST_STATUSES } from '../domain/status.js';
+import { UPLOAD_STATUSES } from '../domain/status.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { describeS3Error } from '../transfer/errors.js';
@@ -22,7 +22,7 @@ export interface OrphanSweepDeps {
 }
 
 export interface OrphanSweepSummary {
-  /** Buckets listed (each once, whatever the number of requests in it). */
+  /** Buckets listed (each once, whatever the number of uploads in it). */
   buckets: number;
   /** Buckets whose listing failed (missing, access denied, S3 unreachable). */
   bucketsFailed: number;
@@ -33,14 +33,14 @@ export interface OrphanSweepSummary {
   abortsFailed: number;
 }
 
-/** The requests of one bucket, each with the key prefix its tasks' keys start with. */
-interface BucketRequests {
+/** The uploads of one bucket, each with the key prefix its tasks' keys start with. */
+interface BucketUploads {
   bucket: string;
-  requests: { uploadId: string; keyPrefix: string }[];
+  uploads: { uploadId: string; keyPrefix: string }[];
 }
 
 /**
- * Aborts the multipart uploads left behind by earlier runs, in every bucket of every request (any
+ * Aborts the multipart uploads left behind by earlier runs, in every bucket of every upload (any
  * status). Never throws: a failure is logged and the sweep goes on with the next bucket.
  */
 export async function sweepOrphanUploads(deps: OrphanSweepDeps): Promise<OrphanSweepSummary> {
@@ -52,11 +52,11 @@ export async function sweepOrphanUploads(deps: OrphanSweepDeps): Promise<OrphanS
     aborted: 0,
     abortsFailed: 0,
   };
-  let groups: BucketRequests[];
+  let groups: BucketUploads[];
   try {
-    groups = groupByBucket(await deps.store.listRequests(REQUEST_STATUSES));
+    groups = groupByBucket(await deps.store.listUploads(UPLOAD_STATUSES));
   } catch (error) {
-    logger.error({ err: error }, 'orphan sweep: cannot read the upload requests; skipped');
+    logger.error({ err: error }, 'orphan sweep: cannot read the uploads; skipped');
     return summary;
   }
   for (const group of groups) {
@@ -79,19 +79,19 @@ export async function sweepOrphanUploads(deps: OrphanSweepDeps): Promise<OrphanS
 
 async function sweepBucket(
   deps: OrphanSweepDeps,
-  group: BucketRequests,
+  group: BucketUploads,
   summary: OrphanSweepSummary,
 ): Promise<void> {
   const { auditor, logger, signal } = deps;
-  const prefix = commonPrefix(group.requests.map((request) => request.keyPrefix));
-  for await (const upload of auditor.listMultipartUploads(group.bucket, prefix, signal)) {
-    const owners = await tasksAtKey(deps.store, group, upload.key);
+  const prefix = commonPrefix(group.uploads.map((upload) => upload.keyPrefix));
+  for await (const multipart of auditor.listMultipartUploads(group.bucket, prefix, signal)) {
+    const owners = await tasksAtKey(deps.store, group, multipart.key);
     if (owners.length === 0) continue; // not one of our keys
     summary.uploadsAtOurKeys += 1;
-    if (!(await isOrphan(deps, owners, upload))) continue;
-    const where = { bucket: group.bucket, key: upload.key, s3UploadId: upload.s3UploadId };
+    if (!(await isOrphan(deps, owners, multipart))) continue;
+    const where = { bucket: group.bucket, key: multipart.key, s3UploadId: multipart.s3UploadId };
     try {
-      await auditor.abortMultipartUpload(group.bucket, upload.key, upload.s3UploadId, signal);
+      await auditor.abortMultipartUpload(group.bucket, multipart.key, multipart.s3UploadId, signal);
       summary.aborted += 1;
       logger.info(where, 'orphan sweep: aborted a multipart upload left behind by an earlier run');
     } catch (error) {
@@ -105,25 +105,25 @@ async function sweepBucket(
   }
 }
 
-/** No task at the key records this upload, and it is older than this process. */
+/** No task at the key records this multipart upload, and it is older than this process. */
 async function isOrphan(
   deps: OrphanSweepDeps,
   owners: readonly FileTask[],
-  upload: OpenMultipartUpload,
+  multipart: OpenMultipartUpload,
 ): Promise<boolean> {
   // S3 did not say when it was created: it may be this run's, so it stays.
-  if (upload.initiated === undefined || upload.initiated.getTime() >= deps.startedAt) return false;
+  if (multipart.initiated === undefined || multipart.initiated.getTime() >= deps.startedAt) return false;
   for (const task of owners) {
     const recorded = await deps.store.getMultipart(task.taskId);
-    if (recorded?.s3UploadId === upload.s3UploadId) return false;
+    if (recorded?.s3UploadId === multipart.s3UploadId) return false;
   }
   return true;
 }
 
-/** The tasks (of any request in the bucket) whose object key is `key`. */
-async function tasksAtKey(store: Store, group: BucketRequests, key: string): Promise<FileTask[]> {
+/** The tasks (of any upload in the bucket) whose object key is `key`. */
+async function tasksAtKey(store: Store, group: BucketUploads, key: string): Promise<FileTask[]> {
   const tasks: FileTask[] = [];
-  for (const { uploadId, keyPrefix } of group.requests) {
+  for (const { uploadId, keyPrefix } of group.uploads) {
     if (!key.startsWith(keyPrefix) || key.length === keyPrefix.length) continue;
     const task = await store.findTaskByPath(uploadId, key.slice(keyPrefix.length));
     if (task?.objectKey === key) tasks.push(task);
@@ -131,19 +131,19 @@ async function tasksAtKey(store: Store, group: BucketRequests, key: string): Pro
   return tasks;
 }
 
-function groupByBucket(requests: readonly UploadRequest[]): BucketRequests[] {
-  const groups = new Map<string, BucketRequests>();
-  for (const request of requests) {
-    const prefix = normalizePrefix(request.destinationPrefix);
-    const entry = { uploadId: request.uploadId, keyPrefix: prefix === '' ? '' : `${prefix}/` };
-    const group = groups.get(request.destinationBucket);
-    if (group) group.requests.push(entry);
-    else groups.set(request.destinationBucket, { bucket: request.destinationBucket, requests: [entry] });
+function groupByBucket(uploads: readonly Upload[]): BucketUploads[] {
+  const groups = new Map<string, BucketUploads>();
+  for (const upload of uploads) {
+    const prefix = normalizePrefix(upload.destinationPrefix);
+    const entry = { uploadId: upload.uploadId, keyPrefix: prefix === '' ? '' : `${prefix}/` };
+    const group = groups.get(upload.destinationBucket);
+    if (group) group.uploads.push(entry);
+    else groups.set(upload.destinationBucket, { bucket: upload.destinationBucket, uploads: [entry] });
   }
   return [...groups.values()];
 }
 
-/** The longest prefix of every string: one listing of the bucket covers every request in it. */
+/** The longest prefix of every string: one listing of the bucket covers every upload in it. */
 export function commonPrefix(prefixes: readonly string[]): string {
   let common = prefixes[0] ?? '';
   for (const prefix of prefixes.slice(1)) {

@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { sameVersion, versionOf } from '../domain/file-version.js';
-import type { FileTask, FileVersion, UploadRequest } from '../domain/model.js';
+import type { FileTask, FileVersion, Upload } from '../domain/model.js';
 import { keyProblem } from '../domain/object-key.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -64,21 +64,21 @@ export class TaskRunner {
   async run(task: FileTask, signal: AbortSignal, stopReason: () => StopReason | undefined): Promise<void> {
     const { store, logger } = this.options;
     const log = logger.child({ uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath });
-    const request = await store.getRequest(task.uploadId);
-    if (!request) {
+    const upload = await store.getUpload(task.uploadId);
+    if (!upload) {
       await store.dropTask(task.taskId);
       return;
     }
-    if (request.status === 'cancelled') {
-      // Claimed just before its request was cancelled: it leaves the queue with its request.
+    if (upload.status === 'cancelled') {
+      // Claimed just before its upload was cancelled: it leaves the queue with its upload.
       await this.releaseUnchanged(task, null);
       return;
     }
-    const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
+    const filePath = path.join(upload.sourceFolder, ...task.relativePath.split('/'));
     const keyError = keyProblem(task.objectKey);
     if (keyError !== null) {
-      const message = `${keyError}: rename the file or shorten the request's destination_prefix; it is not retried automatically`;
-      await this.failForGood(task, request, filePath, message, log);
+      const message = `${keyError}: rename the file or shorten the upload's destination_prefix; it is not retried automatically`;
+      await this.failForGood(task, upload, filePath, message, log);
       return;
     }
     const { readiness } = this.options;
@@ -86,7 +86,7 @@ export class TaskRunner {
       const result = await this.options.uploader.upload(
         {
           filePath,
-          bucket: request.destinationBucket,
+          bucket: upload.destinationBucket,
           key: task.objectKey,
           size: task.size,
           mtimeMs: task.mtimeMs,
@@ -100,7 +100,7 @@ export class TaskRunner {
           logger: log,
         },
         await store.getMultipart(task.taskId),
-        this.progressListener(task, request),
+        this.progressListener(task, upload),
       );
       const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = result;
       const recorded = await store.completeTask(
@@ -129,7 +129,7 @@ export class TaskRunner {
       );
       await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
     } catch (error) {
-      await this.recordFailure(task, request, filePath, error, stopReason(), log);
+      await this.recordFailure(task, upload, filePath, error, stopReason(), log);
     }
   }
 
@@ -145,16 +145,16 @@ export class TaskRunner {
     await this.options.store.failTask(task.taskId, { message, kind: 'configuration', retryAt }, now);
   }
 
-  private progressListener(task: FileTask, request: UploadRequest): UploadProgressListener {
+  private progressListener(task: FileTask, upload: Upload): UploadProgressListener {
     const { store } = this.options;
     let lastWrite = 0;
     let pending: Promise<void> = Promise.resolve();
     return {
-      multipartCreated: async (upload) => {
+      multipartCreated: async (multipart) => {
         const { taskId, objectKey: key, size, mtimeMs, ino, ctimeMs } = task;
-        const bucket = request.destinationBucket;
+        const bucket = upload.destinationBucket;
         await store.saveMultipart(
-          { taskId, bucket, key, size, mtimeMs, ino, ctimeMs, ...upload },
+          { taskId, bucket, key, size, mtimeMs, ino, ctimeMs, ...multipart },
           this.now(),
         );
       },
@@ -181,7 +181,7 @@ export class TaskRunner {
 
   private async recordFailure(
     task: FileTask,
-    request: UploadRequest,
+    upload: Upload,
     filePath: string,
     error: unknown,
     stopReason: StopReason | undefined,
@@ -189,21 +189,21 @@ export class TaskRunner {
   ): Promise<void> {
     const { store } = this.options;
     if (stopReason) {
-      // Cancelled: it leaves the queue with its request. Shutting down: back to the queue with its
+      // Cancelled: it leaves the queue with its upload. Shutting down: back to the queue with its
       // multipart progress, so that the next start resumes it.
       await this.releaseUnchanged(task, stopReason === 'cancelled' ? null : this.now());
       log.info({ reason: stopReason }, 'upload stopped');
       return;
     }
     if (error instanceof FileVanishedError) {
-      await this.dropVanished(task, request, log);
+      await this.dropVanished(task, upload, log);
       return;
     }
     if (error instanceof FileChangedError || error instanceof FileRewrittenError) {
       const observedAt = this.options.observationClock();
       const current = await lstatOrUndefined(filePath);
       if (!current?.isFile()) {
-        await this.dropVanished(task, request, log);
+        await this.dropVanished(task, upload, log);
         return;
       }
       const now = this.now();
@@ -226,11 +226,11 @@ export class TaskRunner {
     }
     if (error instanceof ObjectTooLargeError) {
       const message = `${error.message}; it is not retried automatically, only once the file changes or on POST retry`;
-      await this.failForGood(task, request, filePath, message, log);
+      await this.failForGood(task, upload, filePath, message, log);
       return;
     }
     const message = describeUploadFailure(error, filePath);
-    if (isS3Unreachable(error) && (await this.options.s3Health.confirmOutage(request.destinationBucket))) {
+    if (isS3Unreachable(error) && (await this.options.s3Health.confirmOutage(upload.destinationBucket))) {
       // S3 is down, not this file: back to the queue as it was, the attempt not counted and its
       // parts kept, to resume once S3 answers (the outage itself is logged once, by S3Health).
       const now = this.now();
@@ -264,13 +264,13 @@ export class TaskRunner {
    */
   private async failForGood(
     task: FileTask,
-    request: UploadRequest,
+    upload: Upload,
     filePath: string,
     message: string,
     log: Logger,
   ): Promise<void> {
     if (!(await lstatOrUndefined(filePath))?.isFile()) {
-      await this.dropVanished(task, request, log);
+      await this.dropVanished(task, upload, log);
       return;
     }
     const now = this.now();
@@ -317,7 +317,7 @@ export class TaskRunner {
    * dropped. When the abort fails, the task fails instead, so that the abort is tried again at the
    * requeue rather than the upload id being forgotten with the task.
    */
-  private async dropVanished(task: FileTask, request: UploadRequest, log: Logger): Promise<void> {
+  private async dropVanished(task: FileTask, upload: Upload, log: Logger): Promise<void> {
     const { store, uploader } = this.options;
     const saved = await store.getMultipart(task.taskId);
     if (saved) {
@@ -330,7 +330,7 @@ export class TaskRunner {
             { err: error, bucket: saved.bucket, key: saved.key, s3UploadId: saved.s3UploadId },
             'giving up aborting the multipart upload of a vanished file; abort it by hand or with a lifecycle rule',
           );
-          await this.dropWithNote(task, request, log);
+          await this.dropWithNote(task, upload, log);
           return;
         }
         const now = this.now();
@@ -341,13 +341,13 @@ export class TaskRunner {
         return;
       }
     }
-    await this.dropWithNote(task, request, log);
+    await this.dropWithNote(task, upload, log);
   }
 
-  private async dropWithNote(task: FileTask, request: UploadRequest, log: Logger): Promise<void> {
+  private async dropWithNote(task: FileTask, upload: Upload, log: Logger): Promise<void> {
     await this.options.store.dropTask(task.taskId);
     const note = `${task.relativePath} vanished before it was uploaded; dropped from the queue`;
-    await this.options.store.setRequestError(request.uploadId, note, this.now());
+    await this.options.store.setUploadError(upload.uploadId, note, this.now());
     log.warn(note);
   }
 }

@@ -1,4 +1,4 @@
-// Which source folders a request may name: an absolute path to a folder the service can read,
+// Which source folders an upload may name: an absolute path to a folder the service can read,
 // inside ALLOWED_SOURCE_ROOTS when they are set, with links and '..' resolved first.
 import { constants as fsConstants } from 'node:fs';
 import { access, opendir, realpath, stat } from 'node:fs/promises';

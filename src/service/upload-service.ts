@@ -16,18 +16,18 @@ import {
 } from '../domain/errors.js';
 import type {
   FileTask,
-  NewUploadRequest,
-  RequestTotals,
+  NewUpload,
+  UploadTotals,
   RescanOutcome,
   ScanReport,
-  UploadRequest,
+  Upload,
 } from '../domain/model.js';
 import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
-import { REQUEST_STATUSES, type RequestStatus, type TaskStatus } from '../domain/status.js';
+import { UPLOAD_STATUSES, type UploadStatus, type TaskStatus } from '../domain/status.js';
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
-import type { RequestLifecycle } from '../engine/lifecycle.js';
+import type { UploadLifecycle } from '../engine/lifecycle.js';
 import type { S3HealthReport } from '../engine/s3-health.js';
 import { readableFolder } from './folder-policy.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
@@ -44,7 +44,7 @@ const UPLOAD_ID_REGEX = new RegExp(UPLOAD_ID_PATTERN);
 /** The store's cursor is the last task id of the page: a positive decimal integer. */
 const CURSOR_REGEX = /^[1-9]\d{0,14}$/;
 
-const LIVE_STATUSES: readonly RequestStatus[] = ['pending', 'active'];
+const LIVE_STATUSES: readonly UploadStatus[] = ['pending', 'active'];
 
 export interface CreateUploadInput {
   sourceFolder: string;
@@ -52,7 +52,7 @@ export interface CreateUploadInput {
   pattern?: string;
   destinationPrefix?: string;
   uploadId?: string;
-  /** Accept the request even when a live one writes to the same keys (see keySpacesOverlap). */
+  /** Accept the upload even when a live one writes to the same keys (see keySpacesOverlap). */
   allowOverlap?: boolean;
 }
 
@@ -64,7 +64,7 @@ export interface ListFilesOptions {
 
 export interface UploadServiceDeps {
   store: Store;
-  lifecycle: RequestLifecycle;
+  lifecycle: UploadLifecycle;
   /** Asks S3 what it holds, for verify. */
   auditor: ObjectAuditor;
   now?: () => number;
@@ -75,7 +75,7 @@ export interface UploadServiceDeps {
 
 export class UploadService {
   private readonly store: Store;
-  private readonly lifecycle: RequestLifecycle;
+  private readonly lifecycle: UploadLifecycle;
   private readonly auditor: ObjectAuditor;
   private readonly now: () => number;
   private readonly newUploadId: () => string;
@@ -92,7 +92,7 @@ export class UploadService {
     this.allowedSourceRoots = deps.allowedSourceRoots;
   }
 
-  async createUpload(input: CreateUploadInput): Promise<UploadRequest> {
+  async createUpload(input: CreateUploadInput): Promise<Upload> {
     const uploadId = input.uploadId ?? this.newUploadId();
     if (!UPLOAD_ID_REGEX.test(uploadId)) throw invalidUploadId(uploadId, UPLOAD_ID_RULE);
 
@@ -109,30 +109,30 @@ export class UploadService {
 
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
-    const newRequest: NewUploadRequest = {
+    const newUpload: NewUpload = {
       uploadId,
       sourceFolder,
       destinationBucket: input.destinationBucket,
       destinationPrefix: normalizePrefix(prefix),
       pattern,
     };
-    const request = await this.oneAtATime(() => this.storeRequest(newRequest, input.allowOverlap === true));
-    this.lifecycle.requestCreated(request);
-    return request;
+    const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
+    this.lifecycle.uploadCreated(upload);
+    return upload;
   }
 
-  /** Oldest first; by default the requests still being worked on (pending and active). */
-  async listUploads(status?: RequestStatus | 'all'): Promise<UploadRequest[]> {
-    const statuses = status === undefined ? LIVE_STATUSES : status === 'all' ? REQUEST_STATUSES : [status];
-    return this.store.listRequests(statuses);
+  /** Oldest first; by default the uploads still being worked on (pending and active). */
+  async listUploads(status?: UploadStatus | 'all'): Promise<Upload[]> {
+    const statuses = status === undefined ? LIVE_STATUSES : status === 'all' ? UPLOAD_STATUSES : [status];
+    return this.store.listUploads(statuses);
   }
 
   async getUpload(
     uploadId: string,
-  ): Promise<{ request: UploadRequest; totals: RequestTotals; lastScan: ScanReport | null }> {
-    const request = await this.requireRequest(uploadId);
-    const totals = await this.store.requestTotals(uploadId);
-    return { request, totals, lastScan: this.lifecycle.lastScan(uploadId) };
+  ): Promise<{ upload: Upload; totals: UploadTotals; lastScan: ScanReport | null }> {
+    const upload = await this.requireRequest(uploadId);
+    const totals = await this.store.uploadTotals(uploadId);
+    return { upload, totals, lastScan: this.lifecycle.lastScan(uploadId) };
   }
 
   async listFiles(
@@ -148,24 +148,24 @@ export class UploadService {
 
   /**
    * Idempotent. The engine is told every time, not only the first: if its clean-up fails (an
-   * abort S3 refused), the error goes to the caller while the request stays cancelled, and
+   * abort S3 refused), the error goes to the caller while the upload stays cancelled, and
    * asking again retries the clean-up.
    */
-  async cancelUpload(uploadId: string): Promise<UploadRequest> {
-    const request = await this.requireRequest(uploadId);
-    if (request.status !== 'cancelled') await this.store.cancelRequest(uploadId, this.now());
-    await this.lifecycle.requestCancelled(uploadId);
+  async cancelUpload(uploadId: string): Promise<Upload> {
+    const upload = await this.requireRequest(uploadId);
+    if (upload.status !== 'cancelled') await this.store.cancelUpload(uploadId, this.now());
+    await this.lifecycle.uploadCancelled(uploadId);
     return this.requireRequest(uploadId);
   }
 
   /**
-   * Scans the request's folder now, unless a scan of it runs already (the initial one, say): then
-   * that one is its answer. Refused for a folder not being watched: a cancelled request, or one
+   * Scans the upload's folder now, unless a scan of it runs already (the initial one, say): then
+   * that one is its answer. Refused for a folder not being watched: a cancelled upload, or one
    * the engine is not watching right now (it is starting, stopping, or retrying after a database error).
    */
   async rescan(uploadId: string): Promise<Exclude<RescanOutcome, 'not_watched'>> {
-    const request = await this.requireRequest(uploadId);
-    if (request.status === 'cancelled') throw uploadNotWatched(uploadId, 'the request is cancelled');
+    const upload = await this.requireRequest(uploadId);
+    if (upload.status === 'cancelled') throw uploadNotWatched(uploadId, 'the upload is cancelled');
     const outcome = this.lifecycle.rescan(uploadId);
     if (outcome === 'not_watched') {
       throw uploadNotWatched(
@@ -176,25 +176,25 @@ export class UploadService {
     return outcome;
   }
 
-  /** Every failed file of the request is pending again, now. A cancelled request is refused. */
+  /** Every failed file of the upload is pending again, now. A cancelled upload is refused. */
   async retryFailed(uploadId: string): Promise<{ requeued: number }> {
-    const request = await this.requireRequest(uploadId);
-    if (request.status === 'cancelled') throw uploadCancelled(uploadId);
+    const upload = await this.requireRequest(uploadId);
+    if (upload.status === 'cancelled') throw uploadCancelled(uploadId);
     const requeued = await this.store.retryFailedTasks(uploadId, this.now());
     if (requeued > 0) this.lifecycle.tasksRequeued();
     return { requeued };
   }
 
   /**
-   * Checks every completed file of the request against S3 (size and ETag) and its local file
-   * (size), and requeues each one found wrong, unless the request is cancelled or the file is gone.
+   * Checks every completed file of the upload against S3 (size and ETag) and its local file
+   * (size), and requeues each one found wrong, unless the upload is cancelled or the file is gone.
    * Throws `s3_unavailable` when S3 cannot answer.
    */
   async verify(uploadId: string): Promise<VerifyReport> {
-    const request = await this.requireRequest(uploadId);
+    const upload = await this.requireRequest(uploadId);
     const report = await verifyCompletedUploads(
       { store: this.store, auditor: this.auditor, now: this.now },
-      request,
+      upload,
     );
     if (report.requeued > 0) this.lifecycle.tasksRequeued();
     return report;
@@ -210,24 +210,24 @@ export class UploadService {
   }
 
   /**
-   * Stores the request unless a live one could write the same objects (and that is not allowed).
-   * Called one at a time: two such requests sent together would each find the other not yet stored.
+   * Stores the upload unless a live one could write the same objects (and that is not allowed).
+   * Called one at a time: two such uploads sent together would each find the other not yet stored.
    */
-  private async storeRequest(request: NewUploadRequest, allowOverlap: boolean): Promise<UploadRequest> {
+  private async storeUpload(upload: NewUpload, allowOverlap: boolean): Promise<Upload> {
     if (!allowOverlap) {
-      const keySpace = { bucket: request.destinationBucket, prefix: request.destinationPrefix };
-      const other = (await this.store.listRequests(LIVE_STATUSES)).find(
+      const keySpace = { bucket: upload.destinationBucket, prefix: upload.destinationPrefix };
+      const other = (await this.store.listUploads(LIVE_STATUSES)).find(
         (live) =>
           // The same id is upload_id_taken, which the store reports.
-          live.uploadId !== request.uploadId &&
+          live.uploadId !== upload.uploadId &&
           keySpacesOverlap({ bucket: live.destinationBucket, prefix: live.destinationPrefix }, keySpace),
       );
       if (other) throw uploadOverlaps(other);
     }
     try {
-      return await this.store.createRequest(request, this.now());
+      return await this.store.createUpload(upload, this.now());
     } catch (error) {
-      if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(request.uploadId);
+      if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(upload.uploadId);
       throw error;
     }
   }
@@ -238,9 +238,9 @@ export class UploadService {
     return run;
   }
 
-  private async requireRequest(uploadId: string): Promise<UploadRequest> {
-    const request = await this.store.getRequest(uploadId);
-    if (!request) throw uploadNotFound(uploadId);
-    return request;
+  private async requireRequest(uploadId: string): Promise<Upload> {
+    const upload = await this.store.getUpload(uploadId);
+    if (!upload) throw uploadNotFound(uploadId);
+    return upload;
   }
 }

@@ -1,4 +1,4 @@
-// Verify: is every completed upload of a request still what was sent? Each completed task's object
+// Verify: is every completed file of an upload still what was sent? Each completed task's object
 // is asked for (HEAD: size and ETag, against what the upload recorded) and its local file is
 // lstat'ed (its version against the one uploaded: size, mtime, inode and ctime). A task found wrong is named with the reason and
 // sent back to the queue, so that it is uploaded again; one whose file is gone is only named,
@@ -6,7 +6,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { s3Unavailable } from '../domain/errors.js';
-import type { EpochMs, FileTask, UploadRequest } from '../domain/model.js';
+import type { EpochMs, FileTask, Upload } from '../domain/model.js';
 import type { Store } from '../store/store.js';
 import { runBounded } from '../transfer/bounded-pool.js';
 import { normalizeEtag } from '../transfer/checksums.js';
@@ -14,7 +14,7 @@ import { S3RequestError } from '../transfer/errors.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import { errorCode, isVanished } from '../fs-errors.js';
 
-/** Tasks read from the store at a time: memory holds one page, whatever the request's size. */
+/** Tasks read from the store at a time: memory holds one page, whatever the upload's size. */
 const PAGE_SIZE = 500;
 /** HEAD requests in flight at once. */
 const HEAD_CONCURRENCY = 8;
@@ -35,7 +35,7 @@ export interface VerifyReport {
   mismatched: number;
   /** The first MAX_LISTED_MISMATCHES of them, in task order. */
   mismatches: VerifyMismatch[];
-  /** Tasks sent back to pending (none for a cancelled request). */
+  /** Tasks sent back to pending (none for a cancelled upload). */
   requeued: number;
 }
 
@@ -58,17 +58,14 @@ interface Finding {
 }
 
 /**
- * Checks every completed task of `request`, a page at a time, and requeues each page's mismatches
- * (unless the request is cancelled) before the next page is read, so that memory holds one page
- * however many files the request has. Throws the `s3_unavailable` AppError when S3 cannot answer;
+ * Checks every completed task of `upload`, a page at a time, and requeues each page's mismatches
+ * (unless the upload is cancelled) before the next page is read, so that memory holds one page
+ * however many files the upload has. Throws the `s3_unavailable` AppError when S3 cannot answer;
  * the pages checked before stay requeued.
  */
-export async function verifyCompletedUploads(
-  deps: VerifyDeps,
-  request: UploadRequest,
-): Promise<VerifyReport> {
+export async function verifyCompletedUploads(deps: VerifyDeps, upload: Upload): Promise<VerifyReport> {
   const report: VerifyReport = { checked: 0, mismatched: 0, mismatches: [], requeued: 0 };
-  for await (const { findings, checked } of findMismatches(deps, request)) {
+  for await (const { findings, checked } of findMismatches(deps, upload)) {
     report.checked += checked;
     report.mismatched += findings.length;
     for (const finding of findings) {
@@ -76,7 +73,7 @@ export async function verifyCompletedUploads(
         const { relativePath, objectKey } = finding.task;
         report.mismatches.push({ relativePath, objectKey, reason: finding.reasons.join('; ') });
       }
-      if (request.status !== 'cancelled' && !finding.noFileToUpload && (await requeue(deps, finding))) {
+      if (upload.status !== 'cancelled' && !finding.noFileToUpload && (await requeue(deps, finding))) {
         report.requeued += 1;
       }
     }
@@ -96,11 +93,11 @@ async function requeue(deps: VerifyDeps, finding: Finding): Promise<boolean> {
 /** The mismatches of each page of completed tasks, in task order. */
 async function* findMismatches(
   deps: VerifyDeps,
-  request: UploadRequest,
+  upload: Upload,
 ): AsyncGenerator<{ findings: Finding[]; checked: number }> {
   let cursor: string | undefined;
   do {
-    const page = await deps.store.listTasks(request.uploadId, {
+    const page = await deps.store.listTasks(upload.uploadId, {
       status: 'completed',
       limit: PAGE_SIZE,
       ...(cursor !== undefined && { cursor }),
@@ -109,7 +106,7 @@ async function* findMismatches(
     const results: (Finding | undefined)[] = new Array<Finding | undefined>(page.items.length);
     try {
       await runBounded(page.items.entries(), HEAD_CONCURRENCY, async ([index, task]) => {
-        results[index] = await checkTask(deps.auditor, request, task);
+        results[index] = await checkTask(deps.auditor, upload, task);
       });
     } catch (error) {
       if (error instanceof S3RequestError) throw s3Unavailable(error.message);
@@ -122,13 +119,13 @@ async function* findMismatches(
 
 async function checkTask(
   auditor: ObjectAuditor,
-  request: UploadRequest,
+  upload: Upload,
   task: FileTask,
 ): Promise<Finding | undefined> {
   // Tasks completed before the size uploaded was recorded hold it as their size.
   const uploadedSize = task.uploadedSize ?? task.size;
-  const objectReasons = await objectProblems(auditor, request.destinationBucket, task, uploadedSize);
-  const filePath = path.join(request.sourceFolder, ...task.relativePath.split('/'));
+  const objectReasons = await objectProblems(auditor, upload.destinationBucket, task, uploadedSize);
+  const filePath = path.join(upload.sourceFolder, ...task.relativePath.split('/'));
   const file = await localFileProblem(filePath, task, uploadedSize);
   const reasons = file ? [...objectReasons, file.reason] : objectReasons;
   if (reasons.length === 0) return undefined;

@@ -4,13 +4,13 @@ import type {
   FileReadiness,
   FileTask,
   MultipartState,
-  NewUploadRequest,
+  NewUpload,
   ObservedFile,
-  RequestTotals,
-  UploadRequest,
+  UploadTotals,
+  Upload,
   UploadedPart,
 } from '../domain/model.js';
-import type { FailureKind, RequestStatus, TaskStatus } from '../domain/status.js';
+import type { FailureKind, UploadStatus, TaskStatus } from '../domain/status.js';
 
 /**
  * The database, in domain words. The database is the source of truth: the engine keeps nothing
@@ -19,27 +19,27 @@ import type { FailureKind, RequestStatus, TaskStatus } from '../domain/status.js
  * Async so that a PostgreSQL implementation fits the same interface.
  */
 export interface Store {
-  // --- upload requests
-  /** Throws DuplicateUploadIdError when the id exists. New requests are 'pending'. */
-  createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest>;
-  getRequest(uploadId: string): Promise<UploadRequest | undefined>;
+  // --- uploads
+  /** Throws DuplicateUploadIdError when the id exists. New uploads are 'pending'. */
+  createUpload(upload: NewUpload, now: EpochMs): Promise<Upload>;
+  getUpload(uploadId: string): Promise<Upload | undefined>;
   /** Oldest first. */
-  listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]>;
+  listUploads(statuses: readonly UploadStatus[]): Promise<Upload[]>;
   /** pending → active; false if it was not pending. */
-  activateRequest(uploadId: string, now: EpochMs): Promise<boolean>;
+  activateUpload(uploadId: string, now: EpochMs): Promise<boolean>;
   /**
    * pending|active → cancelled. Its pending and failed tasks keep their status but leave the queue
    * (readyAt null), so that they cost nothing to the dispatcher; in_progress ones are stopped by the
    * engine. False if already cancelled.
    */
-  cancelRequest(uploadId: string, now: EpochMs): Promise<boolean>;
+  cancelUpload(uploadId: string, now: EpochMs): Promise<boolean>;
   /**
-   * Sets (or clears, with null) the request's last error, a note about no task in particular (a
+   * Sets (or clears, with null) the upload's last error, a note about no task in particular (a
    * task's failure is recorded by failTask, and cleared when that task completes).
    */
-  setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
-  /** Counts by status and byte totals; cheap however many tasks the request has. */
-  requestTotals(uploadId: string): Promise<RequestTotals>;
+  setUploadError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
+  /** Counts by status and byte totals; cheap however many tasks the upload has. */
+  uploadTotals(uploadId: string): Promise<UploadTotals>;
 
   // --- file tasks, as the monitor sees files
   /**
@@ -50,7 +50,7 @@ export interface Store {
    * 'pending' with the new version, observedAt, readyAt, attempts 0, bytesUploaded 0, and last
    * error cleared, and hashFirst set when only the ctime differs from the last upload's version
    * (an 'in_progress' task is left for its runner, which
-   * notices the change itself; a task of a cancelled request is left as it is). An observation
+   * notices the change itself; a task of a cancelled upload is left as it is). An observation
    * older than the task's observedAt is ignored: it was overtaken by a newer one.
    * readyAt comes from readinessOf(file): its settledAt for a task whose streaming was refused.
    * Returns how many tasks were created or changed.
@@ -73,23 +73,23 @@ export interface Store {
 
   // --- the dispatcher's queue
   /**
-   * Atomically claims up to `limit` pending tasks with readyAt <= now whose request is active:
+   * Atomically claims up to `limit` pending tasks with readyAt <= now whose upload is active:
    * status → in_progress, attempts + 1. Returns the claimed tasks, in the order they were picked.
-   * The queue is shared among requests, so that one request's backlog never holds up another's
-   * first file: each task is taken from the request with the fewest tasks in progress (counting
+   * The queue is shared among uploads, so that one upload's backlog never holds up another's
+   * first file: each task is taken from the upload with the fewest tasks in progress (counting
    * those claimed before it in this call), and among those from the one claimed from longest ago
-   * (never, first; then the oldest ready task). Within a request, oldest readyAt first, then by
-   * taskId. Its cost grows with the number of active requests, not with the number of tasks.
+   * (never, first; then the oldest ready task). Within an upload, oldest readyAt first, then by
+   * taskId. Its cost grows with the number of active uploads, not with the number of tasks.
    */
   claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]>;
-  /** The earliest readyAt of a pending task of an active request, or null when there is none. */
+  /** The earliest readyAt of a pending task of an active upload, or null when there is none. */
   nextReadyAt(): Promise<EpochMs | null>;
-  /** failed tasks of active requests whose readyAt (the requeue time) has come → pending. Returns how many. */
+  /** failed tasks of active uploads whose readyAt (the requeue time) has come → pending. Returns how many. */
   requeueDueFailedTasks(now: EpochMs): Promise<number>;
-  /** All failed tasks of one request → pending now. Returns how many. */
+  /** All failed tasks of one upload → pending now. Returns how many. */
   retryFailedTasks(uploadId: string, now: EpochMs): Promise<number>;
   /**
-   * Failed tasks of active requests whose failure is of one of these kinds → pending now, whatever
+   * Failed tasks of active uploads whose failure is of one of these kinds → pending now, whatever
    * their requeue time (not those failed for good). Returns how many.
    */
   retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number>;
@@ -102,19 +102,19 @@ export interface Store {
   /**
    * in_progress → completed with what S3 stored and the version uploaded (which replaces the
    * task's: a streamed file settles at a later one); its multipart state is deleted with it, and a
-   * request error about it gives way to the newest failure of another of the request's files, or
+   * upload error about it gives way to the newest failure of another of the upload's files, or
    * to none.
    */
   completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean>;
   /**
    * in_progress → failed with the failure's message and kind; readyAt = retryAt (the automatic
    * requeue time), or null for an error no retry can cure (it waits for POST retry or a new version
-   * of the file). In the same transaction the request's last error becomes this failure.
+   * of the file). In the same transaction the upload's last error becomes this failure.
    */
   failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean>;
   /**
    * in_progress → pending, e.g. the file changed during the upload: the new version (when it
-   * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its request
+   * differs: attempts and bytes reset), when it was observed, and its readyAt (null when its upload
    * was cancelled meanwhile, so that it leaves the queue); refuseStreaming marks it streamRefused.
    */
   releaseTask(taskId: number, version: TaskRelease, note: string | null, now: EpochMs): Promise<boolean>;
@@ -122,13 +122,13 @@ export interface Store {
   dropTask(taskId: number): Promise<void>;
 
   // --- checks of what S3 holds
-  /** The task of one path of a request (the orphan sweep maps an object key back to it). */
+  /** The task of one path of an upload (the orphan sweep maps an object key back to it). */
   findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined>;
   /**
    * completed → pending, ready now, with `reason` as its last error and bytesUploaded 0: a check
    * found that the object at its key, or its file, is not what was uploaded. Guarded by status =
    * 'completed' and etag = checkedEtag (a task completed again since the check is left alone); a
-   * task of a cancelled request is never requeued. Returns whether it moved.
+   * task of a cancelled upload is never requeued. Returns whether it moved.
    */
   requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean>;
 
@@ -139,8 +139,8 @@ export interface Store {
   /** Written as each part finishes; a part number seen again replaces the old row. */
   recordPart(taskId: number, part: UploadedPart): Promise<void>;
   deleteMultipart(taskId: number): Promise<void>;
-  /** The multipart uploads still recorded for a request's tasks (to abort them on cancel). */
-  listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]>;
+  /** The multipart uploads still recorded for an upload's tasks (to abort them on cancel). */
+  listMultipartsOfUpload(uploadId: string): Promise<MultipartState[]>;
 
   /**
    * For the health check: 'reachable' when a trivial query answers, 'unreachable' when it fails (or
@@ -205,7 +205,7 @@ export class DatabaseInUseError extends Error {
 
 export class DuplicateUploadIdError extends Error {
   constructor(readonly uploadId: string) {
-    super(`an upload request with upload_id '${uploadId}' already exists`);
+    super(`an upload with upload_id '${uploadId}' already exists`);
     this.name = 'DuplicateUploadIdError';
   }
 }

@@ -1,6 +1,6 @@
 import type { ObservedFile } from '../domain/model.js';
 
-/** Decides whether a relative path ('/' separated) belongs to the request. */
+/** Decides whether a relative path ('/' separated) belongs to the upload. */
 export type PathFilter = (relativePath: string) => boolean;
 
 export interface FolderWatch {

@@ -105,7 +105,7 @@ async function call(
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 
-async function createRequest(state: LoadState, client: number): Promise<void> {
+async function createUpload(state: LoadState, client: number): Promise<void> {
   state.createsStarted += 1;
   const body = {
     source_folder: pick(state.clientFolders),
@@ -143,7 +143,7 @@ async function pageFiles(state: LoadState, uploadId: string): Promise<void> {
 async function runClient(state: LoadState, client: number): Promise<void> {
   while (Date.now() < state.deadline) {
     const roll = Math.random();
-    if (roll < 0.05 && state.createsStarted < MAX_CREATES) await createRequest(state, client);
+    if (roll < 0.05 && state.createsStarted < MAX_CREATES) await createUpload(state, client);
     else if (roll < 0.35) await call(state, 'list', '/uploads', 200);
     else if (roll < 0.7) await call(state, 'get', `/uploads/${pick(state.knownIds)}`, 200);
     else await pageFiles(state, pick(state.knownIds));

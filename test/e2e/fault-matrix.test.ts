@@ -135,7 +135,7 @@ interface Case {
   completedAt?: number;
 }
 
-/** A bucket and a source tree of its own, the faults injected, then the upload request. */
+/** A bucket and a source tree of its own, the faults injected, then the upload. */
 async function startCase(label: string, rules: (bucket: string) => FaultRule[]) {
   const bucket = await createTestBucket(s3, `fm-${label}`);
   const source = path.join(work, label);

@@ -56,7 +56,7 @@ interface VerifyReply {
 }
 
 /**
- * One test's world: its own bucket and folder, watched by one upload request of a service. The tests
+ * One test's world: its own bucket and folder, watched by one upload of a service. The tests
  * share one service (a start costs seconds), except the one that kills its own; every request goes
  * through one logging proxy, and each test reads only the requests of its own bucket.
  */

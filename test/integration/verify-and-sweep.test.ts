@@ -77,9 +77,9 @@ describe('verify and the orphan sweep against S3', () => {
   });
 
   /** A request over `folder` whose tasks are the given paths, pending. */
-  async function createRequest(uploadId: string, paths: string[], bucketName = bucket): Promise<void> {
+  async function createUpload(uploadId: string, paths: string[], bucketName = bucket): Promise<void> {
     const now = Date.now();
-    await store.createRequest(
+    await store.createUpload(
       {
         uploadId,
         sourceFolder: folder,
@@ -89,7 +89,7 @@ describe('verify and the orphan sweep against S3', () => {
       },
       now,
     );
-    await store.activateRequest(uploadId, now);
+    await store.activateUpload(uploadId, now);
     const files = paths.map((relativePath) => ({
       relativePath,
       size: 1,
@@ -172,7 +172,7 @@ describe('verify and the orphan sweep against S3', () => {
   }
 
   it('names the objects changed or deleted behind its back, and requeues them', async () => {
-    await createRequest('v1', []);
+    await createUpload('v1', []);
     await uploaded('v1', 'same.txt', Buffer.from('unchanged'));
     await uploaded('v1', 'changed.txt', Buffer.from('the first version'));
     await uploaded('v1', 'deleted.txt', Buffer.from('soon gone'));
@@ -228,7 +228,7 @@ describe('verify and the orphan sweep against S3', () => {
   });
 
   it('is s3_unavailable when S3 cannot be reached', async (t) => {
-    await createRequest('v2', []);
+    await createUpload('v2', []);
     await uploaded('v2', 'x.txt', Buffer.from('x'));
     const unreachable = createS3Client(testS3Settings('http://127.0.0.1:1'), { maxSockets: 1 });
     t.after(() => unreachable.destroy());
@@ -248,8 +248,8 @@ describe('verify and the orphan sweep against S3', () => {
 
   it('aborts exactly the multipart uploads at our keys that no task records', async () => {
     // A request in a bucket that does not exist comes first: its failure must not stop the sweep.
-    await createRequest('s0', ['a.txt'], uniqueBucketName('missing'));
-    await createRequest('s1', ['tracked.bin', 'untracked.bin']);
+    await createUpload('s0', ['a.txt'], uniqueBucketName('missing'));
+    await createUpload('s1', ['tracked.bin', 'untracked.bin']);
     const tracked = await openUpload(`${PREFIX}/tracked.bin`);
     const untracked = await openUpload(`${PREFIX}/untracked.bin`);
     const foreignPath = await openUpload(`${PREFIX}/not-a-task.bin`);

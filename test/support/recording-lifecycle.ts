@@ -1,9 +1,9 @@
-import type { RescanOutcome, ScanReport, UploadRequest } from '../../src/domain/model.js';
+import type { RescanOutcome, ScanReport, Upload } from '../../src/domain/model.js';
 import type { S3HealthReport } from '../../src/engine/s3-health.js';
-import type { RequestLifecycle } from '../../src/engine/lifecycle.js';
+import type { UploadLifecycle } from '../../src/engine/lifecycle.js';
 
 /** Stands in for the engine where a test exercises the API or the upload service alone. */
-export class RecordingLifecycle implements RequestLifecycle {
+export class RecordingLifecycle implements UploadLifecycle {
   readonly created: string[] = [];
   readonly cancelled: string[] = [];
   readonly rescans: string[] = [];
@@ -15,11 +15,11 @@ export class RecordingLifecycle implements RequestLifecycle {
   /** What s3Health() answers. */
   s3: S3HealthReport = { status: 'reachable', since: 0, lastError: null };
 
-  requestCreated(request: UploadRequest): void {
+  uploadCreated(request: Upload): void {
     this.created.push(request.uploadId);
   }
 
-  async requestCancelled(uploadId: string): Promise<void> {
+  async uploadCancelled(uploadId: string): Promise<void> {
     this.cancelled.push(uploadId);
   }
 

@@ -55,7 +55,7 @@ export function describeAuditContract(current: () => Store): void {
         completedAt: null,
         updatedAt: T0 + 10,
       });
-      assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+      assert.deepEqual(await store.uploadTotals('r1'), totalsOf(await allTasks(store, 'r1')));
       assert.equal(await store.nextReadyAt(), T0 + 10);
       const [claimed] = await store.claimReadyTasks(T0 + 10, 1);
       assert.equal(claimed?.taskId, task.taskId, 'the dispatcher takes it again');
@@ -98,7 +98,7 @@ export function describeAuditContract(current: () => Store): void {
       );
       assert.deepEqual(await taskOf(store, recompleted.taskId), recompleted);
 
-      assert.equal(await store.cancelRequest('r2', T0 + 2), true);
+      assert.equal(await store.cancelUpload('r2', T0 + 2), true);
       const before = await taskOf(store, ofCancelled.taskId);
       const current = { checkedEtag: ofCancelled.etag, reason: 'x', forgetUpload: true };
       assert.equal(await store.requeueCompletedTask(ofCancelled.taskId, current, T0 + 5), false, 'cancelled');

@@ -5,7 +5,7 @@ import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EpochMs, FileTask } from '../../src/domain/model.js';
 import type { Store } from '../../src/store/store.js';
-import { T0, keyFor, newRequest, observed, readyAt, uploadOf } from './store-fixtures.js';
+import { T0, keyFor, newUpload, observed, readyAt, uploadOf } from './store-fixtures.js';
 
 /** `current` returns the store of the running test (each test gets a fresh one). */
 export function describeFairnessContract(current: () => Store): void {
@@ -16,8 +16,8 @@ export function describeFairnessContract(current: () => Store): void {
 
   /** An active request with `count` pending tasks, all ready at `at`. */
   async function requestReadyAt(uploadId: string, count: number, at: EpochMs): Promise<void> {
-    await store.createRequest(newRequest(uploadId), T0);
-    assert.equal(await store.activateRequest(uploadId, T0), true);
+    await store.createUpload(newUpload(uploadId), T0);
+    assert.equal(await store.activateUpload(uploadId, T0), true);
     await store.recordObservedFiles(uploadId, observed(count), keyFor, readyAt(at), T0);
   }
 
@@ -83,10 +83,10 @@ export function describeFairnessContract(current: () => Store): void {
     });
 
     it("keeps each request's own order: oldest readyAt first, then by taskId", async () => {
-      await store.createRequest(newRequest('x'), T0);
-      await store.activateRequest('x', T0);
-      await store.createRequest(newRequest('y'), T0);
-      await store.activateRequest('y', T0);
+      await store.createUpload(newUpload('x'), T0);
+      await store.activateUpload('x', T0);
+      await store.createUpload(newUpload('y'), T0);
+      await store.activateUpload('y', T0);
       const record = (uploadId: string, index: number, at: EpochMs) =>
         store.recordObservedFiles(uploadId, observed(1, 1, index), keyFor, readyAt(at), T0);
       await record('x', 0, T0 + 30);
@@ -112,8 +112,8 @@ export function describeFairnessContract(current: () => Store): void {
     it('lets a request that had nothing ready come back before the ones claimed from since', async () => {
       await requestReadyAt('a', 4, T0);
       await requestReadyAt('b', 4, T0);
-      await store.createRequest(newRequest('c'), T0);
-      await store.activateRequest('c', T0);
+      await store.createUpload(newUpload('c'), T0);
+      await store.activateUpload('c', T0);
       await store.recordObservedFiles('c', observed(1), keyFor, readyAt(T0), T0);
       await store.recordObservedFiles('c', observed(2, 1, 1), keyFor, readyAt(T0 + 100), T0);
       assert.deepEqual(requestsOf(await claimOneByOne(T0)), ['a', 'b', 'c', 'a', 'b', 'a', 'b', 'a', 'b']);
@@ -123,8 +123,8 @@ export function describeFairnessContract(current: () => Store): void {
     });
 
     it('does not hold back a request claimed from often while it was alone', async () => {
-      await store.createRequest(newRequest('solo'), T0);
-      await store.activateRequest('solo', T0);
+      await store.createUpload(newUpload('solo'), T0);
+      await store.activateUpload('solo', T0);
       await store.recordObservedFiles('solo', observed(5), keyFor, readyAt(T0), T0);
       await store.recordObservedFiles('solo', observed(1, 1, 5), keyFor, readyAt(T0 + 200), T0);
       await requestReadyAt('other', 2, T0 + 100);
@@ -137,10 +137,10 @@ export function describeFairnessContract(current: () => Store): void {
 
     it('leaves out the tasks of pending and cancelled requests', async () => {
       await requestReadyAt('active', 2, T0);
-      await store.createRequest(newRequest('waiting'), T0);
+      await store.createUpload(newUpload('waiting'), T0);
       await store.recordObservedFiles('waiting', observed(2), keyFor, readyAt(T0), T0);
       await requestReadyAt('cancelled', 2, T0);
-      await store.cancelRequest('cancelled', T0);
+      await store.cancelUpload('cancelled', T0);
       assert.deepEqual(requestsOf(await store.claimReadyTasks(T0, 10)), ['active', 'active']);
     });
   });

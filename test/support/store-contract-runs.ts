@@ -9,7 +9,7 @@ import {
   allTasks,
   keyFor,
   multipartOf,
-  newRequest,
+  newUpload,
   observed,
   readyAt,
   runRandomOperations,
@@ -27,16 +27,16 @@ export function describeRunContract(current: () => Store): void {
 
   describe("the dispatcher's queue", () => {
     it('claims only ready pending tasks of active requests, oldest readyAt first', async () => {
-      await store.createRequest(newRequest('active'), T0);
-      await store.activateRequest('active', T0);
+      await store.createUpload(newUpload('active'), T0);
+      await store.activateUpload('active', T0);
       await store.recordObservedFiles('active', observed(1, 1, 0), keyFor, readyAt(T0 + 30), T0);
       await store.recordObservedFiles('active', observed(1, 1, 1), keyFor, readyAt(T0 + 10), T0);
       await store.recordObservedFiles('active', observed(1, 1, 2), keyFor, readyAt(T0 + 20), T0);
       await store.recordObservedFiles('active', observed(1, 1, 3), keyFor, readyAt(T0 + 99), T0);
-      await store.createRequest(newRequest('waiting'), T0);
+      await store.createUpload(newUpload('waiting'), T0);
       await store.recordObservedFiles('waiting', observed(2), keyFor, readyAt(T0), T0);
       await activeRequestWith(store, 'cancelled', observed(2));
-      await store.cancelRequest('cancelled', T0);
+      await store.cancelUpload('cancelled', T0);
 
       const claimed = await store.claimReadyTasks(T0 + 50, 10);
       assert.deepEqual(
@@ -69,15 +69,15 @@ export function describeRunContract(current: () => Store): void {
 
     it('tells the earliest readyAt of pending tasks of active requests', async () => {
       assert.equal(await store.nextReadyAt(), null);
-      await store.createRequest(newRequest('waiting'), T0);
+      await store.createUpload(newUpload('waiting'), T0);
       await store.recordObservedFiles('waiting', observed(1), keyFor, readyAt(T0 - 100), T0);
       assert.equal(await store.nextReadyAt(), null);
       await activeRequestWith(store, 'cancelled', observed(1));
-      await store.cancelRequest('cancelled', T0);
+      await store.cancelUpload('cancelled', T0);
       assert.equal(await store.nextReadyAt(), null);
 
-      await store.createRequest(newRequest('r1'), T0);
-      await store.activateRequest('r1', T0);
+      await store.createUpload(newUpload('r1'), T0);
+      await store.activateUpload('r1', T0);
       await store.recordObservedFiles('r1', observed(1, 1, 0), keyFor, readyAt(T0 + 40), T0);
       await store.recordObservedFiles('r1', observed(1, 1, 1), keyFor, readyAt(T0 + 20), T0);
       assert.equal(await store.nextReadyAt(), T0 + 20);
@@ -101,7 +101,7 @@ export function describeRunContract(current: () => Store): void {
         { message: 'boom', kind: 'transient', retryAt: T0 + 100 },
         T0 + 1,
       );
-      await store.cancelRequest('cancelled', T0 + 2);
+      await store.cancelUpload('cancelled', T0 + 2);
 
       assert.equal(await store.requeueDueFailedTasks(T0 + 99), 0);
       assert.equal(await store.requeueDueFailedTasks(T0 + 150), 1);
@@ -174,7 +174,7 @@ export function describeRunContract(current: () => Store): void {
       await store.recordProgress(task.taskId, 40, T0 + 2);
       const running = await taskOf(store, task.taskId);
       assert.deepEqual([running.bytesUploaded, running.updatedAt], [40, T0 + 2]);
-      assert.deepEqual((await store.requestTotals('r1')).bytes, { total: 100, uploaded: 40 });
+      assert.deepEqual((await store.uploadTotals('r1')).bytes, { total: 100, uploaded: 40 });
     });
 
     it('completes a running task once, counting its whole size as uploaded', async () => {
@@ -191,7 +191,7 @@ export function describeRunContract(current: () => Store): void {
         [done.status, done.etag, done.validation, done.bytesUploaded, done.completedAt, done.updatedAt],
         ['completed', '"abc"', 'etag', 100, T0 + 2, T0 + 2],
       );
-      assert.deepEqual(await store.requestTotals('r1'), {
+      assert.deepEqual(await store.uploadTotals('r1'), {
         files: { pending: 0, in_progress: 0, completed: 1, failed: 0, total: 1 },
         bytes: { total: 100, uploaded: 100 },
       });
@@ -215,7 +215,7 @@ export function describeRunContract(current: () => Store): void {
         [done.size, done.mtimeMs, done.bytesUploaded, done.uploadedSize, done.sha256, done.etag],
         [300, 4321.5, 300, 300, 'cd'.repeat(32), '"m-3"'],
       );
-      assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+      assert.deepEqual(await store.uploadTotals('r1'), totalsOf(await allTasks(store, 'r1')));
     });
 
     it('once streaming is refused, queues new versions at their settle time until an upload completes', async () => {
@@ -353,7 +353,7 @@ export function describeRunContract(current: () => Store): void {
         [kept.status, kept.bytesUploaded, kept.attempts, kept.lastError, kept.observedAt],
         ['pending', 60, 1, null, T0 + 3],
       );
-      assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+      assert.deepEqual(await store.uploadTotals('r1'), totalsOf(await allTasks(store, 'r1')));
     });
 
     it('releases a running task out of the queue when its readyAt is null', async () => {
@@ -383,7 +383,7 @@ export function describeRunContract(current: () => Store): void {
       await store.recordPart(task.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
       assert.equal(await store.completeTask(task.taskId, uploadOf(task, 'e-1'), T0 + 1), true);
       assert.equal(await store.getMultipart(task.taskId), undefined);
-      assert.deepEqual(await store.listMultipartsOfRequest('r1'), []);
+      assert.deepEqual(await store.listMultipartsOfUpload('r1'), []);
     });
 
     it('drops a task with its multipart state', async () => {
@@ -395,8 +395,8 @@ export function describeRunContract(current: () => Store): void {
       await store.dropTask(task.taskId);
       assert.equal(await store.getTask(task.taskId), undefined);
       assert.equal(await store.getMultipart(task.taskId), undefined);
-      assert.deepEqual(await store.listMultipartsOfRequest('r1'), []);
-      assert.deepEqual((await store.requestTotals('r1')).files.total, 1);
+      assert.deepEqual(await store.listMultipartsOfUpload('r1'), []);
+      assert.deepEqual((await store.uploadTotals('r1')).files.total, 1);
       await store.dropTask(task.taskId);
       // A path seen again after its task was dropped is a new task with a new id.
       await store.recordObservedFiles('r1', observed(1), keyFor, readyAt(T0), T0 + 5);
@@ -415,9 +415,9 @@ export function describeRunContract(current: () => Store): void {
         { message: 'S3 said no', kind: 'configuration', retryAt: T0 + 60 },
         T0 + 1,
       );
-      assert.equal((await store.getRequest('r1'))?.lastError, `${first.relativePath}: S3 said no`);
+      assert.equal((await store.getUpload('r1'))?.lastError, `${first.relativePath}: S3 said no`);
       await store.failTask(second.taskId, { message: 'reset', kind: 'transient', retryAt: T0 + 60 }, T0 + 2);
-      assert.equal((await store.getRequest('r1'))?.lastError, `${second.relativePath}: reset`);
+      assert.equal((await store.getUpload('r1'))?.lastError, `${second.relativePath}: reset`);
 
       // The newest failure completes: the request shows the failure still standing.
       await store.retryFailedTasks('r1', T0 + 3);
@@ -429,14 +429,14 @@ export function describeRunContract(current: () => Store): void {
         T0 + 4,
       );
       assert.equal(await store.completeTask(second.taskId, uploadOf(second), T0 + 5), true);
-      assert.equal((await store.getRequest('r1'))?.lastError, `${first.relativePath}: still no`);
+      assert.equal((await store.getUpload('r1'))?.lastError, `${first.relativePath}: still no`);
 
       // A note about no task stays until it is replaced, whatever completes.
-      await store.setRequestError('r1', 'a note', T0 + 6);
+      await store.setUploadError('r1', 'a note', T0 + 6);
       await store.retryFailedTasks('r1', T0 + 7);
       await store.claimReadyTasks(T0 + 7, 1);
       await store.completeTask(first.taskId, uploadOf(first), T0 + 8);
-      assert.equal((await store.getRequest('r1'))?.lastError, 'a note');
+      assert.equal((await store.getUpload('r1'))?.lastError, 'a note');
     });
 
     it('clears the error when the last failed file completes', async () => {
@@ -447,7 +447,7 @@ export function describeRunContract(current: () => Store): void {
       await store.requeueDueFailedTasks(T0 + 1);
       await store.claimReadyTasks(T0 + 1, 1);
       await store.completeTask(task.taskId, uploadOf(task), T0 + 2);
-      assert.equal((await store.getRequest('r1'))?.lastError, null);
+      assert.equal((await store.getUpload('r1'))?.lastError, null);
     });
 
     it('gives an attempt back to a task released because S3 could not be reached', async () => {
@@ -491,7 +491,7 @@ export function describeRunContract(current: () => Store): void {
         { message: 'x', kind: 'configuration', retryAt: T0 + 9 },
         T0 + 1,
       );
-      await store.cancelRequest('gone', T0 + 1);
+      await store.cancelUpload('gone', T0 + 1);
 
       assert.equal(await store.retryFailedTasksOfKinds(['configuration', 'transient'], T0 + 2), 2);
       const byMessage = new Map((await allTasks(store, 'r1')).map((t) => [t.lastError, t]));
@@ -568,7 +568,7 @@ export function describeRunContract(current: () => Store): void {
       await store.recordPart(a.taskId, { partNumber: 2, etag: '"a2"', size: 5 });
       await store.recordPart(a.taskId, { partNumber: 1, etag: '"a1"', size: 5 });
       await store.recordPart(other.taskId, { partNumber: 1, etag: '"o1"', size: 5 });
-      const listed = await store.listMultipartsOfRequest('r1');
+      const listed = await store.listMultipartsOfUpload('r1');
       assert.deepEqual(
         listed.map((m) => [m.taskId, m.parts.map((p) => p.etag)]),
         [
@@ -576,22 +576,22 @@ export function describeRunContract(current: () => Store): void {
           [b.taskId, []],
         ],
       );
-      assert.deepEqual(await store.listMultipartsOfRequest('missing'), []);
+      assert.deepEqual(await store.listMultipartsOfUpload('missing'), []);
     });
   });
 
-  it('keeps requestTotals equal to a recount through any sequence of operations', async () => {
+  it('keeps uploadTotals equal to a recount through any sequence of operations', async () => {
     let uploadIdsSoFar: readonly string[] = [];
     await runRandomOperations(store, ['r1', 'r2'], 20240607, 400, async (step, uploadIds) => {
       uploadIdsSoFar = uploadIds;
       for (const uploadId of uploadIds) {
         const tasks = await allTasks(store, uploadId);
         assert.deepEqual(
-          await store.requestTotals(uploadId),
+          await store.uploadTotals(uploadId),
           totalsOf(tasks),
           `${uploadId} after step ${step}`,
         );
-        if ((await store.getRequest(uploadId))?.status !== 'cancelled') continue;
+        if ((await store.getUpload(uploadId))?.status !== 'cancelled') continue;
         const queued = tasks.filter(
           (t) => (t.status === 'pending' || t.status === 'failed') && t.readyAt !== null,
         );
@@ -599,7 +599,7 @@ export function describeRunContract(current: () => Store): void {
       }
     });
     // The sequence must have reached what it checks: cancelled requests that still hold tasks.
-    const cancelled = await store.listRequests(['cancelled']);
+    const cancelled = await store.listUploads(['cancelled']);
     const tasksOfCancelled = await Promise.all(cancelled.map((r) => allTasks(store, r.uploadId)));
     assert.ok(uploadIdsSoFar.length > 2, 'the sequence should cancel some requests');
     assert.ok(tasksOfCancelled.flat().length > 0, 'the cancelled requests should hold tasks');

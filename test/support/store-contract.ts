@@ -15,7 +15,7 @@ import {
   activeRequestWith,
   allTasks,
   keyFor,
-  newRequest,
+  newUpload,
   observed,
   readyAt,
   taskOf,
@@ -36,23 +36,23 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       await subject.cleanup();
     });
 
-    describe('upload requests', () => {
+    describe('uploads', () => {
       it('creates a pending request and reads it back', async () => {
-        const created = await store.createRequest(newRequest('r1'), T0);
+        const created = await store.createUpload(newUpload('r1'), T0);
         assert.deepEqual(created, {
-          ...newRequest('r1'),
+          ...newUpload('r1'),
           status: 'pending',
           createdAt: T0,
           updatedAt: T0,
           lastError: null,
         });
-        assert.deepEqual(await store.getRequest('r1'), created);
-        assert.equal(await store.getRequest('missing'), undefined);
+        assert.deepEqual(await store.getUpload('r1'), created);
+        assert.equal(await store.getUpload('missing'), undefined);
       });
 
       it('refuses a duplicate upload id with DuplicateUploadIdError', async () => {
-        await store.createRequest(newRequest('r1'), T0);
-        await assert.rejects(store.createRequest(newRequest('r1'), T0 + 1), (error: unknown) => {
+        await store.createUpload(newUpload('r1'), T0);
+        await assert.rejects(store.createUpload(newUpload('r1'), T0 + 1), (error: unknown) => {
           assert.ok(error instanceof DuplicateUploadIdError);
           assert.equal(error.uploadId, 'r1');
           return true;
@@ -60,14 +60,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it('lists requests of the given statuses, oldest first then by id', async () => {
-        await store.createRequest(newRequest('b'), T0 + 1);
-        await store.createRequest(newRequest('a'), T0 + 1);
-        await store.createRequest(newRequest('c'), T0);
-        await store.createRequest(newRequest('d'), T0 + 2);
-        await store.activateRequest('a', T0 + 3);
-        await store.cancelRequest('d', T0 + 3);
-        const ids = async (statuses: Parameters<Store['listRequests']>[0]) =>
-          (await store.listRequests(statuses)).map((r) => r.uploadId);
+        await store.createUpload(newUpload('b'), T0 + 1);
+        await store.createUpload(newUpload('a'), T0 + 1);
+        await store.createUpload(newUpload('c'), T0);
+        await store.createUpload(newUpload('d'), T0 + 2);
+        await store.activateUpload('a', T0 + 3);
+        await store.cancelUpload('d', T0 + 3);
+        const ids = async (statuses: Parameters<Store['listUploads']>[0]) =>
+          (await store.listUploads(statuses)).map((r) => r.uploadId);
         assert.deepEqual(await ids(['pending', 'active', 'cancelled']), ['c', 'a', 'b', 'd']);
         assert.deepEqual(await ids(['pending', 'active']), ['c', 'a', 'b']);
         assert.deepEqual(await ids(['cancelled']), ['d']);
@@ -75,19 +75,19 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it('activates only a pending request and cancels only an open one', async () => {
-        await store.createRequest(newRequest('r1'), T0);
-        assert.equal(await store.activateRequest('r1', T0 + 5), true);
-        assert.equal(await store.activateRequest('r1', T0 + 6), false);
-        assert.equal((await store.getRequest('r1'))?.updatedAt, T0 + 5);
-        assert.equal(await store.cancelRequest('r1', T0 + 7), true);
-        assert.equal(await store.cancelRequest('r1', T0 + 8), false);
-        assert.equal(await store.activateRequest('r1', T0 + 9), false);
-        assert.equal((await store.getRequest('r1'))?.status, 'cancelled');
+        await store.createUpload(newUpload('r1'), T0);
+        assert.equal(await store.activateUpload('r1', T0 + 5), true);
+        assert.equal(await store.activateUpload('r1', T0 + 6), false);
+        assert.equal((await store.getUpload('r1'))?.updatedAt, T0 + 5);
+        assert.equal(await store.cancelUpload('r1', T0 + 7), true);
+        assert.equal(await store.cancelUpload('r1', T0 + 8), false);
+        assert.equal(await store.activateUpload('r1', T0 + 9), false);
+        assert.equal((await store.getUpload('r1'))?.status, 'cancelled');
 
-        await store.createRequest(newRequest('r2'), T0);
-        assert.equal(await store.cancelRequest('r2', T0 + 1), true);
-        assert.equal(await store.activateRequest('missing', T0), false);
-        assert.equal(await store.cancelRequest('missing', T0), false);
+        await store.createUpload(newUpload('r2'), T0);
+        assert.equal(await store.cancelUpload('r2', T0 + 1), true);
+        assert.equal(await store.activateUpload('missing', T0), false);
+        assert.equal(await store.cancelUpload('missing', T0), false);
       });
 
       it('cancelling takes pending and failed tasks out of the queue and keeps every status', async () => {
@@ -98,7 +98,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 10 }, T0 + 1);
         await store.completeTask(done.taskId, uploadOf(done), T0 + 1);
         const before = await allTasks(store, 'r1');
-        assert.equal(await store.cancelRequest('r1', T0 + 5), true);
+        assert.equal(await store.cancelUpload('r1', T0 + 5), true);
 
         const after = await allTasks(store, 'r1');
         assert.deepEqual(
@@ -113,10 +113,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         // Nothing else of the tasks changes.
         const queueFieldsAside = ({ readyAt: _, updatedAt: __, ...rest }: FileTask) => rest;
         assert.deepEqual(after.map(queueFieldsAside), before.map(queueFieldsAside));
-        assert.deepEqual(await store.requestTotals('r1'), totalsOf(after));
+        assert.deepEqual(await store.uploadTotals('r1'), totalsOf(after));
         assert.equal((await taskOf(store, other.taskId)).readyAt, T0, 'another request keeps its queue');
 
-        assert.equal(await store.cancelRequest('r1', T0 + 6), false);
+        assert.equal(await store.cancelUpload('r1', T0 + 6), false);
         assert.equal((await taskOf(store, pending.taskId)).updatedAt, T0 + 5);
       });
 
@@ -129,7 +129,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           { message: 'boom', kind: 'transient', retryAt: T0 + 10 },
           T0 + 1,
         );
-        await store.cancelRequest('r1', T0 + 2);
+        await store.cancelUpload('r1', T0 + 2);
 
         assert.equal(
           await store.failTask(
@@ -165,23 +165,23 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it('sets and clears the last error', async () => {
-        await store.createRequest(newRequest('r1'), T0);
-        await store.setRequestError('r1', 'the folder is gone', T0 + 1);
-        assert.equal((await store.getRequest('r1'))?.lastError, 'the folder is gone');
-        assert.equal((await store.getRequest('r1'))?.updatedAt, T0 + 1);
-        await store.setRequestError('r1', null, T0 + 2);
-        assert.equal((await store.getRequest('r1'))?.lastError, null);
+        await store.createUpload(newUpload('r1'), T0);
+        await store.setUploadError('r1', 'the folder is gone', T0 + 1);
+        assert.equal((await store.getUpload('r1'))?.lastError, 'the folder is gone');
+        assert.equal((await store.getUpload('r1'))?.updatedAt, T0 + 1);
+        await store.setUploadError('r1', null, T0 + 2);
+        assert.equal((await store.getUpload('r1'))?.lastError, null);
       });
 
       it('totals a request with no tasks as zeros', async () => {
-        await store.createRequest(newRequest('r1'), T0);
-        assert.deepEqual(await store.requestTotals('r1'), totalsOf([]));
+        await store.createUpload(newUpload('r1'), T0);
+        assert.deepEqual(await store.uploadTotals('r1'), totalsOf([]));
       });
     });
 
     describe('recordObservedFiles', () => {
       it('creates pending tasks with their key, version, observedAt and readyAt', async () => {
-        await store.createRequest(newRequest('r1'), T0);
+        await store.createUpload(newUpload('r1'), T0);
         const files = [
           { relativePath: 'a.txt', size: 10, mtimeMs: 1234.25, ino: 7, ctimeMs: 1234.75, observedAt: T0 - 3 },
           { relativePath: 'sub/b.txt', size: 0, mtimeMs: 99, ino: 1, ctimeMs: 99, observedAt: T0 - 2 },
@@ -230,7 +230,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('refuses the files of a request that does not exist', async () => {
         await assert.rejects(
           store.recordObservedFiles('missing', observed(1), keyFor, readyAt(T0), T0),
-          /no upload request 'missing'/,
+          /no upload 'missing'/,
         );
       });
 
@@ -310,7 +310,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         );
         const failedNow = await taskOf(store, failed.taskId);
         assert.deepEqual([failedNow.etag, failedNow.sha256, failedNow.uploadedSize], [null, null, null]);
-        assert.deepEqual(await store.requestTotals('r1'), totalsOf(await allTasks(store, 'r1')));
+        assert.deepEqual(await store.uploadTotals('r1'), totalsOf(await allTasks(store, 'r1')));
       });
 
       it('moves a pending task to the new version and its new readyAt', async () => {
@@ -394,7 +394,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('records nothing for a cancelled request, neither a change nor a new file', async () => {
         const tasks = await activeRequestWith(store, 'r1', observed(2));
-        await store.cancelRequest('r1', T0 + 1);
+        await store.cancelUpload('r1', T0 + 1);
         const before = await allTasks(store, 'r1');
         const changedAndNew = observed(3, 700, 0, T0 + 5);
         assert.equal(

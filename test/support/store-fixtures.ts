@@ -8,9 +8,9 @@ import type {
   FileReadiness,
   FileTask,
   MultipartState,
-  NewUploadRequest,
+  NewUpload,
   ObservedFile,
-  RequestTotals,
+  UploadTotals,
   ValidationMethod,
 } from '../../src/domain/model.js';
 import type { TaskStatus } from '../../src/domain/status.js';
@@ -24,7 +24,7 @@ export interface StoreUnderTest {
 
 export const T0: EpochMs = 1_700_000_000_000;
 
-export function newRequest(uploadId: string): NewUploadRequest {
+export function newUpload(uploadId: string): NewUpload {
   return {
     uploadId,
     sourceFolder: `/data/${uploadId}`,
@@ -56,8 +56,8 @@ export async function activeRequestWith(
   uploadId: string,
   files: ObservedFile[],
 ): Promise<FileTask[]> {
-  await store.createRequest(newRequest(uploadId), T0);
-  assert.equal(await store.activateRequest(uploadId, T0), true);
+  await store.createUpload(newUpload(uploadId), T0);
+  assert.equal(await store.activateUpload(uploadId, T0), true);
   assert.equal(await store.recordObservedFiles(uploadId, files, keyFor, readyAt(T0), T0), files.length);
   return allTasks(store, uploadId);
 }
@@ -83,9 +83,9 @@ export async function taskOf(store: Store, taskId: number): Promise<FileTask> {
   return task;
 }
 
-/** What requestTotals must say, recomputed from the tasks themselves. */
-export function totalsOf(tasks: readonly FileTask[]): RequestTotals {
-  const totals: RequestTotals = {
+/** What uploadTotals must say, recomputed from the tasks themselves. */
+export function totalsOf(tasks: readonly FileTask[]): UploadTotals {
+  const totals: UploadTotals = {
     files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
     bytes: { total: 0, uploaded: 0 },
   };
@@ -117,8 +117,8 @@ export async function runRandomOperations(
   const open = [...uploadIds];
   const someUploadId = () => pick(all) ?? '';
   for (const uploadId of uploadIds) {
-    await store.createRequest(newRequest(uploadId), T0);
-    await store.activateRequest(uploadId, T0);
+    await store.createUpload(newUpload(uploadId), T0);
+    await store.activateUpload(uploadId, T0);
   }
   let now = T0;
   // observedAt straddles now, so that some observations are older than the task's.
@@ -135,10 +135,10 @@ export async function runRandomOperations(
     const index = Math.floor(random() * open.length);
     const [cancelled] = open.splice(index, 1);
     assert.ok(cancelled !== undefined);
-    assert.equal(await store.cancelRequest(cancelled, now), true);
+    assert.equal(await store.cancelUpload(cancelled, now), true);
     const replacement = `${cancelled}+`;
-    await store.createRequest(newRequest(replacement), now);
-    await store.activateRequest(replacement, now);
+    await store.createUpload(newUpload(replacement), now);
+    await store.activateUpload(replacement, now);
     all.push(replacement);
     open.push(replacement);
   };

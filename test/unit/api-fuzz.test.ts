@@ -134,7 +134,7 @@ after(async () => {
 /** Pending, completed and failed tasks, as the engine would leave them. */
 async function addTasks(store: Store, uploadId: string, count: number): Promise<void> {
   const now = Date.now();
-  await store.activateRequest(uploadId, now);
+  await store.activateUpload(uploadId, now);
   const files = Array.from({ length: count }, (_, i) => ({
     relativePath: `dir/file-${i}.txt`,
     size: 100 + i,

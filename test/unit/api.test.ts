@@ -94,7 +94,7 @@ function createUpload(app: App, payload: Json): Promise<Reply> {
 /** Puts failed tasks under an active request, as the engine would after failed uploads. */
 async function failTasks(store: Store, uploadId: string, names: string[]): Promise<void> {
   const now = Date.now();
-  await store.activateRequest(uploadId, now);
+  await store.activateUpload(uploadId, now);
   const files = names.map((relativePath) => ({
     relativePath,
     size: 100,
@@ -334,7 +334,7 @@ async function completeTasks(
   files: { name: string; size: number; inS3?: boolean }[],
 ): Promise<void> {
   const now = Date.now();
-  await f.store.activateRequest(uploadId, now);
+  await f.store.activateUpload(uploadId, now);
   for (const file of files) {
     await mkdir(path.dirname(path.join(f.folder, file.name)), { recursive: true });
     await writeFile(path.join(f.folder, file.name), Buffer.alloc(file.size, 1));
@@ -533,7 +533,7 @@ describe('bad source folders are refused with a 400 that says why', () => {
       const body = assertError(reply, 400, 'invalid_source_folder', reason);
       assert.deepEqual(detailFields(body), ['source_folder']);
     }
-    assert.deepEqual(await store.listRequests(['pending', 'active', 'cancelled']), []);
+    assert.deepEqual(await store.listUploads(['pending', 'active', 'cancelled']), []);
   });
 
   test('a folder the service cannot read', async (t) => {
@@ -584,7 +584,7 @@ async function postAsUnprivilegedUser(
     const { UploadService } = await import(process.env.SERVICE_MODULE);
     const refuse = () => { throw new Error('the folder check let an unreadable folder through to the store'); };
     const store = new Proxy({}, { get: () => refuse });
-    const lifecycle = { requestCreated: refuse, requestCancelled: refuse, tasksRequeued: refuse };
+    const lifecycle = { uploadCreated: refuse, uploadCancelled: refuse, tasksRequeued: refuse };
     const app = await buildApp({ service: new UploadService({ store, lifecycle }), logger: false, version: '0' });
     const reply = await app.inject({ method: 'POST', url: '/uploads', payload: JSON.parse(process.env.PAYLOAD) });
     process.stdout.write(JSON.stringify({ statusCode: reply.statusCode, body: reply.body }));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildApp } from '../../src/api/app.js';
 import { DatabaseLostError, DatabaseUnavailableError } from '../../src/domain/errors.js';
-import type { NewUploadRequest } from '../../src/domain/model.js';
+import type { NewUpload } from '../../src/domain/model.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { createLogger } from '../../src/logger.js';
@@ -30,7 +30,7 @@ async function tempDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-function request(uploadId: string): NewUploadRequest {
+function request(uploadId: string): NewUpload {
   return { uploadId, sourceFolder: '/data', destinationBucket: 'b', destinationPrefix: '', pattern: '**' };
 }
 
@@ -43,7 +43,7 @@ async function storeWithRequest(
   const losses: DatabaseLoss[] = [];
   const store = openSqliteStore(file, { lost: (loss) => losses.push(loss) });
   t.after(() => store.close());
-  await store.createRequest(request('before'), T0);
+  await store.createUpload(request('before'), T0);
   assert.equal(await store.health(), 'reachable');
   return { store, file, losses };
 }
@@ -76,8 +76,8 @@ test('a removed database file and log are seen within 5 s, and every call is ref
     `^its file ${file} was removed while the service ran; nothing more is written to it.*stop the service, put the file back from a backup or remove what is left of it \\(${file}-wal\\), and start it again$`,
   );
   assert.match(losses[0]?.reason ?? '', reason);
-  await assertRefused(store.getRequest('before'), reason);
-  await assertRefused(store.createRequest(request('after'), T0), reason);
+  await assertRefused(store.getUpload('before'), reason);
+  await assertRefused(store.createUpload(request('after'), T0), reason);
   await assertRefused(store.claimReadyTasks(T0, 10), reason);
   assert.equal(existsSync(file), false, 'nothing re-creates the file');
   assert.equal(losses.length, 1, 'the loss is reported once');
@@ -92,7 +92,7 @@ test('a database file replaced by another one is seen the same way', async (t) =
   await waitForHealth(store, 'replaced');
   assert.equal(losses[0]?.kind, 'replaced');
   await assertRefused(
-    store.listRequests(['pending']),
+    store.listUploads(['pending']),
     /its file .* was replaced by another file while the service ran/,
   );
 });
@@ -106,19 +106,19 @@ test('a removed log alone is seen, and a graceful close keeps what it held', asy
   const reason =
     /^its write-ahead log .*state\.db-wal was removed while the service ran; nothing more is written: stop the service gracefully \(SIGTERM, not SIGKILL\), which copies what the log held into .*state\.db, and start it again$/;
   assert.match(losses[0]?.reason ?? '', reason);
-  await assertRefused(store.getRequest('before'), reason);
+  await assertRefused(store.getUpload('before'), reason);
   // What the message promises: closing checkpoints the log, still open, into the intact file.
   await store.close();
   const reopened = openSqliteStore(file);
   t.after(() => reopened.close());
-  assert.equal((await reopened.getRequest('before'))?.uploadId, 'before');
+  assert.equal((await reopened.getUpload('before'))?.uploadId, 'before');
 });
 
 test('a request created after the file was removed is refused at once, not only after the next check', async (t) => {
   const { store, file, losses } = await storeWithRequest(t, await tempDir(t));
   await rm(file);
   // The background check looks once a second; creating a request looks again after its commit.
-  await assertRefused(store.createRequest(request('late'), T0), /was removed while the service ran/);
+  await assertRefused(store.createUpload(request('late'), T0), /was removed while the service ran/);
   assert.equal(losses.length, 1);
   assert.equal(await store.health(), 'missing');
 });

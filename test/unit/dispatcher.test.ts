@@ -29,11 +29,11 @@ afterEach(async () => {
 /** An active request with `count` files, ready at `readyAt`. */
 async function activeRequestWithFiles(uploadId: string, count: number, readyAt: number): Promise<void> {
   const now = Date.now();
-  await store.createRequest(
+  await store.createUpload(
     { uploadId, sourceFolder: folder, destinationBucket: 'bucket', destinationPrefix: '', pattern: '**' },
     now,
   );
-  await store.activateRequest(uploadId, now);
+  await store.activateUpload(uploadId, now);
   const files = Array.from({ length: count }, (_, i) => ({
     relativePath: `f${i}.bin`,
     size: i,
@@ -92,7 +92,7 @@ describe('dispatcher', () => {
       await dispatcher.drain();
       assert.equal(runner.mostAtOnce(), 3);
       assert.equal(new Set(runner.ran).size, 20, 'no task ran twice');
-      assert.equal((await store.requestTotals('bounded')).files.completed, 20);
+      assert.equal((await store.uploadTotals('bounded')).files.completed, 20);
     } finally {
       await dispatcher.stop();
     }
@@ -116,7 +116,7 @@ describe('dispatcher', () => {
 
   it('claims nothing of a cancelled request, and nothing once stopped', async () => {
     await activeRequestWithFiles('cancelled', 3, Date.now());
-    await store.cancelRequest('cancelled', Date.now());
+    await store.cancelUpload('cancelled', Date.now());
     const runner = controlledRunner();
     const dispatcher = new Dispatcher({ store, maxConcurrentFiles: 2, runTask: runner.runTask, logger });
     dispatcher.start();
@@ -131,6 +131,6 @@ describe('dispatcher', () => {
     dispatcher.wake();
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(runner.ran.length, 1, 'only the live task ran');
-    assert.equal((await store.requestTotals('after-stop')).files.pending, 2);
+    assert.equal((await store.uploadTotals('after-stop')).files.pending, 2);
   });
 });

@@ -9,7 +9,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { ObservedFile, ScanReport } from '../../src/domain/model.js';
 import { compilePattern } from '../../src/domain/pattern.js';
-import { RequestMonitor } from '../../src/engine/monitor.js';
+import { UploadMonitor } from '../../src/engine/monitor.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { escapeNotUtf8, type NamesNotUtf8 } from '../../src/watch/names.js';
@@ -119,7 +119,7 @@ const SKIPPED = 'names that are not valid UTF-8 were skipped: S3 keys must be UT
 interface Fixture {
   folder: string;
   store: Store;
-  monitor: RequestMonitor;
+  monitor: UploadMonitor;
   lines: LogLine[];
 }
 
@@ -128,13 +128,13 @@ async function watched(t: TestContext, rescanIntervalMs: number): Promise<Fixtur
   const folder = path.join(root, 'source');
   await mkdir(folder);
   const store = openSqliteStore(path.join(root, 'state.db'));
-  const request = await store.createRequest(
+  const request = await store.createUpload(
     { uploadId: 'u1', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
     Date.now(),
   );
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const monitor = new RequestMonitor(request, {
+  const monitor = new UploadMonitor(request, {
     store,
     logger,
     readiness: { settleMs: 0, stream: undefined },
@@ -152,7 +152,7 @@ async function watched(t: TestContext, rescanIntervalMs: number): Promise<Fixtur
 }
 
 /** Waits for a finished scan that started at or after `since`, and returns it. */
-function scanSince(monitor: RequestMonitor, since: number): Promise<ScanReport> {
+function scanSince(monitor: UploadMonitor, since: number): Promise<ScanReport> {
   return waitFor(
     () => {
       const scan = monitor.lastScan();
@@ -162,7 +162,7 @@ function scanSince(monitor: RequestMonitor, since: number): Promise<ScanReport> 
   );
 }
 
-const lastError = async (store: Store) => (await store.getRequest('u1'))?.lastError;
+const lastError = async (store: Store) => (await store.getUpload('u1'))?.lastError;
 
 describe('a watched folder with names that are not UTF-8', () => {
   test('counts them on the scan, logs one line per folder, and notes them on the request', async (t) => {
@@ -191,7 +191,7 @@ describe('a watched folder with names that are not UTF-8', () => {
     ]);
 
     // The same again: nothing new to say at warn, and the note stays as it is.
-    await store.setRequestError('u1', 'another problem', Date.now());
+    await store.setUploadError('u1', 'another problem', Date.now());
     const again = Date.now();
     assert.equal(monitor.requestRescan(), 'started');
     assert.equal((await scanSince(monitor, again)).filesNotUtf8, 6);

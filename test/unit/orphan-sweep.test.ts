@@ -52,7 +52,7 @@ async function request(
   paths: string[],
   recorded: Record<string, string> = {},
 ): Promise<void> {
-  await store.createRequest(
+  await store.createUpload(
     { uploadId, sourceFolder: '/data', destinationBucket: bucket, destinationPrefix: prefix, pattern: '**' },
     STARTED_AT - 3_600_000,
   );
@@ -96,7 +96,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   // Another request at the same keys as r1's: what it records is not an orphan either.
   await request(store, 'r1-again', 'b1', 'runs/1', ['a.txt'], { 'a.txt': 'tracked-by-twin' });
   await request(store, 'r3', 'b2', '', ['c.txt']);
-  await store.cancelRequest('r3', STARTED_AT - 1);
+  await store.cancelUpload('r3', STARTED_AT - 1);
   await request(store, 'r4', 'gone', 'x', ['d.txt']);
 
   const auditor = new FakeAuditor();
@@ -195,7 +195,7 @@ test('never throws: S3 down or the database gone are logged', async (t) => {
     startedAt: STARTED_AT,
   });
   assert.equal(closed.buckets, 0);
-  assert.ok(lines.some((line) => line.level === 50 && /cannot read the upload requests/.test(line.msg)));
+  assert.ok(lines.some((line) => line.level === 50 && /cannot read the uploads/.test(line.msg)));
 });
 
 test('the listing prefix is common to every request of the bucket, never half a character', () => {

@@ -170,7 +170,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
   test('a live request the engine does not watch right now is a 409 that says to try again', async (t) => {
     const { folder, store, app } = await setUp(t);
     // Stored behind the engine's back, as if its monitor could not start yet.
-    await store.createRequest(
+    await store.createUpload(
       {
         uploadId: 'u2',
         sourceFolder: folder,
@@ -200,7 +200,7 @@ describe('the rescan answer', () => {
       await store.close();
       await removeTempDir(root);
     });
-    await store.createRequest(
+    await store.createUpload(
       {
         uploadId: 'u1',
         sourceFolder: root,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { ScanReport } from '../../src/domain/model.js';
-import { PERIODIC_RESCAN_SHARE, RequestMonitor } from '../../src/engine/monitor.js';
+import { PERIODIC_RESCAN_SHARE, UploadMonitor } from '../../src/engine/monitor.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { MAX_REST_MS, restAfter, scanFolder, type ScanPace } from '../../src/watch/scanner.js';
 import { waitFor } from '../support/poll.js';
@@ -54,7 +54,7 @@ interface Fixture {
   /** Holds the watched folder, and room for files outside it. */
   root: string;
   folder: string;
-  monitor: RequestMonitor;
+  monitor: UploadMonitor;
   lines: LogLine[];
   /** The rests of periodic rescans so far (each pace's rests, in order). */
   rests: number[];
@@ -69,7 +69,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number): Promise<
   await mkdir(folder);
   for (const name of ['a.txt', 'b.txt', 'c.txt']) await writeFile(path.join(folder, name), name);
   const store = openSqliteStore(path.join(root, 'state.db'));
-  const request = await store.createRequest(
+  const request = await store.createUpload(
     { uploadId: 'u1', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
     Date.now(),
   );
@@ -77,7 +77,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number): Promise<
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   let rest: Rest = async () => {};
   const { pace, rests } = recordedPace(PERIODIC_RESCAN_SHARE, (ms, signal) => rest(ms, signal));
-  const monitor = new RequestMonitor(request, {
+  const monitor = new UploadMonitor(request, {
     store,
     logger,
     readiness: { settleMs: 0, stream: undefined },
@@ -99,7 +99,7 @@ async function watchedFolder(t: TestContext, rescanIntervalMs: number): Promise<
  * Waits until the monitor's current scan has finished, and returns its report. start() and
  * requestRescan() put a new report in place before they return, so this is the scan they began.
  */
-function finishedScan(monitor: RequestMonitor): Promise<ScanReport> {
+function finishedScan(monitor: UploadMonitor): Promise<ScanReport> {
   return waitFor(
     () => {
       const scan = monitor.lastScan();

@@ -21,7 +21,7 @@ import {
   allTasks,
   keyFor,
   multipartOf,
-  newRequest,
+  newUpload,
   observed,
   readyAt,
   runRandomOperations,
@@ -56,7 +56,7 @@ async function startHolder(file: string, uploadId: string): Promise<ChildProcess
   const program = `
     const { openSqliteStore } = await import('./src/store/sqlite/sqlite-store.ts');
     const store = openSqliteStore(process.argv[1]);
-    await store.createRequest({ uploadId: process.argv[2], sourceFolder: '/data', destinationBucket: 'b',
+    await store.createUpload({ uploadId: process.argv[2], sourceFolder: '/data', destinationBucket: 'b',
                                 destinationPrefix: '', pattern: '**' }, Date.now());
     process.stdout.write('READY\\n');
     setInterval(() => {}, 60_000);`;
@@ -144,13 +144,13 @@ describe('SqliteStore', () => {
     await store.failTask(failed.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 60 }, T0 + 1);
     await store.saveMultipart(multipartOf(running.taskId), T0);
     await store.recordPart(running.taskId, { partNumber: 1, etag: '"p1"', size: 5 });
-    await store.setRequestError('r1', 'slow disk', T0 + 2);
+    await store.setUploadError('r1', 'slow disk', T0 + 2);
     await activeRequestWith(store, 'r2', observed(2));
-    await store.cancelRequest('r2', T0 + 3);
+    await store.cancelUpload('r2', T0 + 3);
     const snapshot = async () => ({
-      requests: await store.listRequests(['pending', 'active', 'cancelled']),
+      requests: await store.listUploads(['pending', 'active', 'cancelled']),
       tasks: [...(await allTasks(store, 'r1')), ...(await allTasks(store, 'r2'))],
-      totals: [await store.requestTotals('r1'), await store.requestTotals('r2')],
+      totals: [await store.uploadTotals('r1'), await store.uploadTotals('r2')],
       multipart: await store.getMultipart(running.taskId),
     });
     const before = await snapshot();
@@ -205,13 +205,52 @@ describe('SqliteStore', () => {
     assert.deepEqual(await taskOf(store, before.taskId), { ...before, ino: 77, ctimeMs: 1500 });
   });
 
-  it('keeps request_task_counts equal to a GROUP BY over file_tasks', async () => {
+  it('upgrades a database whose tables still had the old names: its upload is listed, counted and claimed from', async () => {
+    await store.close();
+    const older = path.join(folder, 'old-words.db');
+    const raw = new Sqlite(older);
+    // Up to the file identity migration: the uploads table was upload_requests, its counts request_task_counts.
+    const before = MIGRATIONS.length - 1;
+    for (const migration of MIGRATIONS.slice(0, before)) raw.exec(migration);
+    raw.pragma(`user_version = ${before}`);
+    raw.exec(`
+      INSERT INTO upload_requests (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                                   status, created_at, updated_at)
+      VALUES ('r1', '/src', 'b', '', '**', 'active', ${T0}, ${T0});
+      INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, bytes_uploaded,
+                              attempts, ready_at, observed_at, created_at, updated_at)
+      VALUES ('r1', 'a.txt', 'a.txt', 100, 1000.5, 'pending', 0, 0, ${T0}, ${T0}, ${T0}, ${T0});`);
+    raw.close();
+    open(older);
+    assert.deepEqual(
+      (await store.listUploads(['active'])).map((upload) => upload.uploadId),
+      ['r1'],
+    );
+    assert.deepEqual((await store.uploadTotals('r1')).files, {
+      pending: 1,
+      in_progress: 0,
+      completed: 0,
+      failed: 0,
+      total: 1,
+    });
+    const [claimed] = await store.claimReadyTasks(T0 + 1, 1);
+    assert.equal(claimed?.relativePath, 'a.txt');
+    // The counts kept by triggers follow the renamed table.
+    const after = await store.uploadTotals('r1');
+    assert.deepEqual([after.files.in_progress, after.files.pending, after.bytes.total], [1, 0, 100]);
+    const tables = db
+      .prepare<[], { name: string }>(`SELECT name FROM sqlite_schema WHERE name LIKE '%request%'`)
+      .all();
+    assert.deepEqual(tables, []);
+  });
+
+  it('keeps upload_task_counts equal to a GROUP BY over file_tasks', async () => {
     const recount = db.prepare(`
       SELECT upload_id, status, COUNT(*) AS files, SUM(size) AS bytes_total, SUM(bytes_uploaded) AS bytes_uploaded
       FROM file_tasks GROUP BY upload_id, status ORDER BY upload_id, status`);
     const kept = db.prepare(`
       SELECT upload_id, status, files, bytes_total, bytes_uploaded
-      FROM request_task_counts WHERE files <> 0 OR bytes_total <> 0 OR bytes_uploaded <> 0
+      FROM upload_task_counts WHERE files <> 0 OR bytes_total <> 0 OR bytes_uploaded <> 0
       ORDER BY upload_id, status`);
     let requests = 0;
     await runRandomOperations(store, ['r1', 'r2', 'r3'], 7, 500, async (step, uploadIds) => {
@@ -243,7 +282,7 @@ describe('SqliteStore', () => {
     const successor = openSqliteStore(shared);
     try {
       assert.ok(performance.now() - started < 1000, 'opening must not wait for the dead holder');
-      assert.equal((await successor.getRequest('from-holder'))?.uploadId, 'from-holder');
+      assert.equal((await successor.getUpload('from-holder'))?.uploadId, 'from-holder');
     } finally {
       await successor.close();
     }
@@ -264,7 +303,7 @@ describe('SqliteStore', () => {
   });
 
   it('records 100,000 files in batches of 1,000, then again unchanged without writing a row', async (t) => {
-    await store.createRequest(newRequest('big'), T0);
+    await store.createUpload(newUpload('big'), T0);
     const totalChanges = db.prepare<[], number>('SELECT total_changes()').pluck();
     const record = async (observedAt: number) => {
       const batches = Array.from({ length: 100 }, (_, i) => observed(1000, 100, i * 1000, observedAt));
@@ -282,7 +321,7 @@ describe('SqliteStore', () => {
     assert.equal(first.changed, 100_000);
     assert.equal(again.changed, 0);
     assert.equal(again.rowsWritten, 0);
-    assert.deepEqual((await store.requestTotals('big')).files, {
+    assert.deepEqual((await store.uploadTotals('big')).files, {
       pending: 100_000,
       in_progress: 0,
       completed: 0,
@@ -293,8 +332,8 @@ describe('SqliteStore', () => {
 
   it('claims and tells nextReadyAt past a cancelled backlog of 500,000 tasks at no cost', async (t) => {
     const backlog = 500_000;
-    await store.createRequest(newRequest('backlog'), T0);
-    await store.activateRequest('backlog', T0);
+    await store.createUpload(newUpload('backlog'), T0);
+    await store.activateUpload('backlog', T0);
     // Written in one statement rather than through recordObservedFiles, to keep the test quick.
     db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
@@ -304,7 +343,7 @@ describe('SqliteStore', () => {
               ?, ?, ?, ? FROM n`,
     ).run(backlog, T0, T0, T0, T0);
     let started = performance.now();
-    assert.equal(await store.cancelRequest('backlog', T0 + 1), true);
+    assert.equal(await store.cancelUpload('backlog', T0 + 1), true);
     const cancelMs = Math.round(performance.now() - started);
     const live = await activeRequestWith(store, 'live', observed(50));
     await store.recordObservedFiles('live', observed(1, 100, 50), keyFor, readyAt(T0 + 10_000), T0);
@@ -331,7 +370,7 @@ describe('SqliteStore', () => {
     );
     // Walking the backlog took ~44 ms a call; skipping it takes microseconds.
     for (const ms of [claimMs, idleClaimMs, nextMs, requeueMs]) assert.ok(ms < 5, `${ms} ms per call`);
-    const totals = await store.requestTotals('backlog');
+    const totals = await store.uploadTotals('backlog');
     assert.deepEqual(totals.files, {
       pending: backlog * 0.9,
       in_progress: 0,
@@ -350,8 +389,8 @@ describe('SqliteStore', () => {
        FROM n`,
     );
     const request = async (uploadId: string, count: number, firstReadyAt: number) => {
-      await store.createRequest(newRequest(uploadId), T0);
-      await store.activateRequest(uploadId, T0);
+      await store.createUpload(newUpload(uploadId), T0);
+      await store.activateUpload(uploadId, T0);
       // Written in one statement rather than through recordObservedFiles, to keep the test quick.
       fill.run({ uploadId, count, readyAt: firstReadyAt, now: T0 });
     };
@@ -398,14 +437,12 @@ describe('SqliteStore', () => {
     const { claimContenders, claimHead, latestTurn, nextReadyAt, requeueDueFailed } = QUEUE_SCANS;
     // A range with a bound on ready_at starts after the NULLs (the cancelled requests' tasks).
     const requestQueue =
-      'USING COVERING INDEX file_tasks_by_request_queue (upload_id=? AND status=? AND ready_at<?)';
-    assert.ok(planOf(claimContenders).includes('SCAN r USING COVERING INDEX upload_requests_active'));
+      'USING COVERING INDEX file_tasks_by_upload_queue (upload_id=? AND status=? AND ready_at<?)';
+    assert.ok(planOf(claimContenders).includes('SCAN r USING COVERING INDEX uploads_active'));
     assert.ok(planOf(claimContenders).includes(`SEARCH t ${requestQueue}`));
     assert.ok(planOf(claimContenders).includes('SEARCH c USING PRIMARY KEY (upload_id=? AND status=?)'));
     assert.deepEqual(planOf(claimHead), [`SEARCH file_tasks ${requestQueue}`]);
-    assert.ok(
-      planOf(latestTurn).some((line) => line.endsWith('USING COVERING INDEX upload_requests_active')),
-    );
+    assert.ok(planOf(latestTurn).some((line) => line.endsWith('USING COVERING INDEX uploads_active')));
     assert.ok(
       planOf(requeueDueFailed).includes(
         'SEARCH file_tasks USING COVERING INDEX file_tasks_queue (status=? AND ready_at<?)',

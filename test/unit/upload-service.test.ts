@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AppError, type ErrorCode } from '../../src/domain/errors.js';
-import type { UploadRequest } from '../../src/domain/model.js';
+import type { Upload } from '../../src/domain/model.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -71,7 +71,7 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
     ctimeMs: 1,
     observedAt: 1,
   }));
-  await f.store.activateRequest(uploadId, f.clock.now);
+  await f.store.activateUpload(uploadId, f.clock.now);
   await f.store.recordObservedFiles(uploadId, files, (p) => p, readyAt(f.clock.now), f.clock.now);
   for (const task of await f.store.claimReadyTasks(f.clock.now, count)) {
     assert.ok(
@@ -105,7 +105,7 @@ test('createUpload stores the normalised request and tells the engine', async (t
     updatedAt: f.clock.now,
     lastError: null,
   });
-  assert.deepEqual(await f.store.getRequest('photos-2024'), created);
+  assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);
 });
 
@@ -146,7 +146,7 @@ test('createUpload refuses a bad source folder before anything is stored', async
       ['source_folder'],
     );
   }
-  assert.deepEqual(await f.store.listRequests(['pending', 'active', 'cancelled']), []);
+  assert.deepEqual(await f.store.listUploads(['pending', 'active', 'cancelled']), []);
   assert.deepEqual(f.lifecycle.created, []);
 });
 
@@ -258,15 +258,15 @@ test('createUpload: cancelled requests never overlap; a live one with the same i
 });
 
 /**
- * The same store, whose listRequests answers 50 ms after reading, as a store over a network
+ * The same store, whose listUploads answers 50 ms after reading, as a store over a network
  * might: SQLite answers at once, which hides the race between checking and storing.
  */
 function withSlowListing(store: Store): Store {
   return new Proxy(store, {
     get(target, property) {
-      if (property === 'listRequests') {
-        return async (...args: Parameters<Store['listRequests']>) => {
-          const answer = await target.listRequests(...args);
+      if (property === 'listUploads') {
+        return async (...args: Parameters<Store['listUploads']>) => {
+          const answer = await target.listUploads(...args);
           await new Promise((resolve) => setTimeout(resolve, 50));
           return answer;
         };
@@ -310,7 +310,7 @@ test('createUpload: of requests for the same keys sent together, exactly one is 
       );
     }
   }
-  assert.equal((await f.store.listRequests(['pending', 'active'])).length, 1);
+  assert.equal((await f.store.listUploads(['pending', 'active'])).length, 1);
 
   // A refusal does not block the creations queued after it.
   await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'other' });
@@ -323,21 +323,21 @@ test('listUploads shows live requests by default, oldest first, and filters by s
     await f.service.createUpload({ sourceFolder: f.folder, ...destination, uploadId });
     f.clock.now += 1000;
   }
-  await f.store.activateRequest('b', f.clock.now);
+  await f.store.activateUpload('b', f.clock.now);
   await f.service.cancelUpload('c');
-  const ids = (requests: UploadRequest[]): string[] => requests.map((r) => r.uploadId);
+  const ids = (requests: Upload[]): string[] => requests.map((r) => r.uploadId);
   assert.deepEqual(ids(await f.service.listUploads()), ['a', 'b']);
   assert.deepEqual(ids(await f.service.listUploads('all')), ['a', 'b', 'c']);
   assert.deepEqual(ids(await f.service.listUploads('active')), ['b']);
   assert.deepEqual(ids(await f.service.listUploads('cancelled')), ['c']);
 });
 
-test('getUpload returns the request with its totals; an unknown id is upload_not_found', async (t) => {
+test('getUpload returns the upload with its totals; an unknown id is upload_not_found', async (t) => {
   const f = await setUp(t);
   await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'u' });
   await failTasks(f, 'u', 2);
-  const { request, totals } = await f.service.getUpload('u');
-  assert.equal(request.status, 'active');
+  const { upload, totals } = await f.service.getUpload('u');
+  assert.equal(upload.status, 'active');
   assert.deepEqual(totals.files, { pending: 0, in_progress: 0, completed: 0, failed: 2, total: 2 });
   assert.equal(totals.bytes.total, 20);
   await rejectsWith(f.service.getUpload('nope'), 'upload_not_found', /'nope'/);

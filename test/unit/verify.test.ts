@@ -38,11 +38,11 @@ async function requestOfCompletedFiles(
     },
   });
   const now = Date.now();
-  await store.createRequest(
+  await store.createUpload(
     { uploadId: 'big', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
     now,
   );
-  await store.activateRequest('big', now);
+  await store.activateUpload('big', now);
   const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
   await Promise.all(names.map((name) => writeFile(path.join(folder, name), 'x')));
   const files = await Promise.all(
@@ -58,7 +58,7 @@ async function requestOfCompletedFiles(
     await store.completeTask(task.taskId, upload, now);
     if (inS3(task.relativePath)) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
   }
-  const request = await store.getRequest('big');
+  const request = await store.getUpload('big');
   assert.ok(request);
   return { store, auditor, request, names, limits };
 }
@@ -71,7 +71,7 @@ test('lists the first 1,000 mismatches, and counts and requeues them all', async
     [1203, 1203, MAX_LISTED_MISMATCHES, 1203],
   );
   assert.equal(report.mismatches[0]?.relativePath, 'f00000.txt');
-  assert.equal((await store.requestTotals('big')).files.pending, 1203);
+  assert.equal((await store.uploadTotals('big')).files.pending, 1203);
 });
 
 test('checks every completed task of a large request, one page at a time', async (t) => {

@@ -76,7 +76,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const { request: upload, totals, lastScan } = await service.getUpload(request.params.upload_id);
+      const { upload, totals, lastScan } = await service.getUpload(request.params.upload_id);
       return uploadDetailsReply(upload, totals, lastScan);
     },
   );

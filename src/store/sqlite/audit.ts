@@ -17,7 +17,7 @@ export function auditQueries(db: Database) {
   // Uploaded again from scratch: the same version, so attempts stay. With forget_upload the last
   // upload is forgotten too, so that no append copies from an object that is not what was sent.
   // `etag IS @checkedEtag` leaves alone a task completed again since it was checked, and a
-  // cancelled request uploads nothing more, so its tasks stay as they are.
+  // cancelled upload uploads nothing more, so its tasks stay as they are.
   const requeueCompleted = db.prepare<{
     taskId: number;
     checkedEtag: string | null;
@@ -39,7 +39,7 @@ export function auditQueries(db: Database) {
       hash_first = CASE WHEN @forgetUpload = 1 THEN 0 ELSE @hashFirst END,
       updated_at = @now
     WHERE task_id = @taskId AND status = 'completed' AND etag IS @checkedEtag
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status != 'cancelled')`);
+      AND upload_id IN (SELECT upload_id FROM uploads WHERE status != 'cancelled')`);
 
   return {
     findTaskByPath(uploadId: string, relativePath: string): FileTask | undefined {

@@ -68,7 +68,7 @@ function configure(db: Database): void {
   // transactions since the WAL was last synced. Every such loss is repaired by what the engine
   // already does: a lost part row is found again by ListParts, a lost completion re-uploads one
   // file to the same key, a lost claim is a task still pending. Only what no one would redo, a
-  // request created or cancelled, is synced at once (withSyncedCommit). FULL would add an fsync to
+  // upload created or cancelled, is synced at once (withSyncedCommit). FULL would add an fsync to
   // every claim, progress write and completion, which bounds the rate of small files uploaded.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
@@ -82,9 +82,9 @@ function configure(db: Database): void {
 /**
  * Runs `write` with its commit synced to disk (synchronous = FULL for this one commit), for the
  * few writes a client was told succeeded and nothing else would redo: creating and cancelling a
- * request. With NORMAL, the log is synced only at checkpoints, so a power cut, or a disk error that
+ * upload. With NORMAL, the log is synced only at checkpoints, so a power cut, or a disk error that
  * turns the file system read-only, loses every commit since the last one; FULL here costs one
- * fsync per request created, and syncs the commits before it too.
+ * fsync per upload created, and syncs the commits before it too.
  */
 export function withSyncedCommit<T>(db: Database, write: () => T): T {
   db.pragma('synchronous = FULL');

@@ -2,6 +2,47 @@
 // new entry at the end. The database records how many it has applied in PRAGMA user_version.
 import type { Database } from 'better-sqlite3';
 
+// Keep the counts of a table of counts per upload and status (see INITIAL_SCHEMA) in step with file_tasks.
+function countTriggers(counts: string): string {
+  return `
+CREATE TRIGGER file_tasks_count_insert AFTER INSERT ON file_tasks
+BEGIN
+  INSERT INTO ${counts} (upload_id, status, files, bytes_total, bytes_uploaded)
+  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
+  ON CONFLICT (upload_id, status) DO UPDATE SET
+    files = files + 1,
+    bytes_total = bytes_total + excluded.bytes_total,
+    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
+END;
+
+CREATE TRIGGER file_tasks_count_delete AFTER DELETE ON file_tasks
+BEGIN
+  UPDATE ${counts} SET
+    files = files - 1,
+    bytes_total = bytes_total - OLD.size,
+    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
+  WHERE upload_id = OLD.upload_id AND status = OLD.status;
+END;
+
+CREATE TRIGGER file_tasks_count_update AFTER UPDATE OF upload_id, status, size, bytes_uploaded ON file_tasks
+WHEN OLD.upload_id IS NOT NEW.upload_id OR OLD.status IS NOT NEW.status
+  OR OLD.size IS NOT NEW.size OR OLD.bytes_uploaded IS NOT NEW.bytes_uploaded
+BEGIN
+  UPDATE ${counts} SET
+    files = files - 1,
+    bytes_total = bytes_total - OLD.size,
+    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
+  WHERE upload_id = OLD.upload_id AND status = OLD.status;
+  INSERT INTO ${counts} (upload_id, status, files, bytes_total, bytes_uploaded)
+  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
+  ON CONFLICT (upload_id, status) DO UPDATE SET
+    files = files + 1,
+    bytes_total = bytes_total + excluded.bytes_total,
+    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
+END;
+`;
+}
+
 const INITIAL_SCHEMA = `
 CREATE TABLE upload_requests (
   upload_id          TEXT    PRIMARY KEY,
@@ -28,7 +69,7 @@ CREATE TABLE file_tasks (
   bytes_uploaded INTEGER NOT NULL DEFAULT 0 CHECK (bytes_uploaded >= 0),
   attempts       INTEGER NOT NULL DEFAULT 0,
   last_error     TEXT,
-  -- NULL: never to be claimed (the request is cancelled); the queue's range scans skip NULLs.
+  -- NULL: never to be claimed (the upload is cancelled); the queue's range scans skip NULLs.
   ready_at       INTEGER,
   -- When the file was stat'ed for the version held here: an older observation never replaces it.
   observed_at    INTEGER NOT NULL,
@@ -42,10 +83,10 @@ CREATE TABLE file_tasks (
 ) STRICT;
 
 -- The dispatcher's claim and nextReadyAt walk this in ready_at order; upload_id makes it covering
--- for the "request is active" filter, so no table row is read for a task that is not taken. The
--- tasks of a cancelled request sort first with ready_at NULL, before the range every scan starts at.
+-- for the "upload is active" filter, so no table row is read for a task that is not taken. The
+-- tasks of a cancelled upload sort first with ready_at NULL, before the range every scan starts at.
 CREATE INDEX file_tasks_queue ON file_tasks (status, ready_at, upload_id);
--- Paging one request's tasks by task_id (the rowid ends every index), with or without a status.
+-- Paging one upload's tasks by task_id (the rowid ends every index), with or without a status.
 CREATE INDEX file_tasks_by_request ON file_tasks (upload_id);
 CREATE INDEX file_tasks_by_request_status ON file_tasks (upload_id, status);
 
@@ -68,9 +109,9 @@ CREATE TABLE multipart_parts (
   PRIMARY KEY (task_id, part_number)
 ) STRICT, WITHOUT ROWID;
 
--- Counts and byte totals per request and status, kept by the triggers below in the same
+-- Counts and byte totals per upload and status, kept by the triggers below in the same
 -- transaction as the change to file_tasks, so they are always exact and cost one small read
--- however many tasks a request has.
+-- however many tasks an upload has.
 CREATE TABLE request_task_counts (
   upload_id      TEXT    NOT NULL REFERENCES upload_requests (upload_id) ON DELETE CASCADE,
   status         TEXT    NOT NULL CHECK (status IN ('pending', 'in_progress', 'completed', 'failed')),
@@ -80,42 +121,7 @@ CREATE TABLE request_task_counts (
   PRIMARY KEY (upload_id, status)
 ) STRICT, WITHOUT ROWID;
 
-CREATE TRIGGER file_tasks_count_insert AFTER INSERT ON file_tasks
-BEGIN
-  INSERT INTO request_task_counts (upload_id, status, files, bytes_total, bytes_uploaded)
-  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
-  ON CONFLICT (upload_id, status) DO UPDATE SET
-    files = files + 1,
-    bytes_total = bytes_total + excluded.bytes_total,
-    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
-END;
-
-CREATE TRIGGER file_tasks_count_delete AFTER DELETE ON file_tasks
-BEGIN
-  UPDATE request_task_counts SET
-    files = files - 1,
-    bytes_total = bytes_total - OLD.size,
-    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
-  WHERE upload_id = OLD.upload_id AND status = OLD.status;
-END;
-
-CREATE TRIGGER file_tasks_count_update AFTER UPDATE OF upload_id, status, size, bytes_uploaded ON file_tasks
-WHEN OLD.upload_id IS NOT NEW.upload_id OR OLD.status IS NOT NEW.status
-  OR OLD.size IS NOT NEW.size OR OLD.bytes_uploaded IS NOT NEW.bytes_uploaded
-BEGIN
-  UPDATE request_task_counts SET
-    files = files - 1,
-    bytes_total = bytes_total - OLD.size,
-    bytes_uploaded = bytes_uploaded - OLD.bytes_uploaded
-  WHERE upload_id = OLD.upload_id AND status = OLD.status;
-  INSERT INTO request_task_counts (upload_id, status, files, bytes_total, bytes_uploaded)
-  VALUES (NEW.upload_id, NEW.status, 1, NEW.size, NEW.bytes_uploaded)
-  ON CONFLICT (upload_id, status) DO UPDATE SET
-    files = files + 1,
-    bytes_total = bytes_total + excluded.bytes_total,
-    bytes_uploaded = bytes_uploaded + excluded.bytes_uploaded;
-END;
-`;
+${countTriggers('request_task_counts')}`;
 
 // Growing files. A task remembers the object it last completed at its key (size, SHA-256 of the
 // content; etag and validation already exist), kept while a newer version of the file waits, so
@@ -134,7 +140,7 @@ ALTER TABLE multipart_uploads ADD COLUMN copy_source_etag TEXT;
 `;
 
 // Outages. A failed task records why it failed (FailureKind in domain/status.ts), which decides
-// when it is tried again; a request's last error names the task it is about, so that it clears
+// when it is tried again; an upload's last error names the task it is about, so that it clears
 // once that file has completed.
 const FAILURE_KINDS = `
 ALTER TABLE file_tasks ADD COLUMN failure_kind TEXT
@@ -142,14 +148,14 @@ ALTER TABLE file_tasks ADD COLUMN failure_kind TEXT
 ALTER TABLE upload_requests ADD COLUMN last_error_task_id INTEGER;
 `;
 
-// A fair queue. Claims are shared among the active requests (see queue.ts): each request's ready
-// tasks are found in its own ready_at order, and served_turn records when a request was last claimed
-// from (the number of the claim; 0: never), so that requests with as many tasks in progress take
+// A fair queue. Claims are shared among the active uploads (see queue.ts): each upload's ready
+// tasks are found in its own ready_at order, and served_turn records when an upload was last claimed
+// from (the number of the claim; 0: never), so that uploads with as many tasks in progress take
 // turns.
 const FAIR_QUEUE = `
 ALTER TABLE upload_requests ADD COLUMN served_turn INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX file_tasks_by_request_queue ON file_tasks (upload_id, status, ready_at);
--- The active requests alone: a claim visits each of them, and no cancelled one.
+-- The active uploads alone: a claim visits each of them, and no cancelled one.
 CREATE INDEX upload_requests_active ON upload_requests (upload_id, served_turn) WHERE status = 'active';
 `;
 
@@ -166,6 +172,28 @@ ALTER TABLE multipart_uploads ADD COLUMN ino REAL;
 ALTER TABLE multipart_uploads ADD COLUMN ctime_ms REAL;
 `;
 
+// One word per concept: the client's order is an upload everywhere, in the database too. SQLite
+// updates the foreign keys that name a renamed table, but the triggers are made again: its rename
+// rewrites an upsert's `excluded.` as the table's name (SQLite 3.53), which would corrupt the
+// counts. An index cannot be renamed, so those named after the old word are built again (a few
+// seconds for a million tasks, once).
+const UPLOAD_WORDS = `
+DROP TRIGGER file_tasks_count_insert;
+DROP TRIGGER file_tasks_count_delete;
+DROP TRIGGER file_tasks_count_update;
+ALTER TABLE upload_requests RENAME TO uploads;
+ALTER TABLE request_task_counts RENAME TO upload_task_counts;
+${countTriggers('upload_task_counts')}
+DROP INDEX upload_requests_active;
+CREATE INDEX uploads_active ON uploads (upload_id, served_turn) WHERE status = 'active';
+DROP INDEX file_tasks_by_request;
+CREATE INDEX file_tasks_by_upload ON file_tasks (upload_id);
+DROP INDEX file_tasks_by_request_status;
+CREATE INDEX file_tasks_by_upload_status ON file_tasks (upload_id, status);
+DROP INDEX file_tasks_by_request_queue;
+CREATE INDEX file_tasks_by_upload_queue ON file_tasks (upload_id, status, ready_at);
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -173,6 +201,7 @@ export const MIGRATIONS: readonly string[] = [
   FAILURE_KINDS,
   FAIR_QUEUE,
   FILE_IDENTITY,
+  UPLOAD_WORDS,
 ];
 
 export class SchemaTooNewError extends Error {

@@ -11,7 +11,7 @@ type NewMultipart = Omit<MultipartState, 'parts' | 'createdAt'>;
 export type MultipartQueries = ReturnType<typeof multipartQueries>;
 
 export function multipartQueries(db: Database) {
-  const selectUpload = db.prepare<[number], MultipartRow>(
+  const selectMultipart = db.prepare<[number], MultipartRow>(
     `SELECT * FROM multipart_uploads WHERE task_id = ?`,
   );
 
@@ -19,13 +19,13 @@ export function multipartQueries(db: Database) {
     SELECT * FROM multipart_parts WHERE task_id = ? ORDER BY part_number`);
 
   // CROSS JOIN keeps multipart_uploads (a few rows) as the outer loop, rather than walking every
-  // task of the request, which may be a million.
-  const selectUploadsOfRequest = db.prepare<[string], MultipartRow>(`
+  // task of the upload, which may be a million.
+  const selectMultipartsOfUpload = db.prepare<[string], MultipartRow>(`
     SELECT m.* FROM multipart_uploads m CROSS JOIN file_tasks t ON t.task_id = m.task_id
     WHERE t.upload_id = ?
     ORDER BY m.task_id`);
 
-  const selectPartsOfRequest = db.prepare<[string], PartRow>(`
+  const selectPartsOfUpload = db.prepare<[string], PartRow>(`
     SELECT p.* FROM multipart_uploads m
       CROSS JOIN file_tasks t ON t.task_id = m.task_id
       CROSS JOIN multipart_parts p ON p.task_id = m.task_id
@@ -35,7 +35,7 @@ export function multipartQueries(db: Database) {
   // Its parts go with it (ON DELETE CASCADE).
   const deleteUpload = db.prepare<[number]>(`DELETE FROM multipart_uploads WHERE task_id = ?`);
 
-  const insertUpload = db.prepare<Omit<NewMultipart, 'streamed'> & { streamed: number; now: EpochMs }>(`
+  const insertMultipart = db.prepare<Omit<NewMultipart, 'streamed'> & { streamed: number; now: EpochMs }>(`
     INSERT INTO multipart_uploads (task_id, s3_upload_id, bucket, object_key, size, mtime_ms, ino, ctime_ms,
                                    part_size, streamed, copied_bytes, copy_source_etag, created_at)
     VALUES (@taskId, @s3UploadId, @bucket, @key, @size, @mtimeMs, @ino, @ctimeMs,
@@ -48,7 +48,7 @@ export function multipartQueries(db: Database) {
 
   const replaceUpload = db.transaction((state: NewMultipart, now: EpochMs): void => {
     deleteUpload.run(state.taskId);
-    insertUpload.run({
+    insertMultipart.run({
       taskId: state.taskId,
       s3UploadId: state.s3UploadId,
       bucket: state.bucket,
@@ -67,7 +67,7 @@ export function multipartQueries(db: Database) {
 
   return {
     get(taskId: number): MultipartState | undefined {
-      const upload = selectUpload.get(taskId);
+      const upload = selectMultipart.get(taskId);
       return upload && toMultipartState(upload, selectParts.all(taskId));
     },
 
@@ -91,14 +91,14 @@ export function multipartQueries(db: Database) {
       deleteUpload.run(taskId);
     },
 
-    listOfRequest(uploadId: string): MultipartState[] {
+    listOfUpload(uploadId: string): MultipartState[] {
       const partsByTask = new Map<number, PartRow[]>();
-      for (const part of selectPartsOfRequest.all(uploadId)) {
+      for (const part of selectPartsOfUpload.all(uploadId)) {
         const parts = partsByTask.get(part.task_id);
         if (parts) parts.push(part);
         else partsByTask.set(part.task_id, [part]);
       }
-      return selectUploadsOfRequest
+      return selectMultipartsOfUpload
         .all(uploadId)
         .map((upload) => toMultipartState(upload, partsByTask.get(upload.task_id) ?? []));
     },

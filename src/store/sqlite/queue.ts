@@ -1,12 +1,12 @@
 // The dispatcher's queue: claiming ready tasks, and every way a task returns to 'pending'.
-// Only tasks of active requests are ever claimed or requeued: a pending request has not started
-// and a cancelled one must not upload anything more. The tasks of a cancelled request are out of
+// Only tasks of active uploads are ever claimed or requeued: a pending upload has not started
+// and a cancelled one must not upload anything more. The tasks of a cancelled upload are out of
 // the queue altogether (ready_at NULL), and every range scan below starts after the NULLs, so
 // however many there are they cost nothing.
 //
-// The queue is shared among requests: each claim goes to the active request with the fewest tasks
-// in progress, and among those to the one served longest ago, so that a new request's first file
-// does not wait behind another's backlog. Each request's tasks go in their own readyAt order.
+// The queue is shared among uploads: each claim goes to the active upload with the fewest tasks
+// in progress, and among those to the one served longest ago, so that a new upload's first file
+// does not wait behind another's backlog. Each upload's tasks go in their own readyAt order.
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
@@ -15,37 +15,37 @@ import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
 /**
- * The SQL for a ready_at to set on a file_tasks row: `value`, or NULL when the task's request is
- * cancelled. cancelRequest takes the request's pending and failed tasks out of the queue, but a
+ * The SQL for a ready_at to set on a file_tasks row: `value`, or NULL when the task's upload is
+ * cancelled. cancelUpload takes the upload's pending and failed tasks out of the queue, but a
  * runner may still fail or release its task afterwards, and crash recovery may find it
  * in_progress: this keeps them out too.
  */
 export function readyAtUnlessCancelled(value: string): string {
-  return `CASE WHEN EXISTS (SELECT 1 FROM upload_requests r
+  return `CASE WHEN EXISTS (SELECT 1 FROM uploads r
                             WHERE r.upload_id = file_tasks.upload_id AND r.status = 'cancelled')
           THEN NULL ELSE ${value} END`;
 }
 
 /** The statements that walk the queue's indexes, exported so that a test can check their plans. */
 export const QUEUE_SCANS = {
-  // The active requests that have a ready task, with what a claim chooses by: that task (one seek
-  // in file_tasks_by_request_queue) and the request's tasks in progress (one read of the kept
-  // counts). A few reads per active request, whatever the number of tasks; none per cancelled one.
+  // The active uploads that have a ready task, with what a claim chooses by: that task (one seek
+  // in file_tasks_by_upload_queue) and the upload's tasks in progress (one read of the kept
+  // counts). A few reads per active upload, whatever the number of tasks; none per cancelled one.
   claimContenders: `
     SELECT r.upload_id, r.served_turn, head.task_id AS head_task_id, head.ready_at AS head_ready_at,
-           COALESCE((SELECT c.files FROM request_task_counts c
+           COALESCE((SELECT c.files FROM upload_task_counts c
                      WHERE c.upload_id = r.upload_id AND c.status = 'in_progress'), 0) AS running
-    FROM upload_requests r
+    FROM uploads r
     JOIN file_tasks head ON head.task_id = (
       SELECT t.task_id FROM file_tasks t
       WHERE t.upload_id = r.upload_id AND t.status = 'pending' AND t.ready_at <= @now
       ORDER BY t.ready_at, t.task_id LIMIT 1)
     WHERE r.status = 'active'`,
 
-  // The turn of the last claim, as the active requests remember it.
-  latestTurn: `SELECT MAX(served_turn) FROM upload_requests WHERE status = 'active'`,
+  // The turn of the last claim, as the active uploads remember it.
+  latestTurn: `SELECT MAX(served_turn) FROM uploads WHERE status = 'active'`,
 
-  // One request's next ready task, in its own queue order: the order of file_tasks_by_request_queue.
+  // One upload's next ready task, in its own queue order: the order of file_tasks_by_upload_queue.
   claimHead: `
     SELECT task_id, ready_at FROM file_tasks
     WHERE upload_id = @uploadId AND status = 'pending' AND ready_at <= @now
@@ -55,16 +55,16 @@ export const QUEUE_SCANS = {
   nextReadyAt: `
     SELECT ready_at FROM file_tasks
     WHERE status = 'pending' AND ready_at IS NOT NULL
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')
+      AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')
     ORDER BY ready_at LIMIT 1`,
 
   // last_error and failed_at stay, so that users still see why the task failed before. One range
-  // of file_tasks_queue, usually empty, rather than one seek per active request in
-  // file_tasks_by_request_queue, which the planner would otherwise take.
+  // of file_tasks_queue, usually empty, rather than one seek per active upload in
+  // file_tasks_by_upload_queue, which the planner would otherwise take.
   requeueDueFailed: `
     UPDATE file_tasks INDEXED BY file_tasks_queue SET status = 'pending', ready_at = @now, updated_at = @now
     WHERE status = 'failed' AND ready_at <= @now
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`,
+      AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')`,
 } as const;
 
 export type QueueQueries = ReturnType<typeof queueQueries>;
@@ -87,7 +87,7 @@ interface ReadyTask {
   readyAt: EpochMs;
 }
 
-/** An active request with a ready task, as a claim sees it. */
+/** An active upload with a ready task, as a claim sees it. */
 interface Contender {
   uploadId: string;
   /** The turn of its last claim (0: never claimed from). */
@@ -123,10 +123,10 @@ export function queueQueries(db: Database) {
     UPDATE file_tasks SET status = 'in_progress', attempts = attempts + 1, updated_at = @now
     WHERE task_id = @taskId RETURNING *`);
   const markServed = db.prepare<{ uploadId: string; turn: number }>(`
-    UPDATE upload_requests SET served_turn = @turn WHERE upload_id = @uploadId`);
+    UPDATE uploads SET served_turn = @turn WHERE upload_id = @uploadId`);
   // Picked and marked in one transaction, so two claimers can never take the same task. The
-  // choice among the requests is made here rather than in SQL: each pick changes what the next
-  // one compares, and a request's following task is then one seek.
+  // choice among the uploads is made here rather than in SQL: each pick changes what the next
+  // one compares, and an upload's following task is then one seek.
   const claimFairly = db.transaction((now: EpochMs, limit: number): TaskRow[] => {
     const contenders: Contender[] = selectContenders.all({ now }).map((row) => ({
       uploadId: row.upload_id,
@@ -135,8 +135,8 @@ export function queueQueries(db: Database) {
       head: { taskId: row.head_task_id, readyAt: row.head_ready_at },
     }));
     if (contenders.length === 0) return [];
-    // Turns compare active requests only: the latest of theirs is the clock, including the turns
-    // of requests with nothing ready now, so that these come back behind the ones served since.
+    // Turns compare active uploads only: the latest of theirs is the clock, including the turns
+    // of uploads with nothing ready now, so that these come back behind the ones served since.
     let turn = selectLatestTurn.get() ?? 0;
     const claimed: TaskRow[] = [];
     while (claimed.length < limit) {
@@ -157,10 +157,10 @@ export function queueQueries(db: Database) {
   const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
   const requeueDueFailed = db.prepare<{ now: EpochMs }>(QUEUE_SCANS.requeueDueFailed);
 
-  const requeueFailedOfRequest = db.prepare<{ uploadId: string; now: EpochMs }>(`
+  const requeueFailedOfUpload = db.prepare<{ uploadId: string; now: EpochMs }>(`
     UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
     WHERE upload_id = @uploadId AND status = 'failed'
-      AND EXISTS (SELECT 1 FROM upload_requests WHERE upload_id = @uploadId AND status != 'cancelled')`);
+      AND EXISTS (SELECT 1 FROM uploads WHERE upload_id = @uploadId AND status != 'cancelled')`);
 
   // Failures of these kinds (a JSON array), whatever their requeue time; failed-for-good tasks
   // (ready_at NULL) stay out.
@@ -168,7 +168,7 @@ export function queueQueries(db: Database) {
     UPDATE file_tasks SET status = 'pending', ready_at = @now, updated_at = @now
     WHERE status = 'failed' AND ready_at IS NOT NULL
       AND failure_kind IN (SELECT value FROM json_each(@kinds))
-      AND upload_id IN (SELECT upload_id FROM upload_requests WHERE status = 'active')`);
+      AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')`);
 
   // ready_at is kept: it is already past, and the task keeps its place in the queue. Its
   // multipart state is kept too, for the next attempt to resume from.
@@ -191,7 +191,7 @@ export function queueQueries(db: Database) {
     },
 
     retryFailed(uploadId: string, now: EpochMs): number {
-      return requeueFailedOfRequest.run({ uploadId, now }).changes;
+      return requeueFailedOfUpload.run({ uploadId, now }).changes;
     },
 
     retryFailedOfKinds(kinds: readonly FailureKind[], now: EpochMs): number {

@@ -1,16 +1,10 @@
 // Rows as SQLite returns them, and their mapping to the domain model: the one place that knows
 // both the column names and the field names.
-import type {
-  FileTask,
-  MultipartState,
-  UploadRequest,
-  UploadedPart,
-  ValidationMethod,
-} from '../../domain/model.js';
-import { isRequestStatus, isTaskStatus } from '../../domain/status.js';
-import type { RequestStatus, TaskStatus } from '../../domain/status.js';
+import type { FileTask, MultipartState, Upload, UploadedPart, ValidationMethod } from '../../domain/model.js';
+import { isUploadStatus, isTaskStatus } from '../../domain/status.js';
+import type { UploadStatus, TaskStatus } from '../../domain/status.js';
 
-export interface RequestRow {
+export interface UploadRow {
   upload_id: string;
   source_folder: string;
   destination_bucket: string;
@@ -81,8 +75,8 @@ export interface TaskCountRow {
 
 // The CHECK constraints make these failures impossible unless the file was edited by hand; they
 // replace a cast, so that such a file is reported instead of flowing through the engine.
-function requestStatus(value: string): RequestStatus {
-  if (!isRequestStatus(value)) throw new Error(`unknown request status '${value}' in upload_requests`);
+function uploadStatus(value: string): UploadStatus {
+  if (!isUploadStatus(value)) throw new Error(`unknown upload status '${value}' in uploads`);
   return value;
 }
 
@@ -96,14 +90,14 @@ function validationMethod(value: string | null): ValidationMethod | null {
   throw new Error(`unknown validation method '${value}' in file_tasks`);
 }
 
-export function toUploadRequest(row: RequestRow): UploadRequest {
+export function toUpload(row: UploadRow): Upload {
   return {
     uploadId: row.upload_id,
     sourceFolder: row.source_folder,
     destinationBucket: row.destination_bucket,
     destinationPrefix: row.destination_prefix,
     pattern: row.pattern,
-    status: requestStatus(row.status),
+    status: uploadStatus(row.status),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastError: row.last_error,

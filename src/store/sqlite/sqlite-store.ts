@@ -8,14 +8,14 @@ import type {
   FileReadiness,
   FileTask,
   MultipartState,
-  NewUploadRequest,
+  NewUpload,
   ObservedFile,
-  RequestTotals,
-  UploadRequest,
+  UploadTotals,
+  Upload,
   UploadedPart,
 } from '../../domain/model.js';
 import { DatabaseLostError } from '../../domain/errors.js';
-import type { FailureKind, RequestStatus, TaskStatus } from '../../domain/status.js';
+import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
 import type { CompletedTaskRequeue, DatabaseHealth, Store, TaskFailure, TaskRelease } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
@@ -26,8 +26,8 @@ import type { MultipartQueries } from './multipart.js';
 import type { PathLock } from './path-lock.js';
 import { queueQueries } from './queue.js';
 import type { QueueQueries } from './queue.js';
-import { requestQueries } from './requests.js';
-import type { RequestQueries } from './requests.js';
+import { uploadQueries } from './uploads.js';
+import type { UploadQueries } from './uploads.js';
 import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
 import { asDatabaseUnavailable } from './unavailable.js';
@@ -56,7 +56,7 @@ export function openSqliteStore(filePath: string, options: SqliteStoreOptions = 
 }
 
 export class SqliteStore implements Store {
-  private readonly requests: RequestQueries;
+  private readonly uploads: UploadQueries;
   private readonly tasks: TaskQueries;
   private readonly queue: QueueQueries;
   private readonly multiparts: MultipartQueries;
@@ -79,57 +79,57 @@ export class SqliteStore implements Store {
   ) {
     this.location = options.location;
     this.pathLock = options.pathLock;
-    this.requests = requestQueries(db);
+    this.uploads = uploadQueries(db);
     this.tasks = taskQueries(db);
     this.queue = queueQueries(db);
     this.multiparts = multipartQueries(db);
     this.audit = auditQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
-    // nor its request an error about it.
+    // nor its upload an error about it.
     this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
       const completed = this.tasks.complete(taskId, result, now);
       if (completed) {
         this.multiparts.delete(taskId);
-        this.requests.forgetErrorOfTask(taskId, now);
+        this.uploads.forgetErrorOfTask(taskId, now);
       }
       return completed;
     });
     this.failAndReport = db.transaction((taskId, failure, now) => {
       const failed = this.tasks.fail(taskId, failure, now);
-      if (failed) this.requests.takeErrorOfTask(taskId, now);
+      if (failed) this.uploads.takeErrorOfTask(taskId, now);
       return failed;
     });
     this.location?.start((loss) => options.lost?.(loss));
   }
 
-  // --- upload requests
-  async createRequest(request: NewUploadRequest, now: EpochMs): Promise<UploadRequest> {
-    return this.runKept(() => withSyncedCommit(this.db, () => this.requests.create(request, now)));
+  // --- uploads
+  async createUpload(upload: NewUpload, now: EpochMs): Promise<Upload> {
+    return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.create(upload, now)));
   }
 
-  async getRequest(uploadId: string): Promise<UploadRequest | undefined> {
-    return this.run(() => this.requests.get(uploadId));
+  async getUpload(uploadId: string): Promise<Upload | undefined> {
+    return this.run(() => this.uploads.get(uploadId));
   }
 
-  async listRequests(statuses: readonly RequestStatus[]): Promise<UploadRequest[]> {
-    return this.run(() => this.requests.list(statuses));
+  async listUploads(statuses: readonly UploadStatus[]): Promise<Upload[]> {
+    return this.run(() => this.uploads.list(statuses));
   }
 
-  async activateRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.run(() => this.requests.activate(uploadId, now));
+  async activateUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.run(() => this.uploads.activate(uploadId, now));
   }
 
-  async cancelRequest(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.runKept(() => withSyncedCommit(this.db, () => this.requests.cancel(uploadId, now)));
+  async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.cancel(uploadId, now)));
   }
 
-  async setRequestError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
-    this.run(() => this.requests.setError(uploadId, message, now));
+  async setUploadError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
+    this.run(() => this.uploads.setError(uploadId, message, now));
   }
 
-  async requestTotals(uploadId: string): Promise<RequestTotals> {
-    return this.run(() => this.requests.totals(uploadId));
+  async uploadTotals(uploadId: string): Promise<UploadTotals> {
+    return this.run(() => this.uploads.totals(uploadId));
   }
 
   // --- file tasks, as the monitor sees files
@@ -235,8 +235,8 @@ export class SqliteStore implements Store {
     this.run(() => this.multiparts.delete(taskId));
   }
 
-  async listMultipartsOfRequest(uploadId: string): Promise<MultipartState[]> {
-    return this.run(() => this.multiparts.listOfRequest(uploadId));
+  async listMultipartsOfUpload(uploadId: string): Promise<MultipartState[]> {
+    return this.run(() => this.multiparts.listOfUpload(uploadId));
   }
 
   /**
@@ -257,7 +257,7 @@ export class SqliteStore implements Store {
   /**
    * For the writes a client is told are kept and nothing would redo: the path is looked at again
    * after the commit, so that a file removed before it ended (and not yet seen by the check that
-   * runs every second) is a 503 rather than a 201 for a request kept nowhere.
+   * runs every second) is a 503 rather than a 201 for an upload kept nowhere.
    */
   private runKept<T>(write: () => T): T {
     const result = this.run(write);

@@ -53,8 +53,8 @@ export type TaskQueries = ReturnType<typeof taskQueries>;
 const SAME_VERSION = 'size = @size AND mtime_ms = @mtimeMs AND ino IS @ino AND ctime_ms IS @ctimeMs';
 
 export function taskQueries(db: Database) {
-  const selectRequestStatus = db
-    .prepare<[string], string>(`SELECT status FROM upload_requests WHERE upload_id = ?`)
+  const selectUploadStatus = db
+    .prepare<[string], string>(`SELECT status FROM uploads WHERE upload_id = ?`)
     .pluck();
 
   // A new path → a pending task. A known path with another version, observed no earlier than
@@ -192,12 +192,12 @@ export function taskQueries(db: Database) {
       readinessOf: (file: ObservedFile) => FileReadiness,
       now: EpochMs,
     ): number => {
-      const requestStatus = selectRequestStatus.get(uploadId);
-      if (requestStatus === undefined) {
-        throw new Error(`recordObservedFiles: there is no upload request '${uploadId}'`);
+      const uploadStatus = selectUploadStatus.get(uploadId);
+      if (uploadStatus === undefined) {
+        throw new Error(`recordObservedFiles: there is no upload '${uploadId}'`);
       }
-      // A cancelled request uploads nothing more: what its watcher still reports is not recorded.
-      if (requestStatus === 'cancelled') return 0;
+      // A cancelled upload uploads nothing more: what its watcher still reports is not recorded.
+      if (uploadStatus === 'cancelled') return 0;
       let changed = 0;
       for (const file of files) {
         const held = selectVersion.get(uploadId, file.relativePath);

@@ -1,46 +1,46 @@
-// Upload requests: their statements, prepared once, and the operations built on them.
+// Uploads: their statements, prepared once, and the operations built on them.
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
-import type { EpochMs, NewUploadRequest, RequestTotals, UploadRequest } from '../../domain/model.js';
-import type { RequestStatus } from '../../domain/status.js';
+import type { EpochMs, NewUpload, UploadTotals, Upload } from '../../domain/model.js';
+import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError } from '../store.js';
-import { taskStatus, toUploadRequest } from './rows.js';
-import type { RequestRow, TaskCountRow } from './rows.js';
+import { taskStatus, toUpload } from './rows.js';
+import type { UploadRow, TaskCountRow } from './rows.js';
 
-interface RequestChange {
+interface UploadChange {
   uploadId: string;
   now: EpochMs;
 }
 
-export type RequestQueries = ReturnType<typeof requestQueries>;
+export type UploadQueries = ReturnType<typeof uploadQueries>;
 
-export function requestQueries(db: Database) {
-  const insertRequest = db.prepare<NewUploadRequest & { now: EpochMs }, RequestRow>(`
-    INSERT INTO upload_requests (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+export function uploadQueries(db: Database) {
+  const insertUpload = db.prepare<NewUpload & { now: EpochMs }, UploadRow>(`
+    INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
                                  status, created_at, updated_at, last_error)
     VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL)
     RETURNING *`);
 
-  const selectRequest = db.prepare<[string], RequestRow>(`SELECT * FROM upload_requests WHERE upload_id = ?`);
+  const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
 
   // The statuses arrive as one JSON array, so one prepared statement serves any set of them.
-  const selectRequestsByStatus = db.prepare<[string], RequestRow>(`
-    SELECT * FROM upload_requests
+  const selectUploadsByStatus = db.prepare<[string], UploadRow>(`
+    SELECT * FROM uploads
     WHERE status IN (SELECT value FROM json_each(?))
     ORDER BY created_at, upload_id`);
 
-  const activatePendingRequest = db.prepare<RequestChange>(`
-    UPDATE upload_requests SET status = 'active', updated_at = @now
+  const activatePendingRequest = db.prepare<UploadChange>(`
+    UPDATE uploads SET status = 'active', updated_at = @now
     WHERE upload_id = @uploadId AND status = 'pending'`);
 
-  const cancelOpenRequest = db.prepare<RequestChange>(`
-    UPDATE upload_requests SET status = 'cancelled', updated_at = @now
+  const cancelOpenRequest = db.prepare<UploadChange>(`
+    UPDATE uploads SET status = 'cancelled', updated_at = @now
     WHERE upload_id = @uploadId AND status IN ('pending', 'active')`);
 
-  // The tasks of a cancelled request leave the queue: ready_at NULL sorts before every range the
+  // The tasks of a cancelled upload leave the queue: ready_at NULL sorts before every range the
   // queue's statements scan, so a cancelled backlog costs them nothing. in_progress tasks keep
   // theirs until their runner stops (see readyAtUnlessCancelled in queue.ts).
-  const dequeueTasksOfRequest = db.prepare<RequestChange>(`
+  const dequeueTasksOfRequest = db.prepare<UploadChange>(`
     UPDATE file_tasks SET ready_at = NULL, updated_at = @now
     WHERE upload_id = @uploadId AND status IN ('pending', 'failed') AND ready_at IS NOT NULL`);
 
@@ -50,64 +50,63 @@ export function requestQueries(db: Database) {
     return true;
   });
 
-  const updateRequestError = db.prepare<RequestChange & { message: string | null }>(`
-    UPDATE upload_requests SET last_error = @message, last_error_task_id = NULL, updated_at = @now
+  const updateUploadError = db.prepare<UploadChange & { message: string | null }>(`
+    UPDATE uploads SET last_error = @message, last_error_task_id = NULL, updated_at = @now
     WHERE upload_id = @uploadId`);
 
-  // The request's last error becomes the failure of this task (its path and message).
+  // The upload's last error becomes the failure of this task (its path and message).
   const takeErrorOfTask = db.prepare<{ taskId: number; now: EpochMs }>(`
-    UPDATE upload_requests SET
+    UPDATE uploads SET
       (last_error, last_error_task_id) =
         (SELECT t.relative_path || ': ' || t.last_error, t.task_id FROM file_tasks t WHERE t.task_id = @taskId),
       updated_at = @now
     WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)`);
 
-  // A request whose last error is about this task, now completed, shows the newest failure of its
+  // An upload whose last error is about this task, now completed, shows the newest failure of its
   // other files instead, or none. A primary-key lookup that changes nothing in the common case.
   const forgetErrorOfTask = db.prepare<{ taskId: number; now: EpochMs }>(`
-    UPDATE upload_requests SET
+    UPDATE uploads SET
       (last_error, last_error_task_id) =
         (SELECT t.relative_path || ': ' || t.last_error, t.task_id FROM file_tasks t
-         WHERE t.upload_id = upload_requests.upload_id AND t.status = 'failed'
+         WHERE t.upload_id = uploads.upload_id AND t.status = 'failed'
          ORDER BY t.failed_at DESC, t.task_id DESC LIMIT 1),
       updated_at = @now
     WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)
       AND last_error_task_id = @taskId`);
 
   const selectTaskCounts = db.prepare<[string], TaskCountRow>(`
-    SELECT status, files, bytes_total, bytes_uploaded FROM request_task_counts WHERE upload_id = ?`);
+    SELECT status, files, bytes_total, bytes_uploaded FROM upload_task_counts WHERE upload_id = ?`);
 
   return {
-    create(request: NewUploadRequest, now: EpochMs): UploadRequest {
+    create(upload: NewUpload, now: EpochMs): Upload {
       try {
         // all(), not get(): get() stops at the first row and drops what the end of the statement
         // reports, and in autocommit that is the commit: a full disk would go unnoticed.
-        const [row] = insertRequest.all({
-          uploadId: request.uploadId,
-          sourceFolder: request.sourceFolder,
-          destinationBucket: request.destinationBucket,
-          destinationPrefix: request.destinationPrefix,
-          pattern: request.pattern,
+        const [row] = insertUpload.all({
+          uploadId: upload.uploadId,
+          sourceFolder: upload.sourceFolder,
+          destinationBucket: upload.destinationBucket,
+          destinationPrefix: upload.destinationPrefix,
+          pattern: upload.pattern,
           now,
         });
-        if (row === undefined)
-          throw new Error(`inserting upload request '${request.uploadId}' returned no row`);
-        return toUploadRequest(row);
+        if (row === undefined) throw new Error(`inserting upload '${upload.uploadId}' returned no row`);
+        return toUpload(row);
       } catch (error) {
         if (error instanceof Sqlite.SqliteError && error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-          throw new DuplicateUploadIdError(request.uploadId);
+          throw new DuplicateUploadIdError(upload.uploadId);
         }
         throw error;
       }
     },
 
-    get(uploadId: string): UploadRequest | undefined {
-      const row = selectRequest.get(uploadId);
-      return row && toUploadRequest(row);
+    get(uploadId: string): Upload | undefined {
+      const row = selectUpload.get(uploadId);
+      return row && toUpload(row);
     },
 
-    list(statuses: readonly RequestStatus[]): UploadRequest[] {
-      return selectRequestsByStatus.all(JSON.stringify(statuses)).map(toUploadRequest);
+    list(statuses: readonly UploadStatus[]): Upload[] {
+      return selectUploadsByStatus.all(JSON.stringify(statuses)).map(toUpload);
     },
 
     activate(uploadId: string, now: EpochMs): boolean {
@@ -119,7 +118,7 @@ export function requestQueries(db: Database) {
     },
 
     setError(uploadId: string, message: string | null, now: EpochMs): void {
-      updateRequestError.run({ uploadId, message, now });
+      updateUploadError.run({ uploadId, message, now });
     },
 
     takeErrorOfTask(taskId: number, now: EpochMs): void {
@@ -130,8 +129,8 @@ export function requestQueries(db: Database) {
       forgetErrorOfTask.run({ taskId, now });
     },
 
-    totals(uploadId: string): RequestTotals {
-      const totals: RequestTotals = {
+    totals(uploadId: string): UploadTotals {
+      const totals: UploadTotals = {
         files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
         bytes: { total: 0, uploaded: 0 },
       };
