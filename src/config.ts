@@ -367,3 +367,25 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     security,
   };
 }
+
+/**
+ * Variables that point the service at an S3 or give it credentials. When none is set, the service
+ * talks to AWS itself with whatever the SDK's default chain finds (~/.aws, an instance role), which
+ * is rarely what a newcomer meant: main.ts says so once at start-up.
+ */
+const S3_SETTINGS = [
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+] as const;
+
+/** True when no variable names an S3 endpoint or credentials (see S3_SETTINGS). */
+export function s3SettingsUnset(env: NodeJS.ProcessEnv): boolean {
+  return S3_SETTINGS.every((name) => (env[name] ?? '').trim() === '');
+}

@@ -1,7 +1,7 @@
 // Wiring only: configuration, store, S3, engine, HTTP server and signals.
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
-import { ConfigError, loadConfig, resolveSourceRoots, type Config } from './config.js';
+import { ConfigError, loadConfig, resolveSourceRoots, s3SettingsUnset, type Config } from './config.js';
 import { MAX_PARTS } from './transfer/part-plan.js';
 import { Engine } from './engine/engine.js';
 import { UploadService } from './service/upload-service.js';
@@ -42,6 +42,18 @@ async function main(): Promise<void> {
         `the database cannot be used until the service is restarted: ${loss.reason}`,
       ),
   });
+  if (s3SettingsUnset(process.env)) {
+    logger.warn(
+      { region: config.s3.region },
+      'no S3 endpoint and no credentials are set (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_PROFILE): ' +
+        "uploads go to AWS itself with the SDK's default credentials (~/.aws, an instance role); " +
+        'see the README to point the service at your S3',
+    );
+  }
+  // The SDK tells every process on Node 20 that its releases after January 2027 need Node 22. The
+  // lockfile pins the SDK and package.json's engines say which Node this build runs on, so the
+  // notice is for whoever upgrades the SDK, not for users at every start.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const s3 = createS3Client(config.s3, {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
     requestTimeoutMs: config.s3RequestTimeoutMs,

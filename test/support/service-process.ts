@@ -14,6 +14,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** Every JSON log line the service printed so far. */
   logs: Record<string, unknown>[];
+  /** What the service wrote to stderr so far (Node's warnings, a configuration error). */
+  stderr: string[];
   /** Sends a signal and waits for the exit; resolves with the exit code (null when killed). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   kill(): Promise<void>;
@@ -35,6 +37,8 @@ export interface ServiceOptions {
    * service runs at its own defaults; `env` still applies.
    */
   serviceDefaults?: boolean;
+  /** Starts it with no S3 settings at all (no endpoint, keys or region), as a newcomer might. */
+  withoutS3Settings?: boolean;
 }
 
 /** Settings that make tests quick; the service's own defaults are slower on purpose. */
@@ -73,15 +77,18 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       PORT: '0',
       HOST: '127.0.0.1',
       DATABASE_URL: `sqlite:${options.databaseFile}`,
-      AWS_ENDPOINT_URL_S3: options.s3Endpoint ?? s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
+      ...(options.withoutS3Settings
+        ? {}
+        : {
+            AWS_ENDPOINT_URL_S3: options.s3Endpoint ?? s3.endpoint,
+            AWS_ACCESS_KEY_ID: s3.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+            AWS_REGION: s3.region,
+            S3_FORCE_PATH_STYLE: 'true',
+          }),
       ...(options.serviceDefaults ? {} : TEST_SETTINGS),
       // A test never looks for credentials on the network (the EC2 metadata service).
       AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...options.env,
     },
   });
@@ -119,6 +126,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     baseUrl: '',
     child,
     logs,
+    stderr,
     exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
