@@ -126,7 +126,7 @@ const storedPartsOf = (name: string): number =>
   ).length;
 
 describe('the source folder deleted while watched, then recreated', () => {
-  it('keeps the request active with the error, then resumes and clears it', async () => {
+  it('keeps the upload active with the error, then resumes and clears it', async () => {
     const bucket = await createTestBucket(s3, 'refolder');
     const source = path.join(work, 'refolder');
     await mkdir(source, { recursive: true });

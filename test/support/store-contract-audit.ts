@@ -13,7 +13,7 @@ export function describeAuditContract(current: () => Store): void {
     store = current();
   });
 
-  /** Completes every task of a new active request, each with etag "e-<n>". */
+  /** Completes every task of a new active upload, each with etag "e-<n>". */
   async function completedRequest(uploadId: string, count: number): Promise<FileTask[]> {
     await activeRequestWith(store, uploadId, observed(count));
     const claimed = await store.claimReadyTasks(T0, count);
@@ -24,7 +24,7 @@ export function describeAuditContract(current: () => Store): void {
   }
 
   describe('checks of what S3 holds', () => {
-    it('finds a task by its request and relative path', async () => {
+    it('finds a task by its upload and relative path', async () => {
       const [first, second] = await activeRequestWith(store, 'r1', observed(2));
       await activeRequestWith(store, 'r2', observed(1));
       assert.ok(first && second);
@@ -75,7 +75,7 @@ export function describeAuditContract(current: () => Store): void {
       assert.equal(requeued.lastError, 'the local file holds 7 bytes');
     });
 
-    it('requeues only a completed task still holding the etag checked, of a request not cancelled', async () => {
+    it('requeues only a completed task still holding the etag checked, of an upload not cancelled', async () => {
       const [pending] = await activeRequestWith(store, 'r0', observed(1));
       assert.ok(pending);
       const anyEtag = { checkedEtag: null, reason: 'x', forgetUpload: true };

@@ -1,5 +1,5 @@
-// The Store contract, continued: the queue is shared among requests. Each claim takes from the
-// request with the fewest tasks in progress, then the one claimed from longest ago; each request's
+// The Store contract, continued: the queue is shared among uploads. Each claim takes from the
+// upload with the fewest tasks in progress, then the one claimed from longest ago; each upload's
 // own tasks go in readyAt order, then by taskId.
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ export function describeFairnessContract(current: () => Store): void {
     store = current();
   });
 
-  /** An active request with `count` pending tasks, all ready at `at`. */
+  /** An active upload with `count` pending tasks, all ready at `at`. */
   async function requestReadyAt(uploadId: string, count: number, at: EpochMs): Promise<void> {
     await store.createUpload(newUpload(uploadId), T0);
     assert.equal(await store.activateUpload(uploadId, T0), true);
@@ -37,15 +37,15 @@ export function describeFairnessContract(current: () => Store): void {
 
   const requestsOf = (tasks: readonly FileTask[]): string[] => tasks.map((task) => task.uploadId);
 
-  describe('a queue shared among requests', () => {
-    it("claims a new request's task second, behind a backlog of 1,000 tasks ready before it", async () => {
+  describe('a queue shared among uploads', () => {
+    it("claims a new upload's task second, behind a backlog of 1,000 tasks ready before it", async () => {
       await requestReadyAt('backlog', 1000, T0);
       await requestReadyAt('new', 1, T0 + 60_000);
       const claimed = await store.claimReadyTasks(T0 + 60_000, 8);
       assert.deepEqual(requestsOf(claimed), ['backlog', 'new', ...Array<string>(6).fill('backlog')]);
     });
 
-    it('takes turns among requests with as many tasks in progress, in separate claims', async () => {
+    it('takes turns among uploads with as many tasks in progress, in separate claims', async () => {
       await requestReadyAt('big', 6, T0);
       await requestReadyAt('small', 2, T0 + 50);
       await requestReadyAt('middle', 2, T0 + 20);
@@ -67,7 +67,7 @@ export function describeFairnessContract(current: () => Store): void {
       assert.deepEqual(bigPaths, [...bigPaths].sort());
     });
 
-    it('prefers the requests with the fewest tasks in progress', async () => {
+    it('prefers the uploads with the fewest tasks in progress', async () => {
       await requestReadyAt('early', 4, T0);
       await requestReadyAt('late', 4, T0 + 100);
       assert.deepEqual(requestsOf(await store.claimReadyTasks(T0, 3)), ['early', 'early', 'early']);
@@ -82,7 +82,7 @@ export function describeFairnessContract(current: () => Store): void {
       assert.deepEqual(requestsOf(await store.claimReadyTasks(T0 + 100, 10)), ['late']);
     });
 
-    it("keeps each request's own order: oldest readyAt first, then by taskId", async () => {
+    it("keeps each upload's own order: oldest readyAt first, then by taskId", async () => {
       await store.createUpload(newUpload('x'), T0);
       await store.activateUpload('x', T0);
       await store.createUpload(newUpload('y'), T0);
@@ -109,7 +109,7 @@ export function describeFairnessContract(current: () => Store): void {
       );
     });
 
-    it('lets a request that had nothing ready come back before the ones claimed from since', async () => {
+    it('lets an upload that had nothing ready come back before the ones claimed from since', async () => {
       await requestReadyAt('a', 4, T0);
       await requestReadyAt('b', 4, T0);
       await store.createUpload(newUpload('c'), T0);
@@ -122,7 +122,7 @@ export function describeFairnessContract(current: () => Store): void {
       assert.deepEqual(requestsOf(await claimOneByOne(T0 + 100)), ['c', 'a', 'b', 'c', 'a', 'b']);
     });
 
-    it('does not hold back a request claimed from often while it was alone', async () => {
+    it('does not hold back an upload claimed from often while it was alone', async () => {
       await store.createUpload(newUpload('solo'), T0);
       await store.activateUpload('solo', T0);
       await store.recordObservedFiles('solo', observed(5), keyFor, readyAt(T0), T0);
@@ -135,7 +135,7 @@ export function describeFairnessContract(current: () => Store): void {
       assert.deepEqual(requestsOf(await claimOneByOne(T0 + 200)), ['solo', 'other']);
     });
 
-    it('leaves out the tasks of pending and cancelled requests', async () => {
+    it('leaves out the tasks of pending and cancelled uploads', async () => {
       await requestReadyAt('active', 2, T0);
       await store.createUpload(newUpload('waiting'), T0);
       await store.recordObservedFiles('waiting', observed(2), keyFor, readyAt(T0), T0);

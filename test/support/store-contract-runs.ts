@@ -26,7 +26,7 @@ export function describeRunContract(current: () => Store): void {
   });
 
   describe("the dispatcher's queue", () => {
-    it('claims only ready pending tasks of active requests, oldest readyAt first', async () => {
+    it('claims only ready pending tasks of active uploads, oldest readyAt first', async () => {
       await store.createUpload(newUpload('active'), T0);
       await store.activateUpload('active', T0);
       await store.recordObservedFiles('active', observed(1, 1, 0), keyFor, readyAt(T0 + 30), T0);
@@ -67,7 +67,7 @@ export function describeRunContract(current: () => Store): void {
       await assert.rejects(store.claimReadyTasks(T0, 0), RangeError);
     });
 
-    it('tells the earliest readyAt of pending tasks of active requests', async () => {
+    it('tells the earliest readyAt of pending tasks of active uploads', async () => {
       assert.equal(await store.nextReadyAt(), null);
       await store.createUpload(newUpload('waiting'), T0);
       await store.recordObservedFiles('waiting', observed(1), keyFor, readyAt(T0 - 100), T0);
@@ -85,7 +85,7 @@ export function describeRunContract(current: () => Store): void {
       assert.equal(await store.nextReadyAt(), T0 + 40);
     });
 
-    it('requeues failed tasks of active requests once their time has come, keeping the error', async () => {
+    it('requeues failed tasks of active uploads once their time has come, keeping the error', async () => {
       const tasks = await activeRequestWith(store, 'r1', observed(3));
       await activeRequestWith(store, 'cancelled', observed(1));
       await store.claimReadyTasks(T0, 10);
@@ -114,7 +114,7 @@ export function describeRunContract(current: () => Store): void {
       assert.equal((await taskOf(store, cancelledTask.taskId)).status, 'failed');
     });
 
-    it('retries every failed task of one request now', async () => {
+    it('retries every failed task of one upload now', async () => {
       const tasks = await activeRequestWith(store, 'r1', observed(3));
       const [other] = await activeRequestWith(store, 'r2', observed(1));
       await store.claimReadyTasks(T0, 10);
@@ -405,8 +405,8 @@ export function describeRunContract(current: () => Store): void {
     });
   });
 
-  describe('failures and what the request says of them', () => {
-    it("makes a failure the request's last error, and clears it once that file has completed", async () => {
+  describe('failures and what the upload says of them', () => {
+    it("makes a failure the upload's last error, and clears it once that file has completed", async () => {
       const [first, second] = await activeRequestWith(store, 'r1', observed(2));
       assert.ok(first && second);
       await store.claimReadyTasks(T0, 2);
@@ -419,7 +419,7 @@ export function describeRunContract(current: () => Store): void {
       await store.failTask(second.taskId, { message: 'reset', kind: 'transient', retryAt: T0 + 60 }, T0 + 2);
       assert.equal((await store.getUpload('r1'))?.lastError, `${second.relativePath}: reset`);
 
-      // The newest failure completes: the request shows the failure still standing.
+      // The newest failure completes: the upload shows the failure still standing.
       await store.retryFailedTasks('r1', T0 + 3);
       const claimed = await store.claimReadyTasks(T0 + 3, 2);
       assert.equal(claimed.length, 2);
@@ -560,7 +560,7 @@ export function describeRunContract(current: () => Store): void {
       );
     });
 
-    it("lists the multipart uploads of one request's tasks", async () => {
+    it("lists the multipart uploads of one upload's tasks", async () => {
       const [a, b, plain] = await activeRequestWith(store, 'r1', observed(3));
       const [other] = await activeRequestWith(store, 'r2', observed(1));
       assert.ok(a && b && plain && other);
@@ -598,10 +598,10 @@ export function describeRunContract(current: () => Store): void {
         assert.deepEqual(queued, [], `cancelled ${uploadId} after step ${step}: tasks still in the queue`);
       }
     });
-    // The sequence must have reached what it checks: cancelled requests that still hold tasks.
+    // The sequence must have reached what it checks: cancelled uploads that still hold tasks.
     const cancelled = await store.listUploads(['cancelled']);
     const tasksOfCancelled = await Promise.all(cancelled.map((r) => allTasks(store, r.uploadId)));
-    assert.ok(uploadIdsSoFar.length > 2, 'the sequence should cancel some requests');
-    assert.ok(tasksOfCancelled.flat().length > 0, 'the cancelled requests should hold tasks');
+    assert.ok(uploadIdsSoFar.length > 2, 'the sequence should cancel some uploads');
+    assert.ok(tasksOfCancelled.flat().length > 0, 'the cancelled uploads should hold tasks');
   });
 }

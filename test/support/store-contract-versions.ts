@@ -24,7 +24,7 @@ export function describeVersionContract(current: () => Store): void {
     store = current();
   });
 
-  /** One completed task of a new active request, uploaded as observed(1) describes it. */
+  /** One completed task of a new active upload, uploaded as observed(1) describes it. */
   async function completedTask(): Promise<FileTask> {
     const [task] = await activeRequestWith(store, 'r1', observed(1));
     assert.ok(task);

@@ -37,7 +37,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describe('uploads', () => {
-      it('creates a pending request and reads it back', async () => {
+      it('creates a pending upload and reads it back', async () => {
         const created = await store.createUpload(newUpload('r1'), T0);
         assert.deepEqual(created, {
           ...newUpload('r1'),
@@ -59,7 +59,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         });
       });
 
-      it('lists requests of the given statuses, oldest first then by id', async () => {
+      it('lists uploads of the given statuses, oldest first then by id', async () => {
         await store.createUpload(newUpload('b'), T0 + 1);
         await store.createUpload(newUpload('a'), T0 + 1);
         await store.createUpload(newUpload('c'), T0);
@@ -74,7 +74,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.deepEqual(await ids([]), []);
       });
 
-      it('activates only a pending request and cancels only an open one', async () => {
+      it('activates only a pending upload and cancels only an open one', async () => {
         await store.createUpload(newUpload('r1'), T0);
         assert.equal(await store.activateUpload('r1', T0 + 5), true);
         assert.equal(await store.activateUpload('r1', T0 + 6), false);
@@ -114,13 +114,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const queueFieldsAside = ({ readyAt: _, updatedAt: __, ...rest }: FileTask) => rest;
         assert.deepEqual(after.map(queueFieldsAside), before.map(queueFieldsAside));
         assert.deepEqual(await store.uploadTotals('r1'), totalsOf(after));
-        assert.equal((await taskOf(store, other.taskId)).readyAt, T0, 'another request keeps its queue');
+        assert.equal((await taskOf(store, other.taskId)).readyAt, T0, 'another upload keeps its queue');
 
         assert.equal(await store.cancelUpload('r1', T0 + 6), false);
         assert.equal((await taskOf(store, pending.taskId)).updatedAt, T0 + 5);
       });
 
-      it('never puts a task of a cancelled request back in the queue', async () => {
+      it('never puts a task of a cancelled upload back in the queue', async () => {
         const [failing, releasing, recovering, retried] = await activeRequestWith(store, 'r1', observed(4));
         assert.ok(failing && releasing && recovering && retried);
         await store.claimReadyTasks(T0, 4);
@@ -173,7 +173,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.getUpload('r1'))?.lastError, null);
       });
 
-      it('totals a request with no tasks as zeros', async () => {
+      it('totals an upload with no tasks as zeros', async () => {
         await store.createUpload(newUpload('r1'), T0);
         assert.deepEqual(await store.uploadTotals('r1'), totalsOf([]));
       });
@@ -227,7 +227,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.recordObservedFiles('r1', [], keyFor, readyAt(T0), T0), 0);
       });
 
-      it('refuses the files of a request that does not exist', async () => {
+      it('refuses the files of an upload that does not exist', async () => {
         await assert.rejects(
           store.recordObservedFiles('missing', observed(1), keyFor, readyAt(T0), T0),
           /no upload 'missing'/,
@@ -392,7 +392,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.deepEqual(await store.getTask(task.taskId), claimed);
       });
 
-      it('records nothing for a cancelled request, neither a change nor a new file', async () => {
+      it('records nothing for a cancelled upload, neither a change nor a new file', async () => {
         const tasks = await activeRequestWith(store, 'r1', observed(2));
         await store.cancelUpload('r1', T0 + 1);
         const before = await allTasks(store, 'r1');
@@ -405,7 +405,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(before.length, tasks.length);
       });
 
-      it('keeps the same path of two requests apart', async () => {
+      it('keeps the same path of two uploads apart', async () => {
         await activeRequestWith(store, 'r1', observed(2));
         await activeRequestWith(store, 'r2', observed(3));
         assert.equal((await allTasks(store, 'r1')).length, 2);

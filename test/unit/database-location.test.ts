@@ -114,7 +114,7 @@ test('a removed log alone is seen, and a graceful close keeps what it held', asy
   assert.equal((await reopened.getUpload('before'))?.uploadId, 'before');
 });
 
-test('a request created after the file was removed is refused at once, not only after the next check', async (t) => {
+test('an upload created after the file was removed is refused at once, not only after the next check', async (t) => {
   const { store, file, losses } = await storeWithRequest(t, await tempDir(t));
   await rm(file);
   // The background check looks once a second; creating a request looks again after its commit.

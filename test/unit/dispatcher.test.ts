@@ -26,7 +26,7 @@ afterEach(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-/** An active request with `count` files, ready at `readyAt`. */
+/** An active upload with `count` files, ready at `readyAt`. */
 async function activeRequestWithFiles(uploadId: string, count: number, readyAt: number): Promise<void> {
   const now = Date.now();
   await store.createUpload(
@@ -114,7 +114,7 @@ describe('dispatcher', () => {
     }
   });
 
-  it('claims nothing of a cancelled request, and nothing once stopped', async () => {
+  it('claims nothing of a cancelled upload, and nothing once stopped', async () => {
     await activeRequestWithFiles('cancelled', 3, Date.now());
     await store.cancelUpload('cancelled', Date.now());
     const runner = controlledRunner();

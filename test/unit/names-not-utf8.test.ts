@@ -1,6 +1,6 @@
 // Names that are not valid UTF-8 cannot become S3 keys: their files, and every file under a folder
 // so named, are skipped, counted on the scan, logged once per folder holding such names and noted
-// on the request. Real folders (names written as bytes), a real store, real inotify.
+// on the upload. Real folders (names written as bytes), a real store, real inotify.
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -128,13 +128,13 @@ async function watched(t: TestContext, rescanIntervalMs: number): Promise<Fixtur
   const folder = path.join(root, 'source');
   await mkdir(folder);
   const store = openSqliteStore(path.join(root, 'state.db'));
-  const request = await store.createUpload(
+  const upload = await store.createUpload(
     { uploadId: 'u1', sourceFolder: folder, destinationBucket: 'b', destinationPrefix: '', pattern: '**' },
     Date.now(),
   );
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const monitor = new UploadMonitor(request, {
+  const monitor = new UploadMonitor(upload, {
     store,
     logger,
     readiness: { settleMs: 0, stream: undefined },
@@ -165,7 +165,7 @@ function scanSince(monitor: UploadMonitor, since: number): Promise<ScanReport> {
 const lastError = async (store: Store) => (await store.getUpload('u1'))?.lastError;
 
 describe('a watched folder with names that are not UTF-8', () => {
-  test('counts them on the scan, logs one line per folder, and notes them on the request', async (t) => {
+  test('counts them on the scan, logs one line per folder, and notes them on the upload', async (t) => {
     const { folder, store, monitor, lines } = await watched(t, 60_000);
     writeTree(folder);
     const startedAt = Date.now();

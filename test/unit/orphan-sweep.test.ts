@@ -43,8 +43,8 @@ async function setUp(t: TestContext): Promise<{ store: Store; logger: Logger; li
   return { store, logger, lines };
 }
 
-/** A request with one task per path; `recorded` maps a path to the multipart upload its task records. */
-async function request(
+/** An upload with one task per path; `recorded` maps a path to the multipart upload its task records. */
+async function upload(
   store: Store,
   uploadId: string,
   bucket: string,
@@ -91,13 +91,13 @@ async function request(
 
 test('aborts exactly the untracked uploads at our keys that are older than this start', async (t) => {
   const { store, logger, lines } = await setUp(t);
-  await request(store, 'r1', 'b1', 'runs/1', ['a.txt', 'b.txt'], { 'b.txt': 'tracked-1' });
-  await request(store, 'r2', 'b1', 'runs/2', ['a.txt']);
-  // Another request at the same keys as r1's: what it records is not an orphan either.
-  await request(store, 'r1-again', 'b1', 'runs/1', ['a.txt'], { 'a.txt': 'tracked-by-twin' });
-  await request(store, 'r3', 'b2', '', ['c.txt']);
+  await upload(store, 'r1', 'b1', 'runs/1', ['a.txt', 'b.txt'], { 'b.txt': 'tracked-1' });
+  await upload(store, 'r2', 'b1', 'runs/2', ['a.txt']);
+  // Another upload at the same keys as r1's: what it records is not an orphan either.
+  await upload(store, 'r1-again', 'b1', 'runs/1', ['a.txt'], { 'a.txt': 'tracked-by-twin' });
+  await upload(store, 'r3', 'b2', '', ['c.txt']);
   await store.cancelUpload('r3', STARTED_AT - 1);
-  await request(store, 'r4', 'gone', 'x', ['d.txt']);
+  await upload(store, 'r4', 'gone', 'x', ['d.txt']);
 
   const auditor = new FakeAuditor();
   const open = (bucket: string, key: string, s3UploadId: string, initiated: Date | 'unknown' = BEFORE) =>
@@ -130,7 +130,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   const summary = await sweepOrphanUploads({ store, auditor, logger, startedAt: STARTED_AT });
 
   assert.deepEqual(
-    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.s3UploadId}`).sort(),
+    auditor.aborted.map((multipart) => `${multipart.bucket}/${multipart.key}#${multipart.s3UploadId}`).sort(),
     ['b1/runs/1/a.txt#orphan-1', 'b1/runs/1/b.txt#orphan-2', 'b1/runs/2/a.txt#orphan-3', 'b2/c.txt#orphan-4'],
   );
   assert.deepEqual(
@@ -139,7 +139,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
       { bucket: 'b1', prefix: 'runs/' },
       { bucket: 'b2', prefix: '' },
     ],
-    'each bucket listed once, under the common prefix of its requests',
+    'each bucket listed once, under the common prefix of its uploads',
   );
   assert.deepEqual(summary, {
     buckets: 3,
@@ -152,7 +152,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   const abortLines = lines.filter((line) => line.level === 30 && /aborted a multipart upload/.test(line.msg));
   assert.deepEqual(
     abortLines.map((line) => `${line.bucket}/${line.key}#${line.s3UploadId}`).sort(),
-    auditor.aborted.map((upload) => `${upload.bucket}/${upload.key}#${upload.s3UploadId}`).sort(),
+    auditor.aborted.map((multipart) => `${multipart.bucket}/${multipart.key}#${multipart.s3UploadId}`).sort(),
   );
   const failed = lines.find((line) => line.level === 40 && line.bucket === 'gone');
   assert.ok(failed, 'the bucket that cannot be listed is logged');
@@ -163,7 +163,7 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
 
 test('an abort that fails is logged, and the sweep goes on', async (t) => {
   const { store, logger, lines } = await setUp(t);
-  await request(store, 'r1', 'b1', '', ['a.txt', 'b.txt']);
+  await upload(store, 'r1', 'b1', '', ['a.txt', 'b.txt']);
   const auditor = new FakeAuditor();
   auditor.openUpload('b1', { key: 'a.txt', s3UploadId: 'refused', initiated: BEFORE });
   auditor.openUpload('b1', { key: 'b.txt', s3UploadId: 'orphan', initiated: BEFORE });
@@ -180,8 +180,8 @@ test('an abort that fails is logged, and the sweep goes on', async (t) => {
 
 test('never throws: S3 down or the database gone are logged', async (t) => {
   const { store, logger, lines } = await setUp(t);
-  await request(store, 'r1', 'b1', '', ['a.txt']);
-  await request(store, 'r2', 'b2', '', ['a.txt']);
+  await upload(store, 'r1', 'b1', '', ['a.txt']);
+  await upload(store, 'r2', 'b2', '', ['a.txt']);
   const auditor = new FakeAuditor();
   auditor.failure = new Error('connect ECONNREFUSED');
   const down = await sweepOrphanUploads({ store, auditor, logger, startedAt: STARTED_AT });
@@ -198,7 +198,7 @@ test('never throws: S3 down or the database gone are logged', async (t) => {
   assert.ok(lines.some((line) => line.level === 50 && /cannot read the uploads/.test(line.msg)));
 });
 
-test('the listing prefix is common to every request of the bucket, never half a character', () => {
+test('the listing prefix is common to every upload of the bucket, never half a character', () => {
   assert.equal(commonPrefix(['runs/1/', 'runs/2/']), 'runs/');
   assert.equal(commonPrefix(['runs/1/', '']), '');
   assert.equal(commonPrefix(['a/']), 'a/');

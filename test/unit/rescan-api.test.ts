@@ -152,7 +152,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
     assert.equal(item?.size, 'a.txt and more'.length);
   });
 
-  test('an unknown id is a 404, a cancelled request a 409, both in the error shape', async (t) => {
+  test('an unknown id is a 404, a cancelled upload a 409, both in the error shape', async (t) => {
     const { folder, app } = await setUp(t);
     assertError(await rescan(app, 'nope'), 404, 'upload_not_found', /'nope'/);
 
@@ -167,7 +167,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
     assert.equal((await details(app, 'u1')).last_scan, null, 'a cancelled request has no monitor');
   });
 
-  test('a live request the engine does not watch right now is a 409 that says to try again', async (t) => {
+  test('a live upload the engine does not watch right now is a 409 that says to try again', async (t) => {
     const { folder, store, app } = await setUp(t);
     // Stored behind the engine's back, as if its monitor could not start yet.
     await store.createUpload(

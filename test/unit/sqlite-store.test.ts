@@ -380,7 +380,7 @@ describe('SqliteStore', () => {
     });
   });
 
-  it('claims from 200,000 pending tasks of one request, sharing with four others, in under a millisecond', async (t) => {
+  it('claims from 200,000 pending tasks of one upload, sharing with four others, in under a millisecond', async (t) => {
     const fill = db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < @count - 1)
        INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, ready_at,

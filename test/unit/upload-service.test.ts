@@ -61,7 +61,7 @@ async function rejectsWith(
   assert.fail(`expected the call to be refused with ${code}`);
 }
 
-/** Puts `count` failed tasks under an active request, as the engine would after failed uploads. */
+/** Puts `count` failed tasks under an active upload, as the engine would after failed uploads. */
 async function failTasks(f: Fixture, uploadId: string, count: number): Promise<void> {
   const files = Array.from({ length: count }, (_, i) => ({
     relativePath: `f${i}.txt`,
@@ -84,7 +84,7 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
   }
 }
 
-test('createUpload stores the normalised request and tells the engine', async (t) => {
+test('createUpload stores the normalised upload and tells the engine', async (t) => {
   const f = await setUp(t);
   await symlink(f.folder, path.join(f.root, 'link'));
   const created = await f.service.createUpload({
@@ -184,7 +184,7 @@ test('createUpload refuses an upload id that exists, whatever its status', async
   assert.deepEqual(f.lifecycle.created, ['once']);
 });
 
-test('createUpload refuses a request writing the keys of a live one, naming it, whatever the folders', async (t) => {
+test('createUpload refuses an upload writing the keys of a live one, naming it, whatever the folders', async (t) => {
   const f = await setUp(t);
   const other = path.join(f.root, 'other');
   const nested = path.join(f.folder, 'raw');
@@ -238,7 +238,7 @@ test('createUpload refuses a request writing the keys of a live one, naming it, 
   );
 });
 
-test('createUpload accepts an overlap when the request says it is meant', async (t) => {
+test('createUpload accepts an overlap when the upload says it is meant', async (t) => {
   const f = await setUp(t);
   const base = { sourceFolder: f.folder, destinationBucket: 'shared', destinationPrefix: 'runs' };
   await f.service.createUpload({ ...base, pattern: '*.csv', uploadId: 'csv' });
@@ -247,7 +247,7 @@ test('createUpload accepts an overlap when the request says it is meant', async 
   assert.deepEqual(f.lifecycle.created, ['csv', 'json']);
 });
 
-test('createUpload: cancelled requests never overlap; a live one with the same id is upload_id_taken', async (t) => {
+test('createUpload: cancelled uploads never overlap; a live one with the same id is upload_id_taken', async (t) => {
   const f = await setUp(t);
   const base = { sourceFolder: f.folder, destinationBucket: 'shared', destinationPrefix: 'runs' };
   await f.service.createUpload({ ...base, uploadId: 'first' });
@@ -277,7 +277,7 @@ function withSlowListing(store: Store): Store {
   });
 }
 
-test('createUpload: of requests for the same keys sent together, exactly one is stored', async (t) => {
+test('createUpload: of uploads for the same keys sent together, exactly one is stored', async (t) => {
   const f = await setUp(t);
   const service = new UploadService({
     store: withSlowListing(f.store),
@@ -316,7 +316,7 @@ test('createUpload: of requests for the same keys sent together, exactly one is 
   await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'other' });
 });
 
-test('listUploads shows live requests by default, oldest first, and filters by status', async (t) => {
+test('listUploads shows live uploads by default, oldest first, and filters by status', async (t) => {
   const f = await setUp(t);
   for (const uploadId of ['a', 'b', 'c']) {
     const destination = { destinationBucket: 'my-bucket', destinationPrefix: uploadId };
@@ -325,7 +325,7 @@ test('listUploads shows live requests by default, oldest first, and filters by s
   }
   await f.store.activateUpload('b', f.clock.now);
   await f.service.cancelUpload('c');
-  const ids = (requests: Upload[]): string[] => requests.map((r) => r.uploadId);
+  const ids = (uploads: Upload[]): string[] => uploads.map((r) => r.uploadId);
   assert.deepEqual(ids(await f.service.listUploads()), ['a', 'b']);
   assert.deepEqual(ids(await f.service.listUploads('all')), ['a', 'b', 'c']);
   assert.deepEqual(ids(await f.service.listUploads('active')), ['b']);

@@ -1,4 +1,4 @@
-// verifyCompletedUploads pages through the store: however many tasks a request has, it reads one
+// verifyCompletedUploads pages through the store: however many tasks an upload has, it reads one
 // page at a time and still checks every completed one, in task order.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -11,8 +11,8 @@ import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { identityOf, readyAt, versionHeld } from '../support/store-fixtures.js';
 
-/** A request of `count` completed one-byte files; `inS3` says which objects S3 holds. */
-async function requestOfCompletedFiles(
+/** An upload of `count` completed one-byte files; `inS3` says which objects S3 holds. */
+async function uploadOfCompletedFiles(
   t: { after: (fn: () => Promise<void>) => void },
   count: number,
   inS3: (relativePath: string) => boolean,
@@ -54,18 +54,18 @@ async function requestOfCompletedFiles(
   await store.recordObservedFiles('big', files, (p) => p, readyAt(now), now);
   const auditor = new FakeAuditor();
   for (const task of await store.claimReadyTasks(now, count)) {
-    const upload = { etag: 'e', validation: 'etag', sha256: 'ab', ...versionHeld(task) } as const;
-    await store.completeTask(task.taskId, upload, now);
+    const completed = { etag: 'e', validation: 'etag', sha256: 'ab', ...versionHeld(task) } as const;
+    await store.completeTask(task.taskId, completed, now);
     if (inS3(task.relativePath)) auditor.putObject('b', task.objectKey, { size: 1, etag: 'e' });
   }
-  const request = await store.getUpload('big');
-  assert.ok(request);
-  return { store, auditor, request, names, limits };
+  const upload = await store.getUpload('big');
+  assert.ok(upload);
+  return { store, auditor, upload, names, limits };
 }
 
 test('lists the first 1,000 mismatches, and counts and requeues them all', async (t) => {
-  const { store, auditor, request } = await requestOfCompletedFiles(t, 1203, () => false);
-  const report = await verifyCompletedUploads({ store, auditor }, request);
+  const { store, auditor, upload } = await uploadOfCompletedFiles(t, 1203, () => false);
+  const report = await verifyCompletedUploads({ store, auditor }, upload);
   assert.deepEqual(
     [report.checked, report.mismatched, report.mismatches.length, report.requeued],
     [1203, 1203, MAX_LISTED_MISMATCHES, 1203],
@@ -74,12 +74,12 @@ test('lists the first 1,000 mismatches, and counts and requeues them all', async
   assert.equal((await store.uploadTotals('big')).files.pending, 1203);
 });
 
-test('checks every completed task of a large request, one page at a time', async (t) => {
+test('checks every completed task of a large upload, one page at a time', async (t) => {
   const count = 1203;
   // Every 100th object is missing in S3.
-  const setup = await requestOfCompletedFiles(t, count, (relativePath) => !relativePath.endsWith('00.txt'));
-  const { store, auditor, request, names, limits } = setup;
-  const report = await verifyCompletedUploads({ store, auditor }, request);
+  const setup = await uploadOfCompletedFiles(t, count, (relativePath) => !relativePath.endsWith('00.txt'));
+  const { store, auditor, upload, names, limits } = setup;
+  const report = await verifyCompletedUploads({ store, auditor }, upload);
   assert.equal(report.checked, count);
   assert.equal(auditor.heads.length, count);
   assert.deepEqual(
@@ -92,13 +92,13 @@ test('checks every completed task of a large request, one page at a time', async
 });
 
 test('reports a local file replaced (another inode) or changed in its ctime alone, with the same size', async (t) => {
-  const { store, auditor, request } = await requestOfCompletedFiles(t, 3, () => true);
-  const folder = request.sourceFolder;
+  const { store, auditor, upload } = await uploadOfCompletedFiles(t, 3, () => true);
+  const folder = upload.sourceFolder;
   // mv of another one-byte file over f00000; chmod of f00001; f00002 left alone.
   await writeFile(path.join(folder, 'staged'), 'y');
   await rename(path.join(folder, 'staged'), path.join(folder, 'f00000.txt'));
   await chmod(path.join(folder, 'f00001.txt'), 0o600);
-  const report = await verifyCompletedUploads({ store, auditor }, request);
+  const report = await verifyCompletedUploads({ store, auditor }, upload);
   assert.deepEqual(
     report.mismatches.map(({ relativePath, reason }) => [relativePath, reason.split(' (')[0]]),
     [
