@@ -11,7 +11,7 @@ import { UploadMonitor } from './monitor.js';
 import { sweepOrphanUploads } from './orphan-sweep.js';
 import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
-import { TaskRunner, type StopReason } from './task-runner.js';
+import { TaskRunner, fileLogFields, type StopReason } from './task-runner.js';
 import type { UploadLifecycle } from './lifecycle.js';
 
 export interface EngineOptions {
@@ -236,10 +236,7 @@ export class Engine implements UploadLifecycle {
     entry.done = this.runner
       .run(task, abort.signal, () => entry.stopReason)
       .catch(async (error: unknown) => {
-        this.log.error(
-          { err: error, taskId: task.taskId, uploadId: task.uploadId },
-          'recording an upload failed',
-        );
+        this.log.error({ err: error, ...fileLogFields(task) }, 'recording an upload failed');
         await this.recordUnexpected(task, error);
       })
       .finally(() => {
@@ -260,10 +257,10 @@ export class Engine implements UploadLifecycle {
       await this.runner.recordUnexpected(task, error);
     } catch (again) {
       if (this.stopping || again instanceof DatabaseLostError) {
-        this.log.error({ err: again, taskId: task.taskId }, 'the task is pending again at the next start');
+        this.log.error({ err: again, ...fileLogFields(task) }, 'the task is pending again at the next start');
         return;
       }
-      this.log.error({ err: again, taskId: task.taskId }, 'cannot record the failed upload yet; retrying');
+      this.log.error({ err: again, ...fileLogFields(task) }, 'cannot record the failed upload yet; retrying');
       setTimeout(() => void this.recordUnexpected(task, error), RECORD_RETRY_DELAY_MS).unref();
     }
   }

@@ -54,6 +54,19 @@ export type StopReason = 'cancelled' | 'shutdown';
  * Runs one claimed task: hands the file to the uploader, persists what it reports as it happens,
  * and records the outcome. Every outcome ends in exactly one guarded transition of the task.
  */
+/**
+ * The fields of every log line about a task's file, under the same names wherever it is logged: a
+ * search of the logs by our upload id, or by an object key, finds every line of its files.
+ */
+export function fileLogFields(task: FileTask): {
+  uploadId: string;
+  taskId: number;
+  path: string;
+  key: string;
+} {
+  return { uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath, key: task.objectKey };
+}
+
 export class TaskRunner {
   private readonly now: () => number;
 
@@ -63,7 +76,7 @@ export class TaskRunner {
 
   async run(task: FileTask, signal: AbortSignal, stopReason: () => StopReason | undefined): Promise<void> {
     const { store, logger } = this.options;
-    const log = logger.child({ uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath });
+    const log = logger.child(fileLogFields(task));
     const upload = await store.getUpload(task.uploadId);
     if (!upload) {
       await store.dropTask(task.taskId);
@@ -97,7 +110,8 @@ export class TaskRunner {
           previous: previousUploadOf(task),
           hashFirst: task.hashFirst ? uploadedContentOf(task) : undefined,
           signal,
-          logger: log,
+          // Without the key: the transfer's own lines name the bucket and key they are about.
+          logger: logger.child({ uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath }),
         },
         await store.getMultipart(task.taskId),
         this.progressListener(task, upload),
@@ -275,7 +289,7 @@ export class TaskRunner {
     }
     const now = this.now();
     await this.options.store.failTask(task.taskId, { message, kind: 'permanent', retryAt: null }, now);
-    log.error({ key: task.objectKey }, `upload failed for good: ${message}`);
+    log.error(`upload failed for good: ${message}`);
   }
 
   /** Back to pending with the version it had (its parts stay recorded); readyAt null leaves the queue. */

@@ -405,6 +405,13 @@ describe('an S3 outage', () => {
       assert.equal(typeof line.path, 'string', JSON.stringify(line));
     }
     assert.equal(service.logs.filter((line) => String(line.msg).startsWith('upload failed')).length, 0);
+    // The engine's own lines about a file use the same names: our upload id and the object key.
+    const uploaded = service.logs.filter((line) => line.msg === 'file uploaded');
+    assert.ok(uploaded.length > 0, 'files were logged as uploaded');
+    for (const line of uploaded) {
+      assert.equal(line.uploadId, uploadId, JSON.stringify(line));
+      assert.equal(typeof line.key, 'string', JSON.stringify(line));
+    }
 
     // Nothing was counted against the files (and the test made no retry call), and the multipart upload
     // resumed: only the parts S3 did not have were sent after the outage.
