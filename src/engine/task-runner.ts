@@ -126,7 +126,6 @@ export class TaskRunner {
       const level = result.method === 'unchanged' ? 'debug' : 'info';
       log[level](
         {
-          key: task.objectKey,
           size,
           method: result.method,
           bytesSent: result.bytesSent,
