@@ -257,10 +257,7 @@ export class TaskRunner {
     const kind = failureKindOf(error);
     const retryAt = now + this.requeueDelayMs(kind, task.attempts);
     await store.failTask(task.taskId, { message, kind, retryAt }, now);
-    log.error(
-      { err: error, key: task.objectKey, kind, retryAt: new Date(retryAt).toISOString() },
-      `upload failed: ${message}`,
-    );
+    log.error({ err: error, kind, retryAt: new Date(retryAt).toISOString() }, `upload failed: ${message}`);
   }
 
   /** How long a failed task waits for its automatic requeue (see FIRST_REQUEUE_DELAY_MS). */
