@@ -1,4 +1,4 @@
-// The file must stay the version the job names from the first byte read to the last: it is checked
+// The file must stay the version the transfer names from the first byte read to the last: it is checked
 // when it is opened and again once everything has been read. Symbolic links are never followed, so
 // that a link swapped in for a file, or for a folder on its path, cannot make the service read
 // something outside the source folder: such a path counts as vanished.

@@ -33,7 +33,7 @@ import type { TransferContext } from './s3-request.js';
 import type {
   PreviousUpload,
   ResumeState,
-  UploadJob,
+  FileTransfer,
   UploadProgressListener,
   UploadResult,
 } from './types.js';
@@ -103,14 +103,14 @@ function sameFile(a: Stats, b: Stats): boolean {
  */
 export async function uploadGrowing(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   resume: ResumeState | undefined,
   progress: UploadProgressListener,
   start: GrowingStart,
 ): Promise<UploadResult | undefined> {
-  const handle = await openRegularFile(job.filePath);
+  const handle = await openRegularFile(transfer.filePath);
   try {
-    const upload = new GrowingUpload(context, job, handle, progress, await handle.stat());
+    const upload = new GrowingUpload(context, transfer, handle, progress, await handle.stat());
     if (!(await upload.begin(resume, start))) return undefined;
     return await upload.follow();
   } finally {
@@ -144,7 +144,7 @@ class GrowingUpload {
 
   constructor(
     private readonly context: TransferContext,
-    private readonly job: UploadJob,
+    private readonly transfer: FileTransfer,
     private readonly handle: FileHandle,
     private readonly progress: UploadProgressListener,
     private readonly opened: Stats,
@@ -153,7 +153,7 @@ class GrowingUpload {
   }
 
   private get target(): UploadTarget {
-    return { bucket: this.job.bucket, key: this.job.key, s3UploadId: this.s3UploadId };
+    return { bucket: this.transfer.bucket, key: this.transfer.key, s3UploadId: this.s3UploadId };
   }
 
   /** Forgets what a start that did not work out had set. */
@@ -174,12 +174,12 @@ class GrowingUpload {
     if (resume) {
       if (!tooLarge && resume.streamed && (await this.resumeSaved(resume))) return true;
       this.reset();
-      const target = { bucket: this.job.bucket, key: this.job.key, s3UploadId: resume.s3UploadId };
+      const target = { bucket: this.transfer.bucket, key: this.transfer.key, s3UploadId: resume.s3UploadId };
       this.context.logger.info(target, 'the saved multipart upload no longer matches the file; aborting it');
-      await abortMultipartUpload(this.context, target, this.job.signal);
+      await abortMultipartUpload(this.context, target, this.transfer.signal);
       await this.progress.multipartAborted();
     }
-    if (tooLarge) throw new ObjectTooLargeError(this.job.filePath, this.opened.size);
+    if (tooLarge) throw new ObjectTooLargeError(this.transfer.filePath, this.opened.size);
     const previous = start.appendFrom;
     if (previous && appendFits(previous, this.opened.size, start.partSize)) {
       if (await this.beginAppend(previous, start.partSize)) return true;
@@ -199,12 +199,12 @@ class GrowingUpload {
   private async resumeSaved(saved: ResumeState): Promise<boolean> {
     this.s3UploadId = saved.s3UploadId;
     this.partSize = saved.partSize;
-    const listed = await listUploadedParts(this.context, this.target, this.job.signal);
+    const listed = await listUploadedParts(this.context, this.target, this.transfer.signal);
     if (!listed) return false;
     const byNumber = new Map(listed.map((part) => [part.partNumber, part]));
     const savedNumbers = new Set(saved.parts.map((part) => part.partNumber));
     if (saved.copiedBytes > 0) {
-      const previous = this.job.previous;
+      const previous = this.transfer.previous;
       if (previous?.etag !== saved.copySourceEtag || previous.size !== saved.copiedBytes) return false;
       for (const [index, range] of copyRanges(saved.copiedBytes).entries()) {
         const part = byNumber.get(index + 1);
@@ -215,7 +215,7 @@ class GrowingUpload {
       this.copiedBytes = saved.copiedBytes;
     }
     this.offset = saved.copiedBytes;
-    const lease = await this.context.buffers.lease(saved.partSize, this.job.signal);
+    const lease = await this.context.buffers.lease(saved.partSize, this.transfer.signal);
     try {
       if (!(await this.keepPartsStillOnDisk(byNumber, savedNumbers, lease.buffer))) return false;
     } finally {
@@ -257,7 +257,7 @@ class GrowingUpload {
 
   private async prefixMatches(previous: PreviousUpload): Promise<boolean> {
     const hash = createHash('sha256');
-    const read = await hashRange(this.handle, hash, 0, previous.size, this.job.signal);
+    const read = await hashRange(this.handle, hash, 0, previous.size, this.transfer.signal);
     if (!read || hexDigestSoFar(hash) !== previous.sha256) return false;
     this.content = hash;
     return true;
@@ -268,7 +268,7 @@ class GrowingUpload {
     this.reset();
     if (!(await this.prefixMatches(previous))) {
       this.context.logger.info(
-        { bucket: this.job.bucket, key: this.job.key },
+        { bucket: this.transfer.bucket, key: this.transfer.key },
         'the file no longer starts with the uploaded object; uploading it whole',
       );
       this.content = createHash('sha256');
@@ -277,8 +277,14 @@ class GrowingUpload {
     await this.create(partSize, previous.size, previous.etag);
     try {
       for (const [index, range] of copyRanges(previous.size).entries()) {
-        const source = { key: this.job.key, etag: previous.etag, ...range };
-        const receipt = await uploadPartCopy(this.context, this.target, index + 1, source, this.job.signal);
+        const source = { key: this.transfer.key, etag: previous.etag, ...range };
+        const receipt = await uploadPartCopy(
+          this.context,
+          this.target,
+          index + 1,
+          source,
+          this.transfer.signal,
+        );
         const size = range.last - range.first + 1;
         await this.progress.partUploaded({ partNumber: index + 1, etag: receipt.etag, size });
         this.parts.push(receipt);
@@ -290,7 +296,7 @@ class GrowingUpload {
         { ...this.target, err: error },
         'the object changed in S3; uploading the file whole',
       );
-      await abortMultipartUpload(this.context, this.target, this.job.signal);
+      await abortMultipartUpload(this.context, this.target, this.transfer.signal);
       await this.progress.multipartAborted();
       this.reset();
       return false;
@@ -303,8 +309,8 @@ class GrowingUpload {
   }
 
   private async create(partSize: number, copiedBytes: number, copySourceEtag: string | null): Promise<void> {
-    const target = { bucket: this.job.bucket, key: this.job.key };
-    this.s3UploadId = await createMultipartUpload(this.context, target, this.job.signal);
+    const target = { bucket: this.transfer.bucket, key: this.transfer.key };
+    this.s3UploadId = await createMultipartUpload(this.context, target, this.transfer.signal);
     this.partSize = partSize;
     this.copiedBytes = copiedBytes;
     try {
@@ -333,7 +339,7 @@ class GrowingUpload {
     try {
       return await this.followUntilSettled();
     } catch (error) {
-      // The parts in flight settle (they stop with the job's signal) before the error goes up.
+      // The parts in flight settle (they stop with the transfer's signal) before the error goes up.
       await Promise.allSettled([...this.inFlight]);
       throw error;
     }
@@ -350,19 +356,22 @@ class GrowingUpload {
         if (result) return result;
         continue;
       }
-      await Promise.race([sleep(GROWTH_POLL_MS, undefined, { signal: this.job.signal }), ...this.inFlight]);
+      await Promise.race([
+        sleep(GROWTH_POLL_MS, undefined, { signal: this.transfer.signal }),
+        ...this.inFlight,
+      ]);
     }
   }
 
   /** The file as it is now, after checking that it was only appended to since it was read. */
   private async look(): Promise<Stats> {
     const stats = await this.handle.stat();
-    const atPath = await statPath(this.job.filePath);
+    const atPath = await statPath(this.transfer.filePath);
     if (!sameFile(atPath, stats)) return this.startOver('replaced');
     if (stats.size < this.offset) return this.startOver('truncated');
     // Parts of a large STREAM_PART_SIZE_BYTES could carry it past what one object may hold.
     if (stats.size > MAX_OBJECT_SIZE)
-      return this.giveUp(new ObjectTooLargeError(this.job.filePath, stats.size));
+      return this.giveUp(new ObjectTooLargeError(this.transfer.filePath, stats.size));
     const changed = stats.size !== this.seen?.size || stats.mtimeMs !== this.seen.mtimeMs;
     if (changed) {
       if ((await fingerprintAt(this.handle, this.offset)) !== this.fingerprint)
@@ -378,7 +387,7 @@ class GrowingUpload {
    */
   private settled(stats: Stats): boolean {
     const since = Math.min(stats.mtimeMs, this.seen?.since ?? Date.now());
-    return Date.now() >= since + this.job.settleMs;
+    return Date.now() >= since + this.transfer.settleMs;
   }
 
   /** A full part exists past what was read, and a part number is left for it (the last one is kept for the tail). */
@@ -390,7 +399,7 @@ class GrowingUpload {
   private async startFullParts(size: number): Promise<void> {
     while (this.inFlight.size < this.context.settings.maxConcurrentParts && this.canStartPart(size)) {
       this.throwIfStopped();
-      const { buffer, release } = await this.context.buffers.lease(this.partSize, this.job.signal);
+      const { buffer, release } = await this.context.buffers.lease(this.partSize, this.transfer.signal);
       let sending: Promise<void> | undefined;
       try {
         if ((await readUpTo(this.handle, buffer, this.offset)) < this.partSize)
@@ -416,7 +425,7 @@ class GrowingUpload {
   }
 
   private async send(partNumber: number, body: Buffer, md5: Md5): Promise<void> {
-    const receipt = await uploadPart(this.context, this.target, partNumber, body, md5, this.job.signal);
+    const receipt = await uploadPart(this.context, this.target, partNumber, body, md5, this.transfer.signal);
     this.bytesSent += body.length;
     await this.progress.partUploaded({ partNumber, etag: receipt.etag, size: body.length });
     this.parts[partNumber - 1] = receipt;
@@ -424,7 +433,7 @@ class GrowingUpload {
   }
 
   private throwIfStopped(): void {
-    if (this.job.signal.aborted) throw abortErrorFrom(this.job.signal);
+    if (this.transfer.signal.aborted) throw abortErrorFrom(this.transfer.signal);
     if (this.failure) throw this.failure.error;
   }
 
@@ -450,7 +459,7 @@ class GrowingUpload {
     if (!(await this.unchangedSince(stats))) return forgetTail();
     if (stats.mtimeMs !== this.firstMtimeMs) {
       // Read while it changed: what is on disk now must be exactly what was sent.
-      const onDisk = await sha256OfFile(this.handle, stats.size, this.job.signal);
+      const onDisk = await sha256OfFile(this.handle, stats.size, this.transfer.signal);
       if (onDisk !== sha256) return this.startOver('rewritten');
       if (!(await this.unchangedSince(stats))) return forgetTail();
     }
@@ -460,7 +469,7 @@ class GrowingUpload {
       this.target,
       this.parts,
       expectedEtag,
-      this.job.signal,
+      this.transfer.signal,
     );
     this.progress.bytesUploaded(stats.size, stats.size);
     return {
@@ -479,7 +488,7 @@ class GrowingUpload {
 
   /** Reads and sends the last part; false when the file is shorter now (the next look decides). */
   private async sendTail(tail: UploadedPart): Promise<boolean> {
-    const { buffer: body, release } = await this.context.buffers.lease(tail.size, this.job.signal);
+    const { buffer: body, release } = await this.context.buffers.lease(tail.size, this.transfer.signal);
     try {
       if ((await readUpTo(this.handle, body, this.offset)) < tail.size) return false;
       this.content.update(body);
@@ -490,7 +499,7 @@ class GrowingUpload {
         tail.partNumber,
         body,
         md5,
-        this.job.signal,
+        this.transfer.signal,
       );
       this.bytesSent += tail.size;
       await this.progress.partUploaded({ ...tail, etag: receipt.etag });
@@ -503,20 +512,20 @@ class GrowingUpload {
 
   private async unchangedSince(stats: Stats): Promise<boolean> {
     const now = await this.handle.stat();
-    const atPath = await statPath(this.job.filePath);
+    const atPath = await statPath(this.transfer.filePath);
     return sameFile(atPath, stats) && now.size === stats.size && now.mtimeMs === stats.mtimeMs;
   }
 
   /** Not an append after all: the parts in flight settle, the upload is aborted and forgotten. */
   private async startOver(how: FileRewrittenError['how']): Promise<never> {
-    return this.giveUp(new FileRewrittenError(this.job.filePath, how), how);
+    return this.giveUp(new FileRewrittenError(this.transfer.filePath, how), how);
   }
 
   /** The parts in flight settle, the upload is aborted and forgotten, and `error` is thrown. */
   private async giveUp(error: Error, reason: string = error.name): Promise<never> {
     await Promise.allSettled([...this.inFlight]);
     this.context.logger.info({ ...this.target, reason }, error.message);
-    await abortMultipartUpload(this.context, this.target, this.job.signal);
+    await abortMultipartUpload(this.context, this.target, this.transfer.signal);
     await this.progress.multipartAborted();
     throw error;
   }

@@ -14,7 +14,7 @@ import {
 } from './multipart-api.js';
 import { partLength, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
-import type { ResumeState, UploadJob, UploadProgressListener } from './types.js';
+import type { ResumeState, FileTransfer, UploadProgressListener } from './types.js';
 
 /** A part S3 holds, with what Complete must name it by. */
 export type StoredPart = UploadedPart & PartReceipt;
@@ -33,8 +33,8 @@ export interface MultipartStart {
 }
 
 /** A saved upload can go on only for the same file version cut into the same part size. */
-export function resumeFits(resume: ResumeState, job: UploadJob, plan: PartPlan): boolean {
-  return sameVersion(resume, job) && resume.partSize === plan.partSize;
+export function resumeFits(resume: ResumeState, transfer: FileTransfer, plan: PartPlan): boolean {
+  return sameVersion(resume, transfer) && resume.partSize === plan.partSize;
 }
 
 /** Sorts the parts S3 lists into those both sides agree on, and those only S3 knows. */
@@ -64,12 +64,12 @@ export function matchListedParts(
 
 async function createUpload(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   plan: PartPlan,
   progress: UploadProgressListener,
 ): Promise<MultipartStart> {
-  const target = { bucket: job.bucket, key: job.key };
-  const s3UploadId = await createMultipartUpload(context, target, job.signal);
+  const target = { bucket: transfer.bucket, key: transfer.key };
+  const s3UploadId = await createMultipartUpload(context, target, transfer.signal);
   try {
     const saved = { s3UploadId, partSize: plan.partSize, streamed: false };
     await progress.multipartCreated({ ...saved, copiedBytes: 0, copySourceEtag: null });
@@ -89,18 +89,23 @@ async function createUpload(
 
 export async function startMultipart(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   resume: ResumeState | undefined,
   plan: PartPlan,
   progress: UploadProgressListener,
 ): Promise<MultipartStart> {
-  if (!resume) return createUpload(context, job, plan, progress);
-  const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
-  if (!resumeFits(resume, job, plan)) {
+  if (!resume) return createUpload(context, transfer, plan, progress);
+  const target = { bucket: transfer.bucket, key: transfer.key, s3UploadId: resume.s3UploadId };
+  if (!resumeFits(resume, transfer, plan)) {
     // Same file version, another part size (PART_SIZE_BYTES changed since): the saved upload may
     // have completed before the crash all the same.
-    if (sameVersion(resume, job)) {
-      const completed = await completedBefore(context, job, resume, planParts(job.size, resume.partSize));
+    if (sameVersion(resume, transfer)) {
+      const completed = await completedBefore(
+        context,
+        transfer,
+        resume,
+        planParts(transfer.size, resume.partSize),
+      );
       if (completed)
         return { s3UploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
     }
@@ -108,18 +113,18 @@ export async function startMultipart(
       target,
       'the saved multipart upload does not fit this version of the file or part size; aborting it',
     );
-    await abortMultipartUpload(context, target, job.signal);
-    return createUpload(context, job, plan, progress);
+    await abortMultipartUpload(context, target, transfer.signal);
+    return createUpload(context, transfer, plan, progress);
   }
-  const listed = await listUploadedParts(context, target, job.signal);
+  const listed = await listUploadedParts(context, target, transfer.signal);
   if (!listed) {
-    const completed = await completedBefore(context, job, resume, plan);
+    const completed = await completedBefore(context, transfer, resume, plan);
     if (completed) {
       context.logger.info(target, 'the saved multipart upload was already completed; nothing to send');
       return { s3UploadId: resume.s3UploadId, trusted: resume.parts, unconfirmed: new Map(), completed };
     }
     context.logger.info(target, 'S3 no longer knows the saved multipart upload; starting a new one');
-    return createUpload(context, job, plan, progress);
+    return createUpload(context, transfer, plan, progress);
   }
   return { s3UploadId: resume.s3UploadId, ...matchListedParts(resume.parts, listed, plan) };
 }
@@ -130,7 +135,7 @@ export async function startMultipart(
  */
 async function completedBefore(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   resume: ResumeState,
   plan: PartPlan,
 ): Promise<CompletedObject | undefined> {
@@ -140,5 +145,10 @@ async function completedBefore(
     parts.every((part, index) => part.partNumber === index + 1 && part.size === partLength(plan, index + 1));
   if (!complete) return undefined;
   const expectedEtag = multipartEtag(parts.map((part) => normalizeEtag(part.etag)));
-  return findCompletedObject(context, { bucket: job.bucket, key: job.key }, expectedEtag, job.signal);
+  return findCompletedObject(
+    context,
+    { bucket: transfer.bucket, key: transfer.key },
+    expectedEtag,
+    transfer.signal,
+  );
 }

@@ -21,7 +21,7 @@ import { startMultipart, type MultipartStart } from './multipart-resume.js';
 import { hashPart, piecesLeaseBytes } from './part-pieces.js';
 import { partLength, partNumbers, partOffset, partSizeFor, planParts, type PartPlan } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
-import type { ResumeState, UploadJob, UploadProgressListener, UploadResult } from './types.js';
+import type { ResumeState, FileTransfer, UploadProgressListener, UploadResult } from './types.js';
 
 interface PartsOutcome {
   /** What S3 answered for every part, by part number. */
@@ -39,13 +39,13 @@ interface PartsOutcome {
  */
 async function sendParts(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   handle: FileHandle,
   plan: PartPlan,
   start: MultipartStart,
   progress: UploadProgressListener,
 ): Promise<PartsOutcome> {
-  const target: UploadTarget = { bucket: job.bucket, key: job.key, s3UploadId: start.s3UploadId };
+  const target: UploadTarget = { bucket: transfer.bucket, key: transfer.key, s3UploadId: start.s3UploadId };
   const receipts = new Map<number, PartReceipt>(start.trusted.map((part) => [part.partNumber, part]));
   const outcome = { receipts, bytesSent: 0, partsReused: start.trusted.length };
   let confirmedBytes = start.trusted.reduce((sum, part) => sum + part.size, 0);
@@ -53,12 +53,12 @@ async function sendParts(
 
   const content = new OrderedHash();
   await runBounded(partNumbers(plan), context.settings.maxConcurrentParts, async (partNumber) => {
-    if (job.signal.aborted) throw abortErrorFrom(job.signal);
+    if (transfer.signal.aborted) throw abortErrorFrom(transfer.signal);
     const size = partLength(plan, partNumber);
     const inPieces = size > context.buffers.capacityBytes;
     // Asked for before any await, so that this file's parts get their buffers in part order and
     // the part the hash waits for is never stuck behind a later one.
-    const lease = context.buffers.lease(inPieces ? piecesLeaseBytes(context.buffers) : size, job.signal);
+    const lease = context.buffers.lease(inPieces ? piecesLeaseBytes(context.buffers) : size, transfer.signal);
     lease.catch((error: unknown) => content.abandon(error));
     const { buffer, release } = await lease;
     try {
@@ -71,7 +71,7 @@ async function sendParts(
   async function sendPart(partNumber: number, size: number, body: Buffer): Promise<void> {
     try {
       await assertStillThere(partNumber);
-      await readExactly(handle, body, partOffset(plan, partNumber), job);
+      await readExactly(handle, body, partOffset(plan, partNumber), transfer);
     } catch (error) {
       content.abandon(error);
       throw error;
@@ -79,7 +79,7 @@ async function sendParts(
     await content.update(partNumber, body);
     if (receipts.has(partNumber)) return; // trusted: read only to hash the content
     await record(partNumber, size, md5Of(body), (md5) =>
-      uploadPart(context, target, partNumber, body, md5, job.signal),
+      uploadPart(context, target, partNumber, body, md5, transfer.signal),
     );
   }
 
@@ -93,7 +93,7 @@ async function sendParts(
         ? undefined
         : runningChecksum(checksumAlgorithm, await checksumsWhenSupported(context));
       part = await content.updateFrom(partNumber, (hash) =>
-        hashPart(handle, job, range, pieces, hash, partChecksum),
+        hashPart(handle, transfer, range, pieces, hash, partChecksum),
       );
     } catch (error) {
       content.abandon(error);
@@ -101,7 +101,7 @@ async function sendParts(
     }
     if (receipts.has(partNumber)) return; // trusted: read only to hash the content
     await record(partNumber, size, part.md5, () =>
-      uploadPartStreamed(context, target, partNumber, part, job.signal),
+      uploadPartStreamed(context, target, partNumber, part, transfer.signal),
     );
   }
 
@@ -110,7 +110,7 @@ async function sendParts(
    * path before each part, so that no more parts of it are sent.
    */
   async function assertStillThere(partNumber: number): Promise<void> {
-    if (!receipts.has(partNumber)) await assertUnchanged(job, 'while reading');
+    if (!receipts.has(partNumber)) await assertUnchanged(transfer, 'while reading');
   }
 
   /** Sends the part unless S3 already holds these bytes, and persists its receipt. */
@@ -143,21 +143,27 @@ async function checksumsWhenSupported(context: TransferContext): Promise<boolean
 
 export async function uploadMultipart(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   resume: ResumeState | undefined,
   progress: UploadProgressListener,
 ): Promise<UploadResult> {
-  const plan = planParts(job.size, partSizeFor(job.size, context.settings.partSizeBytes));
-  const handle = await openVersion(job);
-  const version = { size: job.size, mtimeMs: job.mtimeMs, ino: job.ino, ctimeMs: job.ctimeMs };
+  const plan = planParts(transfer.size, partSizeFor(transfer.size, context.settings.partSizeBytes));
+  const handle = await openVersion(transfer);
+  const version = {
+    size: transfer.size,
+    mtimeMs: transfer.mtimeMs,
+    ino: transfer.ino,
+    ctimeMs: transfer.ctimeMs,
+  };
   try {
-    const start = await startMultipart(context, job, resume, plan, progress);
+    const start = await startMultipart(context, transfer, resume, plan, progress);
     if (start.completed) {
       // Completed before a crash: only the record is missing, and the content's hash.
-      const sha256 = await sha256OfFile(handle, job.size);
-      await assertUnchanged(job);
-      if (sha256 === undefined) throw new FileChangedError(job.filePath, version, undefined, 'while reading');
-      progress.bytesUploaded(job.size);
+      const sha256 = await sha256OfFile(handle, transfer.size);
+      await assertUnchanged(transfer);
+      if (sha256 === undefined)
+        throw new FileChangedError(transfer.filePath, version, undefined, 'while reading');
+      progress.bytesUploaded(transfer.size);
       return {
         ...start.completed,
         ...version,
@@ -170,14 +176,14 @@ export async function uploadMultipart(
     }
     const { receipts, sha256, bytesSent, partsReused } = await sendParts(
       context,
-      job,
+      transfer,
       handle,
       plan,
       start,
       progress,
     );
     // The parts were cut from this version only if it is still there once the last byte is read.
-    await assertUnchanged(job);
+    await assertUnchanged(transfer);
     const parts = [...partNumbers(plan)].map((partNumber) => {
       const receipt = receipts.get(partNumber);
       if (receipt === undefined) {
@@ -185,9 +191,9 @@ export async function uploadMultipart(
       }
       return receipt;
     });
-    const target: UploadTarget = { bucket: job.bucket, key: job.key, s3UploadId: start.s3UploadId };
+    const target: UploadTarget = { bucket: transfer.bucket, key: transfer.key, s3UploadId: start.s3UploadId };
     const expectedEtag = multipartEtag(parts.map((part) => part.etag));
-    const completed = await completeMultipartUpload(context, target, parts, expectedEtag, job.signal);
+    const completed = await completeMultipartUpload(context, target, parts, expectedEtag, transfer.signal);
     return { ...completed, ...version, sha256, method: 'multipart', bytesSent, bytesCopied: 0, partsReused };
   } finally {
     await handle.close();
