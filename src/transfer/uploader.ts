@@ -2,12 +2,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { BufferPool } from './buffer-pool.js';
-import { ObjectTooLargeError } from './errors.js';
 import { checkContent } from './content-check.js';
-import { appendFits, uploadGrowing } from './growing-upload.js';
+import { ObjectTooLargeError } from './errors.js';
 import { abortMultipartUpload } from './multipart-api.js';
-import { uploadMultipart } from './multipart.js';
+import { MultipartUpload } from './multipart-upload.js';
 import { MAX_OBJECT_SIZE } from './part-plan.js';
+import { appendFits } from './part-sources/copied.js';
+import { uploadFollowed } from './part-sources/followed-start.js';
+import { uploadPlanned } from './part-sources/planned.js';
 import { createTransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
 import type { FileTransfer, Uploader } from './types.js';
@@ -32,13 +34,11 @@ export function createUploader(
       const context = transfer.logger
         ? { ...shared, logger: transfer.logger.child({ component: 'transfer' }) }
         : shared;
+      const abortSaved = async (s3UploadId: string) =>
+        MultipartUpload.saved(context, transfer, progress, s3UploadId).abort();
       if (transfer.size > MAX_OBJECT_SIZE) {
         // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
-        if (resume) {
-          const target = { bucket: transfer.bucket, key: transfer.key, s3UploadId: resume.s3UploadId };
-          await abortMultipartUpload(context, target, transfer.signal);
-          await progress.multipartAborted();
-        }
+        if (resume) await abortSaved(resume.s3UploadId);
         throw new ObjectTooLargeError(transfer.filePath, transfer.size);
       }
       if (transfer.hashFirst) {
@@ -46,22 +46,17 @@ export function createUploader(
         if ('unchanged' in checked) return checked.unchanged;
         transfer = checked.changed;
       }
-      const { stream } = transfer;
       const appendFrom = appendSource(transfer);
-      if (resume?.streamed || stream || appendFrom) {
-        const start = { stream, appendFrom, partSize: settings.streamPartSizeBytes };
-        const followed = await uploadGrowing(context, transfer, resume, progress, start);
-        if (followed) return followed;
-        resume = undefined; // aborted by uploadGrowing, if there was one
+      if (resume?.streamed || transfer.stream || appendFrom) {
+        const plan = { stream: transfer.stream, appendFrom, partSize: settings.streamPartSizeBytes };
+        const followed = await uploadFollowed(context, transfer, resume, progress, plan);
+        if (followed.kind === 'uploaded') return followed.result;
+        resume = undefined; // not followed after all: a saved upload was aborted
       }
       if (transfer.size >= settings.multipartThresholdBytes)
-        return uploadMultipart(context, transfer, resume, progress);
-      if (resume) {
-        // The file shrank below the threshold: its old multipart upload would be left behind.
-        const target = { bucket: transfer.bucket, key: transfer.key, s3UploadId: resume.s3UploadId };
-        await abortMultipartUpload(context, target, transfer.signal);
-        await progress.multipartAborted();
-      }
+        return uploadPlanned(context, transfer, resume, progress);
+      // The file shrank below the threshold: its old multipart upload would be left behind.
+      if (resume) await abortSaved(resume.s3UploadId);
       return uploadSingle(context, transfer, progress);
     },
     async abortMultipart(bucket, key, s3UploadId) {
