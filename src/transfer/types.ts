@@ -33,7 +33,7 @@ export interface FileTransfer {
   ino: number | null;
   ctimeMs: number | null;
   /**
-   * The file is still being written: upload it as it grows (see growing-upload.ts) rather than
+   * The file is still being written: upload it as it grows (see part-sources/followed.ts) rather than
    * expecting the version above.
    */
   stream: boolean;
@@ -123,7 +123,7 @@ export interface Uploader {
    *   to the same file version (S3's ListParts decides which parts are really there);
    * - a file still being written (STREAM_GROWING_FILES), or one that grew by appends since
    *   `transfer.previous` was uploaded (APPEND_MODE=auto): parts sent as the bytes exist, after the old
-   *   object's bytes copied on the server; only appends are accepted (see growing-upload.ts).
+   *   object's bytes copied on the server; only appends are accepted (see part-sources/).
    * A saved upload that cannot go on is aborted. Throws FileChangedError / FileRewrittenError /
    * FileVanishedError (transfer/errors.ts) when the file is not what it should be; S3 errors after
    * retries as they are classified in transfer/errors.ts.

@@ -75,8 +75,10 @@ class Follower {
     private readonly start: FollowedStart,
     private readonly progress: UploadProgressListener,
   ) {
-    ({ upload: this.upload, partSize: this.partSize, offset: this.offset } = start);
-    this.nextPart = this.upload.partCount + 1;
+    this.upload = start.upload;
+    this.partSize = start.partSize;
+    this.offset = start.offset;
+    this.nextPart = start.upload.partCount + 1;
   }
 
   async follow(): Promise<UploadResult> {
