@@ -48,8 +48,8 @@ export function createUploader(
       }
       const appendFrom = appendSource(transfer);
       if (resume?.streamed || transfer.stream || appendFrom) {
-        const plan = { stream: transfer.stream, appendFrom, partSize: settings.streamPartSizeBytes };
-        const followed = await uploadFollowed(context, transfer, resume, progress, plan);
+        const options = { stream: transfer.stream, appendFrom, partSize: settings.streamPartSizeBytes };
+        const followed = await uploadFollowed(context, transfer, resume, progress, options);
         if (followed.kind === 'uploaded') return followed.result;
         resume = undefined; // not followed after all: a saved upload was aborted
       }

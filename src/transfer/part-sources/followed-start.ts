@@ -21,7 +21,7 @@ import { followFile, type FollowedStart } from './followed.js';
 import { GrowingFile } from './growing-file.js';
 
 /** What may make a file followed, when no saved upload can go on. */
-export interface GrowingPlan {
+export interface FollowOptions {
   /** The file is still being written: follow it from its first byte. */
   stream: boolean;
   /** The object already at the key, which the file may have grown from. */
@@ -38,12 +38,12 @@ export async function uploadFollowed(
   transfer: FileTransfer,
   resume: ResumeState | undefined,
   progress: UploadProgressListener,
-  plan: GrowingPlan,
+  options: FollowOptions,
 ): Promise<FollowOutcome> {
   const handle = await openRegularFile(transfer.filePath);
   try {
     const file = new GrowingFile(handle, transfer.filePath, transfer.settleMs, await handle.stat());
-    const start = await startFollowing(context, transfer, file, resume, progress, plan);
+    const start = await startFollowing(context, transfer, file, resume, progress, options);
     if (start === 'settled') return { kind: 'settled' };
     await file.markRead(start.offset);
     return { kind: 'uploaded', result: await followFile(context, transfer, file, start, progress) };
@@ -58,7 +58,7 @@ async function startFollowing(
   file: GrowingFile,
   resume: ResumeState | undefined,
   progress: UploadProgressListener,
-  plan: GrowingPlan,
+  options: FollowOptions,
 ): Promise<FollowedStart | 'settled'> {
   const { opened } = file;
   const tooLarge = opened.size > MAX_OBJECT_SIZE;
@@ -72,15 +72,15 @@ async function startFollowing(
     await saved.abort();
   }
   if (tooLarge) throw new ObjectTooLargeError(transfer.filePath, opened.size);
-  const previous = plan.appendFrom;
-  if (previous && appendFits(previous, opened.size, plan.partSize)) {
-    const upload = await copyPrefix(context, transfer, file.handle, previous, plan.partSize, progress);
-    if (upload) return { upload, partSize: plan.partSize, offset: previous.size, method: 'append' };
+  const previous = options.appendFrom;
+  if (previous && appendFits(previous, opened.size, options.partSize)) {
+    const upload = await copyPrefix(context, transfer, file.handle, previous, options.partSize, progress);
+    if (upload) return { upload, partSize: options.partSize, offset: previous.size, method: 'append' };
   }
-  if (!plan.stream) return 'settled';
-  const shape = { partSize: plan.partSize, streamed: true, copiedBytes: 0, copySourceEtag: null };
+  if (!options.stream) return 'settled';
+  const shape = { partSize: options.partSize, streamed: true, copiedBytes: 0, copySourceEtag: null };
   const upload = await MultipartUpload.create(context, transfer, progress, shape);
-  return { upload, partSize: plan.partSize, offset: 0, method: 'streamed' };
+  return { upload, partSize: options.partSize, offset: 0, method: 'streamed' };
 }
 
 /**
