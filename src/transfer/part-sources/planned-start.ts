@@ -24,7 +24,7 @@ export type PlannedStart =
   | { kind: 'completed'; completed: CompletedObject; partsReused: number };
 
 /** A saved upload can go on only for the same file version cut into the same part size. */
-export function resumeFits(resume: ResumeState, transfer: FileTransfer, plan: PartPlan): boolean {
+function resumeFits(resume: ResumeState, transfer: FileTransfer, plan: PartPlan): boolean {
   return sameVersion(resume, transfer) && resume.partSize === plan.partSize;
 }
 
