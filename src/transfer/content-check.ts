@@ -7,31 +7,31 @@ import { versionOf } from '../domain/file-version.js';
 import { abortErrorFrom } from './errors.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
 import type { TransferContext } from './s3-request.js';
-import type { UploadedContent, UploadJob, UploadResult } from './types.js';
+import type { UploadedContent, FileTransfer, UploadResult } from './types.js';
 
 /** Bytes read and hashed at a time. */
 const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
- * Hashes the file, which must still have the job's size, mtime and inode (its ctime is what is
+ * Hashes the file, which must still have the transfer's size, mtime and inode (its ctime is what is
  * known to differ). Resolves the result of an upload that sends nothing when the content is
- * `known`'s; otherwise the job to upload, naming the version just read (with its ctime).
+ * `known`'s; otherwise the transfer to upload, naming the version just read (with its ctime).
  * Throws FileChangedError or FileVanishedError as an upload does.
  */
 export async function checkContent(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   known: UploadedContent,
-): Promise<{ unchanged: UploadResult } | { changed: UploadJob }> {
-  const handle = await openVersion({ ...job, ctimeMs: null });
+): Promise<{ unchanged: UploadResult } | { changed: FileTransfer }> {
+  const handle = await openVersion({ ...transfer, ctimeMs: null });
   let version;
   const hash = createHash('sha256');
   try {
-    version = { filePath: job.filePath, ...versionOf(await handle.stat()) };
-    const lease = await context.buffers.lease(Math.min(HASH_CHUNK_BYTES, version.size), job.signal);
+    version = { filePath: transfer.filePath, ...versionOf(await handle.stat()) };
+    const lease = await context.buffers.lease(Math.min(HASH_CHUNK_BYTES, version.size), transfer.signal);
     try {
       for (let position = 0; position < version.size; position += lease.buffer.length) {
-        if (job.signal.aborted) throw abortErrorFrom(job.signal);
+        if (transfer.signal.aborted) throw abortErrorFrom(transfer.signal);
         const chunk = lease.buffer.subarray(0, Math.min(lease.buffer.length, version.size - position));
         await readExactly(handle, chunk, position, version);
         hash.update(chunk);
@@ -47,7 +47,7 @@ export async function checkContent(
   const sha256 = hash.digest('hex');
   const { size, mtimeMs, ino, ctimeMs } = version;
   if (sha256 !== known.sha256)
-    return { changed: { ...job, size, mtimeMs, ino, ctimeMs, hashFirst: undefined } };
+    return { changed: { ...transfer, size, mtimeMs, ino, ctimeMs, hashFirst: undefined } };
   const { etag, validation } = known;
   return {
     unchanged: {

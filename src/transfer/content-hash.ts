@@ -3,6 +3,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { abortErrorFrom } from './errors.js';
+import { readUpTo } from './file-version.js';
 
 /** Reads of this size when a range is hashed without being sent. */
 const HASH_READ_BYTES = 4 * 1024 * 1024;
@@ -12,12 +13,43 @@ export function hexDigestSoFar(hash: Hash): string {
   return hash.copy().digest('hex');
 }
 
+/** Where an OrderedHash stood, to go back to when the chunks fed since are forgotten. */
+export interface HashMark {
+  hash: Hash;
+  next: number;
+}
+
 /** Feeds numbered chunks (from 1) into one SHA-256 in number order, whatever order they come in. */
 export class OrderedHash {
-  readonly hash = createHash('sha256');
-  private next = 1;
   private readonly waiting = new Map<number, { resume: () => void; fail: (error: unknown) => void }>();
   private failure: { error: unknown } | undefined;
+
+  /** `hash` holds the chunks before `next` already (a prefix hashed apart). */
+  constructor(
+    private current: Hash = createHash('sha256'),
+    private next = 1,
+  ) {}
+
+  /** The SHA-256 being fed (digest it only once every chunk is in). */
+  get hash(): Hash {
+    return this.current;
+  }
+
+  /** Hex SHA-256 of the chunks fed so far. */
+  digestSoFar(): string {
+    return hexDigestSoFar(this.current);
+  }
+
+  /** Where the hash stands, between chunks. */
+  mark(): HashMark {
+    return { hash: this.current.copy(), next: this.next };
+  }
+
+  /** Forgets the chunks fed since `mark`. */
+  rewind(mark: HashMark): void {
+    this.current = mark.hash.copy();
+    this.next = mark.next;
+  }
 
   /** Resolves once `data` is hashed, after every chunk numbered before it. */
   async update(index: number, data: Uint8Array): Promise<void> {
@@ -39,7 +71,7 @@ export class OrderedHash {
     }
     let fed: T;
     try {
-      fed = await feed(this.hash);
+      fed = await feed(this.current);
     } catch (error) {
       this.abandon(error);
       throw error;
@@ -68,13 +100,12 @@ export async function hashRange(
   signal?: AbortSignal,
 ): Promise<boolean> {
   const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(1, end - start)));
-  for (let position = start; position < end;) {
+  for (let position = start; position < end; position += buffer.length) {
     if (signal?.aborted) throw abortErrorFrom(signal);
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
-    if (bytesRead === 0) return false;
-    const chunk = buffer.subarray(0, bytesRead);
-    hash.update(chunk);
-    position += bytesRead;
+    const chunk = buffer.subarray(0, Math.min(buffer.length, end - position));
+    const read = await readUpTo(handle, chunk, position);
+    hash.update(chunk.subarray(0, read));
+    if (read < chunk.length) return false;
   }
   return true;
 }

@@ -16,7 +16,7 @@ function describeVersion(version: FileVersion): string {
   return `${version.size} bytes modified at ${new Date(version.mtimeMs).toISOString()}${identity.join('')}`;
 }
 
-/** The file on disk is not the version the job names (it was written to before or during the upload). */
+/** The file on disk is not the version the transfer names (it was written to before or during the upload). */
 export class FileChangedError extends Error {
   override readonly name = 'FileChangedError';
 
@@ -133,7 +133,7 @@ export class S3RequestError extends Error {
   }
 }
 
-/** The rejection of an aborted job, named 'AbortError' whatever reason the signal was given. */
+/** The rejection of an aborted transfer, named 'AbortError' whatever reason the signal was given. */
 export function abortErrorFrom(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error && reason.name === 'AbortError') return reason;

@@ -1,4 +1,4 @@
-// The file must stay the version the job names from the first byte read to the last: it is checked
+// The file must stay the version the transfer names from the first byte read to the last: it is checked
 // when it is opened and again once everything has been read. Symbolic links are never followed, so
 // that a link swapped in for a file, or for a folder on its path, cannot make the service read
 // something outside the source folder: such a path counts as vanished.
@@ -101,6 +101,17 @@ export async function assertUnchanged(
   checkVersion(file, await statPath(file.filePath), moment);
 }
 
+/** Fills `buffer` from `position` as far as the file goes; returns how many bytes were read. */
+export async function readUpTo(handle: FileHandle, buffer: Uint8Array, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
 /** Fills `buffer` from `position`; a file that ends early has changed since it was checked. */
 export async function readExactly(
   handle: FileHandle,
@@ -108,13 +119,8 @@ export async function readExactly(
   position: number,
   file: VersionedFile,
 ): Promise<void> {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
-    if (bytesRead === 0) {
-      throw new FileChangedError(file.filePath, versionOfFile(file), undefined, 'while reading');
-    }
-    filled += bytesRead;
+  if ((await readUpTo(handle, buffer, position)) < buffer.length) {
+    throw new FileChangedError(file.filePath, versionOfFile(file), undefined, 'while reading');
   }
 }
 

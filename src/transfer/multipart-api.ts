@@ -129,7 +129,7 @@ async function abortLostUploads(
   keep: string | undefined,
   since: number,
 ): Promise<void> {
-  const signal = new AbortController().signal; // the cleanup runs to its end, even for a stopped job
+  const signal = new AbortController().signal; // the cleanup runs to its end, even for a stopped transfer
   try {
     const listed = await requestS3(context, 'ListMultipartUploads', target, signal, (abortSignal) =>
       context.client.send(new ListMultipartUploadsCommand({ Bucket: target.bucket, Prefix: target.key }), {

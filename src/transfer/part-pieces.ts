@@ -93,7 +93,7 @@ class PieceStream extends Readable {
     // buffer is free again. (Were it not, S3 would refuse the part's Content-MD5.)
     super({ highWaterMark: pieces[0].length });
     this.pieces = pieces;
-    // The request ends with the job, or when this stream gives up.
+    // The request ends with the transfer, or when this stream gives up.
     if (abortSignal.aborted) this.stopper.abort(abortSignal.reason);
     else abortSignal.addEventListener('abort', this.onJobAbort, { once: true });
     this.position = range.offset;

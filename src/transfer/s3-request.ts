@@ -1,5 +1,5 @@
 // Every S3 call of the transfer goes through here: retried by the allow-list with backoff, aborted
-// with the job, and on final failure turned into an S3RequestError that says what and where.
+// with the transfer, and on final failure turned into an S3RequestError that says what and where.
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';

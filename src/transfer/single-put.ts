@@ -4,13 +4,13 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
 import { requestS3, type TransferContext } from './s3-request.js';
-import type { UploadJob, UploadProgressListener, UploadResult } from './types.js';
+import type { FileTransfer, UploadProgressListener, UploadResult } from './types.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
 
-async function readWholeFile(job: UploadJob, content: Buffer): Promise<void> {
-  const handle = await openVersion(job);
+async function readWholeFile(transfer: FileTransfer, content: Buffer): Promise<void> {
+  const handle = await openVersion(transfer);
   try {
-    await readExactly(handle, content, 0, job);
+    await readExactly(handle, content, 0, transfer);
   } finally {
     await handle.close();
   }
@@ -18,12 +18,12 @@ async function readWholeFile(job: UploadJob, content: Buffer): Promise<void> {
 
 export async function uploadSingle(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   progress: UploadProgressListener,
 ): Promise<UploadResult> {
-  const lease = await context.buffers.lease(job.size, job.signal);
+  const lease = await context.buffers.lease(transfer.size, transfer.signal);
   try {
-    return await putWholeFile(context, job, lease.buffer, progress);
+    return await putWholeFile(context, transfer, lease.buffer, progress);
   } finally {
     lease.release();
   }
@@ -31,20 +31,20 @@ export async function uploadSingle(
 
 async function putWholeFile(
   context: TransferContext,
-  job: UploadJob,
+  transfer: FileTransfer,
   content: Buffer,
   progress: UploadProgressListener,
 ): Promise<UploadResult> {
-  await readWholeFile(job, content);
+  await readWholeFile(transfer, content);
   // A file that grew while it was read has a new mtime; this catches it before anything is sent.
-  await assertUnchanged(job);
+  await assertUnchanged(transfer);
   const md5 = md5Of(content);
-  const target = { bucket: job.bucket, key: job.key };
-  const stored = await requestS3(context, 'PutObject', target, job.signal, async (abortSignal) => {
+  const target = { bucket: transfer.bucket, key: transfer.key };
+  const stored = await requestS3(context, 'PutObject', target, transfer.signal, async (abortSignal) => {
     const response = await context.client.send(
       new PutObjectCommand({
-        Bucket: job.bucket,
-        Key: job.key,
+        Bucket: transfer.bucket,
+        Key: transfer.key,
         Body: content,
         ContentLength: content.length,
         ContentMD5: md5.base64,
@@ -53,20 +53,25 @@ async function putWholeFile(
       { abortSignal },
     );
     const validation = validationMethodOf(response);
-    const etag = checkedEtag(`PutObject s3://${job.bucket}/${job.key}`, response.ETag, md5.hex, validation);
+    const etag = checkedEtag(
+      `PutObject s3://${transfer.bucket}/${transfer.key}`,
+      response.ETag,
+      md5.hex,
+      validation,
+    );
     return { etag, validation };
   });
-  progress.bytesUploaded(job.size);
+  progress.bytesUploaded(transfer.size);
   const sha256 = createHash('sha256').update(content).digest('hex');
   return {
     ...stored,
     sha256,
-    size: job.size,
-    mtimeMs: job.mtimeMs,
-    ino: job.ino,
-    ctimeMs: job.ctimeMs,
+    size: transfer.size,
+    mtimeMs: transfer.mtimeMs,
+    ino: transfer.ino,
+    ctimeMs: transfer.ctimeMs,
     method: 'single',
-    bytesSent: job.size,
+    bytesSent: transfer.size,
     bytesCopied: 0,
     partsReused: 0,
   };

@@ -19,7 +19,7 @@ export interface UploadedContent {
 }
 
 /** One file version to put at one key. */
-export interface UploadJob {
+export interface FileTransfer {
   filePath: string;
   bucket: string;
   key: string;
@@ -33,7 +33,7 @@ export interface UploadJob {
   ino: number | null;
   ctimeMs: number | null;
   /**
-   * The file is still being written: upload it as it grows (see growing-upload.ts) rather than
+   * The file is still being written: upload it as it grows (see part-sources/followed.ts) rather than
    * expecting the version above.
    */
   stream: boolean;
@@ -48,7 +48,7 @@ export interface UploadJob {
   hashFirst?: UploadedContent;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
-  /** Where the transfer logs about this job (a child logger carrying the caller's ids); default: the uploader's. */
+  /** Where the transfer layer logs about this file (a child logger carrying the caller's ids); default: the uploader's. */
   logger?: Logger;
 }
 
@@ -90,7 +90,7 @@ export interface UploadResult {
   /**
    * 'single': one PutObject; 'multipart': parts of a settled file; 'streamed': parts sent as the
    * file grew; 'append': the object's old bytes copied on the server, the new ones sent;
-   * 'unchanged': nothing sent, the file hashed to job.hashFirst's content.
+   * 'unchanged': nothing sent, the file hashed to transfer.hashFirst's content.
    */
   method: 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged';
   /** Bytes sent over the network during this call (resumed parts are not sent again). */
@@ -117,19 +117,19 @@ export type ResumeState = Pick<
 
 export interface Uploader {
   /**
-   * Uploads the file at job.filePath to job.bucket/job.key:
+   * Uploads the file at transfer.filePath to transfer.bucket/transfer.key:
    * - a settled file below the multipart threshold: one PutObject with Content-MD5;
    * - a settled file at or above it: a multipart upload, resumed from `resume` when that belongs
    *   to the same file version (S3's ListParts decides which parts are really there);
    * - a file still being written (STREAM_GROWING_FILES), or one that grew by appends since
-   *   `job.previous` was uploaded (APPEND_MODE=auto): parts sent as the bytes exist, after the old
-   *   object's bytes copied on the server; only appends are accepted (see growing-upload.ts).
+   *   `transfer.previous` was uploaded (APPEND_MODE=auto): parts sent as the bytes exist, after the old
+   *   object's bytes copied on the server; only appends are accepted (see part-sources/).
    * A saved upload that cannot go on is aborted. Throws FileChangedError / FileRewrittenError /
    * FileVanishedError (transfer/errors.ts) when the file is not what it should be; S3 errors after
    * retries as they are classified in transfer/errors.ts.
    */
   upload(
-    job: UploadJob,
+    transfer: FileTransfer,
     resume: ResumeState | undefined,
     progress: UploadProgressListener,
   ): Promise<UploadResult>;

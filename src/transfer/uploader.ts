@@ -2,15 +2,17 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { BufferPool } from './buffer-pool.js';
-import { ObjectTooLargeError } from './errors.js';
 import { checkContent } from './content-check.js';
-import { appendFits, uploadGrowing } from './growing-upload.js';
+import { ObjectTooLargeError } from './errors.js';
 import { abortMultipartUpload } from './multipart-api.js';
-import { uploadMultipart } from './multipart.js';
+import { MultipartUpload } from './multipart-upload.js';
 import { MAX_OBJECT_SIZE } from './part-plan.js';
+import { appendFits } from './part-sources/copied.js';
+import { uploadFollowed } from './part-sources/followed-start.js';
+import { uploadPlanned } from './part-sources/planned.js';
 import { createTransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
-import type { UploadJob, Uploader } from './types.js';
+import type { FileTransfer, Uploader } from './types.js';
 
 /** `buffers`: the pool of file data memory, when the caller wants to look at its accounting (tests). */
 export function createUploader(
@@ -20,49 +22,42 @@ export function createUploader(
   buffers?: BufferPool,
 ): Uploader {
   const shared = createTransferContext(client, settings, logger.child({ component: 'transfer' }), buffers);
-  const appendSource = (job: UploadJob) =>
+  const appendSource = (transfer: FileTransfer) =>
     settings.appendMode === 'auto' &&
-    job.previous &&
-    appendFits(job.previous, job.size, settings.streamPartSizeBytes)
-      ? job.previous
+    transfer.previous &&
+    appendFits(transfer.previous, transfer.size, settings.streamPartSizeBytes)
+      ? transfer.previous
       : undefined;
   return {
-    async upload(job, resume, progress) {
+    async upload(transfer, resume, progress) {
       // The caller's logger names the file in its own words (the upload and task it belongs to).
-      const context = job.logger
-        ? { ...shared, logger: job.logger.child({ component: 'transfer' }) }
+      const context = transfer.logger
+        ? { ...shared, logger: transfer.logger.child({ component: 'transfer' }) }
         : shared;
-      if (job.size > MAX_OBJECT_SIZE) {
+      const abortSaved = async (s3UploadId: string) =>
+        MultipartUpload.saved(context, transfer, progress, s3UploadId).abort();
+      if (transfer.size > MAX_OBJECT_SIZE) {
         // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
-        if (resume) {
-          const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
-          await abortMultipartUpload(context, target, job.signal);
-          await progress.multipartAborted();
-        }
-        throw new ObjectTooLargeError(job.filePath, job.size);
+        if (resume) await abortSaved(resume.s3UploadId);
+        throw new ObjectTooLargeError(transfer.filePath, transfer.size);
       }
-      if (job.hashFirst) {
-        const checked = await checkContent(context, job, job.hashFirst);
+      if (transfer.hashFirst) {
+        const checked = await checkContent(context, transfer, transfer.hashFirst);
         if ('unchanged' in checked) return checked.unchanged;
-        job = checked.changed;
+        transfer = checked.changed;
       }
-      const { stream } = job;
-      const appendFrom = appendSource(job);
-      if (resume?.streamed || stream || appendFrom) {
-        const start = { stream, appendFrom, partSize: settings.streamPartSizeBytes };
-        const followed = await uploadGrowing(context, job, resume, progress, start);
-        if (followed) return followed;
-        resume = undefined; // aborted by uploadGrowing, if there was one
+      const appendFrom = appendSource(transfer);
+      if (resume?.streamed || transfer.stream || appendFrom) {
+        const options = { stream: transfer.stream, appendFrom, partSize: settings.streamPartSizeBytes };
+        const followed = await uploadFollowed(context, transfer, resume, progress, options);
+        if (followed.kind === 'uploaded') return followed.result;
+        resume = undefined; // not followed after all: a saved upload was aborted
       }
-      if (job.size >= settings.multipartThresholdBytes)
-        return uploadMultipart(context, job, resume, progress);
-      if (resume) {
-        // The file shrank below the threshold: its old multipart upload would be left behind.
-        const target = { bucket: job.bucket, key: job.key, s3UploadId: resume.s3UploadId };
-        await abortMultipartUpload(context, target, job.signal);
-        await progress.multipartAborted();
-      }
-      return uploadSingle(context, job, progress);
+      if (transfer.size >= settings.multipartThresholdBytes)
+        return uploadPlanned(context, transfer, resume, progress);
+      // The file shrank below the threshold: its old multipart upload would be left behind.
+      if (resume) await abortSaved(resume.s3UploadId);
+      return uploadSingle(context, transfer, progress);
     },
     async abortMultipart(bucket, key, s3UploadId) {
       await abortMultipartUpload(shared, { bucket, key, s3UploadId }, new AbortController().signal);

@@ -10,7 +10,7 @@ import type { TransferSettings } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { FileRewrittenError } from '../../src/transfer/errors.js';
 import { createS3Client } from '../../src/transfer/s3-client.js';
-import type { PreviousUpload, ResumeState, UploadJob } from '../../src/transfer/types.js';
+import type { FileTransfer, PreviousUpload, ResumeState } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { startGrowingWrite } from '../support/growing-writer.js';
@@ -54,11 +54,11 @@ describe('uploading growing files against S3', () => {
   let bucket: string;
   let folder: string;
 
-  async function jobFor(
+  async function transferFor(
     filePath: string,
     key: string,
     options: { stream?: boolean; previous?: PreviousUpload; signal?: AbortSignal } = {},
-  ): Promise<UploadJob> {
+  ): Promise<FileTransfer> {
     const stats = await stat(filePath);
     return {
       filePath,
@@ -82,8 +82,8 @@ describe('uploading growing files against S3', () => {
   ): Promise<{ filePath: string; previous: PreviousUpload }> {
     const filePath = path.join(folder, name);
     await writeFile(filePath, randomBytes(size));
-    const job = await jobFor(filePath, name, { stream: false });
-    const uploaded = await uploader.upload(job, undefined, recorder().listener);
+    const transfer = await transferFor(filePath, name, { stream: false });
+    const uploaded = await uploader.upload(transfer, undefined, recorder().listener);
     return { filePath, previous: { size: uploaded.size, etag: uploaded.etag, sha256: uploaded.sha256 } };
   }
 
@@ -107,7 +107,7 @@ describe('uploading growing files against S3', () => {
     await writeFile(filePath, first);
     const { listener, recorded } = recorder();
     const partTimes: number[] = [];
-    const upload = uploader.upload(await jobFor(filePath, 'streamed.bin'), undefined, {
+    const upload = uploader.upload(await transferFor(filePath, 'streamed.bin'), undefined, {
       ...listener,
       partUploaded: async (part) => {
         partTimes.push(Date.now());
@@ -142,7 +142,7 @@ describe('uploading growing files against S3', () => {
     const original = randomBytes(12 * MiB);
     await writeFile(filePath, original);
     const firstUpload = await uploader.upload(
-      await jobFor(filePath, 'appended.bin', { stream: false }),
+      await transferFor(filePath, 'appended.bin', { stream: false }),
       undefined,
       recorder().listener,
     );
@@ -151,8 +151,8 @@ describe('uploading growing files against S3', () => {
     await appendFile(filePath, added);
     counts.clear();
     const previous = { size: firstUpload.size, etag: firstUpload.etag, sha256: firstUpload.sha256 };
-    const job = await jobFor(filePath, 'appended.bin', { stream: false, previous });
-    const result = await uploader.upload(job, undefined, recorder().listener);
+    const transfer = await transferFor(filePath, 'appended.bin', { stream: false, previous });
+    const result = await uploader.upload(transfer, undefined, recorder().listener);
 
     const content = Buffer.concat([original, added]);
     assert.equal(result.method, 'append');
@@ -168,8 +168,8 @@ describe('uploading growing files against S3', () => {
     const { filePath, previous } = await uploadedFile('not-an-append.bin', 6 * MiB);
     const content = randomBytes(8 * MiB);
     await writeFile(filePath, content);
-    const job = await jobFor(filePath, 'not-an-append.bin', { stream: false, previous });
-    const result = await uploader.upload(job, undefined, recorder().listener);
+    const transfer = await transferFor(filePath, 'not-an-append.bin', { stream: false, previous });
+    const result = await uploader.upload(transfer, undefined, recorder().listener);
     assert.equal(result.method, 'multipart');
     assert.equal(result.bytesCopied, 0);
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'not-an-append.bin'), content);
@@ -182,7 +182,7 @@ describe('uploading growing files against S3', () => {
     const otherPath = path.join(folder, 'other.bin');
     await writeFile(otherPath, other);
     await uploader.upload(
-      await jobFor(otherPath, 'changed-in-s3.bin', { stream: false }),
+      await transferFor(otherPath, 'changed-in-s3.bin', { stream: false }),
       undefined,
       recorder().listener,
     );
@@ -190,7 +190,7 @@ describe('uploading growing files against S3', () => {
     const content = await readFile(filePath);
     const { listener, recorded } = recorder();
     const result = await uploader.upload(
-      await jobFor(filePath, 'changed-in-s3.bin', { stream: false, previous }),
+      await transferFor(filePath, 'changed-in-s3.bin', { stream: false, previous }),
       undefined,
       listener,
     );
@@ -205,7 +205,7 @@ describe('uploading growing files against S3', () => {
       const filePath = path.join(folder, `${fault}.bin`);
       await writeFile(filePath, randomBytes(PART + 10));
       const { listener, recorded } = recorder();
-      const upload = uploader.upload(await jobFor(filePath, `${fault}.bin`), undefined, listener);
+      const upload = uploader.upload(await transferFor(filePath, `${fault}.bin`), undefined, listener);
       await appendFile(filePath, randomBytes(PART));
       await waitFor(() => recorded.parts.length >= 2, { timeoutMs: 20_000, message: 'two parts sent' });
       if (fault === 'rewritten') {
@@ -242,7 +242,7 @@ describe('uploading growing files against S3', () => {
       const content = randomBytes(4 * PART + 100);
       await writeFile(filePath, content);
       const result = await slow.upload(
-        await jobFor(filePath, 'out-of-order.bin'),
+        await transferFor(filePath, 'out-of-order.bin'),
         undefined,
         recorder().listener,
       );
@@ -267,8 +267,8 @@ describe('uploading growing files against S3', () => {
     const { listener, recorded } = recorder((_part, soFar) => {
       if (soFar.parts.length >= 2) controller.abort();
     });
-    const job = await jobFor(filePath, 'resumed.bin', { signal: controller.signal });
-    await assert.rejects(uploader.upload(job, undefined, listener), { name: 'AbortError' });
+    const transfer = await transferFor(filePath, 'resumed.bin', { signal: controller.signal });
+    await assert.rejects(uploader.upload(transfer, undefined, listener), { name: 'AbortError' });
     const added = randomBytes(PART + 77);
     await appendFile(filePath, added);
     const content = Buffer.concat([first, added]);
@@ -277,14 +277,14 @@ describe('uploading growing files against S3', () => {
     const resume: ResumeState = {
       ...created,
       parts: [...recorded.parts],
-      size: job.size,
-      mtimeMs: job.mtimeMs,
-      ino: job.ino,
-      ctimeMs: job.ctimeMs,
+      size: transfer.size,
+      mtimeMs: transfer.mtimeMs,
+      ino: transfer.ino,
+      ctimeMs: transfer.ctimeMs,
     };
     counts.clear();
     const { listener: again } = recorder();
-    const result = await uploader.upload(await jobFor(filePath, 'resumed.bin'), resume, again);
+    const result = await uploader.upload(await transferFor(filePath, 'resumed.bin'), resume, again);
 
     assert.equal(result.method, 'streamed');
     assert.ok(result.partsReused >= 2, `reused ${result.partsReused} parts`);
@@ -301,8 +301,8 @@ describe('uploading growing files against S3', () => {
     const { listener, recorded } = recorder((_part, soFar) => {
       if (soFar.parts.length >= 1) controller.abort();
     });
-    const job = await jobFor(filePath, 'stale.bin', { signal: controller.signal });
-    await assert.rejects(uploader.upload(job, undefined, listener), { name: 'AbortError' });
+    const transfer = await transferFor(filePath, 'stale.bin', { signal: controller.signal });
+    await assert.rejects(uploader.upload(transfer, undefined, listener), { name: 'AbortError' });
     const content = randomBytes(2 * PART + 5);
     await writeFile(filePath, content); // rewritten while the service was down
     const created = recorded.created[0];
@@ -310,13 +310,13 @@ describe('uploading growing files against S3', () => {
     const resume: ResumeState = {
       ...created,
       parts: [...recorded.parts],
-      size: job.size,
-      mtimeMs: job.mtimeMs,
-      ino: job.ino,
-      ctimeMs: job.ctimeMs,
+      size: transfer.size,
+      mtimeMs: transfer.mtimeMs,
+      ino: transfer.ino,
+      ctimeMs: transfer.ctimeMs,
     };
     const { listener: again, recorded: recordedAgain } = recorder();
-    const result = await uploader.upload(await jobFor(filePath, 'stale.bin'), resume, again);
+    const result = await uploader.upload(await transferFor(filePath, 'stale.bin'), resume, again);
     assert.equal(result.partsReused, 0);
     assert.equal(recordedAgain.aborted, 1);
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'stale.bin'), content);

@@ -16,7 +16,7 @@ import { md5Of, multipartEtag } from '../../src/transfer/checksums.js';
 import { FileChangedError, ObjectTooLargeError } from '../../src/transfer/errors.js';
 import { MAX_OBJECT_SIZE } from '../../src/transfer/part-plan.js';
 import { createS3Client } from '../../src/transfer/s3-client.js';
-import type { UploadJob } from '../../src/transfer/types.js';
+import type { FileTransfer } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { waitFor } from '../support/poll.js';
@@ -67,7 +67,7 @@ describe('transfer at S3 size limits', () => {
     return { filePath, content };
   }
 
-  async function jobFor(filePath: string, key: string, stream = false): Promise<UploadJob> {
+  async function transferFor(filePath: string, key: string, stream = false): Promise<FileTransfer> {
     const stats = await stat(filePath);
     const signal = new AbortController().signal;
     const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
@@ -115,10 +115,13 @@ describe('transfer at S3 size limits', () => {
       await writeFile(filePath, '');
       await truncate(filePath, MAX_OBJECT_SIZE + 1); // sparse: no disk used
       const { listener, recorded } = recorder();
-      await assert.rejects(uploader.upload(await jobFor(filePath, 'over-5-tib.bin'), undefined, listener), {
-        name: 'ObjectTooLargeError',
-        message: `${filePath} is 5497558138881 bytes; S3 stores objects of at most 5 TiB (5,497,558,138,880 bytes)`,
-      });
+      await assert.rejects(
+        uploader.upload(await transferFor(filePath, 'over-5-tib.bin'), undefined, listener),
+        {
+          name: 'ObjectTooLargeError',
+          message: `${filePath} is 5497558138881 bytes; S3 stores objects of at most 5 TiB (5,497,558,138,880 bytes)`,
+        },
+      );
       assert.deepEqual(proxy.log, [], 'no request at all');
       assert.deepEqual(recorded.created, []);
     } finally {
@@ -132,9 +135,9 @@ describe('transfer at S3 size limits', () => {
     try {
       const filePath = path.join(folder, 'growing-past-5-tib.bin');
       await writeFile(filePath, randomBytes(6 * MiB));
-      const job = { ...(await jobFor(filePath, 'growing-past-5-tib.bin', true)), settleMs: 60_000 };
+      const transfer = { ...(await transferFor(filePath, 'growing-past-5-tib.bin', true)), settleMs: 60_000 };
       const { listener, recorded } = recorder();
-      const upload = uploader.upload(job, undefined, listener);
+      const upload = uploader.upload(transfer, undefined, listener);
       const outcome = upload.then(
         () => undefined,
         (error: unknown) => error,
@@ -158,7 +161,7 @@ describe('transfer at S3 size limits', () => {
     try {
       const { filePath, content } = await writeRandomFile('pieces.bin', 2 * PART + 5 * MiB + 123);
       const { listener, recorded } = recorder();
-      const result = await uploader.upload(await jobFor(filePath, 'pieces.bin'), undefined, listener);
+      const result = await uploader.upload(await transferFor(filePath, 'pieces.bin'), undefined, listener);
       assert.equal(result.etag, expectedMultipartEtag(content, PART));
       assert.equal(result.sha256, createHash('sha256').update(content).digest('hex'));
       assert.equal(result.bytesSent, content.length);
@@ -196,7 +199,7 @@ describe('transfer at S3 size limits', () => {
       try {
         const { filePath, content } = await writeRandomFile(`pieces-${algorithm}.bin`, PART + 6 * MiB);
         const result = await uploader.upload(
-          await jobFor(filePath, `pieces-${algorithm}.bin`),
+          await transferFor(filePath, `pieces-${algorithm}.bin`),
           undefined,
           recorder().listener,
         );
@@ -237,7 +240,7 @@ describe('transfer at S3 size limits', () => {
     try {
       const { filePath, content } = await writeRandomFile('pieces-retried.bin', PART + 6 * MiB);
       const result = await uploader.upload(
-        await jobFor(filePath, 'pieces-retried.bin'),
+        await transferFor(filePath, 'pieces-retried.bin'),
         undefined,
         recorder().listener,
       );
@@ -268,9 +271,9 @@ describe('transfer at S3 size limits', () => {
       // Whole seconds, which utimes sets back exactly.
       const mtime = Math.floor(Date.now() / 1000) - 60;
       await utimes(filePath, mtime, mtime);
-      const job = await jobFor(filePath, 'pieces-changed.bin');
+      const transfer = await transferFor(filePath, 'pieces-changed.bin');
       const { listener, recorded } = recorder();
-      const outcome = uploader.upload(job, undefined, listener).then(
+      const outcome = uploader.upload(transfer, undefined, listener).then(
         () => undefined,
         (error: unknown) => error,
       );
@@ -284,7 +287,7 @@ describe('transfer at S3 size limits', () => {
         await handle.close();
       }
       await utimes(filePath, mtime, mtime);
-      assert.equal((await stat(filePath)).mtimeMs, job.mtimeMs, 'the change is invisible to stat');
+      assert.equal((await stat(filePath)).mtimeMs, transfer.mtimeMs, 'the change is invisible to stat');
       const error = await outcome;
       assert.ok(error instanceof FileChangedError, `the file counts as changed, not ${String(error)}`);
       assert.match(error.message, /read other bytes than the first read of the same part/);

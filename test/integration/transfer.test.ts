@@ -23,7 +23,7 @@ import {
   classifyS3Error,
 } from '../../src/transfer/errors.js';
 import { createS3Client } from '../../src/transfer/s3-client.js';
-import type { ResumeState, UploadJob } from '../../src/transfer/types.js';
+import type { FileTransfer, ResumeState } from '../../src/transfer/types.js';
 import { createUploader } from '../../src/transfer/uploader.js';
 import {
   createTestBucket,
@@ -80,26 +80,26 @@ describe('transfer against S3', () => {
     return { filePath, content };
   }
 
-  async function jobFor(
+  async function transferFor(
     filePath: string,
     key: string,
     signal = new AbortController().signal,
-  ): Promise<UploadJob> {
+  ): Promise<FileTransfer> {
     const stats = await stat(filePath);
     const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
     return { filePath, bucket, key, ...version, stream: false, settleMs: 0, previous: undefined, signal };
   }
 
-  function resumeFrom(job: UploadJob, recorded: Recorded, parts = recorded.parts): ResumeState {
+  function resumeFrom(transfer: FileTransfer, recorded: Recorded, parts = recorded.parts): ResumeState {
     const created = recorded.created.at(-1);
     assert.ok(created, 'a multipart upload was created');
     return {
       ...created,
       parts: [...parts],
-      size: job.size,
-      mtimeMs: job.mtimeMs,
-      ino: job.ino,
-      ctimeMs: job.ctimeMs,
+      size: transfer.size,
+      mtimeMs: transfer.mtimeMs,
+      ino: transfer.ino,
+      ctimeMs: transfer.ctimeMs,
     };
   }
 
@@ -115,11 +115,15 @@ describe('transfer against S3', () => {
   }
 
   /** Starts an upload that is aborted as soon as `partsBeforeAbort` parts are reported. */
-  async function interruptedUpload(job: UploadJob, controller: AbortController, partsBeforeAbort: number) {
+  async function interruptedUpload(
+    transfer: FileTransfer,
+    controller: AbortController,
+    partsBeforeAbort: number,
+  ) {
     const { listener, recorded } = recorder((_part, soFar) => {
       if (soFar.parts.length >= partsBeforeAbort) controller.abort();
     });
-    await assert.rejects(uploader.upload(job, undefined, listener), { name: 'AbortError' });
+    await assert.rejects(uploader.upload(transfer, undefined, listener), { name: 'AbortError' });
     return recorded;
   }
 
@@ -141,9 +145,13 @@ describe('transfer against S3', () => {
     const { filePath } = await writeRandomFile('hashed.bin', 100 * 1024);
     const modified = new Date('2022-02-02T02:02:02.222Z');
     await utimes(filePath, modified, modified);
-    const first = await uploader.upload(await jobFor(filePath, 'hashed.bin'), undefined, recorder().listener);
+    const first = await uploader.upload(
+      await transferFor(filePath, 'hashed.bin'),
+      undefined,
+      recorder().listener,
+    );
     const known = { etag: first.etag, validation: first.validation, sha256: first.sha256 };
-    const uploadedVersion = await jobFor(filePath, 'hashed.bin');
+    const uploadedVersion = await transferFor(filePath, 'hashed.bin');
 
     await chmod(filePath, 0o600);
     counts.clear();
@@ -180,7 +188,7 @@ describe('transfer against S3', () => {
   it('uploads a small file with one PutObject whose ETag is its MD5', async () => {
     const { filePath, content } = await writeRandomFile('small.bin', 100 * 1024);
     const { listener, recorded } = recorder();
-    const result = await uploader.upload(await jobFor(filePath, 'dir/small.bin'), undefined, listener);
+    const result = await uploader.upload(await transferFor(filePath, 'dir/small.bin'), undefined, listener);
 
     assert.deepEqual(result, {
       etag: md5Of(content).hex,
@@ -202,7 +210,11 @@ describe('transfer against S3', () => {
 
   it('uploads an empty file', async () => {
     const { filePath } = await writeRandomFile('empty.bin', 0);
-    const result = await uploader.upload(await jobFor(filePath, 'empty.bin'), undefined, recorder().listener);
+    const result = await uploader.upload(
+      await transferFor(filePath, 'empty.bin'),
+      undefined,
+      recorder().listener,
+    );
     assert.equal(result.etag, md5Of(Buffer.alloc(0)).hex);
     assert.equal((await getObjectBytes(checkClient, bucket, 'empty.bin')).length, 0);
   });
@@ -210,7 +222,7 @@ describe('transfer against S3', () => {
   it('uploads a large file in parts, reports each part, and checks the multipart ETag', async () => {
     const { filePath, content } = await writeRandomFile('large.bin', 13 * MiB);
     const { listener, recorded } = recorder();
-    const result = await uploader.upload(await jobFor(filePath, 'large.bin'), undefined, listener);
+    const result = await uploader.upload(await transferFor(filePath, 'large.bin'), undefined, listener);
 
     assert.equal(result.method, 'multipart');
     assert.equal(result.validation, 'etag');
@@ -239,15 +251,15 @@ describe('transfer against S3', () => {
   it('resumes an interrupted upload, sending only the parts S3 does not hold', async () => {
     const { filePath, content } = await writeRandomFile('resumed.bin', 16 * MiB + 7);
     const controller = new AbortController();
-    const job = await jobFor(filePath, 'resumed.bin', controller.signal);
-    const first = await interruptedUpload(job, controller, 1);
+    const transfer = await transferFor(filePath, 'resumed.bin', controller.signal);
+    const first = await interruptedUpload(transfer, controller, 1);
     const partsSentBefore = counts.get('UploadPartCommand') ?? 0;
     assert.ok(partsSentBefore >= 1 && partsSentBefore <= 2, 'the abort came after one or two parts');
 
     counts.clear();
     const { listener, recorded } = recorder();
-    const resumed = { ...job, signal: new AbortController().signal };
-    const result = await uploader.upload(resumed, resumeFrom(job, first), listener);
+    const resumed = { ...transfer, signal: new AbortController().signal };
+    const result = await uploader.upload(resumed, resumeFrom(transfer, first), listener);
 
     // The one part recorded is trusted; a second part stored by S3 but cut off before it was
     // recorded (two were in flight) is reused only if its bytes hash to S3's ETag.
@@ -274,15 +286,15 @@ describe('transfer against S3', () => {
   it('reuses a part S3 holds but the saved state does not, once its local bytes hash to its ETag', async () => {
     const { filePath, content } = await writeRandomFile('unsaved-part.bin', 11 * MiB);
     const controller = new AbortController();
-    const job = await jobFor(filePath, 'unsaved-part.bin', controller.signal);
-    const first = await interruptedUpload(job, controller, 1);
+    const transfer = await transferFor(filePath, 'unsaved-part.bin', controller.signal);
+    const first = await interruptedUpload(transfer, controller, 1);
 
     counts.clear();
     const { listener, recorded } = recorder();
     // As if the process died after S3 stored the part, before it was saved.
     const result = await uploader.upload(
-      { ...job, signal: new AbortController().signal },
-      resumeFrom(job, first, []),
+      { ...transfer, signal: new AbortController().signal },
+      resumeFrom(transfer, first, []),
       listener,
     );
 
@@ -295,15 +307,15 @@ describe('transfer against S3', () => {
   it('aborts a saved upload of another version of the file and starts over', async () => {
     const { filePath, content } = await writeRandomFile('stale.bin', 11 * MiB);
     const controller = new AbortController();
-    const oldJob = await jobFor(filePath, 'stale.bin', controller.signal);
-    const first = await interruptedUpload(oldJob, controller, 1);
-    const stale = resumeFrom(oldJob, first);
+    const oldTransfer = await transferFor(filePath, 'stale.bin', controller.signal);
+    const first = await interruptedUpload(oldTransfer, controller, 1);
+    const stale = resumeFrom(oldTransfer, first);
 
-    const newTime = new Date(Math.floor(oldJob.mtimeMs) + 60_000);
+    const newTime = new Date(Math.floor(oldTransfer.mtimeMs) + 60_000);
     await utimes(filePath, newTime, newTime);
     counts.clear();
     const { listener, recorded } = recorder();
-    const result = await uploader.upload(await jobFor(filePath, 'stale.bin'), stale, listener);
+    const result = await uploader.upload(await transferFor(filePath, 'stale.bin'), stale, listener);
 
     assert.equal(counts.get('AbortMultipartUploadCommand'), 1);
     assert.equal(recorded.created.length, 1);
@@ -317,13 +329,17 @@ describe('transfer against S3', () => {
   it('starts a new upload when S3 no longer knows the saved one', async () => {
     const { filePath, content } = await writeRandomFile('forgotten.bin', 11 * MiB);
     const controller = new AbortController();
-    const job = await jobFor(filePath, 'forgotten.bin', controller.signal);
-    const first = await interruptedUpload(job, controller, 1);
-    const saved = resumeFrom(job, first);
+    const transfer = await transferFor(filePath, 'forgotten.bin', controller.signal);
+    const first = await interruptedUpload(transfer, controller, 1);
+    const saved = resumeFrom(transfer, first);
     await uploader.abortMultipart(bucket, 'forgotten.bin', saved.s3UploadId);
 
     const { listener, recorded } = recorder();
-    const result = await uploader.upload({ ...job, signal: new AbortController().signal }, saved, listener);
+    const result = await uploader.upload(
+      { ...transfer, signal: new AbortController().signal },
+      saved,
+      listener,
+    );
     assert.equal(recorded.created.length, 1);
     assert.equal(result.partsReused, 0);
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'forgotten.bin'), content);
@@ -331,15 +347,15 @@ describe('transfer against S3', () => {
 
   it('finds the object of a saved upload that was completed before its completion was recorded', async () => {
     const { filePath, content } = await writeRandomFile('completed-before.bin', 11 * MiB);
-    const job = await jobFor(filePath, 'completed-before.bin');
+    const transfer = await transferFor(filePath, 'completed-before.bin');
     const first = recorder();
-    await uploader.upload(job, undefined, first.listener);
+    await uploader.upload(transfer, undefined, first.listener);
     // As after a crash between Complete and its record: every part saved, the upload unknown to S3.
-    const saved = { ...resumeFrom(job, first.recorded), s3UploadId: 'completed-and-gone' };
+    const saved = { ...resumeFrom(transfer, first.recorded), s3UploadId: 'completed-and-gone' };
     counts.clear();
 
     const { listener, recorded } = recorder();
-    const result = await uploader.upload(job, saved, listener);
+    const result = await uploader.upload(transfer, saved, listener);
     assert.equal(result.bytesSent, 0);
     assert.equal(result.etag, expectedMultipartEtag(content, PART));
     assert.equal(recorded.created.length, 0, 'no new multipart upload');
@@ -351,7 +367,7 @@ describe('transfer against S3', () => {
       new PutObjectCommand({ Bucket: bucket, Key: 'completed-before.bin', Body: Buffer.from('other') }),
     );
     const again = recorder();
-    const resent = await uploader.upload(job, saved, again.listener);
+    const resent = await uploader.upload(transfer, saved, again.listener);
     assert.equal(resent.bytesSent, content.length);
     assert.equal(again.recorded.created.length, 1);
     assert.deepEqual(await getObjectBytes(checkClient, bucket, 'completed-before.bin'), content);
@@ -359,16 +375,16 @@ describe('transfer against S3', () => {
 
   it('does not complete a multipart upload when the file changes while it is read', async () => {
     const { filePath } = await writeRandomFile('changing.bin', 11 * MiB);
-    const job = await jobFor(filePath, 'changing.bin');
+    const transfer = await transferFor(filePath, 'changing.bin');
     const { listener, recorded } = recorder(async (_part, soFar) => {
       if (soFar.parts.length === 1) await appendFile(filePath, 'more');
     });
 
-    await assert.rejects(uploader.upload(job, undefined, listener), (error: unknown) => {
+    await assert.rejects(uploader.upload(transfer, undefined, listener), (error: unknown) => {
       assert.ok(error instanceof FileChangedError, `expected FileChangedError, got ${String(error)}`);
       // Seen before the next part is read: the part after the change is never sent.
       assert.equal(error.moment, 'while reading');
-      assert.equal(error.found?.size, job.size + 4);
+      assert.equal(error.found?.size, transfer.size + 4);
       return true;
     });
     assert.equal(counts.get('UploadPartCommand'), 2, 'the third part was not sent');
@@ -382,19 +398,23 @@ describe('transfer against S3', () => {
     assert.ok(!(await listMultipartUploads(checkClient, bucket)).some((u) => u.UploadId === s3UploadId));
   });
 
-  it('refuses a file that is not the version the job names, before any request', async () => {
+  it('refuses a file that is not the version the transfer names, before any request', async () => {
     const { filePath } = await writeRandomFile('other-version.bin', 1024);
-    const job = await jobFor(filePath, 'other-version.bin');
+    const transfer = await transferFor(filePath, 'other-version.bin');
     await assert.rejects(
-      uploader.upload({ ...job, mtimeMs: job.mtimeMs - 1000 }, undefined, recorder().listener),
+      uploader.upload({ ...transfer, mtimeMs: transfer.mtimeMs - 1000 }, undefined, recorder().listener),
       FileChangedError,
     );
     await assert.rejects(
-      uploader.upload({ ...job, size: 6 * MiB }, undefined, recorder().listener),
+      uploader.upload({ ...transfer, size: 6 * MiB }, undefined, recorder().listener),
       FileChangedError,
     );
     await assert.rejects(
-      uploader.upload({ ...job, filePath: path.join(folder, 'missing.bin') }, undefined, recorder().listener),
+      uploader.upload(
+        { ...transfer, filePath: path.join(folder, 'missing.bin') },
+        undefined,
+        recorder().listener,
+      ),
       FileVanishedError,
     );
     assert.equal(counts.size, 0, 'no request was sent');
@@ -411,7 +431,7 @@ describe('transfer against S3', () => {
       await symlink(secret, linkedFile);
       await symlink(outside, path.join(folder, 'linked-folder'));
       for (const filePath of [linkedFile, path.join(folder, 'linked-folder', 'secret.txt')]) {
-        const job = {
+        const transfer = {
           filePath,
           bucket,
           key: 'never.txt',
@@ -421,7 +441,7 @@ describe('transfer against S3', () => {
           previous: undefined,
           signal: new AbortController().signal,
         };
-        await assert.rejects(uploader.upload(job, undefined, recorder().listener), FileVanishedError);
+        await assert.rejects(uploader.upload(transfer, undefined, recorder().listener), FileVanishedError);
       }
       assert.equal(counts.size, 0, 'no request was sent');
       assert.equal(await objectExists('never.txt'), false);
@@ -433,9 +453,9 @@ describe('transfer against S3', () => {
   it('fails at once, with a clear message, when the bucket does not exist', async () => {
     const { filePath } = await writeRandomFile('nowhere.bin', 1024);
     const missingBucket = uniqueBucketName('missing');
-    const job = { ...(await jobFor(filePath, 'nowhere.bin')), bucket: missingBucket };
+    const transfer = { ...(await transferFor(filePath, 'nowhere.bin')), bucket: missingBucket };
 
-    await assert.rejects(uploader.upload(job, undefined, recorder().listener), (error: unknown) => {
+    await assert.rejects(uploader.upload(transfer, undefined, recorder().listener), (error: unknown) => {
       assert.ok(error instanceof S3RequestError, `expected S3RequestError, got ${String(error)}`);
       assert.equal(classifyS3Error(error), 'permanent');
       assert.equal(error.code, 'NoSuchBucket');
@@ -448,8 +468,8 @@ describe('transfer against S3', () => {
     assert.equal(counts.get('PutObjectCommand'), 1, 'a permanent error is not retried');
 
     const { filePath: largePath } = await writeRandomFile('nowhere-large.bin', 6 * MiB);
-    const largeJob = { ...(await jobFor(largePath, 'nowhere-large.bin')), bucket: missingBucket };
-    await assert.rejects(uploader.upload(largeJob, undefined, recorder().listener), /NoSuchBucket/);
+    const largeTransfer = { ...(await transferFor(largePath, 'nowhere-large.bin')), bucket: missingBucket };
+    await assert.rejects(uploader.upload(largeTransfer, undefined, recorder().listener), /NoSuchBucket/);
     assert.equal(counts.get('CreateMultipartUploadCommand'), 1);
   });
 
@@ -487,7 +507,7 @@ describe('transfer against S3', () => {
       const flakyUploader = createUploader(flakyClient, settings, createLogger('silent'));
       const { filePath, content } = await writeRandomFile('lost-answer.bin', 11 * MiB);
       const result = await flakyUploader.upload(
-        await jobFor(filePath, 'lost-answer.bin'),
+        await transferFor(filePath, 'lost-answer.bin'),
         undefined,
         recorder().listener,
       );
@@ -517,7 +537,7 @@ describe('transfer against S3', () => {
         await Promise.all(
           files.map(async ({ filePath }, index) =>
             boundedUploader.upload(
-              await jobFor(filePath, `${label}-${index}.bin`),
+              await transferFor(filePath, `${label}-${index}.bin`),
               undefined,
               recorder().listener,
             ),
@@ -554,7 +574,7 @@ describe('transfer against S3', () => {
       const faultyUploader = createUploader(faultyClient, settings, createLogger('silent'));
       const { filePath, content } = await writeRandomFile('bad-digest.bin', 11 * MiB);
       const result = await faultyUploader.upload(
-        await jobFor(filePath, 'bad-digest.bin'),
+        await transferFor(filePath, 'bad-digest.bin'),
         undefined,
         recorder().listener,
       );
@@ -581,7 +601,7 @@ describe('transfer against S3', () => {
         ['checksums-large.bin', 11 * MiB],
       ] as const) {
         const { filePath, content } = await writeRandomFile(name, size);
-        await withChecksums.upload(await jobFor(filePath, name), undefined, recorder().listener);
+        await withChecksums.upload(await transferFor(filePath, name), undefined, recorder().listener);
         assert.deepEqual(await getObjectBytes(checkClient, bucket, name), content, name);
       }
     } finally {
@@ -604,7 +624,7 @@ describe('transfer against S3', () => {
           [`${algorithm}-large.bin`, 11 * MiB],
         ] as const) {
           const { filePath, content } = await writeRandomFile(name, size);
-          await withChecksum.upload(await jobFor(filePath, name), undefined, recorder().listener);
+          await withChecksum.upload(await transferFor(filePath, name), undefined, recorder().listener);
           assert.deepEqual(await getObjectBytes(checkClient, bucket, name), content, name);
         }
         const header = `x-amz-checksum-${algorithm}`;
