@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { MIMEType } from 'node:util';
-import { unsupportedCharset } from '../domain/errors.js';
+import { unsupportedCharset } from './errors.js';
 import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
 import { requireApiToken } from './auth.js';

@@ -1,7 +1,7 @@
 // The API's shapes, written once: they validate requests, type the handlers, serialise replies
 // (a field not listed here never leaves the server) and become the OpenAPI document.
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
-import { ERROR_CATALOGUE, ERROR_CODES } from '../domain/errors.js';
+import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
 import { REQUEST_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { buildApp, type App } from '../../src/api/app.js';
 import { DISCARD_LIMIT_BYTES, DISCARD_LIMIT_MS } from '../../src/api/oversized-body.js';
 import { resolveSourceRoots } from '../../src/config.js';
-import { ERROR_CODES } from '../../src/domain/errors.js';
+import { ERROR_CODES } from '../../src/api/errors.js';
 import { UploadService, type UploadServiceDeps } from '../../src/service/upload-service.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
