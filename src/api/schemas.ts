@@ -116,7 +116,7 @@ export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
 // --- replies
 
-const uploadRequestProperties = {
+const uploadProperties = {
   upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
   source_folder: Type.String({ description: 'Real path of the watched folder.', examples: ['/data/photos'] }),
   destination_bucket: Type.String({ description: 'The S3 bucket.', examples: ['my-archive'] }),
@@ -139,11 +139,11 @@ const uploadRequestProperties = {
   ),
 };
 
-export const UploadRequestReply = Type.Object(uploadRequestProperties, {
+export const UploadReply = Type.Object(uploadProperties, {
   title: 'UploadRequest',
   description: 'An upload request: a folder watched and uploaded to a bucket.',
 });
-export type UploadRequestReply = Static<typeof UploadRequestReply>;
+export type UploadReply = Static<typeof UploadReply>;
 
 function count(description: string): TSchema {
   return Type.Integer({ minimum: 0, description });
@@ -187,7 +187,7 @@ export type ScanReply = Static<typeof ScanReply>;
 
 export const UploadDetailsReply = Type.Object(
   {
-    ...uploadRequestProperties,
+    ...uploadProperties,
     last_scan: nullable(
       ScanReply,
       'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.',

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../service/upload-service.js';
-import { uploadDetailsReply, uploadRequestReply, verifyReply } from '../representation.js';
+import { uploadDetailsReply, uploadReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,
   errorReplies,
@@ -10,7 +10,7 @@ import {
   RetryReply,
   UploadDetailsReply,
   UploadIdParams,
-  UploadRequestReply,
+  UploadReply,
   VerifyReply,
 } from '../schemas.js';
 
@@ -28,7 +28,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         description:
           'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. A request that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
         body: CreateUploadBody,
-        response: { 201: UploadRequestReply, ...errorReplies(400, 403, 409, 413, 415) },
+        response: { 201: UploadReply, ...errorReplies(400, 403, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -41,7 +41,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         uploadId: body.upload_id,
         allowOverlap: body.allow_overlap,
       });
-      return reply.status(201).send(uploadRequestReply(created));
+      return reply.status(201).send(uploadReply(created));
     },
   );
 
@@ -54,14 +54,14 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         description: 'Oldest first. By default the requests still being worked on: `pending` and `active`.',
         querystring: ListUploadsQuery,
         response: {
-          200: Type.Array(UploadRequestReply, { description: 'The upload requests, oldest first.' }),
+          200: Type.Array(UploadReply, { description: 'The upload requests, oldest first.' }),
           ...errorReplies(400),
         },
       },
     },
     async (request) => {
-      const requests = await service.listUploads(request.query.status);
-      return requests.map(uploadRequestReply);
+      const uploads = await service.listUploads(request.query.status);
+      return uploads.map(uploadReply);
     },
   );
 
@@ -90,10 +90,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         description:
           'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled request again is not an error.',
         params: UploadIdParams,
-        response: { 200: UploadRequestReply, ...errorReplies(404) },
+        response: { 200: UploadReply, ...errorReplies(404) },
       },
     },
-    async (request) => uploadRequestReply(await service.cancelUpload(request.params.upload_id)),
+    async (request) => uploadReply(await service.cancelUpload(request.params.upload_id)),
   );
 
   app.post(
