@@ -1,6 +1,8 @@
 // The API's shapes, written once: they validate requests, type the handlers, serialise replies
-// (a field not listed here never leaves the server) and become the OpenAPI document.
-import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
+// (a field not listed here never leaves the server) and become the OpenAPI document. A shape with
+// an `$id` is registered with the app (NAMED_SCHEMAS) and referenced with ref(): the document shows
+// it once, as `#/components/schemas/<$id>`, and generated clients get a type of that name.
+import { Type, type Static, type TSchema, type TUnsafe } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
 import { REQUEST_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
@@ -18,6 +20,12 @@ function time(description: string): TSchema {
 
 function nullable<T extends TSchema>(schema: T, description: string, example: unknown) {
   return Type.Union([schema, Type.Null()], { description, examples: [example] });
+}
+
+/** A reference to a named shape, typed as the shape itself. */
+export function ref<T extends TSchema & { $id?: string }>(schema: T): TUnsafe<Static<T>> {
+  if (schema.$id === undefined) throw new Error('only a shape with an $id can be referenced');
+  return Type.Unsafe<Static<T>>({ $ref: `${schema.$id}#` } as unknown as TSchema);
 }
 
 // --- inputs
@@ -140,7 +148,7 @@ const uploadProperties = {
 };
 
 export const UploadReply = Type.Object(uploadProperties, {
-  title: 'UploadRequest',
+  $id: 'Upload',
   description: 'An upload request: a folder watched and uploaded to a bucket.',
 });
 export type UploadReply = Static<typeof UploadReply>;
@@ -178,7 +186,7 @@ export const ScanReply = Type.Object(
     }),
   },
   {
-    title: 'Scan',
+    $id: 'Scan',
     description:
       'A full scan of the source folder: the safety net for changes that file-system events missed.',
   },
@@ -189,7 +197,7 @@ export const UploadDetailsReply = Type.Object(
   {
     ...uploadProperties,
     last_scan: nullable(
-      ScanReply,
+      ref(ScanReply),
       'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.',
       {
         kind: 'rescan',
@@ -220,7 +228,7 @@ export const UploadDetailsReply = Type.Object(
       { description: 'Progress in bytes.' },
     ),
   },
-  { title: 'UploadDetails', description: 'An upload request with its progress.' },
+  { $id: 'UploadDetails', description: 'An upload request with its progress.' },
 );
 export type UploadDetailsReply = Static<typeof UploadDetailsReply>;
 
@@ -278,20 +286,20 @@ export const FileItem = Type.Object(
     completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
     failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
   },
-  { title: 'FileTask', description: 'One file of an upload request, and where its upload stands.' },
+  { $id: 'FileTask', description: 'One file of an upload request, and where its upload stands.' },
 );
 export type FileItem = Static<typeof FileItem>;
 
 export const FileListReply = Type.Object(
   {
-    items: Type.Array(FileItem),
+    items: Type.Array(ref(FileItem)),
     next_cursor: nullable(
       Type.String(),
       'Pass it as `cursor` to get the next page; null on the last page.',
       '1234',
     ),
   },
-  { title: 'FilePage', description: 'A page of files, in the order they were first seen.' },
+  { $id: 'FilePage', description: 'A page of files, in the order they were first seen.' },
 );
 export type FileListReply = Static<typeof FileListReply>;
 
@@ -300,8 +308,9 @@ export const RetryReply = Type.Object(
     upload_id: Type.String({ examples: [EXAMPLE_ID] }),
     requeued: count('How many failed files are pending again.'),
   },
-  { title: 'RetryResult', description: 'The failed files of the request are pending again.' },
+  { $id: 'RetryResult', description: 'The failed files of the request are pending again.' },
 );
+export type RetryReply = Static<typeof RetryReply>;
 
 export const RescanReply = Type.Object(
   {
@@ -312,7 +321,7 @@ export const RescanReply = Type.Object(
         '`started`: a scan of the folder started now; `already_running`: a scan was under way (the initial scan, or another rescan), so no other was started (a paced periodic rescan goes on at full speed). Either way, `last_scan` of GET /uploads/{upload_id} shows its progress and outcome.',
     }),
   },
-  { title: 'RescanResult', description: 'A scan of the folder is under way.' },
+  { $id: 'RescanResult', description: 'A scan of the folder is under way.' },
 );
 export type RescanReply = Static<typeof RescanReply>;
 
@@ -346,7 +355,7 @@ export const VerifyReply = Type.Object(
     ),
   },
   {
-    title: 'VerifyResult',
+    $id: 'VerifyResult',
     description: 'What a check of the completed files against S3 and the local folder found.',
   },
 );
@@ -379,7 +388,7 @@ export const HealthReply = Type.Object(
       { description: 'Whether S3 answers.' },
     ),
   },
-  { title: 'Health', description: 'Whether the service works, reaches its database, and reaches S3.' },
+  { $id: 'Health', description: 'Whether the service works, reaches its database, and reaches S3.' },
 );
 export type HealthReply = Static<typeof HealthReply>;
 
@@ -407,19 +416,20 @@ export const ErrorReply = Type.Object(
       ),
     ),
   },
-  { title: 'Error', description: 'Every error reply has this shape.' },
+  { $id: 'Error', description: 'Every error reply has this shape.' },
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
-/** The error replies a route can give, by status (500 always), each described by its codes. */
-export function errorReplies(...statuses: number[]): Record<number, typeof ErrorReply> {
-  const replies: Record<number, typeof ErrorReply> = {};
-  for (const status of [...statuses, 500]) {
-    const codes = ERROR_CODES.filter((code) => ERROR_CATALOGUE[code].status === status);
-    replies[status] = Type.Object(ErrorReply.properties, {
-      title: 'Error',
-      description: codes.map((code) => `\`${code}\``).join(', '),
-    });
-  }
-  return replies;
-}
+/** The named shapes, registered with the app so that references to them resolve. */
+export const NAMED_SCHEMAS: TSchema[] = [
+  UploadReply,
+  ScanReply,
+  UploadDetailsReply,
+  FileItem,
+  FileListReply,
+  RetryReply,
+  RescanReply,
+  VerifyReply,
+  HealthReply,
+  ErrorReply,
+];
