@@ -258,5 +258,11 @@ describe('documentation', () => {
     assert.match(String(bundle.headers['content-type']), /^text\/javascript/);
     assert.ok(bundle.body.length > 100_000, 'the whole standalone bundle');
     assert.match(bundle.body, /Redoc/);
+    // Its first line sends readers to the licenses of what it bundles, next to it.
+    const notice = /For license information please see ([\w.]+)/.exec(bundle.body.slice(0, 200))?.[1];
+    assert.ok(notice, 'the bundle names its license file');
+    const licenses = await app.inject({ method: 'GET', url: script.replace(/[^/]+$/, notice) });
+    assert.equal(licenses.statusCode, 200);
+    assert.match(licenses.body, /@license|MIT/);
   });
 });
