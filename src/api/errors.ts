@@ -60,7 +60,7 @@ export const ERROR_CATALOGUE = {
     description:
       '`source_folder` (its real path, links resolved) is outside every folder of `ALLOWED_SOURCE_ROOTS`.',
   },
-  upload_not_found: { status: 404, description: 'No upload request has this `upload_id`.' },
+  upload_not_found: { status: 404, description: 'No upload has this `upload_id`.' },
   route_not_found: { status: 404, description: 'No route matches this path.' },
   method_not_allowed: {
     status: 405,
@@ -72,21 +72,21 @@ export const ERROR_CATALOGUE = {
   },
   upload_id_taken: {
     status: 409,
-    description: 'An upload request with this `upload_id` already exists (whatever its status).',
+    description: 'An upload with this `upload_id` already exists (whatever its status).',
   },
   upload_overlaps: {
     status: 409,
     description:
-      'A live (pending or active) upload request could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that request; send `allow_overlap: true` if both are meant.',
+      'A live (pending or active) upload could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that upload; send `allow_overlap: true` if both are meant.',
   },
   upload_cancelled: {
     status: 409,
-    description: 'The upload request is cancelled, so its files cannot be retried.',
+    description: 'The upload is cancelled, so its files cannot be retried.',
   },
   upload_not_watched: {
     status: 409,
     description:
-      'The folder of the upload request is not being watched, so it cannot be rescanned: the request is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
+      'The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
   },
   payload_too_large: { status: 413, description: 'The request body is larger than the server accepts.' },
   unsupported_media_type: {

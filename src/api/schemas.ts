@@ -62,7 +62,7 @@ export const CreateUploadBody = Type.Object(
     upload_id: Type.Optional(
       Type.String({
         pattern: UPLOAD_ID_PATTERN,
-        description: `Your own id for the request: ${UPLOAD_ID_RULE}. Default: a generated UUID.`,
+        description: `Your own id for the upload: ${UPLOAD_ID_RULE}. Default: a generated UUID.`,
         examples: [EXAMPLE_ID],
         [ERROR_MESSAGE_KEY]: `must be ${UPLOAD_ID_RULE}`,
       }),
@@ -70,7 +70,7 @@ export const CreateUploadBody = Type.Object(
     allow_overlap: Type.Optional(
       Type.Boolean({
         description:
-          'Accept the request even when a live (pending or active) request could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such a request is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.',
+          'Accept the upload even when a live (pending or active) upload could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such an upload is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.',
         examples: [false],
       }),
     ),
@@ -80,7 +80,7 @@ export const CreateUploadBody = Type.Object(
 export type CreateUploadBody = Static<typeof CreateUploadBody>;
 
 export const UploadIdParams = Type.Object({
-  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+  upload_id: Type.String({ description: 'The id of the upload.', examples: [EXAMPLE_ID] }),
 });
 export type UploadIdParams = Static<typeof UploadIdParams>;
 
@@ -89,8 +89,7 @@ export const ListUploadsQuery = Type.Object(
     status: Type.Optional(
       Type.Enum([...REQUEST_STATUSES, 'all'], {
         type: 'string',
-        description:
-          'Only the requests in this status; `all` for every request. Default: pending and active.',
+        description: 'Only the uploads in this status; `all` for every upload. Default: pending and active.',
       }),
     ),
   },
@@ -125,7 +124,7 @@ export type ListFilesQuery = Static<typeof ListFilesQuery>;
 // --- replies
 
 const uploadProperties = {
-  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+  upload_id: Type.String({ description: 'The id of the upload.', examples: [EXAMPLE_ID] }),
   source_folder: Type.String({ description: 'Real path of the watched folder.', examples: ['/data/photos'] }),
   destination_bucket: Type.String({ description: 'The S3 bucket.', examples: ['my-archive'] }),
   destination_prefix: Type.String({
@@ -138,18 +137,18 @@ const uploadProperties = {
     description:
       '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.',
   }),
-  created_at: time('When the request was created.'),
-  updated_at: time('When the request last changed.'),
+  created_at: time('When the upload was created.'),
+  updated_at: time('When the upload last changed.'),
   last_error: nullable(
     Type.String(),
-    'Why the request cannot progress (for example, its folder vanished); null when all is well.',
+    'Why the upload cannot progress (for example, its folder vanished); null when all is well.',
     null,
   ),
 };
 
 export const UploadReply = Type.Object(uploadProperties, {
   $id: 'Upload',
-  description: 'An upload request: a folder watched and uploaded to a bucket.',
+  description: 'An upload: a folder watched and uploaded to a bucket.',
 });
 export type UploadReply = Static<typeof UploadReply>;
 
@@ -164,7 +163,7 @@ export const ScanReply = Type.Object(
     kind: Type.Enum(['initial', 'rescan'], {
       type: 'string',
       description:
-        '`initial`: the first scan since the service started watching the request (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).',
+        '`initial`: the first scan since the service started watching the upload (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).',
     }),
     started_at: Type.String({ format: 'date-time', description: 'When the scan started.' }),
     finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
@@ -198,7 +197,7 @@ export const UploadDetailsReply = Type.Object(
     ...uploadProperties,
     last_scan: nullable(
       ref(ScanReply),
-      'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.',
+      'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled upload.',
       {
         kind: 'rescan',
         started_at: EXAMPLE_TIME,
@@ -216,19 +215,19 @@ export const UploadDetailsReply = Type.Object(
         in_progress: count('Being uploaded now.'),
         completed: count('Uploaded, and checked against what S3 stored.'),
         failed: count('Failed; requeued automatically after the requeue interval, or now by POST .../retry.'),
-        total: count('Every file of the request.'),
+        total: count('Every file of the upload.'),
       },
       { description: 'How many files are in each status.' },
     ),
     bytes: Type.Object(
       {
-        total: count('Size of every file of the request.'),
+        total: count('Size of every file of the upload.'),
         uploaded: count('Bytes uploaded so far, finished parts of unfinished files included.'),
       },
       { description: 'Progress in bytes.' },
     ),
   },
-  { $id: 'UploadDetails', description: 'An upload request with its progress.' },
+  { $id: 'UploadDetails', description: 'An upload with its progress.' },
 );
 export type UploadDetailsReply = Static<typeof UploadDetailsReply>;
 
@@ -278,7 +277,7 @@ export const FileItem = Type.Object(
     ),
     ready_at: nullable(
       Type.String({ format: 'date-time' }),
-      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the request is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).',
+      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the upload is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).',
       EXAMPLE_TIME,
     ),
     created_at: time('When the file was first seen.'),
@@ -286,7 +285,7 @@ export const FileItem = Type.Object(
     completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
     failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
   },
-  { $id: 'FileTask', description: 'One file of an upload request, and where its upload stands.' },
+  { $id: 'FileTask', description: 'One file of an upload, and where its upload stands.' },
 );
 export type FileItem = Static<typeof FileItem>;
 
@@ -308,7 +307,7 @@ export const RetryReply = Type.Object(
     upload_id: Type.String({ examples: [EXAMPLE_ID] }),
     requeued: count('How many failed files are pending again.'),
   },
-  { $id: 'RetryResult', description: 'The failed files of the request are pending again.' },
+  { $id: 'RetryResult', description: 'The failed files of the upload are pending again.' },
 );
 export type RetryReply = Static<typeof RetryReply>;
 
@@ -351,7 +350,7 @@ export const VerifyReply = Type.Object(
       },
     ),
     requeued: count(
-      'How many of them are pending again, to be uploaded anew: none for a cancelled request, nor for a file that is gone.',
+      'How many of them are pending again, to be uploaded anew: none for a cancelled upload, nor for a file that is gone.',
     ),
   },
   {

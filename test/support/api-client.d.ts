@@ -29,14 +29,14 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * List upload requests
-     * @description Oldest first. By default the requests still being worked on: `pending` and `active`.
+     * List uploads
+     * @description Oldest first. By default the uploads still being worked on: `pending` and `active`.
      */
     get: operations['listUploads'];
     put?: never;
     /**
-     * Create an upload request
-     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. A request that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
+     * Create an upload
+     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
      */
     post: operations['createUpload'];
     delete?: never;
@@ -52,13 +52,13 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Get an upload request and its progress */
+    /** Get an upload and its progress */
     get: operations['getUpload'];
     put?: never;
     post?: never;
     /**
-     * Cancel an upload request
-     * @description Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled request again is not an error.
+     * Cancel an upload
+     * @description Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error.
      */
     delete: operations['cancelUpload'];
     options?: never;
@@ -77,7 +77,7 @@ export interface paths {
     put?: never;
     /**
      * Retry the failed files now
-     * @description Every `failed` file of the request becomes `pending` at once, instead of waiting for the automatic requeue.
+     * @description Every `failed` file of the upload becomes `pending` at once, instead of waiting for the automatic requeue.
      */
     post: operations['retryUploadFiles'];
     delete?: never;
@@ -97,7 +97,7 @@ export interface paths {
     put?: never;
     /**
      * Scan the folder now
-     * @description Starts a full scan of the request's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled request is a 409 `upload_not_watched`.
+     * @description Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload is a 409 `upload_not_watched`.
      */
     post: operations['rescanUpload'];
     delete?: never;
@@ -117,7 +117,7 @@ export interface paths {
     put?: never;
     /**
      * Check the uploaded files against S3
-     * @description Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.
+     * @description Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled upload's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.
      */
     post: operations['verifyUpload'];
     delete?: never;
@@ -134,7 +134,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * List the files of an upload request
+     * List the files of an upload
      * @description One page at a time, in the order the files were first seen; follow `next_cursor` until it is null.
      */
     get: operations['listUploadFiles'];
@@ -150,10 +150,10 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
-    /** @description An upload request: a folder watched and uploaded to a bucket. */
+    /** @description An upload: a folder watched and uploaded to a bucket. */
     Upload: {
       /**
-       * @description The id of the upload request.
+       * @description The id of the upload.
        * @example photos-2024
        */
       upload_id: string;
@@ -184,18 +184,18 @@ export interface components {
       status: 'pending' | 'active' | 'cancelled';
       /**
        * Format: date-time
-       * @description When the request was created.
+       * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
        */
       created_at: string;
       /**
        * Format: date-time
-       * @description When the request last changed.
+       * @description When the upload last changed.
        * @example 2024-05-01T12:00:00.000Z
        */
       updated_at: string;
       /**
-       * @description Why the request cannot progress (for example, its folder vanished); null when all is well.
+       * @description Why the upload cannot progress (for example, its folder vanished); null when all is well.
        * @example null
        */
       last_error: string | null;
@@ -203,7 +203,7 @@ export interface components {
     /** @description A full scan of the source folder: the safety net for changes that file-system events missed. */
     Scan: {
       /**
-       * @description `initial`: the first scan since the service started watching the request (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).
+       * @description `initial`: the first scan since the service started watching the upload (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).
        * @enum {string}
        */
       kind: 'initial' | 'rescan';
@@ -228,10 +228,10 @@ export interface components {
       /** @description Why the scan failed (the folder is gone, say; also in `last_error`); null when it did not, or while it runs. */
       error: string | null;
     };
-    /** @description An upload request with its progress. */
+    /** @description An upload with its progress. */
     UploadDetails: {
       /**
-       * @description The id of the upload request.
+       * @description The id of the upload.
        * @example photos-2024
        */
       upload_id: string;
@@ -262,23 +262,23 @@ export interface components {
       status: 'pending' | 'active' | 'cancelled';
       /**
        * Format: date-time
-       * @description When the request was created.
+       * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
        */
       created_at: string;
       /**
        * Format: date-time
-       * @description When the request last changed.
+       * @description When the upload last changed.
        * @example 2024-05-01T12:00:00.000Z
        */
       updated_at: string;
       /**
-       * @description Why the request cannot progress (for example, its folder vanished); null when all is well.
+       * @description Why the upload cannot progress (for example, its folder vanished); null when all is well.
        * @example null
        */
       last_error: string | null;
       /**
-       * @description The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.
+       * @description The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled upload.
        * @example {
        *       "kind": "rescan",
        *       "started_at": "2024-05-01T12:00:00.000Z",
@@ -301,18 +301,18 @@ export interface components {
         completed: number;
         /** @description Failed; requeued automatically after the requeue interval, or now by POST .../retry. */
         failed: number;
-        /** @description Every file of the request. */
+        /** @description Every file of the upload. */
         total: number;
       };
       /** @description Progress in bytes. */
       bytes: {
-        /** @description Size of every file of the request. */
+        /** @description Size of every file of the upload. */
         total: number;
         /** @description Bytes uploaded so far, finished parts of unfinished files included. */
         uploaded: number;
       };
     };
-    /** @description One file of an upload request, and where its upload stands. */
+    /** @description One file of an upload, and where its upload stands. */
     FileTask: {
       /** @description Internal id of the file task. */
       task_id: number;
@@ -371,7 +371,7 @@ export interface components {
       uploaded_size: number | null;
       /**
        * Format: date-time
-       * @description Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the request is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).
+       * @description Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the upload is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).
        * @example 2024-05-01T12:00:00.000Z
        */
       ready_at: string | null;
@@ -409,7 +409,7 @@ export interface components {
        */
       next_cursor: string | null;
     };
-    /** @description The failed files of the request are pending again. */
+    /** @description The failed files of the upload are pending again. */
     RetryResult: {
       /** @example photos-2024 */
       upload_id: string;
@@ -450,7 +450,7 @@ export interface components {
          */
         reason: string;
       }[];
-      /** @description How many of them are pending again, to be uploaded anew: none for a cancelled request, nor for a file that is gone. */
+      /** @description How many of them are pending again, to be uploaded anew: none for a cancelled upload, nor for a file that is gone. */
       requeued: number;
     };
     /** @description Whether the service works, reaches its database, and reaches S3. */
@@ -501,14 +501,14 @@ export interface components {
        *     - `bad_request` (400): The HTTP request itself is malformed (for example a bad URL or Content-Length).
        *     - `unauthorized` (401): The service has an `API_TOKEN` and the request does not carry it as `Authorization: Bearer <token>` (missing, malformed or wrong).
        *     - `source_folder_not_allowed` (403): `source_folder` (its real path, links resolved) is outside every folder of `ALLOWED_SOURCE_ROOTS`.
-       *     - `upload_not_found` (404): No upload request has this `upload_id`.
+       *     - `upload_not_found` (404): No upload has this `upload_id`.
        *     - `route_not_found` (404): No route matches this path.
        *     - `method_not_allowed` (405): The path exists, but not with this method. The `Allow` header lists the methods it takes.
        *     - `request_timeout` (408): The client did not send the whole request in time.
-       *     - `upload_id_taken` (409): An upload request with this `upload_id` already exists (whatever its status).
-       *     - `upload_overlaps` (409): A live (pending or active) upload request could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that request; send `allow_overlap: true` if both are meant.
-       *     - `upload_cancelled` (409): The upload request is cancelled, so its files cannot be retried.
-       *     - `upload_not_watched` (409): The folder of the upload request is not being watched, so it cannot be rescanned: the request is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).
+       *     - `upload_id_taken` (409): An upload with this `upload_id` already exists (whatever its status).
+       *     - `upload_overlaps` (409): A live (pending or active) upload could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that upload; send `allow_overlap: true` if both are meant.
+       *     - `upload_cancelled` (409): The upload is cancelled, so its files cannot be retried.
+       *     - `upload_not_watched` (409): The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).
        *     - `payload_too_large` (413): The request body is larger than the server accepts.
        *     - `unsupported_media_type` (415): The request body is not sent as `application/json`, or declares a charset other than UTF-8.
        *     - `headers_too_large` (431): The request headers are too large.
@@ -615,7 +615,7 @@ export interface operations {
   listUploads: {
     parameters: {
       query?: {
-        /** @description Only the requests in this status; `all` for every request. Default: pending and active. */
+        /** @description Only the uploads in this status; `all` for every upload. Default: pending and active. */
         status?: 'pending' | 'active' | 'cancelled' | 'all';
       };
       header?: never;
@@ -698,12 +698,12 @@ export interface operations {
            */
           destination_prefix?: string;
           /**
-           * @description Your own id for the request: 1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-", other than "." and "..". Default: a generated UUID.
+           * @description Your own id for the upload: 1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-", other than "." and "..". Default: a generated UUID.
            * @example photos-2024
            */
           upload_id?: string;
           /**
-           * @description Accept the request even when a live (pending or active) request could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such a request is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.
+           * @description Accept the upload even when a live (pending or active) upload could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such an upload is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.
            * @example false
            */
           allow_overlap?: boolean;
@@ -711,7 +711,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description An upload request: a folder watched and uploaded to a bucket. */
+      /** @description An upload: a folder watched and uploaded to a bucket. */
       201: {
         headers: {
           [name: string]: unknown;
@@ -755,9 +755,9 @@ export interface operations {
         };
       };
       /**
-       * @description `upload_id_taken`: An upload request with this `upload_id` already exists (whatever its status).
+       * @description `upload_id_taken`: An upload with this `upload_id` already exists (whatever its status).
        *
-       *     `upload_overlaps`: A live (pending or active) upload request could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that request; send `allow_overlap: true` if both are meant.
+       *     `upload_overlaps`: A live (pending or active) upload could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that upload; send `allow_overlap: true` if both are meant.
        */
       409: {
         headers: {
@@ -811,7 +811,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -820,7 +820,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description An upload request with its progress. */
+      /** @description An upload with its progress. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -838,7 +838,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;
@@ -873,7 +873,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -882,7 +882,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description An upload request: a folder watched and uploaded to a bucket. */
+      /** @description An upload: a folder watched and uploaded to a bucket. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -904,7 +904,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;
@@ -957,7 +957,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -966,7 +966,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The failed files of the request are pending again. */
+      /** @description The failed files of the upload are pending again. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -988,7 +988,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;
@@ -997,7 +997,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_cancelled`: The upload request is cancelled, so its files cannot be retried. */
+      /** @description `upload_cancelled`: The upload is cancelled, so its files cannot be retried. */
       409: {
         headers: {
           [name: string]: unknown;
@@ -1050,7 +1050,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -1081,7 +1081,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;
@@ -1090,7 +1090,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_watched`: The folder of the upload request is not being watched, so it cannot be rescanned: the request is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which). */
+      /** @description `upload_not_watched`: The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which). */
       409: {
         headers: {
           [name: string]: unknown;
@@ -1143,7 +1143,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -1174,7 +1174,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;
@@ -1238,7 +1238,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The id of the upload request.
+         * @description The id of the upload.
          * @example photos-2024
          */
         upload_id: string;
@@ -1271,7 +1271,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_found`: No upload request has this `upload_id`. */
+      /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
         headers: {
           [name: string]: unknown;

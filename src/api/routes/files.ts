@@ -14,7 +14,7 @@ export const fileRoutes: FastifyPluginAsyncTypebox<FileRoutesOptions> = async (a
       schema: {
         operationId: 'listUploadFiles',
         tags: ['files'],
-        summary: 'List the files of an upload request',
+        summary: 'List the files of an upload',
         description:
           'One page at a time, in the order the files were first seen; follow `next_cursor` until it is null.',
         params: UploadIdParams,

@@ -25,9 +25,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         operationId: 'createUpload',
         tags: ['uploads'],
-        summary: 'Create an upload request',
+        summary: 'Create an upload',
         description:
-          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. A request that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
+          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
         body: CreateUploadBody,
         response: { 201: ref(UploadReply) },
       },
@@ -52,8 +52,8 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         operationId: 'listUploads',
         tags: ['uploads'],
-        summary: 'List upload requests',
-        description: 'Oldest first. By default the requests still being worked on: `pending` and `active`.',
+        summary: 'List uploads',
+        description: 'Oldest first. By default the uploads still being worked on: `pending` and `active`.',
         querystring: ListUploadsQuery,
         response: { 200: Type.Array(ref(UploadReply), { description: 'The uploads, oldest first.' }) },
       },
@@ -70,7 +70,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         operationId: 'getUpload',
         tags: ['uploads'],
-        summary: 'Get an upload request and its progress',
+        summary: 'Get an upload and its progress',
         params: UploadIdParams,
         response: { 200: ref(UploadDetailsReply) },
       },
@@ -87,9 +87,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         operationId: 'cancelUpload',
         tags: ['uploads'],
-        summary: 'Cancel an upload request',
+        summary: 'Cancel an upload',
         description:
-          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled request again is not an error.',
+          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error.',
         params: UploadIdParams,
         response: { 200: ref(UploadReply) },
       },
@@ -105,7 +105,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Retry the failed files now',
         description:
-          'Every `failed` file of the request becomes `pending` at once, instead of waiting for the automatic requeue.',
+          'Every `failed` file of the upload becomes `pending` at once, instead of waiting for the automatic requeue.',
         params: UploadIdParams,
         response: { 200: ref(RetryReply) },
       },
@@ -125,7 +125,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Scan the folder now',
         description:
-          "Starts a full scan of the request's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled request is a 409 `upload_not_watched`.",
+          "Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload is a 409 `upload_not_watched`.",
         params: UploadIdParams,
         response: { 202: ref(RescanReply) },
       },
@@ -145,7 +145,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Check the uploaded files against S3',
         description:
-          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.",
+          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled upload's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.",
         params: UploadIdParams,
         response: { 200: ref(VerifyReply) },
       },
