@@ -4,12 +4,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { MIMEType } from 'node:util';
-import { unsupportedCharset } from '../domain/errors.js';
+import { unsupportedCharset } from './errors.js';
 import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
 import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
-import { docsRoutes, openApiOptions } from './routes/docs.js';
+import { NAMED_SCHEMAS } from './schemas.js';
+import { openApiOptions } from './openapi.js';
+import { docsRoutes } from './routes/docs.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -53,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.apiToken !== undefined) requireApiToken(base, deps.apiToken);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
+  for (const schema of NAMED_SCHEMAS) app.addSchema(schema);
   await app.register(
     swagger,
     openApiOptions({ version: deps.version, bearerAuth: deps.apiToken !== undefined }),

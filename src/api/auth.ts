@@ -3,7 +3,7 @@
 // (RFC 6750). Checked on onRequest, before a body is read, so an unknown client costs no parsing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { unauthorized } from '../domain/errors.js';
+import { unauthorized } from './errors.js';
 import { isDocumentationRoute } from './routes/docs.js';
 
 export const AUTH_REALM = 's3-folder-uploader';

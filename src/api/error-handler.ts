@@ -1,45 +1,51 @@
-// Every error leaves as `{error, message, details?}`. AppErrors keep their status; client errors
-// raised by Fastify itself (recognised by their FST_ codes, an allow-list) are translated; anything
-// else is a 500 whose cause is logged with the request and never sent.
+// Every error leaves as `{error, message, details?}`. ApiErrors keep their status, DomainErrors get
+// the status of their code; client errors raised by Fastify itself (recognised by their FST_ codes,
+// an allow-list) are translated; anything else is a 500 whose cause is logged with the request and
+// never sent.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../domain/errors.js';
 import {
-  AppError,
-  DatabaseUnavailableError,
+  ApiError,
   badRequest,
-  databaseUnavailable,
+  fromDomainError,
   headersTooLarge,
   internalError,
   invalidJson,
+  methodNotAllowed,
   payloadTooLarge,
   requestTimeout,
   routeNotFound,
   unsupportedMediaType,
   validationFailed,
-} from '../domain/errors.js';
+} from './errors.js';
+import { recordRouteMethods } from './route-methods.js';
 import { discardRestOfBody } from './oversized-body.js';
 import type { ErrorReply } from './schemas.js';
 import { describeFailure } from './validation.js';
 
-export function errorBody(error: AppError): ErrorReply {
+export function errorBody(error: ApiError): ErrorReply {
   const body: ErrorReply = { error: error.code, message: error.message };
   if (error.details) body.details = error.details;
   return body;
 }
 
-function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   return reply.status(error.httpStatus).type('application/json; charset=utf-8').send(errorBody(error));
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  const methodsOf = recordRouteMethods(app);
 
   app.setErrorHandler((error: unknown, request, reply) => {
     const known =
-      error instanceof AppError
+      error instanceof ApiError
         ? error
-        : (fromFrameworkError(error, request, bodyLimit) ?? fromStoreError(error));
+        : error instanceof DomainError
+          ? fromDomainError(error)
+          : fromFrameworkError(error, request, bodyLimit);
     if (known) {
       if (isFrameworkError(error) && error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         discardRestOfBody(request, reply);
@@ -56,12 +62,14 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendError(reply, internalError(request.id));
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, routeNotFound(request.method, request.url)));
-}
-
-/** A database that cannot be used right now (full or read-only disk, I/O error, lock) is a 503, not a bug. */
-function fromStoreError(error: unknown): AppError | undefined {
-  return error instanceof DatabaseUnavailableError ? databaseUnavailable(error.reason) : undefined;
+  // A path that some route takes, with another method, is a 405 that says which methods it takes.
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0] ?? request.url;
+    const allowed = methodsOf(path);
+    if (allowed.length === 0) return sendError(reply, routeNotFound(request.method, request.url));
+    reply.header('allow', allowed.join(', '));
+    return sendError(reply, methodNotAllowed(request.method, path, allowed));
+  });
 }
 
 function isFrameworkError(error: unknown): error is FastifyError {
@@ -76,7 +84,7 @@ function fromFrameworkError(
   error: unknown,
   request: FastifyRequest,
   bodyLimit: number,
-): AppError | undefined {
+): ApiError | undefined {
   if (!isFrameworkError(error)) return undefined;
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -110,16 +118,16 @@ export function frameworkErrorHandler(
 /** HTTP parse errors happen before there is a request to reply to: answer on the socket itself. */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const appError =
+  const apiError =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? requestTimeout()
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? headersTooLarge()
         : badRequest('The HTTP request is malformed.');
-  const body = JSON.stringify(errorBody(appError));
+  const body = JSON.stringify(errorBody(apiError));
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${appError.httpStatus} ${STATUS_CODES[appError.httpStatus] ?? 'Error'}\r\n` +
+      `HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus] ?? 'Error'}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
     );
   }

@@ -1,7 +1,7 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload } from '../domain/model.js';
 import type { VerifyReport } from '../service/verify.js';
-import type { FileItem, ScanReply, UploadDetailsReply, UploadRequestReply, VerifyReply } from './schemas.js';
+import type { FileItem, ScanReply, UploadDetailsReply, UploadReply, VerifyReply } from './schemas.js';
 
 function iso(time: EpochMs): string {
   return new Date(time).toISOString();
@@ -11,27 +11,27 @@ function isoOrNull(time: EpochMs | null): string | null {
   return time === null ? null : iso(time);
 }
 
-export function uploadRequestReply(request: Upload): UploadRequestReply {
+export function uploadReply(upload: Upload): UploadReply {
   return {
-    upload_id: request.uploadId,
-    source_folder: request.sourceFolder,
-    destination_bucket: request.destinationBucket,
-    destination_prefix: request.destinationPrefix,
-    pattern: request.pattern,
-    status: request.status,
-    created_at: iso(request.createdAt),
-    updated_at: iso(request.updatedAt),
-    last_error: request.lastError,
+    upload_id: upload.uploadId,
+    source_folder: upload.sourceFolder,
+    destination_bucket: upload.destinationBucket,
+    destination_prefix: upload.destinationPrefix,
+    pattern: upload.pattern,
+    status: upload.status,
+    created_at: iso(upload.createdAt),
+    updated_at: iso(upload.updatedAt),
+    last_error: upload.lastError,
   };
 }
 
 export function uploadDetailsReply(
-  request: Upload,
+  upload: Upload,
   totals: UploadTotals,
   lastScan: ScanReport | null,
 ): UploadDetailsReply {
   return {
-    ...uploadRequestReply(request),
+    ...uploadReply(upload),
     last_scan: lastScan && scanReply(lastScan),
     files: { ...totals.files },
     bytes: { ...totals.bytes },

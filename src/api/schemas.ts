@@ -1,7 +1,9 @@
 // The API's shapes, written once: they validate requests, type the handlers, serialise replies
-// (a field not listed here never leaves the server) and become the OpenAPI document.
-import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
-import { ERROR_CATALOGUE, ERROR_CODES } from '../domain/errors.js';
+// (a field not listed here never leaves the server) and become the OpenAPI document. A shape with
+// an `$id` is registered with the app (NAMED_SCHEMAS) and referenced with ref(): the document shows
+// it once, as `#/components/schemas/<$id>`, and generated clients get a type of that name.
+import { Type, type Static, type TSchema, type TUnsafe } from '@fastify/type-provider-typebox';
+import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
 import { UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
@@ -18,6 +20,12 @@ function time(description: string): TSchema {
 
 function nullable<T extends TSchema>(schema: T, description: string, example: unknown) {
   return Type.Union([schema, Type.Null()], { description, examples: [example] });
+}
+
+/** A reference to a named shape, typed as the shape itself. */
+export function ref<T extends TSchema & { $id?: string }>(schema: T): TUnsafe<Static<T>> {
+  if (schema.$id === undefined) throw new Error('only a shape with an $id can be referenced');
+  return Type.Unsafe<Static<T>>({ $ref: `${schema.$id}#` } as unknown as TSchema);
 }
 
 // --- inputs
@@ -54,7 +62,7 @@ export const CreateUploadBody = Type.Object(
     upload_id: Type.Optional(
       Type.String({
         pattern: UPLOAD_ID_PATTERN,
-        description: `Your own id for the request: ${UPLOAD_ID_RULE}. Default: a generated UUID.`,
+        description: `Your own id for the upload: ${UPLOAD_ID_RULE}. Default: a generated UUID.`,
         examples: [EXAMPLE_ID],
         [ERROR_MESSAGE_KEY]: `must be ${UPLOAD_ID_RULE}`,
       }),
@@ -62,7 +70,7 @@ export const CreateUploadBody = Type.Object(
     allow_overlap: Type.Optional(
       Type.Boolean({
         description:
-          'Accept the request even when a live (pending or active) request could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such a request is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.',
+          'Accept the upload even when a live (pending or active) upload could write the same objects: the same bucket, and one prefix is the other or one of its folders (`runs` and `runs/42`, not `runs2`; an empty prefix overlaps every other). Without it such an upload is a 409 `upload_overlaps` naming the other one, because whichever uploads a key last wins. Send `true` when both are meant, for example two patterns that take different files. Default `false`.',
         examples: [false],
       }),
     ),
@@ -72,7 +80,7 @@ export const CreateUploadBody = Type.Object(
 export type CreateUploadBody = Static<typeof CreateUploadBody>;
 
 export const UploadIdParams = Type.Object({
-  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+  upload_id: Type.String({ description: 'The id of the upload.', examples: [EXAMPLE_ID] }),
 });
 export type UploadIdParams = Static<typeof UploadIdParams>;
 
@@ -81,8 +89,7 @@ export const ListUploadsQuery = Type.Object(
     status: Type.Optional(
       Type.Enum([...UPLOAD_STATUSES, 'all'], {
         type: 'string',
-        description:
-          'Only the requests in this status; `all` for every request. Default: pending and active.',
+        description: 'Only the uploads in this status; `all` for every upload. Default: pending and active.',
       }),
     ),
   },
@@ -116,8 +123,8 @@ export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
 // --- replies
 
-const uploadRequestProperties = {
-  upload_id: Type.String({ description: 'The id of the upload request.', examples: [EXAMPLE_ID] }),
+const uploadProperties = {
+  upload_id: Type.String({ description: 'The id of the upload.', examples: [EXAMPLE_ID] }),
   source_folder: Type.String({ description: 'Real path of the watched folder.', examples: ['/data/photos'] }),
   destination_bucket: Type.String({ description: 'The S3 bucket.', examples: ['my-archive'] }),
   destination_prefix: Type.String({
@@ -130,20 +137,20 @@ const uploadRequestProperties = {
     description:
       '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.',
   }),
-  created_at: time('When the request was created.'),
-  updated_at: time('When the request last changed.'),
+  created_at: time('When the upload was created.'),
+  updated_at: time('When the upload last changed.'),
   last_error: nullable(
     Type.String(),
-    'Why the request cannot progress (for example, its folder vanished); null when all is well.',
+    'Why the upload cannot progress (for example, its folder vanished); null when all is well.',
     null,
   ),
 };
 
-export const UploadRequestReply = Type.Object(uploadRequestProperties, {
-  title: 'Upload',
-  description: 'An upload request: a folder watched and uploaded to a bucket.',
+export const UploadReply = Type.Object(uploadProperties, {
+  $id: 'Upload',
+  description: 'An upload: a folder watched and uploaded to a bucket.',
 });
-export type UploadRequestReply = Static<typeof UploadRequestReply>;
+export type UploadReply = Static<typeof UploadReply>;
 
 function count(description: string): TSchema {
   return Type.Integer({ minimum: 0, description });
@@ -156,7 +163,7 @@ export const ScanReply = Type.Object(
     kind: Type.Enum(['initial', 'rescan'], {
       type: 'string',
       description:
-        '`initial`: the first scan since the service started watching the request (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).',
+        '`initial`: the first scan since the service started watching the upload (at its creation, or at a start of the service); `rescan`: a later one (periodic, asked for with POST /uploads/{upload_id}/rescan, or after missed file-system events).',
     }),
     started_at: Type.String({ format: 'date-time', description: 'When the scan started.' }),
     finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
@@ -178,7 +185,7 @@ export const ScanReply = Type.Object(
     }),
   },
   {
-    title: 'Scan',
+    $id: 'Scan',
     description:
       'A full scan of the source folder: the safety net for changes that file-system events missed.',
   },
@@ -187,10 +194,10 @@ export type ScanReply = Static<typeof ScanReply>;
 
 export const UploadDetailsReply = Type.Object(
   {
-    ...uploadRequestProperties,
+    ...uploadProperties,
     last_scan: nullable(
-      ScanReply,
-      'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled request.',
+      ref(ScanReply),
+      'The last scan of the folder (or the one running), kept in memory: null when none has started since the service started, and for a cancelled upload.',
       {
         kind: 'rescan',
         started_at: EXAMPLE_TIME,
@@ -208,19 +215,19 @@ export const UploadDetailsReply = Type.Object(
         in_progress: count('Being uploaded now.'),
         completed: count('Uploaded, and checked against what S3 stored.'),
         failed: count('Failed; requeued automatically after the requeue interval, or now by POST .../retry.'),
-        total: count('Every file of the request.'),
+        total: count('Every file of the upload.'),
       },
       { description: 'How many files are in each status.' },
     ),
     bytes: Type.Object(
       {
-        total: count('Size of every file of the request.'),
+        total: count('Size of every file of the upload.'),
         uploaded: count('Bytes uploaded so far, finished parts of unfinished files included.'),
       },
       { description: 'Progress in bytes.' },
     ),
   },
-  { title: 'UploadDetails', description: 'An upload request with its progress.' },
+  { $id: 'UploadDetails', description: 'An upload with its progress.' },
 );
 export type UploadDetailsReply = Static<typeof UploadDetailsReply>;
 
@@ -270,7 +277,7 @@ export const FileItem = Type.Object(
     ),
     ready_at: nullable(
       Type.String({ format: 'date-time' }),
-      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the request is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).',
+      'Earliest time the next upload attempt may start (the file has settled, or the failure requeue time); null when it will not start on its own: the upload is cancelled, or the file failed for good (its object key would be longer than S3 allows; see last_error).',
       EXAMPLE_TIME,
     ),
     created_at: time('When the file was first seen.'),
@@ -278,20 +285,20 @@ export const FileItem = Type.Object(
     completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
     failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
   },
-  { title: 'FileTask', description: 'One file of an upload request, and where its upload stands.' },
+  { $id: 'FileTask', description: 'One file of an upload, and where its upload stands.' },
 );
 export type FileItem = Static<typeof FileItem>;
 
 export const FileListReply = Type.Object(
   {
-    items: Type.Array(FileItem),
+    items: Type.Array(ref(FileItem)),
     next_cursor: nullable(
       Type.String(),
       'Pass it as `cursor` to get the next page; null on the last page.',
       '1234',
     ),
   },
-  { title: 'FilePage', description: 'A page of files, in the order they were first seen.' },
+  { $id: 'FilePage', description: 'A page of files, in the order they were first seen.' },
 );
 export type FileListReply = Static<typeof FileListReply>;
 
@@ -300,8 +307,9 @@ export const RetryReply = Type.Object(
     upload_id: Type.String({ examples: [EXAMPLE_ID] }),
     requeued: count('How many failed files are pending again.'),
   },
-  { title: 'RetryResult', description: 'The failed files of the request are pending again.' },
+  { $id: 'RetryResult', description: 'The failed files of the upload are pending again.' },
 );
+export type RetryReply = Static<typeof RetryReply>;
 
 export const RescanReply = Type.Object(
   {
@@ -312,7 +320,7 @@ export const RescanReply = Type.Object(
         '`started`: a scan of the folder started now; `already_running`: a scan was under way (the initial scan, or another rescan), so no other was started (a paced periodic rescan goes on at full speed). Either way, `last_scan` of GET /uploads/{upload_id} shows its progress and outcome.',
     }),
   },
-  { title: 'RescanResult', description: 'A scan of the folder is under way.' },
+  { $id: 'RescanResult', description: 'A scan of the folder is under way.' },
 );
 export type RescanReply = Static<typeof RescanReply>;
 
@@ -342,11 +350,11 @@ export const VerifyReply = Type.Object(
       },
     ),
     requeued: count(
-      'How many of them are pending again, to be uploaded anew: none for a cancelled request, nor for a file that is gone.',
+      'How many of them are pending again, to be uploaded anew: none for a cancelled upload, nor for a file that is gone.',
     ),
   },
   {
-    title: 'VerifyResult',
+    $id: 'VerifyResult',
     description: 'What a check of the completed files against S3 and the local folder found.',
   },
 );
@@ -379,7 +387,7 @@ export const HealthReply = Type.Object(
       { description: 'Whether S3 answers.' },
     ),
   },
-  { title: 'Health', description: 'Whether the service works, reaches its database, and reaches S3.' },
+  { $id: 'Health', description: 'Whether the service works, reaches its database, and reaches S3.' },
 );
 export type HealthReply = Static<typeof HealthReply>;
 
@@ -407,19 +415,20 @@ export const ErrorReply = Type.Object(
       ),
     ),
   },
-  { title: 'Error', description: 'Every error reply has this shape.' },
+  { $id: 'Error', description: 'Every error reply has this shape.' },
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
-/** The error replies a route can give, by status (500 always), each described by its codes. */
-export function errorReplies(...statuses: number[]): Record<number, typeof ErrorReply> {
-  const replies: Record<number, typeof ErrorReply> = {};
-  for (const status of [...statuses, 500]) {
-    const codes = ERROR_CODES.filter((code) => ERROR_CATALOGUE[code].status === status);
-    replies[status] = Type.Object(ErrorReply.properties, {
-      title: 'Error',
-      description: codes.map((code) => `\`${code}\``).join(', '),
-    });
-  }
-  return replies;
-}
+/** The named shapes, registered with the app so that references to them resolve. */
+export const NAMED_SCHEMAS: TSchema[] = [
+  UploadReply,
+  ScanReply,
+  UploadDetailsReply,
+  FileItem,
+  FileListReply,
+  RetryReply,
+  RescanReply,
+  VerifyReply,
+  HealthReply,
+  ErrorReply,
+];

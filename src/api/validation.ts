@@ -1,10 +1,11 @@
 // Request validation against the TypeBox schemas, strict about types: a JSON body is checked as
 // sent (a number is not turned into a string), and a query-string integer must be written as
-// one ("5", not "5.5" or "5abc"). A failure becomes a `validation_error` AppError that names each
+// one ("5", not "5.5" or "5abc"). A failure becomes a `validation_error` ApiError that names each
 // field at fault in the API's own words.
 import { TypeBoxValidatorCompiler, type TSchema } from '@fastify/type-provider-typebox';
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
-import { validationFailed, type AppError, type ErrorDetail } from '../domain/errors.js';
+import type { ErrorDetail } from '../domain/errors.js';
+import { validationFailed, type ApiError } from './errors.js';
 
 /** A schema may carry the words to use when its value breaks one of its constraints. */
 export const ERROR_MESSAGE_KEY = 'x-error-message';
@@ -55,7 +56,7 @@ export function describeFailure(
   schema: TSchema,
   part: string,
   errors: readonly FastifySchemaValidationError[],
-): AppError {
+): ApiError {
   const details = detailsOf(schema, errors);
   const where = PART_NAMES[part] ?? part;
   const summary = details.map((detail) => `${detail.field || 'it'} ${detail.message}`).join('; ');

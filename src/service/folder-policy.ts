@@ -3,7 +3,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError, invalidSourceFolder, sourceFolderNotAllowed } from '../domain/errors.js';
+import { DomainError, invalidSourceFolder, sourceFolderNotAllowed } from '../domain/errors.js';
 import { errorCode } from '../fs-errors.js';
 
 /**
@@ -78,7 +78,7 @@ function isInside(candidate: string, root: string): boolean {
 
 function folderError(folder: string, error: unknown): unknown {
   const code = errorCode(error);
-  if (error instanceof AppError || code === undefined) return error;
+  if (error instanceof DomainError || code === undefined) return error;
   switch (code) {
     case 'ENOENT':
       return invalidSourceFolder(folder, 'does not exist');

@@ -1,5 +1,5 @@
 // The operations the API offers, in domain words. Every input is checked here, before it reaches
-// the store or S3, and every refusal is an AppError from the catalogue.
+// the store or S3, and every refusal is a DomainError.
 import { randomUUID } from 'node:crypto';
 import { bucketNameProblem } from '../domain/bucket-name.js';
 import {

@@ -60,7 +60,7 @@ interface Finding {
 /**
  * Checks every completed task of `upload`, a page at a time, and requeues each page's mismatches
  * (unless the upload is cancelled) before the next page is read, so that memory holds one page
- * however many files the upload has. Throws the `s3_unavailable` AppError when S3 cannot answer;
+ * however many files the upload has. Throws the `s3_unavailable` DomainError when S3 cannot answer;
  * the pages checked before stay requeued.
  */
 export async function verifyCompletedUploads(deps: VerifyDeps, upload: Upload): Promise<VerifyReport> {

@@ -231,7 +231,7 @@ function assertFailedForGood(item: FileItem, keyBytes: number): void {
   assert.equal(
     failed.last_error,
     `the object key is ${keyBytes} bytes of UTF-8; S3 allows at most ${MAX_KEY_BYTES}: ` +
-      "rename the file or shorten the request's destination_prefix; it is not retried automatically",
+      "rename the file or shorten the upload's destination_prefix; it is not retried automatically",
   );
   assert.equal(failed.ready_at, null, 'no automatic requeue');
   assert.equal(failed.bytes_uploaded, 0);

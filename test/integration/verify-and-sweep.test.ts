@@ -16,7 +16,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { AppError } from '../../src/domain/errors.js';
+import { httpStatusOf } from '../../src/api/errors.js';
+import { DomainError } from '../../src/domain/errors.js';
 import { objectKeyFor } from '../../src/domain/object-key.js';
 import { sweepOrphanUploads } from '../../src/engine/orphan-sweep.js';
 import { UploadService } from '../../src/service/upload-service.js';
@@ -238,9 +239,9 @@ describe('verify and the orphan sweep against S3', () => {
       auditor: createObjectAuditor(unreachable, transfer, silent),
     });
     await assert.rejects(service.verify('v2'), (error: unknown) => {
-      assert.ok(error instanceof AppError);
+      assert.ok(error instanceof DomainError);
       assert.equal(error.code, 's3_unavailable');
-      assert.equal(error.httpStatus, 503);
+      assert.equal(httpStatusOf(error.code), 503);
       return true;
     });
     assert.equal((await store.findTaskByPath('v2', 'x.txt'))?.status, 'completed');

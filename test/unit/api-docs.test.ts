@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildApp, type App } from '../../src/api/app.js';
-import { ERROR_CODES } from '../../src/domain/errors.js';
+import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../../src/api/errors.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -18,14 +18,20 @@ const { validate: validateOpenApi } = createRequire(import.meta.url)('oas-valida
   validate: (document: unknown, options: Record<string, unknown>) => Promise<unknown>;
 };
 
+interface MediaType {
+  schema: Schema;
+  examples?: Record<string, { summary?: string; value: { error: string; message: string } }>;
+}
 interface Operation {
+  operationId?: string;
   parameters?: { name: string; in: string; description?: string }[];
   requestBody?: { content: Record<string, { schema: Schema }> };
-  responses: Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
+  responses: Record<string, { description: string; content?: Record<string, MediaType> }>;
   summary?: string;
   tags?: string[];
 }
 interface Schema {
+  $ref?: string;
   type?: string;
   properties?: Record<string, Schema>;
   enum?: unknown[];
@@ -35,21 +41,30 @@ interface Schema {
 }
 interface OpenApiDocument {
   openapi: string;
-  info: { title: string; version: string };
+  info: { title: string; version: string; license?: { name: string } };
+  servers?: { url: string }[];
   paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
 }
 
-const EXPECTED_OPERATIONS = [
-  'get /',
-  'post /uploads',
-  'get /uploads',
-  'get /uploads/{upload_id}',
-  'delete /uploads/{upload_id}',
-  'post /uploads/{upload_id}/retry',
-  'post /uploads/{upload_id}/verify',
-  'post /uploads/{upload_id}/rescan',
-  'get /uploads/{upload_id}/files',
-].sort();
+/** Every operation, by method and path, with its operationId. */
+const EXPECTED_OPERATIONS: Record<string, string> = {
+  'get /': 'getHealth',
+  'post /uploads': 'createUpload',
+  'get /uploads': 'listUploads',
+  'get /uploads/{upload_id}': 'getUpload',
+  'delete /uploads/{upload_id}': 'cancelUpload',
+  'post /uploads/{upload_id}/retry': 'retryUploadFiles',
+  'post /uploads/{upload_id}/verify': 'verifyUpload',
+  'post /uploads/{upload_id}/rescan': 'rescanUpload',
+  'get /uploads/{upload_id}/files': 'listUploadFiles',
+};
+
+/** The schema itself, when it is a reference to a component. */
+function resolved(document: OpenApiDocument, schema: Schema | undefined): Schema | undefined {
+  const name = schema?.$ref?.replace('#/components/schemas/', '');
+  return name === undefined ? schema : document.components.schemas[name];
+}
 
 describe('documentation', () => {
   let root: string;
@@ -87,15 +102,45 @@ describe('documentation', () => {
     return reply.json<OpenApiDocument>();
   }
 
-  test('/openapi.json is a valid OpenAPI 3 document of exactly the API routes', async () => {
+  test('/openapi.json is a valid OpenAPI 3 document of exactly the API routes, each with its operationId', async () => {
     const document = await openApi();
     assert.match(document.openapi, /^3\.0\.\d$/);
     assert.equal(document.info.version, '9.8.7');
+    assert.deepEqual(
+      document.info.license,
+      { name: 'Proprietary' },
+      'no LICENSE file, no license in package.json',
+    );
+    assert.deepEqual(
+      document.servers?.map((server) => server.url),
+      ['/'],
+    );
     await validateOpenApi(document, {});
-    const operations = Object.entries(document.paths)
-      .flatMap(([route, methods]) => Object.keys(methods).map((method) => `${method} ${route}`))
-      .sort();
+    const operations = Object.fromEntries(
+      Object.entries(document.paths).flatMap(([route, methods]) =>
+        Object.entries(methods).map(([method, operation]) => [`${method} ${route}`, operation.operationId]),
+      ),
+    );
     assert.deepEqual(operations, EXPECTED_OPERATIONS);
+  });
+
+  test('the shapes are named components, and the error body is written once', async () => {
+    const document = await openApi();
+    assert.deepEqual(Object.keys(document.components.schemas).sort(), [
+      'Error',
+      'FilePage',
+      'FileTask',
+      'Health',
+      'RescanResult',
+      'RetryResult',
+      'Scan',
+      'Upload',
+      'UploadDetails',
+      'VerifyResult',
+    ]);
+    const text = JSON.stringify(document);
+    assert.equal(text.split('"A stable code for programs').length - 1, 1, 'the Error schema once');
+    assert.ok(text.length < 80_000, `the document is ${text.length} bytes`);
   });
 
   test('every operation documents its success and error replies with the error schema', async () => {
@@ -111,14 +156,25 @@ describe('documentation', () => {
           `${where} documents its success`,
         );
         assert.ok(statuses.includes('500'), `${where} documents the 500`);
-        for (const status of statuses.filter((s) => /^[45]/.test(s) && s !== '503')) {
-          const schema = operation.responses[status]?.content?.['application/json']?.schema;
-          assert.deepEqual(
-            schema?.properties?.error?.enum,
-            ERROR_CODES,
+        const errorStatuses = statuses.filter((s) => /^[45]/.test(s) && !(route === '/' && s === '503'));
+        for (const status of errorStatuses) {
+          const media = operation.responses[status]?.content?.['application/json'];
+          assert.equal(
+            media?.schema.$ref,
+            '#/components/schemas/Error',
             `${where} ${status} uses the error schema`,
           );
-          assert.ok(schema?.properties?.details, `${where} ${status} documents details`);
+          const examples = Object.entries(media?.examples ?? {});
+          assert.ok(examples.length > 0, `${where} ${status} has examples`);
+          for (const [code, example] of examples) {
+            assert.equal(example.value.error, code, `${where} ${status}: the example ${code} is of its code`);
+            assert.equal(
+              ERROR_CATALOGUE[code as ErrorCode]?.status,
+              Number(status),
+              `${where} ${status}: ${code} is a ${status}`,
+            );
+            assert.ok(example.value.message.length > 0);
+          }
         }
         if (route.includes('{upload_id}')) {
           assert.ok(statuses.includes('404'), `${where} documents the 404`);
@@ -127,6 +183,9 @@ describe('documentation', () => {
         }
       }
     }
+    const error = document.components.schemas.Error;
+    assert.deepEqual(error?.properties?.error?.enum, ERROR_CODES);
+    assert.ok(error?.properties?.details, 'the Error schema documents details');
     const create = document.paths['/uploads']?.post;
     assert.deepEqual(Object.keys(create?.responses ?? {}).sort(), [
       '201',
@@ -136,6 +195,7 @@ describe('documentation', () => {
       '413',
       '415',
       '500',
+      '503',
     ]);
   });
 
@@ -162,7 +222,9 @@ describe('documentation', () => {
       'query:limit',
       'query:status',
     ]);
-    const item = files?.responses['200']?.content?.['application/json']?.schema.properties?.items?.items;
+    const page = resolved(document, files?.responses['200']?.content?.['application/json']?.schema);
+    const item = resolved(document, page?.properties?.items?.items);
+    assert.ok(Object.keys(item?.properties ?? {}).length > 10, 'the file fields are listed');
     for (const [name, field] of Object.entries(item?.properties ?? {})) {
       assert.ok(field.description, `file field ${name} is described`);
     }
@@ -196,5 +258,11 @@ describe('documentation', () => {
     assert.match(String(bundle.headers['content-type']), /^text\/javascript/);
     assert.ok(bundle.body.length > 100_000, 'the whole standalone bundle');
     assert.match(bundle.body, /Redoc/);
+    // Its first line sends readers to the licenses of what it bundles, next to it.
+    const notice = /For license information please see ([\w.]+)/.exec(bundle.body.slice(0, 200))?.[1];
+    assert.ok(notice, 'the bundle names its license file');
+    const licenses = await app.inject({ method: 'GET', url: script.replace(/[^/]+$/, notice) });
+    assert.equal(licenses.statusCode, 200);
+    assert.match(licenses.body, /@license|MIT/);
   });
 });

@@ -839,7 +839,7 @@ describe('bad inputs get a 4xx with a JSON message', () => {
 });
 
 describe('errors raised by the framework keep the same shape', () => {
-  test('an unknown route or method is a JSON 404', async (t) => {
+  test('an unknown route is a JSON 404', async (t) => {
     const { app } = await setUp(t);
     assertError(
       await app.inject({ method: 'GET', url: '/nothing/here' }),
@@ -847,7 +847,24 @@ describe('errors raised by the framework keep the same shape', () => {
       'route_not_found',
       /GET \/nothing\/here/,
     );
-    assertError(await app.inject({ method: 'PUT', url: '/uploads' }), 404, 'route_not_found');
+    assertError(await app.inject({ method: 'PUT', url: '/uploads/' }), 404, 'route_not_found');
+  });
+
+  test('a known path asked with another method is a 405 whose Allow header lists its methods', async (t) => {
+    const { app } = await setUp(t);
+    const cases: [method: 'PUT' | 'PATCH' | 'DELETE' | 'POST', url: string, allow: string][] = [
+      ['PUT', '/uploads', 'GET, HEAD, POST'],
+      ['PATCH', '/uploads/u1', 'GET, HEAD, DELETE'],
+      ['DELETE', '/uploads/u1/files?limit=5', 'GET, HEAD'],
+      ['PUT', '/uploads/u1/retry', 'POST'],
+      ['DELETE', '/', 'GET, HEAD'],
+      ['POST', '/openapi.json', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const reply = await app.inject({ method, url });
+      assertError(reply, 405, 'method_not_allowed', new RegExp(`does not take ${method}: it takes ${allow}`));
+      assert.equal(reply.headers.allow, allow, `${method} ${url}`);
+    }
   });
 
   test('a body that is not JSON is a 415', async (t) => {

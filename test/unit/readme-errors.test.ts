@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { it } from 'node:test';
-import { ERROR_CATALOGUE } from '../../src/domain/errors.js';
+import { ERROR_CATALOGUE } from '../../src/api/errors.js';
 
 export function renderErrorTable(): string {
   const rows = Object.entries(ERROR_CATALOGUE).map(

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { buildApp, type App } from '../../src/api/app.js';
 import { DISCARD_LIMIT_BYTES, DISCARD_LIMIT_MS } from '../../src/api/oversized-body.js';
 import { resolveSourceRoots } from '../../src/config.js';
-import { ERROR_CODES } from '../../src/domain/errors.js';
+import { ERROR_CODES } from '../../src/api/errors.js';
 import { UploadService, type UploadServiceDeps } from '../../src/service/upload-service.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -238,7 +238,6 @@ describe('API_TOKEN', () => {
     const reply = await app.inject({ method: 'GET', url: '/openapi.json' });
     assert.equal(reply.statusCode, 200);
     const document = reply.json<{
-      components: { securitySchemes?: Record<string, { type: string; scheme: string }> };
       security?: Record<string, string[]>[];
       paths: Record<
         string,
@@ -248,13 +247,21 @@ describe('API_TOKEN', () => {
             security?: unknown[];
             responses: Record<
               string,
-              { content?: Record<string, { schema: { properties: { error: { enum: string[] } } } }> }
+              {
+                headers?: Record<string, unknown>;
+                content?: Record<string, { schema: { $ref?: string }; examples?: Record<string, unknown> }>;
+              }
             >;
           }
         >
       >;
+      components: {
+        securitySchemes?: Record<string, { type: string; scheme: string }>;
+        schemas: Record<string, { properties: { error: { enum: string[] } } }>;
+      };
     }>();
     await validateOpenApi(document, {});
+    assert.deepEqual(document.components.schemas.Error?.properties.error.enum, ERROR_CODES);
     assert.deepEqual(document.components.securitySchemes?.bearerAuth, {
       type: 'http',
       scheme: 'bearer',
@@ -265,8 +272,15 @@ describe('API_TOKEN', () => {
     for (const [route, methods] of Object.entries(document.paths)) {
       if (route === '/') continue;
       for (const [method, operation] of Object.entries(methods)) {
-        const schema = operation.responses['401']?.content?.['application/json']?.schema;
-        assert.deepEqual(schema?.properties.error.enum, ERROR_CODES, `${method} ${route} documents the 401`);
+        const unauthorized = operation.responses['401'];
+        const media = unauthorized?.content?.['application/json'];
+        assert.equal(
+          media?.schema.$ref,
+          '#/components/schemas/Error',
+          `${method} ${route} documents the 401`,
+        );
+        assert.deepEqual(Object.keys(media?.examples ?? {}), ['unauthorized']);
+        assert.ok(unauthorized?.headers?.['WWW-Authenticate'], `${method} ${route} documents the challenge`);
         assert.equal(operation.security, undefined, `${method} ${route} uses the document's security`);
       }
     }
@@ -275,7 +289,7 @@ describe('API_TOKEN', () => {
   test('without a token the document declares no security at all', async (t) => {
     const { app } = await setUp(t);
     const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<Json>();
-    assert.equal(document.security, undefined);
+    assert.deepEqual(document.security, [], 'no security requirement, for the whole document');
     assert.equal((document.components as Json | undefined)?.securitySchemes, undefined);
     assert.doesNotMatch(JSON.stringify(document.paths), /"401"/);
   });

@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { AppError, type ErrorCode } from '../../src/domain/errors.js';
+import { httpStatusOf } from '../../src/api/errors.js';
+import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js';
 import type { Upload } from '../../src/domain/model.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -47,13 +48,13 @@ async function setUp(t: TestContext): Promise<Fixture> {
 
 async function rejectsWith(
   promise: Promise<unknown>,
-  code: ErrorCode,
+  code: DomainErrorCode,
   messagePart?: RegExp,
-): Promise<AppError> {
+): Promise<DomainError> {
   try {
     await promise;
   } catch (error) {
-    assert.ok(error instanceof AppError, `expected an AppError ${code}, got ${String(error)}`);
+    assert.ok(error instanceof DomainError, `expected a DomainError ${code}, got ${String(error)}`);
     assert.equal(error.code, code, error.message);
     if (messagePart) assert.match(error.message, messagePart);
     return error;
@@ -210,7 +211,7 @@ test('createUpload refuses an upload writing the keys of a live one, naming it, 
       'upload_overlaps',
       new RegExp(`'runs' \\(folder '${f.folder}', bucket 'shared', prefix 'runs'\\).*allow_overlap: true`),
     );
-    assert.equal(error.httpStatus, 409);
+    assert.equal(httpStatusOf(error.code), 409);
     assert.deepEqual(
       error.details?.map((detail) => detail.field),
       ['destination_prefix'],
@@ -305,7 +306,7 @@ test('createUpload: of uploads for the same keys sent together, exactly one is s
   for (const outcome of outcomes) {
     if (outcome.status === 'rejected') {
       assert.ok(
-        outcome.reason instanceof AppError && outcome.reason.code === 'upload_overlaps',
+        outcome.reason instanceof DomainError && outcome.reason.code === 'upload_overlaps',
         String(outcome.reason),
       );
     }

@@ -1,18 +1,16 @@
 // The API described: the OpenAPI document, Swagger UI and ReDoc. Everything is served by the app
 // itself, so the pages work without Internet access.
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { SwaggerOptions, SwaggerTransform } from '@fastify/swagger';
+import { fileURLToPath } from 'node:url';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifySchema } from 'fastify';
-import { errorReplies } from '../schemas.js';
 
 export const OPENAPI_PATH = '/openapi.json';
 export const SWAGGER_UI_PATH = '/docs';
 export const REDOC_PATH = '/redoc';
 const REDOC_BUNDLE_PATH = '/redoc/redoc.standalone.js';
-const BEARER_SCHEME = 'bearerAuth';
+const REDOC_LICENSE_PATH = '/redoc/redoc.standalone.js.LICENSE.txt';
 
 /** A route of the documentation (a page, its assets, the OpenAPI document), given as registered. */
 export function isDocumentationRoute(route: string): boolean {
@@ -22,63 +20,19 @@ export function isDocumentationRoute(route: string): boolean {
   );
 }
 
-const redocBundleFile = createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js');
-
-const API_DESCRIPTION = `Watches local folders and uploads the files that match a glob pattern to S3, keeping the folder structure in the object keys. Uploads are resumable; all state is kept in a database.
-
-Every error reply is a JSON object \`{error, message}\` (plus \`details\` listing the fields at fault for a \`validation_error\`), where \`error\` is one of the codes listed in the Error schema.`;
-
-const AUTH_DESCRIPTION = `
-
-This service has an API token: every route but \`GET /\` and the documentation needs the header \`Authorization: Bearer <token>\` (in Swagger UI: Authorize), and answers 401 \`unauthorized\` without it.`;
-
-export interface OpenApiSettings {
-  version: string;
-  /** The service has an API token: the document declares the bearer scheme and the 401s. */
-  bearerAuth: boolean;
-}
-
 /**
- * Options of @fastify/swagger, which must be registered before the routes it describes. The bearer
- * scheme is declared only when the service has a token, so that the document describes the
- * service as it runs: without a token, no Authorize button and no 401 that never comes.
+ * ReDoc's standalone bundle: copied next to the built service by `npm run build` (dist/vendor/redoc),
+ * or, when the service runs from its sources, taken from the redoc development dependency.
  */
-export function openApiOptions({ version, bearerAuth }: OpenApiSettings): SwaggerOptions {
-  const description = bearerAuth ? API_DESCRIPTION + AUTH_DESCRIPTION : API_DESCRIPTION;
-  return {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'S3 folder uploader', version, description },
-      tags: [
-        { name: 'uploads', description: 'Upload requests: a folder watched and uploaded to a bucket.' },
-        { name: 'files', description: 'The files of an upload request and where each upload stands.' },
-        { name: 'health', description: 'Is the service up, and can it reach its database?' },
-      ],
-      ...(bearerAuth && {
-        components: {
-          securitySchemes: {
-            [BEARER_SCHEME]: {
-              type: 'http',
-              scheme: 'bearer',
-              description: 'The API_TOKEN the service was started with.',
-            },
-          },
-        },
-        security: [{ [BEARER_SCHEME]: [] }],
-      }),
-    },
-    ...(bearerAuth && { transform: withBearerAuth }),
-  };
+function findRedocBundle(): string | undefined {
+  const copied = fileURLToPath(new URL('../../vendor/redoc/redoc.standalone.js', import.meta.url));
+  if (existsSync(copied)) return copied;
+  try {
+    return createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js');
+  } catch {
+    return undefined;
+  }
 }
-
-/** The health check is open to all (`security: []`); every other operation may answer 401. */
-const withBearerAuth: SwaggerTransform = ({ schema, url }) => {
-  // A route registered without a schema has none here, whatever the type says.
-  const given: FastifySchema = (schema as FastifySchema | undefined) ?? {};
-  if (url === '/') return { schema: { ...given, security: [] } as FastifySchema, url };
-  const response = { ...(given.response as Record<number, unknown> | undefined), ...errorReplies(401) };
-  return { schema: { ...given, response }, url };
-};
 
 // Relative URLs, so that the page also works behind a proxy that mounts the API under a path.
 const REDOC_PAGE = `<!doctype html>
@@ -98,6 +52,13 @@ const REDOC_PAGE = `<!doctype html>
 
 export const docsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(swaggerUi, { routePrefix: SWAGGER_UI_PATH });
+  const redocBundleFile = findRedocBundle();
+  if (redocBundleFile === undefined) {
+    app.log.warn(
+      { route: REDOC_PATH },
+      "ReDoc's bundle is missing (neither dist/vendor/redoc from npm run build nor the redoc package): /redoc cannot show the API",
+    );
+  }
 
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
@@ -105,10 +66,17 @@ export const docsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.type('text/html; charset=utf-8').send(REDOC_PAGE),
   );
 
-  app.get(REDOC_BUNDLE_PATH, { schema: { hide: true } }, async (_request, reply) =>
-    reply
+  app.get(REDOC_BUNDLE_PATH, { schema: { hide: true } }, async (_request, reply) => {
+    if (redocBundleFile === undefined) return reply.callNotFound();
+    return reply
       .type('text/javascript; charset=utf-8')
       .header('cache-control', 'public, max-age=86400')
-      .send(createReadStream(redocBundleFile)),
-  );
+      .send(createReadStream(redocBundleFile));
+  });
+
+  // The bundle's first line points its readers here for the licenses of what it holds.
+  app.get(REDOC_LICENSE_PATH, { schema: { hide: true } }, async (_request, reply) => {
+    if (redocBundleFile === undefined) return reply.callNotFound();
+    return reply.type('text/plain; charset=utf-8').send(createReadStream(`${redocBundleFile}.LICENSE.txt`));
+  });
 };

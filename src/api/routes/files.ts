@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../service/upload-service.js';
 import { fileItem } from '../representation.js';
-import {
-  DEFAULT_PAGE_SIZE,
-  errorReplies,
-  FileListReply,
-  ListFilesQuery,
-  UploadIdParams,
-} from '../schemas.js';
+import { DEFAULT_PAGE_SIZE, FileListReply, ListFilesQuery, ref, UploadIdParams } from '../schemas.js';
 
 export interface FileRoutesOptions {
   service: UploadService;
@@ -18,13 +12,14 @@ export const fileRoutes: FastifyPluginAsyncTypebox<FileRoutesOptions> = async (a
     '/uploads/:upload_id/files',
     {
       schema: {
+        operationId: 'listUploadFiles',
         tags: ['files'],
-        summary: 'List the files of an upload request',
+        summary: 'List the files of an upload',
         description:
           'One page at a time, in the order the files were first seen; follow `next_cursor` until it is null.',
         params: UploadIdParams,
         querystring: ListFilesQuery,
-        response: { 200: FileListReply, ...errorReplies(400, 404) },
+        response: { 200: ref(FileListReply) },
       },
     },
     async (request) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../service/upload-service.js';
-import { errorReplies, HealthReply } from '../schemas.js';
+import { HealthReply, ref } from '../schemas.js';
 
 export interface HealthRoutesOptions {
   service: UploadService;
@@ -15,11 +15,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     '/',
     {
       schema: {
+        operationId: 'getHealth',
         tags: ['health'],
         summary: 'Health of the service',
         description:
           'Answers 200 when the service and its database work, 503 (`degraded`) when the database cannot be reached, or its file was removed or replaced while the service ran (`missing`, `replaced`: then every other request answers 503 `database_unavailable` until the service is restarted). `s3` says whether S3 answers; an S3 outage does not make the service unhealthy (it waits the outage out).',
-        response: { 200: HealthReply, 503: HealthReply, ...errorReplies() },
+        response: { 200: ref(HealthReply), 503: ref(HealthReply) },
       },
     },
     async (_request, reply) => {

@@ -1,16 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../service/upload-service.js';
-import { uploadDetailsReply, uploadRequestReply, verifyReply } from '../representation.js';
+import { uploadDetailsReply, uploadReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,
-  errorReplies,
   ListUploadsQuery,
+  ref,
   RescanReply,
   RetryReply,
   UploadDetailsReply,
   UploadIdParams,
-  UploadRequestReply,
+  UploadReply,
   VerifyReply,
 } from '../schemas.js';
 
@@ -23,12 +23,13 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads',
     {
       schema: {
+        operationId: 'createUpload',
         tags: ['uploads'],
-        summary: 'Create an upload request',
+        summary: 'Create an upload',
         description:
-          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. A request that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
+          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
         body: CreateUploadBody,
-        response: { 201: UploadRequestReply, ...errorReplies(400, 403, 409, 413, 415) },
+        response: { 201: ref(UploadReply) },
       },
     },
     async (request, reply) => {
@@ -41,7 +42,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         uploadId: body.upload_id,
         allowOverlap: body.allow_overlap,
       });
-      return reply.status(201).send(uploadRequestReply(created));
+      return reply.status(201).send(uploadReply(created));
     },
   );
 
@@ -49,19 +50,17 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads',
     {
       schema: {
+        operationId: 'listUploads',
         tags: ['uploads'],
-        summary: 'List upload requests',
-        description: 'Oldest first. By default the requests still being worked on: `pending` and `active`.',
+        summary: 'List uploads',
+        description: 'Oldest first. By default the uploads still being worked on: `pending` and `active`.',
         querystring: ListUploadsQuery,
-        response: {
-          200: Type.Array(UploadRequestReply, { description: 'The upload requests, oldest first.' }),
-          ...errorReplies(400),
-        },
+        response: { 200: Type.Array(ref(UploadReply), { description: 'The uploads, oldest first.' }) },
       },
     },
     async (request) => {
-      const requests = await service.listUploads(request.query.status);
-      return requests.map(uploadRequestReply);
+      const uploads = await service.listUploads(request.query.status);
+      return uploads.map(uploadReply);
     },
   );
 
@@ -69,10 +68,11 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads/:upload_id',
     {
       schema: {
+        operationId: 'getUpload',
         tags: ['uploads'],
-        summary: 'Get an upload request and its progress',
+        summary: 'Get an upload and its progress',
         params: UploadIdParams,
-        response: { 200: UploadDetailsReply, ...errorReplies(404) },
+        response: { 200: ref(UploadDetailsReply) },
       },
     },
     async (request) => {
@@ -85,27 +85,29 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads/:upload_id',
     {
       schema: {
+        operationId: 'cancelUpload',
         tags: ['uploads'],
-        summary: 'Cancel an upload request',
+        summary: 'Cancel an upload',
         description:
-          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled request again is not an error.',
+          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error.',
         params: UploadIdParams,
-        response: { 200: UploadRequestReply, ...errorReplies(404) },
+        response: { 200: ref(UploadReply) },
       },
     },
-    async (request) => uploadRequestReply(await service.cancelUpload(request.params.upload_id)),
+    async (request) => uploadReply(await service.cancelUpload(request.params.upload_id)),
   );
 
   app.post(
     '/uploads/:upload_id/retry',
     {
       schema: {
+        operationId: 'retryUploadFiles',
         tags: ['uploads'],
         summary: 'Retry the failed files now',
         description:
-          'Every `failed` file of the request becomes `pending` at once, instead of waiting for the automatic requeue.',
+          'Every `failed` file of the upload becomes `pending` at once, instead of waiting for the automatic requeue.',
         params: UploadIdParams,
-        response: { 200: RetryReply, ...errorReplies(404, 409) },
+        response: { 200: ref(RetryReply) },
       },
     },
     async (request) => {
@@ -119,12 +121,13 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads/:upload_id/rescan',
     {
       schema: {
+        operationId: 'rescanUpload',
         tags: ['uploads'],
         summary: 'Scan the folder now',
         description:
-          "Starts a full scan of the request's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled request is a 409 `upload_not_watched`.",
+          "Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload is a 409 `upload_not_watched`.",
         params: UploadIdParams,
-        response: { 202: RescanReply, ...errorReplies(404, 409) },
+        response: { 202: ref(RescanReply) },
       },
     },
     async (request, reply) => {
@@ -138,12 +141,13 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     '/uploads/:upload_id/verify',
     {
       schema: {
+        operationId: 'verifyUpload',
         tags: ['uploads'],
         summary: 'Check the uploaded files against S3',
         description:
-          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled request's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.",
+          "Asks S3 for the object of every `completed` file (HEAD: its size and ETag, against what the upload recorded) and looks at the local file (its size, against the size uploaded). Each file found wrong is listed with the reason and becomes `pending` again, to be uploaded anew; its `etag`, `validation`, `sha256` and `uploaded_size` are cleared when the object is not the one uploaded. A file that is gone locally is listed but not requeued, and a cancelled upload's files are listed but never requeued. No body. The answer comes once every completed file is checked, a page of 500 at a time, each page's mismatches requeued before the next is read; the first 1,000 mismatches are listed and `mismatched` counts them all. S3 unreachable: 503 `s3_unavailable`; the files found wrong before that stay requeued.",
         params: UploadIdParams,
-        response: { 200: VerifyReply, ...errorReplies(404, 503) },
+        response: { 200: ref(VerifyReply) },
       },
     },
     async (request) => verifyReply(await service.verify(request.params.upload_id)),
