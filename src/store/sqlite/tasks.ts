@@ -4,6 +4,7 @@ import type { Database } from 'better-sqlite3';
 import { sameVersion } from '../../domain/file-version.js';
 import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
 import type { FailureKind, TaskStatus } from '../../domain/status.js';
+import type { TaskRelease } from '../store.js';
 import { InvalidCursorError, assertLimit } from './errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
 import { toFileTask } from './rows.js';
@@ -21,17 +22,6 @@ interface ObservedFileRow {
   readyAt: EpochMs;
   settledAt: EpochMs;
   now: EpochMs;
-}
-
-interface TaskVersion {
-  size: number;
-  mtimeMs: number;
-  ino: number | null;
-  ctimeMs: number | null;
-  observedAt: EpochMs;
-  readyAt: EpochMs | null;
-  refuseStreaming?: boolean;
-  refundAttempt?: boolean;
 }
 
 interface TaskFailure {
@@ -157,7 +147,7 @@ export function taskQueries(db: Database) {
   // with a new version it starts from scratch, as recordObservedFiles does; hash_first stays while
   // only the ctime moved. Every right-hand side reads the row as it was before this update.
   const releaseRunningTask = db.prepare<
-    Omit<TaskVersion, 'refuseStreaming' | 'refundAttempt'> & {
+    Omit<TaskRelease, 'refuseStreaming' | 'refundAttempt'> & {
       taskId: number;
       note: string | null;
       refuseStreaming: number;
@@ -275,7 +265,7 @@ export function taskQueries(db: Database) {
       return failRunningTask.run({ taskId, message, kind, retryAt, now }).changes === 1;
     },
 
-    release(taskId: number, version: TaskVersion, note: string | null, now: EpochMs): boolean {
+    release(taskId: number, version: TaskRelease, note: string | null, now: EpochMs): boolean {
       const { size, mtimeMs, ino, ctimeMs, observedAt, readyAt } = version;
       const refuseStreaming = version.refuseStreaming === true ? 1 : 0;
       const refund = version.refundAttempt === true ? 1 : 0;
