@@ -100,7 +100,7 @@ export async function* listMultipartUploads(
 ): AsyncGenerator<OpenMultipartUpload> {
   const target = prefix === '' ? { bucket } : { bucket, key: prefix };
   let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
+  let s3UploadIdMarker: string | undefined;
   for (;;) {
     const page = await requestS3(context, 'ListMultipartUploads', target, signal, (abortSignal) =>
       context.client.send(
@@ -108,7 +108,7 @@ export async function* listMultipartUploads(
           Bucket: bucket,
           Prefix: prefix === '' ? undefined : prefix,
           KeyMarker: keyMarker,
-          UploadIdMarker: uploadIdMarker,
+          UploadIdMarker: s3UploadIdMarker,
           MaxUploads: pageSize,
         }),
         { abortSignal },
@@ -124,11 +124,11 @@ export async function* listMultipartUploads(
     // listed is where the next page starts, as the markers would have said.
     const last = uploads.at(-1);
     const nextKeyMarker = page.NextKeyMarker || last?.Key;
-    const nextUploadIdMarker = page.NextUploadIdMarker || last?.UploadId;
+    const nextS3UploadIdMarker = page.NextUploadIdMarker || last?.UploadId;
     // Nowhere to go on from, or the same place again: stop rather than loop for ever.
     if (nextKeyMarker === undefined) return;
-    if (nextKeyMarker === keyMarker && nextUploadIdMarker === uploadIdMarker) return;
+    if (nextKeyMarker === keyMarker && nextS3UploadIdMarker === s3UploadIdMarker) return;
     keyMarker = nextKeyMarker;
-    uploadIdMarker = nextUploadIdMarker;
+    s3UploadIdMarker = nextS3UploadIdMarker;
   }
 }
