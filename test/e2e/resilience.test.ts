@@ -195,8 +195,8 @@ describe('cancel', () => {
 
     proxy.clearFaults();
     proxy.resetStats();
-    await writeFile(path.join(source, 'after-cancel.txt'), 'not uploaded by the cancelled request');
-    // A second request on the same folder proves the new file was seen; the cancelled one must not take it.
+    await writeFile(path.join(source, 'after-cancel.txt'), 'not uploaded by the cancelled upload');
+    // A second upload on the same folder proves the new file was seen; the cancelled one must not take it.
     const witnessBucket = await createTestBucket(s3, 'witness');
     const witness = await createUpload(service, {
       source_folder: source,
@@ -204,7 +204,7 @@ describe('cancel', () => {
       pattern: 'after-cancel.txt',
     });
     await waitForCompleted(service, witness, 1);
-    assert.deepEqual(await listKeys(s3, bucket), [], 'nothing uploaded for the cancelled request');
+    assert.deepEqual(await listKeys(s3, bucket), [], 'nothing uploaded for the cancelled upload');
     assert.equal((await uploadDetails(service, uploadId)).status, 'cancelled');
     const listed = await api<{ upload_id: string }[]>(service, 'GET', '/uploads?status=cancelled');
     assert.ok(listed.body.some((request) => request.upload_id === uploadId));

@@ -77,7 +77,7 @@ describe('verify and the orphan sweep against S3', () => {
     checkClient.destroy();
   });
 
-  /** A request over `folder` whose tasks are the given paths, pending. */
+  /** An upload over `folder` whose tasks are the given paths, pending. */
   async function createUpload(uploadId: string, paths: string[], bucketName = bucket): Promise<void> {
     const now = Date.now();
     await store.createUpload(
@@ -248,7 +248,7 @@ describe('verify and the orphan sweep against S3', () => {
   });
 
   it('aborts exactly the multipart uploads at our keys that no task records', async () => {
-    // A request in a bucket that does not exist comes first: its failure must not stop the sweep.
+    // An upload in a bucket that does not exist comes first: its failure must not stop the sweep.
     await createUpload('s0', ['a.txt'], uniqueBucketName('missing'));
     await createUpload('s1', ['tracked.bin', 'untracked.bin']);
     const tracked = await openUpload(`${PREFIX}/tracked.bin`);

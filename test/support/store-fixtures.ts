@@ -50,7 +50,7 @@ export function observed(count: number, size = 100, from = 0, observedAt = T0): 
   }));
 }
 
-/** Creates an active request holding one pending task per file, ready at T0. */
+/** Creates an active upload holding one pending task per file, ready at T0. */
 export async function activeRequestWith(
   store: Store,
   uploadId: string,
@@ -99,10 +99,10 @@ export function totalsOf(tasks: readonly FileTask[]): UploadTotals {
 }
 
 /**
- * Runs `steps` operations picked at random (seeded, so a failure replays) over active requests
+ * Runs `steps` operations picked at random (seeded, so a failure replays) over active uploads
  * named from `uploadIds`, covering every kind of task transition, and calls `check` after each
- * with the ids of every request so far. A cancel operation cancels one open request and opens a
- * new one in its place, so that the operations keep meeting tasks of both kinds of request.
+ * with the ids of every upload so far. A cancel operation cancels one open upload and opens a
+ * new one in its place, so that the operations keep meeting tasks of both kinds of upload.
  */
 export async function runRandomOperations(
   store: Store,
@@ -176,7 +176,7 @@ export async function runRandomOperations(
     },
     (tasks) => store.dropTask(pick(tasks)?.taskId ?? 0),
     () => store.requeueDueFailedTasks(now),
-    // As the service does, which refuses a retry of a cancelled request.
+    // As the service does, which refuses a retry of a cancelled upload.
     () => store.retryFailedTasks(pick(open) ?? '', now),
     () => store.recoverInterruptedTasks(now),
     cancelOne,

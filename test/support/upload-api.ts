@@ -36,14 +36,14 @@ export async function uploadDetails(service: ServiceProcess, uploadId: string): 
   return response.body;
 }
 
-/** Every file task of a request (up to 1,000: enough for a test). */
+/** Every file task of an upload (up to 1,000: enough for a test). */
 export async function fileItems(service: ServiceProcess, uploadId: string): Promise<FileItem[]> {
   const response = await api<{ items: FileItem[] }>(service, 'GET', `/uploads/${uploadId}/files?limit=1000`);
   assert.equal(response.status, 200, JSON.stringify(response.body));
   return response.body.items;
 }
 
-/** Waits until the request has exactly `count` tasks, all completed. */
+/** Waits until the upload has exactly `count` tasks, all completed. */
 export function waitForCompleted(
   service: ServiceProcess,
   uploadId: string,

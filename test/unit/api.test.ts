@@ -144,7 +144,7 @@ describe('happy paths', () => {
     );
   });
 
-  test('POST /uploads creates a request, tells the engine, and answers 201 with it', async (t) => {
+  test('POST /uploads creates an upload, tells the engine, and answers 201 with it', async (t) => {
     const { app, folder, lifecycle } = await setUp(t);
     const reply = await createUpload(app, {
       source_folder: `${folder}/`,
@@ -178,7 +178,7 @@ describe('happy paths', () => {
     assert.equal(body.destination_prefix, '');
   });
 
-  test('GET /uploads lists live requests by default and filters by status', async (t) => {
+  test('GET /uploads lists live uploads by default and filters by status', async (t) => {
     const { app, folder } = await setUp(t);
     for (const upload_id of ['first', 'second', 'third']) {
       const destination = { destination_bucket: 'my-bucket', destination_prefix: upload_id };
@@ -478,7 +478,7 @@ describe('POST /uploads/{id}/verify', () => {
     assertError(notJson, 415, 'unsupported_media_type');
   });
 
-  test('reports on a cancelled request but requeues nothing', async (t) => {
+  test('reports on a cancelled upload but requeues nothing', async (t) => {
     const f = await setUp(t);
     await createUpload(f.app, { source_folder: f.folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
     await completeTasks(f, 'u1', [{ name: 'a.txt', size: 5, inS3: false }]);
@@ -749,7 +749,7 @@ describe('bad inputs get a 4xx with a JSON message', () => {
     assertError(await createUpload(app, payload), 409, 'upload_id_taken', /'same' already exists/);
   });
 
-  test('a request writing the keys of a live one is a 409 naming it, unless allow_overlap is true', async (t) => {
+  test('an upload writing the keys of a live one is a 409 naming it, unless allow_overlap is true', async (t) => {
     const { app, root, folder } = await setUp(t);
     const other = path.join(root, 'other');
     await mkdir(other);
@@ -778,7 +778,7 @@ describe('bad inputs get a 4xx with a JSON message', () => {
       'a choice made at creation, not a field of the request',
     );
 
-    // The same folder to another prefix is two copies, not an overlap; a cancelled request holds no keys.
+    // The same folder to another prefix is two copies, not an overlap; a cancelled upload holds no keys.
     const copy = await createUpload(app, { ...first, destination_prefix: 'runs2' });
     assert.equal(copy.statusCode, 201, copy.body);
     await app.inject({ method: 'DELETE', url: '/uploads/first' });
@@ -830,7 +830,7 @@ describe('bad inputs get a 4xx with a JSON message', () => {
     }
   });
 
-  test('retrying a cancelled request is a 409', async (t) => {
+  test('retrying a cancelled upload is a 409', async (t) => {
     const { app, folder } = await setUp(t);
     await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
     await app.inject({ method: 'DELETE', url: '/uploads/u1' });

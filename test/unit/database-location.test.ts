@@ -34,7 +34,7 @@ function request(uploadId: string): NewUpload {
   return { uploadId, sourceFolder: '/data', destinationBucket: 'b', destinationPrefix: '', pattern: '**' };
 }
 
-/** A store on dir/state.db holding one request, and the losses it reported. */
+/** A store on dir/state.db holding one upload, and the losses it reported. */
 async function storeWithRequest(
   t: TestContext,
   dir: string,
@@ -117,7 +117,7 @@ test('a removed log alone is seen, and a graceful close keeps what it held', asy
 test('an upload created after the file was removed is refused at once, not only after the next check', async (t) => {
   const { store, file, losses } = await storeWithRequest(t, await tempDir(t));
   await rm(file);
-  // The background check looks once a second; creating a request looks again after its commit.
+  // The background check looks once a second; creating an upload looks again after its commit.
   await assertRefused(store.createUpload(request('late'), T0), /was removed while the service ran/);
   assert.equal(losses.length, 1);
   assert.equal(await store.health(), 'missing');

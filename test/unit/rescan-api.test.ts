@@ -164,7 +164,7 @@ describe('POST /uploads/{id}/rescan and last_scan', () => {
     await finishedScan(app, 'u1', 'initial');
     assert.equal((await app.inject({ method: 'DELETE', url: '/uploads/u1' })).statusCode, 200);
     assertError(await rescan(app, 'u1'), 409, 'upload_not_watched', /cancelled/);
-    assert.equal((await details(app, 'u1')).last_scan, null, 'a cancelled request has no monitor');
+    assert.equal((await details(app, 'u1')).last_scan, null, 'a cancelled upload has no monitor');
   });
 
   test('a live upload the engine does not watch right now is a 409 that says to try again', async (t) => {

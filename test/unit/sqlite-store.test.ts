@@ -50,7 +50,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 
 /**
  * Another instance of the service, as far as the database is concerned: a child process that
- * opens the store at `file`, creates the request `uploadId` in it, and holds it open until killed.
+ * opens the store at `file`, creates the upload `uploadId` in it, and holds it open until killed.
  */
 async function startHolder(file: string, uploadId: string): Promise<ChildProcess> {
   const program = `
@@ -435,7 +435,7 @@ describe('SqliteStore', () => {
         })
         .map((row) => row.detail);
     const { claimContenders, claimHead, latestTurn, nextReadyAt, requeueDueFailed } = QUEUE_SCANS;
-    // A range with a bound on ready_at starts after the NULLs (the cancelled requests' tasks).
+    // A range with a bound on ready_at starts after the NULLs (the cancelled uploads' tasks).
     const requestQueue =
       'USING COVERING INDEX file_tasks_by_upload_queue (upload_id=? AND status=? AND ready_at<?)';
     assert.ok(planOf(claimContenders).includes('SCAN r USING COVERING INDEX uploads_active'));
