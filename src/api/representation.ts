@@ -1,7 +1,16 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload } from '../domain/model.js';
+import type { UploadProgress } from '../engine/progress.js';
 import type { VerifyReport } from '../service/verify.js';
-import type { FileItem, ScanReply, UploadDetailsReply, UploadReply, VerifyReply } from './schemas.js';
+import type {
+  FileItem,
+  ScanReply,
+  UploadDetailsReply,
+  UploadProgressReply,
+  UploadReply,
+  UploadSummaryReply,
+  VerifyReply,
+} from './schemas.js';
 
 function iso(time: EpochMs): string {
   return new Date(time).toISOString();
@@ -29,12 +38,27 @@ export function uploadDetailsReply(
   upload: Upload,
   totals: UploadTotals,
   lastScan: ScanReport | null,
+  progress: UploadProgress,
 ): UploadDetailsReply {
   return {
     ...uploadReply(upload),
     last_scan: lastScan && scanReply(lastScan),
     files: { ...totals.files },
     bytes: { ...totals.bytes },
+    progress: progressReply(progress),
+  };
+}
+
+export function uploadSummaryReply(upload: Upload, progress: UploadProgress): UploadSummaryReply {
+  return { ...uploadReply(upload), progress: progressReply(progress) };
+}
+
+export function progressReply(progress: UploadProgress): UploadProgressReply {
+  return {
+    phase: progress.phase,
+    bytes_per_second: progress.bytesPerSecond,
+    eta_seconds: progress.etaSeconds,
+    last_completed_at: isoOrNull(progress.lastCompletedAt),
   };
 }
 

@@ -4,7 +4,7 @@
 // it once, as `#/components/schemas/<$id>`, and generated clients get a type of that name.
 import { Type, type Static, type TSchema, type TUnsafe } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
-import { UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
+import { UPLOAD_PHASES, UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
 
@@ -192,6 +192,45 @@ export const ScanReply = Type.Object(
 );
 export type ScanReply = Static<typeof ScanReply>;
 
+export const UploadProgressReply = Type.Object(
+  {
+    phase: Type.Enum([...UPLOAD_PHASES], {
+      type: 'string',
+      description:
+        'What the upload is doing now, the first that holds: `cancelled` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).',
+      examples: ['uploading'],
+    }),
+    bytes_per_second: Type.Integer({
+      minimum: 0,
+      description:
+        'Throughput: bytes S3 confirmed over the last 20 seconds, per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.',
+      examples: [52428800],
+    }),
+    eta_seconds: nullable(
+      Type.Integer({ minimum: 0 }),
+      'Seconds until the bytes still to send of the pending and in-progress files are sent at the current throughput (failed files wait for their requeue and are not counted); null when the throughput is 0 or nothing is left.',
+      42,
+    ),
+    last_completed_at: nullable(
+      Type.String({ format: 'date-time' }),
+      'When the last file of the upload completed; null until one has.',
+      EXAMPLE_TIME,
+    ),
+  },
+  { $id: 'UploadProgress', description: 'Where an upload stands, computed when asked.' },
+);
+export type UploadProgressReply = Static<typeof UploadProgressReply>;
+
+const progressProperty = {
+  progress: ref(UploadProgressReply),
+};
+
+export const UploadSummaryReply = Type.Object(
+  { ...uploadProperties, ...progressProperty },
+  { $id: 'UploadSummary', description: 'An upload, and where it stands: an item of the list of uploads.' },
+);
+export type UploadSummaryReply = Static<typeof UploadSummaryReply>;
+
 export const UploadDetailsReply = Type.Object(
   {
     ...uploadProperties,
@@ -226,6 +265,7 @@ export const UploadDetailsReply = Type.Object(
       },
       { description: 'Progress in bytes.' },
     ),
+    ...progressProperty,
   },
   { $id: 'UploadDetails', description: 'An upload with its progress.' },
 );
@@ -423,7 +463,9 @@ export type ErrorReply = Static<typeof ErrorReply>;
 export const NAMED_SCHEMAS: TSchema[] = [
   UploadReply,
   ScanReply,
+  UploadProgressReply,
   UploadDetailsReply,
+  UploadSummaryReply,
   FileItem,
   FileListReply,
   RetryReply,

@@ -16,6 +16,8 @@ export interface Upload {
   createdAt: EpochMs;
   updatedAt: EpochMs;
   lastError: string | null;
+  /** When its last file completed; null until one has. */
+  lastCompletedAt: EpochMs | null;
 }
 
 export interface NewUpload {
@@ -133,6 +135,11 @@ export interface TaskCounts {
 export interface UploadTotals {
   files: TaskCounts;
   bytes: { total: number; uploaded: number };
+}
+
+/** An upload's totals, and the bytes of its pending and in-progress files not yet confirmed by S3. */
+export interface UploadCounts extends UploadTotals {
+  backlogBytes: number;
 }
 
 /**

@@ -25,3 +25,10 @@ export function isUploadStatus(value: string): value is UploadStatus {
 export function isTaskStatus(value: string): value is TaskStatus {
   return (TASK_STATUSES as readonly string[]).includes(value);
 }
+
+export const UPLOAD_PHASES = ['scanning', 'uploading', 'failed', 'idle', 'cancelled'] as const;
+/**
+ * What an upload is doing now, computed from its status, its first scan and its files' counts
+ * (see phaseOf in engine/progress.ts); unlike the upload status, it is never stored.
+ */
+export type UploadPhase = (typeof UPLOAD_PHASES)[number];

@@ -1,5 +1,5 @@
 import { DatabaseLostError } from '../domain/errors.js';
-import type { FileTask, RescanOutcome, ScanReport, Upload } from '../domain/model.js';
+import type { FileTask, RescanOutcome, ScanReport, Upload, UploadCounts } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
@@ -13,6 +13,8 @@ import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, fileLogFields, type StopReason } from './task-runner.js';
 import type { UploadLifecycle } from './lifecycle.js';
+import { progressOf, type UploadProgress } from './progress.js';
+import { Throughput } from './throughput.js';
 
 export interface EngineOptions {
   store: Store;
@@ -68,12 +70,14 @@ export class Engine implements UploadLifecycle {
   private readonly observationClock = new ObservationClock();
   private readonly readiness: Readiness;
   private readonly s3: S3Health;
+  private readonly throughput: Throughput;
   /** Ends the start-up sweep when a stop comes first. */
   private readonly startAbort = new AbortController();
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
     this.now = options.now ?? Date.now;
+    this.throughput = new Throughput(this.now);
     this.readiness = { settleMs: wholeMilliseconds(options.settleSeconds), stream: options.stream };
     this.s3 = new S3Health({
       probe: options.probeS3,
@@ -90,6 +94,7 @@ export class Engine implements UploadLifecycle {
       readiness: this.readiness,
       failedRequeueIntervalMs: wholeMilliseconds(options.failedRequeueIntervalSeconds),
       observationClock: this.observationClock.stamp,
+      bytesConfirmed: (task, bytes) => this.throughput.add(task.uploadId, bytes),
       now: this.now,
     });
     this.dispatcher = new Dispatcher({
@@ -174,6 +179,7 @@ export class Engine implements UploadLifecycle {
     await Promise.all(stops);
     await this.waitForTasksOf(uploadId);
     await this.abortMultipartsOf(uploadId);
+    this.throughput.forget(uploadId);
   }
 
   tasksRequeued(): void {
@@ -191,6 +197,16 @@ export class Engine implements UploadLifecycle {
 
   lastScan(uploadId: string): ScanReport | null {
     return this.monitors.get(uploadId)?.lastScan() ?? null;
+  }
+
+  progress(upload: Upload, counts: UploadCounts): UploadProgress {
+    const monitor = this.stopping ? undefined : this.monitors.get(upload.uploadId);
+    const scan = monitor?.lastScan();
+    // A monitor that has not begun its first scan yet is about to: the backlog is not known.
+    const initialScanRunning =
+      monitor !== undefined && (scan == null || (scan.kind === 'initial' && scan.finishedAt === null));
+    const bytesPerSecond = this.throughput.bytesPerSecond(upload.uploadId);
+    return progressOf(upload, counts, { initialScanRunning, bytesPerSecond });
   }
 
   private watchUpload(upload: Upload): void {

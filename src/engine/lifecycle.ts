@@ -1,6 +1,7 @@
 // What the engine offers the application service: the service changes uploads in the store, then
 // tells the engine, which starts or stops the work.
-import type { RescanOutcome, ScanReport, Upload } from '../domain/model.js';
+import type { RescanOutcome, ScanReport, Upload, UploadCounts } from '../domain/model.js';
+import type { UploadProgress } from './progress.js';
 import type { S3HealthReport } from './s3-health.js';
 
 /** What the engine does when the API changes an upload. */
@@ -17,4 +18,6 @@ export interface UploadLifecycle {
   s3Health(): S3HealthReport;
   /** The upload's last scan since the service started watching it; null when none has started. */
   lastScan(uploadId: string): ScanReport | null;
+  /** Where the upload stands (see progressOf), from its counts in the store and what the engine knows. */
+  progress(upload: Upload, counts: UploadCounts): UploadProgress;
 }

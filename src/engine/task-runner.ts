@@ -44,6 +44,8 @@ export interface TaskRunnerOptions {
   s3Health: Pick<S3Health, 'confirmOutage'>;
   /** Stamps observations (see ObservationClock). */
   observationClock: () => number;
+  /** Bytes of the task's file S3 confirmed just now, during this run: the upload's throughput. */
+  bytesConfirmed?: (task: FileTask, bytes: number) => void;
   now?: () => number;
 }
 
@@ -162,6 +164,8 @@ export class TaskRunner {
     const { store } = this.options;
     let lastWrite = 0;
     let pending: Promise<void> = Promise.resolve();
+    // What S3 held of the file when this run began (as last recorded): resumed parts are not new.
+    let confirmed = task.bytesUploaded;
     return {
       multipartCreated: async (multipart) => {
         const { taskId, objectKey: key, size, mtimeMs, ino, ctimeMs } = task;
@@ -178,6 +182,10 @@ export class TaskRunner {
         await store.deleteMultipart(task.taskId);
       },
       bytesUploaded: (total, sizeSoFar) => {
+        if (total > confirmed) {
+          this.options.bytesConfirmed?.(task, total - confirmed);
+          confirmed = total;
+        }
         const now = this.now();
         const size = sizeSoFar ?? task.size;
         // The last bytes of a file of known size: completeTask records them in the same write.

@@ -17,6 +17,7 @@ import {
 import type {
   FileTask,
   NewUpload,
+  UploadCounts,
   UploadTotals,
   RescanOutcome,
   ScanReport,
@@ -28,6 +29,7 @@ import { UPLOAD_STATUSES, type UploadStatus, type TaskStatus } from '../domain/s
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { UploadLifecycle } from '../engine/lifecycle.js';
+import type { UploadProgress } from '../engine/progress.js';
 import type { S3HealthReport } from '../engine/s3-health.js';
 import { readableFolder } from './folder-policy.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';
@@ -45,6 +47,13 @@ const UPLOAD_ID_REGEX = new RegExp(UPLOAD_ID_PATTERN);
 const CURSOR_REGEX = /^[1-9]\d{0,14}$/;
 
 const LIVE_STATUSES: readonly UploadStatus[] = ['pending', 'active'];
+
+/** The counts of an upload with no files (the store answers for every id it is asked; this is for types). */
+const NO_COUNTS: UploadCounts = {
+  files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+  bytes: { total: 0, uploaded: 0 },
+  backlogBytes: 0,
+};
 
 export interface CreateUploadInput {
   sourceFolder: string;
@@ -127,12 +136,33 @@ export class UploadService {
     return this.store.listUploads(statuses);
   }
 
-  async getUpload(
-    uploadId: string,
-  ): Promise<{ upload: Upload; totals: UploadTotals; lastScan: ScanReport | null }> {
+  /** listUploads, each with where it stands: one read of the kept counts for all of them. */
+  async listUploadsWithProgress(
+    status?: UploadStatus | 'all',
+  ): Promise<Array<{ upload: Upload; progress: UploadProgress }>> {
+    const uploads = await this.listUploads(status);
+    const counts = await this.store.uploadCounts(uploads.map((upload) => upload.uploadId));
+    return uploads.map((upload) => ({
+      upload,
+      progress: this.lifecycle.progress(upload, counts.get(upload.uploadId) ?? NO_COUNTS),
+    }));
+  }
+
+  async getUpload(uploadId: string): Promise<{
+    upload: Upload;
+    totals: UploadTotals;
+    lastScan: ScanReport | null;
+    progress: UploadProgress;
+  }> {
     const upload = await this.requireRequest(uploadId);
-    const totals = await this.store.uploadTotals(uploadId);
-    return { upload, totals, lastScan: this.lifecycle.lastScan(uploadId) };
+    const counts = (await this.store.uploadCounts([uploadId])).get(uploadId) ?? NO_COUNTS;
+    const { files, bytes } = counts;
+    return {
+      upload,
+      totals: { files, bytes },
+      lastScan: this.lifecycle.lastScan(uploadId),
+      progress: this.lifecycle.progress(upload, counts),
+    };
   }
 
   async listFiles(

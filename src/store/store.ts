@@ -6,6 +6,7 @@ import type {
   MultipartState,
   NewUpload,
   ObservedFile,
+  UploadCounts,
   UploadTotals,
   Upload,
   UploadedPart,
@@ -40,6 +41,11 @@ export interface Store {
   setUploadError(uploadId: string, message: string | null, now: EpochMs): Promise<void>;
   /** Counts by status and byte totals; cheap however many tasks the upload has. */
   uploadTotals(uploadId: string): Promise<UploadTotals>;
+  /**
+   * The totals of each upload named, with its backlog (bytes of pending and in-progress files not
+   * yet confirmed), in one read of the kept counts: an upload with no files has zeros.
+   */
+  uploadCounts(uploadIds: readonly string[]): Promise<Map<string, UploadCounts>>;
 
   // --- file tasks, as the monitor sees files
   /**

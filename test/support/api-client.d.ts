@@ -30,7 +30,7 @@ export interface paths {
     };
     /**
      * List uploads
-     * @description Oldest first. By default the uploads still being worked on: `pending` and `active`.
+     * @description Oldest first. By default the uploads still being worked on: `pending` and `active`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.
      */
     get: operations['listUploads'];
     put?: never;
@@ -228,6 +228,31 @@ export interface components {
       /** @description Why the scan failed (the folder is gone, say; also in `last_error`); null when it did not, or while it runs. */
       error: string | null;
     };
+    /** @description Where an upload stands, computed when asked. */
+    UploadProgress: {
+      /**
+       * @description What the upload is doing now, the first that holds: `cancelled` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).
+       * @example uploading
+       * @enum {string}
+       */
+      phase: 'scanning' | 'uploading' | 'failed' | 'idle' | 'cancelled';
+      /**
+       * @description Throughput: bytes S3 confirmed over the last 20 seconds, per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.
+       * @example 52428800
+       */
+      bytes_per_second: number;
+      /**
+       * @description Seconds until the bytes still to send of the pending and in-progress files are sent at the current throughput (failed files wait for their requeue and are not counted); null when the throughput is 0 or nothing is left.
+       * @example 42
+       */
+      eta_seconds: number | null;
+      /**
+       * Format: date-time
+       * @description When the last file of the upload completed; null until one has.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      last_completed_at: string | null;
+    };
     /** @description An upload with its progress. */
     UploadDetails: {
       /**
@@ -311,6 +336,58 @@ export interface components {
         /** @description Bytes uploaded so far, finished parts of unfinished files included. */
         uploaded: number;
       };
+      progress: components['schemas']['UploadProgress'];
+    };
+    /** @description An upload, and where it stands: an item of the list of uploads. */
+    UploadSummary: {
+      /**
+       * @description The id of the upload.
+       * @example photos-2024
+       */
+      upload_id: string;
+      /**
+       * @description Real path of the watched folder.
+       * @example /data/photos
+       */
+      source_folder: string;
+      /**
+       * @description The S3 bucket.
+       * @example my-archive
+       */
+      destination_bucket: string;
+      /**
+       * @description Put in front of every object key; empty for none.
+       * @example backups/2024/
+       */
+      destination_prefix: string;
+      /**
+       * @description Glob of the files to upload.
+       * @example **\/*.jpg
+       */
+      pattern: string;
+      /**
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @enum {string}
+       */
+      status: 'pending' | 'active' | 'cancelled';
+      /**
+       * Format: date-time
+       * @description When the upload was created.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description When the upload last changed.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      updated_at: string;
+      /**
+       * @description Why the upload cannot progress (for example, its folder vanished); null when all is well.
+       * @example null
+       */
+      last_error: string | null;
+      progress: components['schemas']['UploadProgress'];
     };
     /** @description One file of an upload, and where its upload stands. */
     FileTask: {
@@ -630,7 +707,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Upload'][];
+          'application/json': components['schemas']['UploadSummary'][];
         };
       };
       /**

@@ -1,4 +1,5 @@
-import type { RescanOutcome, ScanReport, Upload } from '../../src/domain/model.js';
+import type { RescanOutcome, ScanReport, Upload, UploadCounts } from '../../src/domain/model.js';
+import { progressOf, type UploadActivity, type UploadProgress } from '../../src/engine/progress.js';
 import type { S3HealthReport } from '../../src/engine/s3-health.js';
 import type { UploadLifecycle } from '../../src/engine/lifecycle.js';
 
@@ -14,6 +15,8 @@ export class RecordingLifecycle implements UploadLifecycle {
   readonly scans = new Map<string, ScanReport>();
   /** What s3Health() answers. */
   s3: S3HealthReport = { status: 'reachable', since: 0, lastError: null };
+  /** What the engine knows of each upload's activity, by upload id (no scan, no bytes for the others). */
+  readonly activity = new Map<string, UploadActivity>();
 
   uploadCreated(request: Upload): void {
     this.created.push(request.uploadId);
@@ -38,5 +41,10 @@ export class RecordingLifecycle implements UploadLifecycle {
 
   lastScan(uploadId: string): ScanReport | null {
     return this.scans.get(uploadId) ?? null;
+  }
+
+  progress(upload: Upload, counts: UploadCounts): UploadProgress {
+    const activity = this.activity.get(upload.uploadId) ?? { initialScanRunning: false, bytesPerSecond: 0 };
+    return progressOf(upload, counts, activity);
   }
 }

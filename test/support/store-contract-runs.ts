@@ -197,6 +197,32 @@ export function describeRunContract(current: () => Store): void {
       });
     });
 
+    it("keeps when an upload's last file completed, and counts the backlog of every upload asked for in one call", async () => {
+      const [first, second] = await activeRequestWith(store, 'r1', observed(2));
+      assert.ok(first && second);
+      await store.createUpload(newUpload('empty'), T0);
+      assert.equal((await store.getUpload('r1'))?.lastCompletedAt, null);
+      await store.claimReadyTasks(T0, 2);
+      await store.recordProgress(second.taskId, 30, T0 + 1);
+      assert.equal(await store.completeTask(first.taskId, uploadOf(first, '"abc"'), T0 + 5), true);
+      assert.equal((await store.getUpload('r1'))?.lastCompletedAt, T0 + 5);
+      assert.equal((await store.getUpload('empty'))?.lastCompletedAt, null);
+      const counts = await store.uploadCounts(['r1', 'empty', 'unknown']);
+      assert.deepEqual(counts.get('r1'), {
+        files: { pending: 0, in_progress: 1, completed: 1, failed: 0, total: 2 },
+        bytes: { total: 200, uploaded: 130 },
+        backlogBytes: 70,
+      });
+      const none = {
+        files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+        bytes: { total: 0, uploaded: 0 },
+        backlogBytes: 0,
+      };
+      assert.deepEqual(counts.get('empty'), none);
+      assert.deepEqual(counts.get('unknown'), none);
+      assert.deepEqual(await store.uploadCounts([]), new Map());
+    });
+
     it('completes with the version uploaded, which a file that grew during its upload replaces', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);

@@ -45,6 +45,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           createdAt: T0,
           updatedAt: T0,
           lastError: null,
+          lastCompletedAt: null,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
         assert.equal(await store.getUpload('missing'), undefined);

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildApp, type App } from '../../src/api/app.js';
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../../src/api/errors.js';
+import type { Upload, UploadCounts } from '../../src/domain/model.js';
+import { progressOf } from '../../src/engine/progress.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -81,6 +83,8 @@ describe('documentation', () => {
       rescan: () => 'started' as const,
       lastScan: () => null,
       s3Health: () => ({ status: 'reachable' as const, since: 0, lastError: null }),
+      progress: (upload: Upload, counts: UploadCounts) =>
+        progressOf(upload, counts, { initialScanRunning: false, bytesPerSecond: 0 }),
     };
     app = await buildApp({
       service: new UploadService({ store, lifecycle, auditor: new FakeAuditor() }),
@@ -136,6 +140,8 @@ describe('documentation', () => {
       'Scan',
       'Upload',
       'UploadDetails',
+      'UploadProgress',
+      'UploadSummary',
       'VerifyResult',
     ]);
     const text = JSON.stringify(document);

@@ -189,7 +189,9 @@ describe('happy paths', () => {
       const reply = await app.inject({ method: 'GET', url });
       assert.equal(reply.statusCode, 200, reply.body);
       const list = reply.json<Json[]>();
-      for (const item of list) assert.deepEqual(Object.keys(item).sort(), [...UPLOAD_REQUEST_FIELDS].sort());
+      for (const item of list) {
+        assert.deepEqual(Object.keys(item).sort(), [...UPLOAD_REQUEST_FIELDS, 'progress'].sort());
+      }
       return list.map((item) => item.upload_id);
     };
     assert.deepEqual(await ids('/uploads'), ['first', 'third']);
@@ -215,12 +217,51 @@ describe('happy paths', () => {
     const body = jsonOf(reply);
     assert.deepEqual(
       Object.keys(body).sort(),
-      [...UPLOAD_REQUEST_FIELDS, 'last_scan', 'files', 'bytes'].sort(),
+      [...UPLOAD_REQUEST_FIELDS, 'last_scan', 'files', 'bytes', 'progress'].sort(),
     );
     assert.equal(body.last_scan, null);
     assert.equal(body.status, 'active');
     assert.deepEqual(body.files, { pending: 1, in_progress: 0, completed: 0, failed: 2, total: 3 });
     assert.deepEqual(body.bytes, { total: 250, uploaded: 0 });
+    // Pending files come before failed ones; nothing moved, so there is no estimate.
+    assert.deepEqual(body.progress, {
+      phase: 'uploading',
+      bytes_per_second: 0,
+      eta_seconds: null,
+      last_completed_at: null,
+    });
+  });
+
+  test('GET /uploads and GET /uploads/{id} show the same progress: phase, throughput, time left', async (t) => {
+    const { app, folder, store, lifecycle } = await setUp(t);
+    await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
+    await store.recordObservedFiles(
+      'u1',
+      [{ relativePath: 'c.txt', size: 5000, mtimeMs: 1, ino: 1, ctimeMs: 1, observedAt: 1 }],
+      (p) => p,
+      readyAt(0),
+      0,
+    );
+    lifecycle.activity.set('u1', { initialScanRunning: false, bytesPerSecond: 1000 });
+    const expected = { phase: 'uploading', bytes_per_second: 1000, eta_seconds: 5, last_completed_at: null };
+    const details = await app.inject({ method: 'GET', url: '/uploads/u1' });
+    assert.deepEqual(jsonOf(details).progress, expected);
+    const list = await app.inject({ method: 'GET', url: '/uploads' });
+    assert.deepEqual(
+      list.json<Json[]>().map((item) => item.progress),
+      [expected],
+    );
+    lifecycle.activity.set('u1', { initialScanRunning: true, bytesPerSecond: 0 });
+    assert.equal(
+      (jsonOf(await app.inject({ method: 'GET', url: '/uploads/u1' })).progress as Json).phase,
+      'scanning',
+    );
+    await app.inject({ method: 'DELETE', url: '/uploads/u1' });
+    const cancelled = await app.inject({ method: 'GET', url: '/uploads?status=cancelled' });
+    assert.deepEqual(
+      cancelled.json<Json[]>().map((item) => item.progress),
+      [{ phase: 'cancelled', bytes_per_second: 0, eta_seconds: null, last_completed_at: null }],
+    );
   });
 
   test('GET /uploads/{id}/files pages through the files with their whole state', async (t) => {

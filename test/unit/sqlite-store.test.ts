@@ -210,7 +210,7 @@ describe('SqliteStore', () => {
     const older = path.join(folder, 'old-words.db');
     const raw = new Sqlite(older);
     // Up to the file identity migration: the uploads table was upload_requests, its counts request_task_counts.
-    const before = MIGRATIONS.length - 1;
+    const before = MIGRATIONS.findIndex((migration) => migration.includes('RENAME TO uploads'));
     for (const migration of MIGRATIONS.slice(0, before)) raw.exec(migration);
     raw.pragma(`user_version = ${before}`);
     raw.exec(`

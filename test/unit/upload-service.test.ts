@@ -105,6 +105,7 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     createdAt: f.clock.now,
     updatedAt: f.clock.now,
     lastError: null,
+    lastCompletedAt: null,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);

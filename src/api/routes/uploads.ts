@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { UploadService } from '../../service/upload-service.js';
-import { uploadDetailsReply, uploadReply, verifyReply } from '../representation.js';
+import { uploadDetailsReply, uploadReply, uploadSummaryReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,
   ListUploadsQuery,
@@ -11,6 +11,7 @@ import {
   UploadDetailsReply,
   UploadIdParams,
   UploadReply,
+  UploadSummaryReply,
   VerifyReply,
 } from '../schemas.js';
 
@@ -53,14 +54,17 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         operationId: 'listUploads',
         tags: ['uploads'],
         summary: 'List uploads',
-        description: 'Oldest first. By default the uploads still being worked on: `pending` and `active`.',
+        description:
+          'Oldest first. By default the uploads still being worked on: `pending` and `active`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.',
         querystring: ListUploadsQuery,
-        response: { 200: Type.Array(ref(UploadReply), { description: 'The uploads, oldest first.' }) },
+        response: {
+          200: Type.Array(ref(UploadSummaryReply), { description: 'The uploads, oldest first.' }),
+        },
       },
     },
     async (request) => {
-      const uploads = await service.listUploads(request.query.status);
-      return uploads.map(uploadReply);
+      const uploads = await service.listUploadsWithProgress(request.query.status);
+      return uploads.map(({ upload, progress }) => uploadSummaryReply(upload, progress));
     },
   );
 
@@ -76,8 +80,8 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const { upload, totals, lastScan } = await service.getUpload(request.params.upload_id);
-      return uploadDetailsReply(upload, totals, lastScan);
+      const { upload, totals, lastScan, progress } = await service.getUpload(request.params.upload_id);
+      return uploadDetailsReply(upload, totals, lastScan, progress);
     },
   );
 

@@ -14,6 +14,7 @@ export interface UploadRow {
   created_at: number;
   updated_at: number;
   last_error: string | null;
+  last_completed_at: number | null;
 }
 
 export interface TaskRow {
@@ -67,6 +68,7 @@ export interface PartRow {
 }
 
 export interface TaskCountRow {
+  upload_id: string;
   status: string;
   files: number;
   bytes_total: number;
@@ -101,6 +103,7 @@ export function toUpload(row: UploadRow): Upload {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastError: row.last_error,
+    lastCompletedAt: row.last_completed_at,
   };
 }
 

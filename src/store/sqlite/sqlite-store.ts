@@ -10,6 +10,7 @@ import type {
   MultipartState,
   NewUpload,
   ObservedFile,
+  UploadCounts,
   UploadTotals,
   Upload,
   UploadedPart,
@@ -92,6 +93,7 @@ export class SqliteStore implements Store {
       if (completed) {
         this.multiparts.delete(taskId);
         this.uploads.forgetErrorOfTask(taskId, now);
+        this.uploads.markCompletion(taskId, now);
       }
       return completed;
     });
@@ -130,6 +132,10 @@ export class SqliteStore implements Store {
 
   async uploadTotals(uploadId: string): Promise<UploadTotals> {
     return this.run(() => this.uploads.totals(uploadId));
+  }
+
+  async uploadCounts(uploadIds: readonly string[]): Promise<Map<string, UploadCounts>> {
+    return this.run(() => this.uploads.countsOf(uploadIds));
   }
 
   // --- file tasks, as the monitor sees files

@@ -1,7 +1,7 @@
 // Uploads: their statements, prepared once, and the operations built on them.
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
-import type { EpochMs, NewUpload, UploadTotals, Upload } from '../../domain/model.js';
+import type { EpochMs, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
@@ -75,7 +75,16 @@ export function uploadQueries(db: Database) {
       AND last_error_task_id = @taskId`);
 
   const selectTaskCounts = db.prepare<[string], TaskCountRow>(`
-    SELECT status, files, bytes_total, bytes_uploaded FROM upload_task_counts WHERE upload_id = ?`);
+    SELECT upload_id, status, files, bytes_total, bytes_uploaded FROM upload_task_counts WHERE upload_id = ?`);
+
+  // The ids arrive as one JSON array: one statement, one primary-key range per upload.
+  const selectTaskCountsOf = db.prepare<[string], TaskCountRow>(`
+    SELECT upload_id, status, files, bytes_total, bytes_uploaded FROM upload_task_counts
+    WHERE upload_id IN (SELECT value FROM json_each(?))`);
+
+  const markCompletion = db.prepare<{ taskId: number; now: EpochMs }>(`
+    UPDATE uploads SET last_completed_at = @now
+    WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)`);
 
   return {
     create(upload: NewUpload, now: EpochMs): Upload {
@@ -130,17 +139,40 @@ export function uploadQueries(db: Database) {
     },
 
     totals(uploadId: string): UploadTotals {
-      const totals: UploadTotals = {
-        files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
-        bytes: { total: 0, uploaded: 0 },
-      };
-      for (const row of selectTaskCounts.all(uploadId)) {
-        totals.files[taskStatus(row.status)] = row.files;
-        totals.files.total += row.files;
-        totals.bytes.total += row.bytes_total;
-        totals.bytes.uploaded += row.bytes_uploaded;
-      }
+      const { backlogBytes, ...totals } = countsOf(selectTaskCounts.all(uploadId));
+      void backlogBytes;
       return totals;
     },
+
+    countsOf(uploadIds: readonly string[]): Map<string, UploadCounts> {
+      const rowsOf = new Map<string, TaskCountRow[]>(uploadIds.map((uploadId) => [uploadId, []]));
+      for (const row of selectTaskCountsOf.all(JSON.stringify(uploadIds)))
+        rowsOf.get(row.upload_id)?.push(row);
+      return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, countsOf(rows)]));
+    },
+
+    /** The task completed now: so did the last file of its upload. */
+    markCompletion(taskId: number, now: EpochMs): void {
+      markCompletion.run({ taskId, now });
+    },
   };
+}
+
+function countsOf(rows: readonly TaskCountRow[]): UploadCounts {
+  const counts: UploadCounts = {
+    files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+    bytes: { total: 0, uploaded: 0 },
+    backlogBytes: 0,
+  };
+  for (const row of rows) {
+    const status = taskStatus(row.status);
+    counts.files[status] = row.files;
+    counts.files.total += row.files;
+    counts.bytes.total += row.bytes_total;
+    counts.bytes.uploaded += row.bytes_uploaded;
+    if (status === 'pending' || status === 'in_progress') {
+      counts.backlogBytes += Math.max(0, row.bytes_total - row.bytes_uploaded);
+    }
+  }
+  return counts;
 }

@@ -1,0 +1,65 @@
+// Bytes confirmed by S3 per upload over a short sliding window, kept in memory: what the API shows
+// as bytes_per_second. Bounded: a fixed ring of one-second buckets per upload that moved bytes
+// within the window, and an upload leaves the map once its window is empty.
+
+/** The window: long enough to smooth parts of tens of MiB, short enough to follow a stall. */
+export const THROUGHPUT_WINDOW_SECONDS = 20;
+const BUCKET_MS = 1000;
+
+interface Window {
+  /** Bytes per bucket, indexed by the bucket's number modulo the window's length. */
+  bytes: number[];
+  /** The bucket number (time / BUCKET_MS) each slot holds, to tell a stale slot from a live one. */
+  slots: number[];
+}
+
+export class Throughput {
+  private readonly windows = new Map<string, Window>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Records bytes S3 confirmed for one of the upload's files just now. */
+  add(uploadId: string, bytes: number): void {
+    if (!(bytes > 0)) return;
+    const bucket = Math.floor(this.now() / BUCKET_MS);
+    let window = this.windows.get(uploadId);
+    if (!window) {
+      window = {
+        bytes: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(0),
+        slots: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(-1),
+      };
+      this.windows.set(uploadId, window);
+    }
+    const slot = bucket % THROUGHPUT_WINDOW_SECONDS;
+    if (window.slots[slot] !== bucket) {
+      window.slots[slot] = bucket;
+      window.bytes[slot] = 0;
+    }
+    window.bytes[slot] = (window.bytes[slot] ?? 0) + bytes;
+  }
+
+  /**
+   * Bytes per second over the last THROUGHPUT_WINDOW_SECONDS (the current, partial second
+   * included), rounded down; 0 when nothing moved.
+   */
+  bytesPerSecond(uploadId: string): number {
+    const window = this.windows.get(uploadId);
+    if (!window) return 0;
+    const current = Math.floor(this.now() / BUCKET_MS);
+    let sum = 0;
+    for (let slot = 0; slot < THROUGHPUT_WINDOW_SECONDS; slot += 1) {
+      const bucket = window.slots[slot] ?? -1;
+      if (bucket > current - THROUGHPUT_WINDOW_SECONDS && bucket <= current) sum += window.bytes[slot] ?? 0;
+    }
+    if (sum === 0) {
+      this.windows.delete(uploadId);
+      return 0;
+    }
+    return Math.floor(sum / THROUGHPUT_WINDOW_SECONDS);
+  }
+
+  /** A cancelled upload's window goes at once. */
+  forget(uploadId: string): void {
+    this.windows.delete(uploadId);
+  }
+}
