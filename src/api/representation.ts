@@ -1,6 +1,5 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
-import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload } from '../domain/model.js';
-import type { UploadProgress } from '../engine/progress.js';
+import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload, UploadProgress } from '../domain/model.js';
 import type { VerifyReport } from '../service/verify.js';
 import type {
   FileItem,

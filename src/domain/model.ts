@@ -1,4 +1,4 @@
-import type { UploadStatus, TaskStatus } from './status.js';
+import type { UploadPhase, UploadStatus, TaskStatus } from './status.js';
 
 /** Times are milliseconds since the epoch everywhere inside the service; the API renders them as ISO 8601. */
 export type EpochMs = number;
@@ -140,6 +140,16 @@ export interface UploadTotals {
 /** An upload's totals, and the bytes of its pending and in-progress files not yet confirmed by S3. */
 export interface UploadCounts extends UploadTotals {
   backlogBytes: number;
+}
+
+/** Where an upload stands, computed when asked (see progressOf in engine/progress.ts). */
+export interface UploadProgress {
+  phase: UploadPhase;
+  /** Bytes S3 confirmed per second over the throughput window; 0 when nothing moved. */
+  bytesPerSecond: number;
+  /** Seconds until the backlog is sent at that rate; null when the rate is 0 or nothing is left. */
+  etaSeconds: number | null;
+  lastCompletedAt: EpochMs | null;
 }
 
 /**

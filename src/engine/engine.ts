@@ -1,5 +1,12 @@
 import { DatabaseLostError } from '../domain/errors.js';
-import type { FileTask, RescanOutcome, ScanReport, Upload, UploadCounts } from '../domain/model.js';
+import type {
+  FileTask,
+  RescanOutcome,
+  ScanReport,
+  Upload,
+  UploadCounts,
+  UploadProgress,
+} from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
@@ -13,7 +20,7 @@ import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, fileLogFields, type StopReason } from './task-runner.js';
 import type { UploadLifecycle } from './lifecycle.js';
-import { progressOf, type UploadProgress } from './progress.js';
+import { progressOf } from './progress.js';
 import { Throughput } from './throughput.js';
 
 export interface EngineOptions {
@@ -204,7 +211,7 @@ export class Engine implements UploadLifecycle {
     const scan = monitor?.lastScan();
     // A monitor that has not begun its first scan yet is about to: the backlog is not known.
     const initialScanRunning =
-      monitor !== undefined && (scan == null || (scan.kind === 'initial' && scan.finishedAt === null));
+      monitor !== undefined && (!scan || (scan.kind === 'initial' && scan.finishedAt === null));
     const bytesPerSecond = this.throughput.bytesPerSecond(upload.uploadId);
     return progressOf(upload, counts, { initialScanRunning, bytesPerSecond });
   }

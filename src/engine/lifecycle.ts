@@ -1,7 +1,6 @@
 // What the engine offers the application service: the service changes uploads in the store, then
 // tells the engine, which starts or stops the work.
-import type { RescanOutcome, ScanReport, Upload, UploadCounts } from '../domain/model.js';
-import type { UploadProgress } from './progress.js';
+import type { RescanOutcome, ScanReport, Upload, UploadCounts, UploadProgress } from '../domain/model.js';
 import type { S3HealthReport } from './s3-health.js';
 
 /** What the engine does when the API changes an upload. */

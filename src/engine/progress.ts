@@ -1,7 +1,7 @@
 // Where an upload stands, as the API shows it: its phase, its throughput and the time left. Pure
 // functions of the stored counts and what the engine knows in memory (its first scan, the bytes
 // that moved), so that the rules can be tested without a clock or a store.
-import type { EpochMs, TaskCounts, Upload, UploadCounts } from '../domain/model.js';
+import type { TaskCounts, Upload, UploadCounts, UploadProgress } from '../domain/model.js';
 import type { UploadPhase } from '../domain/status.js';
 
 /** What only the engine knows about an upload, in memory. */
@@ -10,14 +10,6 @@ export interface UploadActivity {
   initialScanRunning: boolean;
   /** Bytes S3 confirmed per second, over the throughput window; 0 when nothing moved. */
   bytesPerSecond: number;
-}
-
-export interface UploadProgress {
-  phase: UploadPhase;
-  bytesPerSecond: number;
-  /** Seconds until the known backlog is sent at the current rate; null when unknown or nothing is left. */
-  etaSeconds: number | null;
-  lastCompletedAt: EpochMs | null;
 }
 
 /**

@@ -18,6 +18,7 @@ import type {
   FileTask,
   NewUpload,
   UploadCounts,
+  UploadProgress,
   UploadTotals,
   RescanOutcome,
   ScanReport,
@@ -29,7 +30,6 @@ import { UPLOAD_STATUSES, type UploadStatus, type TaskStatus } from '../domain/s
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { UploadLifecycle } from '../engine/lifecycle.js';
-import type { UploadProgress } from '../engine/progress.js';
 import type { S3HealthReport } from '../engine/s3-health.js';
 import { readableFolder } from './folder-policy.js';
 import { verifyCompletedUploads, type VerifyReport } from './verify.js';

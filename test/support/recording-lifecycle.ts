@@ -1,5 +1,11 @@
-import type { RescanOutcome, ScanReport, Upload, UploadCounts } from '../../src/domain/model.js';
-import { progressOf, type UploadActivity, type UploadProgress } from '../../src/engine/progress.js';
+import type {
+  RescanOutcome,
+  ScanReport,
+  Upload,
+  UploadCounts,
+  UploadProgress,
+} from '../../src/domain/model.js';
+import { progressOf, type UploadActivity } from '../../src/engine/progress.js';
 import type { S3HealthReport } from '../../src/engine/s3-health.js';
 import type { UploadLifecycle } from '../../src/engine/lifecycle.js';
 

@@ -244,6 +244,29 @@ describe('SqliteStore', () => {
     assert.deepEqual(tables, []);
   });
 
+  it("upgrades a database with completed files: each upload's last completion is taken from its files", async () => {
+    await store.close();
+    const older = path.join(folder, 'before-last-completed.db');
+    const raw = new Sqlite(older);
+    const before = MIGRATIONS.findIndex((migration) => migration.includes('last_completed_at'));
+    for (const migration of MIGRATIONS.slice(0, before)) raw.exec(migration);
+    raw.pragma(`user_version = ${before}`);
+    raw.exec(`
+      INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                           status, created_at, updated_at)
+      VALUES ('done', '/src', 'b', '', '**', 'active', ${T0}, ${T0}),
+             ('none', '/src2', 'b', '', '**', 'active', ${T0}, ${T0});
+      INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, bytes_uploaded,
+                              attempts, ready_at, observed_at, created_at, updated_at, completed_at)
+      VALUES ('done', 'a.txt', 'a.txt', 1, 1, 'completed', 1, 1, NULL, ${T0}, ${T0}, ${T0}, ${T0 + 7}),
+             ('done', 'b.txt', 'b.txt', 1, 1, 'completed', 1, 1, NULL, ${T0}, ${T0}, ${T0}, ${T0 + 3}),
+             ('none', 'c.txt', 'c.txt', 1, 1, 'pending', 0, 0, ${T0}, ${T0}, ${T0}, ${T0}, NULL);`);
+    raw.close();
+    open(older);
+    assert.equal((await store.getUpload('done'))?.lastCompletedAt, T0 + 7);
+    assert.equal((await store.getUpload('none'))?.lastCompletedAt, null);
+  });
+
   it('keeps upload_task_counts equal to a GROUP BY over file_tasks', async () => {
     const recount = db.prepare(`
       SELECT upload_id, status, COUNT(*) AS files, SUM(size) AS bytes_total, SUM(bytes_uploaded) AS bytes_uploaded

@@ -139,9 +139,8 @@ export function uploadQueries(db: Database) {
     },
 
     totals(uploadId: string): UploadTotals {
-      const { backlogBytes, ...totals } = countsOf(selectTaskCounts.all(uploadId));
-      void backlogBytes;
-      return totals;
+      const { files, bytes } = countsOf(selectTaskCounts.all(uploadId));
+      return { files, bytes };
     },
 
     countsOf(uploadIds: readonly string[]): Map<string, UploadCounts> {
