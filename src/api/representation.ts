@@ -48,8 +48,17 @@ export function uploadDetailsReply(
   };
 }
 
-export function uploadSummaryReply(upload: Upload, progress: UploadProgress): UploadSummaryReply {
-  return { ...uploadReply(upload), progress: progressReply(progress) };
+export function uploadSummaryReply(
+  upload: Upload,
+  totals: UploadTotals,
+  progress: UploadProgress,
+): UploadSummaryReply {
+  return {
+    ...uploadReply(upload),
+    files: { ...totals.files },
+    bytes: { ...totals.bytes },
+    progress: progressReply(progress),
+  };
 }
 
 export function progressReply(progress: UploadProgress): UploadProgressReply {

@@ -225,8 +225,29 @@ const progressProperty = {
   progress: ref(UploadProgressReply),
 };
 
+/** How many files are in each status, and the bytes: what progress bars are drawn from. */
+const countsProperties = {
+  files: Type.Object(
+    {
+      pending: count('Waiting to be uploaded (new, changed, or requeued after a failure).'),
+      in_progress: count('Being uploaded now.'),
+      completed: count('Uploaded, and checked against what S3 stored.'),
+      failed: count('Failed; requeued automatically after the requeue interval, or now by POST .../retry.'),
+      total: count('Every file of the upload.'),
+    },
+    { description: 'How many files are in each status.' },
+  ),
+  bytes: Type.Object(
+    {
+      total: count('Size of every file of the upload.'),
+      uploaded: count('Bytes uploaded so far, finished parts of unfinished files included.'),
+    },
+    { description: 'Progress in bytes.' },
+  ),
+};
+
 export const UploadSummaryReply = Type.Object(
-  { ...uploadProperties, ...progressProperty },
+  { ...uploadProperties, ...countsProperties, ...progressProperty },
   { $id: 'UploadSummary', description: 'An upload, and where it stands: an item of the list of uploads.' },
 );
 export type UploadSummaryReply = Static<typeof UploadSummaryReply>;
@@ -248,23 +269,7 @@ export const UploadDetailsReply = Type.Object(
         error: null,
       } satisfies ScanReply,
     ),
-    files: Type.Object(
-      {
-        pending: count('Waiting to be uploaded (new, changed, or requeued after a failure).'),
-        in_progress: count('Being uploaded now.'),
-        completed: count('Uploaded, and checked against what S3 stored.'),
-        failed: count('Failed; requeued automatically after the requeue interval, or now by POST .../retry.'),
-        total: count('Every file of the upload.'),
-      },
-      { description: 'How many files are in each status.' },
-    ),
-    bytes: Type.Object(
-      {
-        total: count('Size of every file of the upload.'),
-        uploaded: count('Bytes uploaded so far, finished parts of unfinished files included.'),
-      },
-      { description: 'Progress in bytes.' },
-    ),
+    ...countsProperties,
     ...progressProperty,
   },
   { $id: 'UploadDetails', description: 'An upload with its progress.' },

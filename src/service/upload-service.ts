@@ -136,16 +136,20 @@ export class UploadService {
     return this.store.listUploads(statuses);
   }
 
-  /** listUploads, each with where it stands: one read of the kept counts for all of them. */
+  /** listUploads, each with its counts and where it stands: one read of the kept counts for all of them. */
   async listUploadsWithProgress(
     status?: UploadStatus | 'all',
-  ): Promise<Array<{ upload: Upload; progress: UploadProgress }>> {
+  ): Promise<Array<{ upload: Upload; totals: UploadTotals; progress: UploadProgress }>> {
     const uploads = await this.listUploads(status);
     const counts = await this.store.uploadCounts(uploads.map((upload) => upload.uploadId));
-    return uploads.map((upload) => ({
-      upload,
-      progress: this.lifecycle.progress(upload, counts.get(upload.uploadId) ?? NO_COUNTS),
-    }));
+    return uploads.map((upload) => {
+      const { files, bytes, backlogBytes } = counts.get(upload.uploadId) ?? NO_COUNTS;
+      return {
+        upload,
+        totals: { files, bytes },
+        progress: this.lifecycle.progress(upload, { files, bytes, backlogBytes }),
+      };
+    });
   }
 
   async getUpload(uploadId: string): Promise<{
@@ -154,7 +158,7 @@ export class UploadService {
     lastScan: ScanReport | null;
     progress: UploadProgress;
   }> {
-    const upload = await this.requireRequest(uploadId);
+    const upload = await this.requireUpload(uploadId);
     const counts = (await this.store.uploadCounts([uploadId])).get(uploadId) ?? NO_COUNTS;
     const { files, bytes } = counts;
     return {
@@ -172,7 +176,7 @@ export class UploadService {
     if (options.cursor !== undefined && !CURSOR_REGEX.test(options.cursor)) {
       throw invalidCursor(options.cursor);
     }
-    await this.requireRequest(uploadId);
+    await this.requireUpload(uploadId);
     return this.store.listTasks(uploadId, options);
   }
 
@@ -182,10 +186,10 @@ export class UploadService {
    * asking again retries the clean-up.
    */
   async cancelUpload(uploadId: string): Promise<Upload> {
-    const upload = await this.requireRequest(uploadId);
+    const upload = await this.requireUpload(uploadId);
     if (upload.status !== 'cancelled') await this.store.cancelUpload(uploadId, this.now());
     await this.lifecycle.uploadCancelled(uploadId);
-    return this.requireRequest(uploadId);
+    return this.requireUpload(uploadId);
   }
 
   /**
@@ -194,7 +198,7 @@ export class UploadService {
    * the engine is not watching right now (it is starting, stopping, or retrying after a database error).
    */
   async rescan(uploadId: string): Promise<Exclude<RescanOutcome, 'not_watched'>> {
-    const upload = await this.requireRequest(uploadId);
+    const upload = await this.requireUpload(uploadId);
     if (upload.status === 'cancelled') throw uploadNotWatched(uploadId, 'the upload is cancelled');
     const outcome = this.lifecycle.rescan(uploadId);
     if (outcome === 'not_watched') {
@@ -208,7 +212,7 @@ export class UploadService {
 
   /** Every failed file of the upload is pending again, now. A cancelled upload is refused. */
   async retryFailed(uploadId: string): Promise<{ requeued: number }> {
-    const upload = await this.requireRequest(uploadId);
+    const upload = await this.requireUpload(uploadId);
     if (upload.status === 'cancelled') throw uploadCancelled(uploadId);
     const requeued = await this.store.retryFailedTasks(uploadId, this.now());
     if (requeued > 0) this.lifecycle.tasksRequeued();
@@ -221,7 +225,7 @@ export class UploadService {
    * Throws `s3_unavailable` when S3 cannot answer.
    */
   async verify(uploadId: string): Promise<VerifyReport> {
-    const upload = await this.requireRequest(uploadId);
+    const upload = await this.requireUpload(uploadId);
     const report = await verifyCompletedUploads(
       { store: this.store, auditor: this.auditor, now: this.now },
       upload,
@@ -268,7 +272,7 @@ export class UploadService {
     return run;
   }
 
-  private async requireRequest(uploadId: string): Promise<Upload> {
+  private async requireUpload(uploadId: string): Promise<Upload> {
     const upload = await this.store.getUpload(uploadId);
     if (!upload) throw uploadNotFound(uploadId);
     return upload;

@@ -387,6 +387,26 @@ export interface components {
        * @example null
        */
       last_error: string | null;
+      /** @description How many files are in each status. */
+      files: {
+        /** @description Waiting to be uploaded (new, changed, or requeued after a failure). */
+        pending: number;
+        /** @description Being uploaded now. */
+        in_progress: number;
+        /** @description Uploaded, and checked against what S3 stored. */
+        completed: number;
+        /** @description Failed; requeued automatically after the requeue interval, or now by POST .../retry. */
+        failed: number;
+        /** @description Every file of the upload. */
+        total: number;
+      };
+      /** @description Progress in bytes. */
+      bytes: {
+        /** @description Size of every file of the upload. */
+        total: number;
+        /** @description Bytes uploaded so far, finished parts of unfinished files included. */
+        uploaded: number;
+      };
       progress: components['schemas']['UploadProgress'];
     };
     /** @description One file of an upload, and where its upload stands. */

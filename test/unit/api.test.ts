@@ -21,7 +21,7 @@ import { identityOf, readyAt, versionHeld } from '../support/store-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const UPLOAD_REQUEST_FIELDS = [
+const UPLOAD_FIELDS = [
   'upload_id',
   'source_folder',
   'destination_bucket',
@@ -155,7 +155,7 @@ describe('happy paths', () => {
     });
     assert.equal(reply.statusCode, 201, reply.body);
     const body = jsonOf(reply);
-    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_REQUEST_FIELDS].sort());
+    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_FIELDS].sort());
     assert.equal(body.upload_id, 'photos-2024');
     assert.equal(body.source_folder, folder);
     assert.equal(body.destination_bucket, 'my-bucket');
@@ -190,7 +190,7 @@ describe('happy paths', () => {
       assert.equal(reply.statusCode, 200, reply.body);
       const list = reply.json<Json[]>();
       for (const item of list) {
-        assert.deepEqual(Object.keys(item).sort(), [...UPLOAD_REQUEST_FIELDS, 'progress'].sort());
+        assert.deepEqual(Object.keys(item).sort(), [...UPLOAD_FIELDS, 'files', 'bytes', 'progress'].sort());
       }
       return list.map((item) => item.upload_id);
     };
@@ -201,7 +201,7 @@ describe('happy paths', () => {
     assert.deepEqual(await ids('/uploads?status=all'), ['first', 'second', 'third']);
   });
 
-  test('GET /uploads/{id} adds file counts and bytes', async (t) => {
+  test('GET /uploads/{id} and each item of GET /uploads add file counts and bytes', async (t) => {
     const { app, folder, store } = await setUp(t);
     await createUpload(app, { source_folder: folder, destination_bucket: 'my-bucket', upload_id: 'u1' });
     await failTasks(store, 'u1', ['a.txt', 'b.txt']);
@@ -217,7 +217,7 @@ describe('happy paths', () => {
     const body = jsonOf(reply);
     assert.deepEqual(
       Object.keys(body).sort(),
-      [...UPLOAD_REQUEST_FIELDS, 'last_scan', 'files', 'bytes', 'progress'].sort(),
+      [...UPLOAD_FIELDS, 'last_scan', 'files', 'bytes', 'progress'].sort(),
     );
     assert.equal(body.last_scan, null);
     assert.equal(body.status, 'active');
@@ -230,6 +230,9 @@ describe('happy paths', () => {
       eta_seconds: null,
       last_completed_at: null,
     });
+    // The list carries the same counts, so one call draws every upload's bars.
+    const [item] = (await app.inject({ method: 'GET', url: '/uploads' })).json<Json[]>();
+    assert.deepEqual([item?.files, item?.bytes], [body.files, body.bytes]);
   });
 
   test('GET /uploads and GET /uploads/{id} show the same progress: phase, throughput, time left', async (t) => {

@@ -64,7 +64,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     },
     async (request) => {
       const uploads = await service.listUploadsWithProgress(request.query.status);
-      return uploads.map(({ upload, progress }) => uploadSummaryReply(upload, progress));
+      return uploads.map(({ upload, totals, progress }) => uploadSummaryReply(upload, totals, progress));
     },
   );
 
