@@ -1,0 +1,133 @@
+// One token bucket for every request body of the process (MAX_UPLOAD_BYTES_PER_SECOND): a token is
+// a byte, refilled at the rate, held up to one slice. Waiters are served first come, first served,
+// so parts in flight share the rate evenly, and a change of rate applies to those already waiting.
+
+/** The time and timers the bucket runs on: the real ones, or a test's. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const SYSTEM_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/**
+ * What a body takes from the bucket at a time (64 KiB): small enough that the bytes go on the wire
+ * smoothly, large enough that the timers cost nothing next to the sending.
+ */
+export const SLICE_BYTES = 64 * 1024;
+
+interface Waiter {
+  bytes: number;
+  resolve(): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort(): void;
+}
+
+export class TokenBucket {
+  private rate: number;
+  private tokens: number;
+  private updatedAt: number;
+  private readonly waiters: Waiter[] = [];
+  private timer: unknown;
+
+  /** `bytesPerSecond` 0: no limit. */
+  constructor(
+    bytesPerSecond: number,
+    private readonly capacity = SLICE_BYTES,
+    private readonly clock: Clock = SYSTEM_CLOCK,
+  ) {
+    assertRate(bytesPerSecond);
+    this.rate = bytesPerSecond;
+    this.tokens = capacity;
+    this.updatedAt = clock.now();
+  }
+
+  /** The limit in bytes per second; 0 means none. */
+  get bytesPerSecond(): number {
+    return this.rate;
+  }
+
+  /** Changes the limit at once, for the bytes waiting too; 0 lets every waiter go. */
+  setBytesPerSecond(bytesPerSecond: number): void {
+    assertRate(bytesPerSecond);
+    this.refill();
+    if (this.rate === 0) this.tokens = this.capacity; // nothing was metered while unlimited
+    this.rate = bytesPerSecond;
+    this.drain();
+  }
+
+  /**
+   * Resolves once `bytes` may be sent. A request larger than the capacity waits for a full bucket
+   * and leaves it in debt, so the rate holds on average. Rejects with the signal's reason when it
+   * is aborted first; its bytes are then not counted.
+   */
+  take(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (this.rate === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        bytes,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const index = this.waiters.indexOf(waiter);
+          if (index === -1) return;
+          this.waiters.splice(index, 1);
+          reject(signal?.reason);
+          this.drain();
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.drain();
+    });
+  }
+
+  /** Bytes waiting for the bucket (for tests and logs). */
+  get waiting(): number {
+    return this.waiters.reduce((sum, waiter) => sum + waiter.bytes, 0);
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updatedAt) * this.rate) / 1000);
+    this.updatedAt = now;
+  }
+
+  /** Lets go every waiter the bucket can serve, in order, then sleeps until the next one can be. */
+  private drain(): void {
+    if (this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.refill();
+    for (let head = this.waiters[0]; head !== undefined; head = this.waiters[0]) {
+      if (this.rate !== 0 && this.tokens < Math.min(head.bytes, this.capacity)) {
+        const missing = Math.min(head.bytes, this.capacity) - this.tokens;
+        const ms = Math.max(1, Math.ceil((missing * 1000) / this.rate));
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = undefined;
+          this.drain();
+        }, ms);
+        return;
+      }
+      this.waiters.shift();
+      if (this.rate !== 0) this.tokens -= head.bytes;
+      head.signal?.removeEventListener('abort', head.onAbort);
+      head.resolve();
+    }
+  }
+}
+
+function assertRate(bytesPerSecond: number): void {
+  if (!Number.isSafeInteger(bytesPerSecond) || bytesPerSecond < 0) {
+    throw new RangeError(`a bandwidth limit is a whole number of bytes per second, not ${bytesPerSecond}`);
+  }
+}
