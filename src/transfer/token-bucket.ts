@@ -1,5 +1,6 @@
 // One token bucket for every request body of the process (MAX_UPLOAD_BYTES_PER_SECOND): a token is
-// a byte, refilled at the rate, held up to one slice. Waiters are served first come, first served,
+// a byte, refilled at the rate, held up to a quarter of a second's worth (at least one slice).
+// Waiters are served first come, first served,
 // so parts in flight share the rate evenly, and a change of rate applies to those already waiting.
 
 /** The time and timers the bucket runs on: the real ones, or a test's. */
@@ -21,6 +22,13 @@ export const SYSTEM_CLOCK: Clock = {
  */
 export const SLICE_BYTES = 64 * 1024;
 
+/**
+ * How much sending the bucket holds, in seconds at the rate: a timer that fires late (an event loop
+ * busy hashing a part) is caught up to this much, so the rate holds on a busy machine, while a
+ * second never carries more than 1.25 seconds' worth.
+ */
+export const BURST_SECONDS = 0.25;
+
 interface Waiter {
   bytes: number;
   resolve(): void;
@@ -35,17 +43,23 @@ export class TokenBucket {
   private updatedAt: number;
   private readonly waiters: Waiter[] = [];
   private timer: unknown;
+  private capacity: number;
 
   /** `bytesPerSecond` 0: no limit. */
   constructor(
     bytesPerSecond: number,
-    private readonly capacity = SLICE_BYTES,
     private readonly clock: Clock = SYSTEM_CLOCK,
+    private readonly burstSeconds = BURST_SECONDS,
   ) {
     assertRate(bytesPerSecond);
     this.rate = bytesPerSecond;
-    this.tokens = capacity;
+    this.capacity = this.capacityAt(bytesPerSecond);
+    this.tokens = this.capacity;
     this.updatedAt = clock.now();
+  }
+
+  private capacityAt(bytesPerSecond: number): number {
+    return Math.max(SLICE_BYTES, Math.floor(bytesPerSecond * this.burstSeconds));
   }
 
   /** The limit in bytes per second; 0 means none. */
@@ -57,8 +71,11 @@ export class TokenBucket {
   setBytesPerSecond(bytesPerSecond: number): void {
     assertRate(bytesPerSecond);
     this.refill();
-    if (this.rate === 0) this.tokens = this.capacity; // nothing was metered while unlimited
+    const wasUnlimited = this.rate === 0;
     this.rate = bytesPerSecond;
+    this.capacity = this.capacityAt(bytesPerSecond);
+    // Nothing was metered while unlimited; a lower limit holds no more than its own burst.
+    this.tokens = wasUnlimited ? this.capacity : Math.min(this.tokens, this.capacity);
     this.drain();
   }
 

@@ -66,7 +66,7 @@ function track(bucket: TokenBucket, clock: ManualClock, bytes: number, signal?: 
 describe('token bucket', () => {
   it('with no limit, lets every request go at once and sets no timer', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(0, 64 * KiB, clock);
+    const bucket = new TokenBucket(0, clock);
     const taken = track(bucket, clock, 10 * 1024 * KiB);
     await settle();
     assert.equal(taken.at, 0);
@@ -75,7 +75,7 @@ describe('token bucket', () => {
 
   it('lets a full bucket go at once, then meters the bytes at the rate', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(64 * KiB, 64 * KiB, clock); // 64 KiB/s: one slice a second
+    const bucket = new TokenBucket(64 * KiB, clock, 0); // 64 KiB/s: one slice a second
     const slices = Array.from({ length: 4 }, () => track(bucket, clock, 64 * KiB));
     await clock.advance(3000);
     assert.deepEqual(
@@ -87,7 +87,7 @@ describe('token bucket', () => {
   it('holds the rate over a long run, whatever the slice sizes', async () => {
     const clock = new ManualClock();
     const rate = 1000 * KiB;
-    const bucket = new TokenBucket(rate, 64 * KiB, clock);
+    const bucket = new TokenBucket(rate, clock, 0);
     const sizes = Array.from({ length: 200 }, (_, i) => [64 * KiB, 17 * KiB, 1, 40 * KiB][i % 4]!);
     const records = sizes.map((size) => track(bucket, clock, size));
     const total = sizes.reduce((sum, size) => sum + size, 0);
@@ -100,7 +100,7 @@ describe('token bucket', () => {
 
   it('serves waiters first come, first served', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(64 * KiB, 64 * KiB, clock);
+    const bucket = new TokenBucket(64 * KiB, clock, 0);
     const first = track(bucket, clock, 64 * KiB);
     const big = track(bucket, clock, 64 * KiB);
     const small = track(bucket, clock, 1);
@@ -114,7 +114,7 @@ describe('token bucket', () => {
 
   it('lets a request larger than the bucket go once it is full, and makes it pay afterwards', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(64 * KiB, 64 * KiB, clock);
+    const bucket = new TokenBucket(64 * KiB, clock, 0);
     const large = track(bucket, clock, 256 * KiB);
     const after = track(bucket, clock, 64 * KiB);
     await clock.advance(10_000);
@@ -124,7 +124,7 @@ describe('token bucket', () => {
 
   it('applies a new rate to the bytes already waiting', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(64 * KiB, 64 * KiB, clock);
+    const bucket = new TokenBucket(64 * KiB, clock, 0);
     track(bucket, clock, 64 * KiB); // empties the bucket
     const waiting = track(bucket, clock, 64 * KiB); // due at 1000 ms at 64 KiB/s
     await clock.advance(500); // half refilled
@@ -138,7 +138,7 @@ describe('token bucket', () => {
 
   it('lets every waiter go when the limit is lifted, and meters again from a full bucket when set', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(KiB, 64 * KiB, clock);
+    const bucket = new TokenBucket(KiB, clock, 0);
     const waiters = Array.from({ length: 3 }, () => track(bucket, clock, 64 * KiB));
     await clock.advance(10);
     assert.deepEqual(
@@ -163,7 +163,7 @@ describe('token bucket', () => {
 
   it('drops an aborted waiter, rejects it with the reason, and does not count its bytes', async () => {
     const clock = new ManualClock();
-    const bucket = new TokenBucket(64 * KiB, 64 * KiB, clock);
+    const bucket = new TokenBucket(64 * KiB, clock, 0);
     track(bucket, clock, 64 * KiB);
     const stopper = new AbortController();
     const aborted = track(bucket, clock, 64 * KiB, stopper.signal);
@@ -176,6 +176,25 @@ describe('token bucket', () => {
     assert.equal(aborted.at, undefined);
     assert.equal(behind.at, 1000, 'the next waiter takes its place');
     assert.equal(bucket.waiting, 0);
+  });
+
+  it('holds a quarter of a second of sending, so a late timer is caught up but a burst stays short', async () => {
+    const clock = new ManualClock();
+    const rate = 1024 * KiB;
+    const bucket = new TokenBucket(rate, clock);
+    const first = track(bucket, clock, 256 * KiB); // the full bucket: a quarter of a second
+    const second = track(bucket, clock, 64 * KiB);
+    await clock.advance(1);
+    assert.equal(first.at, 0);
+    assert.equal(second.at, undefined);
+    await clock.advance(10_000); // idle: the bucket fills up to its burst, no further
+    const burst = Array.from({ length: 6 }, () => track(bucket, clock, 64 * KiB));
+    await clock.advance(0);
+    assert.equal(
+      burst.filter((waiter) => waiter.at !== undefined).length,
+      4,
+      'a quarter of a second at once',
+    );
   });
 
   it('refuses a rate that is not a whole number of bytes per second', () => {
