@@ -5,7 +5,7 @@
 // new request, so it is throttled again. With no limit, the request is left exactly as it was.
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SLICE_BYTES, type TokenBucket } from './token-bucket.js';
+import { SLICE_BYTES, sliceBytesAt, type TokenBucket } from './token-bucket.js';
 
 /** A request body that yields its bytes a slice at a time, as the bucket allows. */
 export class ThrottledBody extends Readable {
@@ -17,7 +17,7 @@ export class ThrottledBody extends Readable {
     private readonly bucket: TokenBucket,
   ) {
     super({ highWaterMark: SLICE_BYTES });
-    this.slices = slicesOf(source);
+    this.slices = slicesOf(source, () => sliceBytesAt(bucket.bytesPerSecond));
     // A piped body cannot fail its request: whoever gave a stream body aborts the request and says
     // why (PartStream.failure()); this stream only stops.
     this.on('error', () => undefined);
@@ -45,11 +45,16 @@ export class ThrottledBody extends Readable {
   }
 }
 
-async function* slicesOf(source: Uint8Array | Readable): AsyncGenerator<Uint8Array> {
+async function* slicesOf(
+  source: Uint8Array | Readable,
+  sliceBytes: () => number,
+): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     // The Buffer is held until the request is over: its slices need no copy.
-    for (let offset = 0; offset < source.length; offset += SLICE_BYTES) {
-      yield source.subarray(offset, offset + SLICE_BYTES);
+    for (let offset = 0; offset < source.length;) {
+      const slice = source.subarray(offset, offset + sliceBytes());
+      offset += slice.length;
+      yield slice;
     }
     return;
   }
@@ -57,8 +62,10 @@ async function* slicesOf(source: Uint8Array | Readable): AsyncGenerator<Uint8Arr
   // is copied, so that bytes waiting here are never overwritten. The source is closed by its owner.
   for await (const chunk of source.iterator({ destroyOnReturn: false })) {
     const bytes = chunk as Uint8Array;
-    for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
-      yield Buffer.from(bytes.subarray(offset, offset + SLICE_BYTES));
+    for (let offset = 0; offset < bytes.length;) {
+      const slice = Buffer.from(bytes.subarray(offset, offset + sliceBytes()));
+      offset += slice.length;
+      yield slice;
     }
   }
 }

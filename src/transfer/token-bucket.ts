@@ -21,6 +21,16 @@ export const SYSTEM_CLOCK: Clock = {
  * smoothly, large enough that the timers cost nothing next to the sending.
  */
 export const SLICE_BYTES = 64 * 1024;
+const MIN_SLICE_BYTES = 1024;
+
+/**
+ * The slice a body takes at this rate: 64 KiB, or an eighth of a second's worth at a low rate (at
+ * least 1 KiB), so that a connection is never silent long enough to be taken for dead.
+ */
+export function sliceBytesAt(bytesPerSecond: number): number {
+  if (bytesPerSecond === 0) return SLICE_BYTES;
+  return Math.min(SLICE_BYTES, Math.max(MIN_SLICE_BYTES, Math.floor(bytesPerSecond / 8)));
+}
 
 /**
  * How much sending the bucket holds, in seconds at the rate: a timer that fires late (an event loop
