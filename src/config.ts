@@ -72,6 +72,8 @@ export interface Config {
   maxConcurrentFiles: number;
   /** Longest an S3 request may take, from sending it to the last byte of the answer; then it is retried. */
   s3RequestTimeoutMs: number;
+  /** The bandwidth limit at start, shared by every request body to S3; 0: none. Changed at run time through the API. */
+  maxUploadBytesPerSecond: number;
   logLevel: LogLevel;
   security: SecuritySettings;
 }
@@ -352,6 +354,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       checksumAlgorithm: oneOf(env, 'CHECKSUM_ALGORITHM', ['md5', 'crc32c', 'sha256'], 'md5'),
       maxBufferBytes,
     },
+    maxUploadBytesPerSecond: integer(env, 'MAX_UPLOAD_BYTES_PER_SECOND', 0, 0),
     failedRequeueIntervalSeconds: seconds(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
     rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
     settleSeconds: seconds(env, 'SETTLE_SECONDS', 2, 0),

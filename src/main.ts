@@ -11,6 +11,7 @@ import { sqliteFilesOf } from './store/sqlite/files.js';
 import { createObjectAuditor } from './transfer/object-audit.js';
 import { createS3Client } from './transfer/s3-client.js';
 import { createS3Probe } from './transfer/s3-probe.js';
+import { TokenBucket } from './transfer/token-bucket.js';
 import { createUploader } from './transfer/uploader.js';
 import { VERSION } from './version.js';
 
@@ -54,9 +55,12 @@ async function main(): Promise<void> {
   // lockfile pins the SDK and package.json's engines say which Node this build runs on, so the
   // notice is for whoever upgrades the SDK, not for users at every start.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // One bucket for the whole process: every request body shares the limit, which /settings changes.
+  const bandwidth = new TokenBucket(config.maxUploadBytesPerSecond);
   const s3 = createS3Client(config.s3, {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
     requestTimeoutMs: config.s3RequestTimeoutMs,
+    bandwidth,
   });
   const uploader = createUploader(s3, config.transfer, logger);
   const auditor = createObjectAuditor(s3, config.transfer, logger);
@@ -79,7 +83,13 @@ async function main(): Promise<void> {
     databaseFiles: await sqliteFilesOf(config.sqlitePath),
   });
   const service = new UploadService({ store, lifecycle: engine, auditor, allowedSourceRoots });
-  const app = await buildApp({ service, logger, version: VERSION, apiToken: config.security.apiToken });
+  const app = await buildApp({
+    service,
+    logger,
+    version: VERSION,
+    apiToken: config.security.apiToken,
+    bandwidth,
+  });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.
   const stop = gracefulStop(logger, async () => {
@@ -103,6 +113,7 @@ async function main(): Promise<void> {
       region: config.s3.region,
       authentication: config.security.apiToken === undefined ? 'none' : 'bearer token',
       allowedSourceRoots: allowedSourceRoots ?? 'any',
+      maxUploadBytesPerSecond: bandwidth.bytesPerSecond,
     },
     'service ready',
   );

@@ -7,6 +7,7 @@ import { MIMEType } from 'node:util';
 import { unsupportedCharset } from './errors.js';
 import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
+import { TokenBucket } from '../transfer/token-bucket.js';
 import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { NAMED_SCHEMAS } from './schemas.js';
@@ -14,6 +15,7 @@ import { openApiOptions } from './openapi.js';
 import { docsRoutes } from './routes/docs.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
+import { settingsRoutes } from './routes/settings.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { validatorCompiler } from './validation.js';
 
@@ -24,6 +26,8 @@ export interface AppDeps {
   version: string;
   /** When set, every route but `GET /` and the documentation needs `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
+  /** The process's bandwidth limit, read and changed by /settings; default: one of its own, with no limit. */
+  bandwidth?: TokenBucket;
 }
 
 /**
@@ -63,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { service: deps.service, version: deps.version });
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });
+  await app.register(settingsRoutes, { bandwidth: deps.bandwidth ?? new TokenBucket(0) });
   await app.register(docsRoutes);
   await app.ready();
   return app;

@@ -44,6 +44,7 @@ export function openApiOptions({ version, bearerAuth }: OpenApiSettings): Swagge
         { name: 'uploads', description: 'Uploads: a folder watched and uploaded to a bucket.' },
         { name: 'files', description: 'The files of an upload and where each upload stands.' },
         { name: 'health', description: 'Is the service up, and can it reach its database?' },
+        { name: 'settings', description: 'Settings changed while the service runs: the bandwidth limit.' },
       ],
       // Without a token every operation is open to all: said once, for the whole document.
       security: [],

@@ -44,6 +44,8 @@ export const OPERATIONS = {
   rescanUpload: { errors: [...ONE_UPLOAD, ...READS_BODY, 'upload_not_watched'] },
   verifyUpload: { errors: [...ONE_UPLOAD, ...READS_BODY, 's3_unavailable'] },
   listUploadFiles: { errors: [...ONE_UPLOAD, 'validation_error', 'invalid_cursor'] },
+  getSettings: { errors: [...ANY_REQUEST] },
+  updateSettings: { errors: [...ANY_REQUEST, ...READS_BODY, 'validation_error'] },
 } as const satisfies Record<string, OperationErrors>;
 
 export type OperationId = keyof typeof OPERATIONS;

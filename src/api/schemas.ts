@@ -464,6 +464,32 @@ export const ErrorReply = Type.Object(
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
+// --- settings changed at run time
+
+const maxUploadBytesPerSecond = Type.Integer({
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description:
+    'The bandwidth limit: bytes per second sent to S3 by all uploads together, request bodies only; `0` means no limit. It starts as `MAX_UPLOAD_BYTES_PER_SECOND` and applies to the parts in flight too, within a fraction of a second. A limit set while there was none applies from the next request (a part already being sent goes on at full speed).',
+  examples: [4194304],
+});
+
+export const SettingsReply = Type.Object(
+  { max_upload_bytes_per_second: maxUploadBytesPerSecond },
+  { $id: 'Settings', description: 'The settings that can be changed while the service runs.' },
+);
+export type SettingsReply = Static<typeof SettingsReply>;
+
+export const UpdateSettingsBody = Type.Object(
+  { max_upload_bytes_per_second: Type.Optional(maxUploadBytesPerSecond) },
+  {
+    additionalProperties: false,
+    description:
+      'The settings to change; those left out keep their value. They last until the service stops.',
+  },
+);
+export type UpdateSettingsBody = Static<typeof UpdateSettingsBody>;
+
 /** The named shapes, registered with the app so that references to them resolve. */
 export const NAMED_SCHEMAS: TSchema[] = [
   UploadReply,
@@ -478,4 +504,5 @@ export const NAMED_SCHEMAS: TSchema[] = [
   VerifyReply,
   HealthReply,
   ErrorReply,
+  SettingsReply,
 ];

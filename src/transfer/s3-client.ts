@@ -3,6 +3,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError, DEFAULT_S3_REQUEST_TIMEOUT_MS, type ChecksumMode, type S3Settings } from '../config.js';
+import { throttleRequestBodies } from './throttled-body.js';
+import type { TokenBucket } from './token-bucket.js';
 
 /** Time allowed to open a TCP (and TLS) connection. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
@@ -17,6 +19,8 @@ export interface S3ClientOptions {
   connectionTimeoutMs?: number;
   socketIdleTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** The process's bandwidth limit (MAX_UPLOAD_BYTES_PER_SECOND), which every request body goes through. */
+  bandwidth?: TokenBucket;
 }
 
 const CHECKSUM_MODES: Record<ChecksumMode, 'WHEN_REQUIRED' | 'WHEN_SUPPORTED'> = {
@@ -75,6 +79,7 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
     },
   });
   boundAnswerBody(client, requestTimeoutMs);
+  if (options.bandwidth !== undefined) throttleRequestBodies(client, options.bandwidth);
   return client;
 }
 

@@ -146,6 +146,30 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/settings': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Read the settings that can be changed while the service runs
+     * @description The bandwidth limit in force now.
+     */
+    get: operations['getSettings'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Change settings while the service runs
+     * @description Sets the fields given and answers every setting as it now is. `max_upload_bytes_per_second` applies at once to all uploads, the parts being sent included; `0` lifts the limit. A change lasts until the service stops: at the next start `MAX_UPLOAD_BYTES_PER_SECOND` applies again.
+     */
+    patch: operations['updateSettings'];
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -652,6 +676,14 @@ export interface components {
         /** @example 'data/photos' is a relative path */
         message: string;
       }[];
+    };
+    /** @description The settings that can be changed while the service runs. */
+    Settings: {
+      /**
+       * @description The bandwidth limit: bytes per second sent to S3 by all uploads together, request bodies only; `0` means no limit. It starts as `MAX_UPLOAD_BYTES_PER_SECOND` and applies to the parts in flight too, within a fraction of a second. A limit set while there was none applies from the next request (a part already being sent goes on at full speed).
+       * @example 4194304
+       */
+      max_upload_bytes_per_second: number;
     };
   };
   responses: never;
@@ -1388,6 +1420,117 @@ export interface operations {
       };
       /** @description `database_unavailable`: The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed. When its file was removed or replaced while the service ran, every request but `GET /` (which answers 503 `degraded`) gets this answer until the service is restarted (the message says what to do first). */
       503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The settings that can be changed while the service runs. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Settings'];
+        };
+      };
+      /** @description `bad_request`: The HTTP request itself is malformed (for example a bad URL or Content-Length). */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `internal_error`: An unexpected error on the server. It is logged with the request id; the details are not sent. */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description The settings to change; those left out keep their value. They last until the service stops. */
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * @description The bandwidth limit: bytes per second sent to S3 by all uploads together, request bodies only; `0` means no limit. It starts as `MAX_UPLOAD_BYTES_PER_SECOND` and applies to the parts in flight too, within a fraction of a second. A limit set while there was none applies from the next request (a part already being sent goes on at full speed).
+           * @example 4194304
+           */
+          max_upload_bytes_per_second?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description The settings that can be changed while the service runs. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Settings'];
+        };
+      };
+      /**
+       * @description `bad_request`: The HTTP request itself is malformed (for example a bad URL or Content-Length).
+       *
+       *     `invalid_json`: The request body is not valid JSON.
+       *
+       *     `validation_error`: The request does not match the API schema: a missing or unknown field, a wrong type, a value out of range. `details` lists each field with what is wrong.
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `payload_too_large`: The request body is larger than the server accepts. */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `unsupported_media_type`: The request body is not sent as `application/json`, or declares a charset other than UTF-8. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `internal_error`: An unexpected error on the server. It is logged with the request id; the details are not sent. */
+      500: {
         headers: {
           [name: string]: unknown;
         };

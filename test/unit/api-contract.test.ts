@@ -18,7 +18,7 @@ import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 const TOKEN = 'contract-test-token';
 
-type Method = 'GET' | 'POST' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 interface Operation {
   operationId: string;
@@ -221,7 +221,7 @@ describe('the OpenAPI document declares every status and code the routes answer'
     for (const [route, operations] of Object.entries(document.paths)) {
       const url = route.replace('{upload_id}', 'kept');
       const documented = Object.keys(operations).map((method) => method.toUpperCase());
-      const expected = ['GET', 'HEAD', 'POST', 'DELETE'].filter(
+      const expected = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'].filter(
         (method) => documented.includes(method) || (method === 'HEAD' && documented.includes('GET')),
       );
       const reply = await plain.app.inject({ method: 'PUT', url });
@@ -229,6 +229,32 @@ describe('the OpenAPI document declares every status and code the routes answer'
       assert.equal(reply.json<{ error: string }>().error, 'method_not_allowed');
       assert.equal(reply.headers.allow, expected.join(', '), `PUT ${url}`);
     }
+  });
+
+  test('the settings: read, changed, refused, and behind the API token', async () => {
+    const settings = (payload?: string | object, headers?: Record<string, string>): Call =>
+      payload === undefined && headers === undefined
+        ? { operationId: 'getSettings', method: 'GET', url: '/settings' }
+        : { operationId: 'updateSettings', method: 'PATCH', url: '/settings', payload, headers };
+    assert.equal(await call(plain, seen, settings()), 200);
+    assert.equal(await call(plain, seen, settings({ max_upload_bytes_per_second: 4096 })), 200);
+    assert.equal(await call(plain, seen, settings({ max_upload_bytes_per_second: 0 })), 200);
+    for (const refused of [
+      { max_upload_bytes_per_second: -1 },
+      { max_upload_bytes_per_second: 1.5 },
+      { other: 1 },
+    ]) {
+      assert.equal(await call(plain, seen, settings(refused)), 400, JSON.stringify(refused));
+    }
+    const json = { 'content-type': 'application/json' };
+    assert.equal(await call(plain, seen, settings('{"a":', json)), 400);
+    assert.equal(await call(plain, seen, settings('a', { 'content-type': 'text/plain' })), 415);
+    const large = JSON.stringify({ filler: 'x'.repeat(100 * 1024) });
+    assert.equal(await call(plain, seen, settings(large, json)), 413);
+    assertDocumented(document, seen);
+    assert.equal(await call(guarded, seenGuarded, settings()), 401);
+    assert.equal(await call(guarded, seenGuarded, settings({ max_upload_bytes_per_second: 1 })), 401);
+    assertDocumented(guardedDocument, seenGuarded);
   });
 
   // Last: the database's file is removed, and is gone for good until a restart.

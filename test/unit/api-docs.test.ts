@@ -60,6 +60,8 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   'post /uploads/{upload_id}/verify': 'verifyUpload',
   'post /uploads/{upload_id}/rescan': 'rescanUpload',
   'get /uploads/{upload_id}/files': 'listUploadFiles',
+  'get /settings': 'getSettings',
+  'patch /settings': 'updateSettings',
 };
 
 /** The schema itself, when it is a reference to a component. */
@@ -138,6 +140,7 @@ describe('documentation', () => {
       'RescanResult',
       'RetryResult',
       'Scan',
+      'Settings',
       'Upload',
       'UploadDetails',
       'UploadProgress',
