@@ -4,6 +4,7 @@ import { buildApp } from './api/app.js';
 import { ConfigError, loadConfig, resolveSourceRoots, s3SettingsUnset, type Config } from './config.js';
 import { MAX_PARTS } from './transfer/part-plan.js';
 import { Engine } from './engine/engine.js';
+import { SettingsService } from './service/settings.js';
 import { UploadService } from './service/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open-store.js';
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     logger,
     version: VERSION,
     apiToken: config.security.apiToken,
-    bandwidth,
+    settings: new SettingsService(bandwidth),
   });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.

@@ -7,7 +7,7 @@ import { MIMEType } from 'node:util';
 import { unsupportedCharset } from './errors.js';
 import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
-import { TokenBucket } from '../transfer/token-bucket.js';
+import { SettingsService } from '../service/settings.js';
 import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { NAMED_SCHEMAS } from './schemas.js';
@@ -26,8 +26,8 @@ export interface AppDeps {
   version: string;
   /** When set, every route but `GET /` and the documentation needs `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
-  /** The process's bandwidth limit, read and changed by /settings; default: one of its own, with no limit. */
-  bandwidth?: TokenBucket;
+  /** What /settings reads and changes; default: settings of its own, with no limit, steering nothing. */
+  settings?: SettingsService;
 }
 
 /**
@@ -67,7 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { service: deps.service, version: deps.version });
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });
-  await app.register(settingsRoutes, { bandwidth: deps.bandwidth ?? new TokenBucket(0) });
+  await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
   await app.register(docsRoutes);
   await app.ready();
   return app;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { buildApp, type App } from '../../src/api/app.js';
+import { SettingsService } from '../../src/service/settings.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { TokenBucket } from '../../src/transfer/token-bucket.js';
@@ -19,7 +20,12 @@ async function setUp(t: TestContext, bandwidth: TokenBucket): Promise<App> {
     lifecycle: new RecordingLifecycle(),
     auditor: new FakeAuditor(),
   });
-  const app = await buildApp({ service, logger: false, version: '0', bandwidth });
+  const app = await buildApp({
+    service,
+    logger: false,
+    version: '0',
+    settings: new SettingsService(bandwidth),
+  });
   t.after(async () => {
     await app.close();
     await store.close();

@@ -1,17 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { TokenBucket } from '../../transfer/token-bucket.js';
+import type { SettingsService } from '../../service/settings.js';
 import { ref, SettingsReply, UpdateSettingsBody } from '../schemas.js';
 
 export interface SettingsRoutesOptions {
-  /** The process's bandwidth limit (MAX_UPLOAD_BYTES_PER_SECOND at start). */
-  bandwidth: TokenBucket;
+  /** The settings that change at run time (the bandwidth limit: MAX_UPLOAD_BYTES_PER_SECOND at start). */
+  settings: SettingsService;
 }
 
-export const settingsRoutes: FastifyPluginAsyncTypebox<SettingsRoutesOptions> = async (
-  app,
-  { bandwidth },
-) => {
-  const current = (): SettingsReply => ({ max_upload_bytes_per_second: bandwidth.bytesPerSecond });
+export const settingsRoutes: FastifyPluginAsyncTypebox<SettingsRoutesOptions> = async (app, { settings }) => {
+  const current = (): SettingsReply => ({
+    max_upload_bytes_per_second: settings.current().maxUploadBytesPerSecond,
+  });
 
   app.get(
     '/settings',
@@ -42,9 +41,8 @@ export const settingsRoutes: FastifyPluginAsyncTypebox<SettingsRoutesOptions> = 
     },
     async (request) => {
       const limit = request.body?.max_upload_bytes_per_second;
-      if (limit !== undefined && limit !== bandwidth.bytesPerSecond) {
-        const previous = bandwidth.bytesPerSecond;
-        bandwidth.setBytesPerSecond(limit);
+      const previous = settings.update({ maxUploadBytesPerSecond: limit }).maxUploadBytesPerSecond;
+      if (limit !== undefined && limit !== previous) {
         request.log.info(
           { maxUploadBytesPerSecond: limit, previous },
           limit === 0 ? 'upload bandwidth limit lifted' : 'upload bandwidth limit changed',
