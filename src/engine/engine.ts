@@ -22,6 +22,10 @@ import { TaskRunner, fileLogFields, type StopReason } from './task-runner.js';
 import type { UploadLifecycle } from './lifecycle.js';
 import { progressOf } from './progress.js';
 import { Throughput } from './throughput.js';
+import { EventBus } from './events.js';
+import { PhaseWatch } from './phase-watch.js';
+import type { ServiceEvent } from '../domain/events.js';
+import { phaseOf } from './progress.js';
 
 export interface EngineOptions {
   store: Store;
@@ -41,6 +45,10 @@ export interface EngineOptions {
   maxConcurrentFiles: number;
   /** The service's own database files, by real path: never uploaded, whatever the pattern. */
   databaseFiles?: readonly string[];
+  /** Where the engine tells what happens (domain/events.ts); default: a bus of its own. */
+  events?: EventBus;
+  /** How often every watched upload's phase is looked at, for changes no event announces. */
+  phaseTickMs?: number;
   /** How long in-flight uploads may go on after a stop is asked, before they are aborted. */
   shutdownGraceMs?: number;
   now?: () => number;
@@ -78,6 +86,9 @@ export class Engine implements UploadLifecycle {
   private readonly readiness: Readiness;
   private readonly s3: S3Health;
   private readonly throughput: Throughput;
+  private readonly phases: PhaseWatch;
+  /** What the engine tells: files started, progressing, completed, failed; uploads created, cancelled, phases. */
+  readonly events: EventBus;
   /** Ends the start-up sweep when a stop comes first. */
   private readonly startAbort = new AbortController();
 
@@ -85,6 +96,19 @@ export class Engine implements UploadLifecycle {
     this.log = options.logger;
     this.now = options.now ?? Date.now;
     this.throughput = new Throughput(this.now);
+    this.events = options.events ?? new EventBus(options.logger);
+    this.phases = new PhaseWatch({
+      counts: (uploadIds) => options.store.uploadCounts(uploadIds),
+      phaseOf: (uploadId, counts) =>
+        this.monitors.has(uploadId) && !this.stopping
+          ? phaseOf({ status: 'active' }, this.initialScanRunning(uploadId), counts.files)
+          : undefined,
+      watched: () => this.monitors.keys(),
+      publish: (event) => this.events.publish(event),
+      logger: options.logger,
+      tickMs: options.phaseTickMs,
+      now: this.now,
+    });
     this.readiness = { settleMs: wholeMilliseconds(options.settleSeconds), stream: options.stream };
     this.s3 = new S3Health({
       probe: options.probeS3,
@@ -102,6 +126,7 @@ export class Engine implements UploadLifecycle {
       failedRequeueIntervalMs: wholeMilliseconds(options.failedRequeueIntervalSeconds),
       observationClock: this.observationClock.stamp,
       bytesConfirmed: (task, bytes) => this.throughput.add(task.uploadId, bytes),
+      publish: (event) => this.publishFileEvent(event),
       now: this.now,
     });
     this.dispatcher = new Dispatcher({
@@ -132,6 +157,7 @@ export class Engine implements UploadLifecycle {
     await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
     if (this.stopping) return;
     this.dispatcher.start();
+    this.phases.start();
     this.log.info({ uploads: live.length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
     // background: a slow S3 must not hold up the start, nor a stop.
@@ -159,6 +185,7 @@ export class Engine implements UploadLifecycle {
     this.startAbort.abort();
     this.s3.stop();
     await this.dispatcher.stop();
+    await this.phases.stop();
     await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
     this.monitors.clear();
     const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
@@ -172,12 +199,16 @@ export class Engine implements UploadLifecycle {
   }
 
   uploadCreated(upload: Upload): void {
-    if (!this.stopping) this.watchUpload(upload);
+    if (this.stopping) return;
+    this.events.publish({ type: 'upload.created', uploadId: upload.uploadId, at: this.now() });
+    this.watchUpload(upload);
   }
 
   async uploadCancelled(uploadId: string): Promise<void> {
     const monitor = this.monitors.get(uploadId);
     this.monitors.delete(uploadId);
+    this.events.publish({ type: 'upload.cancelled', uploadId, at: this.now() });
+    this.phases.cancelled(uploadId);
     const stops: Promise<void>[] = [];
     if (monitor) stops.push(monitor.stop());
     for (const entry of this.running.values()) {
@@ -191,6 +222,7 @@ export class Engine implements UploadLifecycle {
 
   tasksRequeued(): void {
     this.dispatcher.wake();
+    for (const uploadId of this.monitors.keys()) this.phases.lookSoon(uploadId);
   }
 
   rescan(uploadId: string): RescanOutcome {
@@ -207,13 +239,22 @@ export class Engine implements UploadLifecycle {
   }
 
   progress(upload: Upload, counts: UploadCounts): UploadProgress {
-    const monitor = this.stopping ? undefined : this.monitors.get(upload.uploadId);
-    const scan = monitor?.lastScan();
-    // A monitor that has not begun its first scan yet is about to: the backlog is not known.
-    const initialScanRunning =
-      monitor !== undefined && (!scan || (scan.kind === 'initial' && scan.finishedAt === null));
+    const initialScanRunning = this.initialScanRunning(upload.uploadId);
     const bytesPerSecond = this.throughput.bytesPerSecond(upload.uploadId);
     return progressOf(upload, counts, { initialScanRunning, bytesPerSecond });
+  }
+
+  private initialScanRunning(uploadId: string): boolean {
+    const monitor = this.stopping ? undefined : this.monitors.get(uploadId);
+    const scan = monitor?.lastScan();
+    // A monitor that has not begun its first scan yet is about to: the backlog is not known.
+    return monitor !== undefined && (!scan || (scan.kind === 'initial' && scan.finishedAt === null));
+  }
+
+  /** A file's event, told; one that may change its upload's phase has the phase looked at. */
+  private publishFileEvent(event: ServiceEvent): void {
+    this.events.publish(event);
+    if (event.type !== 'file.progress') this.phases.lookSoon(event.uploadId);
   }
 
   private watchUpload(upload: Upload): void {
@@ -223,14 +264,29 @@ export class Engine implements UploadLifecycle {
       logger: this.log,
       readiness: this.readiness,
       rescanIntervalMs: wholeMilliseconds(this.options.rescanIntervalSeconds),
-      tasksChanged: () => this.dispatcher.wake(),
+      tasksChanged: () => {
+        this.dispatcher.wake();
+        this.phases.lookSoon(upload.uploadId);
+      },
+      scanned: (report) => {
+        const { kind, filesSeen, filesChanged, durationMs, error, finishedAt } = report;
+        const { uploadId } = upload;
+        const at = finishedAt ?? this.now();
+        const scan = { kind, filesSeen, filesChanged, durationMs: durationMs ?? 0, error };
+        this.events.publish({ type: 'upload.scanned', uploadId, ...scan, at });
+        this.phases.lookSoon(uploadId);
+      },
       observationClock: this.observationClock.stamp,
       now: this.now,
       databaseFiles: this.options.databaseFiles,
     });
     this.monitors.set(upload.uploadId, monitor);
+    this.phases.lookSoon(upload.uploadId);
     monitor.start().then(
-      () => this.dispatcher.wake(),
+      () => {
+        this.dispatcher.wake();
+        this.phases.lookSoon(upload.uploadId);
+      },
       (error: unknown) => {
         // Only the database can fail here (scan errors are handled by the monitor): try again later.
         this.log.error({ err: error, uploadId: upload.uploadId }, 'cannot start watching; retrying');

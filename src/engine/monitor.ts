@@ -35,6 +35,8 @@ export interface MonitorOptions {
   rescanIntervalMs: number;
   /** New or changed tasks were recorded: the dispatcher should look. */
   tasksChanged: () => void;
+  /** A scan finished (its report is complete). */
+  scanned?: (report: ScanReport) => void;
   /** Stamps observations (see ObservationClock). */
   observationClock: () => number;
   now?: () => number;
@@ -313,6 +315,7 @@ export class UploadMonitor {
       const worthTelling = report.kind === 'initial' || cause === 'requested' || report.filesChanged > 0;
       this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
     }
+    this.options.scanned?.({ ...report });
     this.scheduleRescan(this.options.rescanIntervalMs, 'periodic');
   }
 

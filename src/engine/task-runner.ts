@@ -8,6 +8,8 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { normalizeEtag } from '../transfer/checksums.js';
 import type { FailureKind } from '../domain/status.js';
+import type { ServiceEvent } from '../domain/events.js';
+import type { TaskFailure } from '../store/store.js';
 import {
   FileChangedError,
   FileRewrittenError,
@@ -33,6 +35,9 @@ export const FIRST_REQUEUE_DELAY_MS = 30_000;
 /** Progress of a single file is written at most this often (parts are written as each finishes). */
 const PROGRESS_WRITE_INTERVAL_MS = 1000;
 
+/** A file's progress is told (file.progress) at most this often: a few times a second. */
+const PROGRESS_EVENT_INTERVAL_MS = 250;
+
 export interface TaskRunnerOptions {
   store: Store;
   uploader: Uploader;
@@ -46,6 +51,8 @@ export interface TaskRunnerOptions {
   observationClock: () => number;
   /** Bytes of the task's file S3 confirmed just now, during this run: the upload's throughput. */
   bytesConfirmed?: (task: FileTask, bytes: number) => void;
+  /** Tells what happens to each file (see domain/events.ts). */
+  publish?: (event: ServiceEvent) => void;
   now?: () => number;
 }
 
@@ -71,9 +78,11 @@ export function fileLogFields(task: FileTask): {
 
 export class TaskRunner {
   private readonly now: () => number;
+  private readonly publish: (event: ServiceEvent) => void;
 
   constructor(private readonly options: TaskRunnerOptions) {
     this.now = options.now ?? Date.now;
+    this.publish = options.publish ?? (() => undefined);
   }
 
   async run(task: FileTask, signal: AbortSignal, stopReason: () => StopReason | undefined): Promise<void> {
@@ -97,6 +106,8 @@ export class TaskRunner {
       return;
     }
     const { readiness } = this.options;
+    const { taskId, uploadId, relativePath, objectKey: key, size } = task;
+    this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, at: this.now() });
     try {
       const result = await this.options.uploader.upload(
         {
@@ -124,6 +135,20 @@ export class TaskRunner {
         { etag, validation, sha256, size, mtimeMs, ino, ctimeMs },
         this.now(),
       );
+      if (recorded) {
+        const { bytesSent } = result;
+        const at = this.now();
+        this.publish({
+          type: 'file.completed',
+          uploadId,
+          taskId,
+          path: relativePath,
+          key,
+          size,
+          bytesSent,
+          at,
+        });
+      }
       // After a chmod -R every file takes this way: one line each at info would drown the log.
       const level = result.method === 'unchanged' ? 'debug' : 'info';
       log[level](
@@ -157,12 +182,20 @@ export class TaskRunner {
     const message = `internal error while uploading: ${error instanceof Error ? error.message : String(error)}`;
     // A person must look (a full disk, say), and a restart after the fix retries it at once.
     const retryAt = now + this.options.failedRequeueIntervalMs;
-    await this.options.store.failTask(task.taskId, { message, kind: 'configuration', retryAt }, now);
+    await this.fail(task, { message, kind: 'configuration', retryAt }, now);
+  }
+
+  /** in_progress → failed, told as file.failed. */
+  private async fail(task: FileTask, failure: TaskFailure, now: number): Promise<void> {
+    if (!(await this.options.store.failTask(task.taskId, failure, now))) return;
+    const { uploadId, taskId, relativePath: path, objectKey: key } = task;
+    this.publish({ type: 'file.failed', uploadId, taskId, path, key, message: failure.message, at: now });
   }
 
   private progressListener(task: FileTask, upload: Upload): UploadProgressListener {
     const { store } = this.options;
     let lastWrite = 0;
+    let lastTold = 0;
     let pending: Promise<void> = Promise.resolve();
     // What S3 held of the file when this run began (as last recorded): resumed parts are not new.
     let confirmed = task.bytesUploaded;
@@ -190,6 +223,19 @@ export class TaskRunner {
         const size = sizeSoFar ?? task.size;
         // The last bytes of a file of known size: completeTask records them in the same write.
         if (sizeSoFar === undefined && total >= size) return;
+        if (now - lastTold >= PROGRESS_EVENT_INTERVAL_MS) {
+          lastTold = now;
+          const { uploadId, taskId, relativePath: path } = task;
+          this.publish({
+            type: 'file.progress',
+            uploadId,
+            taskId,
+            path,
+            bytesUploaded: total,
+            size,
+            at: now,
+          });
+        }
         if (now - lastWrite < PROGRESS_WRITE_INTERVAL_MS && total < size) return;
         lastWrite = now;
         // Progress is informative: a failed write of it must not fail the upload.
@@ -264,7 +310,7 @@ export class TaskRunner {
     const now = this.now();
     const kind = failureKindOf(error);
     const retryAt = now + this.requeueDelayMs(kind, task.attempts);
-    await store.failTask(task.taskId, { message, kind, retryAt }, now);
+    await this.fail(task, { message, kind, retryAt }, now);
     log.error({ err: error, kind, retryAt: new Date(retryAt).toISOString() }, `upload failed: ${message}`);
   }
 
@@ -292,7 +338,7 @@ export class TaskRunner {
       return;
     }
     const now = this.now();
-    await this.options.store.failTask(task.taskId, { message, kind: 'permanent', retryAt: null }, now);
+    await this.fail(task, { message, kind: 'permanent', retryAt: null }, now);
     log.error(`upload failed for good: ${message}`);
   }
 
@@ -354,7 +400,7 @@ export class TaskRunner {
         const now = this.now();
         const message = `the file vanished, and its multipart upload could not be aborted yet: ${describeS3Error(error)}`;
         const retryAt = now + this.options.failedRequeueIntervalMs;
-        await store.failTask(task.taskId, { message, kind: failureKindOf(error), retryAt }, now);
+        await this.fail(task, { message, kind: failureKindOf(error), retryAt }, now);
         log.warn({ err: error }, message);
         return;
       }

@@ -1,0 +1,47 @@
+// The facts the service tells as they happen: one typed stream that the API's event stream, the
+// metrics and the logs all read, so that they never disagree (docs/events.md). Times are epoch ms.
+import type { EpochMs, ScanKind } from './model.js';
+import type { UploadPhase } from './status.js';
+
+/** What every event about one file of an upload carries. */
+interface FileFacts {
+  uploadId: string;
+  taskId: number;
+  /** The file's path under the upload's folder, with `/` separators. */
+  path: string;
+  at: EpochMs;
+}
+
+export type ServiceEvent =
+  | { type: 'upload.created'; uploadId: string; at: EpochMs }
+  | { type: 'upload.cancelled'; uploadId: string; at: EpochMs }
+  /** previousPhase is null for the first phase the service sees after it starts watching. */
+  | {
+      type: 'upload.phase';
+      uploadId: string;
+      phase: UploadPhase;
+      previousPhase: UploadPhase | null;
+      at: EpochMs;
+    }
+  /** A scan of the upload's folder finished; error is why it failed, or null. */
+  | {
+      type: 'upload.scanned';
+      uploadId: string;
+      kind: ScanKind;
+      filesSeen: number;
+      filesChanged: number;
+      durationMs: number;
+      error: string | null;
+      at: EpochMs;
+    }
+  | (FileFacts & { type: 'file.started'; key: string; size: number })
+  /** Bytes S3 confirmed so far; throttled to a few per second per file. size grows with a growing file. */
+  | (FileFacts & { type: 'file.progress'; bytesUploaded: number; size: number })
+  /** bytesSent: what went over the wire in this run (0 when nothing had to be sent). */
+  | (FileFacts & { type: 'file.completed'; key: string; size: number; bytesSent: number })
+  | (FileFacts & { type: 'file.failed'; key: string; message: string });
+
+export type ServiceEventType = ServiceEvent['type'];
+
+/** The event of the given type. */
+export type EventOf<T extends ServiceEventType> = Extract<ServiceEvent, { type: T }>;
