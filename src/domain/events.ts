@@ -45,3 +45,10 @@ export type ServiceEventType = ServiceEvent['type'];
 
 /** The event of the given type. */
 export type EventOf<T extends ServiceEventType> = Extract<ServiceEvent, { type: T }>;
+
+export type EventListener = (event: ServiceEvent) => void;
+
+/** Where the events can be heard, as they happen (the engine's bus); subscribe() returns the way out. */
+export interface EventSource {
+  subscribe(listener: EventListener): () => void;
+}

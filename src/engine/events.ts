@@ -1,15 +1,8 @@
 // The one stream of facts (see domain/events.ts): the engine publishes, the API's event stream and
 // the metrics subscribe. Delivery is synchronous and in order; a listener must be quick (queue
 // the work) and a listener that throws is logged, never allowed to break the engine.
-import type { ServiceEvent } from '../domain/events.js';
+import type { EventListener, EventSource, ServiceEvent } from '../domain/events.js';
 import type { Logger } from '../logger.js';
-
-export type EventListener = (event: ServiceEvent) => void;
-
-/** The events of the service, as they happen; subscribe() returns the way out. */
-export interface EventSource {
-  subscribe(listener: EventListener): () => void;
-}
 
 export class EventBus implements EventSource {
   private readonly listeners = new Set<EventListener>();

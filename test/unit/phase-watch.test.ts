@@ -56,14 +56,14 @@ describe('PhaseWatch', () => {
     stops.push(watch);
     watch.start();
     watch.lookSoon('a');
-    await waitFor(() => told.length === 1, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 1, { timeoutMs: 2000, message: 'the phases told' });
     watch.lookSoon('a');
     uploads.set('a', countsOf({ completed: 1, failed: 1 }));
     watch.lookSoon('a');
-    await waitFor(() => told.length === 2, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 2, { timeoutMs: 2000, message: 'the phases told' });
     uploads.set('a', countsOf({ completed: 2 }));
     watch.lookSoon('a');
-    await waitFor(() => told.length === 3, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 3, { timeoutMs: 2000, message: 'the phases told' });
     watch.lookSoon('a');
     assert.deepEqual(phases(told), ['null->uploading', 'uploading->failed', 'failed->idle']);
   });
@@ -76,7 +76,7 @@ describe('PhaseWatch', () => {
     const { watch, told, reads } = watchOver(uploads, { settleMs: 50 });
     stops.push(watch);
     for (let i = 0; i < 100; i += 1) watch.lookSoon(i % 2 === 0 ? 'a' : 'b');
-    await waitFor(() => told.length === 2, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 2, { timeoutMs: 2000, message: 'the phases told' });
     assert.equal(reads(), 1);
   });
 
@@ -85,9 +85,9 @@ describe('PhaseWatch', () => {
     const { watch, told } = watchOver(uploads, { tickMs: 20 });
     stops.push(watch);
     watch.start();
-    await waitFor(() => told.length === 1, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 1, { timeoutMs: 2000, message: 'the phases told' });
     uploads.set('a', countsOf({ completed: 1, pending: 1 }));
-    await waitFor(() => told.length === 2, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 2, { timeoutMs: 2000, message: 'the phases told' });
     assert.deepEqual(phases(told), ['null->idle', 'idle->uploading']);
   });
 
@@ -96,7 +96,7 @@ describe('PhaseWatch', () => {
     const { watch, told } = watchOver(uploads);
     stops.push(watch);
     watch.lookSoon('a');
-    await waitFor(() => told.length === 1, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 1, { timeoutMs: 2000, message: 'the phases told' });
     uploads.delete('a');
     watch.cancelled('a');
     assert.deepEqual(phases(told), ['null->uploading', 'uploading->cancelled']);
@@ -104,7 +104,7 @@ describe('PhaseWatch', () => {
     uploads.set('b', countsOf({ completed: 1 }));
     watch.lookSoon('a');
     watch.lookSoon('b');
-    await waitFor(() => told.length === 3, { timeoutMs: 2000 });
+    await waitFor(() => told.length === 3, { timeoutMs: 2000, message: 'the phases told' });
     assert.deepEqual(phases(told).slice(2), ['null->idle']);
   });
 });
