@@ -13,6 +13,7 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from 
 import { NAMED_SCHEMAS } from './schemas.js';
 import { openApiOptions } from './openapi.js';
 import { docsRoutes } from './routes/docs.js';
+import { dashboardRoutes } from './routes/ui.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   apiToken?: string;
   /** What /settings reads and changes; default: settings of its own, with no limit, steering nothing. */
   settings?: SettingsService;
+  /** Where the dashboard's built files are; default dist/ui (tests give their own). */
+  dashboardDirectory?: string;
 }
 
 /**
@@ -69,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(fileRoutes, { service: deps.service });
   await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
   await app.register(docsRoutes);
+  await app.register(dashboardRoutes, { directory: deps.dashboardDirectory });
   await app.ready();
   return app;
 }

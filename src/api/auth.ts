@@ -1,10 +1,12 @@
-// The API token. When the service has one, every route but the health check and the documentation
-// needs `Authorization: Bearer <token>`; anything else is a 401 with a `WWW-Authenticate` challenge
-// (RFC 6750). Checked on onRequest, before a body is read, so an unknown client costs no parsing.
+// The API token. When the service has one, every route but the health check, the documentation and
+// the dashboard's page and assets (whose API calls carry the token) needs `Authorization: Bearer
+// <token>`; anything else is a 401 with a `WWW-Authenticate` challenge (RFC 6750). Checked on
+// onRequest, before a body is read, so an unknown client costs no parsing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from './errors.js';
 import { isDocumentationRoute } from './routes/docs.js';
+import { isDashboardRoute } from './routes/ui.js';
 
 export const AUTH_REALM = 's3-folder-uploader';
 
@@ -23,14 +25,14 @@ export function requireApiToken(app: FastifyInstance, apiToken: string): void {
 }
 
 /**
- * The health check and the documentation, read with GET (or HEAD). Decided on the route that
+ * The health check, the documentation and the dashboard, read with GET (or HEAD). Decided on the route that
  * matched, not on the URL's text, so no spelling of a path reaches a protected handler; a request
  * that matches no route needs the token too (a 401 rather than a 404 tells a stranger nothing).
  */
 function isPublic(request: FastifyRequest): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const route = request.routeOptions.url;
-  return route !== undefined && (route === '/' || isDocumentationRoute(route));
+  return route !== undefined && (route === '/' || isDocumentationRoute(route) || isDashboardRoute(route));
 }
 
 /** The token of an `Authorization: Bearer <token>` header; undefined when there is none or another scheme. */
