@@ -116,7 +116,13 @@ describe('the dashboard at /ui', () => {
 
   test('a file it does not hold, or a path out of its folder, is a 404 route_not_found', async (t) => {
     const { app } = await setUp(t);
-    for (const url of ['/ui/nothing.js', '/ui/notes.map', '/ui/..%2Fstate.db', '/ui/%2e%2e%2Findex.html', '/ui/a/b.js']) {
+    for (const url of [
+      '/ui/nothing.js',
+      '/ui/notes.map',
+      '/ui/..%2Fstate.db',
+      '/ui/%2e%2e%2Findex.html',
+      '/ui/a/b.js',
+    ]) {
       const reply = await app.inject({ method: 'GET', url });
       assert.equal(reply.statusCode, 404, url);
       assert.equal(reply.json<{ error: string }>().error, 'route_not_found', url);
