@@ -13,8 +13,11 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
+/** MiB/s with one decimal; below 0.1 MiB/s in KiB/s, so that a slow upload does not read 0.0. */
 export function formatRate(bytesPerSecond: number): string {
-  return bytesPerSecond === 0 ? '—' : `${(bytesPerSecond / 1024 / 1024).toFixed(1)} MiB/s`;
+  if (bytesPerSecond === 0) return '—';
+  const mebibytes = bytesPerSecond / 1024 / 1024;
+  return mebibytes < 0.1 ? `${(bytesPerSecond / 1024).toFixed(1)} KiB/s` : `${mebibytes.toFixed(1)} MiB/s`;
 }
 
 /** 4000 → "1 h 06 min"; null (no estimate) → "—". */

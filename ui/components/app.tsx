@@ -4,7 +4,7 @@
 // every 2 s instead.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, callApi, readHealth, savedToken, uploadPath, whenUnauthorized } from '../api.js';
-import type { Health, UploadDetails, UploadSummary } from '../api-types.js';
+import type { Health, UploadDetails, UploadPhase, UploadSummary } from '../api-types.js';
 import { Coalescer, Latest } from '../coalesce.js';
 import type { ServiceEvent } from '../events.js';
 import { Listeners } from '../listeners.js';
@@ -49,6 +49,15 @@ export function App() {
   const latest = useMemo(() => new Latest(), []);
 
   const announce = (text: string): void => setAnnouncement((current) => ({ text, count: current.count + 1 }));
+  // Phases as last read, so that a change is told however it was learnt (an event or a poll).
+  const phases = useRef(new Map<string, UploadPhase>());
+  const notePhases = (read: UploadSummary[]): void => {
+    for (const { upload_id: uploadId, progress } of read) {
+      const before = phases.current.get(uploadId);
+      phases.current.set(uploadId, progress.phase);
+      if (before !== undefined && before !== progress.phase) announce(`${uploadId} is ${progress.phase}.`);
+    }
+  };
   const failed = (failure: unknown): void => {
     if (failure instanceof ApiError && failure.status === 401) return; // the token form shows
     setTrouble(failure instanceof Error ? failure.message : String(failure));
@@ -63,7 +72,9 @@ export function App() {
     const query = state.current.showCancelled ? '?status=all' : '';
     try {
       const list = await callApi<UploadSummary[]>('GET', `uploads${query}`);
-      if (latest.current(LIST, ticket)) setUploads(list);
+      if (!latest.current(LIST, ticket)) return;
+      setUploads(list);
+      notePhases(list);
       setTrouble(undefined);
     } catch (failure) {
       failed(failure);
@@ -76,6 +87,7 @@ export function App() {
     try {
       const upload = await callApi<UploadDetails>('GET', uploadPath(uploadId));
       if (!latest.current(uploadId, ticket)) return;
+      notePhases([upload]);
       const hidden = upload.status === 'cancelled' && !state.current.showCancelled;
       setUploads((list) => {
         if (list === undefined) return list;
@@ -100,7 +112,6 @@ export function App() {
     events.emit(event);
     const uploadId = event.data.upload_id;
     if (event.type === 'upload.created' || event.type === 'upload.cancelled') coalescer.schedule(LIST);
-    if (event.type === 'upload.phase') announce(`${uploadId} is ${event.data.phase}.`);
     coalescer.schedule(uploadId);
   };
   const handlers = useRef({ onEvent });
