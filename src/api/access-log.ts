@@ -9,6 +9,7 @@
 // before routing (a malformed URL) included: that is where each request's line is set up.
 import { performance } from 'node:perf_hooks';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { levels } from 'pino';
 
 /** What the error handler knows of a failed request, for its access line. */
 export interface RequestFailure {
@@ -61,6 +62,8 @@ function logWhenDone(request: FastifyRequest, reply: FastifyReply): void {
     if (written) return;
     written = true;
     const status = response.headersSent ? response.statusCode : undefined;
+    const level = levelOf(status);
+    if (!enabled(request.log.level, level)) return; // at the default level, a success costs nothing more
     const failure = failures.get(request);
     const line = {
       method: request.method,
@@ -74,11 +77,16 @@ function logWhenDone(request: FastifyRequest, reply: FastifyReply): void {
       err: status !== undefined && status >= 500 ? failure?.cause : undefined,
       aborted: aborted || undefined,
     };
-    request.log[levelOf(status)](line, 'http request');
+    request.log[level](line, 'http request');
   };
   response.once('finish', () => write(false));
   // After 'finish' this does nothing; before it, the connection closed under an unfinished answer.
   response.once('close', () => write(true));
+}
+
+/** Whether a logger at `threshold` writes lines at `level` ('silent' writes none). */
+function enabled(threshold: string, level: AccessLevel): boolean {
+  return (levels.values[level] ?? 0) >= (levels.values[threshold] ?? Infinity);
 }
 
 function levelOf(status: number | undefined): AccessLevel {

@@ -9,6 +9,7 @@ import { describe, test, type TestContext } from 'node:test';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { AccessLogController, loggableUrl, MAX_LOGGED_URL_LENGTH } from '../../src/api/access-log.js';
 import { buildApp, type App } from '../../src/api/app.js';
+import type { LogLevel } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { UploadService } from '../../src/service/upload-service.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -26,11 +27,11 @@ const INFO = 30;
 const WARN = 40;
 const ERROR = 50;
 
-/** Every line the logger wrote, parsed, at debug level and up. */
-function capture(): { lines: Line[]; logger: ReturnType<typeof createLogger> } {
+/** Every line the logger wrote, parsed, at `level` and up. */
+function capture(level: LogLevel = 'debug'): { lines: Line[]; logger: ReturnType<typeof createLogger> } {
   const lines: Line[] = [];
   // No secrets given: what keeps the token out here is the access log itself.
-  const logger = createLogger('debug', {
+  const logger = createLogger(level, {
     destination: { write: (line: string) => void lines.push(JSON.parse(line) as Line) },
   });
   return { lines, logger };
@@ -42,7 +43,7 @@ interface Fixture {
   lines: Line[];
 }
 
-async function setUp(t: TestContext, apiToken?: string): Promise<Fixture> {
+async function setUp(t: TestContext, apiToken?: string, level: LogLevel = 'debug'): Promise<Fixture> {
   const root = await makeTempDir('access-log-');
   const store = openSqliteStore(`${root}/state.db`);
   const service = new UploadService({
@@ -50,7 +51,7 @@ async function setUp(t: TestContext, apiToken?: string): Promise<Fixture> {
     lifecycle: new RecordingLifecycle(),
     auditor: new FakeAuditor(),
   });
-  const { lines, logger } = capture();
+  const { lines, logger } = capture(level);
   const app = await buildApp({ service, logger, version: '1.2.3', apiToken });
   t.after(async () => {
     await app.close();
@@ -167,6 +168,17 @@ describe('the access line of a request', () => {
         { url: '/uploads?status=all&access_token=[redacted]', status: 400, error: 'validation_error' },
         { url: '/uploads?token=[redacted]', status: 401, error: 'unauthorized' },
       ],
+    );
+  });
+
+  test('at the default level, info, a success writes nothing and a refusal its one line', async (t) => {
+    const { app, lines } = await setUp(t, undefined, 'info');
+    assert.equal((await app.inject({ method: 'GET', url: '/uploads' })).statusCode, 200);
+    assert.deepEqual(lines, []);
+    assert.equal((await app.inject({ method: 'GET', url: '/uploads/nobody' })).statusCode, 404);
+    assert.deepEqual(
+      lines.map(({ level, status }) => ({ level, status })),
+      [{ level: WARN, status: 404 }],
     );
   });
 
