@@ -35,6 +35,7 @@ async function readConfig(): Promise<{ config: Config; allowedSourceRoots: strin
 async function main(): Promise<void> {
   const { config, allowedSourceRoots } = await readConfig();
   const logger = createLogger(config.logLevel, {
+    format: config.logFormat,
     secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
   });
   const store = await openStore(config.databaseUrl, config.sqlitePath, {
