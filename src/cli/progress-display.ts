@@ -12,8 +12,9 @@ export interface ProgressDisplay {
   stop(): void;
 }
 
-export function progressDisplay(out: Output): ProgressDisplay {
-  return out.isTerminal ? new TerminalBar(out) : new PlainLines(out);
+/** `now` is the clock that paces the plain lines (tests give their own). */
+export function progressDisplay(out: Output, now: () => number = Date.now): ProgressDisplay {
+  return out.isTerminal ? new TerminalBar(out) : new PlainLines(out, now);
 }
 
 /**
@@ -77,7 +78,7 @@ class PlainLines implements ProgressDisplay {
 
   constructor(
     private readonly out: Output,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   show(upload: UploadDetailsReply): void {

@@ -25,7 +25,7 @@ interface JsonOption {
   json?: boolean;
 }
 
-type Register = (program: Command, io: CliIo, run: (code: ExitCode) => void) => void;
+type Register = (program: Command, io: CliIo, end: (code: ExitCode) => void) => void;
 
 export const registerUploadCommands: Register = (program, io, end) => {
   const { out } = io;
