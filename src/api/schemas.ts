@@ -210,7 +210,7 @@ export const UploadProgressReply = Type.Object(
     bytes_per_second: Type.Integer({
       minimum: 0,
       description:
-        'Throughput: bytes S3 confirmed over the last 20 seconds, per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.',
+        'Throughput: bytes S3 confirmed over the last 20 seconds (or since bytes began to move, when shorter), per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.',
       examples: [52428800],
     }),
     eta_seconds: nullable(
