@@ -269,10 +269,10 @@ export class Engine implements UploadLifecycle {
         this.phases.lookSoon(upload.uploadId);
       },
       scanned: (report) => {
-        const { kind, filesSeen, filesChanged, durationMs, error, finishedAt } = report;
+        const { kind, filesSeen, filesChanged, filesNotUtf8, durationMs, error, finishedAt } = report;
         const { uploadId } = upload;
         const at = finishedAt ?? this.now();
-        const scan = { kind, filesSeen, filesChanged, durationMs: durationMs ?? 0, error };
+        const scan = { kind, filesSeen, filesChanged, filesNotUtf8, durationMs: durationMs ?? 0, error };
         this.events.publish({ type: 'upload.scanned', uploadId, ...scan, at });
         this.phases.lookSoon(uploadId);
       },
