@@ -250,7 +250,9 @@ export function requestOutcomeOf(error: unknown): string {
   if (isAbortError(error)) return 'aborted';
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
-  if (status !== undefined) return code !== undefined && S3_CODE.test(code) ? code : `http_${status}`;
+  // The SDK names an error whose answer gave no code 'Unknown': the status says more.
+  const named = code !== undefined && code !== 'Unknown' && S3_CODE.test(code);
+  if (status !== undefined) return named ? code : `http_${status}`;
   return code === 'TimeoutError' || code === 'ETIMEDOUT' ? 'timeout' : 'network_error';
 }
 
