@@ -14,17 +14,38 @@ export const CANCELLED_SERIES_KEPT_MS = 15 * 60_000;
 /** Why a file was not sent, as the `reason` label says it. */
 const UNCHANGED = 'unchanged';
 
-interface UploadSeries {
-  filesUploaded: Counter.Internal;
-  bytesUploaded: Counter.Internal;
-  filesFailed: Counter.Internal;
-  bytesFailed: Counter.Internal;
-  filesRetried: Counter.Internal;
-  bytesRetried: Counter.Internal;
-  filesSkipped: Counter.Internal;
-  bytesSkipped: Counter.Internal;
-  filesNotUtf8: Gauge.Internal<string>;
-}
+/** The counters kept per upload: name and help; the skipped ones also carry a `reason`. */
+const COUNTERS = {
+  filesUploaded: [
+    's3uploader_files_uploaded_total',
+    'Files uploaded: S3 stored them and their task completed (files whose content was unchanged are skipped, not uploaded).',
+  ],
+  bytesUploaded: [
+    's3uploader_uploaded_bytes_total',
+    'Sizes of the files uploaded, in bytes: what S3 now holds for them (resumed or copied parts included).',
+  ],
+  filesFailed: [
+    's3uploader_files_failed_total',
+    'Uploads of files that failed (the task is failed, to be requeued unless no retry can succeed).',
+  ],
+  bytesFailed: ['s3uploader_failed_bytes_total', 'Sizes of the files whose upload failed, in bytes.'],
+  filesRetried: [
+    's3uploader_files_retried_total',
+    'Files started again after an attempt at the same version did not complete (a failure, a crash or a stop).',
+  ],
+  bytesRetried: ['s3uploader_retried_bytes_total', 'Sizes of the files started again, in bytes.'],
+  filesSkipped: [
+    's3uploader_files_skipped_total',
+    'Files the service decided not to send; reason "unchanged": only their metadata changed since their upload and their content hashed the same.',
+  ],
+  bytesSkipped: ['s3uploader_skipped_bytes_total', 'Sizes of the files not sent, in bytes, by reason.'],
+} as const;
+
+type CounterName = keyof typeof COUNTERS;
+const COUNTER_NAMES = Object.keys(COUNTERS) as CounterName[];
+const WITH_REASON: ReadonlySet<CounterName> = new Set(['filesSkipped', 'bytesSkipped']);
+
+type UploadSeries = Record<CounterName, Counter.Internal> & { filesNotUtf8: Gauge.Internal<string> };
 
 export interface UploadMetricsOptions {
   registry: Registry;
@@ -36,73 +57,27 @@ export class UploadMetrics {
   private readonly series = new Map<string, UploadSeries>();
   private readonly forgetTimers = new Map<string, NodeJS.Timeout>();
   private readonly cancelledKeptMs: number;
-  private readonly filesUploaded: Counter<'upload_id'>;
-  private readonly bytesUploaded: Counter<'upload_id'>;
-  private readonly filesFailed: Counter<'upload_id'>;
-  private readonly bytesFailed: Counter<'upload_id'>;
-  private readonly filesRetried: Counter<'upload_id'>;
-  private readonly bytesRetried: Counter<'upload_id'>;
-  private readonly filesSkipped: Counter<'upload_id' | 'reason'>;
-  private readonly bytesSkipped: Counter<'upload_id' | 'reason'>;
+  private readonly counters: Record<CounterName, Counter<'upload_id' | 'reason'>>;
   private readonly filesNotUtf8: Gauge<'upload_id'>;
 
   constructor(options: UploadMetricsOptions) {
     const registers = [options.registry];
     this.cancelledKeptMs = options.cancelledKeptMs ?? CANCELLED_SERIES_KEPT_MS;
-    const byUpload = ['upload_id'] as const;
-    const byReason = ['upload_id', 'reason'] as const;
-    this.filesUploaded = new Counter({
-      name: 's3uploader_files_uploaded_total',
-      help: 'Files uploaded: S3 stored them and their task completed (files whose content was unchanged are skipped, not uploaded).',
-      labelNames: byUpload,
-      registers,
-    });
-    this.bytesUploaded = new Counter({
-      name: 's3uploader_uploaded_bytes_total',
-      help: 'Sizes of the files uploaded, in bytes: what S3 now holds for them (resumed or copied parts included).',
-      labelNames: byUpload,
-      registers,
-    });
-    this.filesFailed = new Counter({
-      name: 's3uploader_files_failed_total',
-      help: 'Uploads of files that failed (the task is failed, to be requeued unless no retry can succeed).',
-      labelNames: byUpload,
-      registers,
-    });
-    this.bytesFailed = new Counter({
-      name: 's3uploader_failed_bytes_total',
-      help: 'Sizes of the files whose upload failed, in bytes.',
-      labelNames: byUpload,
-      registers,
-    });
-    this.filesRetried = new Counter({
-      name: 's3uploader_files_retried_total',
-      help: 'Files started again after an attempt at the same version did not complete (a failure, a crash or a stop).',
-      labelNames: byUpload,
-      registers,
-    });
-    this.bytesRetried = new Counter({
-      name: 's3uploader_retried_bytes_total',
-      help: 'Sizes of the files started again, in bytes.',
-      labelNames: byUpload,
-      registers,
-    });
-    this.filesSkipped = new Counter({
-      name: 's3uploader_files_skipped_total',
-      help: 'Files the service decided not to send; reason "unchanged": only their metadata changed since their upload and their content hashed the same.',
-      labelNames: byReason,
-      registers,
-    });
-    this.bytesSkipped = new Counter({
-      name: 's3uploader_skipped_bytes_total',
-      help: 'Sizes of the files not sent, in bytes, by reason.',
-      labelNames: byReason,
-      registers,
-    });
+    const counter = (name: CounterName) =>
+      new Counter({
+        name: COUNTERS[name][0],
+        help: COUNTERS[name][1],
+        labelNames: WITH_REASON.has(name) ? ['upload_id', 'reason'] : ['upload_id'],
+        registers,
+      });
+    this.counters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, counter(name)])) as Record<
+      CounterName,
+      Counter<'upload_id' | 'reason'>
+    >;
     this.filesNotUtf8 = new Gauge({
       name: 's3uploader_files_not_utf8',
       help: 'Matching files the last complete scan skipped because their name, or a folder name above them, is not valid UTF-8.',
-      labelNames: byUpload,
+      labelNames: ['upload_id'] as const,
       registers,
     });
   }
@@ -158,34 +133,21 @@ export class UploadMetrics {
   private of(uploadId: string): UploadSeries {
     let series = this.series.get(uploadId);
     if (series === undefined) {
-      series = {
-        filesUploaded: this.filesUploaded.labels(uploadId),
-        bytesUploaded: this.bytesUploaded.labels(uploadId),
-        filesFailed: this.filesFailed.labels(uploadId),
-        bytesFailed: this.bytesFailed.labels(uploadId),
-        filesRetried: this.filesRetried.labels(uploadId),
-        bytesRetried: this.bytesRetried.labels(uploadId),
-        filesSkipped: this.filesSkipped.labels(uploadId, UNCHANGED),
-        bytesSkipped: this.bytesSkipped.labels(uploadId, UNCHANGED),
-        filesNotUtf8: this.filesNotUtf8.labels(uploadId),
-      };
-      // prom-client shows a child only once it has a value.
-      for (const counter of [
-        series.filesUploaded,
-        series.bytesUploaded,
-        series.filesFailed,
-        series.bytesFailed,
-        series.filesRetried,
-        series.bytesRetried,
-        series.filesSkipped,
-        series.bytesSkipped,
-      ]) {
-        counter.inc(0);
-      }
-      series.filesNotUtf8.set(0);
+      const children = COUNTER_NAMES.map((name) => {
+        const child = this.counters[name].labels(...this.labelsOf(name, uploadId));
+        child.inc(0); // prom-client shows a child only once it has a value
+        return [name, child] as const;
+      });
+      const filesNotUtf8 = this.filesNotUtf8.labels(uploadId);
+      filesNotUtf8.set(0);
+      series = { ...(Object.fromEntries(children) as Record<CounterName, Counter.Internal>), filesNotUtf8 };
       this.series.set(uploadId, series);
     }
     return series;
+  }
+
+  private labelsOf(name: CounterName, uploadId: string): string[] {
+    return WITH_REASON.has(name) ? [uploadId, UNCHANGED] : [uploadId];
   }
 
   private forgetLater(uploadId: string): void {
@@ -200,18 +162,7 @@ export class UploadMetrics {
 
   private forget(uploadId: string): void {
     if (!this.series.delete(uploadId)) return;
-    for (const counter of [
-      this.filesUploaded,
-      this.bytesUploaded,
-      this.filesFailed,
-      this.bytesFailed,
-      this.filesRetried,
-      this.bytesRetried,
-    ]) {
-      counter.remove(uploadId);
-    }
-    this.filesSkipped.remove(uploadId, UNCHANGED);
-    this.bytesSkipped.remove(uploadId, UNCHANGED);
+    for (const name of COUNTER_NAMES) this.counters[name].remove(...this.labelsOf(name, uploadId));
     this.filesNotUtf8.remove(uploadId);
   }
 }
