@@ -1,7 +1,8 @@
 // GET /metrics as Prometheus scrapes it: the real service and the real S3 behind the fault proxy,
 // an upload of a few files, one of them refused by S3 and one retried; the scrape parsed with the
 // strict text-format parser, and its counters checked against the API (GET /uploads/{id}) and
-// against the requests the proxy saw. Then the token: 401 without it, and METRICS_PUBLIC=true.
+// against the requests the proxy saw, and again after the refused file is retried. Then the
+// token: 401 without it, and METRICS_PUBLIC=true.
 // The built service runs (npm run build first), as users run it.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -193,6 +194,23 @@ describe('GET /metrics', () => {
     );
     assert.ok(sum(families, 'process_cpu_seconds_total') > 0);
     assert.equal(families.get('s3uploader_build_info')?.samples.length, 1);
+
+    // Retried once S3 lets it through: a file started again; the failure stays counted.
+    proxy.clearFaults();
+    const retried = await call(service, 'POST', '/uploads/metrics-run/retry', { token: TOKEN });
+    assert.equal(retried.status, 200, retried.text);
+    await waitFor(async () => (await details(service, 'metrics-run')).files.completed === 5, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: 'the refused file completed after its retry',
+    });
+    const later = await scrape(service, TOKEN);
+    assert.deepEqual(
+      ['files_retried_total', 'retried_bytes_total', 'files_uploaded_total', 'files_failed_total'].map(
+        (name) => sum(later, `s3uploader_${name}`, byUpload),
+      ),
+      [1, sizes['denied.txt'], 5, 1],
+    );
 
     // The token guards it.
     const refused = await call(service, 'GET', '/metrics');
