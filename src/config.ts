@@ -18,6 +18,8 @@ export type ChecksumMode = 'when_required' | 'when_supported';
 export type ChecksumAlgorithm = 'md5' | 'crc32c' | 'sha256';
 export type AppendMode = 'auto' | 'off';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** 'json': one JSON object a line, for machines; 'pretty': a line people read, through pino-pretty. */
+export type LogFormat = 'json' | 'pretty';
 
 export interface S3Settings {
   region: string;
@@ -82,6 +84,7 @@ export interface Config {
   /** The bandwidth limit at start, shared by every request body to S3; 0: none. Changed at run time through the API. */
   maxUploadBytesPerSecond: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   security: SecuritySettings;
   metrics: MetricsSettings;
 }
@@ -387,6 +390,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       24 * 3600_000,
     ),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'], 'json'),
     security,
     metrics: metricsSettings(env),
   };

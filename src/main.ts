@@ -38,6 +38,7 @@ async function readConfig(): Promise<{ config: Config; allowedSourceRoots: strin
 async function main(): Promise<void> {
   const { config, allowedSourceRoots } = await readConfig();
   const logger = createLogger(config.logLevel, {
+    format: config.logFormat,
     secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
   });
   // Off (METRICS_ENABLED=false), nothing is measured: no middleware, no timing, no listener.

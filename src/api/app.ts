@@ -8,6 +8,7 @@ import { unsupportedCharset } from './errors.js';
 import type { UploadService } from '../service/upload-service.js';
 import type { Logger } from '../logger.js';
 import { SettingsService } from '../service/settings.js';
+import { AccessLogController } from './access-log.js';
 import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { NAMED_SCHEMAS } from './schemas.js';
@@ -50,7 +51,9 @@ export type App = FastifyInstance<
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const base = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
+    ...(deps.logger
+      ? { loggerInstance: deps.logger as FastifyBaseLogger, logController: new AccessLogController() }
+      : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandler,

@@ -1,7 +1,7 @@
 // Every error leaves as `{error, message, details?}`. ApiErrors keep their status, DomainErrors get
 // the status of their code; client errors raised by Fastify itself (recognised by their FST_ codes,
-// an allow-list) are translated; anything else is a 500 whose cause is logged with the request and
-// never sent.
+// an allow-list) are translated; anything else is a 500 whose cause is never sent. Nothing is
+// logged here: the request's access line carries the error code, and the cause of a 5xx.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -20,6 +20,7 @@ import {
   unsupportedMediaType,
   validationFailed,
 } from './errors.js';
+import { noteRequestFailure } from './access-log.js';
 import { recordRouteMethods } from './route-methods.js';
 import { discardRestOfBody } from './oversized-body.js';
 import type { ErrorReply } from './schemas.js';
@@ -31,7 +32,9 @@ export function errorBody(error: ApiError): ErrorReply {
   return body;
 }
 
-function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
+/** Sends the error; its code, and what caused it, go to the request's access line. */
+function sendError(reply: FastifyReply, error: ApiError, cause?: unknown): FastifyReply {
+  noteRequestFailure(reply.request, { code: error.code, cause });
   return reply.status(error.httpStatus).type('application/json; charset=utf-8').send(errorBody(error));
 }
 
@@ -50,16 +53,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       if (isFrameworkError(error) && error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         discardRestOfBody(request, reply);
       }
-      // A 503 is the service's own trouble (its database, S3): the operator must see it and why.
-      if (known.httpStatus >= 500) request.log.warn({ err: error, code: known.code }, known.message);
-      else request.log.info({ code: known.code, status: known.httpStatus }, known.message);
-      return sendError(reply, known);
+      // A 503 is the service's own trouble (its database, S3): its access line says why.
+      return sendError(reply, known, error);
     }
-    request.log.error(
-      { err: error, method: request.method, url: request.url, route: request.routeOptions.url },
-      'request failed with an unexpected error',
-    );
-    return sendError(reply, internalError(request.id));
+    return sendError(reply, internalError(request.id), error);
   });
 
   // A path that some route takes, with another method, is a 405 that says which methods it takes.

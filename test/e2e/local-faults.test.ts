@@ -114,7 +114,7 @@ async function waitForTasks(
 
 /** No request was answered with a masked 500: every failure had a known cause. */
 function assertNoInternalError(service: ServiceProcess): void {
-  const internal = service.logs.filter((entry) => entry.msg === 'request failed with an unexpected error');
+  const internal = service.logs.filter((entry) => entry.error === 'internal_error');
   assert.deepEqual(internal, [], 'no request failed with a 500');
 }
 

@@ -12,8 +12,10 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 export interface ServiceProcess {
   baseUrl: string;
   child: ChildProcess;
-  /** Every JSON log line the service printed so far. */
+  /** Every JSON log line the service printed so far (none with LOG_FORMAT=pretty). */
   logs: Record<string, unknown>[];
+  /** Every line the service printed on standard output so far, as printed, JSON or pretty. */
+  output: string[];
   /** What the service wrote to stderr so far (Node's warnings, a configuration error). */
   stderr: string[];
   /** Sends a signal and waits for the exit; resolves with the exit code (null when killed). */
@@ -50,6 +52,24 @@ const TEST_SETTINGS: Record<string, string> = {
 };
 
 const running = new Set<ServiceProcess>();
+
+/** The ready line in LOG_FORMAT=pretty: `[time] INFO: service ready address=http://… version=…`. */
+const PRETTY_READY = /\] INFO: service ready .*\baddress=(\S+)/;
+
+/** The address the service listens at, when this line of its output says it is ready. */
+function readyAddress(line: string, entry: Record<string, unknown> | undefined): string | undefined {
+  if (entry === undefined) return PRETTY_READY.exec(line)?.[1];
+  return entry.msg === 'service ready' && typeof entry.address === 'string' ? entry.address : undefined;
+}
+
+function parsedJson(line: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The Node flags `npm start` gives the service (package.json), so that the built one runs as users run it. */
 export function startNodeFlags(): string[] {
@@ -93,6 +113,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     },
   });
   const logs: Record<string, unknown>[] = [];
+  const output: string[] = [];
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<string>((resolve, reject) => {
@@ -104,16 +125,13 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       options.startTimeoutMs ?? 20_000,
     );
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(entry);
-      if (entry.msg === 'service ready' && typeof entry.address === 'string') {
+      output.push(line);
+      const entry = parsedJson(line);
+      if (entry !== undefined) logs.push(entry);
+      const address = readyAddress(line, entry);
+      if (address !== undefined) {
         clearTimeout(timer);
-        resolve(entry.address);
+        resolve(address);
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
@@ -126,6 +144,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     baseUrl: '',
     child,
     logs,
+    output,
     stderr,
     exited,
     async stop(signal = 'SIGTERM') {

@@ -1018,7 +1018,8 @@ describe('errors raised by the framework keep the same shape', () => {
     assert.ok(logged, `no error was logged: ${lines.join('')}`);
     assert.equal(logged.url, '/uploads?status=all');
     assert.equal(logged.method, 'GET');
-    assert.equal(logged.route, '/uploads');
+    assert.equal(logged.status, 500);
+    assert.equal(logged.error, 'internal_error');
     assert.ok(logged.reqId, 'the log line carries the request id');
     assert.match(String((logged.err as Json).message), /database connection is not open/);
     assert.match(body.message as string, new RegExp(String(logged.reqId)));

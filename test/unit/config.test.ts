@@ -40,6 +40,7 @@ describe('configuration', () => {
     assert.equal(config.transfer.checksumAlgorithm, 'md5');
     assert.equal(config.transfer.maxBufferBytes, 256 * MiB);
     assert.equal(config.logLevel, 'info');
+    assert.equal(config.logFormat, 'json');
     assert.deepEqual(config.metrics, { enabled: true, public: false });
   });
 
@@ -95,6 +96,7 @@ describe('configuration', () => {
     assert.equal(config.settleSeconds, 0.5);
     assert.equal(config.s3.checksumMode, 'when_supported');
     assert.equal(loadConfig({ SETTLE_SECONDS: '0' }).settleSeconds, 0);
+    assert.equal(loadConfig({ LOG_FORMAT: 'Pretty' }).logFormat, 'pretty');
   });
 
   it('names the variable of a bad value', () => {
@@ -121,6 +123,10 @@ describe('configuration', () => {
     assert.equal(configError({ DATABASE_URL: 'postgres://x' }).variable, 'DATABASE_URL');
     assert.equal(configError({ AWS_ENDPOINT_URL_S3: 'not a url' }).variable, 'AWS_ENDPOINT_URL_S3');
     assert.equal(configError({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
+    assert.match(
+      configError({ LOG_FORMAT: 'text' }).message,
+      /^LOG_FORMAT: 'text' is not one of json, pretty$/,
+    );
     assert.equal(configError({ MAX_CONCURRENT_FILES: '0' }).variable, 'MAX_CONCURRENT_FILES');
     assert.match(configError({ RESCAN_INTERVAL_SECONDS: '9999999' }).message, /above the maximum/);
     assert.equal(

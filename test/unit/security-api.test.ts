@@ -646,10 +646,10 @@ describe('secrets and stack traces', () => {
     await app.inject({ method: 'GET', url: '/uploads', headers: bearer(`${TOKEN}-wrong`) });
     await create(app, { source_folder: folder, destination_bucket: 'my-bucket' }, bearer(TOKEN));
     await app.inject({ method: 'GET', url: '/nowhere', headers: bearer(TOKEN) });
-    assert.ok(lines.length >= 8, `the requests were logged: ${lines.join('')}`);
+    assert.ok(lines.length >= 4, `the requests were logged: ${lines.join('')}`);
     const text = lines.join('');
     assert.ok(!text.includes(TOKEN), `the token is in the logs: ${text}`);
-    assert.match(text, /"msg":"The API token is wrong/, 'the refusal is logged');
+    assert.match(text, /"status":401,.*"error":"unauthorized"/, 'the refusal is logged');
   });
 
   test('an unexpected error is a 500 with a message and no stack, whatever was thrown', async (t) => {
