@@ -60,6 +60,13 @@ export interface SecuritySettings {
   allowedSourceRoots: string[] | undefined;
 }
 
+export interface MetricsSettings {
+  /** Prometheus metrics collected and served at GET /metrics; false: nothing is measured. */
+  enabled: boolean;
+  /** GET /metrics answers without the API token. */
+  public: boolean;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -79,6 +86,7 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   security: SecuritySettings;
+  metrics: MetricsSettings;
 }
 
 export class ConfigError extends Error {
@@ -237,6 +245,18 @@ function sourceRoots(env: Env): string[] | undefined {
   return roots.map((root) => path.resolve(root));
 }
 
+function metricsSettings(env: Env): MetricsSettings {
+  const enabled = boolean(env, 'METRICS_ENABLED', true);
+  const exposed = boolean(env, 'METRICS_PUBLIC', false);
+  if (exposed && !enabled) {
+    throw new ConfigError(
+      'METRICS_PUBLIC',
+      'is true but METRICS_ENABLED is false, so there is no /metrics to open: set one of them',
+    );
+  }
+  return { enabled, public: exposed };
+}
+
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
@@ -372,6 +392,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'], 'json'),
     security,
+    metrics: metricsSettings(env),
   };
 }
 

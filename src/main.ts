@@ -7,7 +7,10 @@ import { Engine } from './engine/engine.js';
 import { SettingsService } from './service/settings.js';
 import { UploadService } from './service/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
+import { ServiceMetrics } from './metrics/service-metrics.js';
 import { openStore } from './store/open-store.js';
+import { timedStore } from './store/timed-store.js';
+import { BufferPool } from './transfer/buffer-pool.js';
 import { sqliteFilesOf } from './store/sqlite/files.js';
 import { createObjectAuditor } from './transfer/object-audit.js';
 import { createS3Client } from './transfer/s3-client.js';
@@ -38,13 +41,16 @@ async function main(): Promise<void> {
     format: config.logFormat,
     secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
   });
-  const store = await openStore(config.databaseUrl, config.sqlitePath, {
+  // Off (METRICS_ENABLED=false), nothing is measured: no middleware, no timing, no listener.
+  const metrics = config.metrics.enabled ? new ServiceMetrics({ version: VERSION, logger }) : undefined;
+  const openedStore = await openStore(config.databaseUrl, config.sqlitePath, {
     lost: (loss) =>
       logger.error(
         { database: config.sqlitePath, file: loss.file, state: loss.kind },
         `the database cannot be used until the service is restarted: ${loss.reason}`,
       ),
   });
+  const store = metrics ? timedStore(openedStore, metrics.store) : openedStore;
   if (s3SettingsUnset(process.env)) {
     logger.warn(
       { region: config.s3.region },
@@ -63,8 +69,10 @@ async function main(): Promise<void> {
     maxSockets: config.maxConcurrentFiles * config.transfer.maxConcurrentParts + 4,
     requestTimeoutMs: config.s3RequestTimeoutMs,
     bandwidth,
+    observer: metrics?.s3,
   });
-  const uploader = createUploader(s3, config.transfer, logger);
+  const buffers = new BufferPool(config.transfer.maxBufferBytes);
+  const uploader = createUploader(s3, config.transfer, logger, buffers);
   const auditor = createObjectAuditor(s3, config.transfer, logger);
   const engine = new Engine({
     store,
@@ -83,7 +91,10 @@ async function main(): Promise<void> {
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
     databaseFiles: await sqliteFilesOf(config.sqlitePath),
+    watchObserver: metrics?.watch,
   });
+  metrics?.listen(engine.events);
+  metrics?.readState({ store, buffers });
   const service = new UploadService({ store, lifecycle: engine, auditor, allowedSourceRoots });
   const app = await buildApp({
     service,
@@ -91,6 +102,7 @@ async function main(): Promise<void> {
     version: VERSION,
     apiToken: config.security.apiToken,
     settings: new SettingsService(bandwidth),
+    metrics: metrics && { exposition: metrics, public: config.metrics.public },
   });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.
@@ -98,6 +110,7 @@ async function main(): Promise<void> {
     await app.close();
     await engine.stop();
     await store.close();
+    metrics?.stop();
     s3.destroy();
   });
   process.on('SIGTERM', stop);
@@ -116,6 +129,7 @@ async function main(): Promise<void> {
       authentication: config.security.apiToken === undefined ? 'none' : 'bearer token',
       allowedSourceRoots: allowedSourceRoots ?? 'any',
       maxUploadBytesPerSecond: bandwidth.bytesPerSecond,
+      metrics: metrics === undefined ? 'off' : config.metrics.public ? 'public' : 'on',
     },
     'service ready',
   );

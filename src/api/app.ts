@@ -17,6 +17,7 @@ import { docsRoutes } from './routes/docs.js';
 import { dashboardRoutes } from './routes/ui.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
+import { METRICS_PATH, metricsRoutes, type MetricsExposition } from './routes/metrics.js';
 import { settingsRoutes } from './routes/settings.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { validatorCompiler } from './validation.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   apiToken?: string;
   /** What /settings reads and changes; default: settings of its own, with no limit, steering nothing. */
   settings?: SettingsService;
+  /** Served at GET /metrics, without the token when `public`; none: no /metrics route (METRICS_ENABLED=false). */
+  metrics?: { exposition: MetricsExposition; public: boolean };
   /** Where the dashboard's built files are; default dist/ui (tests give their own). */
   dashboardDirectory?: string;
 }
@@ -62,7 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   base.setValidatorCompiler(validatorCompiler);
   acceptOnlyJsonBodies(base);
   installErrorHandling(base);
-  if (deps.apiToken !== undefined) requireApiToken(base, deps.apiToken);
+  if (deps.apiToken !== undefined) {
+    requireApiToken(base, deps.apiToken, deps.metrics?.public ? [METRICS_PATH] : []);
+  }
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   for (const schema of NAMED_SCHEMAS) app.addSchema(schema);
@@ -74,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });
   await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
+  if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics.exposition });
   await app.register(docsRoutes);
   await app.register(dashboardRoutes, { directory: deps.dashboardDirectory });
   await app.ready();

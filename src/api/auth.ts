@@ -12,11 +12,19 @@ export const AUTH_REALM = 's3-folder-uploader';
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
 
-/** Registers the check on `app`: call it before the routes are registered. */
-export function requireApiToken(app: FastifyInstance, apiToken: string): void {
+/**
+ * Registers the check on `app`: call it before the routes are registered. `publicRoutes`: routes
+ * read without the token besides the health check, the documentation and the dashboard (/metrics
+ * with METRICS_PUBLIC=true).
+ */
+export function requireApiToken(
+  app: FastifyInstance,
+  apiToken: string,
+  publicRoutes: readonly string[] = [],
+): void {
   const expected = digestOf(apiToken);
   app.addHook('onRequest', async (request, reply) => {
-    if (isPublic(request)) return;
+    if (isPublic(request, publicRoutes)) return;
     const given = bearerTokenOf(request.headers.authorization);
     if (given !== undefined && timingSafeEqual(digestOf(given), expected)) return;
     reply.header('www-authenticate', challenge(given !== undefined));
@@ -25,14 +33,18 @@ export function requireApiToken(app: FastifyInstance, apiToken: string): void {
 }
 
 /**
- * The health check, the documentation and the dashboard, read with GET (or HEAD). Decided on the route that
- * matched, not on the URL's text, so no spelling of a path reaches a protected handler; a request
- * that matches no route needs the token too (a 401 rather than a 404 tells a stranger nothing).
+ * The health check, the documentation, the dashboard and `publicRoutes`, read with GET (or HEAD).
+ * Decided on the route that matched, not on the URL's text, so no spelling of a path reaches a
+ * protected handler; a request that matches no route needs the token too (a 401 rather than a 404
+ * tells a stranger nothing).
  */
-function isPublic(request: FastifyRequest): boolean {
+function isPublic(request: FastifyRequest, publicRoutes: readonly string[]): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const route = request.routeOptions.url;
-  return route !== undefined && (route === '/' || isDocumentationRoute(route) || isDashboardRoute(route));
+  return (
+    route !== undefined &&
+    (route === '/' || isDocumentationRoute(route) || isDashboardRoute(route) || publicRoutes.includes(route))
+  );
 }
 
 /** The token of an `Authorization: Bearer <token>` header; undefined when there is none or another scheme. */

@@ -2,7 +2,14 @@
 // (a field not listed here never leaves the server) and become the OpenAPI document. A shape with
 // an `$id` is registered with the app (NAMED_SCHEMAS) and referenced with ref(): the document shows
 // it once, as `#/components/schemas/<$id>`, and generated clients get a type of that name.
-import { Type, type Static, type TSchema, type TUnsafe } from '@fastify/type-provider-typebox';
+import {
+  Type,
+  type Static,
+  type TInteger,
+  type TSchema,
+  type TString,
+  type TUnsafe,
+} from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
 import { UPLOAD_PHASES, UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
@@ -14,7 +21,7 @@ export const MAX_PAGE_SIZE = 1000;
 const EXAMPLE_ID = 'photos-2024';
 const EXAMPLE_TIME = '2024-05-01T12:00:00.000Z';
 
-function time(description: string): TSchema {
+function time(description: string): TString {
   return Type.String({ format: 'date-time', description, examples: [EXAMPLE_TIME] });
 }
 
@@ -152,7 +159,7 @@ export const UploadReply = Type.Object(uploadProperties, {
 });
 export type UploadReply = Static<typeof UploadReply>;
 
-function count(description: string): TSchema {
+function count(description: string): TInteger {
   return Type.Integer({ minimum: 0, description });
 }
 
@@ -203,7 +210,7 @@ export const UploadProgressReply = Type.Object(
     bytes_per_second: Type.Integer({
       minimum: 0,
       description:
-        'Throughput: bytes S3 confirmed over the last 20 seconds, per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.',
+        'Throughput: bytes S3 confirmed over the last 20 seconds (or since bytes began to move, when shorter), per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.',
       examples: [52428800],
     }),
     eta_seconds: nullable(

@@ -1,6 +1,6 @@
 // The facts the service tells as they happen: one typed stream that the API's event stream, the
 // metrics and the logs all read, so that they never disagree (docs/events.md). Times are epoch ms.
-import type { EpochMs, ScanKind } from './model.js';
+import type { EpochMs, ScanKind, UploadMethod } from './model.js';
 import type { UploadPhase } from './status.js';
 
 /** What every event about one file of an upload carries. */
@@ -23,23 +23,38 @@ export type ServiceEvent =
       previousPhase: UploadPhase | null;
       at: EpochMs;
     }
-  /** A scan of the upload's folder finished; error is why it failed, or null. */
+  /**
+   * A scan of the upload's folder finished; error is why it failed, or null. filesNotUtf8: matching
+   * files it skipped because their name is not valid UTF-8 (see ScanReport).
+   */
   | {
       type: 'upload.scanned';
       uploadId: string;
       kind: ScanKind;
       filesSeen: number;
       filesChanged: number;
+      filesNotUtf8: number;
       durationMs: number;
       error: string | null;
       at: EpochMs;
     }
-  | (FileFacts & { type: 'file.started'; key: string; size: number })
+  /** attempt: the task's claims for this version of the file, this one included (1 the first time). */
+  | (FileFacts & { type: 'file.started'; key: string; size: number; attempt: number })
   /** Bytes S3 confirmed so far; throttled to a few per second per file. size grows with a growing file. */
   | (FileFacts & { type: 'file.progress'; bytesUploaded: number; size: number })
-  /** bytesSent: what went over the wire in this run (0 when nothing had to be sent). */
-  | (FileFacts & { type: 'file.completed'; key: string; size: number; bytesSent: number })
-  | (FileFacts & { type: 'file.failed'; key: string; message: string });
+  /**
+   * bytesSent: what went over the wire in this run (0 when nothing had to be sent); method 'unchanged':
+   * only the file's metadata changed since its last upload, so nothing was sent.
+   */
+  | (FileFacts & {
+      type: 'file.completed';
+      key: string;
+      size: number;
+      bytesSent: number;
+      method: UploadMethod;
+    })
+  /** size: of the file version that failed. */
+  | (FileFacts & { type: 'file.failed'; key: string; size: number; message: string });
 
 export type ServiceEventType = ServiceEvent['type'];
 

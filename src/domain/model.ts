@@ -36,6 +36,13 @@ export type ValidationMethod =
   | 'content-md5';
 
 /**
+ * How a file's upload went: 'single': one PutObject; 'multipart': parts of a settled file;
+ * 'streamed': parts sent as the file grew; 'append': the object's old bytes copied on the server,
+ * the new ones sent; 'unchanged': nothing sent, the file hashed to the content last uploaded.
+ */
+export type UploadMethod = 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged';
+
+/**
  * What tells one version of a file from the next. Size and mtime change with an ordinary write;
  * the inode number changes when another file takes the path (mv, a save by rename, tar x), and the
  * ctime changes with every write, rename and metadata change and cannot be set back by a user, so a

@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
+import type { WatchObserver } from '../watch/types.js';
 import { Dispatcher } from './dispatcher.js';
 import { ObservationClock } from './observation-clock.js';
 import { UploadMonitor } from './monitor.js';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   maxConcurrentFiles: number;
   /** The service's own database files, by real path: never uploaded, whatever the pattern. */
   databaseFiles?: readonly string[];
+  /** Told of the file-system events every watch receives (the metrics). */
+  watchObserver?: WatchObserver;
   /** Where the engine tells what happens (domain/events.ts); default: a bus of its own. */
   events?: EventBus;
   /** How often every watched upload's phase is looked at, for changes no event announces. */
@@ -269,16 +272,17 @@ export class Engine implements UploadLifecycle {
         this.phases.lookSoon(upload.uploadId);
       },
       scanned: (report) => {
-        const { kind, filesSeen, filesChanged, durationMs, error, finishedAt } = report;
+        const { kind, filesSeen, filesChanged, filesNotUtf8, durationMs, error, finishedAt } = report;
         const { uploadId } = upload;
         const at = finishedAt ?? this.now();
-        const scan = { kind, filesSeen, filesChanged, durationMs: durationMs ?? 0, error };
+        const scan = { kind, filesSeen, filesChanged, filesNotUtf8, durationMs: durationMs ?? 0, error };
         this.events.publish({ type: 'upload.scanned', uploadId, ...scan, at });
         this.phases.lookSoon(uploadId);
       },
       observationClock: this.observationClock.stamp,
       now: this.now,
       databaseFiles: this.options.databaseFiles,
+      watchObserver: this.options.watchObserver,
     });
     this.monitors.set(upload.uploadId, monitor);
     this.phases.lookSoon(upload.uploadId);

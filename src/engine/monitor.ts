@@ -4,7 +4,7 @@ import { DatabaseLostError } from '../domain/errors.js';
 import type { ObservedFile, RescanOutcome, ScanKind, ScanReport, Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
-import type { FolderWatch, PathFilter } from '../watch/types.js';
+import type { FolderWatch, PathFilter, WatchObserver } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
@@ -46,6 +46,8 @@ export interface MonitorOptions {
   periodicPace?: ScanPace;
   /** The service's own database files, by real path: never uploaded (see database-files.ts). */
   databaseFiles?: readonly string[];
+  /** Told of the file-system events the watch receives (the metrics). */
+  watchObserver?: WatchObserver;
 }
 
 /**
@@ -150,7 +152,7 @@ export class UploadMonitor {
             if (this.badNames.worthRescanning(folder)) this.rescanSoon();
           },
         },
-        { observationClock: this.options.observationClock },
+        { observationClock: this.options.observationClock, observer: this.options.watchObserver },
       );
       if (this.stopped) await this.closeWatch();
     } catch (error) {

@@ -106,8 +106,9 @@ export class TaskRunner {
       return;
     }
     const { readiness } = this.options;
-    const { taskId, uploadId, relativePath, objectKey: key, size } = task;
-    this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, at: this.now() });
+    const { taskId, uploadId, relativePath, objectKey: key, size, attempts: attempt } = task;
+    const at = this.now();
+    this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, attempt, at });
     try {
       const result = await this.options.uploader.upload(
         {
@@ -136,8 +137,7 @@ export class TaskRunner {
         this.now(),
       );
       if (recorded) {
-        const { bytesSent } = result;
-        const at = this.now();
+        const { bytesSent, method } = result;
         this.publish({
           type: 'file.completed',
           uploadId,
@@ -146,7 +146,8 @@ export class TaskRunner {
           key,
           size,
           bytesSent,
-          at,
+          method,
+          at: this.now(),
         });
       }
       // After a chmod -R every file takes this way: one line each at info would drown the log.
@@ -188,8 +189,17 @@ export class TaskRunner {
   /** in_progress → failed, told as file.failed. */
   private async fail(task: FileTask, failure: TaskFailure, now: number): Promise<void> {
     if (!(await this.options.store.failTask(task.taskId, failure, now))) return;
-    const { uploadId, taskId, relativePath: path, objectKey: key } = task;
-    this.publish({ type: 'file.failed', uploadId, taskId, path, key, message: failure.message, at: now });
+    const { uploadId, taskId, relativePath: path, objectKey: key, size } = task;
+    this.publish({
+      type: 'file.failed',
+      uploadId,
+      taskId,
+      path,
+      key,
+      size,
+      message: failure.message,
+      at: now,
+    });
   }
 
   private progressListener(task: FileTask, upload: Upload): UploadProgressListener {

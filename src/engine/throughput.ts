@@ -11,6 +11,10 @@ interface Window {
   bytes: number[];
   /** The bucket number (time / BUCKET_MS) each slot holds, to tell a stale slot from a live one. */
   slots: number[];
+  /** When bytes began to move after a quiet window: a rate younger than the window is over its age. */
+  startedAt: number;
+  /** The newest bucket that holds bytes. */
+  lastBucket: number;
 }
 
 export class Throughput {
@@ -21,15 +25,20 @@ export class Throughput {
   /** Records bytes S3 confirmed for one of the upload's files just now. */
   add(uploadId: string, bytes: number): void {
     if (!(bytes > 0)) return;
-    const bucket = Math.floor(this.now() / BUCKET_MS);
+    const now = this.now();
+    const bucket = Math.floor(now / BUCKET_MS);
     let window = this.windows.get(uploadId);
     if (!window) {
       window = {
         bytes: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(0),
         slots: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(-1),
+        startedAt: now,
+        lastBucket: bucket,
       };
       this.windows.set(uploadId, window);
     }
+    if (window.lastBucket <= bucket - THROUGHPUT_WINDOW_SECONDS) window.startedAt = now;
+    window.lastBucket = bucket;
     const slot = bucket % THROUGHPUT_WINDOW_SECONDS;
     if (window.slots[slot] !== bucket) {
       window.slots[slot] = bucket;
@@ -40,7 +49,8 @@ export class Throughput {
 
   /**
    * Bytes per second over the last THROUGHPUT_WINDOW_SECONDS (the current, partial second
-   * included), rounded down; 0 when nothing moved.
+   * included), or over the time since bytes began to move when that is shorter (at least a second):
+   * a transfer 3 s old is not averaged over 20. Rounded down; 0 when nothing moved.
    */
   bytesPerSecond(uploadId: string): number {
     const window = this.windows.get(uploadId);
@@ -55,7 +65,8 @@ export class Throughput {
       this.windows.delete(uploadId);
       return 0;
     }
-    return Math.floor(sum / THROUGHPUT_WINDOW_SECONDS);
+    const movingSeconds = (this.now() - window.startedAt) / BUCKET_MS;
+    return Math.floor(sum / Math.min(THROUGHPUT_WINDOW_SECONDS, Math.max(1, movingSeconds)));
   }
 
   /** A cancelled upload's window goes at once. */

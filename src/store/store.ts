@@ -46,6 +46,11 @@ export interface Store {
    * yet confirmed), in one read of the kept counts: an upload with no files has zeros.
    */
   uploadCounts(uploadIds: readonly string[]): Promise<Map<string, UploadCounts>>;
+  /**
+   * Files and their bytes by task status, over the uploads still watched (pending and active): the
+   * queue as a whole, in one read of the kept counts (its cost grows with the uploads, not the tasks).
+   */
+  queueCounts(): Promise<QueueCounts>;
 
   // --- file tasks, as the monitor sees files
   /**
@@ -191,6 +196,9 @@ export interface TaskRelease {
   /** The attempt did not count (S3 could not be reached): attempts goes back by one. */
   refundAttempt?: boolean;
 }
+
+/** Files and the sum of their sizes, by task status (see Store.queueCounts). */
+export type QueueCounts = Record<TaskStatus, { files: number; bytes: number }>;
 
 /** Why a task failed and when it is tried again (see failTask). */
 export interface TaskFailure {

@@ -238,6 +238,24 @@ export function isS3Unreachable(error: unknown): boolean {
   return error instanceof Error && /socket hang up/i.test(error.message);
 }
 
+/** An S3 error code as S3 spells them ('NoSuchBucket', 'KMS.NotFoundException'): safe as a metric label. */
+const S3_CODE = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
+
+/**
+ * How one S3 request ended, in a few words fit for a metric label: S3's error code when S3 answered
+ * (`http_503` when its answer named none), `timeout` or `network_error` when no answer came,
+ * `aborted` when the transfer stopped it.
+ */
+export function requestOutcomeOf(error: unknown): string {
+  if (isAbortError(error)) return 'aborted';
+  const code = errorCodeOf(error);
+  const status = httpStatusOf(error);
+  // The SDK names an error whose answer gave no code 'Unknown': the status says more.
+  const named = code !== undefined && code !== 'Unknown' && S3_CODE.test(code);
+  if (status !== undefined) return named ? code : `http_${status}`;
+  return code === 'TimeoutError' || code === 'ETIMEDOUT' ? 'timeout' : 'network_error';
+}
+
 /** S3's answers that a person must act on: the credentials, the permissions, the bucket, the clock. */
 const CONFIGURATION_CODES = new Set([
   'NoSuchBucket',

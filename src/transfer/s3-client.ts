@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError, DEFAULT_S3_REQUEST_TIMEOUT_MS, type ChecksumMode, type S3Settings } from '../config.js';
+import { observeS3Requests, type S3RequestObserver } from './s3-observer.js';
 import { throttleRequestBodies } from './throttled-body.js';
 import type { TokenBucket } from './token-bucket.js';
 
@@ -21,6 +22,8 @@ export interface S3ClientOptions {
   requestTimeoutMs?: number;
   /** The process's bandwidth limit (MAX_UPLOAD_BYTES_PER_SECOND), which every request body goes through. */
   bandwidth?: TokenBucket;
+  /** Told of every request and retry (the metrics); none: nothing is measured. */
+  observer?: S3RequestObserver;
 }
 
 const CHECKSUM_MODES: Record<ChecksumMode, 'WHEN_REQUIRED' | 'WHEN_SUPPORTED'> = {
@@ -80,6 +83,7 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
   });
   boundAnswerBody(client, requestTimeoutMs);
   if (options.bandwidth !== undefined) throttleRequestBodies(client, options.bandwidth);
+  if (options.observer !== undefined) observeS3Requests(client, options.observer);
   return client;
 }
 

@@ -13,6 +13,7 @@ import {
   type S3Target,
 } from './errors.js';
 import { withRetry } from './retry.js';
+import { observerOf, type S3RequestObserver } from './s3-observer.js';
 
 export interface TransferContext {
   client: S3Client;
@@ -22,6 +23,8 @@ export interface TransferContext {
   quirks: { copyIfMatchRefused: boolean };
   /** Every buffer of file data comes from here (MAX_BUFFER_BYTES). */
   buffers: BufferPool;
+  /** Told of each retry, when the client's requests are observed (see s3-observer.ts). */
+  observer: S3RequestObserver | undefined;
 }
 
 export function createTransferContext(
@@ -30,7 +33,8 @@ export function createTransferContext(
   logger: Logger,
   buffers: BufferPool = new BufferPool(settings.maxBufferBytes),
 ): TransferContext {
-  return { client, settings, logger, quirks: { copyIfMatchRefused: false }, buffers };
+  const observer = observerOf(client);
+  return { client, settings, logger, quirks: { copyIfMatchRefused: false }, buffers, observer };
 }
 
 /**
@@ -55,11 +59,14 @@ export async function requestS3<T>(
       },
       { maxAttempts: settings.retryMaxAttempts, baseDelayMs: settings.retryBaseDelayMs },
       signal,
-      ({ attempt: failed, delayMs, error }) =>
+      ({ attempt: failed, delayMs, error }) => {
+        // 'UploadPart 3' is told as 'UploadPart': one series per operation, not per part.
+        context.observer?.requestRetried(operation.split(' ', 1)[0]!);
         logger.warn(
           { operation, ...target, attempt: failed, delayMs, error: describeS3Error(error, target) },
           `${operation} failed; retrying`,
-        ),
+        );
+      },
     );
   } catch (error) {
     if (isAbortError(error) || error instanceof ETagMismatchError || error instanceof FileChangedError)

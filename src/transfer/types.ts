@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { MultipartState, UploadedPart, ValidationMethod } from '../domain/model.js';
+import type { MultipartState, UploadMethod, UploadedPart, ValidationMethod } from '../domain/model.js';
 
 /** The object this service last completed at the key: what an append copies from. */
 export interface PreviousUpload {
@@ -87,12 +87,8 @@ export interface UploadResult {
   mtimeMs: number;
   ino: number | null;
   ctimeMs: number | null;
-  /**
-   * 'single': one PutObject; 'multipart': parts of a settled file; 'streamed': parts sent as the
-   * file grew; 'append': the object's old bytes copied on the server, the new ones sent;
-   * 'unchanged': nothing sent, the file hashed to transfer.hashFirst's content.
-   */
-  method: 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged';
+  /** How it went (see UploadMethod); 'unchanged': the file hashed to transfer.hashFirst's content. */
+  method: UploadMethod;
   /** Bytes sent over the network during this call (resumed parts are not sent again). */
   bytesSent: number;
   /** Bytes copied on the server from the object already at the key. */

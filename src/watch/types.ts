@@ -18,3 +18,11 @@ export interface WatchHandlers {
   /** The watch itself failed (folder deleted, too many watches...); the periodic rescan remains. */
   error(error: Error): void;
 }
+
+/** The kinds of file-system event a watch receives. */
+export type WatchEventKind = 'create' | 'update' | 'delete';
+
+/** Told how many file-system events a watch received, once per batch the operating system delivers. */
+export interface WatchObserver {
+  eventsReceived(kind: WatchEventKind, count: number): void;
+}

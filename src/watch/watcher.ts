@@ -13,7 +13,7 @@ import { asError, errorCode, isVanished } from '../fs-errors.js';
 import { FolderUnreadableError, scanFolder } from './scanner.js';
 import { REPLACEMENT_CHARACTER } from './names.js';
 import { FolderSubscriptions } from './subscriptions.js';
-import type { FolderWatch, PathFilter, WatchHandlers } from './types.js';
+import type { FolderWatch, PathFilter, WatchHandlers, WatchObserver } from './types.js';
 
 export interface WatchOptions {
   /** How long events gather before their paths are examined (default 100 ms). */
@@ -24,6 +24,8 @@ export interface WatchOptions {
   batchSize?: number;
   /** Stamps each file's observedAt, taken just before its stat (default Date.now). */
   observationClock?: () => number;
+  /** Told how many events arrive, by kind (the metrics). */
+  observer?: WatchObserver;
 }
 
 /**
@@ -67,6 +69,7 @@ class FolderWatcher implements FolderWatch {
   private readonly buffer: ChangeBuffer;
   private readonly batchSize: number;
   private readonly observationClock: () => number;
+  private readonly observer: WatchObserver | undefined;
   private readonly stopScans = new AbortController();
   private subscriptions: FolderSubscriptions | undefined;
   private closed = false;
@@ -79,6 +82,7 @@ class FolderWatcher implements FolderWatch {
   ) {
     this.batchSize = options.batchSize ?? 500;
     this.observationClock = options.observationClock ?? Date.now;
+    this.observer = options.observer;
     this.buffer = new ChangeBuffer({
       windowMs: options.coalesceMs ?? 100,
       maxPending: options.maxPendingPaths ?? 10_000,
@@ -110,6 +114,7 @@ class FolderWatcher implements FolderWatch {
   }
 
   private received(events: Event[]): void {
+    if (this.observer) countEvents(events, this.observer);
     for (const event of events) {
       if (event.type === 'delete') {
         this.subscriptions?.forget(event.path);
@@ -234,6 +239,20 @@ class FolderWatcher implements FolderWatch {
       // An error handler that throws has nowhere left to report to; the watch must go on.
     }
   }
+}
+
+/** Tells `observer` the events of one delivery, one call per kind present. */
+function countEvents(events: readonly Event[], observer: WatchObserver): void {
+  let created = 0;
+  let updated = 0;
+  for (const event of events) {
+    if (event.type === 'create') created++;
+    else if (event.type === 'update') updated++;
+  }
+  const deleted = events.length - created - updated;
+  if (created > 0) observer.eventsReceived('create', created);
+  if (updated > 0) observer.eventsReceived('update', updated);
+  if (deleted > 0) observer.eventsReceived('delete', deleted);
 }
 
 /** The folder holding the first name of the path that holds U+FFFD ('' for the root). */

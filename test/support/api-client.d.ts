@@ -261,7 +261,7 @@ export interface components {
        */
       phase: 'scanning' | 'uploading' | 'failed' | 'idle' | 'cancelled';
       /**
-       * @description Throughput: bytes S3 confirmed over the last 20 seconds, per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.
+       * @description Throughput: bytes S3 confirmed over the last 20 seconds (or since bytes began to move, when shorter), per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.
        * @example 52428800
        */
       bytes_per_second: number;

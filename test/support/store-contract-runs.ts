@@ -223,6 +223,39 @@ export function describeRunContract(current: () => Store): void {
       assert.deepEqual(await store.uploadCounts([]), new Map());
     });
 
+    it('counts the queue by status over the watched uploads only, in one call', async () => {
+      const none = { files: 0, bytes: 0 };
+      assert.deepEqual(await store.queueCounts(), {
+        pending: none,
+        in_progress: none,
+        completed: none,
+        failed: none,
+      });
+      const [first, second] = await activeRequestWith(store, 'r1', observed(3, 100));
+      assert.ok(first && second);
+      await activeRequestWith(store, 'r2', observed(2, 40));
+      await activeRequestWith(store, 'gone', observed(4, 1000));
+      await store.createUpload(newUpload('new'), T0);
+      assert.equal(await store.recordObservedFiles('new', observed(1, 7), keyFor, readyAt(T0), T0), 1);
+      assert.equal(await store.cancelUpload('gone', T0 + 1), true);
+      const claimed = await store.claimReadyTasks(T0 + 1, 2);
+      assert.deepEqual(claimed.map((task) => task.uploadId).sort(), ['r1', 'r2']);
+      const ofR1 = claimed.find((task) => task.uploadId === 'r1');
+      assert.ok(ofR1);
+      assert.equal(await store.completeTask(ofR1.taskId, uploadOf(ofR1, '"e"'), T0 + 2), true);
+      const failure = { message: 'no', kind: 'permanent' as const, retryAt: null };
+      const ofR2 = claimed.find((task) => task.uploadId === 'r2');
+      assert.ok(ofR2);
+      assert.equal(await store.failTask(ofR2.taskId, failure, T0 + 2), true);
+      // r1: 2 pending, 1 completed; r2: 1 pending, 1 failed; new (pending upload): 1 pending; gone: left out.
+      assert.deepEqual(await store.queueCounts(), {
+        pending: { files: 4, bytes: 2 * 100 + 40 + 7 },
+        in_progress: none,
+        completed: { files: 1, bytes: 100 },
+        failed: { files: 1, bytes: 40 },
+      });
+    });
+
     it('completes with the version uploaded, which a file that grew during its upload replaces', async () => {
       const [task] = await activeRequestWith(store, 'r1', observed(1));
       assert.ok(task);

@@ -41,6 +41,26 @@ describe('configuration', () => {
     assert.equal(config.transfer.maxBufferBytes, 256 * MiB);
     assert.equal(config.logLevel, 'info');
     assert.equal(config.logFormat, 'json');
+    assert.deepEqual(config.metrics, { enabled: true, public: false });
+  });
+
+  it('turns the metrics off, or opens /metrics without the token, but not both', () => {
+    assert.deepEqual(loadConfig({ METRICS_ENABLED: 'false' }, '/srv/app').metrics, {
+      enabled: false,
+      public: false,
+    });
+    assert.deepEqual(loadConfig({ METRICS_PUBLIC: 'true' }, '/srv/app').metrics, {
+      enabled: true,
+      public: true,
+    });
+    assert.match(
+      configError({ METRICS_ENABLED: 'false', METRICS_PUBLIC: 'true' }).message,
+      /^METRICS_PUBLIC: is true but METRICS_ENABLED is false/,
+    );
+    assert.equal(
+      configError({ METRICS_PUBLIC: 'maybe' }).message,
+      "METRICS_PUBLIC: 'maybe' is not true or false",
+    );
   });
 
   it('reads every variable', () => {

@@ -77,7 +77,8 @@ describe('throughput', () => {
     now += 1000;
     throughput.add('u', 20_000);
     throughput.add('other', 999_999);
-    assert.equal(throughput.bytesPerSecond('u'), 40_000 / THROUGHPUT_WINDOW_SECONDS);
+    // 1.5 s since the bytes began to move: the rate is over those, not over the whole window.
+    assert.equal(throughput.bytesPerSecond('u'), Math.floor(40_000 / 1.5));
     // The first second leaves the window once THROUGHPUT_WINDOW_SECONDS have passed since it.
     now = 1_000_000 + THROUGHPUT_WINDOW_SECONDS * 1000;
     assert.equal(throughput.bytesPerSecond('u'), 20_000 / THROUGHPUT_WINDOW_SECONDS);
@@ -92,7 +93,21 @@ describe('throughput', () => {
     throughput.add('u', 1_000_000);
     now = THROUGHPUT_WINDOW_SECONDS * 1000; // the same slot, one lap later
     throughput.add('u', 2000);
-    assert.equal(throughput.bytesPerSecond('u'), 2000 / THROUGHPUT_WINDOW_SECONDS);
+    now += 2000;
+    assert.equal(throughput.bytesPerSecond('u'), 1000);
+  });
+
+  it('is over the time since bytes began to move when that is shorter than the window, a second at least', () => {
+    let now = 5_000_000;
+    const throughput = new Throughput(() => now);
+    throughput.add('u', 4 * 1024 * 1024);
+    assert.equal(throughput.bytesPerSecond('u'), 4 * 1024 * 1024); // not 1/20 of it
+    now += 4000;
+    throughput.add('u', 4 * 1024 * 1024);
+    assert.equal(throughput.bytesPerSecond('u'), 2 * 1024 * 1024);
+    // A stall keeps its age: the rate falls as the window empties.
+    now += 12_000;
+    assert.equal(throughput.bytesPerSecond('u'), Math.floor((8 * 1024 * 1024) / 16));
   });
 
   it('ignores nothing and negative amounts, and forgets a cancelled upload', () => {

@@ -17,7 +17,14 @@ import type {
 } from '../../domain/model.js';
 import { DatabaseLostError } from '../../domain/errors.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
-import type { CompletedTaskRequeue, DatabaseHealth, Store, TaskFailure, TaskRelease } from '../store.js';
+import type {
+  CompletedTaskRequeue,
+  DatabaseHealth,
+  QueueCounts,
+  Store,
+  TaskFailure,
+  TaskRelease,
+} from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase, withSyncedCommit } from './connection.js';
@@ -136,6 +143,10 @@ export class SqliteStore implements Store {
 
   async uploadCounts(uploadIds: readonly string[]): Promise<Map<string, UploadCounts>> {
     return this.run(() => this.uploads.countsOf(uploadIds));
+  }
+
+  async queueCounts(): Promise<QueueCounts> {
+    return this.run(() => this.uploads.queueCounts());
   }
 
   // --- file tasks, as the monitor sees files

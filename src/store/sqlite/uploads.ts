@@ -3,7 +3,7 @@ import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
 import type { UploadStatus } from '../../domain/status.js';
-import { DuplicateUploadIdError } from '../store.js';
+import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
 import type { UploadRow, TaskCountRow } from './rows.js';
 
@@ -82,6 +82,13 @@ export function uploadQueries(db: Database) {
     SELECT upload_id, status, files, bytes_total, bytes_uploaded FROM upload_task_counts
     WHERE upload_id IN (SELECT value FROM json_each(?))`);
 
+  // The queue: one pass over the kept counts (a few rows per upload), never over file_tasks.
+  const selectQueueCounts = db.prepare<[], { status: string; files: number; bytes: number }>(`
+    SELECT c.status, SUM(c.files) AS files, SUM(c.bytes_total) AS bytes
+    FROM upload_task_counts c JOIN uploads u ON u.upload_id = c.upload_id
+    WHERE u.status IN ('pending', 'active')
+    GROUP BY c.status`);
+
   const markCompletion = db.prepare<{ taskId: number; now: EpochMs }>(`
     UPDATE uploads SET last_completed_at = @now
     WHERE upload_id = (SELECT upload_id FROM file_tasks WHERE task_id = @taskId)`);
@@ -148,6 +155,18 @@ export function uploadQueries(db: Database) {
       for (const row of selectTaskCountsOf.all(JSON.stringify(uploadIds)))
         rowsOf.get(row.upload_id)?.push(row);
       return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, countsOf(rows)]));
+    },
+
+    queueCounts(): QueueCounts {
+      const counts: QueueCounts = {
+        pending: { files: 0, bytes: 0 },
+        in_progress: { files: 0, bytes: 0 },
+        completed: { files: 0, bytes: 0 },
+        failed: { files: 0, bytes: 0 },
+      };
+      for (const row of selectQueueCounts.all())
+        counts[taskStatus(row.status)] = { files: row.files, bytes: row.bytes };
+      return counts;
     },
 
     /** The task completed now: so did the last file of its upload. */

@@ -1,0 +1,210 @@
+// The commands about uploads: add, ls, status, cancel, retry, rescan, verify.
+import path from 'node:path';
+import { Argument, Option, type Command } from 'commander';
+import { parseIntervalSeconds, parseS3Destination, type S3Destination } from '../arguments.js';
+import { clientOf, type CliIo } from '../context.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { progressDisplay } from '../progress-display.js';
+import {
+  failedFilesLines,
+  uploadCreatedLines,
+  uploadDetailsLines,
+  uploadTable,
+  verifyLines,
+} from '../views.js';
+import { waitUntilSettled } from '../wait.js';
+import type { ApiClient } from '../api-client.js';
+import type { UploadDetailsReply } from '../../api/schemas.js';
+
+/** How many failed files `status` lists with their messages; `files --status failed` has the rest. */
+const FAILED_FILES_SHOWN = 20;
+
+const UPLOAD_STATUS_CHOICES = ['pending', 'active', 'cancelled', 'all'] as const;
+
+interface JsonOption {
+  json?: boolean;
+}
+
+type Register = (program: Command, io: CliIo, end: (code: ExitCode) => void) => void;
+
+export const registerUploadCommands: Register = (program, io, end) => {
+  const { out } = io;
+
+  program
+    .command('add')
+    .description('Create an upload: watch a folder, upload it to S3')
+    .argument('<folder>', 'the folder to watch (a relative path is taken from the current folder)')
+    .addArgument(
+      new Argument('<destination>', 's3://bucket or s3://bucket/prefix: where the files go').argParser(
+        parseS3Destination,
+      ),
+    )
+    .option('--pattern <glob>', 'which files to upload, e.g. "*.csv" or "raw/**/*.tif" (default: every file)')
+    .option('--id <id>', 'your own upload id (default: a new UUID)')
+    .option('--allow-overlap', 'accept a destination that overlaps a live upload of the same bucket')
+    .option('--json', 'print the created upload as JSON')
+    .action(
+      async (
+        folder: string,
+        destination: S3Destination,
+        options: JsonOption & { pattern?: string; id?: string; allowOverlap?: boolean },
+        command: Command,
+      ) => {
+        const created = await clientOf(command).createUpload({
+          source_folder: path.resolve(folder),
+          destination_bucket: destination.bucket,
+          ...(destination.prefix === '' ? {} : { destination_prefix: destination.prefix }),
+          ...(options.pattern === undefined ? {} : { pattern: options.pattern }),
+          ...(options.id === undefined ? {} : { upload_id: options.id }),
+          ...(options.allowOverlap ? { allow_overlap: true } : {}),
+        });
+        await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
+        end(EXIT.ok);
+      },
+    );
+
+  program
+    .command('ls')
+    .description('List uploads: phase, files, bytes, MiB/s, ETA')
+    .addOption(
+      new Option('--status <status>', 'which uploads (default: pending and active)').choices(
+        UPLOAD_STATUS_CHOICES,
+      ),
+    )
+    .option('--json', 'print the API’s list as JSON')
+    .action(
+      async (options: JsonOption & { status?: (typeof UPLOAD_STATUS_CHOICES)[number] }, command: Command) => {
+        const uploads = await clientOf(command).listUploads(options.status);
+        if (options.json) await out.json(uploads);
+        else if (uploads.length === 0) await out.lines([noUploadsLine(options.status)]);
+        else await out.lines(uploadTable(uploads));
+        end(EXIT.ok);
+      },
+    );
+
+  program
+    .command('status')
+    .description('Show an upload; --wait follows it to the end')
+    .argument('<id>', 'the upload id')
+    .option('--wait', 'follow it until its phase is idle (exit 0), failed or cancelled (exit 1)')
+    .option('--interval <seconds>', 'seconds between polls with --wait', parseIntervalSeconds, 1)
+    .option('--json', 'print the API’s upload as JSON (with --wait: once, at the end)')
+    .action(
+      async (id: string, options: JsonOption & { wait?: boolean; interval: number }, command: Command) => {
+        const client = clientOf(command);
+        if (!options.wait) {
+          const upload = await client.getUpload(id);
+          await (options.json ? out.json(upload) : out.lines(await detailsWithFailures(client, upload)));
+          end(EXIT.ok);
+          return;
+        }
+        end(await waitAndReport(client, id, options.interval * 1000, options.json === true, io));
+      },
+    );
+
+  program
+    .command('cancel')
+    .description('Cancel an upload: stop watching, abort uploads')
+    .argument('<id>', 'the upload id')
+    .option('--json', 'print the cancelled upload as JSON')
+    .action(async (id: string, options: JsonOption, command: Command) => {
+      const upload = await clientOf(command).cancelUpload(id);
+      await (options.json ? out.json(upload) : out.lines([`cancelled upload ${upload.upload_id}`]));
+      end(EXIT.ok);
+    });
+
+  program
+    .command('retry')
+    .description('Requeue the failed files of an upload now')
+    .argument('<id>', 'the upload id')
+    .option('--json', 'print the API’s answer as JSON')
+    .action(async (id: string, options: JsonOption, command: Command) => {
+      const result = await clientOf(command).retryFailed(id);
+      await (options.json
+        ? out.json(result)
+        : out.lines([`${result.upload_id}: ${result.requeued} failed files requeued`]));
+      end(EXIT.ok);
+    });
+
+  program
+    .command('rescan')
+    .description('Scan the folder of an upload now')
+    .argument('<id>', 'the upload id')
+    .option('--json', 'print the API’s answer as JSON')
+    .action(async (id: string, options: JsonOption, command: Command) => {
+      const result = await clientOf(command).rescan(id);
+      const line =
+        result.rescan === 'started'
+          ? `${result.upload_id}: rescan started (see it in: s3-folder-uploader status ${result.upload_id})`
+          : `${result.upload_id}: a scan is already running`;
+      await (options.json ? out.json(result) : out.lines([line]));
+      end(EXIT.ok);
+    });
+
+  program
+    .command('verify')
+    .description('Check uploaded files against S3 and the disk')
+    .argument('<id>', 'the upload id')
+    .option('--json', 'print the API’s answer as JSON')
+    .action(async (id: string, options: JsonOption, command: Command) => {
+      const result = await clientOf(command).verify(id);
+      await (options.json ? out.json(result) : out.lines(verifyLines(id, result)));
+      end(result.mismatched > 0 ? EXIT.filesFailed : EXIT.ok);
+    });
+};
+
+function noUploadsLine(status: string | undefined): string {
+  if (status === 'all') return 'no uploads';
+  if (status !== undefined) return `no ${status} uploads`;
+  return 'no pending or active uploads (ls --status all lists every one)';
+}
+
+async function detailsWithFailures(client: ApiClient, upload: UploadDetailsReply): Promise<string[]> {
+  const failed =
+    upload.files.failed === 0
+      ? []
+      : (await client.listFiles(upload.upload_id, { status: 'failed', limit: FAILED_FILES_SHOWN })).items;
+  return [...uploadDetailsLines(upload), ...failedFilesLines(failed, upload.files.failed, upload.upload_id)];
+}
+
+/**
+ * Follows the upload until it settles. Exit 0 when idle; 1 when files failed (listed with their
+ * messages) or when it was cancelled, since then its files will not all arrive.
+ */
+async function waitAndReport(
+  client: ApiClient,
+  id: string,
+  intervalMs: number,
+  json: boolean,
+  { out }: CliIo,
+): Promise<ExitCode> {
+  const display = json ? undefined : progressDisplay(out);
+  // Ctrl-C: put the cursor back before leaving, then end as an interrupted process does.
+  const interrupted = (): void => {
+    display?.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  let upload: UploadDetailsReply;
+  try {
+    upload = await waitUntilSettled(client, id, { intervalMs, display });
+  } finally {
+    process.removeListener('SIGINT', interrupted);
+    display?.stop();
+  }
+  // The display has drawn the last state already; what remains is the verdict.
+  const phase = upload.progress.phase;
+  if (json) {
+    await out.json(upload);
+  } else if (phase === 'idle') {
+    await out.lines([`${id} is up to date: ${upload.files.completed} files uploaded`]);
+  } else if (phase === 'cancelled') {
+    await out.lines([
+      `${id} was cancelled: ${upload.files.completed} of ${upload.files.total} files uploaded`,
+    ]);
+  } else {
+    const failed = (await client.listFiles(id, { status: 'failed', limit: FAILED_FILES_SHOWN })).items;
+    await out.lines(failedFilesLines(failed, upload.files.failed, id));
+  }
+  return phase === 'idle' ? EXIT.ok : EXIT.filesFailed;
+}

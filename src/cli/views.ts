@@ -1,0 +1,161 @@
+// The human output of each command, from the API's replies: compact lines and tables. Pure
+// functions, so that what people read is decided in one place.
+import type {
+  FileItem,
+  SettingsReply,
+  UploadDetailsReply,
+  UploadReply,
+  UploadSummaryReply,
+  VerifyReply,
+} from '../api/schemas.js';
+import {
+  alignColumns,
+  formatBytes,
+  formatBytesOf,
+  formatEta,
+  formatPercent,
+  formatRate,
+  formatTable,
+  s3Url,
+} from './format.js';
+
+type UploadWithProgress = UploadSummaryReply | UploadDetailsReply;
+
+/** Percent of the bytes done; an idle upload is done, even one with no bytes at all. */
+export function percentOf(upload: UploadWithProgress): string {
+  if (upload.progress.phase === 'idle' && upload.bytes.total === 0) return '100%';
+  return formatPercent(upload.bytes.uploaded, upload.bytes.total);
+}
+
+/** `3/7` files completed, and how many failed when some did. */
+export function filesDone(upload: UploadWithProgress): string {
+  const { completed, total, failed } = upload.files;
+  return failed > 0 ? `${completed}/${total} (${failed} failed)` : `${completed}/${total}`;
+}
+
+/** One line for an upload in progress: what `status --wait` prints when it draws no bar. */
+export function progressLine(upload: UploadDetailsReply): string {
+  const { phase, bytes_per_second, eta_seconds } = upload.progress;
+  const scan = upload.last_scan;
+  if (phase === 'scanning' && scan) {
+    return `${upload.upload_id} scanning: ${scan.files_seen} files seen, ${filesDone(upload)} files done`;
+  }
+  return [
+    upload.upload_id,
+    phase,
+    percentOf(upload),
+    formatBytesOf(upload.bytes.uploaded, upload.bytes.total),
+    formatRate(bytes_per_second),
+    `ETA ${formatEta(eta_seconds)}`,
+    `files ${filesDone(upload)}`,
+  ].join(' ');
+}
+
+export function uploadTable(uploads: readonly UploadSummaryReply[]): string[] {
+  return formatTable(
+    ['UPLOAD ID', 'PHASE', 'FILES', 'FAILED', 'BYTES', 'DONE', 'RATE', 'ETA', 'DESTINATION'],
+    uploads.map((upload) => [
+      upload.upload_id,
+      upload.progress.phase,
+      `${upload.files.completed}/${upload.files.total}`,
+      String(upload.files.failed),
+      formatBytesOf(upload.bytes.uploaded, upload.bytes.total),
+      percentOf(upload),
+      formatRate(upload.progress.bytes_per_second),
+      formatEta(upload.progress.eta_seconds),
+      s3Url(upload.destination_bucket, upload.destination_prefix),
+    ]),
+  );
+}
+
+export function uploadCreatedLines(upload: UploadReply): string[] {
+  return [
+    `created upload ${upload.upload_id}: ${upload.source_folder} (${upload.pattern}) → ${s3Url(upload.destination_bucket, upload.destination_prefix)}`,
+    `follow it with: s3-folder-uploader status ${upload.upload_id} --wait`,
+  ];
+}
+
+export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
+  const { files, progress } = upload;
+  const lines = [
+    `${upload.upload_id}  ${progress.phase}  (status ${upload.status})`,
+    ...alignColumns([
+      ['source', `${upload.source_folder}  pattern ${upload.pattern}`],
+      ['destination', s3Url(upload.destination_bucket, upload.destination_prefix)],
+      [
+        'files',
+        `${files.completed}/${files.total} completed, ${files.pending} pending, ${files.in_progress} uploading, ${files.failed} failed`,
+      ],
+      ['bytes', `${formatBytesOf(upload.bytes.uploaded, upload.bytes.total)}  ${percentOf(upload)}`],
+      ['throughput', `${formatRate(progress.bytes_per_second)}  ETA ${formatEta(progress.eta_seconds)}`],
+      ['last completed', progress.last_completed_at ?? 'none yet'],
+      ['last scan', scanSummary(upload.last_scan)],
+      ...(upload.last_error === null ? [] : [['last error', upload.last_error]]),
+    ]).map((line) => `  ${line}`),
+  ];
+  return lines;
+}
+
+function scanSummary(scan: UploadDetailsReply['last_scan']): string {
+  if (scan === null) return 'none since the service started';
+  const when = scan.finished_at === null ? `running since ${scan.started_at}` : `${scan.finished_at}`;
+  const took =
+    scan.duration_ms === null
+      ? ''
+      : scan.duration_ms < 1000
+        ? ` in ${scan.duration_ms} ms`
+        : ` in ${(scan.duration_ms / 1000).toFixed(1)} s`;
+  const notUtf8 = scan.files_not_utf8 > 0 ? `, ${scan.files_not_utf8} names not UTF-8` : '';
+  const error = scan.error === null ? '' : `, failed: ${scan.error}`;
+  return `${scan.kind} ${when}${took}: ${scan.files_seen} files seen, ${scan.files_changed} changed${notUtf8}${error}`;
+}
+
+/** Fixed widths, so that a listing can be printed a page at a time. */
+export function fileLines(file: FileItem): string[] {
+  const line = `${file.status.padEnd(11)}  ${formatBytes(file.size).padStart(10)}  ${file.relative_path}`;
+  return file.last_error === null || file.status === 'completed'
+    ? [line]
+    : [line, `${' '.repeat(25)}${file.last_error}`];
+}
+
+export const FILE_HEADER = `${'STATUS'.padEnd(11)}  ${'SIZE'.padStart(10)}  PATH`;
+
+/** The failed files at the end of `status`, with their messages. */
+export function failedFilesLines(
+  failed: readonly FileItem[],
+  totalFailed: number,
+  uploadId: string,
+): string[] {
+  if (failed.length === 0) return [];
+  const more =
+    totalFailed > failed.length
+      ? [`  … and ${totalFailed - failed.length} more: s3-folder-uploader files ${uploadId} --status failed`]
+      : [];
+  return [
+    `failed files (${totalFailed}):`,
+    ...failed.flatMap((file) => [`  ${file.relative_path}`, `    ${file.last_error ?? 'no message'}`]),
+    ...more,
+  ];
+}
+
+export function verifyLines(uploadId: string, result: VerifyReply): string[] {
+  const summary =
+    result.mismatched === 0
+      ? `${uploadId}: ${result.checked} completed files checked, all as uploaded`
+      : `${uploadId}: ${result.checked} completed files checked, ${result.mismatched} not as uploaded, ${result.requeued} requeued to be uploaded again`;
+  const listed = result.mismatches.map((mismatch) => `  ${mismatch.relative_path}: ${mismatch.reason}`);
+  const more =
+    result.mismatched > result.mismatches.length
+      ? [`  … and ${result.mismatched - result.mismatches.length} more`]
+      : [];
+  return [summary, ...listed, ...more];
+}
+
+export function settingsLines(settings: SettingsReply): string[] {
+  const limit = settings.max_upload_bytes_per_second;
+  return [
+    limit === 0
+      ? 'bandwidth limit: none'
+      : `bandwidth limit: ${formatRate(limit)} (${limit} bytes per second, all uploads together)`,
+  ];
+}
