@@ -4,6 +4,7 @@
 // status, so the page asks status by status rather than sorting a partial list itself.
 import { callApi, uploadPath } from './api.js';
 import type { FilePage, FileTask, TaskStatus } from './api-types.js';
+import { latestOfEach } from './file-reads.js';
 
 export type FileFilter = 'all' | TaskStatus;
 
@@ -53,5 +54,5 @@ export async function readFiles(
     cursor = page.next_cursor;
     if (cursor === null) statusIndex += 1;
   }
-  return { items, next: statusIndex < statuses.length ? { statusIndex, cursor } : null };
+  return { items: latestOfEach(items), next: statusIndex < statuses.length ? { statusIndex, cursor } : null };
 }

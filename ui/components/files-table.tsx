@@ -7,6 +7,7 @@ import type { FileTask } from '../api-types.js';
 import { Coalescer, Latest } from '../coalesce.js';
 import type { FileEvent, ServiceEvent } from '../events.js';
 import { isFileEvent } from '../events.js';
+import { latestOfEach } from '../file-reads.js';
 import { FILTERS, readFiles, type FeedPosition, type FileFilter } from '../files-feed.js';
 import { formatBytes, formatTime } from '../format.js';
 import type { Listeners } from '../listeners.js';
@@ -75,8 +76,7 @@ export function FilesTable({ uploadId, refresh, events }: Props) {
     try {
       const page = await readFiles(uploadId, filter, PAGE, loaded.next);
       if (!latest.current('files', ticket)) return;
-      const known = new Set(loaded.items.map((item) => item.task_id));
-      const items = [...loaded.items, ...page.items.filter((item) => !known.has(item.task_id))];
+      const items = latestOfEach([...loaded.items, ...page.items]);
       wanted.current = items.length;
       setLoaded({ items, next: page.next });
     } catch (failure) {
