@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     version: VERSION,
     apiToken: config.security.apiToken,
     settings: new SettingsService(bandwidth),
+    events: engine.events,
   });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.

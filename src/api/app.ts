@@ -12,7 +12,10 @@ import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { openApiOptions } from './openapi.js';
+import type { EventSource } from '../domain/events.js';
+import { DEFAULT_EVENT_STREAM_SETTINGS, EventStream, type EventStreamSettings } from './event-stream.js';
 import { docsRoutes } from './routes/docs.js';
+import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -28,6 +31,10 @@ export interface AppDeps {
   apiToken?: string;
   /** What /settings reads and changes; default: settings of its own, with no limit, steering nothing. */
   settings?: SettingsService;
+  /** What GET /events streams (the engine's bus); default: nothing, the stream only beats. */
+  events?: EventSource;
+  /** The stream's heartbeat and what may wait for one client; default: 15 s, 1,000 events or 1 MiB. */
+  eventStream?: Partial<EventStreamSettings>;
 }
 
 /**
@@ -68,6 +75,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });
   await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
+  const streamSettings = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };
+  await app.register(eventRoutes, {
+    stream: new EventStream(deps.events, streamSettings),
+    heartbeatMs: streamSettings.heartbeatMs,
+    maxQueuedEvents: streamSettings.queueLimits.maxEvents,
+    maxQueuedBytes: streamSettings.queueLimits.maxBytes,
+  });
   await app.register(docsRoutes);
   await app.ready();
   return app;
