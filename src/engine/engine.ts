@@ -281,6 +281,7 @@ export class Engine implements UploadLifecycle {
       databaseFiles: this.options.databaseFiles,
     });
     this.monitors.set(upload.uploadId, monitor);
+    this.phases.watching(upload.uploadId);
     this.phases.lookSoon(upload.uploadId);
     monitor.start().then(
       () => {
