@@ -43,6 +43,8 @@ export interface AppDeps {
  */
 const MAX_PARAM_LENGTH = 256;
 const BODY_LIMIT_BYTES = 64 * 1024;
+/** How long requests under way may take to finish once the app closes, before their connections are closed. */
+const CLOSE_GRACE_MS = 2000;
 
 export type App = FastifyInstance<
   Server,
@@ -63,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   base.setValidatorCompiler(validatorCompiler);
   acceptOnlyJsonBodies(base);
   installErrorHandling(base);
+  closeConnectionsAfterGrace(base);
   if (deps.apiToken !== undefined) requireApiToken(base, deps.apiToken);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -85,6 +88,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(docsRoutes);
   await app.ready();
   return app;
+}
+
+/**
+ * server.close() closes the idle keep-alive connections and waits for the others, among them a
+ * connection that was opened but has sent no request yet (Node counts it as active), which a
+ * client's connection pool may keep for a minute or more: the service would not stop until the
+ * client let go. After a grace, every connection left is closed.
+ */
+function closeConnectionsAfterGrace(app: FastifyInstance): void {
+  let grace: NodeJS.Timeout | undefined;
+  app.addHook('preClose', (done) => {
+    grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    clearTimeout(grace);
+    done();
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 // GET /events on a listening app (a stream cannot be inject()ed): the headers at once, one frame per
 // event, the filter, the heartbeat, the token, a client that stops reading dropped with one warn
-// line, and app.close() ending every open stream at once, a stalled one included.
+// line, and app.close() ending every open stream at once, a stalled one included, and not waiting
+// for a connection that never sent a request.
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
@@ -221,5 +222,19 @@ describe('GET /events', () => {
     assert.ok(tookMs < 2000, `closed in ${tookMs} ms`);
     assert.equal(await reading.ended, undefined, 'the reading client saw the stream end cleanly');
     assert.equal(bus.listenerCount, 0);
+  });
+
+  test('app.close() does not wait for a connection that has sent no request yet', async (t) => {
+    const { app, port } = await listen(t);
+    // What a client's connection pool may hold open: connected, nothing sent.
+    const idle = connect(port, '127.0.0.1');
+    t.after(() => idle.destroy());
+    await new Promise((resolve) => idle.once('connect', resolve));
+    const closed = new Promise((resolve) => idle.once('close', resolve));
+    const started = Date.now();
+    await app.close();
+    await closed;
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 5000, `closed in ${tookMs} ms`);
   });
 });
