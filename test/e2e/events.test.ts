@@ -222,8 +222,8 @@ describe('GET /events', () => {
     const folder = path.dirname(path.join(source, longPath(2900, 'x')));
     await mkdir(folder, { recursive: true });
     for (let i = 0; i < FLOOD_FILES; i++) await writeFile(path.join(folder, `f-${i}`.padEnd(100, 'f')), '');
-    // Built and with npm start's flags, as users run it: its memory is then steady under load.
     step(`${FLOOD_FILES} files written`);
+    // Built and with npm start's flags, as users run it: its memory is then steady under load.
     const service = await startService({
       databaseFile: path.join(work, 'flood.db'),
       built: true,
