@@ -9,6 +9,7 @@
 //   growing  a file written at a steady rate (see growing.ts)               (service, rclone)
 //   scale    200,000 files of 1 KiB: tasks known, memory, idle CPU, rescan  (service; see scale.ts)
 //   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
+//   observe  small and large with metrics, events and the dashboard off, then on: CPU of each (observe.ts)
 //
 //   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
 //   LATENCY_FILES=200                       files in latency (one a second)
@@ -32,6 +33,7 @@ import {
   type GrowingFigure,
 } from './growing.js';
 import { latencyTable, LATENCY, runLatency, type LatencyResult } from './latency.js';
+import { observeTable, runObserve, type ObserveResult } from './observe.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -48,7 +50,7 @@ import {
   type TransferScenario,
 } from './transfer.js';
 
-const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale'] as const;
+const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale', 'observe'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface Results {
@@ -61,6 +63,7 @@ interface Results {
     growing?: { note: string; figures: GrowingFigure[] };
     scale?: ScaleResult;
     sdk?: SdkFigure[];
+    observe?: ObserveResult;
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -158,6 +161,20 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
         sdkTable(figures),
         'CPU of this process per request, user + system, two runs each (range). Compare with the ' +
           "service's CPU per file in `small`: the rest is reading the file, hashing, the database and the API.",
+      );
+    }
+    case 'observe': {
+      console.log(`\nobserve: ${SMALL.describe} and ${LARGE.describe}, watched and not`);
+      const result = await runObserve([SMALL, LARGE], context.work, context.rounds);
+      context.results.scenarios.observe = result;
+      return report(
+        context,
+        name,
+        'what metrics, the event stream and the dashboard cost the service',
+        observeTable(result),
+        `${context.rounds} rounds, off and on alternately. Off: METRICS_ENABLED=false and no client. On: the ` +
+          'defaults, /metrics scraped every second, a client reading /events, the dashboard open in chromium. ' +
+          "The service's CPU from /proc, from POST /uploads until every file is completed.",
       );
     }
     case 'scale': {

@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     apiToken: config.security.apiToken,
     settings: new SettingsService(bandwidth),
     metrics: metrics && { exposition: metrics, public: config.metrics.public },
+    events: engine.events,
   });
 
   // Signals are handled from here on, so that a stop during start-up is a graceful one too.

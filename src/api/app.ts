@@ -13,12 +13,15 @@ import { requireApiToken } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './error-handler.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { openApiOptions } from './openapi.js';
+import type { EventSource } from '../domain/events.js';
+import { DEFAULT_EVENT_STREAM_SETTINGS, EventStream, type EventStreamSettings } from './event-stream.js';
 import { docsRoutes } from './routes/docs.js';
-import { dashboardRoutes } from './routes/ui.js';
+import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { METRICS_PATH, metricsRoutes, type MetricsExposition } from './routes/metrics.js';
 import { settingsRoutes } from './routes/settings.js';
+import { dashboardRoutes } from './routes/ui.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { validatorCompiler } from './validation.js';
 
@@ -33,6 +36,10 @@ export interface AppDeps {
   settings?: SettingsService;
   /** Served at GET /metrics, without the token when `public`; none: no /metrics route (METRICS_ENABLED=false). */
   metrics?: { exposition: MetricsExposition; public: boolean };
+  /** What GET /events streams (the engine's bus); default: nothing, the stream only beats. */
+  events?: EventSource;
+  /** The stream's heartbeat and what may wait for one client; default: 15 s, 1,000 events or 1 MiB. */
+  eventStream?: Partial<EventStreamSettings>;
   /** Where the dashboard's built files are; default dist/ui (tests give their own). */
   dashboardDirectory?: string;
 }
@@ -43,6 +50,8 @@ export interface AppDeps {
  */
 const MAX_PARAM_LENGTH = 256;
 const BODY_LIMIT_BYTES = 64 * 1024;
+/** How long requests under way may take to finish once the app closes, before their connections are closed. */
+const CLOSE_GRACE_MS = 2000;
 
 export type App = FastifyInstance<
   Server,
@@ -65,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   base.setValidatorCompiler(validatorCompiler);
   acceptOnlyJsonBodies(base);
   installErrorHandling(base);
+  closeConnectionsAfterGrace(base);
   if (deps.apiToken !== undefined) {
     requireApiToken(base, deps.apiToken, deps.metrics?.public ? [METRICS_PATH] : []);
   }
@@ -80,10 +90,35 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(fileRoutes, { service: deps.service });
   await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics.exposition });
+  const streamSettings = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };
+  await app.register(eventRoutes, {
+    stream: new EventStream(deps.events, streamSettings),
+    heartbeatMs: streamSettings.heartbeatMs,
+    maxQueuedEvents: streamSettings.queueLimits.maxEvents,
+    maxQueuedBytes: streamSettings.queueLimits.maxBytes,
+  });
   await app.register(docsRoutes);
   await app.register(dashboardRoutes, { directory: deps.dashboardDirectory });
   await app.ready();
   return app;
+}
+
+/**
+ * server.close() closes the idle keep-alive connections and waits for the others, among them a
+ * connection that was opened but has sent no request yet (Node counts it as active), which a
+ * client's connection pool may keep for a minute or more: the service would not stop until the
+ * client let go. After a grace, every connection left is closed.
+ */
+function closeConnectionsAfterGrace(app: FastifyInstance): void {
+  let grace: NodeJS.Timeout | undefined;
+  app.addHook('preClose', (done) => {
+    grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    clearTimeout(grace);
+    done();
+  });
 }
 
 /**

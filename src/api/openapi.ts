@@ -45,6 +45,7 @@ export function openApiOptions({ version, bearerAuth }: OpenApiSettings): Swagge
         { name: 'files', description: 'The files of an upload and where each upload stands.' },
         { name: 'health', description: 'Is the service up, and can it reach its database?' },
         { name: 'settings', description: 'Settings changed while the service runs: the bandwidth limit.' },
+        { name: 'events', description: 'What happens, live: the event stream.' },
       ],
       // Without a token every operation is open to all: said once, for the whole document.
       security: [],

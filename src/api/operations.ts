@@ -46,6 +46,7 @@ export const OPERATIONS = {
   listUploadFiles: { errors: [...ONE_UPLOAD, 'validation_error', 'invalid_cursor'] },
   getSettings: { errors: [...ANY_REQUEST] },
   updateSettings: { errors: [...ANY_REQUEST, ...READS_BODY, 'validation_error'] },
+  streamEvents: { errors: [...ANY_REQUEST, 'validation_error'] },
 } as const satisfies Record<string, OperationErrors>;
 
 export type OperationId = keyof typeof OPERATIONS;

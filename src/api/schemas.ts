@@ -128,6 +128,22 @@ export const ListFilesQuery = Type.Object(
 );
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
+export const EventsQuery = Type.Object(
+  {
+    upload_id: Type.Optional(
+      Type.String({
+        pattern: UPLOAD_ID_PATTERN,
+        description:
+          'Only the events of this upload. It may name an upload not created yet: subscribe first, then create it with this `upload_id`, and miss none of its events.',
+        examples: [EXAMPLE_ID],
+        [ERROR_MESSAGE_KEY]: `must be ${UPLOAD_ID_RULE}`,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type EventsQuery = Static<typeof EventsQuery>;
+
 // --- replies
 
 const uploadProperties = {

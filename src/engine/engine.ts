@@ -285,6 +285,7 @@ export class Engine implements UploadLifecycle {
       watchObserver: this.options.watchObserver,
     });
     this.monitors.set(upload.uploadId, monitor);
+    this.phases.watching(upload.uploadId);
     this.phases.lookSoon(upload.uploadId);
     monitor.start().then(
       () => {

@@ -65,6 +65,15 @@ export class PhaseWatch {
     }, this.options.settleMs ?? DEFAULT_SETTLE_MS);
   }
 
+  /**
+   * The upload is watched from now on and its first scan is about to run: its phase is scanning,
+   * told now. A look would come after the scan of a small folder had ended, and miss it.
+   */
+  watching(uploadId: string): void {
+    if (this.stopped) return;
+    this.change(uploadId, 'scanning');
+  }
+
   /** The upload was cancelled: its last phase is told now, and it is looked at no more. */
   cancelled(uploadId: string): void {
     this.change(uploadId, 'cancelled');

@@ -170,6 +170,54 @@ export interface paths {
     patch: operations['updateSettings'];
     trace?: never;
   };
+  '/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Follow what happens, live (Server-Sent Events)
+     * @description Server-Sent Events, one per fact, as they happen. Each event is `id:` (a sequence number of this process, increasing), `event:` (its type) and `data:` (one line of JSON, snake_case fields, ISO 8601 times). A comment line `: heartbeat` comes every 15 s. There is no replay (`Last-Event-ID` is ignored): a client that reconnects rebuilds its view from GET /uploads and GET /uploads/{upload_id}/files. A client that stops reading is dropped (its connection closed) once more than 1,000 events or 1,048,576 bytes would wait for it. `?upload_id=` keeps the events of one upload.
+     *
+     *     Types:
+     *     - `upload.created`: An upload was created (POST /uploads). Data: `upload_id`, `at`.
+     *     - `upload.cancelled`: An upload was cancelled (DELETE /uploads/{upload_id}). Data: `upload_id`, `at`.
+     *     - `upload.phase`: An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well, `failed` while failed files wait for their requeue, `cancelled` at the end. Data: `upload_id`, `phase`, `previous_phase`, `at`.
+     *     - `upload.scanned`: A full scan of an upload's folder ended. Data: `upload_id`, `kind`, `files_seen`, `files_changed`, `duration_ms`, `error`, `at`.
+     *     - `file.started`: An attempt to upload a file started. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `at`.
+     *     - `file.progress`: More of a file is in S3: at most about 4 a second per file. Data: `upload_id`, `task_id`, `path`, `bytes_uploaded`, `size`, `at`.
+     *     - `file.completed`: A file was uploaded and checked. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `bytes_sent`, `at`.
+     *     - `file.failed`: An attempt to upload a file failed, and why; it is tried again after its requeue (`ready_at` of the file) or on POST /uploads/{upload_id}/retry. Data: `upload_id`, `task_id`, `path`, `key`, `message`, `at`.
+     *
+     *     Fields:
+     *     - `upload_id`: The id of the upload.
+     *     - `task_id`: The id of the file task, as in GET /uploads/{upload_id}/files (`task_id`).
+     *     - `path`: The path of the file relative to the source folder, `/` separated (`relative_path` there).
+     *     - `key`: The S3 key it is uploaded to (`object_key` there).
+     *     - `size`: Size in bytes of the file version uploaded (so far, for a file still being written).
+     *     - `bytes_uploaded`: Bytes of the file S3 confirmed so far.
+     *     - `bytes_sent`: Bytes sent over the wire for it in this run: 0 when nothing had to be sent (its content was already in S3).
+     *     - `message`: Why it failed, as `last_error` of the file says.
+     *     - `phase`: The phase now, as `progress.phase` of GET /uploads/{upload_id}.
+     *     - `previous_phase`: The phase before; null for the first phase told since the service started watching the upload.
+     *     - `kind`: The first scan since the service started watching the upload, or a later one.
+     *     - `files_seen`: Files matching the pattern that the scan found.
+     *     - `files_changed`: Files it found new or changed, to be uploaded.
+     *     - `duration_ms`: How long the scan took, in milliseconds.
+     *     - `error`: Why the scan failed (the folder is gone, say); null when it did not.
+     *     - `at`: When it happened.
+     */
+    get: operations['streamEvents'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1524,6 +1572,69 @@ export interface operations {
       };
       /** @description `unsupported_media_type`: The request body is not sent as `application/json`, or declares a charset other than UTF-8. */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `internal_error`: An unexpected error on the server. It is logged with the request id; the details are not sent. */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  streamEvents: {
+    parameters: {
+      query?: {
+        /**
+         * @description Only the events of this upload. It may name an upload not created yet: subscribe first, then create it with this `upload_id`, and miss none of its events.
+         * @example photos-2024
+         */
+        upload_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The stream, open until the client leaves, is dropped for not reading, or the service stops. The headers come at once: a client is subscribed when it has them. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example id: 41
+           *     event: upload.created
+           *     data: {"upload_id":"run-7","at":"2026-12-04T12:00:00.000Z"}
+           *
+           *     id: 42
+           *     event: file.started
+           *     data: {"upload_id":"run-7","task_id":12,"path":"lane1/a.fastq.gz","key":"runs/lane1/a.fastq.gz","size":1048576,"at":"2026-12-04T12:00:00.000Z"}
+           *
+           *     : heartbeat
+           *
+           *     id: 57
+           *     event: file.completed
+           *     data: {"upload_id":"run-7","task_id":12,"path":"lane1/a.fastq.gz","key":"runs/lane1/a.fastq.gz","size":1048576,"bytes_sent":1048576,"at":"2026-12-04T12:00:00.000Z"}
+           */
+          'text/event-stream': string;
+        };
+      };
+      /**
+       * @description `bad_request`: The HTTP request itself is malformed (for example a bad URL or Content-Length).
+       *
+       *     `validation_error`: The request does not match the API schema: a missing or unknown field, a wrong type, a value out of range. `details` lists each field with what is wrong.
+       */
+      400: {
         headers: {
           [name: string]: unknown;
         };

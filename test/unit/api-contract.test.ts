@@ -18,7 +18,7 @@ import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 
 const TOKEN = 'contract-test-token';
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE';
 
 interface Operation {
   operationId: string;
@@ -254,6 +254,22 @@ describe('the OpenAPI document declares every status and code the routes answer'
     assertDocumented(document, seen);
     assert.equal(await call(guarded, seenGuarded, settings()), 401);
     assert.equal(await call(guarded, seenGuarded, settings({ max_upload_bytes_per_second: 1 })), 401);
+    assertDocumented(guardedDocument, seenGuarded);
+  });
+
+  test('the event stream: refused queries, and behind the API token', async () => {
+    // A stream never ends, so inject() cannot wait for a success: HEAD answers its headers alone.
+    const events = (url: string, method: Method = 'GET'): Call => ({
+      operationId: 'streamEvents',
+      method,
+      url,
+    });
+    assert.equal(await call(plain, seen, events('/events?upload_id=kept', 'HEAD')), 200);
+    for (const url of ['/events?upload_id=..', '/events?other=1']) {
+      assert.equal(await call(plain, seen, events(url)), 400, url);
+    }
+    assertDocumented(document, seen);
+    assert.equal(await call(guarded, seenGuarded, events('/events')), 401);
     assertDocumented(guardedDocument, seenGuarded);
   });
 

@@ -62,6 +62,7 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   'get /uploads/{upload_id}/files': 'listUploadFiles',
   'get /settings': 'getSettings',
   'patch /settings': 'updateSettings',
+  'get /events': 'streamEvents',
 };
 
 /** The schema itself, when it is a reference to a component. */

@@ -1,5 +1,5 @@
 // The phase watch: it tells each change of an upload's phase once, looks soon after a file's event,
-// catches on its tick what no event announces, and tells a cancel at once.
+// catches on its tick what no event announces, and tells a start of watching and a cancel at once.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ServiceEvent } from '../../src/domain/events.js';
@@ -89,6 +89,17 @@ describe('PhaseWatch', () => {
     uploads.set('a', countsOf({ completed: 1, pending: 1 }));
     await waitFor(() => told.length === 2, { timeoutMs: 2000, message: 'the phases told' });
     assert.deepEqual(phases(told), ['null->idle', 'idle->uploading']);
+  });
+
+  it('tells scanning at once when an upload starts being watched, then what a look finds', async () => {
+    const uploads = new Map([['a', countsOf({ completed: 3 })]]);
+    const { watch, told } = watchOver(uploads);
+    stops.push(watch);
+    watch.watching('a');
+    assert.deepEqual(phases(told), ['null->scanning'], 'told before any look');
+    watch.lookSoon('a');
+    await waitFor(() => told.length === 2, { timeoutMs: 2000, message: 'the phases told' });
+    assert.deepEqual(phases(told), ['null->scanning', 'scanning->idle']);
   });
 
   it('tells a cancel at once and forgets the upload', async () => {
