@@ -21,6 +21,7 @@ import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { METRICS_PATH, metricsRoutes, type MetricsExposition } from './routes/metrics.js';
 import { settingsRoutes } from './routes/settings.js';
+import { dashboardRoutes } from './routes/ui.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { validatorCompiler } from './validation.js';
 
@@ -39,6 +40,8 @@ export interface AppDeps {
   events?: EventSource;
   /** The stream's heartbeat and what may wait for one client; default: 15 s, 1,000 events or 1 MiB. */
   eventStream?: Partial<EventStreamSettings>;
+  /** Where the dashboard's built files are; default dist/ui (tests give their own). */
+  dashboardDirectory?: string;
 }
 
 /**
@@ -95,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxQueuedBytes: streamSettings.queueLimits.maxBytes,
   });
   await app.register(docsRoutes);
+  await app.register(dashboardRoutes, { directory: deps.dashboardDirectory });
   await app.ready();
   return app;
 }

@@ -1,10 +1,12 @@
-// The API token. When the service has one, every route but the health check and the documentation
-// needs `Authorization: Bearer <token>`; anything else is a 401 with a `WWW-Authenticate` challenge
-// (RFC 6750). Checked on onRequest, before a body is read, so an unknown client costs no parsing.
+// The API token. When the service has one, every route but the health check, the documentation and
+// the dashboard's page and assets (whose API calls carry the token) needs `Authorization: Bearer
+// <token>`; anything else is a 401 with a `WWW-Authenticate` challenge (RFC 6750). Checked on
+// onRequest, before a body is read, so an unknown client costs no parsing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from './errors.js';
 import { isDocumentationRoute } from './routes/docs.js';
+import { isDashboardRoute } from './routes/ui.js';
 
 export const AUTH_REALM = 's3-folder-uploader';
 
@@ -12,8 +14,8 @@ const BEARER = /^Bearer +([^\s]+) *$/i;
 
 /**
  * Registers the check on `app`: call it before the routes are registered. `publicRoutes`: routes
- * read without the token besides the health check and the documentation (/metrics with
- * METRICS_PUBLIC=true).
+ * read without the token besides the health check, the documentation and the dashboard (/metrics
+ * with METRICS_PUBLIC=true).
  */
 export function requireApiToken(
   app: FastifyInstance,
@@ -31,15 +33,17 @@ export function requireApiToken(
 }
 
 /**
- * The health check, the documentation and `publicRoutes`, read with GET (or HEAD). Decided on the route that
- * matched, not on the URL's text, so no spelling of a path reaches a protected handler; a request
- * that matches no route needs the token too (a 401 rather than a 404 tells a stranger nothing).
+ * The health check, the documentation, the dashboard and `publicRoutes`, read with GET (or HEAD).
+ * Decided on the route that matched, not on the URL's text, so no spelling of a path reaches a
+ * protected handler; a request that matches no route needs the token too (a 401 rather than a 404
+ * tells a stranger nothing).
  */
 function isPublic(request: FastifyRequest, publicRoutes: readonly string[]): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const route = request.routeOptions.url;
   return (
-    route !== undefined && (route === '/' || isDocumentationRoute(route) || publicRoutes.includes(route))
+    route !== undefined &&
+    (route === '/' || isDocumentationRoute(route) || isDashboardRoute(route) || publicRoutes.includes(route))
   );
 }
 

@@ -21,6 +21,7 @@ import { patternProblem } from '../domain/pattern.js';
 import { UPLOAD_ID_RULE } from '../service/upload-service.js';
 import {
   badRequest,
+  dashboardNotBuilt,
   databaseUnavailable,
   fromDomainError,
   headersTooLarge,
@@ -94,5 +95,6 @@ export const ERROR_EXAMPLES: Record<ErrorCode, ApiError> = {
       'the S3 endpoint refused the connection (ECONNREFUSED) [HeadObject s3://my-archive/backups/a.jpg, after 5 attempts]',
     ),
   ),
+  dashboard_not_built: dashboardNotBuilt(),
   database_unavailable: databaseUnavailable('the disk that holds it is full (SQLITE_FULL)'),
 };

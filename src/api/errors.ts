@@ -105,6 +105,11 @@ export const ERROR_CATALOGUE = {
     description:
       'S3 could not be reached, or refused the requests that check the objects (the message says which and why). Files found wrong before that are requeued; try again once S3 answers.',
   },
+  dashboard_not_built: {
+    status: 503,
+    description:
+      'The dashboard at `/ui` has not been built: its files (`dist/ui/`) are missing. Run `npm run build` (`npm start` does), then load the page again.',
+  },
   database_unavailable: {
     status: 503,
     description:
@@ -217,6 +222,14 @@ export function databaseUnavailable(cause: string): ApiError {
   return new ApiError(
     'database_unavailable',
     `The database cannot be used right now: ${cause}. Nothing was changed; try again once it is fixed.`,
+  );
+}
+
+/** The page is public: the message names no path of the server (its log line does). */
+export function dashboardNotBuilt(): ApiError {
+  return new ApiError(
+    'dashboard_not_built',
+    'The dashboard is not built: dist/ui/ holds no index.html. Run npm run build (npm start does), then load the page again.',
   );
 }
 

@@ -683,6 +683,7 @@ export interface components {
        *     - `headers_too_large` (431): The request headers are too large.
        *     - `internal_error` (500): An unexpected error on the server. It is logged with the request id; the details are not sent.
        *     - `s3_unavailable` (503): S3 could not be reached, or refused the requests that check the objects (the message says which and why). Files found wrong before that are requeued; try again once S3 answers.
+       *     - `dashboard_not_built` (503): The dashboard at `/ui` has not been built: its files (`dist/ui/`) are missing. Run `npm run build` (`npm start` does), then load the page again.
        *     - `database_unavailable` (503): The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed. When its file was removed or replaced while the service ran, every request but `GET /` (which answers 503 `degraded`) gets this answer until the service is restarted (the message says what to do first).
        * @enum {string}
        */
@@ -711,6 +712,7 @@ export interface components {
         | 'headers_too_large'
         | 'internal_error'
         | 's3_unavailable'
+        | 'dashboard_not_built'
         | 'database_unavailable';
       /** @description What went wrong, in words for people. */
       message: string;
