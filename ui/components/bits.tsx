@@ -3,15 +3,19 @@
 import type { TaskStatus, UploadPhase } from '../api-types.js';
 import { percent } from '../format.js';
 
+/** A bar and its words; a screen reader hears the words as the bar's value, once. */
 export function Bar(props: { label: string; value: number; max: number; text: string }) {
-  const share = percent(props.value, props.max);
+  const words = `${props.text} · ${percent(props.value, props.max)}%`;
   return (
     <div class="bar">
-      <progress aria-label={props.label} value={props.value} max={props.max > 0 ? props.max : 1}>
-        {share}%
-      </progress>
-      <span class="bar-text">
-        {props.text} · {share}%
+      <progress
+        aria-label={props.label}
+        aria-valuetext={words}
+        value={props.value}
+        max={props.max > 0 ? props.max : 1}
+      />
+      <span class="bar-text" aria-hidden="true">
+        {words}
       </span>
     </div>
   );
