@@ -256,6 +256,7 @@ export class Engine implements UploadLifecycle {
 
   /** A file's event, told; one that may change its upload's phase has the phase looked at. */
   private publishFileEvent(event: ServiceEvent): void {
+    if (event.type === 'file.started') this.throughput.began(event.uploadId);
     this.events.publish(event);
     if (event.type !== 'file.progress') this.phases.lookSoon(event.uploadId);
   }

@@ -22,23 +22,20 @@ export class Throughput {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /**
+   * A file of the upload began to send: a rate younger than the window is counted from here, not
+   * from the first bytes S3 confirmed (a small file's come only when it is whole).
+   */
+  began(uploadId: string): void {
+    this.windowOf(uploadId, this.now());
+  }
+
   /** Records bytes S3 confirmed for one of the upload's files just now. */
   add(uploadId: string, bytes: number): void {
     if (!(bytes > 0)) return;
     const now = this.now();
     const bucket = Math.floor(now / BUCKET_MS);
-    let window = this.windows.get(uploadId);
-    if (!window) {
-      window = {
-        bytes: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(0),
-        slots: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(-1),
-        startedAt: now,
-        lastBucket: bucket,
-      };
-      this.windows.set(uploadId, window);
-    }
-    if (window.lastBucket <= bucket - THROUGHPUT_WINDOW_SECONDS) window.startedAt = now;
-    window.lastBucket = bucket;
+    const window = this.windowOf(uploadId, now);
     const slot = bucket % THROUGHPUT_WINDOW_SECONDS;
     if (window.slots[slot] !== bucket) {
       window.slots[slot] = bucket;
@@ -62,11 +59,30 @@ export class Throughput {
       if (bucket > current - THROUGHPUT_WINDOW_SECONDS && bucket <= current) sum += window.bytes[slot] ?? 0;
     }
     if (sum === 0) {
-      this.windows.delete(uploadId);
+      // Nothing confirmed yet since a file began: the window stays, to remember when.
+      if (window.lastBucket <= current - THROUGHPUT_WINDOW_SECONDS) this.windows.delete(uploadId);
       return 0;
     }
     const movingSeconds = (this.now() - window.startedAt) / BUCKET_MS;
     return Math.floor(sum / Math.min(THROUGHPUT_WINDOW_SECONDS, Math.max(1, movingSeconds)));
+  }
+
+  /** The upload's window; after a quiet window, its bytes begin to move now. */
+  private windowOf(uploadId: string, now: number): Window {
+    const bucket = Math.floor(now / BUCKET_MS);
+    let window = this.windows.get(uploadId);
+    if (!window) {
+      window = {
+        bytes: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(0),
+        slots: new Array<number>(THROUGHPUT_WINDOW_SECONDS).fill(-1),
+        startedAt: now,
+        lastBucket: bucket,
+      };
+      this.windows.set(uploadId, window);
+    }
+    if (window.lastBucket <= bucket - THROUGHPUT_WINDOW_SECONDS) window.startedAt = now;
+    window.lastBucket = bucket;
+    return window;
   }
 
   /** A cancelled upload's window goes at once. */

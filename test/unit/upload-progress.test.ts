@@ -110,6 +110,18 @@ describe('throughput', () => {
     assert.equal(throughput.bytesPerSecond('u'), Math.floor((8 * 1024 * 1024) / 16));
   });
 
+  it('counts a young rate from when a file began to send, not from the first bytes confirmed', () => {
+    let now = 7_000_000;
+    const throughput = new Throughput(() => now);
+    throughput.began('u');
+    now += 1500;
+    assert.equal(throughput.bytesPerSecond('u'), 0); // nothing confirmed yet, the start is kept
+    now += 2500;
+    throughput.add('u', 3 * 1024 * 1024); // a small file, confirmed whole after 4 s
+    throughput.began('u'); // another file begins: the start stays
+    assert.equal(throughput.bytesPerSecond('u'), Math.floor((3 * 1024 * 1024) / 4));
+  });
+
   it('ignores nothing and negative amounts, and forgets a cancelled upload', () => {
     const throughput = new Throughput(() => 0);
     throughput.add('u', 0);
