@@ -93,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const streamSettings = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };
   await app.register(eventRoutes, {
     stream: new EventStream(deps.events, streamSettings),
+    flushMs: streamSettings.flushMs,
     heartbeatMs: streamSettings.heartbeatMs,
     maxQueuedEvents: streamSettings.queueLimits.maxEvents,
     maxQueuedBytes: streamSettings.queueLimits.maxBytes,

@@ -202,6 +202,7 @@ function descriptionOf(schema: TSchema): string {
 
 /** The stream described for the OpenAPI document: the framing, then each type with its data's fields. */
 export function eventStreamDescription(stream: {
+  flushSeconds: number;
   heartbeatSeconds: number;
   maxQueuedEvents: number;
   maxQueuedBytes: number;
@@ -216,7 +217,7 @@ export function eventStreamDescription(stream: {
   const fields = (Object.keys(FIELDS) as FieldName[])
     .map((name) => `- \`${name}\`: ${descriptionOf(FIELDS[name])}`)
     .join('\n');
-  return `Server-Sent Events, one per fact, as they happen. Each event is \`id:\` (a sequence number of this process, increasing), \`event:\` (its type) and \`data:\` (one line of JSON, snake_case fields, ISO 8601 times). A comment line \`: heartbeat\` comes every ${stream.heartbeatSeconds} s. There is no replay (\`Last-Event-ID\` is ignored): a client that reconnects rebuilds its view from GET /uploads and GET /uploads/{upload_id}/files. A client that stops reading is dropped (its connection closed) once more than ${stream.maxQueuedEvents.toLocaleString('en')} events or ${stream.maxQueuedBytes.toLocaleString('en')} bytes would wait for it. \`?upload_id=\` keeps the events of one upload.
+  return `Server-Sent Events, one per fact, as they happen. Each event is \`id:\` (a sequence number of this process, increasing), \`event:\` (its type) and \`data:\` (one line of JSON, snake_case fields, ISO 8601 times). The events of ${stream.flushSeconds} s go out together, so an event arrives at most that long after it happened. A comment line \`: heartbeat\` comes every ${stream.heartbeatSeconds} s. There is no replay (\`Last-Event-ID\` is ignored): a client that reconnects rebuilds its view from GET /uploads and GET /uploads/{upload_id}/files. A client that stops reading is dropped (its connection closed) once more than ${stream.maxQueuedEvents.toLocaleString('en')} events or ${stream.maxQueuedBytes.toLocaleString('en')} bytes would wait for it. \`?upload_id=\` keeps the events of one upload.
 
 Types:
 ${types}

@@ -1,8 +1,10 @@
-// One client of the event stream, and the only memory it may cost: frames go straight to its
-// socket while the socket takes them; once write() says the socket is full, they wait in a queue
-// bounded in events and in bytes, and are written as the socket drains. A client whose queue would
-// pass either bound has stopped reading (or reads too slowly to ever catch up): it is dropped, its
-// connection closed, rather than buffered without end.
+// One client of the event stream, and the only memory it may cost: frames wait in a queue bounded
+// in events and in bytes until the stream flushes (a few times a second), and are then written in
+// one write; while the socket is full they wait for it to drain. One write per flush rather than
+// one per event: each write is a system call and a wake-up of the reader, which cost the service
+// more than everything else the stream does. A client whose queue would pass either bound has
+// stopped reading (or reads too slowly to ever catch up): it is dropped, its connection closed,
+// rather than buffered without end.
 import type { Writable } from 'node:stream';
 
 export interface QueueLimits {
@@ -21,7 +23,7 @@ export interface Backlog {
 }
 
 export class EventWriter {
-  private readonly queue: { frame: string; bytes: number }[] = [];
+  private queue: string[] = [];
   private queuedBytes = 0;
   private done = false;
 
@@ -50,31 +52,38 @@ export class EventWriter {
     return { events: this.queue.length, bytes: this.queuedBytes };
   }
 
-  /** Sends a frame now, or queues it while the socket is full; drops the client past the limits. */
-  write(frame: string): void {
+  /**
+   * Queues a frame for the next flush(); drops the client past the limits. `bytes` is the frame's
+   * length in UTF-8, when the caller knows it already (one frame goes to many clients).
+   */
+  write(frame: string, bytes: number = Buffer.byteLength(frame)): void {
     if (this.done) return;
-    if (this.queue.length === 0 && !this.out.writableNeedDrain) {
-      this.out.write(frame);
-      return;
-    }
-    const bytes = Buffer.byteLength(frame);
     if (this.queue.length + 1 > this.limits.maxEvents || this.queuedBytes + bytes > this.limits.maxBytes) {
       this.drop();
       return;
     }
-    this.queue.push({ frame, bytes });
+    this.queue.push(frame);
     this.queuedBytes += bytes;
   }
 
+  /** Writes every queued frame, in one write, unless the socket is full: then when it drains. */
+  readonly flush = (): void => {
+    if (this.done || this.queue.length === 0 || this.out.writableNeedDrain) return;
+    const frames = this.queue.length === 1 ? this.queue[0]! : this.queue.join('');
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.out.write(frames);
+  };
+
   /**
-   * Ends the stream (the service is stopping). A client that is keeping up gets the end of the
-   * response; one with frames still waiting would hold the connection open for ever, so its
-   * connection is closed at once.
+   * Ends the stream (the service is stopping). A client that is keeping up gets what is queued and
+   * the end of the response; one whose socket is full would hold the connection open for ever, so
+   * its connection is closed at once.
    */
   end(): void {
     if (this.done) return;
-    if (this.backlog.events > 0 || this.out.writableLength > 0) this.out.destroy();
-    else this.out.end();
+    if (this.out.writableNeedDrain) this.out.destroy();
+    else this.out.end(this.queue.join(''));
     this.stop();
   }
 
@@ -86,20 +95,10 @@ export class EventWriter {
     this.hooks.dropped(backlog);
   }
 
-  private readonly flush = (): void => {
-    // shift() moves at most maxEvents entries: cheap next to the write itself.
-    let next = this.done ? undefined : this.queue.shift();
-    while (next !== undefined) {
-      this.queuedBytes -= next.bytes;
-      if (!this.out.write(next.frame)) return;
-      next = this.queue.shift();
-    }
-  };
-
   private readonly stop = (): void => {
     if (this.done) return;
     this.done = true;
-    this.queue.length = 0;
+    this.queue = [];
     this.queuedBytes = 0;
     this.out.off('drain', this.flush);
     this.hooks.closed();

@@ -179,7 +179,7 @@ export interface paths {
     };
     /**
      * Follow what happens, live (Server-Sent Events)
-     * @description Server-Sent Events, one per fact, as they happen. Each event is `id:` (a sequence number of this process, increasing), `event:` (its type) and `data:` (one line of JSON, snake_case fields, ISO 8601 times). A comment line `: heartbeat` comes every 15 s. There is no replay (`Last-Event-ID` is ignored): a client that reconnects rebuilds its view from GET /uploads and GET /uploads/{upload_id}/files. A client that stops reading is dropped (its connection closed) once more than 1,000 events or 1,048,576 bytes would wait for it. `?upload_id=` keeps the events of one upload.
+     * @description Server-Sent Events, one per fact, as they happen. Each event is `id:` (a sequence number of this process, increasing), `event:` (its type) and `data:` (one line of JSON, snake_case fields, ISO 8601 times). The events of 0.1 s go out together, so an event arrives at most that long after it happened. A comment line `: heartbeat` comes every 15 s. There is no replay (`Last-Event-ID` is ignored): a client that reconnects rebuilds its view from GET /uploads and GET /uploads/{upload_id}/files. A client that stops reading is dropped (its connection closed) once more than 1,000 events or 1,048,576 bytes would wait for it. `?upload_id=` keeps the events of one upload.
      *
      *     Types:
      *     - `upload.created`: An upload was created (POST /uploads). Data: `upload_id`, `at`.

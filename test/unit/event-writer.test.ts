@@ -2,6 +2,7 @@
 // queue of one client (a writable that never drains is dropped, one that drains gets every frame
 // in order), and the stream's listener, which goes away with its last client.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
@@ -10,6 +11,7 @@ import { EVENT_TYPES, EVENT_TYPE_NAMES, wireEvent } from '../../src/api/event-ca
 import { EventStream, eventFrame, HEARTBEAT_FRAME } from '../../src/api/event-stream.js';
 import { EventWriter, type Backlog } from '../../src/api/event-writer.js';
 import { EventBus } from '../../src/engine/events.js';
+import { waitFor } from '../support/poll.js';
 
 const AT = Date.UTC(2026, 11, 4, 12, 0, 0, 250);
 const AT_ISO = '2026-12-04T12:00:00.250Z';
@@ -194,9 +196,13 @@ describe('one client of the stream', () => {
       { maxEvents: 10, maxBytes: 1024 * 1024 },
       { dropped: (backlog) => dropped.push(backlog), closed: () => (closed += 1) },
     );
-    writer.write(frame(0)); // written: more than the socket's 16 bytes, so it is full
+    writer.write(frame(0));
+    writer.flush(); // written: more than the socket's 16 bytes, so it is full
     assert.equal(socket.writableNeedDrain, true);
-    for (let n = 1; n <= 10; n++) writer.write(frame(n));
+    for (let n = 1; n <= 10; n++) {
+      writer.write(frame(n));
+      writer.flush(); // the socket is full: nothing is written
+    }
     assert.deepEqual(dropped, [], 'ten frames wait: within the limit');
     assert.equal(writer.backlog.events, 10);
     assert.equal(socket.writableLength, frame(0).length, 'the socket holds only what it was given first');
@@ -223,11 +229,31 @@ describe('one client of the stream', () => {
     );
     const big = `data: ${'x'.repeat(300)}\n\n`;
     writer.write(big);
+    writer.flush();
     for (let n = 0; n < 3; n++) writer.write(big);
     assert.deepEqual(dropped, [], '3 × 308 bytes wait');
     writer.write(big);
     assert.deepEqual(dropped, [{ events: 3, bytes: 3 * big.length }]);
     assert.equal(socket.destroyed, true);
+  });
+
+  test('the frames queued between two flushes go to the socket in one write', () => {
+    const socket = new HeldSocket();
+    const writer = new EventWriter(
+      socket,
+      { maxEvents: 100, maxBytes: 1024 * 1024 },
+      { dropped: () => assert.fail('not dropped'), closed: () => undefined },
+    );
+    writer.write(frame(1));
+    writer.write(frame(2));
+    writer.write(frame(3));
+    assert.deepEqual(socket.frames, [], 'nothing before the flush');
+    assert.equal(writer.backlog.events, 3);
+    writer.flush();
+    assert.deepEqual(socket.frames, [frame(1) + frame(2) + frame(3)]);
+    assert.deepEqual(writer.backlog, { events: 0, bytes: 0 });
+    writer.flush();
+    assert.equal(socket.frames.length, 1, 'an empty queue writes nothing');
   });
 
   test('a client that drains gets every frame, in order, from the queue', async () => {
@@ -237,16 +263,17 @@ describe('one client of the stream', () => {
       { maxEvents: 100, maxBytes: 1024 * 1024 },
       { dropped: () => assert.fail('not dropped'), closed: () => undefined },
     );
-    for (let n = 0; n < 50; n++) writer.write(frame(n));
+    for (let n = 0; n < 50; n++) {
+      writer.write(frame(n));
+      writer.flush();
+    }
     assert.ok(writer.backlog.events > 40, 'most wait while the socket is full');
     while (writer.backlog.events > 0 || socket.writableLength > 0) {
       socket.release();
       await new Promise((resolve) => setImmediate(resolve));
     }
-    assert.deepEqual(
-      socket.frames,
-      Array.from({ length: 50 }, (_, n) => frame(n)),
-    );
+    assert.equal(socket.frames.join(''), Array.from({ length: 50 }, (_, n) => frame(n)).join(''));
+    assert.ok(socket.frames.length < 10, `the queue went out in a few writes: ${socket.frames.length}`);
     assert.equal(writer.isOpen, true);
   });
 
@@ -257,8 +284,9 @@ describe('one client of the stream', () => {
     const limits = { maxEvents: 100, maxBytes: 1024 * 1024 };
     const first = new EventWriter(keepingUp, limits, hooks);
     const second = new EventWriter(stalled, limits, hooks);
-    first.write(frame(1));
+    first.write(frame(1)); // queued: end() writes it
     second.write(frame(1));
+    second.flush(); // fills the socket, which never drains
     second.write(frame(2));
     first.end();
     second.end();
@@ -273,6 +301,7 @@ describe('the stream', () => {
   test('listens while it has clients, and stops listening when the last one leaves', async () => {
     const bus = new EventBus();
     const stream = new EventStream(bus, {
+      flushMs: 1,
       heartbeatMs: 60_000,
       queueLimits: { maxEvents: 10, maxBytes: 1024 },
     });
@@ -284,6 +313,8 @@ describe('the stream', () => {
     assert.equal(bus.listenerCount, 1, 'one listener for every client');
     bus.publish({ type: 'upload.created', uploadId: 'a', at: AT });
     bus.publish({ type: 'upload.created', uploadId: 'b', at: AT });
+    assert.equal(all.read(), null, 'the events wait for the flush');
+    await once(all, 'readable');
     assert.equal(
       all.read()?.toString(),
       eventFrame(1, { type: 'upload.created', uploadId: 'a', at: AT }) +
@@ -305,9 +336,30 @@ describe('the stream', () => {
     assert.equal(bus.listenerCount, 0, 'the last client gone, the listener is gone');
   });
 
+  test('a burst of events goes to each client in one write', async () => {
+    const bus = new EventBus();
+    const stream = new EventStream(bus, {
+      flushMs: 20,
+      heartbeatMs: 60_000,
+      queueLimits: { maxEvents: 100, maxBytes: 1024 * 1024 },
+    });
+    const socket = new HeldSocket();
+    stream.add(socket, { dropped: () => assert.fail('not dropped') });
+    const events: ServiceEvent[] = Array.from({ length: 5 }, (_, n) => ({
+      type: 'upload.created',
+      uploadId: `u${n}`,
+      at: AT,
+    }));
+    for (const event of events) bus.publish(event);
+    await waitFor(() => socket.frames.length > 0, { timeoutMs: 5_000, message: 'the flush' });
+    assert.deepEqual(socket.frames, [events.map((event, n) => eventFrame(n + 1, event)).join('')]);
+    stream.close();
+  });
+
   test('a dropped client takes its listener with it', () => {
     const bus = new EventBus();
     const stream = new EventStream(bus, {
+      flushMs: 1,
       heartbeatMs: 60_000,
       queueLimits: { maxEvents: 3, maxBytes: 1024 * 1024 },
     });
@@ -322,6 +374,7 @@ describe('the stream', () => {
 
   test('beats a heartbeat to every client', async () => {
     const stream = new EventStream(undefined, {
+      flushMs: 1,
       heartbeatMs: 20,
       queueLimits: { maxEvents: 10, maxBytes: 1024 },
     });

@@ -8,7 +8,8 @@ import { EventsQuery } from '../schemas.js';
 
 export interface EventRoutesOptions {
   stream: EventStream;
-  /** What the document says of the stream: its heartbeat and how much may wait for a client. */
+  /** What the document says of the stream: its batches, its heartbeat, how much may wait for a client. */
+  flushMs: number;
   heartbeatMs: number;
   maxQueuedEvents: number;
   maxQueuedBytes: number;
@@ -51,6 +52,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
         tags: ['events'],
         summary: 'Follow what happens, live (Server-Sent Events)',
         description: eventStreamDescription({
+          flushSeconds: options.flushMs / 1000,
           heartbeatSeconds: options.heartbeatMs / 1000,
           maxQueuedEvents: options.maxQueuedEvents,
           maxQueuedBytes: options.maxQueuedBytes,
