@@ -2,7 +2,7 @@
 // (npm run generate:api-client; a test fails when that file and the document differ). Taking them
 // from there rather than writing them again means `tsc -p tsconfig.ui.json` fails as soon as a field
 // the dashboard reads changes. Types only: nothing of that file reaches the bundle.
-import type { components, operations } from '../test/support/api-client.js';
+import type { components, operations } from '../src/api/openapi-types.js';
 
 type Schemas = components['schemas'];
 

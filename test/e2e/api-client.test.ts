@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import createClient from 'openapi-fetch';
-import type { components, paths } from '../support/api-client.js';
+import type { components, paths } from '../../src/api/openapi-types.js';
 import { waitFor } from '../support/poll.js';
 import { deleteBucket, listKeys, testS3Client, uniqueBucketName } from '../support/s3.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
