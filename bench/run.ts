@@ -15,6 +15,9 @@
 //   LATENCY_FILES=200                       files in latency (one a second)
 //   SCALE_FILES=200000 SCALE_FOLDERS=2000   the tree of scale (smaller for a quick run)
 //   BENCH_S3_DIR=DIR                        where the local S3 server keeps its data (default: a temp folder)
+//   OBSERVE_MODES=off,on                    observe's modes, of off, metrics, events, on (observe.ts)
+//   OBSERVE_SCENARIOS=small,large           observe's uploads
+//   OBSERVE_S3=memory                       observe's endpoint: memory (bench/memory-s3.ts) or swift
 //
 // It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the compiled service as users do
 // (its own process and SQLite file, default settings but where a scenario says), and, when rclone
@@ -33,7 +36,14 @@ import {
   type GrowingFigure,
 } from './growing.js';
 import { latencyTable, LATENCY, runLatency, type LatencyResult } from './latency.js';
-import { observeTable, runObserve, type ObserveResult } from './observe.js';
+import {
+  MODES,
+  observeTable,
+  runObserve,
+  type Mode,
+  type ObserveEndpoint,
+  type ObserveResult,
+} from './observe.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -164,17 +174,27 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
       );
     }
     case 'observe': {
-      console.log(`\nobserve: ${SMALL.describe} and ${LARGE.describe}, watched and not`);
-      const result = await runObserve([SMALL, LARGE], context.work, context.rounds);
+      const scenarios = observeScenarios();
+      console.log(
+        `\nobserve: ${scenarios.map((scenario) => scenario.describe).join(' and ')}, watched and not`,
+      );
+      const result = await runObserve(
+        scenarios,
+        context.work,
+        context.rounds,
+        observeModes(),
+        observeEndpoint(),
+      );
       context.results.scenarios.observe = result;
       return report(
         context,
         name,
         'what metrics, the event stream and the dashboard cost the service',
         observeTable(result),
-        `${context.rounds} rounds, off and on alternately. Off: METRICS_ENABLED=false and no client. On: the ` +
-          'defaults, /metrics scraped every second, a client reading /events, the dashboard open in chromium. ' +
-          "The service's CPU from /proc, from POST /uploads until every file is completed.",
+        `${context.rounds} rounds, the modes in turn, to ${result.endpoint}. Off: ` +
+          'METRICS_ENABLED=false and no client. metrics: the defaults, /metrics scraped every second. events: ' +
+          "and a client reading /events. on: and the dashboard open in chromium. The CPU is the service's " +
+          'own, from /proc, from POST /uploads until every file is completed, after a warm-up upload.',
       );
     }
     case 'scale': {
@@ -190,6 +210,32 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
       );
     }
   }
+}
+
+/** A comma-separated list from the environment, each item one of `allowed`. */
+function listSetting<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const value = process.env[name];
+  if (value === undefined || value === '') return [...fallback];
+  const items = value.split(',').map((item) => item.trim());
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (unknown.length > 0)
+    throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+function observeModes(): Mode[] {
+  return listSetting('OBSERVE_MODES', MODES, ['off', 'on']);
+}
+
+function observeEndpoint(): ObserveEndpoint {
+  return listSetting('OBSERVE_S3', ['memory', 'swift'] as const, ['memory'])[0]!;
+}
+
+function observeScenarios(): TransferScenario[] {
+  const byName = { small: SMALL, large: LARGE };
+  return listSetting('OBSERVE_SCENARIOS', ['small', 'large'] as const, ['small', 'large']).map(
+    (name) => byName[name],
+  );
 }
 
 async function main(): Promise<void> {

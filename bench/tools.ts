@@ -80,7 +80,14 @@ export async function checkBucket(
   bucket: string,
   expected: ReadonlyMap<string, number>,
 ): Promise<BucketCheck> {
-  const objects = await listObjects(bucket);
+  return compareObjects(await listObjects(bucket), expected);
+}
+
+/** Whether `objects` are exactly the expected keys with their sizes. */
+export function compareObjects(
+  objects: ReadonlyMap<string, { size: number }>,
+  expected: ReadonlyMap<string, number>,
+): BucketCheck {
   let bytes = 0;
   let missing = 0;
   let wrongSize = 0;
