@@ -8,6 +8,8 @@ type Schemas = components['schemas'];
 
 export type UploadSummary = Schemas['UploadSummary'];
 export type UploadDetails = Schemas['UploadDetails'];
+/** The answer to POST /uploads: the upload, and what could not be checked. */
+export type CreatedUpload = Schemas['CreatedUpload'];
 export type UploadPhase = Schemas['UploadProgress']['phase'];
 export type Scan = Schemas['Scan'];
 export type FileTask = Schemas['FileTask'];

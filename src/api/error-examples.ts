@@ -2,6 +2,7 @@
 // OpenAPI document shows the messages clients really get.
 import { bucketNameProblem } from '../domain/bucket-name.js';
 import {
+  bucketRefused,
   invalidBucketName,
   invalidCursor,
   invalidDestinationPrefix,
@@ -47,13 +48,13 @@ function problemOf(value: string, check: (value: string) => string | null): stri
 
 export const ERROR_EXAMPLES: Record<ErrorCode, ApiError> = {
   validation_error: validationFailed(
-    'Invalid request body: destination_bucket is required; colour is not a known field (known: source_folder, destination_bucket, pattern, destination_prefix, upload_id, allow_overlap).',
+    'Invalid request body: destination_bucket is required; colour is not a known field (known: source_folder, destination_bucket, pattern, destination_prefix, upload_id, allow_overlap, check_bucket).',
     [
       { field: 'destination_bucket', message: 'is required' },
       {
         field: 'colour',
         message:
-          'is not a known field (known: source_folder, destination_bucket, pattern, destination_prefix, upload_id, allow_overlap)',
+          'is not a known field (known: source_folder, destination_bucket, pattern, destination_prefix, upload_id, allow_overlap, check_bucket)',
       },
     ],
   ),
@@ -76,6 +77,27 @@ export const ERROR_EXAMPLES: Record<ErrorCode, ApiError> = {
   method_not_allowed: methodNotAllowed('PUT', '/uploads', ['GET', 'HEAD', 'POST']),
   request_timeout: requestTimeout(),
   upload_id_taken: fromDomainError(uploadIdTaken(ID)),
+  bucket_not_found: fromDomainError(
+    bucketRefused(
+      'bucket_not_found',
+      'my-archive',
+      "bucket 'my-archive' does not exist (NoSuchBucket, HTTP 404) [ListObjectsV2 s3://my-archive]",
+    ),
+  ),
+  s3_credentials_rejected: fromDomainError(
+    bucketRefused(
+      's3_credentials_rejected',
+      'my-archive',
+      'S3 rejected the request signature: check the secret access key (SignatureDoesNotMatch, HTTP 403) [ListObjectsV2 s3://my-archive]',
+    ),
+  ),
+  s3_credentials_missing: fromDomainError(
+    bucketRefused(
+      's3_credentials_missing',
+      'my-archive',
+      'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (CredentialsProviderError) [ListObjectsV2 s3://my-archive]',
+    ),
+  ),
   upload_overlaps: fromDomainError(
     uploadOverlaps({
       uploadId: 'photos-2023',

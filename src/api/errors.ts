@@ -88,6 +88,21 @@ export const ERROR_CATALOGUE = {
     description:
       'The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
   },
+  bucket_not_found: {
+    status: 422,
+    description:
+      "The check of `destination_bucket` with the service's credentials found no such bucket. Create it first, or send `check_bucket: false` to create the upload anyway (its files wait and are tried again until the bucket exists).",
+  },
+  s3_credentials_rejected: {
+    status: 422,
+    description:
+      "S3 rejected the service's credentials when checking `destination_bucket` (an unknown access key, a wrong secret, an expired session token): every file would fail. Fix the service's AWS settings.",
+  },
+  s3_credentials_missing: {
+    status: 422,
+    description:
+      'The service has no AWS credentials to check `destination_bucket` with (none in its environment, profile or instance role): every file would fail. Set them and restart the service.',
+  },
   payload_too_large: { status: 413, description: 'The request body is larger than the server accepts.' },
   unsupported_media_type: {
     status: 415,

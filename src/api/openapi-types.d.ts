@@ -36,7 +36,7 @@ export interface paths {
     put?: never;
     /**
      * Create an upload
-     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
+     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
      */
     post: operations['createUpload'];
     delete?: never;
@@ -271,6 +271,63 @@ export interface components {
        * @example null
        */
       last_error: string | null;
+    };
+    /** @description The upload just created, and what could not be checked. */
+    CreatedUpload: {
+      /**
+       * @description The id of the upload.
+       * @example photos-2024
+       */
+      upload_id: string;
+      /**
+       * @description Real path of the watched folder.
+       * @example /data/photos
+       */
+      source_folder: string;
+      /**
+       * @description The S3 bucket.
+       * @example my-archive
+       */
+      destination_bucket: string;
+      /**
+       * @description Put in front of every object key; empty for none.
+       * @example backups/2024/
+       */
+      destination_prefix: string;
+      /**
+       * @description Glob of the files to upload.
+       * @example **\/*.jpg
+       */
+      pattern: string;
+      /**
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @enum {string}
+       */
+      status: 'pending' | 'active' | 'cancelled';
+      /**
+       * Format: date-time
+       * @description When the upload was created.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description When the upload last changed.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      updated_at: string;
+      /**
+       * @description Why the upload cannot progress (for example, its folder vanished); null when all is well.
+       * @example null
+       */
+      last_error: string | null;
+      /**
+       * @description What could not be checked before the upload was created, in words for people; empty when everything was. For example the check of `destination_bucket` when S3 denies listing it.
+       * @example [
+       *       "destination_bucket 'my-archive' was not checked: access denied to bucket 'my-archive' (AccessDenied, HTTP 403) [ListObjectsV2 s3://my-archive]"
+       *     ]
+       */
+      warnings: string[];
     };
     /** @description A full scan of the source folder: the safety net for changes that file-system events missed. */
     Scan: {
@@ -678,6 +735,9 @@ export interface components {
        *     - `upload_overlaps` (409): A live (pending or active) upload could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that upload; send `allow_overlap: true` if both are meant.
        *     - `upload_cancelled` (409): The upload is cancelled, so its files cannot be retried.
        *     - `upload_not_watched` (409): The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).
+       *     - `bucket_not_found` (422): The check of `destination_bucket` with the service's credentials found no such bucket. Create it first, or send `check_bucket: false` to create the upload anyway (its files wait and are tried again until the bucket exists).
+       *     - `s3_credentials_rejected` (422): S3 rejected the service's credentials when checking `destination_bucket` (an unknown access key, a wrong secret, an expired session token): every file would fail. Fix the service's AWS settings.
+       *     - `s3_credentials_missing` (422): The service has no AWS credentials to check `destination_bucket` with (none in its environment, profile or instance role): every file would fail. Set them and restart the service.
        *     - `payload_too_large` (413): The request body is larger than the server accepts.
        *     - `unsupported_media_type` (415): The request body is not sent as `application/json`, or declares a charset other than UTF-8.
        *     - `headers_too_large` (431): The request headers are too large.
@@ -707,6 +767,9 @@ export interface components {
         | 'upload_overlaps'
         | 'upload_cancelled'
         | 'upload_not_watched'
+        | 'bucket_not_found'
+        | 's3_credentials_rejected'
+        | 's3_credentials_missing'
         | 'payload_too_large'
         | 'unsupported_media_type'
         | 'headers_too_large'
@@ -886,17 +949,22 @@ export interface operations {
            * @example false
            */
           allow_overlap?: boolean;
+          /**
+           * @description Check `destination_bucket` with the service's credentials before creating the upload (one listing of at most one key, within 5 s): a bucket that does not exist or credentials S3 rejects are a 422 at once, instead of files that fail later. When the check cannot tell (listing denied, as on a write-only policy; no answer in time), the upload is created and `warnings` says what was not checked. Default `true`; `false` skips the check, for a bucket that will exist later.
+           * @example true
+           */
+          check_bucket?: boolean;
         };
       };
     };
     responses: {
-      /** @description An upload: a folder watched and uploaded to a bucket. */
+      /** @description The upload just created, and what could not be checked. */
       201: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Upload'];
+          'application/json': components['schemas']['CreatedUpload'];
         };
       };
       /**

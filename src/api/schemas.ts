@@ -81,6 +81,13 @@ export const CreateUploadBody = Type.Object(
         examples: [false],
       }),
     ),
+    check_bucket: Type.Optional(
+      Type.Boolean({
+        description:
+          "Check `destination_bucket` with the service's credentials before creating the upload (one listing of at most one key, within 5 s): a bucket that does not exist or credentials S3 rejects are a 422 at once, instead of files that fail later. When the check cannot tell (listing denied, as on a write-only policy; no answer in time), the upload is created and `warnings` says what was not checked. Default `true`; `false` skips the check, for a bucket that will exist later.",
+        examples: [true],
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to watch and where to upload it.' },
 );
@@ -174,6 +181,23 @@ export const UploadReply = Type.Object(uploadProperties, {
   description: 'An upload: a folder watched and uploaded to a bucket.',
 });
 export type UploadReply = Static<typeof UploadReply>;
+
+export const CreatedUploadReply = Type.Object(
+  {
+    ...uploadProperties,
+    warnings: Type.Array(Type.String(), {
+      description:
+        'What could not be checked before the upload was created, in words for people; empty when everything was. For example the check of `destination_bucket` when S3 denies listing it.',
+      examples: [
+        [
+          "destination_bucket 'my-archive' was not checked: access denied to bucket 'my-archive' (AccessDenied, HTTP 403) [ListObjectsV2 s3://my-archive]",
+        ],
+      ],
+    }),
+  },
+  { $id: 'CreatedUpload', description: 'The upload just created, and what could not be checked.' },
+);
+export type CreatedUploadReply = Static<typeof CreatedUploadReply>;
 
 function count(description: string): TInteger {
   return Type.Integer({ minimum: 0, description });
@@ -516,6 +540,7 @@ export type UpdateSettingsBody = Static<typeof UpdateSettingsBody>;
 /** The named shapes, registered with the app so that references to them resolve. */
 export const NAMED_SCHEMAS: TSchema[] = [
   UploadReply,
+  CreatedUploadReply,
   ScanReply,
   UploadProgressReply,
   UploadDetailsReply,

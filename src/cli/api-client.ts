@@ -3,6 +3,7 @@
 // service answered with an error, or it could not be reached.
 import type {
   CreateUploadBody,
+  CreatedUploadReply,
   FileListReply,
   ListFilesQuery,
   ListUploadsQuery,
@@ -82,7 +83,7 @@ export class ApiClient {
     return this.request('GET', `${uploadPath(uploadId)}/files`, { query: { ...query } });
   }
 
-  createUpload(body: CreateUploadBody): Promise<UploadReply> {
+  createUpload(body: CreateUploadBody): Promise<CreatedUploadReply> {
     return this.request('POST', 'uploads', { body });
   }
 

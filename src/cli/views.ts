@@ -1,10 +1,10 @@
 // The human output of each command, from the API's replies: compact lines and tables. Pure
 // functions, so that what people read is decided in one place.
 import type {
+  CreatedUploadReply,
   FileItem,
   SettingsReply,
   UploadDetailsReply,
-  UploadReply,
   UploadSummaryReply,
   VerifyReply,
 } from '../api/schemas.js';
@@ -68,9 +68,10 @@ export function uploadTable(uploads: readonly UploadSummaryReply[]): string[] {
   );
 }
 
-export function uploadCreatedLines(upload: UploadReply): string[] {
+export function uploadCreatedLines(upload: CreatedUploadReply): string[] {
   return [
     `created upload ${upload.upload_id}: ${upload.source_folder} (${upload.pattern}) → ${s3Url(upload.destination_bucket, upload.destination_prefix)}`,
+    ...upload.warnings.map((warning) => `warning: ${warning}`),
     `follow it with: s3-folder-uploader status ${upload.upload_id} --wait`,
   ];
 }

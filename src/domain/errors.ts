@@ -19,6 +19,9 @@ export const DOMAIN_ERROR_CODES = [
   'upload_overlaps',
   'upload_cancelled',
   'upload_not_watched',
+  'bucket_not_found',
+  's3_credentials_rejected',
+  's3_credentials_missing',
   's3_unavailable',
   'database_unavailable',
 ] as const;
@@ -133,6 +136,20 @@ export function uploadNotWatched(uploadId: string, reason: string): DomainError 
     'upload_not_watched',
     `Upload '${uploadId}' cannot be rescanned: its folder is not being watched: ${reason}.`,
   );
+}
+
+/**
+ * S3 refused the check of a new upload's bucket, in a way that would fail every file: `problem` is
+ * the code, `message` S3's answer in words for people (as files show it).
+ */
+export function bucketRefused(
+  problem: 'bucket_not_found' | 's3_credentials_rejected' | 's3_credentials_missing',
+  bucket: string,
+  message: string,
+): DomainError {
+  return new DomainError(problem, `destination_bucket '${bucket}' cannot be used: ${message}`, [
+    { field: 'destination_bucket', message },
+  ]);
 }
 
 /** `cause` is already in words for people (an S3RequestError's message: what failed, where, why). */

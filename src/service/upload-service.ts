@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { bucketNameProblem } from '../domain/bucket-name.js';
 import {
+  bucketRefused,
   invalidBucketName,
   invalidCursor,
   invalidDestinationPrefix,
@@ -63,6 +64,14 @@ export interface CreateUploadInput {
   uploadId?: string;
   /** Accept the upload even when a live one writes to the same keys (see keySpacesOverlap). */
   allowOverlap?: boolean;
+  /** Check the bucket with the service's credentials first (default true; see transfer/bucket-check.ts). */
+  checkBucket?: boolean;
+}
+
+/** An upload just created, and what could not be checked before (in words for people). */
+export interface CreatedUpload {
+  upload: Upload;
+  warnings: string[];
 }
 
 export interface ListFilesOptions {
@@ -101,7 +110,7 @@ export class UploadService {
     this.allowedSourceRoots = deps.allowedSourceRoots;
   }
 
-  async createUpload(input: CreateUploadInput): Promise<Upload> {
+  async createUpload(input: CreateUploadInput): Promise<CreatedUpload> {
     const uploadId = input.uploadId ?? this.newUploadId();
     if (!UPLOAD_ID_REGEX.test(uploadId)) throw invalidUploadId(uploadId, UPLOAD_ID_RULE);
 
@@ -118,6 +127,16 @@ export class UploadService {
 
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
+    const warnings: string[] = [];
+    if (input.checkBucket !== false) {
+      const check = await this.auditor.checkBucket(input.destinationBucket, normalizePrefix(prefix));
+      if (check.result === 'refused')
+        throw bucketRefused(check.problem, input.destinationBucket, check.message);
+      if (check.result === 'unchecked') {
+        warnings.push(`destination_bucket '${input.destinationBucket}' was not checked: ${check.message}`);
+      }
+    }
+
     const newUpload: NewUpload = {
       uploadId,
       sourceFolder,
@@ -127,7 +146,7 @@ export class UploadService {
     };
     const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
     this.lifecycle.uploadCreated(upload);
-    return upload;
+    return { upload, warnings };
   }
 
   /** Oldest first; by default the uploads still being worked on (pending and active). */

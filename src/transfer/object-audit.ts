@@ -1,11 +1,13 @@
-// The S3 calls that look at what a bucket holds, for the verify route and the orphan sweep: one
-// object's size and ETag, the multipart uploads still open under a prefix, and an abort. Each call
+// The S3 calls that look at what a bucket holds, for the verify route, the orphan sweep and the
+// check of a new upload's bucket: one object's size and ETag, the multipart uploads still open
+// under a prefix, an abort, and whether the bucket can be used. Each call
 // goes through requestS3 (retries, error classification); nothing here knows about tasks.
 import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { normalizeEtag } from './checksums.js';
 import { S3RequestError } from './errors.js';
+import { checkBucket, type BucketCheck } from './bucket-check.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { createTransferContext, requestS3, type TransferContext } from './s3-request.js';
 
@@ -35,11 +37,15 @@ export interface ObjectAuditor {
   ): AsyncIterable<OpenMultipartUpload>;
   /** Aborts an upload; one S3 no longer knows, or whose bucket is gone, counts as aborted. */
   abortMultipartUpload(bucket: string, key: string, s3UploadId: string, signal?: AbortSignal): Promise<void>;
+  /** Whether the service can use the bucket, asked once within a few seconds (see bucket-check.ts). */
+  checkBucket(bucket: string, prefix: string): Promise<BucketCheck>;
 }
 
 export interface ObjectAuditorOptions {
   /** Uploads per ListMultipartUploads page; S3's default (1000) when unset. For tests of paging. */
   listPageSize?: number;
+  /** How long checkBucket waits for S3; BUCKET_CHECK_TIMEOUT_MS when unset. */
+  bucketCheckTimeoutMs?: number;
 }
 
 export function createObjectAuditor(
@@ -56,6 +62,7 @@ export function createObjectAuditor(
       listMultipartUploads(context, bucket, prefix, signal ?? never, options.listPageSize),
     abortMultipartUpload: (bucket, key, s3UploadId, signal) =>
       abortMultipartUpload(context, { bucket, key, s3UploadId }, signal ?? never),
+    checkBucket: (bucket, prefix) => checkBucket(context, bucket, prefix, options.bucketCheckTimeoutMs),
   };
 }
 

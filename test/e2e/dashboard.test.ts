@@ -81,7 +81,7 @@ describe('the dashboard in a browser', () => {
     // A bad bucket name: the form shows what the API says of the same order, word for word.
     const form = page.getByRole('form', { name: 'New upload' });
     await form.getByLabel('Source folder').fill(source);
-    await form.getByLabel('Bucket').fill('Bad_Bucket');
+    await form.getByLabel('Bucket', { exact: true }).fill('Bad_Bucket');
     await form.getByRole('button', { name: 'Create upload' }).click();
     const refused = await api<{ message: string; details: { message: string }[] }>(
       service,
@@ -94,11 +94,11 @@ describe('the dashboard in a browser', () => {
     );
     assert.equal(refused.status, 400);
     await form.getByRole('alert').getByText(refused.body.message, { exact: true }).waitFor();
-    assert.equal(await form.getByLabel('Bucket').getAttribute('aria-invalid'), 'true');
+    assert.equal(await form.getByLabel('Bucket', { exact: true }).getAttribute('aria-invalid'), 'true');
     await form.getByText(refused.body.details[0]!.message, { exact: true }).waitFor();
     await screenshot(page, 'dashboard-refused');
 
-    await form.getByLabel('Bucket').fill(bucket);
+    await form.getByLabel('Bucket', { exact: true }).fill(bucket);
     await form.getByLabel('Key prefix (optional)').fill('runs/1');
     await form.getByLabel('Pattern (optional)').fill('*.fastq.gz');
     await form.getByLabel('Upload id (optional)').fill('run-1');

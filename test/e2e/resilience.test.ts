@@ -115,7 +115,12 @@ describe('a missing bucket', () => {
     await writeFile(path.join(source, 'a.txt'), 'a');
     await writeFile(path.join(source, 'b.txt'), 'b');
     const service = await start('missing', { FAILED_REQUEUE_INTERVAL_SECONDS: '1' });
-    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    // Not checked first: the bucket is meant to come later.
+    const uploadId = await createUpload(service, {
+      source_folder: source,
+      destination_bucket: bucket,
+      check_bucket: false,
+    });
 
     const failed = await waitFor(
       async () => {

@@ -129,6 +129,7 @@ describe('progress of an upload', () => {
     const uploadId = await createUpload(service, {
       source_folder: source,
       destination_bucket: uniqueBucketName('missing'),
+      check_bucket: false, // so that its file fails
     });
     const failed = await waitFor(
       async () => {

@@ -1,5 +1,6 @@
 // Stands in for S3 where a test exercises verify or the orphan sweep without a server: objects and
 // open multipart uploads held in maps, and every call recorded.
+import type { BucketCheck } from '../../src/transfer/bucket-check.js';
 import type { ObjectAuditor, OpenMultipartUpload, StoredObject } from '../../src/transfer/object-audit.js';
 
 export interface AbortedUpload {
@@ -45,6 +46,15 @@ export class FakeAuditor implements ObjectAuditor {
     for (const upload of this.uploads.get(bucket) ?? []) {
       if (upload.key.startsWith(prefix)) yield upload;
     }
+  }
+
+  /** What checkBucket answers, by bucket; usable when not set. */
+  readonly bucketChecks = new Map<string, BucketCheck>();
+  readonly checkedBuckets: { bucket: string; prefix: string }[] = [];
+
+  async checkBucket(bucket: string, prefix: string): Promise<BucketCheck> {
+    this.checkedBuckets.push({ bucket, prefix });
+    return this.bucketChecks.get(bucket) ?? { result: 'usable' };
   }
 
   async abortMultipartUpload(bucket: string, key: string, s3UploadId: string): Promise<void> {

@@ -134,6 +134,7 @@ describe('documentation', () => {
   test('the shapes are named components, and the error body is written once', async () => {
     const document = await openApi();
     assert.deepEqual(Object.keys(document.components.schemas).sort(), [
+      'CreatedUpload',
       'Error',
       'FilePage',
       'FileTask',
@@ -214,6 +215,7 @@ describe('documentation', () => {
     const body = document.paths['/uploads']?.post?.requestBody?.content['application/json']?.schema;
     assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), [
       'allow_overlap',
+      'check_bucket',
       'destination_bucket',
       'destination_prefix',
       'pattern',

@@ -155,7 +155,8 @@ describe('happy paths', () => {
     });
     assert.equal(reply.statusCode, 201, reply.body);
     const body = jsonOf(reply);
-    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_FIELDS].sort());
+    assert.deepEqual(Object.keys(body).sort(), [...UPLOAD_FIELDS, 'warnings'].sort());
+    assert.deepEqual(body.warnings, [], 'the bucket was checked');
     assert.equal(body.upload_id, 'photos-2024');
     assert.equal(body.source_folder, folder);
     assert.equal(body.destination_bucket, 'my-bucket');
@@ -166,6 +167,25 @@ describe('happy paths', () => {
     assert.match(body.updated_at as string, ISO_TIME);
     assert.equal(body.last_error, null);
     assert.deepEqual(lifecycle.created, ['photos-2024']);
+  });
+
+  test('POST /uploads answers 422 when the bucket check refuses, and 201 with a warning when it cannot tell', async (t) => {
+    const { app, folder, lifecycle, auditor } = await setUp(t);
+    const message = "bucket 'gone' does not exist (NoSuchBucket, HTTP 404) [ListObjectsV2 s3://gone]";
+    auditor.bucketChecks.set('gone', { result: 'refused', problem: 'bucket_not_found', message });
+    const refused = await createUpload(app, { source_folder: folder, destination_bucket: 'gone' });
+    assert.equal(refused.statusCode, 422, refused.body);
+    assert.deepEqual(jsonOf(refused), {
+      error: 'bucket_not_found',
+      message: `destination_bucket 'gone' cannot be used: ${message}`,
+      details: [{ field: 'destination_bucket', message }],
+    });
+    assert.deepEqual(lifecycle.created, []);
+
+    auditor.bucketChecks.set('denied', { result: 'unchecked', message: 'access denied' });
+    const warned = await createUpload(app, { source_folder: folder, destination_bucket: 'denied' });
+    assert.equal(warned.statusCode, 201, warned.body);
+    assert.deepEqual(jsonOf(warned).warnings, ["destination_bucket 'denied' was not checked: access denied"]);
   });
 
   test('POST /uploads without optional fields generates an id and takes every file', async (t) => {

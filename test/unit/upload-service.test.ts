@@ -20,6 +20,7 @@ interface Fixture {
   folder: string;
   store: Store;
   lifecycle: RecordingLifecycle;
+  auditor: FakeAuditor;
   service: UploadService;
   clock: { now: number };
 }
@@ -32,10 +33,11 @@ async function setUp(t: TestContext): Promise<Fixture> {
   const lifecycle = new RecordingLifecycle();
   const clock = { now: Date.parse('2024-05-01T12:00:00Z') };
   let ids = 0;
+  const auditor = new FakeAuditor();
   const service = new UploadService({
     store,
     lifecycle,
-    auditor: new FakeAuditor(),
+    auditor,
     now: () => clock.now,
     newUploadId: () => `generated-${++ids}`,
   });
@@ -43,7 +45,7 @@ async function setUp(t: TestContext): Promise<Fixture> {
     await store.close();
     await rm(root, { recursive: true, force: true });
   });
-  return { root, folder, store, lifecycle, service, clock };
+  return { root, folder, store, lifecycle, auditor, service, clock };
 }
 
 async function rejectsWith(
@@ -88,7 +90,7 @@ async function failTasks(f: Fixture, uploadId: string, count: number): Promise<v
 test('createUpload stores the normalised upload and tells the engine', async (t) => {
   const f = await setUp(t);
   await symlink(f.folder, path.join(f.root, 'link'));
-  const created = await f.service.createUpload({
+  const { upload: created } = await f.service.createUpload({
     sourceFolder: path.join(f.root, 'link') + '/',
     destinationBucket: 'my-bucket',
     destinationPrefix: 'backups/2024/',
@@ -111,9 +113,51 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);
 });
 
+test('createUpload checks the bucket first: a refusal stores nothing, what cannot be checked is a warning', async (t) => {
+  const f = await setUp(t);
+  const base = { sourceFolder: f.folder, destinationPrefix: 'runs/42/' };
+  const message = "bucket 'gone' does not exist (NoSuchBucket, HTTP 404) [ListObjectsV2 s3://gone]";
+  f.auditor.bucketChecks.set('gone', { result: 'refused', problem: 'bucket_not_found', message });
+  await rejectsWith(
+    f.service.createUpload({ ...base, destinationBucket: 'gone', uploadId: 'a' }),
+    'bucket_not_found',
+    /destination_bucket 'gone' cannot be used: bucket 'gone' does not exist/,
+  );
+  assert.deepEqual(
+    f.auditor.checkedBuckets,
+    [{ bucket: 'gone', prefix: 'runs/42' }],
+    'the normalised prefix',
+  );
+  assert.equal(await f.store.getUpload('a'), undefined, 'nothing stored');
+  assert.deepEqual(f.lifecycle.created, []);
+
+  f.auditor.bucketChecks.set('write-only', {
+    result: 'unchecked',
+    message: "access denied to bucket 'write-only' (AccessDenied, HTTP 403)",
+  });
+  const created = await f.service.createUpload({ ...base, destinationBucket: 'write-only', uploadId: 'b' });
+  assert.equal(created.upload.uploadId, 'b');
+  assert.deepEqual(created.warnings, [
+    "destination_bucket 'write-only' was not checked: access denied to bucket 'write-only' (AccessDenied, HTTP 403)",
+  ]);
+
+  const unchecked = await f.service.createUpload({
+    ...base,
+    destinationBucket: 'gone',
+    uploadId: 'c',
+    checkBucket: false,
+  });
+  assert.deepEqual(unchecked.warnings, [], 'not asked, nothing to warn of');
+  assert.equal(f.auditor.checkedBuckets.length, 2, 'check_bucket: false asks S3 nothing');
+  assert.deepEqual(f.lifecycle.created, ['b', 'c']);
+});
+
 test('createUpload applies the defaults: a generated id, every file, no prefix', async (t) => {
   const f = await setUp(t);
-  const created = await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket' });
+  const { upload: created } = await f.service.createUpload({
+    sourceFolder: f.folder,
+    destinationBucket: 'my-bucket',
+  });
   assert.equal(created.uploadId, 'generated-1');
   assert.equal(created.pattern, '**');
   assert.equal(created.destinationPrefix, '');
@@ -122,7 +166,10 @@ test('createUpload applies the defaults: a generated id, every file, no prefix',
 test('createUpload uses a random UUID when no id generator is given', async (t) => {
   const f = await setUp(t);
   const service = new UploadService({ store: f.store, lifecycle: f.lifecycle, auditor: new FakeAuditor() });
-  const created = await service.createUpload({ sourceFolder: f.folder, destinationBucket: 'my-bucket' });
+  const { upload: created } = await service.createUpload({
+    sourceFolder: f.folder,
+    destinationBucket: 'my-bucket',
+  });
   assert.match(created.uploadId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 

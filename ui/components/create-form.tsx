@@ -3,7 +3,7 @@
 // own message above the form and, for the field at fault, beside it.
 import { useRef, useState } from 'preact/hooks';
 import { ApiError, callApi } from '../api.js';
-import type { CreateUploadBody, UploadSummary } from '../api-types.js';
+import type { CreateUploadBody, CreatedUpload } from '../api-types.js';
 import { Field } from './field.js';
 
 const EMPTY = {
@@ -15,9 +15,12 @@ const EMPTY = {
 };
 type TextField = keyof typeof EMPTY;
 
-export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummary): void }) {
+export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUpload): void }) {
   const [values, setValues] = useState(EMPTY);
   const [allowOverlap, setAllowOverlap] = useState(false);
+  const [checkBucket, setCheckBucket] = useState(true);
+  /** What the service could not check when it created the last upload. */
+  const [warnings, setWarnings] = useState<string[]>([]);
   const [refusal, setRefusal] = useState<ApiError>();
   const [sending, setSending] = useState(false);
   const alert = useRef<HTMLParagraphElement>(null);
@@ -26,6 +29,7 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummar
     event.preventDefault();
     if (sending) return;
     setSending(true);
+    setWarnings([]);
     const body: CreateUploadBody = {
       source_folder: values.source_folder,
       destination_bucket: values.destination_bucket,
@@ -33,12 +37,15 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummar
       ...(values.pattern !== '' && { pattern: values.pattern }),
       ...(values.upload_id !== '' && { upload_id: values.upload_id }),
       ...(allowOverlap && { allow_overlap: true }),
+      ...(!checkBucket && { check_bucket: false }),
     };
     try {
-      const created = await callApi<UploadSummary>('POST', 'uploads', body);
+      const created = await callApi<CreatedUpload>('POST', 'uploads', body);
       setRefusal(undefined);
       setValues(EMPTY);
       setAllowOverlap(false);
+      setCheckBucket(true);
+      setWarnings(created.warnings);
       onCreated(created);
     } catch (failure) {
       setRefusal(failure instanceof ApiError ? failure : new ApiError(0, 'unexpected', String(failure)));
@@ -98,9 +105,33 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummar
           Two uploads to the same bucket whose prefixes overlap are refused unless this is ticked.
         </p>
       </div>
+      <div class="field checkbox">
+        <input
+          id="create-check_bucket"
+          type="checkbox"
+          checked={checkBucket}
+          onChange={(event) => setCheckBucket(event.currentTarget.checked)}
+          aria-describedby="create-check_bucket-hint"
+        />
+        <label for="create-check_bucket">Check the bucket first</label>
+        <p id="create-check_bucket-hint" class="hint">
+          A missing bucket or rejected credentials are refused at once. Untick for a bucket that will exist
+          later.
+        </p>
+      </div>
       <button type="submit" aria-disabled={sending}>
         {sending ? 'Creating…' : 'Create upload'}
       </button>
+      {warnings.length > 0 && (
+        <div role="status" class="warnings">
+          <p>Created, but not everything could be checked:</p>
+          <ul>
+            {warnings.map((warning) => (
+              <li key={warning}>{warning}</li>
+            ))}
+          </ul>
+        </div>
+      )}
     </form>
   );
 }

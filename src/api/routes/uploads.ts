@@ -4,6 +4,7 @@ import type { UploadService } from '../../service/upload-service.js';
 import { uploadDetailsReply, uploadReply, uploadSummaryReply, verifyReply } from '../representation.js';
 import {
   CreateUploadBody,
+  CreatedUploadReply,
   ListUploadsQuery,
   ref,
   RescanReply,
@@ -28,9 +29,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Create an upload',
         description:
-          'Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.',
+          "Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.",
         body: CreateUploadBody,
-        response: { 201: ref(UploadReply) },
+        response: { 201: ref(CreatedUploadReply) },
       },
     },
     async (request, reply) => {
@@ -42,8 +43,15 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         destinationPrefix: body.destination_prefix,
         uploadId: body.upload_id,
         allowOverlap: body.allow_overlap,
+        checkBucket: body.check_bucket,
       });
-      return reply.status(201).send(uploadReply(created));
+      if (created.warnings.length > 0) {
+        request.log.warn(
+          { uploadId: created.upload.uploadId, bucket: body.destination_bucket, warnings: created.warnings },
+          'upload created, but not everything could be checked',
+        );
+      }
+      return reply.status(201).send({ ...uploadReply(created.upload), warnings: created.warnings });
     },
   );
 

@@ -42,12 +42,13 @@ export const registerUploadCommands: Register = (program, io, end) => {
     .option('--pattern <glob>', 'which files to upload, e.g. "*.csv" or "raw/**/*.tif" (default: every file)')
     .option('--id <id>', 'your own upload id (default: a new UUID)')
     .option('--allow-overlap', 'accept a destination that overlaps a live upload of the same bucket')
+    .option('--no-check-bucket', 'do not check the bucket first (for a bucket that will exist later)')
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
         folder: string,
         destination: S3Destination,
-        options: JsonOption & { pattern?: string; id?: string; allowOverlap?: boolean },
+        options: JsonOption & { pattern?: string; id?: string; allowOverlap?: boolean; checkBucket: boolean },
         command: Command,
       ) => {
         const created = await clientOf(command).createUpload({
@@ -57,6 +58,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
           ...(options.pattern === undefined ? {} : { pattern: options.pattern }),
           ...(options.id === undefined ? {} : { upload_id: options.id }),
           ...(options.allowOverlap ? { allow_overlap: true } : {}),
+          ...(options.checkBucket ? {} : { check_bucket: false }),
         });
         await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
         end(EXIT.ok);
