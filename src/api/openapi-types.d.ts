@@ -261,10 +261,11 @@ export interface components {
        */
       watch: boolean;
       /**
+       * Format: date-time
        * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
        * @example null
        */
-      completed_at: string | (never | null);
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -374,10 +375,11 @@ export interface components {
        */
       watch: boolean;
       /**
+       * Format: date-time
        * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
        * @example null
        */
-      completed_at: string | (never | null);
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -469,10 +471,11 @@ export interface components {
        */
       watch: boolean;
       /**
+       * Format: date-time
        * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
        * @example null
        */
-      completed_at: string | (never | null);
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.

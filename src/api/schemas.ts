@@ -174,7 +174,7 @@ const uploadProperties = {
     examples: [true],
   }),
   completed_at: nullable(
-    time('When the one-shot upload became completed.'),
+    Type.String({ format: 'date-time' }),
     'When the one-shot upload became `completed`; null until then, and for a watched upload.',
     null,
   ),
