@@ -81,7 +81,10 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
   const lines = [
     `${upload.upload_id}  ${progress.phase}  (status ${upload.status})`,
     ...alignColumns([
-      ['source', `${upload.source_folder}  pattern ${upload.pattern}${upload.watch ? '' : '  (once, not watched)'}`],
+      [
+        'source',
+        `${upload.source_folder}  pattern ${upload.pattern}${upload.watch ? '' : '  (once, not watched)'}`,
+      ],
       ['destination', s3Url(upload.destination_bucket, upload.destination_prefix)],
       [
         'files',

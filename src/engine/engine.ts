@@ -276,7 +276,10 @@ export class Engine implements UploadLifecycle {
       this.log.info({ uploadId }, 'one-shot upload completed: every file it found is uploaded');
       await monitor?.stop();
     } catch (error) {
-      this.log.error({ err: error, uploadId }, 'cannot record the one-shot upload as completed; trying again');
+      this.log.error(
+        { err: error, uploadId },
+        'cannot record the one-shot upload as completed; trying again',
+      );
     } finally {
       this.completing.delete(uploadId);
     }

@@ -26,7 +26,12 @@ import type {
 } from '../domain/model.js';
 import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
-import { LIVE_UPLOAD_STATUSES, UPLOAD_STATUSES, type UploadStatus, type TaskStatus } from '../domain/status.js';
+import {
+  LIVE_UPLOAD_STATUSES,
+  UPLOAD_STATUSES,
+  type UploadStatus,
+  type TaskStatus,
+} from '../domain/status.js';
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { UploadLifecycle } from '../engine/lifecycle.js';

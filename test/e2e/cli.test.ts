@@ -194,7 +194,16 @@ describe('the CLI against a running service', () => {
 
   it('add --no-watch makes a one-shot upload: status --wait exits 0 once it is completed, ls shows it', async () => {
     const folder = await folderOf('once', { 'a.csv': 2 * KiB, 'sub/b.csv': 1 * KiB });
-    const added = await cli([...at(), 'add', folder, `s3://${bucket}/once`, '--id', 'once', '--no-watch', '--json']);
+    const added = await cli([
+      ...at(),
+      'add',
+      folder,
+      `s3://${bucket}/once`,
+      '--id',
+      'once',
+      '--no-watch',
+      '--json',
+    ]);
     assert.equal(added.code, 0, added.stderr);
     assert.equal((JSON.parse(added.stdout) as { watch: boolean }).watch, false);
 

@@ -96,11 +96,19 @@ describe('a one-shot upload', () => {
       assert.equal(completed.progress.phase, 'completed');
       assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.txt', 'once/b.txt', 'once/sub/c.txt']);
       const ofOnce = stream.events.filter((event) => event.data.upload_id === once);
-      assert.ok(ofOnce.some((event) => event.event === 'upload.completed'), 'upload.completed told');
-      const phases = ofOnce.filter((event) => event.event === 'upload.phase').map((event) => event.data.phase);
+      assert.ok(
+        ofOnce.some((event) => event.event === 'upload.completed'),
+        'upload.completed told',
+      );
+      const phases = ofOnce
+        .filter((event) => event.event === 'upload.phase')
+        .map((event) => event.data.phase);
       assert.equal(phases.at(-1), 'completed');
       const listed = await api<Array<{ upload_id: string }>>(service, 'GET', '/uploads');
-      assert.ok(listed.body.some((upload) => upload.upload_id === once), 'listed by default');
+      assert.ok(
+        listed.body.some((upload) => upload.upload_id === once),
+        'listed by default',
+      );
 
       await waitForCompleted(service, watched, 3);
       await writeRandomFile(path.join(source, 'late.txt'), 1000);
@@ -112,8 +120,9 @@ describe('a one-shot upload', () => {
       ).length;
       await waitFor(
         () =>
-          stream.events.filter((event) => event.event === 'upload.scanned' && event.data.upload_id === watched)
-            .length > rescansBefore,
+          stream.events.filter(
+            (event) => event.event === 'upload.scanned' && event.data.upload_id === watched,
+          ).length > rescansBefore,
         { timeoutMs: 15_000, message: 'a rescan of the watched upload after the late file' },
       );
       assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.txt', 'once/b.txt', 'once/sub/c.txt']);
@@ -137,7 +146,11 @@ describe('a one-shot upload', () => {
     const databaseFile = path.join(work, 'restart.db');
     // Files are claimed only once settled: a kill right after the creation comes before any completes.
     const first = await startService({ databaseFile, env: { SETTLE_SECONDS: '2' } });
-    const uploadId = await createUpload(first, { source_folder: source, destination_bucket: bucket, watch: false });
+    const uploadId = await createUpload(first, {
+      source_folder: source,
+      destination_bucket: bucket,
+      watch: false,
+    });
     const before = await details(first, uploadId);
     assert.notEqual(before.status, 'completed');
     await first.kill();

@@ -115,10 +115,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
         assert.equal(await store.completeUpload('once', T0 + 8), true);
         const completed = await store.getUpload('once');
-        assert.deepEqual([completed?.status, completed?.completedAt, completed?.updatedAt], ['completed', T0 + 8, T0 + 8]);
+        assert.deepEqual(
+          [completed?.status, completed?.completedAt, completed?.updatedAt],
+          ['completed', T0 + 8, T0 + 8],
+        );
         assert.equal(await store.completeUpload('once', T0 + 9), false, 'already completed');
         assert.equal(await store.cancelUpload('once', T0 + 9), false, 'a completed upload is not cancelled');
-        assert.deepEqual((await store.listUploads(['completed'])).map((u) => u.uploadId), ['once']);
+        assert.deepEqual(
+          (await store.listUploads(['completed'])).map((u) => u.uploadId),
+          ['once'],
+        );
         assert.deepEqual(await store.listUploads(['pending', 'active']), []);
         // Nothing is recorded or requeued for it any more.
         assert.equal(await store.recordObservedFiles('once', observed(3), keyFor, readyAt(T0), T0 + 10), 0);

@@ -292,7 +292,10 @@ describe('SqliteStore', () => {
       [live?.status, live?.watch, live?.completedAt, live?.lastCompletedAt],
       ['active', true, null, T0 + 7],
     );
-    assert.deepEqual((await store.listUploads(['cancelled'])).map((upload) => upload.uploadId), ['gone']);
+    assert.deepEqual(
+      (await store.listUploads(['cancelled'])).map((upload) => upload.uploadId),
+      ['gone'],
+    );
     assert.deepEqual((await store.uploadTotals('live')).files, {
       pending: 1,
       in_progress: 0,

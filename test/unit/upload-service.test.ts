@@ -381,9 +381,18 @@ test('listFiles pages with a cursor, filters by status, and refuses a bad cursor
 test('a one-shot upload: stored with watch false, listed by default once completed, not live, neither cancelled nor rescanned', async (t) => {
   const f = await setUp(t);
   const destination = { destinationBucket: 'my-bucket', destinationPrefix: 'runs/1' };
-  const once = await f.service.createUpload({ sourceFolder: f.folder, ...destination, uploadId: 'once', watch: false });
+  const once = await f.service.createUpload({
+    sourceFolder: f.folder,
+    ...destination,
+    uploadId: 'once',
+    watch: false,
+  });
   assert.deepEqual([once.watch, once.status, once.completedAt], [false, 'pending', null]);
-  const watched = await f.service.createUpload({ sourceFolder: f.folder, destinationBucket: 'other-bucket', uploadId: 'w' });
+  const watched = await f.service.createUpload({
+    sourceFolder: f.folder,
+    destinationBucket: 'other-bucket',
+    uploadId: 'w',
+  });
   assert.equal(watched.watch, true, 'watched by default');
   await f.store.activateUpload('once', f.clock.now);
   f.clock.now += 1000;
@@ -393,7 +402,10 @@ test('a one-shot upload: stored with watch false, listed by default once complet
   assert.deepEqual(ids(await f.service.listUploads()), ['once', 'w']);
   assert.deepEqual(ids(await f.service.listUploads('completed')), ['once']);
   const { upload, progress } = await f.service.getUpload('once');
-  assert.deepEqual([upload.status, upload.completedAt, progress.phase], ['completed', f.clock.now, 'completed']);
+  assert.deepEqual(
+    [upload.status, upload.completedAt, progress.phase],
+    ['completed', f.clock.now, 'completed'],
+  );
 
   // A completed upload is not live: another one may write its keys.
   await f.service.createUpload({ sourceFolder: f.folder, ...destination, uploadId: 'again' });

@@ -18,6 +18,7 @@ type TextField = keyof typeof EMPTY;
 export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummary): void }) {
   const [values, setValues] = useState(EMPTY);
   const [allowOverlap, setAllowOverlap] = useState(false);
+  const [watch, setWatch] = useState(true);
   const [refusal, setRefusal] = useState<ApiError>();
   const [sending, setSending] = useState(false);
   const alert = useRef<HTMLParagraphElement>(null);
@@ -33,12 +34,14 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummar
       ...(values.pattern !== '' && { pattern: values.pattern }),
       ...(values.upload_id !== '' && { upload_id: values.upload_id }),
       ...(allowOverlap && { allow_overlap: true }),
+      ...(!watch && { watch: false }),
     };
     try {
       const created = await callApi<UploadSummary>('POST', 'uploads', body);
       setRefusal(undefined);
       setValues(EMPTY);
       setAllowOverlap(false);
+      setWatch(true);
       onCreated(created);
     } catch (failure) {
       setRefusal(failure instanceof ApiError ? failure : new ApiError(0, 'unexpected', String(failure)));
@@ -85,6 +88,19 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: UploadSummar
         hint="A glob such as *.fastq.gz; every file if empty."
       />
       <Field {...field('upload_id')} label="Upload id (optional)" hint="Your own id; a new UUID if empty." />
+      <div class="field checkbox">
+        <input
+          id="create-watch"
+          type="checkbox"
+          checked={watch}
+          onChange={(event) => setWatch(event.currentTarget.checked)}
+          aria-describedby="create-watch-hint"
+        />
+        <label for="create-watch">Watch for new files</label>
+        <p id="create-watch-hint" class="hint">
+          Untick to upload the files there now, once: the upload is then completed when they all are.
+        </p>
+      </div>
       <div class="field checkbox">
         <input
           id="create-allow_overlap"
