@@ -78,8 +78,12 @@ export class UploadMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the upload's error. */
   private scanFailed = false;
-  /** Scans that went through the whole folder without error. */
+  /** Scans that went through the whole folder without error, and recorded all it found. */
   private wholeScans = 0;
+  /** The last scan was whole (see wholeScans). */
+  private lastScanWhole = false;
+  /** A batch could not be recorded (the database refused it) since the current scan began. */
+  private recordsLost = false;
   /** Names that are not valid UTF-8: counted by scans, logged, and noted on the upload. */
   private readonly badNames: BadNames;
   private databaseLostLogged = false;
@@ -202,6 +206,7 @@ export class UploadMonitor {
           this.databaseLostLogged = true;
         }
         this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them');
+        this.recordsLost = true;
         return 0;
       }),
     );
@@ -244,6 +249,8 @@ export class UploadMonitor {
     };
     this.badNames.scanStarted();
     this.lastScanReport = report;
+    this.lastScanWhole = false;
+    this.recordsLost = false;
     try {
       await this.assertSourceNotMoved();
       for await (const batch of scanFolder(this.upload.sourceFolder, this.filter, {
@@ -270,7 +277,12 @@ export class UploadMonitor {
           );
         }
         await this.noteBadNames();
-        this.wholeScans += 1;
+        // Wait for the last batch: a failure to record it makes the scan not whole.
+        await this.recording;
+        if (!this.recordsLost) {
+          this.lastScanWhole = true;
+          this.wholeScans += 1;
+        }
         if (this.upload.watch) await this.startWatching();
       }
     } catch (error) {
@@ -331,8 +343,9 @@ export class UploadMonitor {
       this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
     }
     this.options.scanned?.({ ...report });
-    // A one-shot upload is scanned once; a scan that failed (the folder missing, say) is tried again.
-    if (this.upload.watch || report.error !== null) {
+    // A one-shot upload is scanned once; a scan that failed (the folder missing, say), or whose
+    // files the database did not all take, is tried again.
+    if (this.upload.watch || !this.lastScanWhole) {
       this.scheduleRescan(this.options.rescanIntervalMs, 'periodic');
     }
   }
