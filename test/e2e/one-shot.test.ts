@@ -6,8 +6,9 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { openEventStream } from '../support/event-stream.js';
+import { ACCESS_DENIED, startFaultProxy } from '../support/fault-proxy.js';
 import { waitFor } from '../support/poll.js';
-import { createTestBucket, deleteBucket, listKeys, testS3Client } from '../support/s3.js';
+import { createTestBucket, deleteBucket, listKeys, testS3, testS3Client } from '../support/s3.js';
 import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
 import { createUpload, fileItems, uploadDetails, waitForCompleted } from '../support/upload-api.js';
 import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tree.js';
@@ -138,6 +139,44 @@ describe('a one-shot upload', () => {
       stream.close();
     }
     assert.equal(await service.stop(), 0);
+  });
+
+  it('stays active while a file fails, and completes once the file is retried and uploaded', async () => {
+    const bucket = await bucketFor('failing');
+    const source = await folderWith('failing', ['ok.txt', 'refused.txt']);
+    const proxy = await startFaultProxy(testS3().endpoint);
+    try {
+      const refusal = proxy.inject({ method: 'PUT', path: /\/refused\.txt$/, fault: ACCESS_DENIED });
+      const service = await startService({
+        databaseFile: path.join(work, 'failing.db'),
+        s3Endpoint: proxy.endpoint,
+        env: { FAILED_REQUEUE_INTERVAL_SECONDS: '3600' },
+      });
+      const uploadId = await createUpload(service, {
+        source_folder: source,
+        destination_bucket: bucket,
+        watch: false,
+      });
+      const failed = await waitFor(
+        async () => {
+          const current = await details(service, uploadId);
+          return current.progress.phase === 'failed' ? current : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, message: 'the phase failed' },
+      );
+      assert.equal(failed.status, 'active', 'a failed file keeps it active');
+      assert.equal(failed.completed_at, null);
+
+      refusal.remove();
+      const retried = await api<{ requeued: number }>(service, 'POST', `/uploads/${uploadId}/retry`);
+      assert.deepEqual([retried.status, retried.body.requeued], [200, 1]);
+      const completed = await waitForStatus(service, uploadId, 'completed');
+      assert.deepEqual([completed.files.completed, completed.files.total], [2, 2]);
+      assert.deepEqual(await listKeys(s3, bucket), ['ok.txt', 'refused.txt']);
+      assert.equal(await service.stop(), 0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('is resumed after a restart before it completed, and completed; a completed one is not scanned again', async () => {
