@@ -14,6 +14,7 @@ interface FileFacts {
 export type ServiceEvent =
   | { type: 'upload.created'; data: { upload_id: string; at: string } }
   | { type: 'upload.cancelled'; data: { upload_id: string; at: string } }
+  | { type: 'upload.completed'; data: { upload_id: string; at: string } }
   | {
       type: 'upload.phase';
       data: { upload_id: string; phase: UploadPhase; previous_phase: UploadPhase | null; at: string };
@@ -40,6 +41,7 @@ export type FileEvent = Extract<ServiceEvent, { type: `file.${string}` }>;
 const TYPES = new Set<string>([
   'upload.created',
   'upload.cancelled',
+  'upload.completed',
   'upload.phase',
   'upload.scanned',
   'file.started',

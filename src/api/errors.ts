@@ -86,7 +86,7 @@ export const ERROR_CATALOGUE = {
   upload_not_watched: {
     status: 409,
     description:
-      'The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
+      'The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled or, one-shot, completed, or the service is starting, stopping, or about to watch it again after a database error (the message says which).',
   },
   bucket_not_found: {
     status: 422,

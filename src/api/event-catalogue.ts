@@ -77,9 +77,15 @@ export const EVENT_TYPES = {
     data: data('upload_id', 'at'),
     example: { upload_id: 'run-7', at: AT },
   },
+  'upload.completed': {
+    description:
+      'A one-shot upload (`watch: false`) is completed: its scan finished and every file it found is uploaded.',
+    data: data('upload_id', 'at'),
+    example: { upload_id: 'run-7', at: AT },
+  },
   'upload.phase': {
     description:
-      "An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well, `failed` while failed files wait for their requeue, `cancelled` at the end.",
+      "An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well (then `completed` for a one-shot upload), `failed` while failed files wait for their requeue, `cancelled` at the end.",
     data: data('upload_id', 'phase', 'previous_phase', 'at'),
     example: { upload_id: 'run-7', phase: 'idle', previous_phase: 'uploading', at: AT },
   },
@@ -142,6 +148,7 @@ export function wireEvent(event: ServiceEvent): WireEvent {
   switch (event.type) {
     case 'upload.created':
     case 'upload.cancelled':
+    case 'upload.completed':
       return { type: event.type, data: { upload_id: event.uploadId, at } };
     case 'upload.phase':
       return {

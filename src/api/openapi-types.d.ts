@@ -30,13 +30,13 @@ export interface paths {
     };
     /**
      * List uploads
-     * @description Oldest first. By default the uploads still being worked on: `pending` and `active`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.
+     * @description Oldest first. By default every upload but the cancelled ones: `pending`, `active` and `completed`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.
      */
     get: operations['listUploads'];
     put?: never;
     /**
      * Create an upload
-     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
+     * @description Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. With `watch: false` the folder is scanned once instead, and the upload is `completed` once every file found is uploaded. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.
      */
     post: operations['createUpload'];
     delete?: never;
@@ -58,7 +58,7 @@ export interface paths {
     post?: never;
     /**
      * Cancel an upload
-     * @description Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error.
+     * @description Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error, and neither is cancelling a `completed` one-shot upload: there is nothing left to stop, and it stays `completed`.
      */
     delete: operations['cancelUpload'];
     options?: never;
@@ -97,7 +97,7 @@ export interface paths {
     put?: never;
     /**
      * Scan the folder now
-     * @description Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload is a 409 `upload_not_watched`.
+     * @description Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload, or a completed one-shot upload (it is scanned once), is a 409 `upload_not_watched`.
      */
     post: operations['rescanUpload'];
     delete?: never;
@@ -184,7 +184,8 @@ export interface paths {
      *     Types:
      *     - `upload.created`: An upload was created (POST /uploads). Data: `upload_id`, `at`.
      *     - `upload.cancelled`: An upload was cancelled (DELETE /uploads/{upload_id}). Data: `upload_id`, `at`.
-     *     - `upload.phase`: An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well, `failed` while failed files wait for their requeue, `cancelled` at the end. Data: `upload_id`, `phase`, `previous_phase`, `at`.
+     *     - `upload.completed`: A one-shot upload (`watch: false`) is completed: its scan finished and every file it found is uploaded. Data: `upload_id`, `at`.
+     *     - `upload.phase`: An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well (then `completed` for a one-shot upload), `failed` while failed files wait for their requeue, `cancelled` at the end. Data: `upload_id`, `phase`, `previous_phase`, `at`.
      *     - `upload.scanned`: A full scan of an upload's folder ended. Data: `upload_id`, `kind`, `files_seen`, `files_changed`, `duration_ms`, `error`, `at`.
      *     - `file.started`: An attempt to upload a file started. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `at`.
      *     - `file.progress`: More of a file is in S3: at most about 4 a second per file. Data: `upload_id`, `task_id`, `path`, `bytes_uploaded`, `size`, `at`.
@@ -250,10 +251,21 @@ export interface components {
        */
       pattern: string;
       /**
-       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `completed` for a one-shot upload (`watch: false`) once its scan finished and every file it found is uploaded; `cancelled` after DELETE.
        * @enum {string}
        */
-      status: 'pending' | 'active' | 'cancelled';
+      status: 'pending' | 'active' | 'completed' | 'cancelled';
+      /**
+       * @description `false` for a one-shot upload: its folder is scanned once, not watched, and the upload is `completed` once every file found is uploaded.
+       * @example true
+       */
+      watch: boolean;
+      /**
+       * Format: date-time
+       * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
+       * @example null
+       */
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -300,10 +312,21 @@ export interface components {
        */
       pattern: string;
       /**
-       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `completed` for a one-shot upload (`watch: false`) once its scan finished and every file it found is uploaded; `cancelled` after DELETE.
        * @enum {string}
        */
-      status: 'pending' | 'active' | 'cancelled';
+      status: 'pending' | 'active' | 'completed' | 'cancelled';
+      /**
+       * @description `false` for a one-shot upload: its folder is scanned once, not watched, and the upload is `completed` once every file found is uploaded.
+       * @example true
+       */
+      watch: boolean;
+      /**
+       * Format: date-time
+       * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
+       * @example null
+       */
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -360,11 +383,11 @@ export interface components {
     /** @description Where an upload stands, computed when asked. */
     UploadProgress: {
       /**
-       * @description What the upload is doing now, the first that holds: `cancelled` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).
+       * @description What the upload is doing now, the first that holds: `cancelled` or `completed` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).
        * @example uploading
        * @enum {string}
        */
-      phase: 'scanning' | 'uploading' | 'failed' | 'idle' | 'cancelled';
+      phase: 'scanning' | 'uploading' | 'failed' | 'idle' | 'completed' | 'cancelled';
       /**
        * @description Throughput: bytes S3 confirmed over the last 20 seconds (or since bytes began to move, when shorter), per second (kept in memory; parts already on S3 when an upload resumes are not counted); 0 when nothing moved.
        * @example 52428800
@@ -410,10 +433,21 @@ export interface components {
        */
       pattern: string;
       /**
-       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `completed` for a one-shot upload (`watch: false`) once its scan finished and every file it found is uploaded; `cancelled` after DELETE.
        * @enum {string}
        */
-      status: 'pending' | 'active' | 'cancelled';
+      status: 'pending' | 'active' | 'completed' | 'cancelled';
+      /**
+       * @description `false` for a one-shot upload: its folder is scanned once, not watched, and the upload is `completed` once every file found is uploaded.
+       * @example true
+       */
+      watch: boolean;
+      /**
+       * Format: date-time
+       * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
+       * @example null
+       */
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -495,10 +529,21 @@ export interface components {
        */
       pattern: string;
       /**
-       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.
+       * @description `pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `completed` for a one-shot upload (`watch: false`) once its scan finished and every file it found is uploaded; `cancelled` after DELETE.
        * @enum {string}
        */
-      status: 'pending' | 'active' | 'cancelled';
+      status: 'pending' | 'active' | 'completed' | 'cancelled';
+      /**
+       * @description `false` for a one-shot upload: its folder is scanned once, not watched, and the upload is `completed` once every file found is uploaded.
+       * @example true
+       */
+      watch: boolean;
+      /**
+       * Format: date-time
+       * @description When the one-shot upload became `completed`; null until then, and for a watched upload.
+       * @example null
+       */
+      completed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -734,7 +779,7 @@ export interface components {
        *     - `upload_id_taken` (409): An upload with this `upload_id` already exists (whatever its status).
        *     - `upload_overlaps` (409): A live (pending or active) upload could write the same objects: the same bucket, and one `destination_prefix` is the other or one of its folders (an empty prefix overlaps every other). The message names that upload; send `allow_overlap: true` if both are meant.
        *     - `upload_cancelled` (409): The upload is cancelled, so its files cannot be retried.
-       *     - `upload_not_watched` (409): The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which).
+       *     - `upload_not_watched` (409): The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled or, one-shot, completed, or the service is starting, stopping, or about to watch it again after a database error (the message says which).
        *     - `bucket_not_found` (422): The check of `destination_bucket` with the service's credentials found no such bucket. Create it first, or send `check_bucket: false` to create the upload anyway (its files wait and are tried again until the bucket exists).
        *     - `s3_credentials_rejected` (422): S3 rejected the service's credentials when checking `destination_bucket` (an unknown access key, a wrong secret, an expired session token): every file would fail. Fix the service's AWS settings.
        *     - `s3_credentials_missing` (422): The service has no AWS credentials to check `destination_bucket` with (none in its environment, profile or instance role): every file would fail. Set them and restart the service.
@@ -857,8 +902,8 @@ export interface operations {
   listUploads: {
     parameters: {
       query?: {
-        /** @description Only the uploads in this status; `all` for every upload. Default: pending and active. */
-        status?: 'pending' | 'active' | 'cancelled' | 'all';
+        /** @description Only the uploads in this status; `all` for every upload. Default: pending, active and completed (every upload but the cancelled ones). */
+        status?: 'pending' | 'active' | 'completed' | 'cancelled' | 'all';
       };
       header?: never;
       path?: never;
@@ -954,6 +999,11 @@ export interface operations {
            * @example true
            */
           check_bucket?: boolean;
+          /**
+           * @description `true`: the folder is watched, and every matching file created or changed later is uploaded too, until the upload is cancelled. `false`: a one-shot upload, like `aws s3 sync`: the folder is scanned once, its matching files are uploaded, and the upload becomes `completed` once every one of them is (failed files keep it `active` while they are requeued); files that appear later are not uploaded. Default `true`.
+           * @example true
+           */
+          watch?: boolean;
         };
       };
     };
@@ -1337,7 +1387,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description `upload_not_watched`: The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled, or the service is starting, stopping, or about to watch it again after a database error (the message says which). */
+      /** @description `upload_not_watched`: The folder of the upload is not being watched, so it cannot be rescanned: the upload is cancelled or, one-shot, completed, or the service is starting, stopping, or about to watch it again after a database error (the message says which). */
       409: {
         headers: {
           [name: string]: unknown;

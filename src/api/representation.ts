@@ -30,6 +30,8 @@ export function uploadReply(upload: Upload): UploadReply {
     created_at: iso(upload.createdAt),
     updated_at: iso(upload.updatedAt),
     last_error: upload.lastError,
+    watch: upload.watch,
+    completed_at: isoOrNull(upload.completedAt),
   };
 }
 

@@ -88,6 +88,13 @@ export const CreateUploadBody = Type.Object(
         examples: [true],
       }),
     ),
+    watch: Type.Optional(
+      Type.Boolean({
+        description:
+          '`true`: the folder is watched, and every matching file created or changed later is uploaded too, until the upload is cancelled. `false`: a one-shot upload, like `aws s3 sync`: the folder is scanned once, its matching files are uploaded, and the upload becomes `completed` once every one of them is (failed files keep it `active` while they are requeued); files that appear later are not uploaded. Default `true`.',
+        examples: [true],
+      }),
+    ),
   },
   { additionalProperties: false, description: 'What to watch and where to upload it.' },
 );
@@ -103,7 +110,8 @@ export const ListUploadsQuery = Type.Object(
     status: Type.Optional(
       Type.Enum([...UPLOAD_STATUSES, 'all'], {
         type: 'string',
-        description: 'Only the uploads in this status; `all` for every upload. Default: pending and active.',
+        description:
+          'Only the uploads in this status; `all` for every upload. Default: pending, active and completed (every upload but the cancelled ones).',
       }),
     ),
   },
@@ -165,8 +173,18 @@ const uploadProperties = {
   status: Type.Enum([...UPLOAD_STATUSES], {
     type: 'string',
     description:
-      '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `cancelled` after DELETE.',
+      '`pending` until its folder is first scanned, then `active` (watched, files uploaded as they settle); `completed` for a one-shot upload (`watch: false`) once its scan finished and every file it found is uploaded; `cancelled` after DELETE.',
   }),
+  watch: Type.Boolean({
+    description:
+      '`false` for a one-shot upload: its folder is scanned once, not watched, and the upload is `completed` once every file found is uploaded.',
+    examples: [true],
+  }),
+  completed_at: nullable(
+    Type.String({ format: 'date-time' }),
+    'When the one-shot upload became `completed`; null until then, and for a watched upload.',
+    null,
+  ),
   created_at: time('When the upload was created.'),
   updated_at: time('When the upload last changed.'),
   last_error: nullable(
@@ -244,7 +262,7 @@ export const UploadProgressReply = Type.Object(
     phase: Type.Enum([...UPLOAD_PHASES], {
       type: 'string',
       description:
-        'What the upload is doing now, the first that holds: `cancelled` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).',
+        'What the upload is doing now, the first that holds: `cancelled` or `completed` (the upload is); `scanning` (its first scan since the service started watching it runs: the backlog is not known yet); `uploading` (files pending or in progress); `failed` (files failed and wait for their requeue, nothing else to do); `idle` (every known file completed, or none matched: up to date, watching).',
       examples: ['uploading'],
     }),
     bytes_per_second: Type.Integer({

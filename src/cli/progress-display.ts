@@ -49,9 +49,10 @@ class TerminalBar implements ProgressDisplay {
       time_left: formatEta(upload.progress.eta_seconds),
       files: filesDone(upload),
     };
-    // An idle upload with nothing in it is complete, not empty.
+    // An idle (or completed) upload with nothing in it is complete, not empty.
     const empty = upload.bytes.total === 0;
-    const total = empty && upload.progress.phase === 'idle' ? 1 : upload.bytes.total;
+    const done = upload.progress.phase === 'idle' || upload.progress.phase === 'completed';
+    const total = empty && done ? 1 : upload.bytes.total;
     const value = empty ? total : upload.bytes.uploaded;
     if (!this.started) {
       this.bar.start(total, value, payload);

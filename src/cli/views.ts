@@ -21,9 +21,10 @@ import {
 
 type UploadWithProgress = UploadSummaryReply | UploadDetailsReply;
 
-/** Percent of the bytes done; an idle upload is done, even one with no bytes at all. */
+/** Percent of the bytes done; an idle or completed upload is done, even one with no bytes at all. */
 export function percentOf(upload: UploadWithProgress): string {
-  if (upload.progress.phase === 'idle' && upload.bytes.total === 0) return '100%';
+  const done = upload.progress.phase === 'idle' || upload.progress.phase === 'completed';
+  if (done && upload.bytes.total === 0) return '100%';
   return formatPercent(upload.bytes.uploaded, upload.bytes.total);
 }
 
@@ -81,7 +82,10 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
   const lines = [
     `${upload.upload_id}  ${progress.phase}  (status ${upload.status})`,
     ...alignColumns([
-      ['source', `${upload.source_folder}  pattern ${upload.pattern}`],
+      [
+        'source',
+        `${upload.source_folder}  pattern ${upload.pattern}${upload.watch ? '' : '  (once, not watched)'}`,
+      ],
       ['destination', s3Url(upload.destination_bucket, upload.destination_prefix)],
       [
         'files',
@@ -90,6 +94,7 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
       ['bytes', `${formatBytesOf(upload.bytes.uploaded, upload.bytes.total)}  ${percentOf(upload)}`],
       ['throughput', `${formatRate(progress.bytes_per_second)}  ETA ${formatEta(progress.eta_seconds)}`],
       ['last completed', progress.last_completed_at ?? 'none yet'],
+      ...(upload.completed_at === null ? [] : [['upload completed', upload.completed_at]]),
       ['last scan', scanSummary(upload.last_scan)],
       ...(upload.last_error === null ? [] : [['last error', upload.last_error]]),
     ]).map((line) => `  ${line}`),

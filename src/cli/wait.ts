@@ -10,12 +10,15 @@ import type { ProgressDisplay } from './progress-display.js';
 /** The phases a wait ends on: up to date, files failed, or cancelled. */
 export const SETTLED_PHASES = new Set<string>(['idle', 'failed', 'cancelled']);
 
+/** A one-shot upload is idle only on its way to completed: its wait ends there instead. */
+export const ONE_SHOT_SETTLED_PHASES = new Set<string>(['completed', 'failed', 'cancelled']);
+
 export interface WaitOptions {
   intervalMs: number;
   display?: ProgressDisplay;
 }
 
-/** Resolves with the upload as it was when its phase became idle, failed or cancelled. */
+/** Resolves with the upload as it was when its phase became idle (completed, one-shot), failed or cancelled. */
 export async function waitUntilSettled(
   client: ApiClient,
   uploadId: string,
@@ -24,7 +27,8 @@ export async function waitUntilSettled(
   for (;;) {
     const upload = await client.getUpload(uploadId);
     options.display?.show(upload);
-    if (SETTLED_PHASES.has(upload.progress.phase)) return upload;
+    const settled = upload.watch ? SETTLED_PHASES : ONE_SHOT_SETTLED_PHASES;
+    if (settled.has(upload.progress.phase)) return upload;
     await sleep(options.intervalMs);
   }
 }

@@ -15,6 +15,8 @@ interface FileFacts {
 export type ServiceEvent =
   | { type: 'upload.created'; uploadId: string; at: EpochMs }
   | { type: 'upload.cancelled'; uploadId: string; at: EpochMs }
+  /** A one-shot upload's scan finished and every file it found is completed: it is watched no more. */
+  | { type: 'upload.completed'; uploadId: string; at: EpochMs }
   /** previousPhase is null for the first phase the service sees after it starts watching. */
   | {
       type: 'upload.phase';

@@ -18,6 +18,13 @@ export interface Upload {
   lastError: string | null;
   /** When its last file completed; null until one has. */
   lastCompletedAt: EpochMs | null;
+  /**
+   * true: the folder is watched and rescanned until the upload is cancelled; false: a one-shot
+   * upload, scanned once, completed once every file it found is.
+   */
+  watch: boolean;
+  /** When a one-shot upload became completed; null otherwise. */
+  completedAt: EpochMs | null;
 }
 
 export interface NewUpload {
@@ -26,6 +33,8 @@ export interface NewUpload {
   destinationBucket: string;
   destinationPrefix: string;
   pattern: string;
+  /** See Upload.watch; default true. */
+  watch?: boolean;
 }
 
 /** How the uploaded bytes were checked against what S3 stored. */

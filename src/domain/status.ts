@@ -1,7 +1,10 @@
 // The two status models. Each list is mirrored by a CHECK constraint in the database schema.
 
-export const UPLOAD_STATUSES = ['pending', 'active', 'cancelled'] as const;
-/** pending when created, active once the monitor scans it, cancelled by DELETE. */
+export const UPLOAD_STATUSES = ['pending', 'active', 'completed', 'cancelled'] as const;
+/**
+ * pending when created, active once the monitor scans it, cancelled by DELETE; a one-shot upload
+ * (watch false) is completed once its scan has finished and every file it found is completed.
+ */
 export type UploadStatus = (typeof UPLOAD_STATUSES)[number];
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;
@@ -22,11 +25,14 @@ export function isUploadStatus(value: string): value is UploadStatus {
   return (UPLOAD_STATUSES as readonly string[]).includes(value);
 }
 
+/** Uploads the engine still works on: watched (or, one-shot, scanned once) and their files uploaded. */
+export const LIVE_UPLOAD_STATUSES: readonly UploadStatus[] = ['pending', 'active'];
+
 export function isTaskStatus(value: string): value is TaskStatus {
   return (TASK_STATUSES as readonly string[]).includes(value);
 }
 
-export const UPLOAD_PHASES = ['scanning', 'uploading', 'failed', 'idle', 'cancelled'] as const;
+export const UPLOAD_PHASES = ['scanning', 'uploading', 'failed', 'idle', 'completed', 'cancelled'] as const;
 /**
  * What an upload is doing now, computed from its status, its first scan and its files' counts
  * (see phaseOf in engine/progress.ts); unlike the upload status, it is never stored.

@@ -27,6 +27,7 @@ import { EventBus } from './events.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
 import { phaseOf } from './progress.js';
+import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
 
 export interface EngineOptions {
   store: Store;
@@ -79,6 +80,8 @@ function wholeMilliseconds(seconds: number): number {
  */
 export class Engine implements UploadLifecycle {
   private readonly monitors = new Map<string, UploadMonitor>();
+  /** One-shot uploads being recorded as completed. */
+  private readonly completing = new Set<string>();
   private readonly running = new Map<number, RunningTask>();
   private readonly dispatcher: Dispatcher;
   private readonly runner: TaskRunner;
@@ -102,10 +105,7 @@ export class Engine implements UploadLifecycle {
     this.events = options.events ?? new EventBus(options.logger);
     this.phases = new PhaseWatch({
       counts: (uploadIds) => options.store.uploadCounts(uploadIds),
-      phaseOf: (uploadId, counts) =>
-        this.monitors.has(uploadId) && !this.stopping
-          ? phaseOf({ status: 'active' }, this.initialScanRunning(uploadId), counts.files)
-          : undefined,
+      phaseOf: (uploadId, counts) => this.watchedPhase(uploadId, counts),
       watched: () => this.monitors.keys(),
       publish: (event) => this.events.publish(event),
       logger: options.logger,
@@ -153,7 +153,8 @@ export class Engine implements UploadLifecycle {
     // what failed for such reasons, or for reasons that pass with time, is tried again at once.
     const retried = await store.retryFailedTasksOfKinds(['configuration', 'transient'], this.now());
     if (retried > 0) this.log.info({ retried }, 'failed tasks are tried again at start-up');
-    const live = await store.listUploads(['pending', 'active']);
+    // A completed one-shot upload is not scanned again; one not yet completed is scanned once more.
+    const live = await store.listUploads(LIVE_UPLOAD_STATUSES);
     for (const upload of live) this.watchUpload(upload);
     // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
     const signal = this.startAbort.signal;
@@ -211,7 +212,7 @@ export class Engine implements UploadLifecycle {
     const monitor = this.monitors.get(uploadId);
     this.monitors.delete(uploadId);
     this.events.publish({ type: 'upload.cancelled', uploadId, at: this.now() });
-    this.phases.cancelled(uploadId);
+    this.phases.ended(uploadId, 'cancelled');
     const stops: Promise<void>[] = [];
     if (monitor) stops.push(monitor.stop());
     for (const entry of this.running.values()) {
@@ -245,6 +246,43 @@ export class Engine implements UploadLifecycle {
     const initialScanRunning = this.initialScanRunning(upload.uploadId);
     const bytesPerSecond = this.throughput.bytesPerSecond(upload.uploadId);
     return progressOf(upload, counts, { initialScanRunning, bytesPerSecond });
+  }
+
+  /** The phase of a watched upload; a one-shot upload found idle after its scan is completed. */
+  private watchedPhase(uploadId: string, counts: UploadCounts): UploadPhase | undefined {
+    const monitor = this.monitors.get(uploadId);
+    if (!monitor || this.stopping) return undefined;
+    const phase = phaseOf({ status: 'active' }, this.initialScanRunning(uploadId), counts.files);
+    if (phase === 'idle' && monitor.oneShot && monitor.scannedWhole()) void this.complete(uploadId);
+    return phase;
+  }
+
+  /**
+   * A one-shot upload whose files are all completed becomes completed (the store checks its counts
+   * again in the same statement): it is watched no more. A database error is logged; the next
+   * look at its phase tries again.
+   */
+  private async complete(uploadId: string): Promise<void> {
+    if (this.completing.has(uploadId)) return;
+    this.completing.add(uploadId);
+    try {
+      const at = this.now();
+      if (!(await this.options.store.completeUpload(uploadId, at))) return;
+      const monitor = this.monitors.get(uploadId);
+      this.monitors.delete(uploadId);
+      this.events.publish({ type: 'upload.completed', uploadId, at });
+      this.phases.ended(uploadId, 'completed');
+      this.throughput.forget(uploadId);
+      this.log.info({ uploadId }, 'one-shot upload completed: every file it found is uploaded');
+      await monitor?.stop();
+    } catch (error) {
+      this.log.error(
+        { err: error, uploadId },
+        'cannot record the one-shot upload as completed; trying again',
+      );
+    } finally {
+      this.completing.delete(uploadId);
+    }
   }
 
   private initialScanRunning(uploadId: string): boolean {
@@ -308,7 +346,8 @@ export class Engine implements UploadLifecycle {
     if (this.stopping) return;
     try {
       const upload = await this.options.store.getUpload(uploadId);
-      if (upload && upload.status !== 'cancelled' && !this.stopping) this.watchUpload(upload);
+      const live = upload?.status === 'pending' || upload?.status === 'active';
+      if (upload && live && !this.stopping) this.watchUpload(upload);
     } catch (error) {
       this.log.error({ err: error, uploadId }, 'cannot read the upload to watch it again; retrying');
       setTimeout(() => void this.watchAgain(uploadId), MONITOR_RESTART_DELAY_MS).unref();

@@ -78,6 +78,12 @@ export class UploadMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the upload's error. */
   private scanFailed = false;
+  /** Scans that went through the whole folder without error, and recorded all it found. */
+  private wholeScans = 0;
+  /** The last scan was whole (see wholeScans). */
+  private lastScanWhole = false;
+  /** A batch could not be recorded (the database refused it) since the current scan began. */
+  private recordsLost = false;
   /** Names that are not valid UTF-8: counted by scans, logged, and noted on the upload. */
   private readonly badNames: BadNames;
   private databaseLostLogged = false;
@@ -106,7 +112,7 @@ export class UploadMonitor {
         "the service's own database is inside this folder; it is never uploaded",
       );
     }
-    await this.startWatching();
+    if (this.upload.watch) await this.startWatching();
     this.scanning = this.scan('initial', 'start');
   }
 
@@ -121,6 +127,16 @@ export class UploadMonitor {
     this.rescanTimer = undefined;
     this.scanning = this.scan('rescan', 'requested');
     return 'started';
+  }
+
+  /** A one-shot upload (watch false): scanned once, not watched. */
+  get oneShot(): boolean {
+    return !this.upload.watch;
+  }
+
+  /** A scan of the whole folder has finished without error, and none runs now. */
+  scannedWhole(): boolean {
+    return this.wholeScans > 0 && !this.scanInProgress;
   }
 
   /** A copy of the last scan's report (null before the first starts): it changes while the scan runs. */
@@ -139,7 +155,7 @@ export class UploadMonitor {
 
   /** Watching is best effort: when it cannot start, or is lost, scans go on and retry it. */
   private async startWatching(): Promise<void> {
-    if (this.watch || this.stopped) return;
+    if (this.watch || this.stopped || !this.upload.watch) return;
     try {
       await this.assertSourceNotMoved();
       this.watch = await watchFolder(
@@ -190,6 +206,7 @@ export class UploadMonitor {
           this.databaseLostLogged = true;
         }
         this.log.error({ err: error }, 'recording changed files failed; the next rescan will catch them');
+        this.recordsLost = true;
         return 0;
       }),
     );
@@ -232,6 +249,8 @@ export class UploadMonitor {
     };
     this.badNames.scanStarted();
     this.lastScanReport = report;
+    this.lastScanWhole = false;
+    this.recordsLost = false;
     try {
       await this.assertSourceNotMoved();
       for await (const batch of scanFolder(this.upload.sourceFolder, this.filter, {
@@ -258,7 +277,13 @@ export class UploadMonitor {
           );
         }
         await this.noteBadNames();
-        await this.startWatching();
+        // Wait for the last batch: a failure to record it makes the scan not whole.
+        await this.recording;
+        if (!this.recordsLost) {
+          this.lastScanWhole = true;
+          this.wholeScans += 1;
+        }
+        if (this.upload.watch) await this.startWatching();
       }
     } catch (error) {
       if (this.stopped) return;
@@ -310,7 +335,7 @@ export class UploadMonitor {
       files: report.filesSeen,
       changed: report.filesChanged,
       ms: durationMs,
-      nextRescanInMs: this.options.rescanIntervalMs,
+      nextRescanInMs: this.upload.watch ? this.options.rescanIntervalMs : null,
     };
     // A failed scan was logged as an error already, with its cause.
     if (report.error === null) {
@@ -318,7 +343,11 @@ export class UploadMonitor {
       this.log[worthTelling ? 'info' : 'debug'](summary, 'scan finished');
     }
     this.options.scanned?.({ ...report });
-    this.scheduleRescan(this.options.rescanIntervalMs, 'periodic');
+    // A one-shot upload is scanned once; a scan that failed (the folder missing, say), or whose
+    // files the database did not all take, is tried again.
+    if (this.upload.watch || !this.lastScanWhole) {
+      this.scheduleRescan(this.options.rescanIntervalMs, 'periodic');
+    }
   }
 
   /**

@@ -74,9 +74,9 @@ export class PhaseWatch {
     this.change(uploadId, 'scanning');
   }
 
-  /** The upload was cancelled: its last phase is told now, and it is looked at no more. */
-  cancelled(uploadId: string): void {
-    this.change(uploadId, 'cancelled');
+  /** The upload was cancelled or completed: its last phase is told now, and it is looked at no more. */
+  ended(uploadId: string, phase: 'cancelled' | 'completed'): void {
+    this.change(uploadId, phase);
     this.phases.delete(uploadId);
     this.due.delete(uploadId);
   }

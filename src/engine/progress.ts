@@ -13,7 +13,7 @@ export interface UploadActivity {
 }
 
 /**
- * The first rule that holds: cancelled (the upload is); scanning (its first scan runs: the backlog
+ * The first rule that holds: cancelled or completed (the upload is); scanning (its first scan runs: the backlog
  * is not known yet); uploading (files pending or in progress); failed (files failed, waiting for
  * their requeue, and nothing else to do); idle (every known file completed, or none matched).
  */
@@ -23,6 +23,7 @@ export function phaseOf(
   files: TaskCounts,
 ): UploadPhase {
   if (upload.status === 'cancelled') return 'cancelled';
+  if (upload.status === 'completed') return 'completed';
   if (initialScanRunning) return 'scanning';
   if (files.pending > 0 || files.in_progress > 0) return 'uploading';
   if (files.failed > 0) return 'failed';
@@ -40,12 +41,12 @@ export function etaSecondsOf(remainingBytes: number, bytesPerSecond: number): nu
 }
 
 export function progressOf(upload: Upload, counts: UploadCounts, activity: UploadActivity): UploadProgress {
-  const cancelled = upload.status === 'cancelled';
-  const bytesPerSecond = cancelled ? 0 : activity.bytesPerSecond;
+  const ended = upload.status === 'cancelled' || upload.status === 'completed';
+  const bytesPerSecond = ended ? 0 : activity.bytesPerSecond;
   return {
     phase: phaseOf(upload, activity.initialScanRunning, counts.files),
     bytesPerSecond,
-    etaSeconds: cancelled ? null : etaSecondsOf(counts.backlogBytes, bytesPerSecond),
+    etaSeconds: ended ? null : etaSecondsOf(counts.backlogBytes, bytesPerSecond),
     lastCompletedAt: upload.lastCompletedAt,
   };
 }

@@ -116,6 +116,7 @@ export class UploadMetrics {
         this.of(event.uploadId);
         return;
       case 'upload.cancelled':
+      case 'upload.completed':
         this.forgetLater(event.uploadId);
         return;
       default:

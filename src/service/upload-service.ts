@@ -27,7 +27,12 @@ import type {
 } from '../domain/model.js';
 import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
-import { UPLOAD_STATUSES, type UploadStatus, type TaskStatus } from '../domain/status.js';
+import {
+  LIVE_UPLOAD_STATUSES,
+  UPLOAD_STATUSES,
+  type UploadStatus,
+  type TaskStatus,
+} from '../domain/status.js';
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { UploadLifecycle } from '../engine/lifecycle.js';
@@ -47,7 +52,8 @@ const UPLOAD_ID_REGEX = new RegExp(UPLOAD_ID_PATTERN);
 /** The store's cursor is the last task id of the page: a positive decimal integer. */
 const CURSOR_REGEX = /^[1-9]\d{0,14}$/;
 
-const LIVE_STATUSES: readonly UploadStatus[] = ['pending', 'active'];
+/** What GET /uploads lists unless told otherwise: every upload but the cancelled ones. */
+const LISTED_BY_DEFAULT: readonly UploadStatus[] = ['pending', 'active', 'completed'];
 
 /** The counts of an upload with no files (the store answers for every id it is asked; this is for types). */
 const NO_COUNTS: UploadCounts = {
@@ -64,6 +70,8 @@ export interface CreateUploadInput {
   uploadId?: string;
   /** Accept the upload even when a live one writes to the same keys (see keySpacesOverlap). */
   allowOverlap?: boolean;
+  /** false: a one-shot upload (see Upload.watch); default true. */
+  watch?: boolean;
   /** Check the bucket with the service's credentials first (default true; see transfer/bucket-check.ts). */
   checkBucket?: boolean;
 }
@@ -143,15 +151,16 @@ export class UploadService {
       destinationBucket: input.destinationBucket,
       destinationPrefix: normalizePrefix(prefix),
       pattern,
+      watch: input.watch ?? true,
     };
     const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
     this.lifecycle.uploadCreated(upload);
     return { upload, warnings };
   }
 
-  /** Oldest first; by default the uploads still being worked on (pending and active). */
+  /** Oldest first; by default every upload but the cancelled ones (finished one-shot runs are shown). */
   async listUploads(status?: UploadStatus | 'all'): Promise<Upload[]> {
-    const statuses = status === undefined ? LIVE_STATUSES : status === 'all' ? UPLOAD_STATUSES : [status];
+    const statuses = status === undefined ? LISTED_BY_DEFAULT : status === 'all' ? UPLOAD_STATUSES : [status];
     return this.store.listUploads(statuses);
   }
 
@@ -202,10 +211,12 @@ export class UploadService {
   /**
    * Idempotent. The engine is told every time, not only the first: if its clean-up fails (an
    * abort S3 refused), the error goes to the caller while the upload stays cancelled, and
-   * asking again retries the clean-up.
+   * asking again retries the clean-up. A completed one-shot upload has nothing left to stop: it
+   * stays completed, and the answer is the upload as it is.
    */
   async cancelUpload(uploadId: string): Promise<Upload> {
     const upload = await this.requireUpload(uploadId);
+    if (upload.status === 'completed') return upload;
     if (upload.status !== 'cancelled') await this.store.cancelUpload(uploadId, this.now());
     await this.lifecycle.uploadCancelled(uploadId);
     return this.requireUpload(uploadId);
@@ -219,6 +230,9 @@ export class UploadService {
   async rescan(uploadId: string): Promise<Exclude<RescanOutcome, 'not_watched'>> {
     const upload = await this.requireUpload(uploadId);
     if (upload.status === 'cancelled') throw uploadNotWatched(uploadId, 'the upload is cancelled');
+    if (upload.status === 'completed') {
+      throw uploadNotWatched(uploadId, 'the upload is completed: a one-shot upload is scanned once');
+    }
     const outcome = this.lifecycle.rescan(uploadId);
     if (outcome === 'not_watched') {
       throw uploadNotWatched(
@@ -269,7 +283,7 @@ export class UploadService {
   private async storeUpload(upload: NewUpload, allowOverlap: boolean): Promise<Upload> {
     if (!allowOverlap) {
       const keySpace = { bucket: upload.destinationBucket, prefix: upload.destinationPrefix };
-      const other = (await this.store.listUploads(LIVE_STATUSES)).find(
+      const other = (await this.store.listUploads(LIVE_UPLOAD_STATUSES)).find(
         (live) =>
           // The same id is upload_id_taken, which the store reports.
           live.uploadId !== upload.uploadId &&

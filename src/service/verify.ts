@@ -35,7 +35,7 @@ export interface VerifyReport {
   mismatched: number;
   /** The first MAX_LISTED_MISMATCHES of them, in task order. */
   mismatches: VerifyMismatch[];
-  /** Tasks sent back to pending (none for a cancelled upload). */
+  /** Tasks sent back to pending (none for a cancelled upload or a completed one-shot one). */
   requeued: number;
 }
 
@@ -59,7 +59,7 @@ interface Finding {
 
 /**
  * Checks every completed task of `upload`, a page at a time, and requeues each page's mismatches
- * (unless the upload is cancelled) before the next page is read, so that memory holds one page
+ * (unless the upload is cancelled or completed) before the next page is read, so that memory holds one page
  * however many files the upload has. Throws the `s3_unavailable` DomainError when S3 cannot answer;
  * the pages checked before stay requeued.
  */
@@ -73,7 +73,11 @@ export async function verifyCompletedUploads(deps: VerifyDeps, upload: Upload): 
         const { relativePath, objectKey } = finding.task;
         report.mismatches.push({ relativePath, objectKey, reason: finding.reasons.join('; ') });
       }
-      if (upload.status !== 'cancelled' && !finding.noFileToUpload && (await requeue(deps, finding))) {
+      if (
+        (upload.status === 'pending' || upload.status === 'active') &&
+        !finding.noFileToUpload &&
+        (await requeue(deps, finding))
+      ) {
         report.requeued += 1;
       }
     }

@@ -29,6 +29,11 @@ export interface Store {
   /** pending → active; false if it was not pending. */
   activateUpload(uploadId: string, now: EpochMs): Promise<boolean>;
   /**
+   * active → completed, with completedAt = now, for a one-shot upload (watch false) none of whose
+   * files is pending, in progress or failed; false otherwise (watched, not active, or a file left).
+   */
+  completeUpload(uploadId: string, now: EpochMs): Promise<boolean>;
+  /**
    * pending|active → cancelled. Its pending and failed tasks keep their status but leave the queue
    * (readyAt null), so that they cost nothing to the dispatcher; in_progress ones are stopped by the
    * engine. False if already cancelled.
@@ -139,7 +144,7 @@ export interface Store {
    * completed → pending, ready now, with `reason` as its last error and bytesUploaded 0: a check
    * found that the object at its key, or its file, is not what was uploaded. Guarded by status =
    * 'completed' and etag = checkedEtag (a task completed again since the check is left alone); a
-   * task of a cancelled upload is never requeued. Returns whether it moved.
+   * task of an upload no longer live (cancelled, or a completed one-shot upload) is never requeued. Returns whether it moved.
    */
   requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean>;
 

@@ -192,6 +192,36 @@ describe('the CLI against a running service', () => {
     assert.match(cancelled.stdout, /^plain was cancelled: 2 of 2 files uploaded$/m);
   });
 
+  it('add --no-watch makes a one-shot upload: status --wait exits 0 once it is completed, ls shows it', async () => {
+    const folder = await folderOf('once', { 'a.csv': 2 * KiB, 'sub/b.csv': 1 * KiB });
+    const added = await cli([
+      ...at(),
+      'add',
+      folder,
+      `s3://${bucket}/once`,
+      '--id',
+      'once',
+      '--no-watch',
+      '--json',
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal((JSON.parse(added.stdout) as { watch: boolean }).watch, false);
+
+    const waited = await cli([...at(), 'status', 'once', '--wait', '--interval', '0.2']);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.match(waited.stdout, /^once is completed: 2 files uploaded$/m);
+    assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.csv', 'once/sub/b.csv']);
+
+    const listed = await cli([...at(), 'ls']);
+    assert.match(listed.stdout, /^once +completed +2\/2 /m);
+    const completed = await cli([...at(), 'ls', '--status', 'completed', '--json']);
+    const ids = (JSON.parse(completed.stdout) as { upload_id: string }[]).map((upload) => upload.upload_id);
+    assert.deepEqual(ids, ['once']);
+    const shown = await cli([...at(), 'status', 'once']);
+    assert.match(shown.stdout, /^once {2}completed {2}\(status completed\)$/m);
+    assert.match(shown.stdout, /\(once, not watched\)/);
+  });
+
   it('status --wait exits 1 when a file fails, and prints its message', async () => {
     // A path whose key would pass S3's 1024 bytes: the service fails it at once, for good.
     const deep = Array.from({ length: 5 }, (_, level) => `${level}`.repeat(220)).join('/');

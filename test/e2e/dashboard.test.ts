@@ -151,6 +151,33 @@ describe('the dashboard in a browser', () => {
     await service.stop();
   });
 
+  it('creates a one-shot upload with "Watch for new files" unticked, and shows it completed', async () => {
+    const source = path.join(work, 'once');
+    for (const name of ['a.txt', 'sub/b.txt']) await writeTreeFile(path.join(source, name), `${name}\n`);
+    const service = await start('once');
+    const { page, errors } = await openDashboard(service);
+    const form = page.getByRole('form', { name: 'New upload' });
+    assert.equal(await form.getByLabel('Watch for new files').isChecked(), true, 'watched by default');
+    await form.getByLabel('Source folder').fill(source);
+    await form.getByLabel('Bucket', { exact: true }).fill(bucket);
+    await form.getByLabel('Key prefix (optional)').fill('once');
+    await form.getByLabel('Upload id (optional)').fill('once');
+    await form.getByLabel('Watch for new files').uncheck();
+    await form.getByRole('button', { name: 'Create upload' }).click();
+
+    const row = page.locator('tr[data-upload-id="once"]');
+    await row.locator('[data-phase="completed"]').waitFor();
+    const panel = page.getByRole('region', { name: /^Upload once/ });
+    await panel.locator('h2 [data-phase="completed"]').waitFor();
+    await panel.getByText('(once: not watched)').waitFor();
+    assert.equal(await panel.getByRole('button', { name: 'Cancel upload…' }).count(), 0);
+    await screenshot(page, 'dashboard-one-shot-completed');
+    assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.txt', 'once/sub/b.txt']);
+    await page.close();
+    assert.deepEqual(errors, [], 'the page threw');
+    await service.stop();
+  });
+
   it('with API_TOKEN set, asks for the token once, keeps it for the session, and forgets it; failed files first', async () => {
     const service = await start('token', { API_TOKEN: TOKEN });
     const { page, errors } = await openDashboard(service);

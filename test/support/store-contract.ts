@@ -46,8 +46,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           updatedAt: T0,
           lastError: null,
           lastCompletedAt: null,
+          watch: true,
+          completedAt: null,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
+        const oneShot = await store.createUpload({ ...newUpload('r2'), watch: false }, T0);
+        assert.deepEqual([oneShot.watch, oneShot.completedAt], [false, null]);
         assert.equal(await store.getUpload('missing'), undefined);
       });
 
@@ -89,6 +93,51 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.cancelUpload('r2', T0 + 1), true);
         assert.equal(await store.activateUpload('missing', T0), false);
         assert.equal(await store.cancelUpload('missing', T0), false);
+      });
+
+      it('completes an active one-shot upload only once every file of it is completed', async () => {
+        await store.createUpload({ ...newUpload('once'), watch: false }, T0);
+        assert.equal(await store.completeUpload('once', T0 + 1), false, 'pending: not scanned yet');
+        assert.equal(await store.activateUpload('once', T0 + 1), true);
+        await store.recordObservedFiles('once', observed(2), keyFor, readyAt(T0), T0 + 1);
+        const claimed = await store.claimReadyTasks(T0 + 2, 2);
+        const [first, second] = claimed;
+        assert.ok(first && second);
+        assert.equal(await store.completeUpload('once', T0 + 2), false, 'files in progress');
+        await store.completeTask(first.taskId, uploadOf(first), T0 + 3);
+        await store.failTask(second.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 9 }, T0 + 3);
+        assert.equal(await store.completeUpload('once', T0 + 4), false, 'a file failed');
+        assert.equal(await store.retryFailedTasks('once', T0 + 5), 1);
+        assert.equal(await store.completeUpload('once', T0 + 5), false, 'a file pending');
+        const [again] = await store.claimReadyTasks(T0 + 6, 1);
+        assert.ok(again);
+        await store.completeTask(again.taskId, uploadOf(again), T0 + 7);
+
+        assert.equal(await store.completeUpload('once', T0 + 8), true);
+        const completed = await store.getUpload('once');
+        assert.deepEqual(
+          [completed?.status, completed?.completedAt, completed?.updatedAt],
+          ['completed', T0 + 8, T0 + 8],
+        );
+        assert.equal(await store.completeUpload('once', T0 + 9), false, 'already completed');
+        assert.equal(await store.cancelUpload('once', T0 + 9), false, 'a completed upload is not cancelled');
+        assert.deepEqual(
+          (await store.listUploads(['completed'])).map((u) => u.uploadId),
+          ['once'],
+        );
+        assert.deepEqual(await store.listUploads(['pending', 'active']), []);
+        // Nothing is recorded or requeued for it any more.
+        assert.equal(await store.recordObservedFiles('once', observed(3), keyFor, readyAt(T0), T0 + 10), 0);
+        const done = await taskOf(store, first.taskId);
+        const requeue = { checkedEtag: done.etag, reason: 'checked', forgetUpload: false };
+        assert.equal(await store.requeueCompletedTask(done.taskId, requeue, T0 + 11), false);
+      });
+
+      it('never completes a watched upload, nor one with no such id', async () => {
+        await activeRequestWith(store, 'watched', []);
+        assert.equal(await store.completeUpload('watched', T0 + 1), false);
+        assert.equal((await store.getUpload('watched'))?.status, 'active');
+        assert.equal(await store.completeUpload('missing', T0 + 1), false);
       });
 
       it('cancelling takes pending and failed tasks out of the queue and keeps every status', async () => {

@@ -221,6 +221,7 @@ describe('documentation', () => {
       'pattern',
       'source_folder',
       'upload_id',
+      'watch',
     ]);
     for (const [name, field] of Object.entries(body?.properties ?? {})) {
       assert.ok(field.description, `${name} is described`);

@@ -31,6 +31,8 @@ const UPLOAD_FIELDS = [
   'created_at',
   'updated_at',
   'last_error',
+  'watch',
+  'completed_at',
 ];
 
 interface Fixture {

@@ -21,6 +21,7 @@ const FILE = { uploadId: 'run-7', taskId: 12, path: 'lane1/a b.fastq.gz', at: AT
 const SAMPLES: { [T in ServiceEventType]: Extract<ServiceEvent, { type: T }> } = {
   'upload.created': { type: 'upload.created', uploadId: 'run-7', at: AT },
   'upload.cancelled': { type: 'upload.cancelled', uploadId: 'run-7', at: AT },
+  'upload.completed': { type: 'upload.completed', uploadId: 'run-7', at: AT },
   'upload.phase': {
     type: 'upload.phase',
     uploadId: 'run-7',
@@ -62,6 +63,7 @@ const SAMPLES: { [T in ServiceEventType]: Extract<ServiceEvent, { type: T }> } =
 const EXPECTED: Record<ServiceEventType, Record<string, unknown>> = {
   'upload.created': { upload_id: 'run-7', at: AT_ISO },
   'upload.cancelled': { upload_id: 'run-7', at: AT_ISO },
+  'upload.completed': { upload_id: 'run-7', at: AT_ISO },
   'upload.phase': { upload_id: 'run-7', phase: 'uploading', previous_phase: 'scanning', at: AT_ISO },
   'upload.scanned': {
     upload_id: 'run-7',

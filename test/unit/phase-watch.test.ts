@@ -109,7 +109,7 @@ describe('PhaseWatch', () => {
     watch.lookSoon('a');
     await waitFor(() => told.length === 1, { timeoutMs: 2000, message: 'the phases told' });
     uploads.delete('a');
-    watch.cancelled('a');
+    watch.ended('a', 'cancelled');
     assert.deepEqual(phases(told), ['null->uploading', 'uploading->cancelled']);
     // Looked at together with another upload: only the other one is told.
     uploads.set('b', countsOf({ completed: 1 }));

@@ -267,6 +267,53 @@ describe('SqliteStore', () => {
     assert.equal((await store.getUpload('none'))?.lastCompletedAt, null);
   });
 
+  it('upgrades a database from before one-shot uploads: every upload, task and count is kept, and watched', async () => {
+    await store.close();
+    const older = path.join(folder, 'before-one-shot.db');
+    const raw = new Sqlite(older);
+    raw.pragma('foreign_keys = ON');
+    const before = MIGRATIONS.findIndex((migration) => migration.includes('uploads_new'));
+    for (const migration of MIGRATIONS.slice(0, before)) raw.exec(migration);
+    raw.pragma(`user_version = ${before}`);
+    raw.exec(`
+      INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                           status, created_at, updated_at, last_completed_at)
+      VALUES ('live', '/src', 'b', '', '**', 'active', ${T0}, ${T0}, ${T0 + 7}),
+             ('gone', '/src2', 'b', 'p/', '*.txt', 'cancelled', ${T0}, ${T0 + 1}, NULL);
+      INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, bytes_uploaded,
+                              attempts, ready_at, observed_at, created_at, updated_at, completed_at)
+      VALUES ('live', 'a.txt', 'a.txt', 10, 1, 'completed', 10, 1, ${T0}, ${T0}, ${T0}, ${T0}, ${T0 + 7}),
+             ('live', 'b.txt', 'b.txt', 5, 1, 'pending', 0, 0, ${T0}, ${T0}, ${T0}, ${T0}, NULL),
+             ('gone', 'c.txt', 'p/c.txt', 1, 1, 'pending', 0, 0, NULL, ${T0}, ${T0}, ${T0}, NULL);`);
+    raw.close();
+    open(older);
+    const live = await store.getUpload('live');
+    assert.deepEqual(
+      [live?.status, live?.watch, live?.completedAt, live?.lastCompletedAt],
+      ['active', true, null, T0 + 7],
+    );
+    assert.deepEqual(
+      (await store.listUploads(['cancelled'])).map((upload) => upload.uploadId),
+      ['gone'],
+    );
+    assert.deepEqual((await store.uploadTotals('live')).files, {
+      pending: 1,
+      in_progress: 0,
+      completed: 1,
+      failed: 0,
+      total: 2,
+    });
+    // The counts' triggers and the queue's index of active uploads were made again.
+    const [claimed] = await store.claimReadyTasks(T0 + 1, 5);
+    assert.equal(claimed?.relativePath, 'b.txt');
+    assert.equal((await store.uploadTotals('live')).files.in_progress, 1);
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are on again');
+    assert.deepEqual(db.pragma('foreign_key_check'), []);
+    // The new status is accepted, and only with its time.
+    await store.createUpload({ ...newUpload('once'), watch: false }, T0);
+    assert.throws(() => db.exec(`UPDATE uploads SET status = 'completed' WHERE upload_id = 'once'`), /CHECK/);
+  });
+
   it('keeps upload_task_counts equal to a GROUP BY over file_tasks', async () => {
     const recount = db.prepare(`
       SELECT upload_id, status, COUNT(*) AS files, SUM(size) AS bytes_total, SUM(bytes_uploaded) AS bytes_uploaded

@@ -22,6 +22,11 @@ describe('phase', () => {
     assert.equal(phaseOf({ status: 'active' }, false, files({ completed: 3 })), 'idle');
     assert.equal(phaseOf({ status: 'active' }, false, files({})), 'idle');
   });
+
+  it('is completed for a completed one-shot upload, whatever else', () => {
+    assert.equal(phaseOf({ status: 'completed' }, true, files({ completed: 3 })), 'completed');
+    assert.equal(phaseOf({ status: 'completed' }, false, files({ completed: 3 })), 'completed');
+  });
 });
 
 describe('eta', () => {
@@ -44,6 +49,8 @@ describe('eta', () => {
       updatedAt: 0,
       lastError: null,
       lastCompletedAt: 5000,
+      watch: true,
+      completedAt: null,
     };
     const counts: UploadCounts = {
       files: files({ pending: 1, failed: 1 }),

@@ -108,6 +108,8 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     updatedAt: f.clock.now,
     lastError: null,
     lastCompletedAt: null,
+    watch: true,
+    completedAt: null,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);
@@ -421,6 +423,45 @@ test('listFiles pages with a cursor, filters by status, and refuses a bad cursor
     await rejectsWith(f.service.listFiles('u', { limit: 10, cursor: bad }), 'invalid_cursor');
   }
   await rejectsWith(f.service.listFiles('nope', { limit: 10 }), 'upload_not_found');
+});
+
+test('a one-shot upload: stored with watch false, listed by default once completed, not live, neither cancelled nor rescanned', async (t) => {
+  const f = await setUp(t);
+  const destination = { destinationBucket: 'my-bucket', destinationPrefix: 'runs/1' };
+  const { upload: once } = await f.service.createUpload({
+    sourceFolder: f.folder,
+    ...destination,
+    uploadId: 'once',
+    watch: false,
+  });
+  assert.deepEqual([once.watch, once.status, once.completedAt], [false, 'pending', null]);
+  const { upload: watched } = await f.service.createUpload({
+    sourceFolder: f.folder,
+    destinationBucket: 'other-bucket',
+    uploadId: 'w',
+  });
+  assert.equal(watched.watch, true, 'watched by default');
+  await f.store.activateUpload('once', f.clock.now);
+  f.clock.now += 1000;
+  assert.equal(await f.store.completeUpload('once', f.clock.now), true);
+
+  const ids = (uploads: Upload[]): string[] => uploads.map((r) => r.uploadId);
+  assert.deepEqual(ids(await f.service.listUploads()), ['once', 'w']);
+  assert.deepEqual(ids(await f.service.listUploads('completed')), ['once']);
+  const { upload, progress } = await f.service.getUpload('once');
+  assert.deepEqual(
+    [upload.status, upload.completedAt, progress.phase],
+    ['completed', f.clock.now, 'completed'],
+  );
+
+  // A completed upload is not live: another one may write its keys.
+  await f.service.createUpload({ sourceFolder: f.folder, ...destination, uploadId: 'again' });
+  // Nothing to stop: cancelling answers the upload as it is.
+  f.clock.now += 1000;
+  assert.deepEqual(await f.service.cancelUpload('once'), upload);
+  assert.deepEqual(f.lifecycle.cancelled, []);
+  await rejectsWith(f.service.rescan('once'), 'upload_not_watched', /completed/);
+  assert.deepEqual(f.lifecycle.rescans, []);
 });
 
 test('cancelUpload cancels, tells the engine every time, and is idempotent', async (t) => {

@@ -111,7 +111,13 @@ export function App() {
   const onEvent = (event: ServiceEvent): void => {
     events.emit(event);
     const uploadId = event.data.upload_id;
-    if (event.type === 'upload.created' || event.type === 'upload.cancelled') coalescer.schedule(LIST);
+    if (
+      event.type === 'upload.created' ||
+      event.type === 'upload.cancelled' ||
+      event.type === 'upload.completed'
+    ) {
+      coalescer.schedule(LIST);
+    }
     coalescer.schedule(uploadId);
   };
   const handlers = useRef({ onEvent });

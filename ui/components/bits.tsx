@@ -25,6 +25,7 @@ const PHASE_SYMBOLS: Record<UploadPhase, string> = {
   scanning: '⟳',
   uploading: '↑',
   idle: '✓',
+  completed: '✔',
   failed: '!',
   cancelled: '×',
 };

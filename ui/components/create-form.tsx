@@ -21,6 +21,7 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUploa
   const [checkBucket, setCheckBucket] = useState(true);
   /** What the service could not check when it created the last upload. */
   const [warnings, setWarnings] = useState<string[]>([]);
+  const [watch, setWatch] = useState(true);
   const [refusal, setRefusal] = useState<ApiError>();
   const [sending, setSending] = useState(false);
   const alert = useRef<HTMLParagraphElement>(null);
@@ -38,6 +39,7 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUploa
       ...(values.upload_id !== '' && { upload_id: values.upload_id }),
       ...(allowOverlap && { allow_overlap: true }),
       ...(!checkBucket && { check_bucket: false }),
+      ...(!watch && { watch: false }),
     };
     try {
       const created = await callApi<CreatedUpload>('POST', 'uploads', body);
@@ -46,6 +48,7 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUploa
       setAllowOverlap(false);
       setCheckBucket(true);
       setWarnings(created.warnings);
+      setWatch(true);
       onCreated(created);
     } catch (failure) {
       setRefusal(failure instanceof ApiError ? failure : new ApiError(0, 'unexpected', String(failure)));
@@ -92,6 +95,19 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUploa
         hint="A glob such as *.fastq.gz; every file if empty."
       />
       <Field {...field('upload_id')} label="Upload id (optional)" hint="Your own id; a new UUID if empty." />
+      <div class="field checkbox">
+        <input
+          id="create-watch"
+          type="checkbox"
+          checked={watch}
+          onChange={(event) => setWatch(event.currentTarget.checked)}
+          aria-describedby="create-watch-hint"
+        />
+        <label for="create-watch">Watch for new files</label>
+        <p id="create-watch-hint" class="hint">
+          Untick to upload the files there now, once: the upload is then completed when they all are.
+        </p>
+      </div>
       <div class="field checkbox">
         <input
           id="create-allow_overlap"

@@ -81,7 +81,8 @@ export function UploadPanel(props: Props) {
     });
   };
 
-  const cancelled = details?.status === 'cancelled';
+  // A cancelled upload, or a completed one-shot one, has nothing left to retry, scan or stop.
+  const cancelled = details?.status === 'cancelled' || details?.status === 'completed';
   return (
     <section class="panel" aria-labelledby="upload-heading">
       <h2 id="upload-heading" tabIndex={-1} ref={heading}>
@@ -179,7 +180,11 @@ function Facts({ details }: { details: UploadDetails }) {
         <code>{details.pattern}</code>
       </dd>
       <dt>Status</dt>
-      <dd>{details.status}</dd>
+      <dd>
+        {details.status}
+        {details.completed_at !== null && `, ${formatTime(details.completed_at)}`}
+        {!details.watch && ' (once: not watched)'}
+      </dd>
       <dt>Speed, time left</dt>
       <dd>
         {formatRate(details.progress.bytes_per_second)}, {formatEta(details.progress.eta_seconds)}

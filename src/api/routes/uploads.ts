@@ -29,7 +29,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Create an upload',
         description:
-          "Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.",
+          "Starts watching `source_folder`: every file matching `pattern`, now or later, is uploaded to `destination_bucket` under `destination_prefix` followed by its path relative to the folder. With `watch: false` the folder is scanned once instead, and the upload is `completed` once every file found is uploaded. The folder is checked before anything is stored, and so is the bucket, with the service's credentials (see `check_bucket`): a missing bucket or credentials S3 rejects are a 422. An upload that could write the same objects as a live one (same bucket, overlapping prefixes) is a 409 `upload_overlaps` unless `allow_overlap` is true.",
         body: CreateUploadBody,
         response: { 201: ref(CreatedUploadReply) },
       },
@@ -44,6 +44,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         uploadId: body.upload_id,
         allowOverlap: body.allow_overlap,
         checkBucket: body.check_bucket,
+        watch: body.watch,
       });
       if (created.warnings.length > 0) {
         request.log.warn(
@@ -63,7 +64,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'List uploads',
         description:
-          'Oldest first. By default the uploads still being worked on: `pending` and `active`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.',
+          'Oldest first. By default every upload but the cancelled ones: `pending`, `active` and `completed`. Each comes with its `progress` (phase, throughput, time left), so that one call can draw a dashboard.',
         querystring: ListUploadsQuery,
         response: {
           200: Type.Array(ref(UploadSummaryReply), { description: 'The uploads, oldest first.' }),
@@ -101,7 +102,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Cancel an upload',
         description:
-          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error.',
+          'Stops watching the folder, stops the uploads in flight and aborts their multipart uploads; objects already uploaded stay. Cancelling a cancelled upload again is not an error, and neither is cancelling a `completed` one-shot upload: there is nothing left to stop, and it stays `completed`.',
         params: UploadIdParams,
         response: { 200: ref(UploadReply) },
       },
@@ -137,7 +138,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['uploads'],
         summary: 'Scan the folder now',
         description:
-          "Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload is a 409 `upload_not_watched`.",
+          "Starts a full scan of the upload's folder at once, rather than waiting for the periodic rescan: files that file-system events missed (a network share, a change made through a hard link elsewhere) are found and uploaded. No body. Answers before the scan ends; `last_scan` of GET /uploads/{upload_id} shows its progress and outcome. While a scan runs (the initial one, or another rescan) no other is started, and the answer says so. The next periodic rescan is counted from the end of this one. A cancelled upload, or a completed one-shot upload (it is scanned once), is a 409 `upload_not_watched`.",
         params: UploadIdParams,
         response: { 202: ref(RescanReply) },
       },

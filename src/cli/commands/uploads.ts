@@ -19,7 +19,7 @@ import type { UploadDetailsReply } from '../../api/schemas.js';
 /** How many failed files `status` lists with their messages; `files --status failed` has the rest. */
 const FAILED_FILES_SHOWN = 20;
 
-const UPLOAD_STATUS_CHOICES = ['pending', 'active', 'cancelled', 'all'] as const;
+const UPLOAD_STATUS_CHOICES = ['pending', 'active', 'completed', 'cancelled', 'all'] as const;
 
 interface JsonOption {
   json?: boolean;
@@ -43,12 +43,22 @@ export const registerUploadCommands: Register = (program, io, end) => {
     .option('--id <id>', 'your own upload id (default: a new UUID)')
     .option('--allow-overlap', 'accept a destination that overlaps a live upload of the same bucket')
     .option('--no-check-bucket', 'do not check the bucket first (for a bucket that will exist later)')
+    .option(
+      '--no-watch',
+      'upload the files there now, once, and complete (default: watch the folder for new files until cancelled)',
+    )
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
         folder: string,
         destination: S3Destination,
-        options: JsonOption & { pattern?: string; id?: string; allowOverlap?: boolean; checkBucket: boolean },
+        options: JsonOption & {
+          pattern?: string;
+          id?: string;
+          allowOverlap?: boolean;
+          checkBucket: boolean;
+          watch: boolean;
+        },
         command: Command,
       ) => {
         const created = await clientOf(command).createUpload({
@@ -59,6 +69,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
           ...(options.id === undefined ? {} : { upload_id: options.id }),
           ...(options.allowOverlap ? { allow_overlap: true } : {}),
           ...(options.checkBucket ? {} : { check_bucket: false }),
+          ...(options.watch ? {} : { watch: false }),
         });
         await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
         end(EXIT.ok);
@@ -69,7 +80,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
     .command('ls')
     .description('List uploads: phase, files, bytes, MiB/s, ETA')
     .addOption(
-      new Option('--status <status>', 'which uploads (default: pending and active)').choices(
+      new Option('--status <status>', 'which uploads (default: all but the cancelled ones)').choices(
         UPLOAD_STATUS_CHOICES,
       ),
     )
@@ -88,7 +99,10 @@ export const registerUploadCommands: Register = (program, io, end) => {
     .command('status')
     .description('Show an upload; --wait follows it to the end')
     .argument('<id>', 'the upload id')
-    .option('--wait', 'follow it until its phase is idle (exit 0), failed or cancelled (exit 1)')
+    .option(
+      '--wait',
+      'follow it until its phase is idle, or completed for a one-shot upload (exit 0), failed or cancelled (exit 1)',
+    )
     .option('--interval <seconds>', 'seconds between polls with --wait', parseIntervalSeconds, 1)
     .option('--json', 'print the API’s upload as JSON (with --wait: once, at the end)')
     .action(
@@ -158,7 +172,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
 function noUploadsLine(status: string | undefined): string {
   if (status === 'all') return 'no uploads';
   if (status !== undefined) return `no ${status} uploads`;
-  return 'no pending or active uploads (ls --status all lists every one)';
+  return 'no uploads but cancelled ones (ls --status all lists every one)';
 }
 
 async function detailsWithFailures(client: ApiClient, upload: UploadDetailsReply): Promise<string[]> {
@@ -170,7 +184,7 @@ async function detailsWithFailures(client: ApiClient, upload: UploadDetailsReply
 }
 
 /**
- * Follows the upload until it settles. Exit 0 when idle; 1 when files failed (listed with their
+ * Follows the upload until it settles. Exit 0 when idle, or completed (a one-shot upload); 1 when files failed (listed with their
  * messages) or when it was cancelled, since then its files will not all arrive.
  */
 async function waitAndReport(
@@ -200,6 +214,8 @@ async function waitAndReport(
     await out.json(upload);
   } else if (phase === 'idle') {
     await out.lines([`${id} is up to date: ${upload.files.completed} files uploaded`]);
+  } else if (phase === 'completed') {
+    await out.lines([`${id} is completed: ${upload.files.completed} files uploaded`]);
   } else if (phase === 'cancelled') {
     await out.lines([
       `${id} was cancelled: ${upload.files.completed} of ${upload.files.total} files uploaded`,
@@ -208,5 +224,5 @@ async function waitAndReport(
     const failed = (await client.listFiles(id, { status: 'failed', limit: FAILED_FILES_SHOWN })).items;
     await out.lines(failedFilesLines(failed, upload.files.failed, id));
   }
-  return phase === 'idle' ? EXIT.ok : EXIT.filesFailed;
+  return phase === 'idle' || phase === 'completed' ? EXIT.ok : EXIT.filesFailed;
 }

@@ -39,7 +39,7 @@ export function auditQueries(db: Database) {
       hash_first = CASE WHEN @forgetUpload = 1 THEN 0 ELSE @hashFirst END,
       updated_at = @now
     WHERE task_id = @taskId AND status = 'completed' AND etag IS @checkedEtag
-      AND upload_id IN (SELECT upload_id FROM uploads WHERE status != 'cancelled')`);
+      AND upload_id IN (SELECT upload_id FROM uploads WHERE status IN ('pending', 'active'))`);
 
   return {
     findTaskByPath(uploadId: string, relativePath: string): FileTask | undefined {

@@ -203,6 +203,44 @@ UPDATE uploads SET last_completed_at =
   (SELECT MAX(t.completed_at) FROM file_tasks t WHERE t.upload_id = uploads.upload_id);
 `;
 
+// One-shot uploads. An upload may be scanned once rather than watched (watch 0), and is then
+// completed, with the time, once every file it found is. SQLite cannot alter a CHECK, so the table
+// is made again and its rows copied (the procedure of SQLite's "ALTER TABLE" page: migrate() turns
+// foreign keys off meanwhile, so that dropping the old table neither fails on nor cascades to the
+// tasks and counts that name it, and checks them before each commit). The count triggers are made
+// again for the reason UPLOAD_WORDS gives, as is the index of active uploads, dropped with the table.
+const ONE_SHOT = `
+DROP TRIGGER file_tasks_count_insert;
+DROP TRIGGER file_tasks_count_delete;
+DROP TRIGGER file_tasks_count_update;
+CREATE TABLE uploads_new (
+  upload_id          TEXT    PRIMARY KEY,
+  source_folder      TEXT    NOT NULL,
+  destination_bucket TEXT    NOT NULL,
+  destination_prefix TEXT    NOT NULL,
+  pattern            TEXT    NOT NULL,
+  status             TEXT    NOT NULL CHECK (status IN ('pending', 'active', 'completed', 'cancelled')),
+  created_at         INTEGER NOT NULL,
+  updated_at         INTEGER NOT NULL,
+  last_error         TEXT,
+  last_error_task_id INTEGER,
+  served_turn        INTEGER NOT NULL DEFAULT 0,
+  last_completed_at  INTEGER,
+  watch              INTEGER NOT NULL DEFAULT 1 CHECK (watch IN (0, 1)),
+  completed_at       INTEGER,
+  CHECK ((status = 'completed') = (completed_at IS NOT NULL))
+) STRICT;
+INSERT INTO uploads_new (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                         status, created_at, updated_at, last_error, last_error_task_id, served_turn,
+                         last_completed_at)
+SELECT upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+       status, created_at, updated_at, last_error, last_error_task_id, served_turn, last_completed_at
+FROM uploads;
+DROP TABLE uploads;
+ALTER TABLE uploads_new RENAME TO uploads;
+CREATE INDEX uploads_active ON uploads (upload_id, served_turn) WHERE status = 'active';
+${countTriggers('upload_task_counts')}`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -212,6 +250,7 @@ export const MIGRATIONS: readonly string[] = [
   FILE_IDENTITY,
   UPLOAD_WORDS,
   LAST_COMPLETED,
+  ONE_SHOT,
 ];
 
 export class SchemaTooNewError extends Error {
@@ -234,7 +273,9 @@ function schemaVersion(db: Database): number {
 /**
  * Brings the schema up to date, one transaction per migration, so that a crash leaves the file at
  * one version or the next. The connection holds the file exclusively (see connection.ts), so no
- * other process migrates it meanwhile. Returns the schema version.
+ * other process migrates it meanwhile. Foreign keys are off while migrations run (a table made
+ * again is dropped and replaced; the pragma cannot change inside a transaction), and each
+ * migration is checked against them before it commits. Returns the schema version.
  */
 export function migrate(db: Database): number {
   const applyNext = db.transaction((): boolean => {
@@ -243,12 +284,22 @@ export function migrate(db: Database): number {
     const migration = MIGRATIONS[version];
     if (migration === undefined) return false;
     db.exec(migration);
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) {
+      throw new Error(`migration ${version + 1} left ${broken.length} rows whose foreign keys do not hold`);
+    }
     // user_version lives in the file header, which is written in the same transaction.
     db.pragma(`user_version = ${version + 1}`);
     return true;
   });
-  while (applyNext.immediate()) {
-    // one migration per iteration
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  db.pragma('foreign_keys = OFF');
+  try {
+    while (applyNext.immediate()) {
+      // one migration per iteration
+    }
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys === 1 ? 'ON' : 'OFF'}`);
   }
   return schemaVersion(db);
 }

@@ -15,6 +15,8 @@ export interface UploadRow {
   updated_at: number;
   last_error: string | null;
   last_completed_at: number | null;
+  watch: number;
+  completed_at: number | null;
 }
 
 export interface TaskRow {
@@ -104,6 +106,8 @@ export function toUpload(row: UploadRow): Upload {
     updatedAt: row.updated_at,
     lastError: row.last_error,
     lastCompletedAt: row.last_completed_at,
+    watch: row.watch === 1,
+    completedAt: row.completed_at,
   };
 }
 

@@ -129,6 +129,10 @@ export class SqliteStore implements Store {
     return this.run(() => this.uploads.activate(uploadId, now));
   }
 
+  async completeUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.complete(uploadId, now)));
+  }
+
   async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
     return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.cancel(uploadId, now)));
   }

@@ -186,8 +186,8 @@ export function taskQueries(db: Database) {
       if (uploadStatus === undefined) {
         throw new Error(`recordObservedFiles: there is no upload '${uploadId}'`);
       }
-      // A cancelled upload uploads nothing more: what its watcher still reports is not recorded.
-      if (uploadStatus === 'cancelled') return 0;
+      // A cancelled or completed upload uploads nothing more: what its watcher still reports is not recorded.
+      if (uploadStatus === 'cancelled' || uploadStatus === 'completed') return 0;
       let changed = 0;
       for (const file of files) {
         const held = selectVersion.get(uploadId, file.relativePath);

@@ -15,10 +15,10 @@ interface UploadChange {
 export type UploadQueries = ReturnType<typeof uploadQueries>;
 
 export function uploadQueries(db: Database) {
-  const insertUpload = db.prepare<NewUpload & { now: EpochMs }, UploadRow>(`
+  const insertUpload = db.prepare<Omit<NewUpload, 'watch'> & { watch: number; now: EpochMs }, UploadRow>(`
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
-                                 status, created_at, updated_at, last_error)
-    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL)
+                         status, created_at, updated_at, last_error, watch)
+    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL, @watch)
     RETURNING *`);
 
   const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
@@ -43,6 +43,14 @@ export function uploadQueries(db: Database) {
   const dequeueTasksOfRequest = db.prepare<UploadChange>(`
     UPDATE file_tasks SET ready_at = NULL, updated_at = @now
     WHERE upload_id = @uploadId AND status IN ('pending', 'failed') AND ready_at IS NOT NULL`);
+
+  // A one-shot upload whose files are all completed: none pending, in progress or failed, by the
+  // kept counts, checked in the same statement that moves it.
+  const completeOneShot = db.prepare<UploadChange>(`
+    UPDATE uploads SET status = 'completed', completed_at = @now, updated_at = @now
+    WHERE upload_id = @uploadId AND status = 'active' AND watch = 0
+      AND NOT EXISTS (SELECT 1 FROM upload_task_counts c
+                      WHERE c.upload_id = @uploadId AND c.status != 'completed' AND c.files > 0)`);
 
   const cancel = db.transaction((uploadId: string, now: EpochMs): boolean => {
     if (cancelOpenRequest.run({ uploadId, now }).changes !== 1) return false;
@@ -104,6 +112,7 @@ export function uploadQueries(db: Database) {
           destinationBucket: upload.destinationBucket,
           destinationPrefix: upload.destinationPrefix,
           pattern: upload.pattern,
+          watch: upload.watch === false ? 0 : 1,
           now,
         });
         if (row === undefined) throw new Error(`inserting upload '${upload.uploadId}' returned no row`);
@@ -127,6 +136,10 @@ export function uploadQueries(db: Database) {
 
     activate(uploadId: string, now: EpochMs): boolean {
       return activatePendingRequest.run({ uploadId, now }).changes === 1;
+    },
+
+    complete(uploadId: string, now: EpochMs): boolean {
+      return completeOneShot.run({ uploadId, now }).changes === 1;
     },
 
     cancel(uploadId: string, now: EpochMs): boolean {
