@@ -127,6 +127,7 @@ export type S3Operation =
   | 'DeleteObject'
   | 'DeleteObjects'
   | 'ListObjects'
+  | 'ListObjectsV2'
   | 'HeadBucket'
   | 'CreateBucket'
   | 'DeleteBucket'
@@ -473,7 +474,10 @@ export function s3OperationOf(request: ProxiedRequest, hasCopySource: boolean): 
       return onObject ? 'DeleteObject' : 'DeleteBucket';
     case 'GET':
       if (query.has('uploadId')) return 'ListParts';
-      if (!onObject) return query.has('uploads') ? 'ListMultipartUploads' : 'ListObjects';
+      if (!onObject) {
+        if (query.has('uploads')) return 'ListMultipartUploads';
+        return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
+      }
       return 'GetObject';
     case 'HEAD':
       return onObject ? 'HeadObject' : 'HeadBucket';
