@@ -448,7 +448,12 @@ describe('a configuration fixed by a restart', () => {
       expected.set(name, (await writeRandomFile(path.join(source, name), 4096)).md5);
     }
     const wrongKey = await start('fixed', { AWS_SECRET_ACCESS_KEY: `not-${testS3().secretAccessKey}` });
-    const uploadId = await createUpload(wrongKey, { source_folder: source, destination_bucket: bucket });
+    // Unchecked, as if the key had been rotated after the upload was created: the files fail.
+    const uploadId = await createUpload(wrongKey, {
+      source_folder: source,
+      destination_bucket: bucket,
+      check_bucket: false,
+    });
     const failed = await waitFor(
       async () => {
         const current = await uploadDetails(wrongKey, uploadId);
