@@ -4,7 +4,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { ApiError, callApi } from '../api.js';
 import type { CreateUploadBody, CreatedUpload } from '../api-types.js';
-import { Field } from './field.js';
+import { CheckboxField, Field } from './field.js';
 
 const EMPTY = {
   source_folder: '',
@@ -95,46 +95,27 @@ export function CreateUploadForm({ onCreated }: { onCreated(upload: CreatedUploa
         hint="A glob such as *.fastq.gz; every file if empty."
       />
       <Field {...field('upload_id')} label="Upload id (optional)" hint="Your own id; a new UUID if empty." />
-      <div class="field checkbox">
-        <input
-          id="create-watch"
-          type="checkbox"
-          checked={watch}
-          onChange={(event) => setWatch(event.currentTarget.checked)}
-          aria-describedby="create-watch-hint"
-        />
-        <label for="create-watch">Watch for new files</label>
-        <p id="create-watch-hint" class="hint">
-          Untick to upload the files there now, once: the upload is then completed when they all are.
-        </p>
-      </div>
-      <div class="field checkbox">
-        <input
-          id="create-allow_overlap"
-          type="checkbox"
-          checked={allowOverlap}
-          onChange={(event) => setAllowOverlap(event.currentTarget.checked)}
-          aria-describedby="create-allow_overlap-hint"
-        />
-        <label for="create-allow_overlap">Allow overlap with a live upload</label>
-        <p id="create-allow_overlap-hint" class="hint">
-          Two uploads to the same bucket whose prefixes overlap are refused unless this is ticked.
-        </p>
-      </div>
-      <div class="field checkbox">
-        <input
-          id="create-check_bucket"
-          type="checkbox"
-          checked={checkBucket}
-          onChange={(event) => setCheckBucket(event.currentTarget.checked)}
-          aria-describedby="create-check_bucket-hint"
-        />
-        <label for="create-check_bucket">Check the bucket first</label>
-        <p id="create-check_bucket-hint" class="hint">
-          A missing bucket or rejected credentials are refused at once. Untick for a bucket that will exist
-          later.
-        </p>
-      </div>
+      <CheckboxField
+        id="create-watch"
+        label="Watch for new files"
+        hint="Untick to upload the files there now, once: the upload is then completed when they all are."
+        checked={watch}
+        onChecked={setWatch}
+      />
+      <CheckboxField
+        id="create-allow_overlap"
+        label="Allow overlap with a live upload"
+        hint="Two uploads to the same bucket whose prefixes overlap are refused unless this is ticked."
+        checked={allowOverlap}
+        onChecked={setAllowOverlap}
+      />
+      <CheckboxField
+        id="create-check_bucket"
+        label="Check the bucket first"
+        hint="A missing bucket or rejected credentials are refused at once. Untick for a bucket that will exist later."
+        checked={checkBucket}
+        onChecked={setCheckBucket}
+      />
       <button type="submit" aria-disabled={sending}>
         {sending ? 'Creating…' : 'Create upload'}
       </button>

@@ -43,3 +43,29 @@ export function Field({ id, label, hint, value, onValue, error, password, ...inp
     </div>
   );
 }
+
+/** A labelled checkbox with its hint, tied together for screen readers. */
+export function CheckboxField(props: {
+  id: string;
+  label: string;
+  hint: string;
+  checked: boolean;
+  onChecked(checked: boolean): void;
+}) {
+  const { id } = props;
+  return (
+    <div class="field checkbox">
+      <input
+        id={id}
+        type="checkbox"
+        checked={props.checked}
+        onChange={(event) => props.onChecked(event.currentTarget.checked)}
+        aria-describedby={`${id}-hint`}
+      />
+      <label for={id}>{props.label}</label>
+      <p id={`${id}-hint`} class="hint">
+        {props.hint}
+      </p>
+    </div>
+  );
+}
