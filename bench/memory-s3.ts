@@ -91,7 +91,8 @@ export class MemoryS3 {
     const query = url.searchParams;
     const method = request.method ?? 'GET';
     const objects = this.buckets.get(bucket);
-    const body = await this.read(request, response);
+    // Only a completion's body is read as text (its XML); a PUT's bytes are hashed and dropped.
+    const body = await this.read(request, response, method === 'POST');
     if (body === undefined) return; // BadDigest, answered
 
     if (key === '') {
@@ -161,18 +162,19 @@ export class MemoryS3 {
     return this.error(response, 501, 'NotImplemented', `${method} of an object`);
   }
 
-  /** Reads the body: its size and MD5 (and its text when small, for the XML of a completion). */
+  /** Reads the body: its size and MD5, and its text when `asText` (the XML of a completion). */
   private async read(
     request: IncomingMessage,
     response: ServerResponse,
+    asText: boolean,
   ): Promise<{ size: number; md5: Buffer; text: string } | undefined> {
     const hash = createHash('md5');
     let size = 0;
-    const small: Buffer[] = [];
+    const chunks: Buffer[] = [];
     for await (const chunk of request as AsyncIterable<Buffer>) {
       hash.update(chunk);
       size += chunk.length;
-      if (size <= 1024 * 1024) small.push(chunk);
+      if (asText) chunks.push(chunk);
     }
     const md5 = hash.digest();
     const expected = request.headers['content-md5'];
@@ -180,7 +182,7 @@ export class MemoryS3 {
       this.error(response, 400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
       return undefined;
     }
-    return { size, md5, text: size <= 1024 * 1024 ? Buffer.concat(small).toString('utf8') : '' };
+    return { size, md5, text: asText ? Buffer.concat(chunks).toString('utf8') : '' };
   }
 
   private complete(

@@ -21,12 +21,11 @@ import type { Readiness } from './readiness.js';
 import { S3Health, type S3HealthReport } from './s3-health.js';
 import { TaskRunner, fileLogFields, type StopReason } from './task-runner.js';
 import type { UploadLifecycle } from './lifecycle.js';
-import { progressOf } from './progress.js';
+import { phaseOf, progressOf } from './progress.js';
 import { Throughput } from './throughput.js';
 import { EventBus } from './events.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
-import { phaseOf } from './progress.js';
 import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
 
 export interface EngineOptions {

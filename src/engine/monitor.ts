@@ -78,9 +78,9 @@ export class UploadMonitor {
   private stopped = false;
   /** The last scan failed (folder missing, unreadable): the next good scan clears the upload's error. */
   private scanFailed = false;
-  /** Scans that went through the whole folder without error, and recorded all it found. */
-  private wholeScans = 0;
-  /** The last scan was whole (see wholeScans). */
+  /** A scan has gone through the whole folder without error, and recorded all it found. */
+  private scannedWholeOnce = false;
+  /** The last scan was whole (see scannedWholeOnce). */
   private lastScanWhole = false;
   /** A batch could not be recorded (the database refused it) since the current scan began. */
   private recordsLost = false;
@@ -136,7 +136,7 @@ export class UploadMonitor {
 
   /** A scan of the whole folder has finished without error, and none runs now. */
   scannedWhole(): boolean {
-    return this.wholeScans > 0 && !this.scanInProgress;
+    return this.scannedWholeOnce && !this.scanInProgress;
   }
 
   /** A copy of the last scan's report (null before the first starts): it changes while the scan runs. */
@@ -281,7 +281,7 @@ export class UploadMonitor {
         await this.recording;
         if (!this.recordsLost) {
           this.lastScanWhole = true;
-          this.wholeScans += 1;
+          this.scannedWholeOnce = true;
         }
         if (this.upload.watch) await this.startWatching();
       }
