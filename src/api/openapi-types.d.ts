@@ -267,6 +267,17 @@ export interface components {
        */
       completed_at: string | null;
       /**
+       * @description What is done with an object already at a file's key the first time the upload sends the file (see POST /uploads). Uploads created before this setting existed have `overwrite`.
+       * @enum {string}
+       */
+      if_exists: 'skip_identical' | 'skip' | 'overwrite';
+      /**
+       * Format: date-time
+       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      listed_at: string | null;
+      /**
        * Format: date-time
        * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
@@ -327,6 +338,17 @@ export interface components {
        * @example null
        */
       completed_at: string | null;
+      /**
+       * @description What is done with an object already at a file's key the first time the upload sends the file (see POST /uploads). Uploads created before this setting existed have `overwrite`.
+       * @enum {string}
+       */
+      if_exists: 'skip_identical' | 'skip' | 'overwrite';
+      /**
+       * Format: date-time
+       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      listed_at: string | null;
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -449,6 +471,17 @@ export interface components {
        */
       completed_at: string | null;
       /**
+       * @description What is done with an object already at a file's key the first time the upload sends the file (see POST /uploads). Uploads created before this setting existed have `overwrite`.
+       * @enum {string}
+       */
+      if_exists: 'skip_identical' | 'skip' | 'overwrite';
+      /**
+       * Format: date-time
+       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      listed_at: string | null;
+      /**
        * Format: date-time
        * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
@@ -545,6 +578,17 @@ export interface components {
        */
       completed_at: string | null;
       /**
+       * @description What is done with an object already at a file's key the first time the upload sends the file (see POST /uploads). Uploads created before this setting existed have `overwrite`.
+       * @enum {string}
+       */
+      if_exists: 'skip_identical' | 'skip' | 'overwrite';
+      /**
+       * Format: date-time
+       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      listed_at: string | null;
+      /**
        * Format: date-time
        * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
@@ -635,6 +679,11 @@ export interface components {
        * @example e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
        */
       sha256: string | null;
+      /**
+       * @description Why the file was not sent: `already in S3` (an object with the same size and checksum was already at its key), or `already in S3 (if_exists skip: not compared)`; null when it was uploaded. A skipped file's `etag` is the object's, its `validation` null, and its `sha256` the file's (null when not compared).
+       * @example null
+       */
+      skipped: string | null;
       /**
        * @description Size in bytes of the object the last completed upload put at the key (`size` is the version to upload, which may be newer). Null until a first upload of the path completes; kept while a newer version of the file waits or is being uploaded, and cleared when POST /uploads/{upload_id}/verify finds the object changed.
        * @example 1048576
@@ -999,6 +1048,12 @@ export interface operations {
            * @example true
            */
           check_bucket?: boolean;
+          /**
+           * @description What to do with an object already at a file's key the first time this upload sends the file: `skip_identical` (default): not sent when the object has the same size and checksum (ETag, multipart ETag, or the SHA-256 this service stores in object metadata); `skip`: any object there is left alone (rclone's `--ignore-existing`); `overwrite`: always sent. The prefix is listed when the upload starts; a file that appears later is asked with a HEAD. Later versions of a file this upload sent are always sent. See docs/sync.md.
+           * @example skip_identical
+           * @enum {string}
+           */
+          if_exists?: 'skip_identical' | 'skip' | 'overwrite';
           /**
            * @description `true`: the folder is watched, and every matching file created or changed later is uploaded too, until the upload is cancelled. `false`: a one-shot upload, like `aws s3 sync`: the folder is scanned once, its matching files are uploaded, and the upload becomes `completed` once every one of them is (failed files keep it `active` while they are requeued); files that appear later are not uploaded. Default `true`.
            * @example true

@@ -32,6 +32,8 @@ export function uploadReply(upload: Upload): UploadReply {
     last_error: upload.lastError,
     watch: upload.watch,
     completed_at: isoOrNull(upload.completedAt),
+    if_exists: upload.ifExists,
+    listed_at: isoOrNull(upload.listedAt),
   };
 }
 
@@ -99,6 +101,7 @@ export function fileItem(task: FileTask): FileItem {
     etag: task.etag,
     validation: task.validation,
     sha256: task.sha256,
+    skipped: task.skipped,
     uploaded_size: task.uploadedSize,
     ready_at: isoOrNull(task.readyAt),
     created_at: iso(task.createdAt),

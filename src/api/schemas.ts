@@ -11,6 +11,7 @@ import {
   type TUnsafe,
 } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
+import { IF_EXISTS_CHOICES } from '../domain/model.js';
 import { UPLOAD_PHASES, UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
@@ -86,6 +87,14 @@ export const CreateUploadBody = Type.Object(
         description:
           "Check `destination_bucket` with the service's credentials before creating the upload (one listing of at most one key, within 5 s): a bucket that does not exist or credentials S3 rejects are a 422 at once, instead of files that fail later. When the check cannot tell (listing denied, as on a write-only policy; no answer in time), the upload is created and `warnings` says what was not checked. Default `true`; `false` skips the check, for a bucket that will exist later.",
         examples: [true],
+      }),
+    ),
+    if_exists: Type.Optional(
+      Type.Enum([...IF_EXISTS_CHOICES], {
+        type: 'string',
+        description:
+          "What to do with an object already at a file's key the first time this upload sends the file: `skip_identical` (default): not sent when the object has the same size and checksum (ETag, multipart ETag, or the SHA-256 this service stores in object metadata); `skip`: any object there is left alone (rclone's `--ignore-existing`); `overwrite`: always sent. The prefix is listed when the upload starts; a file that appears later is asked with a HEAD. Later versions of a file this upload sent are always sent. See docs/sync.md.",
+        examples: ['skip_identical'],
       }),
     ),
     watch: Type.Optional(
@@ -184,6 +193,16 @@ const uploadProperties = {
     Type.String({ format: 'date-time' }),
     'When the one-shot upload became `completed`; null until then, and for a watched upload.',
     null,
+  ),
+  if_exists: Type.Enum([...IF_EXISTS_CHOICES], {
+    type: 'string',
+    description:
+      "What is done with an object already at a file's key the first time the upload sends the file (see POST /uploads). Uploads created before this setting existed have `overwrite`.",
+  }),
+  listed_at: nullable(
+    Type.String({ format: 'date-time' }),
+    'When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).',
+    EXAMPLE_TIME,
   ),
   created_at: time('When the upload was created.'),
   updated_at: time('When the upload last changed.'),
@@ -379,6 +398,11 @@ export const FileItem = Type.Object(
       Type.String({ pattern: '^[0-9a-f]{64}$' }),
       `Hex SHA-256 of the content sent by the last completed upload for this path. ${LAST_UPLOAD_NOTE}`,
       'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    ),
+    skipped: nullable(
+      Type.String(),
+      "Why the file was not sent: `already in S3` (an object with the same size and checksum was already at its key), or `already in S3 (if_exists skip: not compared)`; null when it was uploaded. A skipped file's `etag` is the object's, its `validation` null, and its `sha256` the file's (null when not compared).",
+      null,
     ),
     uploaded_size: nullable(
       Type.Integer({ minimum: 0 }),

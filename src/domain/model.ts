@@ -25,6 +25,37 @@ export interface Upload {
   watch: boolean;
   /** When a one-shot upload became completed; null otherwise. */
   completedAt: EpochMs | null;
+  /** What is done with an object already at a file's key when the file is first sent (see IfExists). */
+  ifExists: IfExists;
+  /**
+   * When the listing of the existing objects under the prefix was complete; null while it is not
+   * (or never needed: ifExists 'overwrite').
+   */
+  listedAt: EpochMs | null;
+}
+
+export const IF_EXISTS_CHOICES = ['skip_identical', 'skip', 'overwrite'] as const;
+/**
+ * The first time an upload sends a file, what happens to an object already at its key (put there
+ * by another client, an earlier upload or another service): 'skip_identical': the file is not
+ * sent when the object has the same size and checksum; 'skip': any object there is left alone;
+ * 'overwrite': the file is sent whatever is there. Later versions of a file this upload sent are
+ * always sent.
+ */
+export type IfExists = (typeof IF_EXISTS_CHOICES)[number];
+
+/** An object already at a key, as a listing or a HEAD tells it. */
+export interface ExistingObject {
+  size: number;
+  /** Bare and lower case (normalizeEtag). */
+  etag: string;
+  /** The SHA-256 this service stored in the object's metadata; undefined when not known. */
+  sha256?: string | undefined;
+}
+
+/** One object of a listing of a prefix. */
+export interface ListedObject extends ExistingObject {
+  key: string;
 }
 
 export interface NewUpload {
@@ -35,6 +66,8 @@ export interface NewUpload {
   pattern: string;
   /** See Upload.watch; default true. */
   watch?: boolean;
+  /** See Upload.ifExists; default 'overwrite'. */
+  ifExists?: IfExists;
 }
 
 /** How the uploaded bytes were checked against what S3 stored. */
@@ -47,9 +80,10 @@ export type ValidationMethod =
 /**
  * How a file's upload went: 'single': one PutObject; 'multipart': parts of a settled file;
  * 'streamed': parts sent as the file grew; 'append': the object's old bytes copied on the server,
- * the new ones sent; 'unchanged': nothing sent, the file hashed to the content last uploaded.
+ * the new ones sent; 'unchanged': nothing sent, the file hashed to the content last uploaded;
+ * 'skipped': nothing sent, an object was already at the key (see IfExists).
  */
-export type UploadMethod = 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged';
+export type UploadMethod = 'single' | 'multipart' | 'streamed' | 'append' | 'unchanged' | 'skipped';
 
 /**
  * What tells one version of a file from the next. Size and mtime change with an ordinary write;
@@ -98,12 +132,16 @@ export interface FileTask {
   /**
    * The last upload completed for this path: the object's ETag, how it was checked, the SHA-256 of
    * the content sent and the object's size. Kept while a newer version of the file waits, as the
-   * base an append copies from; null before the first upload completes.
+   * base an append copies from; null before the first upload completes. A skipped file holds
+   * the ETag of the object found at the key, and its SHA-256 only when it was compared; its
+   * validation is null.
    */
   etag: string | null;
   validation: ValidationMethod | null;
   sha256: string | null;
   uploadedSize: number | null;
+  /** Why the file was not sent, when an object was already at its key (see IfExists); else null. */
+  skipped: string | null;
   /**
    * The file was rewritten in place while it was uploaded as it grew: it is uploaded once settled,
    * not streamed, until an upload of it completes.
@@ -174,9 +212,12 @@ export interface UploadProgress {
  */
 export interface CompletedUpload extends FileVersion {
   etag: string;
-  validation: ValidationMethod;
-  /** Hex SHA-256 of the content sent. */
-  sha256: string;
+  /** null for a skipped file. */
+  validation: ValidationMethod | null;
+  /** Hex SHA-256 of the content sent; for a skipped file, of the object when it is known. */
+  sha256: string | null;
+  /** Why nothing was sent (see FileTask.skipped); absent when the file was uploaded. */
+  skipped?: string | undefined;
 }
 
 /**

@@ -24,6 +24,7 @@ import type { UploadLifecycle } from './lifecycle.js';
 import { phaseOf, progressOf } from './progress.js';
 import { Throughput } from './throughput.js';
 import { EventBus } from './events.js';
+import { ExistingObjects } from './existing-objects.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
 import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
@@ -92,6 +93,7 @@ export class Engine implements UploadLifecycle {
   private readonly s3: S3Health;
   private readonly throughput: Throughput;
   private readonly phases: PhaseWatch;
+  private readonly existing: ExistingObjects;
   /** What the engine tells: files started, progressing, completed, failed; uploads created, cancelled, phases. */
   readonly events: EventBus;
   /** Ends the start-up sweep when a stop comes first. */
@@ -119,7 +121,14 @@ export class Engine implements UploadLifecycle {
       firstProbeDelayMs: options.firstProbeDelayMs,
       now: this.now,
     });
+    this.existing = new ExistingObjects({
+      store: options.store,
+      auditor: options.auditor,
+      logger: options.logger,
+      now: this.now,
+    });
     this.runner = new TaskRunner({
+      existing: this.existing,
       s3Health: this.s3,
       store: options.store,
       uploader: options.uploader,
@@ -187,6 +196,7 @@ export class Engine implements UploadLifecycle {
     this.stopping = true;
     this.startAbort.abort();
     this.s3.stop();
+    this.existing.stop();
     await this.dispatcher.stop();
     await this.phases.stop();
     await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
@@ -210,6 +220,7 @@ export class Engine implements UploadLifecycle {
   async uploadCancelled(uploadId: string): Promise<void> {
     const monitor = this.monitors.get(uploadId);
     this.monitors.delete(uploadId);
+    this.existing.forget(uploadId);
     this.events.publish({ type: 'upload.cancelled', uploadId, at: this.now() });
     this.phases.ended(uploadId, 'cancelled');
     const stops: Promise<void>[] = [];
@@ -269,6 +280,7 @@ export class Engine implements UploadLifecycle {
       if (!(await this.options.store.completeUpload(uploadId, at))) return;
       const monitor = this.monitors.get(uploadId);
       this.monitors.delete(uploadId);
+      this.existing.forget(uploadId);
       this.events.publish({ type: 'upload.completed', uploadId, at });
       this.phases.ended(uploadId, 'completed');
       this.throughput.forget(uploadId);
@@ -323,6 +335,7 @@ export class Engine implements UploadLifecycle {
       watchObserver: this.options.watchObserver,
     });
     this.monitors.set(upload.uploadId, monitor);
+    this.existing.watch(upload);
     this.phases.watching(upload.uploadId);
     this.phases.lookSoon(upload.uploadId);
     monitor.start().then(

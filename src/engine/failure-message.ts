@@ -1,6 +1,7 @@
 // What a failed upload's task says: S3's errors are described by the transfer layer; errors of the
 // local file system (a file that cannot be read) are named here, in words, with the path.
 import type { FailureKind } from '../domain/status.js';
+import { ExistingObjectUnknownError } from './existing-objects.js';
 import { classifyS3Error, describeS3Error, isS3ConfigurationError } from '../transfer/errors.js';
 
 const LOCAL_REASONS: Readonly<Record<string, string>> = {
@@ -34,6 +35,7 @@ export function describeUploadFailure(error: unknown, filePath: string): string 
 
 /** Whether the failure may heal by itself, needs the setup fixed, or needs the file to change. */
 export function failureKindOf(error: unknown): FailureKind {
+  if (error instanceof ExistingObjectUnknownError) return 'configuration';
   if (isLocalFileError(error)) return TRANSIENT_LOCAL_CODES.has(error.code ?? '') ? 'transient' : 'permanent';
   if (isS3ConfigurationError(error)) return 'configuration';
   return classifyS3Error(error) === 'transient' ? 'transient' : 'permanent';

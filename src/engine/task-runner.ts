@@ -20,6 +20,7 @@ import {
 } from '../transfer/errors.js';
 import type { PreviousUpload, UploadedContent, Uploader, UploadProgressListener } from '../transfer/types.js';
 import { describeUploadFailure, failureKindOf } from './failure-message.js';
+import type { ExistingObjects } from './existing-objects.js';
 import type { S3Health } from './s3-health.js';
 import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
 
@@ -51,6 +52,8 @@ export interface TaskRunnerOptions {
   observationClock: () => number;
   /** Bytes of the task's file S3 confirmed just now, during this run: the upload's throughput. */
   bytesConfirmed?: (task: FileTask, bytes: number) => void;
+  /** What is already at a file's key (see IfExists); nothing is compared without it. */
+  existing?: Pick<ExistingObjects, 'lookup'>;
   /** Tells what happens to each file (see domain/events.ts). */
   publish?: (event: ServiceEvent) => void;
   now?: () => number;
@@ -110,6 +113,7 @@ export class TaskRunner {
     const at = this.now();
     this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, attempt, at });
     try {
+      const existing = await this.options.existing?.lookup(upload, task, signal);
       const result = await this.options.uploader.upload(
         {
           filePath,
@@ -123,6 +127,7 @@ export class TaskRunner {
           settleMs: readiness.settleMs,
           previous: previousUploadOf(task),
           hashFirst: task.hashFirst ? uploadedContentOf(task) : undefined,
+          existing,
           signal,
           // Without the key: the transfer's own lines name the bucket and key they are about.
           logger: logger.child({ uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath }),
@@ -130,10 +135,10 @@ export class TaskRunner {
         await store.getMultipart(task.taskId),
         this.progressListener(task, upload),
       );
-      const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = result;
+      const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs, skipped } = result;
       const recorded = await store.completeTask(
         task.taskId,
-        { etag, validation, sha256, size, mtimeMs, ino, ctimeMs },
+        { etag, validation, sha256, size, mtimeMs, ino, ctimeMs, skipped },
         this.now(),
       );
       if (recorded) {
@@ -150,8 +155,9 @@ export class TaskRunner {
           at: this.now(),
         });
       }
-      // After a chmod -R every file takes this way: one line each at info would drown the log.
-      const level = result.method === 'unchanged' ? 'debug' : 'info';
+      // After a chmod -R every file takes this way, and every file of a folder already in S3 the
+      // other: one line each at info would drown the log.
+      const level = result.method === 'unchanged' || result.method === 'skipped' ? 'debug' : 'info';
       log[level](
         {
           size,
@@ -166,7 +172,9 @@ export class TaskRunner {
         },
         result.method === 'unchanged'
           ? 'only the metadata of the file changed since its upload (its content hashes the same); nothing sent'
-          : 'file uploaded',
+          : result.method === 'skipped'
+            ? `file not sent: ${result.skipped ?? 'an object is already at its key'}`
+            : 'file uploaded',
       );
       await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
     } catch (error) {

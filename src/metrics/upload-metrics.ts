@@ -11,8 +11,12 @@ import type { ServiceEvent } from '../domain/events.js';
  */
 export const CANCELLED_SERIES_KEPT_MS = 15 * 60_000;
 
-/** Why a file was not sent, as the `reason` label says it. */
-const UNCHANGED = 'unchanged';
+/**
+ * Why a file was not sent, as the `reason` label says it: 'unchanged', only its metadata changed
+ * since its upload; 'already_in_s3', an object was already at its key (if_exists).
+ */
+const SKIP_REASONS = ['unchanged', 'already_in_s3'] as const;
+type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** The counters kept per upload: name and help; the skipped ones also carry a `reason`. */
 const COUNTERS = {
@@ -36,7 +40,7 @@ const COUNTERS = {
   bytesRetried: ['s3uploader_retried_bytes_total', 'Sizes of the files started again, in bytes.'],
   filesSkipped: [
     's3uploader_files_skipped_total',
-    'Files the service decided not to send; reason "unchanged": only their metadata changed since their upload and their content hashed the same.',
+    'Files the service decided not to send; reason "unchanged": only their metadata changed since their upload and their content hashed the same; "already_in_s3": an object was already at their key (if_exists).',
   ],
   bytesSkipped: ['s3uploader_skipped_bytes_total', 'Sizes of the files not sent, in bytes, by reason.'],
 } as const;
@@ -45,7 +49,11 @@ type CounterName = keyof typeof COUNTERS;
 const COUNTER_NAMES = Object.keys(COUNTERS) as CounterName[];
 const WITH_REASON: ReadonlySet<CounterName> = new Set(['filesSkipped', 'bytesSkipped']);
 
-type UploadSeries = Record<CounterName, Counter.Internal> & { filesNotUtf8: Gauge.Internal<string> };
+type UploadSeries = Record<Exclude<CounterName, 'filesSkipped' | 'bytesSkipped'>, Counter.Internal> & {
+  filesSkipped: Record<SkipReason, Counter.Internal>;
+  bytesSkipped: Record<SkipReason, Counter.Internal>;
+  filesNotUtf8: Gauge.Internal<string>;
+};
 
 export interface UploadMetricsOptions {
   registry: Registry;
@@ -87,9 +95,10 @@ export class UploadMetrics {
     switch (event.type) {
       case 'file.completed': {
         const series = this.of(event.uploadId);
-        if (event.method === 'unchanged') {
-          series.filesSkipped.inc();
-          series.bytesSkipped.inc(event.size);
+        if (event.method === 'unchanged' || event.method === 'skipped') {
+          const reason = event.method === 'unchanged' ? 'unchanged' : 'already_in_s3';
+          series.filesSkipped[reason].inc();
+          series.bytesSkipped[reason].inc(event.size);
         } else {
           series.filesUploaded.inc();
           series.bytesUploaded.inc(event.size);
@@ -134,22 +143,34 @@ export class UploadMetrics {
   private of(uploadId: string): UploadSeries {
     let series = this.series.get(uploadId);
     if (series === undefined) {
-      const children = COUNTER_NAMES.map((name) => {
-        const child = this.counters[name].labels(...this.labelsOf(name, uploadId));
-        child.inc(0); // prom-client shows a child only once it has a value
-        return [name, child] as const;
-      });
+      const child = (name: CounterName, ...reason: SkipReason[]) => {
+        const made = this.counters[name].labels(uploadId, ...reason);
+        made.inc(0); // prom-client shows a child only once it has a value
+        return made;
+      };
+      const byReason = (name: CounterName) =>
+        Object.fromEntries(SKIP_REASONS.map((reason) => [reason, child(name, reason)])) as Record<
+          SkipReason,
+          Counter.Internal
+        >;
       const filesNotUtf8 = this.filesNotUtf8.labels(uploadId);
       filesNotUtf8.set(0);
-      series = { ...(Object.fromEntries(children) as Record<CounterName, Counter.Internal>), filesNotUtf8 };
+      series = {
+        filesUploaded: child('filesUploaded'),
+        bytesUploaded: child('bytesUploaded'),
+        filesFailed: child('filesFailed'),
+        bytesFailed: child('bytesFailed'),
+        filesRetried: child('filesRetried'),
+        bytesRetried: child('bytesRetried'),
+        filesSkipped: byReason('filesSkipped'),
+        bytesSkipped: byReason('bytesSkipped'),
+        filesNotUtf8,
+      };
       this.series.set(uploadId, series);
     }
     return series;
   }
 
-  private labelsOf(name: CounterName, uploadId: string): string[] {
-    return WITH_REASON.has(name) ? [uploadId, UNCHANGED] : [uploadId];
-  }
 
   private forgetLater(uploadId: string): void {
     if (this.forgetTimers.has(uploadId)) return;
@@ -163,7 +184,10 @@ export class UploadMetrics {
 
   private forget(uploadId: string): void {
     if (!this.series.delete(uploadId)) return;
-    for (const name of COUNTER_NAMES) this.counters[name].remove(...this.labelsOf(name, uploadId));
+    for (const name of COUNTER_NAMES) {
+      if (!WITH_REASON.has(name)) this.counters[name].remove(uploadId);
+      else for (const reason of SKIP_REASONS) this.counters[name].remove(uploadId, reason);
+    }
     this.filesNotUtf8.remove(uploadId);
   }
 }

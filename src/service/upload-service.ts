@@ -17,6 +17,7 @@ import {
 } from '../domain/errors.js';
 import type {
   FileTask,
+  IfExists,
   NewUpload,
   UploadCounts,
   UploadProgress,
@@ -72,6 +73,8 @@ export interface CreateUploadInput {
   allowOverlap?: boolean;
   /** false: a one-shot upload (see Upload.watch); default true. */
   watch?: boolean;
+  /** What is done with an object already at a file's key (see IfExists); default 'skip_identical'. */
+  ifExists?: IfExists;
   /** Check the bucket with the service's credentials first (default true; see transfer/bucket-check.ts). */
   checkBucket?: boolean;
 }
@@ -152,6 +155,7 @@ export class UploadService {
       destinationPrefix: normalizePrefix(prefix),
       pattern,
       watch: input.watch ?? true,
+      ifExists: input.ifExists ?? 'skip_identical',
     };
     const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
     this.lifecycle.uploadCreated(upload);

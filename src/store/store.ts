@@ -1,6 +1,8 @@
 import type {
   CompletedUpload,
   EpochMs,
+  ExistingObject,
+  ListedObject,
   FileReadiness,
   FileTask,
   MultipartState,
@@ -147,6 +149,19 @@ export interface Store {
    * task of an upload no longer live (cancelled, or a completed one-shot upload) is never requeued. Returns whether it moved.
    */
   requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean>;
+
+  // --- existing objects: the listing of an upload's prefix (see IfExists)
+  /** A listing starts (over): listedAt → null, and what an earlier one recorded is forgotten. */
+  beginListing(uploadId: string): Promise<void>;
+  /** One page of the listing, in one transaction. */
+  recordExistingObjects(uploadId: string, objects: readonly ListedObject[]): Promise<void>;
+  /** The listing is complete: listedAt = now. */
+  finishListing(uploadId: string, now: EpochMs): Promise<void>;
+  /**
+   * The object the listing found at the key, until the key's task completes (the task's record
+   * then says what is there); also forgotten when the upload is cancelled or completed.
+   */
+  getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined>;
 
   // --- multipart progress of a task
   getMultipart(taskId: number): Promise<MultipartState | undefined>;

@@ -2,7 +2,13 @@
 // check of a new upload's bucket: one object's size and ETag, the multipart uploads still open
 // under a prefix, an abort, and whether the bucket can be used. Each call
 // goes through requestS3 (retries, error classification); nothing here knows about tasks.
-import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { ExistingObject, ListedObject } from '../domain/model.js';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { normalizeEtag } from './checksums.js';
@@ -11,12 +17,11 @@ import { checkBucket, type BucketCheck } from './bucket-check.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { createTransferContext, requestS3, type TransferContext } from './s3-request.js';
 
-/** What S3 holds at a key. */
-export interface StoredObject {
-  size: number;
-  /** Bare and lower case (normalizeEtag). */
-  etag: string;
-}
+/** What S3 holds at a key, with the SHA-256 this service stored in its metadata when it has one. */
+export type StoredObject = ExistingObject;
+
+/** The user metadata (x-amz-meta-sha256) in which this service stores the hex SHA-256 of what it puts. */
+export const SHA256_METADATA = 'sha256';
 
 /** A multipart upload S3 holds open (created, neither completed nor aborted). */
 export interface OpenMultipartUpload {
@@ -35,6 +40,16 @@ export interface ObjectAuditor {
     prefix: string,
     signal?: AbortSignal,
   ): AsyncIterable<OpenMultipartUpload>;
+  /**
+   * The objects under `prefix` ('' for all), a page (up to 1,000) at a time, in key order (UTF-8
+   * bytes), after the key `startAfter` when given.
+   */
+  listObjects(
+    bucket: string,
+    prefix: string,
+    signal?: AbortSignal,
+    startAfter?: string,
+  ): AsyncIterable<ListedObject[]>;
   /** Aborts an upload; one S3 no longer knows, or whose bucket is gone, counts as aborted. */
   abortMultipartUpload(bucket: string, key: string, s3UploadId: string, signal?: AbortSignal): Promise<void>;
   /** Whether the service can use the bucket, asked once within a few seconds (see bucket-check.ts). */
@@ -42,7 +57,7 @@ export interface ObjectAuditor {
 }
 
 export interface ObjectAuditorOptions {
-  /** Uploads per ListMultipartUploads page; S3's default (1000) when unset. For tests of paging. */
+  /** Entries per ListMultipartUploads and ListObjectsV2 page; S3's default (1000) when unset. For tests of paging. */
   listPageSize?: number;
   /** How long checkBucket waits for S3; BUCKET_CHECK_TIMEOUT_MS when unset. */
   bucketCheckTimeoutMs?: number;
@@ -60,6 +75,8 @@ export function createObjectAuditor(
     headObject: (bucket, key, signal) => headObject(context, bucket, key, signal ?? never),
     listMultipartUploads: (bucket, prefix, signal) =>
       listMultipartUploads(context, bucket, prefix, signal ?? never, options.listPageSize),
+    listObjects: (bucket, prefix, signal, startAfter) =>
+      listObjects(context, bucket, prefix, signal ?? never, startAfter, options.listPageSize),
     abortMultipartUpload: (bucket, key, s3UploadId, signal) =>
       abortMultipartUpload(context, { bucket, key, s3UploadId }, signal ?? never),
     checkBucket: (bucket, prefix) => checkBucket(context, bucket, prefix, options.bucketCheckTimeoutMs),
@@ -73,7 +90,11 @@ export async function headObject(
   signal: AbortSignal,
 ): Promise<StoredObject | undefined> {
   const target = { bucket, key };
-  let response: { ContentLength?: number | undefined; ETag?: string | undefined };
+  let response: {
+    ContentLength?: number | undefined;
+    ETag?: string | undefined;
+    Metadata?: Record<string, string> | undefined;
+  };
   try {
     response = await requestS3(context, 'HeadObject', target, signal, (abortSignal) =>
       context.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
@@ -86,7 +107,46 @@ export async function headObject(
     const missing = response.ETag === undefined ? 'ETag' : 'Content-Length';
     throw new S3RequestError('HeadObject', target, 1, new Error(`S3 returned no ${missing}`));
   }
-  return { size: response.ContentLength, etag: normalizeEtag(response.ETag) };
+  const sha256 = response.Metadata?.[SHA256_METADATA];
+  return {
+    size: response.ContentLength,
+    etag: normalizeEtag(response.ETag),
+    sha256: sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256) ? sha256 : undefined,
+  };
+}
+
+export async function* listObjects(
+  context: TransferContext,
+  bucket: string,
+  prefix: string,
+  signal: AbortSignal,
+  startAfter?: string,
+  pageSize?: number,
+): AsyncGenerator<ListedObject[]> {
+  const target = prefix === '' ? { bucket } : { bucket, key: prefix };
+  let continuationToken: string | undefined;
+  for (;;) {
+    const page = await requestS3(context, 'ListObjectsV2', target, signal, (abortSignal) =>
+      context.client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: prefix === '' ? undefined : prefix,
+          StartAfter: continuationToken === undefined ? startAfter : undefined,
+          ContinuationToken: continuationToken,
+          MaxKeys: pageSize,
+        }),
+        { abortSignal },
+      ),
+    );
+    const objects: ListedObject[] = [];
+    for (const object of page.Contents ?? []) {
+      if (object.Key === undefined || object.Size === undefined || object.ETag === undefined) continue;
+      objects.push({ key: object.Key, size: object.Size, etag: normalizeEtag(object.ETag) });
+    }
+    yield objects;
+    if (!page.IsTruncated || !page.NextContinuationToken) return;
+    continuationToken = page.NextContinuationToken;
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
+import { SHA256_METADATA } from './object-audit.js';
 import { requestS3, type TransferContext } from './s3-request.js';
 import type { FileTransfer, UploadProgressListener, UploadResult } from './types.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
@@ -39,6 +40,8 @@ async function putWholeFile(
   // A file that grew while it was read has a new mtime; this catches it before anything is sent.
   await assertUnchanged(transfer);
   const md5 = md5Of(content);
+  // Stored with the object, so that a later comparison of it with a file is exact (see existing-object.ts).
+  const sha256 = createHash('sha256').update(content).digest('hex');
   const target = { bucket: transfer.bucket, key: transfer.key };
   const stored = await requestS3(context, 'PutObject', target, transfer.signal, async (abortSignal) => {
     const response = await context.client.send(
@@ -48,6 +51,7 @@ async function putWholeFile(
         Body: content,
         ContentLength: content.length,
         ContentMD5: md5.base64,
+        Metadata: { [SHA256_METADATA]: sha256 },
         ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
       }),
       { abortSignal },
@@ -62,7 +66,6 @@ async function putWholeFile(
     return { etag, validation };
   });
   progress.bytesUploaded(transfer.size);
-  const sha256 = createHash('sha256').update(content).digest('hex');
   return {
     ...stored,
     sha256,

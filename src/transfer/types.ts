@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import type { ExistingAtKey } from './existing-object.js';
 import type { MultipartState, UploadMethod, UploadedPart, ValidationMethod } from '../domain/model.js';
 
 /** The object this service last completed at the key: what an append copies from. */
@@ -46,6 +47,12 @@ export interface FileTransfer {
    * file is hashed first, and nothing is sent when its content is still this upload's.
    */
   hashFirst?: UploadedContent;
+  /**
+   * An object is already at the key, and this upload has not sent the file before: with
+   * if_exists 'skip_identical' the file is hashed first and not sent when the object holds the
+   * same bytes; with 'skip' it is not sent at all (see existing-object.ts).
+   */
+  existing?: ExistingAtKey | undefined;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
   /** Where the transfer layer logs about this file (a child logger carrying the caller's ids); default: the uploader's. */
@@ -77,17 +84,23 @@ export interface UploadProgressListener {
 }
 
 export interface UploadResult {
-  /** The ETag S3 returned, with its quotes stripped. */
+  /** The ETag S3 returned, with its quotes stripped (of the object found, for a skipped file). */
   etag: string;
-  validation: ValidationMethod;
-  /** Hex SHA-256 of the content uploaded. */
-  sha256: string;
+  /** null for a skipped file: nothing was sent to check. */
+  validation: ValidationMethod | null;
+  /** Hex SHA-256 of the content uploaded; for a skipped file, when it is known. */
+  sha256: string | null;
+  /** Why nothing was sent (method 'skipped'). */
+  skipped?: string | undefined;
   /** The version uploaded: a file uploaded while it grew ends at the version it settled at. */
   size: number;
   mtimeMs: number;
   ino: number | null;
   ctimeMs: number | null;
-  /** How it went (see UploadMethod); 'unchanged': the file hashed to transfer.hashFirst's content. */
+  /**
+   * How it went (see UploadMethod); 'unchanged': the file hashed to transfer.hashFirst's content;
+   * 'skipped': an object already at the key stays (transfer.existing).
+   */
   method: UploadMethod;
   /** Bytes sent over the network during this call (resumed parts are not sent again). */
   bytesSent: number;

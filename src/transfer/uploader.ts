@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { BufferPool } from './buffer-pool.js';
 import { checkContent } from './content-check.js';
 import { ObjectTooLargeError } from './errors.js';
+import { skipIfExisting } from './existing-object.js';
 import { abortMultipartUpload } from './multipart-api.js';
 import { MultipartUpload } from './multipart-upload.js';
 import { MAX_OBJECT_SIZE } from './part-plan.js';
@@ -40,6 +41,11 @@ export function createUploader(
         // Refused before any request: a saved upload of an earlier version is all that S3 hears of.
         if (resume) await abortSaved(resume.s3UploadId);
         throw new ObjectTooLargeError(transfer.filePath, transfer.size);
+      }
+      if (transfer.existing) {
+        const skipped = await skipIfExisting(context, transfer, transfer.existing);
+        if (skipped) return skipped;
+        transfer = { ...transfer, existing: undefined };
       }
       if (transfer.hashFirst) {
         const checked = await checkContent(context, transfer, transfer.hashFirst);

@@ -38,6 +38,7 @@ import {
   peakInFlight,
   recorder,
   removeBucket,
+  sentContent,
   type Recorded,
 } from '../support/transfer-recorder.js';
 
@@ -150,7 +151,7 @@ describe('transfer against S3', () => {
       undefined,
       recorder().listener,
     );
-    const known = { etag: first.etag, validation: first.validation, sha256: first.sha256 };
+    const known = sentContent(first);
     const uploadedVersion = await transferFor(filePath, 'hashed.bin');
 
     await chmod(filePath, 0o600);

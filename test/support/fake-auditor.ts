@@ -1,5 +1,6 @@
 // Stands in for S3 where a test exercises verify or the orphan sweep without a server: objects and
 // open multipart uploads held in maps, and every call recorded.
+import type { ListedObject } from '../../src/domain/model.js';
 import type { BucketCheck } from '../../src/transfer/bucket-check.js';
 import type { ObjectAuditor, OpenMultipartUpload, StoredObject } from '../../src/transfer/object-audit.js';
 
@@ -46,6 +47,20 @@ export class FakeAuditor implements ObjectAuditor {
     for (const upload of this.uploads.get(bucket) ?? []) {
       if (upload.key.startsWith(prefix)) yield upload;
     }
+  }
+
+  readonly objectListings: { bucket: string; prefix: string }[] = [];
+
+  /** One page of every object under the prefix, in key order. */
+  async *listObjects(bucket: string, prefix: string): AsyncIterable<ListedObject[]> {
+    if (this.failure) throw this.failure;
+    this.objectListings.push({ bucket, prefix });
+    const page: ListedObject[] = [];
+    for (const [name, object] of this.objects) {
+      const key = name.slice(bucket.length + 1);
+      if (name.startsWith(`${bucket}/`) && key.startsWith(prefix)) page.push({ key, ...object });
+    }
+    yield page.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   }
 
   /** What checkBucket answers, by bucket; usable when not set. */

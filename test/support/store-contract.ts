@@ -6,6 +6,7 @@ import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
+import { describeExistingObjectsContract } from './store-contract-existing.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';
 import { describeRunContract } from './store-contract-runs.js';
@@ -48,6 +49,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           lastCompletedAt: null,
           watch: true,
           completedAt: null,
+          ifExists: 'overwrite',
+          listedAt: null,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
         const oneShot = await store.createUpload({ ...newUpload('r2'), watch: false }, T0);
@@ -263,6 +266,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             uploadedSize: null,
             streamRefused: false,
             hashFirst: false,
+            skipped: null,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,
@@ -525,5 +529,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeFairnessContract(() => store);
     describeAuditContract(() => store);
     describeVersionContract(() => store);
+    describeExistingObjectsContract(() => store);
   });
 }

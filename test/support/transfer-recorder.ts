@@ -6,8 +6,8 @@ import {
   DeleteObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { UploadedPart } from '../../src/domain/model.js';
-import type { NewMultipartUpload, UploadProgressListener } from '../../src/transfer/types.js';
+import type { UploadedPart, ValidationMethod } from '../../src/domain/model.js';
+import type { NewMultipartUpload, UploadProgressListener, UploadResult } from '../../src/transfer/types.js';
 import { listKeys, listMultipartUploads } from './s3.js';
 
 export interface Recorded {
@@ -90,4 +90,12 @@ export async function removeBucket(client: S3Client, bucket: string): Promise<vo
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/** What an upload that sent the file recorded: its SHA-256 and validation, which a skipped file may lack. */
+export function sentContent(result: UploadResult): { etag: string; validation: ValidationMethod; sha256: string } {
+  if (result.sha256 === null || result.validation === null) {
+    throw new Error(`expected the file to be sent, but it was ${result.method}`);
+  }
+  return { etag: result.etag, validation: result.validation, sha256: result.sha256 };
 }

@@ -151,7 +151,8 @@ describe('documentation', () => {
     ]);
     const text = JSON.stringify(document);
     assert.equal(text.split('"A stable code for programs').length - 1, 1, 'the Error schema once');
-    assert.ok(text.length < 80_000, `the document is ${text.length} bytes`);
+    // A bound that catches a schema inlined at every use rather than named once.
+    assert.ok(text.length < 100_000, `the document is ${text.length} bytes`);
   });
 
   test('every operation documents its success and error replies with the error schema', async () => {
@@ -218,6 +219,7 @@ describe('documentation', () => {
       'check_bucket',
       'destination_bucket',
       'destination_prefix',
+      'if_exists',
       'pattern',
       'source_folder',
       'upload_id',

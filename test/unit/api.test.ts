@@ -33,6 +33,8 @@ const UPLOAD_FIELDS = [
   'last_error',
   'watch',
   'completed_at',
+  'if_exists',
+  'listed_at',
 ];
 
 interface Fixture {
@@ -314,6 +316,7 @@ describe('happy paths', () => {
       'relative_path',
       'sha256',
       'size',
+      'skipped',
       'status',
       'task_id',
       'updated_at',

@@ -110,6 +110,8 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     lastCompletedAt: null,
     watch: true,
     completedAt: null,
+    ifExists: 'skip_identical',
+    listedAt: null,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);

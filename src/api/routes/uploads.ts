@@ -45,6 +45,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         allowOverlap: body.allow_overlap,
         checkBucket: body.check_bucket,
         watch: body.watch,
+        ifExists: body.if_exists,
       });
       if (created.warnings.length > 0) {
         request.log.warn(

@@ -241,6 +241,25 @@ ALTER TABLE uploads_new RENAME TO uploads;
 CREATE INDEX uploads_active ON uploads (upload_id, served_turn) WHERE status = 'active';
 ${countTriggers('upload_task_counts')}`;
 
+// Existing objects. An upload says what to do with an object already at a file's key the first time
+// it sends the file (if_exists; uploads made before keep overwriting, as they did). The objects
+// listed under its prefix when it starts wait in existing_objects, a page at a time, until their
+// file is completed: memory holds one page however many the prefix has. listed_at: the listing is
+// complete. A file not sent because of what was there says why (skipped).
+const EXISTING_OBJECTS = `
+ALTER TABLE uploads ADD COLUMN if_exists TEXT NOT NULL DEFAULT 'overwrite'
+  CHECK (if_exists IN ('skip_identical', 'skip', 'overwrite'));
+ALTER TABLE uploads ADD COLUMN listed_at INTEGER;
+ALTER TABLE file_tasks ADD COLUMN skipped TEXT;
+CREATE TABLE existing_objects (
+  upload_id  TEXT    NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
+  object_key TEXT    NOT NULL,
+  size       INTEGER NOT NULL CHECK (size >= 0),
+  etag       TEXT    NOT NULL,
+  PRIMARY KEY (upload_id, object_key)
+) STRICT, WITHOUT ROWID;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -251,6 +270,7 @@ export const MIGRATIONS: readonly string[] = [
   UPLOAD_WORDS,
   LAST_COMPLETED,
   ONE_SHOT,
+  EXISTING_OBJECTS,
 ];
 
 export class SchemaTooNewError extends Error {

@@ -1,6 +1,14 @@
 // Rows as SQLite returns them, and their mapping to the domain model: the one place that knows
 // both the column names and the field names.
-import type { FileTask, MultipartState, Upload, UploadedPart, ValidationMethod } from '../../domain/model.js';
+import { IF_EXISTS_CHOICES } from '../../domain/model.js';
+import type {
+  FileTask,
+  IfExists,
+  MultipartState,
+  Upload,
+  UploadedPart,
+  ValidationMethod,
+} from '../../domain/model.js';
 import { isUploadStatus, isTaskStatus } from '../../domain/status.js';
 import type { UploadStatus, TaskStatus } from '../../domain/status.js';
 
@@ -17,6 +25,8 @@ export interface UploadRow {
   last_completed_at: number | null;
   watch: number;
   completed_at: number | null;
+  if_exists: string;
+  listed_at: number | null;
 }
 
 export interface TaskRow {
@@ -40,6 +50,7 @@ export interface TaskRow {
   uploaded_size: number | null;
   stream_refused: number;
   hash_first: number;
+  skipped: string | null;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -79,6 +90,12 @@ export interface TaskCountRow {
 
 // The CHECK constraints make these failures impossible unless the file was edited by hand; they
 // replace a cast, so that such a file is reported instead of flowing through the engine.
+function ifExists(value: string): IfExists {
+  const known: readonly string[] = IF_EXISTS_CHOICES;
+  if (!known.includes(value)) throw new Error(`unknown if_exists '${value}' in uploads`);
+  return value as IfExists;
+}
+
 function uploadStatus(value: string): UploadStatus {
   if (!isUploadStatus(value)) throw new Error(`unknown upload status '${value}' in uploads`);
   return value;
@@ -108,6 +125,8 @@ export function toUpload(row: UploadRow): Upload {
     lastCompletedAt: row.last_completed_at,
     watch: row.watch === 1,
     completedAt: row.completed_at,
+    ifExists: ifExists(row.if_exists),
+    listedAt: row.listed_at,
   };
 }
 
@@ -133,6 +152,7 @@ export function toFileTask(row: TaskRow): FileTask {
     uploadedSize: row.uploaded_size,
     streamRefused: row.stream_refused === 1,
     hashFirst: row.hash_first === 1,
+    skipped: row.skipped,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,

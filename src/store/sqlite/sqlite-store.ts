@@ -5,8 +5,10 @@ import type { Database, Statement } from 'better-sqlite3';
 import type {
   CompletedUpload,
   EpochMs,
+  ExistingObject,
   FileReadiness,
   FileTask,
+  ListedObject,
   MultipartState,
   NewUpload,
   ObservedFile,
@@ -34,6 +36,7 @@ import type { MultipartQueries } from './multipart.js';
 import type { PathLock } from './path-lock.js';
 import { queueQueries } from './queue.js';
 import type { QueueQueries } from './queue.js';
+import { existingObjectQueries, type ExistingObjectQueries } from './existing-objects.js';
 import { uploadQueries } from './uploads.js';
 import type { UploadQueries } from './uploads.js';
 import { taskQueries } from './tasks.js';
@@ -69,6 +72,7 @@ export class SqliteStore implements Store {
   private readonly queue: QueueQueries;
   private readonly multiparts: MultipartQueries;
   private readonly audit: AuditQueries;
+  private readonly existing: ExistingObjectQueries;
   private readonly selectOne: Statement<[], number>;
   private readonly completeAndForgetMultipart: (
     taskId: number,
@@ -92,6 +96,7 @@ export class SqliteStore implements Store {
     this.queue = queueQueries(db);
     this.multiparts = multipartQueries(db);
     this.audit = auditQueries(db);
+    this.existing = existingObjectQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
     // nor its upload an error about it.
@@ -101,6 +106,7 @@ export class SqliteStore implements Store {
         this.multiparts.delete(taskId);
         this.uploads.forgetErrorOfTask(taskId, now);
         this.uploads.markCompletion(taskId, now);
+        this.existing.forgetKeyOf(taskId);
       }
       return completed;
     });
@@ -130,11 +136,24 @@ export class SqliteStore implements Store {
   }
 
   async completeUpload(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.complete(uploadId, now)));
+    return this.runKept(() =>
+      withSyncedCommit(this.db, () => this.ending(uploadId, () => this.uploads.complete(uploadId, now))),
+    );
   }
 
   async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.runKept(() => withSyncedCommit(this.db, () => this.uploads.cancel(uploadId, now)));
+    return this.runKept(() =>
+      withSyncedCommit(this.db, () => this.ending(uploadId, () => this.uploads.cancel(uploadId, now))),
+    );
+  }
+
+  /** An upload that uploads nothing more needs its listing no more: forgotten in the same transaction. */
+  private ending(uploadId: string, end: () => boolean): boolean {
+    return this.db.transaction(() => {
+      const ended = end();
+      if (ended) this.existing.forget(uploadId);
+      return ended;
+    })();
   }
 
   async setUploadError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
@@ -237,6 +256,23 @@ export class SqliteStore implements Store {
 
   async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
     return this.run(() => this.audit.requeueCompleted(taskId, requeue, now));
+  }
+
+  // --- existing objects
+  async beginListing(uploadId: string): Promise<void> {
+    this.run(() => this.existing.begin(uploadId));
+  }
+
+  async recordExistingObjects(uploadId: string, objects: readonly ListedObject[]): Promise<void> {
+    this.run(() => this.existing.record(uploadId, objects));
+  }
+
+  async finishListing(uploadId: string, now: EpochMs): Promise<void> {
+    this.run(() => this.existing.finish(uploadId, now));
+  }
+
+  async getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined> {
+    return this.run(() => this.existing.get(uploadId, key));
   }
 
   // --- multipart progress of a task

@@ -129,11 +129,13 @@ export function taskQueries(db: Database) {
   // A completed task holds the version that was uploaded (a streamed file's settled one), counts
   // its whole size as uploaded, and the errors of earlier attempts are no longer news; its next
   // version may be streamed again.
-  const completeRunningTask = db.prepare<CompletedUpload & { taskId: number; now: EpochMs }>(`
+  const completeRunningTask = db.prepare<
+    Omit<CompletedUpload, 'skipped'> & { skipped: string | null; taskId: number; now: EpochMs }
+  >(`
     UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, ino = @ino,
                           ctime_ms = @ctimeMs, bytes_uploaded = @size,
                           etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
-                          stream_refused = 0, hash_first = 0,
+                          skipped = @skipped, stream_refused = 0, hash_first = 0,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
@@ -256,7 +258,8 @@ export function taskQueries(db: Database) {
 
     complete(taskId: number, upload: CompletedUpload, now: EpochMs): boolean {
       const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = upload;
-      const values = { taskId, etag, validation, sha256, size, mtimeMs, ino, ctimeMs, now };
+      const skipped = upload.skipped ?? null;
+      const values = { taskId, etag, validation, sha256, size, mtimeMs, ino, ctimeMs, skipped, now };
       return completeRunningTask.run(values).changes === 1;
     },
 

@@ -1,7 +1,14 @@
 // Uploads: their statements, prepared once, and the operations built on them.
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
-import type { EpochMs, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
+import type {
+  EpochMs,
+  IfExists,
+  NewUpload,
+  UploadCounts,
+  UploadTotals,
+  Upload,
+} from '../../domain/model.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
@@ -15,10 +22,14 @@ interface UploadChange {
 export type UploadQueries = ReturnType<typeof uploadQueries>;
 
 export function uploadQueries(db: Database) {
-  const insertUpload = db.prepare<Omit<NewUpload, 'watch'> & { watch: number; now: EpochMs }, UploadRow>(`
+  const insertUpload = db.prepare<
+    Omit<NewUpload, 'watch' | 'ifExists'> & { watch: number; ifExists: IfExists; now: EpochMs },
+    UploadRow
+  >(`
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
-                         status, created_at, updated_at, last_error, watch)
-    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL, @watch)
+                         status, created_at, updated_at, last_error, watch, if_exists)
+    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL,
+            @watch, @ifExists)
     RETURNING *`);
 
   const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
@@ -113,6 +124,7 @@ export function uploadQueries(db: Database) {
           destinationPrefix: upload.destinationPrefix,
           pattern: upload.pattern,
           watch: upload.watch === false ? 0 : 1,
+          ifExists: upload.ifExists ?? 'overwrite',
           now,
         });
         if (row === undefined) throw new Error(`inserting upload '${upload.uploadId}' returned no row`);

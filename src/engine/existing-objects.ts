@@ -1,0 +1,179 @@
+// What is already at a file's key the first time an upload sends it (if_exists other than
+// 'overwrite'). When such an upload is watched, the objects under its prefix are listed, a page at
+// a time, into the store (memory holds one page however many objects there are); a file whose key
+// the listing has passed is looked up there, one that appeared after the listing was complete is
+// asked with a HEAD. A file claimed before the listing reaches its key waits for it: listing takes
+// a request per 1,000 keys, a HEAD one per file.
+import type { FileTask, Upload } from '../domain/model.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import { describeS3Error, isAbortError, S3RequestError } from '../transfer/errors.js';
+import type { ExistingAtKey } from '../transfer/existing-object.js';
+import type { ObjectAuditor } from '../transfer/object-audit.js';
+import { normalizePrefix } from '../domain/object-key.js';
+
+export interface ExistingObjectsOptions {
+  store: Store;
+  auditor: Pick<ObjectAuditor, 'listObjects' | 'headObject'>;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Where one upload's listing stands while it runs. */
+interface Listing {
+  /** The last key recorded (UTF-8, the order S3 lists in); undefined before the first page. */
+  passed: Buffer | undefined;
+  state: 'listing' | 'done' | 'failed';
+  abort: AbortController;
+  /** Woken after each page and at the end. */
+  waiters: Set<() => void>;
+}
+
+/** The listing could not be finished: the files it has not reached are asked with a HEAD. */
+const LISTING_FAILED_NOTE =
+  'could not list the objects already under the prefix; each file is checked with a HEAD instead';
+
+/** S3 refused to tell what is at a key: with if_exists skip the file may not be sent over it. */
+export class ExistingObjectUnknownError extends Error {
+  override readonly name = 'ExistingObjectUnknownError';
+}
+
+export class ExistingObjects {
+  private readonly listings = new Map<string, Listing>();
+  /** Uploads already told (in the log) that a HEAD was refused: once each. */
+  private readonly headRefusalLogged = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: ExistingObjectsOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Lists the prefix of an upload that compares and has no complete listing yet. */
+  watch(upload: Upload): void {
+    if (upload.ifExists === 'overwrite' || upload.listedAt !== null) return;
+    if (this.listings.has(upload.uploadId)) return;
+    const listing: Listing = {
+      passed: undefined,
+      state: 'listing',
+      abort: new AbortController(),
+      waiters: new Set(),
+    };
+    this.listings.set(upload.uploadId, listing);
+    void this.list(upload, listing);
+  }
+
+  /** The upload is watched no more (cancelled, completed, the engine stopping). */
+  forget(uploadId: string): void {
+    const listing = this.listings.get(uploadId);
+    if (!listing) return;
+    this.listings.delete(uploadId);
+    listing.abort.abort(new Error('the upload is watched no more'));
+    this.wake(listing);
+  }
+
+  stop(): void {
+    for (const uploadId of [...this.listings.keys()]) this.forget(uploadId);
+  }
+
+  /**
+   * What is at the task's key, for the uploader to decide on; undefined when nothing is to be
+   * compared (if_exists overwrite, a file this upload sent before, or no object there). Waits
+   * for the listing to reach the key. Throws what S3 answered when it could not tell.
+   */
+  async lookup(upload: Upload, task: FileTask, signal: AbortSignal): Promise<ExistingAtKey | undefined> {
+    if (upload.ifExists === 'overwrite' || task.etag !== null) return undefined;
+    const ifExists = upload.ifExists;
+    if (await this.listed(upload, task, signal)) {
+      const object = await this.options.store.getExistingObject(upload.uploadId, task.objectKey);
+      return object && { object, listed: true, ifExists };
+    }
+    try {
+      const object = await this.options.auditor.headObject(upload.destinationBucket, task.objectKey, signal);
+      return object && { object, listed: false, ifExists };
+    } catch (error) {
+      if (isAbortError(error) || !isRefused(error)) throw error;
+      const reason = describeS3Error(error);
+      if (ifExists === 'skip') {
+        throw new ExistingObjectUnknownError(
+          `cannot tell whether an object is already at the key (${reason}); with if_exists skip the file is not sent over one: allow s3:GetObject, or use if_exists overwrite`,
+        );
+      }
+      if (!this.headRefusalLogged.has(upload.uploadId)) {
+        this.headRefusalLogged.add(upload.uploadId);
+        this.options.logger.warn(
+          { uploadId: upload.uploadId, key: task.objectKey, reason },
+          'cannot tell what is already at the keys (HEAD refused); the files are sent without comparing',
+        );
+      }
+      return undefined;
+    }
+  }
+
+  /** Whether the listing tells about the task's key: it passed the key, or was complete before the file was known. */
+  private async listed(upload: Upload, task: FileTask, signal: AbortSignal): Promise<boolean> {
+    const listing = this.listings.get(upload.uploadId);
+    if (!listing) return upload.listedAt !== null && task.createdAt <= upload.listedAt;
+    const key = Buffer.from(task.objectKey);
+    for (;;) {
+      if (listing.state === 'failed') return listing.passed !== undefined && key.compare(listing.passed) <= 0;
+      // Those waiting were claimed, so known, before the listing was complete.
+      if (listing.state === 'done') return true;
+      if (listing.passed !== undefined && key.compare(listing.passed) <= 0) return true;
+      if (signal.aborted) throw signal.reason;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          listing.waiters.delete(wake);
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        listing.waiters.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  private async list(upload: Upload, listing: Listing): Promise<void> {
+    const { store, auditor, logger } = this.options;
+    const { uploadId, destinationBucket: bucket } = upload;
+    const prefix = normalizePrefix(upload.destinationPrefix);
+    const log = logger.child({ uploadId, bucket, prefix });
+    const startedAt = this.now();
+    let objects = 0;
+    let pages = 0;
+    try {
+      await store.beginListing(uploadId);
+      const keyPrefix = prefix === '' ? '' : `${prefix}/`;
+      for await (const page of auditor.listObjects(bucket, keyPrefix, listing.abort.signal)) {
+        await store.recordExistingObjects(uploadId, page);
+        objects += page.length;
+        pages++;
+        const last = page.at(-1);
+        if (last) listing.passed = Buffer.from(last.key);
+        this.wake(listing);
+      }
+      await store.finishListing(uploadId, this.now());
+      listing.state = 'done';
+      log.info(
+        { objects, pages, durationMs: this.now() - startedAt },
+        'listed the objects already under the prefix',
+      );
+    } catch (error) {
+      if (listing.abort.signal.aborted) return;
+      listing.state = 'failed';
+      log.warn({ err: error, objects, pages }, `${LISTING_FAILED_NOTE}: ${describeS3Error(error)}`);
+    } finally {
+      // Later lookups go by the upload's listedAt: a file first known after it is asked with a HEAD.
+      if (this.listings.get(uploadId) === listing) this.listings.delete(uploadId);
+      this.wake(listing);
+    }
+  }
+
+  private wake(listing: Listing): void {
+    for (const wake of [...listing.waiters]) wake();
+  }
+}
+
+/** S3 answered, and would not tell (403 on a write-only policy). */
+function isRefused(error: unknown): boolean {
+  return error instanceof S3RequestError && (error.httpStatus === 403 || error.code === 'AccessDenied');
+}
