@@ -20,6 +20,7 @@ export interface FileItem {
   last_error: string | null;
   etag: string | null;
   validation: string | null;
+  skipped: string | null;
   ready_at: string | null;
 }
 

@@ -1,0 +1,231 @@
+// What an upload does with objects already at its files' keys (if_exists), as `aws s3 sync` and
+// `rclone copy` compare before they send: a bucket filled by another client (the AWS SDK, with its
+// own part size), then uploads over it, every request counted at a proxy in front of the test S3
+// server. A real service.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { startFaultProxy, type FaultProxy, type S3Operation } from '../support/fault-proxy.js';
+import { waitFor } from '../support/poll.js';
+import { createTestBucket, deleteBucket, getObjectBytes, testS3, testS3Client } from '../support/s3.js';
+import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
+import { makeTempDir, removeTempDir } from '../support/temp-tree.js';
+import { createUpload, fileItems, waitForCompleted } from '../support/upload-api.js';
+
+const MiB = 1024 * 1024;
+/** The SDK's part size here, unlike the service's (8 MiB): the comparison must find it out. */
+const OTHER_PART_SIZE = 5 * MiB;
+
+let s3: S3Client;
+let work: string;
+let proxy: FaultProxy;
+let bucket: string;
+
+before(async () => {
+  s3 = testS3Client();
+  work = await makeTempDir('e2e-if-exists');
+  proxy = await startFaultProxy(testS3().endpoint);
+  bucket = await createTestBucket(s3, 'if-exists');
+});
+
+after(async () => {
+  await deleteBucket(s3, bucket);
+  await proxy.close();
+  await removeTempDir(work);
+  s3.destroy();
+});
+
+afterEach(async () => {
+  assert.equal(await killAllServices(), 0, 'a test left a service process running');
+});
+
+/** A multipart object as another client puts it: parts of OTHER_PART_SIZE. */
+async function putMultipart(key: string, content: Buffer): Promise<void> {
+  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const parts = [];
+  for (let offset = 0, number = 1; offset < content.length; offset += OTHER_PART_SIZE, number++) {
+    const part = await s3.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: created.UploadId,
+        PartNumber: number,
+        Body: content.subarray(offset, offset + OTHER_PART_SIZE),
+      }),
+    );
+    parts.push({ PartNumber: number, ETag: part.ETag });
+  }
+  await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: created.UploadId,
+      MultipartUpload: { Parts: parts },
+    }),
+  );
+}
+
+interface Run {
+  folder: string;
+  prefix: string;
+  /** The local content of each file, by name. */
+  files: Map<string, Buffer>;
+}
+
+/**
+ * A folder and, under `prefix`, what another client put before: the same single-part and multipart
+ * objects, one of the same size with other bytes, one of another size; one file has no object.
+ */
+async function prefilled(label: string): Promise<Run> {
+  const folder = path.join(work, label);
+  const prefix = label;
+  const files = new Map<string, Buffer>([
+    ['same.txt', randomBytes(1000)],
+    ['sub/same-multipart.bin', randomBytes(12 * MiB + 3)],
+    ['changed.txt', randomBytes(1000)],
+    ['resized.txt', randomBytes(1000)],
+    ['missing.txt', randomBytes(1000)],
+  ]);
+  for (const [name, content] of files) {
+    await mkdir(path.dirname(path.join(folder, name)), { recursive: true });
+    await writeFile(path.join(folder, name), content);
+  }
+  const put = (name: string, body: Buffer) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${name}`, Body: body }));
+  await put('same.txt', files.get('same.txt') ?? Buffer.alloc(0));
+  await putMultipart(
+    `${prefix}/sub/same-multipart.bin`,
+    files.get('sub/same-multipart.bin') ?? Buffer.alloc(0),
+  );
+  await put('changed.txt', randomBytes(1000));
+  await put('resized.txt', randomBytes(999));
+  return { folder, prefix, files };
+}
+
+/** The requests of one operation the proxy saw for keys under the prefix, by key (without the prefix). */
+function requestsUnder(prefix: string, operations: readonly S3Operation[]): string[] {
+  const start = `/${bucket}/${prefix}/`;
+  return proxy.log
+    .filter((record) => operations.includes(record.operation) && record.path.startsWith(start))
+    .map((record) => decodeURIComponent(record.path.slice(start.length)))
+    .sort();
+}
+
+const SENDING: readonly S3Operation[] = ['PutObject', 'CreateMultipartUpload', 'UploadPart'];
+
+async function objectsMatch(run: Run): Promise<void> {
+  for (const [name, content] of run.files) {
+    const stored = await getObjectBytes(s3, bucket, `${run.prefix}/${name}`);
+    assert.ok(stored.equals(content), `${name} in S3 is the file`);
+  }
+}
+
+async function oneShot(service: ServiceProcess, run: Run, ifExists?: string): Promise<string> {
+  const uploadId = await createUpload(service, {
+    source_folder: run.folder,
+    destination_bucket: bucket,
+    destination_prefix: run.prefix,
+    watch: false,
+    ...(ifExists === undefined ? {} : { if_exists: ifExists }),
+  });
+  await waitFor(
+    async () => {
+      const details = await api<{ status: string }>(service, 'GET', `/uploads/${uploadId}`);
+      return details.body.status === 'completed';
+    },
+    { timeoutMs: 30_000, intervalMs: 100, message: `${uploadId} completed` },
+  );
+  return uploadId;
+}
+
+describe('if_exists', () => {
+  it('skip_identical (the default) sends only what differs; skip leaves every object; overwrite sends all', async () => {
+    const identical = await prefilled('identical');
+    const skip = await prefilled('skip');
+    const overwrite = await prefilled('overwrite');
+    proxy.resetStats();
+    const service = await startService({
+      databaseFile: path.join(work, 'modes.db'),
+      s3Endpoint: proxy.endpoint,
+    });
+
+    const identicalId = await oneShot(service, identical);
+    // Identical objects cost no request that sends bytes; the changed, resized and missing ones are sent.
+    assert.deepEqual(requestsUnder('identical', SENDING), ['changed.txt', 'missing.txt', 'resized.txt']);
+    await objectsMatch(identical);
+    const skipped = (await fileItems(service, identicalId)).filter((file) => file.skipped !== null);
+    assert.deepEqual(skipped.map((file) => [file.relative_path, file.skipped, file.status]).sort(), [
+      ['same.txt', 'already in S3', 'completed'],
+      ['sub/same-multipart.bin', 'already in S3', 'completed'],
+    ]);
+    // Found by the listing, not by a HEAD per file: only the changed object of the same size is
+    // asked once more, for the SHA-256 this service would have stored in its metadata.
+    assert.equal(requestsUnder('identical', ['HeadObject']).join(), 'changed.txt');
+    assert.ok(proxy.log.some((record) => record.operation === 'ListObjectsV2'));
+
+    await oneShot(service, skip, 'skip');
+    assert.deepEqual(requestsUnder('skip', SENDING), ['missing.txt']);
+
+    await oneShot(service, overwrite, 'overwrite');
+    const sent = requestsUnder('overwrite', ['PutObject', 'CreateMultipartUpload']);
+    assert.deepEqual(sent, [
+      'changed.txt',
+      'missing.txt',
+      'resized.txt',
+      'same.txt',
+      'sub/same-multipart.bin',
+    ]);
+    await objectsMatch(overwrite);
+    assert.equal(await service.stop(), 0);
+  });
+
+  it('a file that appears after the listing is compared by a HEAD, by the SHA-256 this service stored', async () => {
+    const folder = path.join(work, 'late');
+    await mkdir(folder, { recursive: true });
+    const content = randomBytes(2000);
+    const service = await startService({
+      databaseFile: path.join(work, 'late.db'),
+      s3Endpoint: proxy.endpoint,
+    });
+    // A first upload puts the object, with its SHA-256 in the metadata; it is then cancelled.
+    await writeFile(path.join(folder, 'run.log'), content);
+    const first = await createUpload(service, {
+      source_folder: folder,
+      destination_bucket: bucket,
+      destination_prefix: 'late',
+    });
+    await waitForCompleted(service, first, 1);
+    assert.equal((await api(service, 'DELETE', `/uploads/${first}`)).status, 200);
+
+    // Created again (a lost database, say): the folder is empty at first, the file comes later.
+    await mkdir(path.join(work, 'late-again'), { recursive: true });
+    const again = await createUpload(service, {
+      source_folder: path.join(work, 'late-again'),
+      destination_bucket: bucket,
+      destination_prefix: 'late',
+    });
+    await waitFor(
+      async () =>
+        (await api<{ listed_at: string | null }>(service, 'GET', `/uploads/${again}`)).body.listed_at !==
+        null,
+      { timeoutMs: 10_000, message: 'the listing complete' },
+    );
+    proxy.resetStats();
+    await writeFile(path.join(work, 'late-again', 'run.log'), content);
+    await waitForCompleted(service, again, 1);
+    const [file] = await fileItems(service, again);
+    assert.equal(file?.skipped, 'already in S3');
+    assert.equal(requestsUnder('late', ['HeadObject']).join(), 'run.log');
+    assert.deepEqual(requestsUnder('late', SENDING), []);
+    assert.equal(await service.stop(), 0);
+  });
+});
