@@ -10,6 +10,7 @@
 //   scale    200,000 files of 1 KiB: tasks known, memory, idle CPU, rescan  (service; see scale.ts)
 //   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
 //   observe  small and large with metrics, events and the dashboard off, then on: CPU of each (observe.ts)
+//   existing 10,000 files already in the bucket, uploaded again: seconds and requests   (service, aws sync, rclone)
 //
 //   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
 //   LATENCY_FILES=200                       files in latency (one a second)
@@ -18,6 +19,7 @@
 //   OBSERVE_MODES=off,on                    observe's modes, of off, metrics, events, on (observe.ts)
 //   OBSERVE_SCENARIOS=small,large           observe's uploads
 //   OBSERVE_S3=memory                       observe's endpoint: memory (bench/memory-s3.ts) or swift
+//   EXISTING_FILES=10000                    files in existing
 //
 // It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the compiled service as users do
 // (its own process and SQLite file, default settings but where a scenario says), and, when rclone
@@ -44,6 +46,7 @@ import {
   type ObserveEndpoint,
   type ObserveResult,
 } from './observe.js';
+import { EXISTING, existingTable, runExisting, type ExistingResult } from './existing.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -60,7 +63,7 @@ import {
   type TransferScenario,
 } from './transfer.js';
 
-const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale', 'observe'] as const;
+const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale', 'observe', 'existing'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface Results {
@@ -74,6 +77,7 @@ interface Results {
     scale?: ScaleResult;
     sdk?: SdkFigure[];
     observe?: ObserveResult;
+    existing?: ExistingResult;
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -195,6 +199,20 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
           'METRICS_ENABLED=false and no client. metrics: the defaults, /metrics scraped every second. events: ' +
           "and a client reading /events. on: and the dashboard open in chromium. The CPU is the service's " +
           'own, from /proc, from POST /uploads until every file is completed, after a warm-up upload.',
+      );
+    }
+    case 'existing': {
+      console.log(`\nexisting: ${EXISTING.describe}`);
+      const result = await runExisting(context.work, context.server, context.peers);
+      context.results.scenarios.existing = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        existingTable(result),
+        `The bucket filled first by the service (${result.fillSeconds.toFixed(1)} s), then each tool on the same ` +
+          'folder: the service as a new one-shot upload (if_exists skip_identical), `aws s3 sync`, `rclone copy`, ' +
+          "at their defaults. Requests counted at a proxy in front of the S3 server; CPU: the tool's own.",
       );
     }
     case 'scale': {

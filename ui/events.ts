@@ -33,7 +33,10 @@ export type ServiceEvent =
     }
   | { type: 'file.started'; data: FileFacts & { key: string; size: number } }
   | { type: 'file.progress'; data: FileFacts & { bytes_uploaded: number; size: number } }
-  | { type: 'file.completed'; data: FileFacts & { key: string; size: number; bytes_sent: number } }
+  | {
+      type: 'file.completed';
+      data: FileFacts & { key: string; size: number; bytes_sent: number; skipped: string | null };
+    }
   | { type: 'file.failed'; data: FileFacts & { key: string; message: string } };
 
 export type FileEvent = Extract<ServiceEvent, { type: `file.${string}` }>;

@@ -28,6 +28,10 @@ const FIELDS = {
     description:
       'Bytes sent over the wire for it in this run: 0 when nothing had to be sent (its content was already in S3).',
   }),
+  skipped: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'Why it was not sent, as `skipped` of the file says (an object was already at its key); null when it was uploaded.',
+  }),
   message: Type.String({ description: 'Why it failed, as `last_error` of the file says.' }),
   phase: phase('The phase now, as `progress.phase` of GET /uploads/{upload_id}.'),
   previous_phase: Type.Union([phase('The phase before.'), Type.Null()], {
@@ -113,9 +117,9 @@ export const EVENT_TYPES = {
     example: { ...FILE, bytes_uploaded: 524288, size: 1048576, at: AT },
   },
   'file.completed': {
-    description: 'A file was uploaded and checked.',
-    data: data('upload_id', 'task_id', 'path', 'key', 'size', 'bytes_sent', 'at'),
-    example: { ...FILE, key: KEY, size: 1048576, bytes_sent: 1048576, at: AT },
+    description: 'A file was uploaded and checked, or found already in S3 (`skipped`).',
+    data: data('upload_id', 'task_id', 'path', 'key', 'size', 'bytes_sent', 'skipped', 'at'),
+    example: { ...FILE, key: KEY, size: 1048576, bytes_sent: 1048576, skipped: null, at: AT },
   },
   'file.failed': {
     description:
@@ -181,7 +185,14 @@ export function wireEvent(event: ServiceEvent): WireEvent {
     case 'file.completed':
       return {
         type: event.type,
-        data: { ...fileFacts(event), key: event.key, size: event.size, bytes_sent: event.bytesSent, at },
+        data: {
+          ...fileFacts(event),
+          key: event.key,
+          size: event.size,
+          bytes_sent: event.bytesSent,
+          skipped: event.skipped,
+          at,
+        },
       };
     case 'file.failed':
       return {

@@ -189,7 +189,7 @@ export interface paths {
      *     - `upload.scanned`: A full scan of an upload's folder ended. Data: `upload_id`, `kind`, `files_seen`, `files_changed`, `duration_ms`, `error`, `at`.
      *     - `file.started`: An attempt to upload a file started. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `at`.
      *     - `file.progress`: More of a file is in S3: at most about 4 a second per file. Data: `upload_id`, `task_id`, `path`, `bytes_uploaded`, `size`, `at`.
-     *     - `file.completed`: A file was uploaded and checked. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `bytes_sent`, `at`.
+     *     - `file.completed`: A file was uploaded and checked, or found already in S3 (`skipped`). Data: `upload_id`, `task_id`, `path`, `key`, `size`, `bytes_sent`, `skipped`, `at`.
      *     - `file.failed`: An attempt to upload a file failed, and why; it is tried again after its requeue (`ready_at` of the file) or on POST /uploads/{upload_id}/retry. Data: `upload_id`, `task_id`, `path`, `key`, `message`, `at`.
      *
      *     Fields:
@@ -200,6 +200,7 @@ export interface paths {
      *     - `size`: Size in bytes of the file version uploaded (so far, for a file still being written).
      *     - `bytes_uploaded`: Bytes of the file S3 confirmed so far.
      *     - `bytes_sent`: Bytes sent over the wire for it in this run: 0 when nothing had to be sent (its content was already in S3).
+     *     - `skipped`: Why it was not sent, as `skipped` of the file says (an object was already at its key); null when it was uploaded.
      *     - `message`: Why it failed, as `last_error` of the file says.
      *     - `phase`: The phase now, as `progress.phase` of GET /uploads/{upload_id}.
      *     - `previous_phase`: The phase before; null for the first phase told since the service started watching the upload.
@@ -1797,7 +1798,7 @@ export interface operations {
            *
            *     id: 57
            *     event: file.completed
-           *     data: {"upload_id":"run-7","task_id":12,"path":"lane1/a.fastq.gz","key":"runs/lane1/a.fastq.gz","size":1048576,"bytes_sent":1048576,"at":"2026-12-04T12:00:00.000Z"}
+           *     data: {"upload_id":"run-7","task_id":12,"path":"lane1/a.fastq.gz","key":"runs/lane1/a.fastq.gz","size":1048576,"bytes_sent":1048576,"skipped":null,"at":"2026-12-04T12:00:00.000Z"}
            */
           'text/event-stream': string;
         };

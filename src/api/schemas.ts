@@ -201,7 +201,7 @@ const uploadProperties = {
   }),
   listed_at: nullable(
     Type.String({ format: 'date-time' }),
-    'When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).',
+    'When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).',
     EXAMPLE_TIME,
   ),
   created_at: time('When the upload was created.'),

@@ -87,6 +87,7 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
         `${upload.source_folder}  pattern ${upload.pattern}${upload.watch ? '' : '  (once, not watched)'}`,
       ],
       ['destination', s3Url(upload.destination_bucket, upload.destination_prefix)],
+      ['if exists', ifExistsSummary(upload)],
       [
         'files',
         `${files.completed}/${files.total} completed, ${files.pending} pending, ${files.in_progress} uploading, ${files.failed} failed`,
@@ -100,6 +101,12 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
     ]).map((line) => `  ${line}`),
   ];
   return lines;
+}
+
+function ifExistsSummary(upload: UploadDetailsReply): string {
+  if (upload.if_exists === 'overwrite') return 'overwrite';
+  const listing = upload.listed_at === null ? 'listing what S3 holds' : `listed ${upload.listed_at}`;
+  return `${upload.if_exists}  (${listing})`;
 }
 
 function scanSummary(scan: UploadDetailsReply['last_scan']): string {

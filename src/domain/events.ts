@@ -54,6 +54,8 @@ export type ServiceEvent =
       size: number;
       bytesSent: number;
       method: UploadMethod;
+      /** Why it was not sent (method 'skipped'); null otherwise. */
+      skipped: string | null;
     })
   /** size: of the file version that failed. */
   | (FileFacts & { type: 'file.failed'; key: string; size: number; message: string });

@@ -28,8 +28,8 @@ export interface Upload {
   /** What is done with an object already at a file's key when the file is first sent (see IfExists). */
   ifExists: IfExists;
   /**
-   * When the listing of the existing objects under the prefix was complete; null while it is not
-   * (or never needed: ifExists 'overwrite').
+   * When the listing of the existing objects under the prefix began, once it is complete (objects
+   * put since may be missing from it); null while it is not, or never needed (ifExists 'overwrite').
    */
   listedAt: EpochMs | null;
 }

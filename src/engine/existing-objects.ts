@@ -1,9 +1,11 @@
 // What is already at a file's key the first time an upload sends it (if_exists other than
 // 'overwrite'). When such an upload is watched, the objects under its prefix are listed, a page at
-// a time, into the store (memory holds one page however many objects there are); a file whose key
-// the listing has passed is looked up there, one that appeared after the listing was complete is
-// asked with a HEAD. A file claimed before the listing reaches its key waits for it: listing takes
-// a request per 1,000 keys, a HEAD one per file.
+// a time, into the store (memory holds one page however many objects there are). A file last
+// modified before the listing began is looked up there, once the listing has passed its key (a
+// file claimed before waits for it: a listing costs a request per 1,000 keys, a HEAD one per file).
+// A file modified since may have been uploaded by another client since, and is asked with a HEAD.
+// A wrong guess either way costs a request or a file sent again, never a file left out: only a
+// file whose object was listed or HEAD'ed is ever skipped.
 import type { FileTask, Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -21,6 +23,8 @@ export interface ExistingObjectsOptions {
 
 /** Where one upload's listing stands while it runs. */
 interface Listing {
+  /** When it began: objects put since may be missing from it. */
+  startedAt: number;
   /** The last key recorded (UTF-8, the order S3 lists in); undefined before the first page. */
   passed: Buffer | undefined;
   state: 'listing' | 'done' | 'failed';
@@ -53,6 +57,7 @@ export class ExistingObjects {
     if (upload.ifExists === 'overwrite' || upload.listedAt !== null) return;
     if (this.listings.has(upload.uploadId)) return;
     const listing: Listing = {
+      startedAt: this.now(),
       passed: undefined,
       state: 'listing',
       abort: new AbortController(),
@@ -109,14 +114,14 @@ export class ExistingObjects {
     }
   }
 
-  /** Whether the listing tells about the task's key: it passed the key, or was complete before the file was known. */
+  /** Whether the listing tells about the task's key: the file is older than it, and it passed the key. */
   private async listed(upload: Upload, task: FileTask, signal: AbortSignal): Promise<boolean> {
     const listing = this.listings.get(upload.uploadId);
-    if (!listing) return upload.listedAt !== null && task.createdAt <= upload.listedAt;
+    if (!listing) return upload.listedAt !== null && task.mtimeMs < upload.listedAt;
+    if (task.mtimeMs >= listing.startedAt) return false;
     const key = Buffer.from(task.objectKey);
     for (;;) {
       if (listing.state === 'failed') return listing.passed !== undefined && key.compare(listing.passed) <= 0;
-      // Those waiting were claimed, so known, before the listing was complete.
       if (listing.state === 'done') return true;
       if (listing.passed !== undefined && key.compare(listing.passed) <= 0) return true;
       if (signal.aborted) throw signal.reason;
@@ -137,7 +142,7 @@ export class ExistingObjects {
     const { uploadId, destinationBucket: bucket } = upload;
     const prefix = normalizePrefix(upload.destinationPrefix);
     const log = logger.child({ uploadId, bucket, prefix });
-    const startedAt = this.now();
+    const { startedAt } = listing;
     let objects = 0;
     let pages = 0;
     try {
@@ -151,7 +156,7 @@ export class ExistingObjects {
         if (last) listing.passed = Buffer.from(last.key);
         this.wake(listing);
       }
-      await store.finishListing(uploadId, this.now());
+      await store.finishListing(uploadId, startedAt);
       listing.state = 'done';
       log.info(
         { objects, pages, durationMs: this.now() - startedAt },
@@ -162,7 +167,7 @@ export class ExistingObjects {
       listing.state = 'failed';
       log.warn({ err: error, objects, pages }, `${LISTING_FAILED_NOTE}: ${describeS3Error(error)}`);
     } finally {
-      // Later lookups go by the upload's listedAt: a file first known after it is asked with a HEAD.
+      // Later lookups go by the upload's listedAt.
       if (this.listings.get(uploadId) === listing) this.listings.delete(uploadId);
       this.wake(listing);
     }

@@ -152,6 +152,7 @@ export class TaskRunner {
           size,
           bytesSent,
           method,
+          skipped: skipped ?? null,
           at: this.now(),
         });
       }

@@ -171,7 +171,6 @@ export class UploadMetrics {
     return series;
   }
 
-
   private forgetLater(uploadId: string): void {
     if (this.forgetTimers.has(uploadId)) return;
     const timer = setTimeout(() => {

@@ -155,8 +155,8 @@ export interface Store {
   beginListing(uploadId: string): Promise<void>;
   /** One page of the listing, in one transaction. */
   recordExistingObjects(uploadId: string, objects: readonly ListedObject[]): Promise<void>;
-  /** The listing is complete: listedAt = now. */
-  finishListing(uploadId: string, now: EpochMs): Promise<void>;
+  /** The listing that began at `startedAt` is complete: listedAt = startedAt. */
+  finishListing(uploadId: string, startedAt: EpochMs): Promise<void>;
   /**
    * The object the listing found at the key, until the key's task completes (the task's record
    * then says what is there); also forgotten when the upload is cancelled or completed.

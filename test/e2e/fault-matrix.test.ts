@@ -143,12 +143,14 @@ async function startCase(label: string, rules: (bucket: string) => FaultRule[]) 
     await writeRandomFile(path.join(source, relative), bytes);
   const faults: InjectedFault[] = rules(bucket).map((rule) => proxy.inject({ ...rule, bucket }));
   const startedAt = Date.now();
-  // The faults are for the files' requests: the check of the bucket at creation would meet them
-  // first (test/e2e/bucket-check.test.ts covers it), and add its request to the counts.
+  // The faults are for the files' requests: the check of the bucket at creation and the listing of
+  // what it holds would meet them first (test/e2e/bucket-check.test.ts and if-exists.test.ts cover
+  // those), and add their requests to the counts.
   const uploadId = await createUpload(service, {
     source_folder: source,
     destination_bucket: bucket,
     check_bucket: false,
+    if_exists: 'overwrite',
   });
   const current: Case = { label, bucket, source, uploadId, startedAt };
   return { faults, current };

@@ -48,7 +48,8 @@ const SAMPLES: { [T in ServiceEventType]: Extract<ServiceEvent, { type: T }> } =
     key: 'runs/lane1/a b.fastq.gz',
     size: 2048,
     bytesSent: 0,
-    method: 'unchanged',
+    method: 'skipped',
+    skipped: 'already in S3',
   },
   'file.failed': {
     type: 'file.failed',

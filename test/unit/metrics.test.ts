@@ -114,7 +114,15 @@ describe('metrics from the events', () => {
       { type: 'upload.created', uploadId: 'u1', at: T0 },
       { type: 'file.started', uploadId: 'u1', ...file, size: 100, attempt: 1 },
       { type: 'file.progress', uploadId: 'u1', ...file, bytesUploaded: 50, size: 100 },
-      { type: 'file.completed', uploadId: 'u1', ...file, size: 100, bytesSent: 100, method: 'single' },
+      {
+        type: 'file.completed',
+        uploadId: 'u1',
+        ...file,
+        size: 100,
+        bytesSent: 100,
+        method: 'single',
+        skipped: null,
+      },
       { type: 'file.started', uploadId: 'u1', ...file, taskId: 2, size: 30, attempt: 1 },
       { type: 'file.failed', uploadId: 'u1', ...file, taskId: 2, size: 30, message: 'AccessDenied' },
       { type: 'file.started', uploadId: 'u1', ...file, taskId: 2, size: 30, attempt: 2 },
@@ -126,8 +134,27 @@ describe('metrics from the events', () => {
         size: 30,
         bytesSent: 30,
         method: 'multipart',
+        skipped: null,
       },
-      { type: 'file.completed', uploadId: 'u2', ...file, size: 7, bytesSent: 0, method: 'unchanged' },
+      {
+        type: 'file.completed',
+        uploadId: 'u2',
+        ...file,
+        size: 7,
+        bytesSent: 0,
+        method: 'unchanged',
+        skipped: null,
+      },
+      {
+        type: 'file.completed',
+        uploadId: 'u2',
+        ...file,
+        taskId: 3,
+        size: 5,
+        bytesSent: 0,
+        method: 'skipped',
+        skipped: 'already in S3',
+      },
     ];
     for (const event of events) bus.publish(event);
     const families = await scrape(metrics);
@@ -150,8 +177,10 @@ describe('metrics from the events', () => {
         of('s3uploader_files_uploaded_total', 'u2'),
         of('s3uploader_files_skipped_total', 'u2', 'unchanged'),
         of('s3uploader_skipped_bytes_total', 'u2', 'unchanged'),
+        of('s3uploader_files_skipped_total', 'u2', 'already_in_s3'),
+        of('s3uploader_skipped_bytes_total', 'u2', 'already_in_s3'),
       ],
-      [0, 1, 7],
+      [0, 1, 7, 1, 5],
     );
     assert.equal(valueOf(families, 's3uploader_build_info', { version: '9.8.7' }), 1);
     metrics.stop();

@@ -51,8 +51,8 @@ describe('eta', () => {
       lastCompletedAt: 5000,
       watch: true,
       completedAt: null,
-    ifExists: 'overwrite',
-    listedAt: null,
+      ifExists: 'overwrite',
+      listedAt: null,
     };
     const counts: UploadCounts = {
       files: files({ pending: 1, failed: 1 }),

@@ -165,7 +165,9 @@ function FileRows({ items }: { items: FileTask[] }) {
                 )}
               </td>
               <td class="number">{file.attempts}</td>
-              <td class="message">{file.last_error ?? ''}</td>
+              <td class="message">
+                {file.last_error ?? (file.skipped === null ? '' : `not sent: ${file.skipped}`)}
+              </td>
               <td>{formatTime(file.completed_at ?? file.failed_at ?? file.updated_at)}</td>
             </tr>
           ))}
@@ -195,6 +197,7 @@ function applied(row: FileTask, event: FileEvent): FileTask {
         size: event.data.size,
         bytes_uploaded: event.data.size,
         last_error: null,
+        skipped: event.data.skipped,
         completed_at: event.data.at,
       };
     case 'file.failed':

@@ -15,6 +15,7 @@ import {
 import { waitUntilSettled } from '../wait.js';
 import type { ApiClient } from '../api-client.js';
 import type { UploadDetailsReply } from '../../api/schemas.js';
+import { IF_EXISTS_CHOICES, type IfExists } from '../../domain/model.js';
 
 /** How many failed files `status` lists with their messages; `files --status failed` has the rest. */
 const FAILED_FILES_SHOWN = 20;
@@ -47,6 +48,14 @@ export const registerUploadCommands: Register = (program, io, end) => {
       '--no-watch',
       'upload the files there now, once, and complete (default: watch the folder for new files until cancelled)',
     )
+    .addOption(
+      new Option(
+        '--if-exists <choice>',
+        "an object already at a file's key: skip_identical (not sent when the same), skip (never sent over), overwrite",
+      )
+        .choices(IF_EXISTS_CHOICES)
+        .default('skip_identical'),
+    )
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
@@ -58,6 +67,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
           allowOverlap?: boolean;
           checkBucket: boolean;
           watch: boolean;
+          ifExists: IfExists;
         },
         command: Command,
       ) => {
@@ -70,6 +80,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
           ...(options.allowOverlap ? { allow_overlap: true } : {}),
           ...(options.checkBucket ? {} : { check_bucket: false }),
           ...(options.watch ? {} : { watch: false }),
+          if_exists: options.ifExists,
         });
         await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
         end(EXIT.ok);

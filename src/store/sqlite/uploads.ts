@@ -1,14 +1,7 @@
 // Uploads: their statements, prepared once, and the operations built on them.
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
-import type {
-  EpochMs,
-  IfExists,
-  NewUpload,
-  UploadCounts,
-  UploadTotals,
-  Upload,
-} from '../../domain/model.js';
+import type { EpochMs, IfExists, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
