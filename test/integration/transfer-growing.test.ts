@@ -151,7 +151,11 @@ describe('uploading growing files against S3', () => {
     const added = randomBytes(7 * MiB + 11);
     await appendFile(filePath, added);
     counts.clear();
-    const previous = { size: firstUpload.size, etag: firstUpload.etag, sha256: sentContent(firstUpload).sha256 };
+    const previous = {
+      size: firstUpload.size,
+      etag: firstUpload.etag,
+      sha256: sentContent(firstUpload).sha256,
+    };
     const transfer = await transferFor(filePath, 'appended.bin', { stream: false, previous });
     const result = await uploader.upload(transfer, undefined, recorder().listener);
 

@@ -93,7 +93,11 @@ export async function removeBucket(client: S3Client, bucket: string): Promise<vo
 }
 
 /** What an upload that sent the file recorded: its SHA-256 and validation, which a skipped file may lack. */
-export function sentContent(result: UploadResult): { etag: string; validation: ValidationMethod; sha256: string } {
+export function sentContent(result: UploadResult): {
+  etag: string;
+  validation: ValidationMethod;
+  sha256: string;
+} {
   if (result.sha256 === null || result.validation === null) {
     throw new Error(`expected the file to be sent, but it was ${result.method}`);
   }
