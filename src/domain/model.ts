@@ -1,3 +1,4 @@
+import type { ObjectProperties } from './object-properties.js';
 import type { UploadPhase, UploadStatus, TaskStatus } from './status.js';
 
 /** Times are milliseconds since the epoch everywhere inside the service; the API renders them as ISO 8601. */
@@ -25,6 +26,8 @@ export interface Upload {
   watch: boolean;
   /** When a one-shot upload became completed; null otherwise. */
   completedAt: EpochMs | null;
+  /** What every object of the upload carries: storage class, encryption, metadata, tags. */
+  objectProperties: ObjectProperties;
 }
 
 export interface NewUpload {
@@ -35,6 +38,8 @@ export interface NewUpload {
   pattern: string;
   /** See Upload.watch; default true. */
   watch?: boolean;
+  /** Checked (see checkObjectProperties); default none. */
+  objectProperties?: ObjectProperties;
 }
 
 /** How the uploaded bytes were checked against what S3 stored. */

@@ -33,6 +33,7 @@ const UPLOAD_FIELDS = [
   'last_error',
   'watch',
   'completed_at',
+  'object_properties',
 ];
 
 interface Fixture {

@@ -1,6 +1,7 @@
 // Rows as SQLite returns them, and their mapping to the domain model: the one place that knows
 // both the column names and the field names.
 import type { FileTask, MultipartState, Upload, UploadedPart, ValidationMethod } from '../../domain/model.js';
+import { checkObjectProperties, type ObjectProperties } from '../../domain/object-properties.js';
 import { isUploadStatus, isTaskStatus } from '../../domain/status.js';
 import type { UploadStatus, TaskStatus } from '../../domain/status.js';
 
@@ -17,6 +18,11 @@ export interface UploadRow {
   last_completed_at: number | null;
   watch: number;
   completed_at: number | null;
+  storage_class: string | null;
+  sse: string | null;
+  sse_kms_key_id: string | null;
+  object_metadata: string;
+  object_tags: string;
 }
 
 export interface TaskRow {
@@ -94,6 +100,23 @@ function validationMethod(value: string | null): ValidationMethod | null {
   throw new Error(`unknown validation method '${value}' in file_tasks`);
 }
 
+// Checked again on the way out, like the statuses: a file edited by hand is reported, not sent to S3.
+function objectPropertiesOf(row: UploadRow): ObjectProperties {
+  try {
+    return checkObjectProperties({
+      storageClass: row.storage_class,
+      sse: row.sse,
+      sseKmsKeyId: row.sse_kms_key_id,
+      metadata: JSON.parse(row.object_metadata) as Record<string, string>,
+      tags: JSON.parse(row.object_tags) as Record<string, string>,
+    });
+  } catch (error) {
+    throw new Error(`upload '${row.upload_id}' has object properties S3 would refuse: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
 export function toUpload(row: UploadRow): Upload {
   return {
     uploadId: row.upload_id,
@@ -108,6 +131,7 @@ export function toUpload(row: UploadRow): Upload {
     lastCompletedAt: row.last_completed_at,
     watch: row.watch === 1,
     completedAt: row.completed_at,
+    objectProperties: objectPropertiesOf(row),
   };
 }
 

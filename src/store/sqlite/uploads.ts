@@ -2,6 +2,7 @@
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
+import { NO_OBJECT_PROPERTIES, type ObjectProperties } from '../../domain/object-properties.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
@@ -15,10 +16,15 @@ interface UploadChange {
 export type UploadQueries = ReturnType<typeof uploadQueries>;
 
 export function uploadQueries(db: Database) {
-  const insertUpload = db.prepare<Omit<NewUpload, 'watch'> & { watch: number; now: EpochMs }, UploadRow>(`
+  const insertUpload = db.prepare<
+    Omit<NewUpload, 'watch' | 'objectProperties'> & { watch: number; now: EpochMs } & ObjectPropertyColumns,
+    UploadRow
+  >(`
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
-                         status, created_at, updated_at, last_error, watch)
-    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL, @watch)
+                         status, created_at, updated_at, last_error, watch,
+                         storage_class, sse, sse_kms_key_id, object_metadata, object_tags)
+    VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL, @watch,
+            @storageClass, @sse, @sseKmsKeyId, @objectMetadata, @objectTags)
     RETURNING *`);
 
   const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
@@ -113,6 +119,7 @@ export function uploadQueries(db: Database) {
           destinationPrefix: upload.destinationPrefix,
           pattern: upload.pattern,
           watch: upload.watch === false ? 0 : 1,
+          ...objectPropertyColumns(upload.objectProperties ?? NO_OBJECT_PROPERTIES),
           now,
         });
         if (row === undefined) throw new Error(`inserting upload '${upload.uploadId}' returned no row`);
@@ -186,6 +193,24 @@ export function uploadQueries(db: Database) {
     markCompletion(taskId: number, now: EpochMs): void {
       markCompletion.run({ taskId, now });
     },
+  };
+}
+
+interface ObjectPropertyColumns {
+  storageClass: string | null;
+  sse: string | null;
+  sseKmsKeyId: string | null;
+  objectMetadata: string;
+  objectTags: string;
+}
+
+function objectPropertyColumns(properties: ObjectProperties): ObjectPropertyColumns {
+  return {
+    storageClass: properties.storageClass,
+    sse: properties.sse,
+    sseKmsKeyId: properties.sseKmsKeyId,
+    objectMetadata: JSON.stringify(properties.metadata),
+    objectTags: JSON.stringify(properties.tags),
   };
 }
 
