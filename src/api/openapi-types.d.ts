@@ -822,7 +822,7 @@ export interface components {
        *     - `invalid_pattern` (400): `pattern` is not a usable glob pattern.
        *     - `invalid_destination_prefix` (400): `destination_prefix` cannot be the start of an S3 object key.
        *     - `invalid_upload_id` (400): `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
-       *     - `invalid_object_properties` (400): One of `object_properties` breaks S3's rules: an unknown `storage_class` or `sse`, `sse_kms_key_id` without `sse` `aws:kms`, a `metadata` key that is no header token or is the reserved `sha256`, a value that is not printable ASCII, more than 2 KB of metadata, more than 10 `tags`, or a tag with a forbidden character, length or `aws:` prefix. `details` names the field.
+       *     - `invalid_object_properties` (400): A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
        *     - `invalid_cursor` (400): `cursor` is not a value returned as `next_cursor` by this API.
        *     - `bad_request` (400): The HTTP request itself is malformed (for example a bad URL or Content-Length).
        *     - `unauthorized` (401): The service has an `API_TOKEN` and the request does not carry it as `Authorization: Bearer <token>` (missing, malformed or wrong).
@@ -1056,7 +1056,7 @@ export interface operations {
            */
           check_bucket?: boolean;
           /**
-           * @description What every object of the upload carries besides its bytes and its Content-Type (which comes from each file's extension). A field left out takes the service's default (`DEFAULT_STORAGE_CLASS`, `DEFAULT_SSE` with `DEFAULT_SSE_KMS_KEY_ID`, `DEFAULT_OBJECT_METADATA`, `DEFAULT_OBJECT_TAGS`); a field given replaces it (null or `{}` for none). `sse` and `sse_kms_key_id` go together: giving either one leaves both defaults out.
+           * @description What every object of the upload carries besides its bytes and its Content-Type (which comes from each file's extension): the fields of `ObjectProperties`, where each one's rules are. A field left out takes the service's default (`DEFAULT_STORAGE_CLASS`, `DEFAULT_SSE` with `DEFAULT_SSE_KMS_KEY_ID`, `DEFAULT_OBJECT_METADATA`, `DEFAULT_OBJECT_TAGS`); a field given replaces it (null or `{}` for none). `sse` and `sse_kms_key_id` go together: giving either one leaves both defaults out. Default: the service's defaults.
            * @example {
            *       "storage_class": "STANDARD_IA",
            *       "sse": "aws:kms",
@@ -1072,10 +1072,7 @@ export interface operations {
            *     }
            */
           object_properties?: {
-            /**
-             * @description S3's storage class of every object (`x-amz-storage-class`): STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR, OUTPOSTS, SNOW, EXPRESS_ONEZONE; null: none sent, the bucket's default (STANDARD on AWS).
-             * @enum {string|null}
-             */
+            /** @enum {string|null} */
             storage_class?:
               | 'STANDARD'
               | 'REDUCED_REDUNDANCY'
@@ -1089,18 +1086,12 @@ export interface operations {
               | 'SNOW'
               | 'EXPRESS_ONEZONE'
               | null;
-            /**
-             * @description Server-side encryption asked for on every write (`x-amz-server-side-encryption`): `AES256` (SSE-S3) or `aws:kms` (SSE-KMS); null: none asked, the bucket's default encryption applies.
-             * @enum {string|null}
-             */
+            /** @enum {string|null} */
             sse?: 'AES256' | 'aws:kms' | null;
-            /** @description The KMS key (id, alias or ARN) for `sse` `aws:kms` only; null: the account's or bucket's default KMS key. */
             sse_kms_key_id?: string | null;
-            /** @description User metadata of every object (`x-amz-meta-<key>`): keys are HTTP header tokens, kept in lower case; values printable ASCII without leading or trailing spaces; at most 2048 bytes of keys and values together. The key `sha256` is reserved for the service. */
             metadata?: {
               [key: string]: string;
             };
-            /** @description Object tags of every object (sent as `x-amz-tagging`): at most 10, keys of 1 to 128 characters (not starting with `aws:`), values of 0 to 256; letters, digits, spaces and `+ - = . _ : / @`. */
             tags?: {
               [key: string]: string;
             };
@@ -1140,7 +1131,7 @@ export interface operations {
        *
        *     `invalid_upload_id`: `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
        *
-       *     `invalid_object_properties`: One of `object_properties` breaks S3's rules: an unknown `storage_class` or `sse`, `sse_kms_key_id` without `sse` `aws:kms`, a `metadata` key that is no header token or is the reserved `sha256`, a value that is not printable ASCII, more than 2 KB of metadata, more than 10 `tags`, or a tag with a forbidden character, length or `aws:` prefix. `details` names the field.
+       *     `invalid_object_properties`: A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
        */
       400: {
         headers: {
