@@ -4,6 +4,11 @@ import { realpath, stat } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 
+import {
+  checkObjectProperties,
+  ObjectPropertiesError,
+  type ObjectProperties,
+} from './domain/object-properties.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './transfer/part-plan.js';
 
 const MiB = 1024 * 1024;
@@ -87,6 +92,8 @@ export interface Config {
   logFormat: LogFormat;
   security: SecuritySettings;
   metrics: MetricsSettings;
+  /** What an upload's objects carry when its order does not say (DEFAULT_STORAGE_CLASS...). */
+  objectDefaults: ObjectProperties;
 }
 
 export class ConfigError extends Error {
@@ -257,6 +264,56 @@ function metricsSettings(env: Env): MetricsSettings {
   return { enabled, public: exposed };
 }
 
+/** A JSON object of strings: DEFAULT_OBJECT_METADATA, DEFAULT_OBJECT_TAGS. */
+function stringMap(env: Env, name: string): Record<string, string> | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  const isMap =
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    !Array.isArray(parsed) &&
+    Object.values(parsed).every((entry) => typeof entry === 'string');
+  if (!isMap)
+    throw new ConfigError(name, `'${value}' is not a JSON object of strings, like {"project":"genomics"}`);
+  return parsed as Record<string, string>;
+}
+
+/** The object properties of an upload whose order leaves them out, checked as an order's would be. */
+const OBJECT_DEFAULT_VARIABLES: Record<string, string> = {
+  storage_class: 'DEFAULT_STORAGE_CLASS',
+  sse: 'DEFAULT_SSE',
+  sse_kms_key_id: 'DEFAULT_SSE_KMS_KEY_ID',
+  metadata: 'DEFAULT_OBJECT_METADATA',
+  tags: 'DEFAULT_OBJECT_TAGS',
+};
+
+function objectDefaults(env: Env): ObjectProperties {
+  try {
+    return checkObjectProperties(
+      {
+        storageClass: raw(env, 'DEFAULT_STORAGE_CLASS')?.toUpperCase(),
+        sse: raw(env, 'DEFAULT_SSE'),
+        sseKmsKeyId: raw(env, 'DEFAULT_SSE_KMS_KEY_ID'),
+        metadata: stringMap(env, 'DEFAULT_OBJECT_METADATA'),
+        tags: stringMap(env, 'DEFAULT_OBJECT_TAGS'),
+      },
+      '',
+    );
+  } catch (error) {
+    if (!(error instanceof ObjectPropertiesError)) throw error;
+    // '.metadata.key' → DEFAULT_OBJECT_METADATA, with the rest of the path in the message.
+    const [, property = '', ...rest] = error.problem.field.split('.');
+    const where = rest.length > 0 ? `${rest.join('.')}: ` : '';
+    throw new ConfigError(OBJECT_DEFAULT_VARIABLES[property] ?? property, `${where}${error.problem.message}`);
+  }
+}
+
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
@@ -393,6 +450,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'], 'json'),
     security,
     metrics: metricsSettings(env),
+    objectDefaults: objectDefaults(env),
   };
 }
 

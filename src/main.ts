@@ -95,7 +95,13 @@ async function main(): Promise<void> {
   });
   metrics?.listen(engine.events);
   metrics?.readState({ store, buffers });
-  const service = new UploadService({ store, lifecycle: engine, auditor, allowedSourceRoots });
+  const service = new UploadService({
+    store,
+    lifecycle: engine,
+    auditor,
+    allowedSourceRoots,
+    objectDefaults: config.objectDefaults,
+  });
   const app = await buildApp({
     service,
     logger,

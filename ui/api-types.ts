@@ -12,6 +12,7 @@ export type UploadDetails = Schemas['UploadDetails'];
 export type CreatedUpload = Schemas['CreatedUpload'];
 export type UploadPhase = Schemas['UploadProgress']['phase'];
 export type Scan = Schemas['Scan'];
+export type ObjectProperties = Schemas['ObjectProperties'];
 export type FileTask = Schemas['FileTask'];
 export type TaskStatus = FileTask['status'];
 export type FilePage = Schemas['FilePage'];

@@ -1,4 +1,5 @@
-// Numbers and times as people read them.
+// Numbers, times and object properties as people read them.
+import type { ObjectProperties } from './api-types.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -42,4 +43,24 @@ export function formatTime(iso: string | null): string {
 /** Whole percent, rounded down, so that 100% means done. */
 export function percent(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.floor((part / whole) * 100);
+}
+
+/**
+ * The properties of an upload's objects that are set, as short phrases in the order of the API's
+ * fields ("GLACIER_IR", "aws:kms (key alias/lab)", "metadata project=genomics", "tags lab=seq"); [] when none is.
+ */
+export function objectPropertyPhrases(properties: ObjectProperties): string[] {
+  const pairs = (entries: Record<string, string>): string =>
+    Object.entries(entries)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(', ');
+  const phrases: string[] = [];
+  if (properties.storage_class !== null) phrases.push(`storage class ${properties.storage_class}`);
+  if (properties.sse !== null) {
+    const key = properties.sse_kms_key_id === null ? '' : ` (key ${properties.sse_kms_key_id})`;
+    phrases.push(`encryption ${properties.sse}${key}`);
+  }
+  if (Object.keys(properties.metadata).length > 0) phrases.push(`metadata ${pairs(properties.metadata)}`);
+  if (Object.keys(properties.tags).length > 0) phrases.push(`tags ${pairs(properties.tags)}`);
+  return phrases;
 }

@@ -5,6 +5,7 @@ import {
   bucketRefused,
   invalidBucketName,
   invalidCursor,
+  invalidObjectProperties,
   invalidDestinationPrefix,
   invalidPattern,
   invalidSourceFolder,
@@ -68,6 +69,12 @@ export const ERROR_EXAMPLES: Record<ErrorCode, ApiError> = {
     invalidDestinationPrefix('/backups', problemOf('/backups', prefixProblem)),
   ),
   invalid_upload_id: fromDomainError(invalidUploadId('photos 2024', UPLOAD_ID_RULE)),
+  invalid_object_properties: fromDomainError(
+    invalidObjectProperties({
+      field: 'object_properties.metadata.sha256',
+      message: "the key 'sha256' is reserved: the service stores the SHA-256 of the content there",
+    }),
+  ),
   invalid_cursor: fromDomainError(invalidCursor('abc')),
   bad_request: badRequest('The HTTP request is malformed.'),
   unauthorized: unauthorized(false),

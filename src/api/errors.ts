@@ -42,6 +42,11 @@ export const ERROR_CATALOGUE = {
     description:
       '`upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.',
   },
+  invalid_object_properties: {
+    status: 400,
+    description:
+      "A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.",
+  },
   invalid_cursor: {
     status: 400,
     description: '`cursor` is not a value returned as `next_cursor` by this API.',

@@ -224,6 +224,56 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    /**
+     * @description What every object of the upload carries besides its bytes and its Content-Type (from each file's extension), the service's defaults applied: the same shape as `object_properties` in the order.
+     * @example {
+     *       "storage_class": "STANDARD_IA",
+     *       "sse": "aws:kms",
+     *       "sse_kms_key_id": "alias/lab-archive",
+     *       "metadata": {
+     *         "project": "genomics",
+     *         "run": "42"
+     *       },
+     *       "tags": {
+     *         "lab": "sequencing",
+     *         "retention": "5y"
+     *       }
+     *     }
+     */
+    ObjectProperties: {
+      /**
+       * @description S3's storage class of every object (`x-amz-storage-class`): STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR, OUTPOSTS, SNOW, EXPRESS_ONEZONE; null: none sent, the bucket's default (STANDARD on AWS).
+       * @enum {string|null}
+       */
+      storage_class:
+        | 'STANDARD'
+        | 'REDUCED_REDUNDANCY'
+        | 'STANDARD_IA'
+        | 'ONEZONE_IA'
+        | 'INTELLIGENT_TIERING'
+        | 'GLACIER'
+        | 'DEEP_ARCHIVE'
+        | 'GLACIER_IR'
+        | 'OUTPOSTS'
+        | 'SNOW'
+        | 'EXPRESS_ONEZONE'
+        | null;
+      /**
+       * @description Server-side encryption asked for on every write (`x-amz-server-side-encryption`): `AES256` (SSE-S3) or `aws:kms` (SSE-KMS); null: none asked, the bucket's default encryption applies.
+       * @enum {string|null}
+       */
+      sse: 'AES256' | 'aws:kms' | null;
+      /** @description The KMS key (id, alias or ARN) for `sse` `aws:kms` only; null: the account's or bucket's default KMS key. */
+      sse_kms_key_id: string | null;
+      /** @description User metadata of every object (`x-amz-meta-<key>`): keys are HTTP header tokens, kept in lower case; values printable ASCII without leading or trailing spaces; at most 2048 bytes of keys and values together. The key `sha256` is reserved for the service. */
+      metadata: {
+        [key: string]: string;
+      };
+      /** @description Object tags of every object (sent as `x-amz-tagging`): at most 10, keys of 1 to 128 characters (not starting with `aws:`), values of 0 to 256; letters, digits, spaces and `+ - = . _ : / @`. */
+      tags: {
+        [key: string]: string;
+      };
+    };
     /** @description An upload: a folder watched and uploaded to a bucket. */
     Upload: {
       /**
@@ -274,10 +324,11 @@ export interface components {
       if_exists: 'skip_identical' | 'skip' | 'overwrite';
       /**
        * Format: date-time
-       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @description When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).
        * @example 2024-05-01T12:00:00.000Z
        */
       listed_at: string | null;
+      object_properties: components['schemas']['ObjectProperties'];
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -346,10 +397,11 @@ export interface components {
       if_exists: 'skip_identical' | 'skip' | 'overwrite';
       /**
        * Format: date-time
-       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @description When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).
        * @example 2024-05-01T12:00:00.000Z
        */
       listed_at: string | null;
+      object_properties: components['schemas']['ObjectProperties'];
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -478,10 +530,11 @@ export interface components {
       if_exists: 'skip_identical' | 'skip' | 'overwrite';
       /**
        * Format: date-time
-       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @description When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).
        * @example 2024-05-01T12:00:00.000Z
        */
       listed_at: string | null;
+      object_properties: components['schemas']['ObjectProperties'];
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -585,10 +638,11 @@ export interface components {
       if_exists: 'skip_identical' | 'skip' | 'overwrite';
       /**
        * Format: date-time
-       * @description When the listing of the objects already under the prefix was complete; null while it runs, and when none is needed (`if_exists: overwrite`).
+       * @description When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).
        * @example 2024-05-01T12:00:00.000Z
        */
       listed_at: string | null;
+      object_properties: components['schemas']['ObjectProperties'];
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -818,6 +872,7 @@ export interface components {
        *     - `invalid_pattern` (400): `pattern` is not a usable glob pattern.
        *     - `invalid_destination_prefix` (400): `destination_prefix` cannot be the start of an S3 object key.
        *     - `invalid_upload_id` (400): `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
+       *     - `invalid_object_properties` (400): A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
        *     - `invalid_cursor` (400): `cursor` is not a value returned as `next_cursor` by this API.
        *     - `bad_request` (400): The HTTP request itself is malformed (for example a bad URL or Content-Length).
        *     - `unauthorized` (401): The service has an `API_TOKEN` and the request does not carry it as `Authorization: Bearer <token>` (missing, malformed or wrong).
@@ -850,6 +905,7 @@ export interface components {
         | 'invalid_pattern'
         | 'invalid_destination_prefix'
         | 'invalid_upload_id'
+        | 'invalid_object_properties'
         | 'invalid_cursor'
         | 'bad_request'
         | 'unauthorized'
@@ -1056,6 +1112,47 @@ export interface operations {
            */
           if_exists?: 'skip_identical' | 'skip' | 'overwrite';
           /**
+           * @description What every object of the upload carries besides its bytes and its Content-Type (which comes from each file's extension): the fields of `ObjectProperties`, where each one's rules are. A field left out takes the service's default (`DEFAULT_STORAGE_CLASS`, `DEFAULT_SSE` with `DEFAULT_SSE_KMS_KEY_ID`, `DEFAULT_OBJECT_METADATA`, `DEFAULT_OBJECT_TAGS`); a field given replaces it (null or `{}` for none). `sse` and `sse_kms_key_id` go together: giving either one leaves both defaults out. Default: the service's defaults.
+           * @example {
+           *       "storage_class": "STANDARD_IA",
+           *       "sse": "aws:kms",
+           *       "sse_kms_key_id": "alias/lab-archive",
+           *       "metadata": {
+           *         "project": "genomics",
+           *         "run": "42"
+           *       },
+           *       "tags": {
+           *         "lab": "sequencing",
+           *         "retention": "5y"
+           *       }
+           *     }
+           */
+          object_properties?: {
+            /** @enum {string|null} */
+            storage_class?:
+              | 'STANDARD'
+              | 'REDUCED_REDUNDANCY'
+              | 'STANDARD_IA'
+              | 'ONEZONE_IA'
+              | 'INTELLIGENT_TIERING'
+              | 'GLACIER'
+              | 'DEEP_ARCHIVE'
+              | 'GLACIER_IR'
+              | 'OUTPOSTS'
+              | 'SNOW'
+              | 'EXPRESS_ONEZONE'
+              | null;
+            /** @enum {string|null} */
+            sse?: 'AES256' | 'aws:kms' | null;
+            sse_kms_key_id?: string | null;
+            metadata?: {
+              [key: string]: string;
+            };
+            tags?: {
+              [key: string]: string;
+            };
+          };
+          /**
            * @description `true`: the folder is watched, and every matching file created or changed later is uploaded too, until the upload is cancelled. `false`: a one-shot upload, like `aws s3 sync`: the folder is scanned once, its matching files are uploaded, and the upload becomes `completed` once every one of them is (failed files keep it `active` while they are requeued); files that appear later are not uploaded. Default `true`.
            * @example true
            */
@@ -1089,6 +1186,8 @@ export interface operations {
        *     `invalid_destination_prefix`: `destination_prefix` cannot be the start of an S3 object key.
        *
        *     `invalid_upload_id`: `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
+       *
+       *     `invalid_object_properties`: A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
        */
       400: {
         headers: {

@@ -32,6 +32,7 @@ export const OPERATIONS = {
       'invalid_pattern',
       'invalid_destination_prefix',
       'invalid_upload_id',
+      'invalid_object_properties',
       'source_folder_not_allowed',
       'upload_id_taken',
       'upload_overlaps',

@@ -1,8 +1,10 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload, UploadProgress } from '../domain/model.js';
+import type { ObjectProperties } from '../domain/object-properties.js';
 import type { VerifyReport } from '../service/verify.js';
 import type {
   FileItem,
+  ObjectPropertiesReply,
   ScanReply,
   UploadDetailsReply,
   UploadProgressReply,
@@ -34,6 +36,17 @@ export function uploadReply(upload: Upload): UploadReply {
     completed_at: isoOrNull(upload.completedAt),
     if_exists: upload.ifExists,
     listed_at: isoOrNull(upload.listedAt),
+    object_properties: objectPropertiesReply(upload.objectProperties),
+  };
+}
+
+export function objectPropertiesReply(properties: ObjectProperties): ObjectPropertiesReply {
+  return {
+    storage_class: properties.storageClass,
+    sse: properties.sse,
+    sse_kms_key_id: properties.sseKmsKeyId,
+    metadata: { ...properties.metadata },
+    tags: { ...properties.tags },
   };
 }
 

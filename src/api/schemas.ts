@@ -14,6 +14,15 @@ import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
 import { IF_EXISTS_CHOICES } from '../domain/model.js';
 import { UPLOAD_PHASES, UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
+import {
+  MAX_METADATA_BYTES,
+  MAX_TAG_KEY_LENGTH,
+  MAX_TAG_VALUE_LENGTH,
+  MAX_TAGS,
+  SHA256_METADATA,
+  SSE_ALGORITHMS,
+  STORAGE_CLASSES,
+} from '../domain/object-properties.js';
 import { ERROR_MESSAGE_KEY } from './validation.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
@@ -35,6 +44,67 @@ export function ref<T extends TSchema & { $id?: string }>(schema: T): TUnsafe<St
   if (schema.$id === undefined) throw new Error('only a shape with an $id can be referenced');
   return Type.Unsafe<Static<T>>({ $ref: `${schema.$id}#` } as unknown as TSchema);
 }
+
+// --- object properties: the same shape in the order and in the upload shown
+
+const EXAMPLE_OBJECT_PROPERTIES = {
+  storage_class: 'STANDARD_IA',
+  sse: 'aws:kms',
+  sse_kms_key_id: 'alias/lab-archive',
+  metadata: { project: 'genomics', run: '42' },
+  tags: { lab: 'sequencing', retention: '5y' },
+};
+
+const objectPropertyFields = {
+  storage_class: Type.Union([Type.Enum([...STORAGE_CLASSES], { type: 'string' }), Type.Null()], {
+    description: `S3's storage class of every object (\`x-amz-storage-class\`): ${STORAGE_CLASSES.join(', ')}; null: none sent, the bucket's default (STANDARD on AWS).`,
+  }),
+  sse: Type.Union([Type.Enum([...SSE_ALGORITHMS], { type: 'string' }), Type.Null()], {
+    description:
+      "Server-side encryption asked for on every write (`x-amz-server-side-encryption`): `AES256` (SSE-S3) or `aws:kms` (SSE-KMS); null: none asked, the bucket's default encryption applies.",
+  }),
+  sse_kms_key_id: Type.Union([Type.String({ minLength: 1, maxLength: 2048 }), Type.Null()], {
+    description:
+      "The KMS key (id, alias or ARN) for `sse` `aws:kms` only; null: the account's or bucket's default KMS key.",
+  }),
+  metadata: Type.Record(Type.String(), Type.String(), {
+    description: `User metadata of every object (\`x-amz-meta-<key>\`): keys are HTTP header tokens, kept in lower case; values printable ASCII without leading or trailing spaces; at most ${MAX_METADATA_BYTES} bytes of keys and values together. The key \`${SHA256_METADATA}\` is reserved for the service.`,
+  }),
+  tags: Type.Record(Type.String(), Type.String(), {
+    description: `Object tags of every object (sent as \`x-amz-tagging\`): at most ${MAX_TAGS}, keys of 1 to ${MAX_TAG_KEY_LENGTH} characters (not starting with \`aws:\`), values of 0 to ${MAX_TAG_VALUE_LENGTH}; letters, digits, spaces and \`+ - = . _ : / @\`.`,
+  }),
+};
+
+// The order's fields are the reply's, optional, and described once, in the named shape.
+function typeOnly<T extends TSchema>(schema: T): T {
+  const copy: T & { description?: string } = { ...schema };
+  delete copy.description;
+  return copy;
+}
+
+export const ObjectPropertiesBody = Type.Object(
+  {
+    storage_class: Type.Optional(typeOnly(objectPropertyFields.storage_class)),
+    sse: Type.Optional(typeOnly(objectPropertyFields.sse)),
+    sse_kms_key_id: Type.Optional(typeOnly(objectPropertyFields.sse_kms_key_id)),
+    metadata: Type.Optional(typeOnly(objectPropertyFields.metadata)),
+    tags: Type.Optional(typeOnly(objectPropertyFields.tags)),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "What every object of the upload carries besides its bytes and its Content-Type (which comes from each file's extension): the fields of `ObjectProperties`, where each one's rules are. A field left out takes the service's default (`DEFAULT_STORAGE_CLASS`, `DEFAULT_SSE` with `DEFAULT_SSE_KMS_KEY_ID`, `DEFAULT_OBJECT_METADATA`, `DEFAULT_OBJECT_TAGS`); a field given replaces it (null or `{}` for none). `sse` and `sse_kms_key_id` go together: giving either one leaves both defaults out. Default: the service's defaults.",
+    examples: [EXAMPLE_OBJECT_PROPERTIES],
+  },
+);
+
+export const ObjectPropertiesReply = Type.Object(objectPropertyFields, {
+  $id: 'ObjectProperties',
+  description:
+    "What every object of the upload carries besides its bytes and its Content-Type (from each file's extension), the service's defaults applied: the same shape as `object_properties` in the order.",
+  examples: [EXAMPLE_OBJECT_PROPERTIES],
+});
+export type ObjectPropertiesReply = Static<typeof ObjectPropertiesReply>;
 
 // --- inputs
 
@@ -97,6 +167,7 @@ export const CreateUploadBody = Type.Object(
         examples: ['skip_identical'],
       }),
     ),
+    object_properties: Type.Optional(ObjectPropertiesBody),
     watch: Type.Optional(
       Type.Boolean({
         description:
@@ -204,6 +275,7 @@ const uploadProperties = {
     'When the listing of the objects already under the prefix began, once it is complete (files modified since are asked with a HEAD); null while it runs, and when none is needed (`if_exists: overwrite`).',
     EXAMPLE_TIME,
   ),
+  object_properties: ref(ObjectPropertiesReply),
   created_at: time('When the upload was created.'),
   updated_at: time('When the upload last changed.'),
   last_error: nullable(
@@ -581,6 +653,7 @@ export type UpdateSettingsBody = Static<typeof UpdateSettingsBody>;
 
 /** The named shapes, registered with the app so that references to them resolve. */
 export const NAMED_SCHEMAS: TSchema[] = [
+  ObjectPropertiesReply,
   UploadReply,
   CreatedUploadReply,
   ScanReply,

@@ -67,3 +67,18 @@ export function parseIntervalSeconds(value: string): number {
   }
   return seconds;
 }
+
+/**
+ * One `key=value` of a repeatable option (--metadata, --tag), added to the ones before it. The key
+ * ends at the first `=`; the value may hold more. Whether S3 takes them is the service's to say.
+ */
+export function collectKeyValue(
+  value: string,
+  previous: Record<string, string> = {},
+): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('write it key=value.');
+  const key = value.slice(0, at);
+  if (Object.hasOwn(previous, key)) throw new InvalidArgumentError(`the key '${key}' is given twice.`);
+  return { ...previous, [key]: value.slice(at + 1) };
+}

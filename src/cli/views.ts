@@ -96,6 +96,7 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
       ['throughput', `${formatRate(progress.bytes_per_second)}  ETA ${formatEta(progress.eta_seconds)}`],
       ['last completed', progress.last_completed_at ?? 'none yet'],
       ...(upload.completed_at === null ? [] : [['upload completed', upload.completed_at]]),
+      ...objectPropertiesRows(upload.object_properties),
       ['last scan', scanSummary(upload.last_scan)],
       ...(upload.last_error === null ? [] : [['last error', upload.last_error]]),
     ]).map((line) => `  ${line}`),
@@ -107,6 +108,27 @@ function ifExistsSummary(upload: UploadDetailsReply): string {
   if (upload.if_exists === 'overwrite') return 'overwrite';
   const listing = upload.listed_at === null ? 'listing what S3 holds' : `listed ${upload.listed_at}`;
   return `${upload.if_exists}  (${listing})`;
+}
+
+/** The properties of the upload's objects that are set, one row each; none when none is. */
+function objectPropertiesRows(properties: UploadDetailsReply['object_properties']): string[][] {
+  const pairs = (entries: Record<string, string>): string =>
+    Object.entries(entries)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(', ');
+  const encryption =
+    properties.sse === null
+      ? null
+      : properties.sse_kms_key_id === null
+        ? properties.sse
+        : `${properties.sse} (key ${properties.sse_kms_key_id})`;
+  const rows: [string, string | null][] = [
+    ['storage class', properties.storage_class],
+    ['encryption', encryption],
+    ['metadata', Object.keys(properties.metadata).length === 0 ? null : pairs(properties.metadata)],
+    ['tags', Object.keys(properties.tags).length === 0 ? null : pairs(properties.tags)],
+  ];
+  return rows.filter((row): row is [string, string] => row[1] !== null);
 }
 
 function scanSummary(scan: UploadDetailsReply['last_scan']): string {

@@ -13,6 +13,7 @@ export const DOMAIN_ERROR_CODES = [
   'invalid_destination_prefix',
   'invalid_upload_id',
   'invalid_cursor',
+  'invalid_object_properties',
   'source_folder_not_allowed',
   'upload_not_found',
   'upload_id_taken',
@@ -81,6 +82,11 @@ export function invalidDestinationPrefix(prefix: string, problem: string): Domai
 /** `rule` says which ids are accepted, so the client can fix its order. */
 export function invalidUploadId(uploadId: string, rule: string): DomainError {
   return invalidField('invalid_upload_id', 'upload_id', `'${uploadId}' is not a valid upload id: ${rule}`);
+}
+
+/** A property of the upload's objects breaks S3's rules; the problem names the field. */
+export function invalidObjectProperties(problem: ErrorDetail): DomainError {
+  return new DomainError('invalid_object_properties', `${problem.field}: ${problem.message}`, [problem]);
 }
 
 export function invalidCursor(cursor: string): DomainError {

@@ -1,3 +1,4 @@
+import type { ObjectProperties } from './object-properties.js';
 import type { UploadPhase, UploadStatus, TaskStatus } from './status.js';
 
 /** Times are milliseconds since the epoch everywhere inside the service; the API renders them as ISO 8601. */
@@ -32,6 +33,8 @@ export interface Upload {
    * put since may be missing from it); null while it is not, or never needed (ifExists 'overwrite').
    */
   listedAt: EpochMs | null;
+  /** What every object of the upload carries: storage class, encryption, metadata, tags. */
+  objectProperties: ObjectProperties;
 }
 
 export const IF_EXISTS_CHOICES = ['skip_identical', 'skip', 'overwrite'] as const;
@@ -68,6 +71,8 @@ export interface NewUpload {
   watch?: boolean;
   /** See Upload.ifExists; default 'overwrite'. */
   ifExists?: IfExists;
+  /** Checked (see checkObjectProperties); default none. */
+  objectProperties?: ObjectProperties;
 }
 
 /** How the uploaded bytes were checked against what S3 stored. */

@@ -119,6 +119,7 @@ export class TaskRunner {
           filePath,
           bucket: upload.destinationBucket,
           key: task.objectKey,
+          objectProperties: upload.objectProperties,
           size: task.size,
           mtimeMs: task.mtimeMs,
           ino: task.ino,

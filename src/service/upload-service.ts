@@ -6,6 +6,7 @@ import {
   bucketRefused,
   invalidBucketName,
   invalidCursor,
+  invalidObjectProperties,
   invalidDestinationPrefix,
   invalidPattern,
   invalidUploadId,
@@ -26,6 +27,14 @@ import type {
   ScanReport,
   Upload,
 } from '../domain/model.js';
+import {
+  checkObjectProperties,
+  NO_OBJECT_PROPERTIES,
+  ObjectPropertiesError,
+  withDefaults,
+  type ObjectProperties,
+  type ObjectPropertiesInput,
+} from '../domain/object-properties.js';
 import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import {
@@ -77,6 +86,8 @@ export interface CreateUploadInput {
   ifExists?: IfExists;
   /** Check the bucket with the service's credentials first (default true; see transfer/bucket-check.ts). */
   checkBucket?: boolean;
+  /** What its objects carry; a field left out takes the service's default (see withDefaults). */
+  objectProperties?: ObjectPropertiesInput;
 }
 
 /** An upload just created, and what could not be checked before (in words for people). */
@@ -100,6 +111,8 @@ export interface UploadServiceDeps {
   newUploadId?: () => string;
   /** Real paths (links resolved) of the only folders sources may be in; undefined: anywhere. */
   allowedSourceRoots?: readonly string[];
+  /** The object properties of an upload whose order leaves them out (DEFAULT_STORAGE_CLASS...); default none. */
+  objectDefaults?: ObjectProperties;
 }
 
 export class UploadService {
@@ -109,6 +122,7 @@ export class UploadService {
   private readonly now: () => number;
   private readonly newUploadId: () => string;
   private readonly allowedSourceRoots: readonly string[] | undefined;
+  private readonly objectDefaults: ObjectProperties;
   /** The last creation queued: creations check for overlaps and store one after another. */
   private creating: Promise<unknown> = Promise.resolve();
 
@@ -119,6 +133,7 @@ export class UploadService {
     this.now = deps.now ?? Date.now;
     this.newUploadId = deps.newUploadId ?? randomUUID;
     this.allowedSourceRoots = deps.allowedSourceRoots;
+    this.objectDefaults = deps.objectDefaults ?? NO_OBJECT_PROPERTIES;
   }
 
   async createUpload(input: CreateUploadInput): Promise<CreatedUpload> {
@@ -136,6 +151,7 @@ export class UploadService {
     const keyPrefixProblem = prefixProblem(prefix);
     if (keyPrefixProblem !== null) throw invalidDestinationPrefix(prefix, keyPrefixProblem);
 
+    const objectProperties = this.objectPropertiesOf(input.objectProperties ?? {});
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
     const warnings: string[] = [];
@@ -156,6 +172,7 @@ export class UploadService {
       pattern,
       watch: input.watch ?? true,
       ifExists: input.ifExists ?? 'skip_identical',
+      objectProperties,
     };
     const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
     this.lifecycle.uploadCreated(upload);
@@ -299,6 +316,15 @@ export class UploadService {
       return await this.store.createUpload(upload, this.now());
     } catch (error) {
       if (error instanceof DuplicateUploadIdError) throw uploadIdTaken(upload.uploadId);
+      throw error;
+    }
+  }
+
+  private objectPropertiesOf(given: ObjectPropertiesInput): ObjectProperties {
+    try {
+      return checkObjectProperties(withDefaults(given, this.objectDefaults));
+    } catch (error) {
+      if (error instanceof ObjectPropertiesError) throw invalidObjectProperties(error.problem);
       throw error;
     }
   }

@@ -204,11 +204,15 @@ function httpStatusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+const NOT_IMPLEMENTED = 501;
+
 export function classifyS3Error(error: unknown): ErrorKind {
   if (error instanceof S3RequestError) return error.kind;
   if (error instanceof ETagMismatchError) return 'transient';
   if (isAbortError(error)) return 'permanent';
   const status = httpStatusOf(error);
+  // 501: S3 answered that it does not do what was asked (an object property it does not take).
+  if (status === NOT_IMPLEMENTED) return 'permanent';
   if (status !== undefined && (status >= 500 || status === 429)) return 'transient';
   const code = errorCodeOf(error);
   if (code && (TRANSIENT_CODES.has(code) || TRANSIENT_NETWORK_CODES.has(code))) return 'transient';
@@ -233,7 +237,7 @@ export function isS3Unreachable(error: unknown): boolean {
   if (code === 'ENOTFOUND' || (code !== undefined && TRANSIENT_NETWORK_CODES.has(code))) return true;
   if (code === 'TimeoutError') return true;
   const status = httpStatusOf(error);
-  if (status !== undefined) return status >= 500 || status === 429;
+  if (status !== undefined) return (status >= 500 && status !== NOT_IMPLEMENTED) || status === 429;
   if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
   return error instanceof Error && /socket hang up/i.test(error.message);
 }
@@ -322,6 +326,10 @@ function explain(
       return 'S3 is throttling requests';
     case 'BadDigest':
       return 'S3 received bytes that do not match their Content-MD5 (corrupted in flight)';
+    case 'NotImplemented':
+      return "this S3 does not implement something the request asks for, such as the upload's server-side encryption or tags (object_properties): create the upload without it";
+    case 'InvalidStorageClass':
+      return "this S3 does not take the upload's storage class (object_properties.storage_class): create the upload with one it takes, or none";
     case 'CredentialsProviderError':
       return 'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE';
     case 'ENOTFOUND':

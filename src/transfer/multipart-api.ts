@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import type { ValidationMethod } from '../domain/model.js';
 import { normalizeEtag, sdkChecksumAlgorithm, type ChecksumField, type Md5 } from './checksums.js';
 import { ETagMismatchError, S3RequestError, type S3Target } from './errors.js';
+import type { ObjectHeaders } from './object-headers.js';
 import { isNoSuchBucket, isNoSuchUpload, requestS3, type TransferContext } from './s3-request.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
 
@@ -68,9 +69,11 @@ function where(target: S3Target): string {
   return `s3://${target.bucket}/${target.key ?? ''}`;
 }
 
+/** `headers`: what the object will carry (see object-headers.ts), given when the upload is created. */
 export async function createMultipartUpload(
   context: TransferContext,
   target: S3Target & { key: string },
+  headers: ObjectHeaders,
   signal: AbortSignal,
 ): Promise<string> {
   const startedAt = Date.now();
@@ -84,6 +87,7 @@ export async function createMultipartUpload(
             Bucket: target.bucket,
             Key: target.key,
             ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
+            ...headers,
           }),
           { abortSignal },
         );

@@ -23,6 +23,7 @@ import {
   type UploadTarget,
 } from './multipart-api.js';
 import type { TransferContext } from './s3-request.js';
+import { objectHeadersOf } from './object-headers.js';
 import type { FileTransfer, NewMultipartUpload, UploadProgressListener, UploadResult } from './types.js';
 
 /** What is saved with an upload besides its id: how its parts are cut, and what it copied. */
@@ -41,6 +42,8 @@ export type KeptAs = 'saved' | 'unsaved' | 'copied';
 export type UploadTally = Pick<UploadResult, 'bytesSent' | 'bytesCopied' | 'partsReused'>;
 
 type TransferTarget = Pick<FileTransfer, 'bucket' | 'key' | 'signal'>;
+/** What a new upload is created for: the target, and what its object will carry. */
+type NewTransferTarget = TransferTarget & Pick<FileTransfer, 'objectProperties'>;
 
 export class MultipartUpload {
   private readonly parts = new Map<number, StoredPart>();
@@ -58,12 +61,13 @@ export class MultipartUpload {
   /** Creates an upload and records it before any part is sent; one that cannot be recorded is aborted. */
   static async create(
     context: TransferContext,
-    transfer: TransferTarget,
+    transfer: NewTransferTarget,
     progress: UploadProgressListener,
     shape: MultipartShape,
   ): Promise<MultipartUpload> {
     const at = { bucket: transfer.bucket, key: transfer.key };
-    const s3UploadId = await createMultipartUpload(context, at, transfer.signal);
+    const headers = objectHeadersOf(transfer.key, transfer.objectProperties);
+    const s3UploadId = await createMultipartUpload(context, at, headers, transfer.signal);
     try {
       await progress.multipartCreated({ s3UploadId, ...shape });
     } catch (error) {

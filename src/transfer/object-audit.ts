@@ -12,6 +12,7 @@ import type { ExistingObject, ListedObject } from '../domain/model.js';
 import type { TransferSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { normalizeEtag } from './checksums.js';
+import { SHA256_METADATA } from '../domain/object-properties.js';
 import { S3RequestError } from './errors.js';
 import { checkBucket, type BucketCheck } from './bucket-check.js';
 import { abortMultipartUpload } from './multipart-api.js';
@@ -19,9 +20,6 @@ import { createTransferContext, requestS3, type TransferContext } from './s3-req
 
 /** What S3 holds at a key, with the SHA-256 this service stored in its metadata when it has one. */
 export type StoredObject = ExistingObject;
-
-/** The user metadata (x-amz-meta-sha256) in which this service stores the hex SHA-256 of what it puts. */
-export const SHA256_METADATA = 'sha256';
 
 /** A multipart upload S3 holds open (created, neither completed nor aborted). */
 export interface OpenMultipartUpload {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
 import { assertUnchanged, openVersion, readExactly } from './file-version.js';
-import { SHA256_METADATA } from './object-audit.js';
+import { objectHeadersOf } from './object-headers.js';
 import { requestS3, type TransferContext } from './s3-request.js';
 import type { FileTransfer, UploadProgressListener, UploadResult } from './types.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
@@ -51,8 +51,8 @@ async function putWholeFile(
         Body: content,
         ContentLength: content.length,
         ContentMD5: md5.base64,
-        Metadata: { [SHA256_METADATA]: sha256 },
         ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
+        ...objectHeadersOf(transfer.key, transfer.objectProperties, sha256),
       }),
       { abortSignal },
     );

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { ExistingAtKey } from './existing-object.js';
+import type { ObjectProperties } from '../domain/object-properties.js';
 import type { MultipartState, UploadMethod, UploadedPart, ValidationMethod } from '../domain/model.js';
 
 /** The object this service last completed at the key: what an append copies from. */
@@ -24,6 +25,8 @@ export interface FileTransfer {
   filePath: string;
   bucket: string;
   key: string;
+  /** What the object carries besides its bytes, on every write that makes it (its Content-Type comes from the key). */
+  objectProperties: ObjectProperties;
   /**
    * The version the engine expects: if the file on disk differs, before or after reading, the
    * upload does not count. A file uploaded while it grows is followed instead, from this version on.

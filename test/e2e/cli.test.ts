@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -220,6 +220,63 @@ describe('the CLI against a running service', () => {
     const shown = await cli([...at(), 'status', 'once']);
     assert.match(shown.stdout, /^once {2}completed {2}\(status completed\)$/m);
     assert.match(shown.stdout, /\(once, not watched\)/);
+  });
+
+  it('add takes the object properties: --storage-class, --sse, --sse-kms-key-id, --metadata and --tag', async () => {
+    // An empty folder: nothing is written, so the test server's refusal of encryption and tags
+    // (see test/e2e/object-properties.test.ts) does not matter here.
+    const folder = path.join(work, 'props');
+    await mkdir(folder, { recursive: true });
+    const properties = [
+      '--storage-class',
+      'GLACIER_IR',
+      '--sse',
+      'aws:kms',
+      '--sse-kms-key-id',
+      'alias/lab',
+      '--metadata',
+      'project=genomics',
+      '--metadata',
+      'note=a=b',
+      '--tag',
+      'lab=sequencing',
+    ];
+    const added = await cli([
+      ...at(),
+      'add',
+      folder,
+      `s3://${bucket}/props`,
+      '--id',
+      'props',
+      ...properties,
+      '--json',
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.deepEqual((JSON.parse(added.stdout) as { object_properties: unknown }).object_properties, {
+      storage_class: 'GLACIER_IR',
+      sse: 'aws:kms',
+      sse_kms_key_id: 'alias/lab',
+      metadata: { project: 'genomics', note: 'a=b' },
+      tags: { lab: 'sequencing' },
+    });
+    const shown = await cli([...at(), 'status', 'props']);
+    assert.match(shown.stdout, /^ {2}storage class +GLACIER_IR$/m);
+    assert.match(shown.stdout, /^ {2}encryption +aws:kms \(key alias\/lab\)$/m);
+    assert.match(shown.stdout, /^ {2}metadata +project=genomics, note=a=b$/m);
+    assert.match(shown.stdout, /^ {2}tags +lab=sequencing$/m);
+    assert.equal((await cli([...at(), 'cancel', 'props'])).code, 0);
+
+    for (const bad of [
+      ['--metadata', 'novalue'],
+      ['--tag', 'a=1', '--tag', 'a=2'],
+    ]) {
+      const usage = await cli([...at(), 'add', folder, `s3://${bucket}/props2`, ...bad]);
+      assert.equal(usage.code, 2, `${bad.join(' ')}: ${usage.stderr}`);
+    }
+    const reserved = await cli([...at(), 'add', folder, `s3://${bucket}/props2`, '--metadata', 'sha256=x']);
+    assert.equal(reserved.code, 2);
+    assert.match(reserved.stderr, /object_properties\.metadata\.sha256: .*reserved/);
+    assert.match(reserved.stderr, /\(invalid_object_properties, HTTP 400\)\n$/);
   });
 
   it('status --wait exits 1 when a file fails, and prints its message', async () => {

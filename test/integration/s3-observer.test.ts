@@ -17,6 +17,7 @@ import { createUploader } from '../../src/transfer/uploader.js';
 import { SLOW_DOWN, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { createTestBucket, testS3, testS3Client, testS3Settings } from '../support/s3.js';
 import { recorder, removeBucket } from '../support/transfer-recorder.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 const MiB = 1024 * 1024;
 
@@ -116,6 +117,7 @@ describe('the S3 request observer', () => {
       filePath,
       bucket,
       key: name,
+      objectProperties: NO_OBJECT_PROPERTIES,
       size,
       mtimeMs,
       ino,

@@ -19,6 +19,7 @@ import { createUploader } from '../../src/transfer/uploader.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { createTestBucket, getObjectBytes, testS3, testS3Client, testS3Settings } from '../support/s3.js';
 import { recorder, removeBucket } from '../support/transfer-recorder.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 const MiB = 1024 * 1024;
 /** Fast enough to keep the test short, slow enough that every body waits on the bucket. */
@@ -92,6 +93,7 @@ describe('transfer under a bandwidth limit', () => {
         filePath,
         bucket,
         key: name,
+        objectProperties: NO_OBJECT_PROPERTIES,
         size: stats.size,
         mtimeMs: stats.mtimeMs,
         ino: stats.ino,

@@ -24,6 +24,7 @@ import {
   testS3Settings,
 } from '../support/s3.js';
 import { countCommands, recorder, removeBucket, sentContent } from '../support/transfer-recorder.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -64,6 +65,7 @@ describe('uploading growing files against S3', () => {
       filePath,
       bucket,
       key,
+      objectProperties: NO_OBJECT_PROPERTIES,
       size: stats.size,
       mtimeMs: stats.mtimeMs,
       ino: stats.ino,

@@ -29,6 +29,7 @@ import {
   testS3Settings,
 } from '../support/s3.js';
 import { countCommands, recorder, removeBucket } from '../support/transfer-recorder.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 const MiB = 1024 * 1024;
 const POOL = 8 * MiB;
@@ -71,7 +72,17 @@ describe('transfer at S3 size limits', () => {
     const stats = await stat(filePath);
     const signal = new AbortController().signal;
     const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
-    return { filePath, bucket, key, ...version, stream, settleMs: 0, previous: undefined, signal };
+    return {
+      filePath,
+      bucket,
+      key,
+      objectProperties: NO_OBJECT_PROPERTIES,
+      ...version,
+      stream,
+      settleMs: 0,
+      previous: undefined,
+      signal,
+    };
   }
 
   async function objectExists(key: string): Promise<boolean> {

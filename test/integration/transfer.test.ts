@@ -41,6 +41,7 @@ import {
   sentContent,
   type Recorded,
 } from '../support/transfer-recorder.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -88,7 +89,17 @@ describe('transfer against S3', () => {
   ): Promise<FileTransfer> {
     const stats = await stat(filePath);
     const version = { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs };
-    return { filePath, bucket, key, ...version, stream: false, settleMs: 0, previous: undefined, signal };
+    return {
+      filePath,
+      bucket,
+      key,
+      objectProperties: NO_OBJECT_PROPERTIES,
+      ...version,
+      stream: false,
+      settleMs: 0,
+      previous: undefined,
+      signal,
+    };
   }
 
   function resumeFrom(transfer: FileTransfer, recorded: Recorded, parts = recorded.parts): ResumeState {
@@ -443,6 +454,7 @@ describe('transfer against S3', () => {
           filePath,
           bucket,
           key: 'never.txt',
+          objectProperties: NO_OBJECT_PROPERTIES,
           ...version,
           stream: false,
           settleMs: 0,

@@ -9,13 +9,18 @@
 //   assert.equal(fault.hits, 1); assert.equal(proxy.stats.bodyBytesForwarded.PUT, size);
 //   await proxy.close();
 //
-// Each request is also logged with its S3 operation (named from a path-style request), its times
-// and its body bytes, so that tests can say what was sent when: stats.bodyBytesByOperation.UploadPart.
+// Each request is also logged with its S3 operation (named from a path-style request), its times,
+// its headers and its body bytes, so that tests can say what was sent when:
+// stats.bodyBytesByOperation.UploadPart, log[i].headers['x-amz-storage-class'].
+//
+// With `stripHeaders`, it removes headers the test server refuses before forwarding (signing the
+// request again; see header-strip.ts): it then stands in for an S3 that accepts them.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { stripHeaders, type HeaderStrip } from './header-strip.js';
 
 export type Fault =
   /** Answers with this status and an S3 XML error document, after reading the request body; S3 never sees it. */
@@ -145,6 +150,15 @@ export interface RequestRecord extends ProxiedRequest {
   bodyBytes: number;
   /** the fault injected into this request, if any */
   fault: Fault['type'] | undefined;
+  /** the request's headers as the client sent them (names in lower case, repeated ones joined by ', ') */
+  headers: Readonly<Record<string, string>>;
+  /** the headers removed before forwarding (see FaultProxyOptions.stripHeaders) */
+  strippedHeaders: readonly string[];
+}
+
+export interface FaultProxyOptions {
+  /** Headers removed from requests before they reach S3, which are then signed again. */
+  stripHeaders?: HeaderStrip;
 }
 
 export interface FaultProxy {
@@ -186,7 +200,10 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-export async function startFaultProxy(targetEndpoint: string): Promise<FaultProxy> {
+export async function startFaultProxy(
+  targetEndpoint: string,
+  options: FaultProxyOptions = {},
+): Promise<FaultProxy> {
   const target = new URL(targetEndpoint);
   if (target.protocol !== 'http:')
     throw new Error(`the fault proxy forwards to http:// only, not ${targetEndpoint}`);
@@ -222,6 +239,8 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
       answeredAt: undefined,
       bodyBytes: 0,
       fault: undefined,
+      headers: recordedHeaders(req.headers),
+      strippedHeaders: [],
     };
     log.push(record);
     increment(stats.requests, method);
@@ -281,13 +300,19 @@ export async function startFaultProxy(targetEndpoint: string): Promise<FaultProx
     const cutAfterBytes =
       fault?.type === 'reset' && fault.stage === 'during-body' ? fault.afterBytes : undefined;
     const socket = req.socket; // kept: a destroyed request lets go of its socket
+    let sentHeaders = req.headers;
+    if (options.stripHeaders) {
+      const stripped = stripHeaders(record.method, req.url ?? '/', req.headers, options.stripHeaders);
+      sentHeaders = stripped.headers;
+      record.strippedHeaders = stripped.removed;
+    }
     const upstream = http.request({
       agent: upstreamAgent,
       host: target.hostname,
       port: target.port,
       method: req.method,
       path: req.url,
-      headers: forwardableHeaders(req.headers), // Host included, as the client signed it
+      headers: forwardableHeaders(sentHeaders), // Host included, as the client signed it
     });
     const method = record.method;
     const counter = new ByteCounter((bytes) => {
@@ -520,6 +545,14 @@ function withWrongEtags(
 
 function increment(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function recordedHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const recorded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) recorded[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return recorded;
 }
 
 function forwardableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {

@@ -24,6 +24,7 @@ import {
   uploadOf,
 } from './store-fixtures.js';
 import type { StoreUnderTest } from './store-fixtures.js';
+import { NO_OBJECT_PROPERTIES, type ObjectProperties } from '../../src/domain/object-properties.js';
 
 export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
   describe(`Store contract: ${name}`, () => {
@@ -51,10 +52,21 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           completedAt: null,
           ifExists: 'overwrite',
           listedAt: null,
+          objectProperties: NO_OBJECT_PROPERTIES,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
         const oneShot = await store.createUpload({ ...newUpload('r2'), watch: false }, T0);
         assert.deepEqual([oneShot.watch, oneShot.completedAt], [false, null]);
+        const objectProperties: ObjectProperties = {
+          storageClass: 'GLACIER_IR',
+          sse: 'aws:kms',
+          sseKmsKeyId: 'alias/archive',
+          metadata: { project: 'genomics', 'run-id': '42' },
+          tags: { lab: 'seq uencing', 'a/b': '' },
+        };
+        const withProperties = await store.createUpload({ ...newUpload('r3'), objectProperties }, T0);
+        assert.deepEqual(withProperties.objectProperties, objectProperties);
+        assert.deepEqual((await store.getUpload('r3'))?.objectProperties, objectProperties);
         assert.equal(await store.getUpload('missing'), undefined);
       });
 

@@ -35,6 +35,7 @@ const UPLOAD_FIELDS = [
   'completed_at',
   'if_exists',
   'listed_at',
+  'object_properties',
 ];
 
 interface Fixture {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FileTask } from '../../ui/api-types.js';
 import { latestOfEach } from '../../ui/file-reads.js';
-import { formatBytes, formatEta, formatRate, percent } from '../../ui/format.js';
+import { formatBytes, formatEta, formatRate, objectPropertyPhrases, percent } from '../../ui/format.js';
 
 function file(taskId: number, status: FileTask['status']): FileTask {
   return { task_id: taskId, status, relative_path: `f${taskId}` } as FileTask;
@@ -39,5 +39,26 @@ describe('the dashboard', () => {
       [0, 99, 100],
       '100% only when done',
     );
+  });
+
+  test('says which object properties an upload sets, and only those', () => {
+    const none = { storage_class: null, sse: null, sse_kms_key_id: null, metadata: {}, tags: {} };
+    assert.deepEqual(objectPropertyPhrases(none), []);
+    assert.deepEqual(
+      objectPropertyPhrases({
+        storage_class: 'GLACIER_IR',
+        sse: 'aws:kms',
+        sse_kms_key_id: 'alias/lab',
+        metadata: { project: 'genomics', run: '42' },
+        tags: { lab: 'seq' },
+      }),
+      [
+        'storage class GLACIER_IR',
+        'encryption aws:kms (key alias/lab)',
+        'metadata project=genomics, run=42',
+        'tags lab=seq',
+      ],
+    );
+    assert.deepEqual(objectPropertyPhrases({ ...none, sse: 'AES256' }), ['encryption AES256']);
   });
 });

@@ -98,6 +98,7 @@ const EXPECTED: Record<ServiceEventType, Record<string, unknown>> = {
     key: 'runs/lane1/a b.fastq.gz',
     size: 2048,
     bytes_sent: 0,
+    skipped: 'already in S3',
     at: AT_ISO,
   },
   'file.failed': {

@@ -59,6 +59,8 @@ describe('classifyS3Error', () => {
     ['RequestTimeTooSkewed', serviceError('RequestTimeTooSkewed', 403)],
     ['InvalidBucketName', serviceError('InvalidBucketName', 400)],
     ['an unlisted 4xx', serviceError('EntityTooSmall', 400)],
+    ['NotImplemented (a 501: a property the server does not take)', serviceError('NotImplemented', 501)],
+    ['InvalidStorageClass', serviceError('InvalidStorageClass', 400)],
     ['NoSuchUpload', new NoSuchUpload({ message: 'gone', $metadata: { httpStatusCode: 404 } })],
     ['a local EACCES', networkError('EACCES', 'permission denied')],
     ['ENOTFOUND', networkError('ENOTFOUND')],
@@ -114,6 +116,17 @@ describe('describeS3Error', () => {
     assert.match(
       describeS3Error(serviceError('SignatureDoesNotMatch', 403)),
       /secret access key.*SignatureDoesNotMatch, HTTP 403/,
+    );
+  });
+
+  it('names the object property a server refuses', () => {
+    assert.match(
+      describeS3Error(serviceError('NotImplemented', 501)),
+      /server-side encryption or tags \(object_properties\).*\(NotImplemented, HTTP 501\)$/,
+    );
+    assert.match(
+      describeS3Error(serviceError('InvalidStorageClass', 400)),
+      /object_properties\.storage_class.*\(InvalidStorageClass, HTTP 400\)$/,
     );
   });
 
@@ -186,6 +199,7 @@ describe('isS3Unreachable and isS3ConfigurationError', () => {
       s3Error('RequestTimeout', 400),
       s3Error('NoSuchBucket', 404),
       s3Error('AccessDenied', 403),
+      s3Error('NotImplemented', 501),
       new ETagMismatchError('PutObject', '"a"', '"b"'),
       new S3RequestError('PutObject', { bucket: 'b' }, 1, s3Error('AccessDenied', 403)),
     ]) {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { TaskCounts, Upload, UploadCounts } from '../../src/domain/model.js';
 import { etaSecondsOf, phaseOf, progressOf } from '../../src/engine/progress.js';
 import { THROUGHPUT_WINDOW_SECONDS, Throughput } from '../../src/engine/throughput.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 function files(counts: Partial<TaskCounts>): TaskCounts {
   const all = { pending: 0, in_progress: 0, completed: 0, failed: 0, ...counts };
@@ -53,6 +54,7 @@ describe('eta', () => {
       completedAt: null,
       ifExists: 'overwrite',
       listedAt: null,
+      objectProperties: NO_OBJECT_PROPERTIES,
     };
     const counts: UploadCounts = {
       files: files({ pending: 1, failed: 1 }),

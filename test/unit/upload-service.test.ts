@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/store.js';
 import { FakeAuditor } from '../support/fake-auditor.js';
 import { RecordingLifecycle } from '../support/recording-lifecycle.js';
 import { readyAt } from '../support/store-fixtures.js';
+import { NO_OBJECT_PROPERTIES } from '../../src/domain/object-properties.js';
 
 interface Fixture {
   root: string;
@@ -112,6 +113,7 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     completedAt: null,
     ifExists: 'skip_identical',
     listedAt: null,
+    objectProperties: NO_OBJECT_PROPERTIES,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { callApi, uploadPath } from '../api.js';
 import type { RescanResult, RetryResult, Scan, UploadDetails, VerifyResult } from '../api-types.js';
 import type { ServiceEvent } from '../events.js';
-import { formatEta, formatRate, formatTime } from '../format.js';
+import { formatEta, formatRate, formatTime, objectPropertyPhrases } from '../format.js';
 import type { Listeners } from '../listeners.js';
 import { PhaseBadge } from './bits.js';
 import { ConfirmDialog } from './confirm-dialog.js';
@@ -189,6 +189,8 @@ function Facts({ details }: { details: UploadDetails }) {
       <dd>
         {formatRate(details.progress.bytes_per_second)}, {formatEta(details.progress.eta_seconds)}
       </dd>
+      <dt>Objects</dt>
+      <dd>{describeObjects(details)}</dd>
       <dt>Created</dt>
       <dd>{formatTime(details.created_at)}</dd>
       <dt>Last scan</dt>
@@ -201,6 +203,12 @@ function Facts({ details }: { details: UploadDetails }) {
       )}
     </dl>
   );
+}
+
+/** Each file's Content-Type comes from its extension; then what the upload sets, or that it sets nothing. */
+function describeObjects(details: UploadDetails): string {
+  const phrases = objectPropertyPhrases(details.object_properties);
+  return ['Content-Type by extension', ...phrases].join('; ');
 }
 
 function describeScan(scan: Scan | null): string {

@@ -46,6 +46,13 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         checkBucket: body.check_bucket,
         watch: body.watch,
         ifExists: body.if_exists,
+        objectProperties: body.object_properties && {
+          storageClass: body.object_properties.storage_class,
+          sse: body.object_properties.sse,
+          sseKmsKeyId: body.object_properties.sse_kms_key_id,
+          metadata: body.object_properties.metadata,
+          tags: body.object_properties.tags,
+        },
       });
       if (created.warnings.length > 0) {
         request.log.warn(

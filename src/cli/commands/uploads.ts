@@ -1,7 +1,12 @@
 // The commands about uploads: add, ls, status, cancel, retry, rescan, verify.
 import path from 'node:path';
 import { Argument, Option, type Command } from 'commander';
-import { parseIntervalSeconds, parseS3Destination, type S3Destination } from '../arguments.js';
+import {
+  collectKeyValue,
+  parseIntervalSeconds,
+  parseS3Destination,
+  type S3Destination,
+} from '../arguments.js';
 import { clientOf, type CliIo } from '../context.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { progressDisplay } from '../progress-display.js';
@@ -14,16 +19,41 @@ import {
 } from '../views.js';
 import { waitUntilSettled } from '../wait.js';
 import type { ApiClient } from '../api-client.js';
-import type { UploadDetailsReply } from '../../api/schemas.js';
-import { IF_EXISTS_CHOICES, type IfExists } from '../../domain/model.js';
+import type { CreateUploadBody, UploadDetailsReply } from '../../api/schemas.js';
+import type { IfExists } from '../../domain/model.js';
 
 /** How many failed files `status` lists with their messages; `files --status failed` has the rest. */
 const FAILED_FILES_SHOWN = 20;
 
 const UPLOAD_STATUS_CHOICES = ['pending', 'active', 'completed', 'cancelled', 'all'] as const;
 
+/** The API's `if_exists`: the CLI loads nothing of the service at run time, its types only. */
+const IF_EXISTS_CHOICES: readonly IfExists[] = ['skip_identical', 'skip', 'overwrite'];
+
 interface JsonOption {
   json?: boolean;
+}
+
+/** What `add` says of the objects; what it leaves out, the service's defaults give. */
+interface ObjectPropertyOptions {
+  storageClass?: string;
+  sse?: string;
+  sseKmsKeyId?: string;
+  metadata?: Record<string, string>;
+  tag?: Record<string, string>;
+}
+
+function objectPropertiesOf(options: ObjectPropertyOptions): Pick<CreateUploadBody, 'object_properties'> {
+  const properties: NonNullable<CreateUploadBody['object_properties']> = {};
+  // The service checks the values and names the field it refuses (400 invalid_object_properties).
+  if (options.storageClass !== undefined) {
+    properties.storage_class = options.storageClass as NonNullable<typeof properties.storage_class>;
+  }
+  if (options.sse !== undefined) properties.sse = options.sse as NonNullable<typeof properties.sse>;
+  if (options.sseKmsKeyId !== undefined) properties.sse_kms_key_id = options.sseKmsKeyId;
+  if (options.metadata !== undefined) properties.metadata = options.metadata;
+  if (options.tag !== undefined) properties.tags = options.tag;
+  return Object.keys(properties).length === 0 ? {} : { object_properties: properties };
 }
 
 type Register = (program: Command, io: CliIo, end: (code: ExitCode) => void) => void;
@@ -56,19 +86,25 @@ export const registerUploadCommands: Register = (program, io, end) => {
         .choices(IF_EXISTS_CHOICES)
         .default('skip_identical'),
     )
+    .option('--storage-class <class>', "S3's storage class of every object, e.g. STANDARD_IA or GLACIER_IR")
+    .option('--sse <algorithm>', 'server-side encryption of every object: AES256 or aws:kms')
+    .option('--sse-kms-key-id <key>', 'the KMS key (id, alias or ARN) for --sse aws:kms')
+    .option('--metadata <key=value>', 'user metadata of every object (repeat it for more)', collectKeyValue)
+    .option('--tag <key=value>', 'a tag of every object (repeat it for more)', collectKeyValue)
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
         folder: string,
         destination: S3Destination,
-        options: JsonOption & {
-          pattern?: string;
-          id?: string;
-          allowOverlap?: boolean;
-          checkBucket: boolean;
-          watch: boolean;
-          ifExists: IfExists;
-        },
+        options: JsonOption &
+          ObjectPropertyOptions & {
+            pattern?: string;
+            id?: string;
+            allowOverlap?: boolean;
+            checkBucket: boolean;
+            watch: boolean;
+            ifExists: IfExists;
+          },
         command: Command,
       ) => {
         const created = await clientOf(command).createUpload({
@@ -81,6 +117,7 @@ export const registerUploadCommands: Register = (program, io, end) => {
           ...(options.checkBucket ? {} : { check_bucket: false }),
           ...(options.watch ? {} : { watch: false }),
           if_exists: options.ifExists,
+          ...objectPropertiesOf(options),
         });
         await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
         end(EXIT.ok);

@@ -260,6 +260,18 @@ CREATE TABLE existing_objects (
 ) STRICT, WITHOUT ROWID;
 `;
 
+// What every object of an upload carries (storage class, encryption, user metadata, tags);
+// metadata and tags as JSON objects of strings.
+const OBJECT_PROPERTIES = `
+ALTER TABLE uploads ADD COLUMN storage_class TEXT;
+ALTER TABLE uploads ADD COLUMN sse TEXT CHECK (sse IN ('AES256', 'aws:kms'));
+ALTER TABLE uploads ADD COLUMN sse_kms_key_id TEXT CHECK (sse_kms_key_id IS NULL OR sse = 'aws:kms');
+ALTER TABLE uploads ADD COLUMN object_metadata TEXT NOT NULL DEFAULT '{}'
+  CHECK (json_valid(object_metadata) AND json_type(object_metadata) = 'object');
+ALTER TABLE uploads ADD COLUMN object_tags TEXT NOT NULL DEFAULT '{}'
+  CHECK (json_valid(object_tags) AND json_type(object_tags) = 'object');
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -271,6 +283,7 @@ export const MIGRATIONS: readonly string[] = [
   LAST_COMPLETED,
   ONE_SHOT,
   EXISTING_OBJECTS,
+  OBJECT_PROPERTIES,
 ];
 
 export class SchemaTooNewError extends Error {

@@ -9,6 +9,7 @@ import type {
   UploadedPart,
   ValidationMethod,
 } from '../../domain/model.js';
+import { checkObjectProperties, type ObjectProperties } from '../../domain/object-properties.js';
 import { isUploadStatus, isTaskStatus } from '../../domain/status.js';
 import type { UploadStatus, TaskStatus } from '../../domain/status.js';
 
@@ -27,6 +28,11 @@ export interface UploadRow {
   completed_at: number | null;
   if_exists: string;
   listed_at: number | null;
+  storage_class: string | null;
+  sse: string | null;
+  sse_kms_key_id: string | null;
+  object_metadata: string;
+  object_tags: string;
 }
 
 export interface TaskRow {
@@ -111,6 +117,23 @@ function validationMethod(value: string | null): ValidationMethod | null {
   throw new Error(`unknown validation method '${value}' in file_tasks`);
 }
 
+// Checked again on the way out, like the statuses: a file edited by hand is reported, not sent to S3.
+function objectPropertiesOf(row: UploadRow): ObjectProperties {
+  try {
+    return checkObjectProperties({
+      storageClass: row.storage_class,
+      sse: row.sse,
+      sseKmsKeyId: row.sse_kms_key_id,
+      metadata: JSON.parse(row.object_metadata) as Record<string, string>,
+      tags: JSON.parse(row.object_tags) as Record<string, string>,
+    });
+  } catch (error) {
+    throw new Error(`upload '${row.upload_id}' has object properties S3 would refuse: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
 export function toUpload(row: UploadRow): Upload {
   return {
     uploadId: row.upload_id,
@@ -127,6 +150,7 @@ export function toUpload(row: UploadRow): Upload {
     completedAt: row.completed_at,
     ifExists: ifExists(row.if_exists),
     listedAt: row.listed_at,
+    objectProperties: objectPropertiesOf(row),
   };
 }
 

@@ -2,6 +2,7 @@
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, IfExists, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
+import { NO_OBJECT_PROPERTIES, type ObjectProperties } from '../../domain/object-properties.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import { taskStatus, toUpload } from './rows.js';
@@ -16,13 +17,18 @@ export type UploadQueries = ReturnType<typeof uploadQueries>;
 
 export function uploadQueries(db: Database) {
   const insertUpload = db.prepare<
-    Omit<NewUpload, 'watch' | 'ifExists'> & { watch: number; ifExists: IfExists; now: EpochMs },
+    Omit<NewUpload, 'watch' | 'ifExists' | 'objectProperties'> & {
+      watch: number;
+      ifExists: IfExists;
+      now: EpochMs;
+    } & ObjectPropertyColumns,
     UploadRow
   >(`
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
-                         status, created_at, updated_at, last_error, watch, if_exists)
+                         status, created_at, updated_at, last_error, watch, if_exists,
+                         storage_class, sse, sse_kms_key_id, object_metadata, object_tags)
     VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL,
-            @watch, @ifExists)
+            @watch, @ifExists, @storageClass, @sse, @sseKmsKeyId, @objectMetadata, @objectTags)
     RETURNING *`);
 
   const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
@@ -118,6 +124,7 @@ export function uploadQueries(db: Database) {
           pattern: upload.pattern,
           watch: upload.watch === false ? 0 : 1,
           ifExists: upload.ifExists ?? 'overwrite',
+          ...objectPropertyColumns(upload.objectProperties ?? NO_OBJECT_PROPERTIES),
           now,
         });
         if (row === undefined) throw new Error(`inserting upload '${upload.uploadId}' returned no row`);
@@ -191,6 +198,24 @@ export function uploadQueries(db: Database) {
     markCompletion(taskId: number, now: EpochMs): void {
       markCompletion.run({ taskId, now });
     },
+  };
+}
+
+interface ObjectPropertyColumns {
+  storageClass: string | null;
+  sse: string | null;
+  sseKmsKeyId: string | null;
+  objectMetadata: string;
+  objectTags: string;
+}
+
+function objectPropertyColumns(properties: ObjectProperties): ObjectPropertyColumns {
+  return {
+    storageClass: properties.storageClass,
+    sse: properties.sse,
+    sseKmsKeyId: properties.sseKmsKeyId,
+    objectMetadata: JSON.stringify(properties.metadata),
+    objectTags: JSON.stringify(properties.tags),
   };
 }
 
