@@ -22,6 +22,12 @@ import { makeTempDir, removeTempDir } from '../support/temp-tree.js';
 import { createUpload, fileItems, waitForCompleted } from '../support/upload-api.js';
 
 const MiB = 1024 * 1024;
+/**
+ * Files of the folder that is already in S3. The issue's figure is 10,000 (IF_EXISTS_FILES=10000):
+ * filling the test server with them takes minutes at its rate of small PUTs on two cores, so CI
+ * runs enough for two pages of the listing, and the benchmark (`existing`) the 10,000.
+ */
+const MANY_FILES = Number(process.env.IF_EXISTS_FILES ?? 1100);
 /** The SDK's part size here, unlike the service's (8 MiB): the comparison must find it out. */
 const OTHER_PART_SIZE = 5 * MiB;
 
@@ -226,6 +232,61 @@ describe('if_exists', () => {
     assert.equal(file?.skipped, 'already in S3');
     assert.equal(requestsUnder('late', ['HeadObject']).join(), 'run.log');
     assert.deepEqual(requestsUnder('late', SENDING), []);
+    assert.equal(await service.stop(), 0);
+  });
+
+  it(`a folder of ${MANY_FILES} files already in S3 reaches idle without sending one`, async (t) => {
+    const folder = path.join(work, 'many');
+    const files: string[] = [];
+    for (let i = 0; i < MANY_FILES; i++) files.push(`d${i % 10}/file-${i}.txt`);
+    for (let i = 0; i < 10; i++) await mkdir(path.join(folder, `d${i}`), { recursive: true });
+    await Promise.all(files.map((name) => writeFile(path.join(folder, name), `content of ${name}\n`)));
+    const filledAt = Date.now();
+    let next = 0;
+    const fill = async () => {
+      for (let name = files[next++]; name !== undefined; name = files[next++])
+        await s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: `many/${name}`, Body: `content of ${name}\n` }),
+        );
+    };
+    await Promise.all(Array.from({ length: 32 }, fill));
+    t.diagnostic(`${MANY_FILES} objects put by the SDK in ${((Date.now() - filledAt) / 1000).toFixed(1)} s`);
+
+    const service = await startService({
+      databaseFile: path.join(work, 'many.db'),
+      s3Endpoint: proxy.endpoint,
+    });
+    proxy.resetStats();
+    const startedAt = Date.now();
+    const uploadId = await createUpload(service, {
+      source_folder: folder,
+      destination_bucket: bucket,
+      destination_prefix: 'many',
+    });
+    await waitFor(
+      async () => {
+        const details = await api<{ files: { completed: number }; progress: { phase: string } }>(
+          service,
+          'GET',
+          `/uploads/${uploadId}`,
+        );
+        return details.body.progress.phase === 'idle' && details.body.files.completed === MANY_FILES;
+      },
+      { timeoutMs: 120_000, intervalMs: 100, message: `${MANY_FILES} files completed, the upload idle` },
+    );
+    const seconds = (Date.now() - startedAt) / 1000;
+    const requests: Record<string, number> = {};
+    for (const record of proxy.log) requests[record.operation] = (requests[record.operation] ?? 0) + 1;
+    t.diagnostic(`idle after ${seconds.toFixed(1)} s; S3 requests: ${JSON.stringify(requests)}`);
+    assert.deepEqual(requestsUnder('many', SENDING), [], 'nothing sent');
+    assert.equal(requests.HeadObject ?? 0, 0, 'no HEAD per file: the listing told');
+    // The bucket check's listing of one key, then the prefix a page of 1,000 keys at a time.
+    assert.equal(requests.ListObjectsV2, 1 + Math.ceil(MANY_FILES / 1000));
+    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    const skipped = new RegExp(
+      `s3uploader_files_skipped_total\\{upload_id="${uploadId}",reason="already_in_s3"\\} (\\d+)`,
+    ).exec(metrics);
+    assert.equal(Number(skipped?.[1]), MANY_FILES);
     assert.equal(await service.stop(), 0);
   });
 });
