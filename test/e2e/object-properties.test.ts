@@ -82,8 +82,10 @@ describe('object properties', () => {
       'data.unknownext': 'application/octet-stream',
       'big.bin': 'application/octet-stream',
     };
+    const sha256Of = new Map<string, string>();
     for (const name of Object.keys(contentTypes)) {
-      await writeRandomFile(path.join(source, name), name === 'big.bin' ? 6 * MiB : 1000);
+      const written = await writeRandomFile(path.join(source, name), name === 'big.bin' ? 6 * MiB : 1000);
+      sha256Of.set(name, written.sha256);
     }
     const service = await startService({
       databaseFile: path.join(work, 'props.db'),
@@ -135,14 +137,16 @@ describe('object properties', () => {
     });
 
     for (const [name, contentType] of Object.entries(contentTypes)) {
-      // Stored by Swift: the Content-Type and the metadata.
+      // Stored by Swift: the Content-Type and the metadata, with the content's SHA-256 beside the
+      // upload's own on an object put in one request (see docs/sync.md).
+      const sha256 = name === 'big.bin' ? {} : { sha256: sha256Of.get(name) };
       assert.deepEqual(await head(bucket, `given/${name}`), {
         contentType,
-        metadata: { project: 'genomics', run: '42' },
+        metadata: { project: 'genomics', run: '42', ...sha256 },
       });
       assert.deepEqual(await head(bucket, `defaults/${name}`), {
         contentType,
-        metadata: { origin: 'sequencer-7' },
+        metadata: { origin: 'sequencer-7', ...sha256 },
       });
       // On the requests: the storage class, the encryption and the tags.
       const [write, ...more] = writesOf(bucket, `given/${name}`);
