@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     rescanIntervalSeconds: config.rescanIntervalSeconds,
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
+    headFromBytes: config.transfer.multipartThresholdBytes,
     databaseFiles: await sqliteFilesOf(config.sqlitePath),
     watchObserver: metrics?.watch,
   });

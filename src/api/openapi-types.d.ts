@@ -1106,7 +1106,7 @@ export interface operations {
            */
           check_bucket?: boolean;
           /**
-           * @description What to do with an object already at a file's key the first time this upload sends the file: `skip_identical` (default): not sent when the object has the same size and checksum (ETag, multipart ETag, or the SHA-256 this service stores in object metadata); `skip`: any object there is left alone (rclone's `--ignore-existing`); `overwrite`: always sent. The prefix is listed when the upload starts; a file that appears later is asked with a HEAD. Later versions of a file this upload sent are always sent. See docs/sync.md.
+           * @description What to do with an object already at a file's key the first time this upload sends the file: `skip_identical` (default): not sent when the object has the same size and checksum (ETag, multipart ETag, or the SHA-256 this service stores in object metadata); `skip`: any object there is left alone (rclone's `--ignore-existing`); `overwrite`: always sent. The prefix is listed when the upload starts; a large file that appears later is asked with a HEAD. Later versions of a file this upload sent are always sent. See docs/sync.md.
            * @example skip_identical
            * @enum {string}
            */

@@ -45,6 +45,11 @@ export interface EngineOptions {
   rescanIntervalSeconds: number;
   failedRequeueIntervalSeconds: number;
   maxConcurrentFiles: number;
+  /**
+   * A file at least this large that appeared after the listing of what S3 holds is asked with a
+   * HEAD before it is sent (see ExistingObjectsOptions.headFromBytes); default: every file.
+   */
+  headFromBytes?: number;
   /** The service's own database files, by real path: never uploaded, whatever the pattern. */
   databaseFiles?: readonly string[];
   /** Told of the file-system events every watch receives (the metrics). */
@@ -125,6 +130,7 @@ export class Engine implements UploadLifecycle {
       store: options.store,
       auditor: options.auditor,
       logger: options.logger,
+      headFromBytes: options.headFromBytes,
       now: this.now,
     });
     this.runner = new TaskRunner({

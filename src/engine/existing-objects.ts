@@ -3,9 +3,10 @@
 // a time, into the store (memory holds one page however many objects there are). A file last
 // modified before the listing began is looked up there, once the listing has passed its key (a
 // file claimed before waits for it: a listing costs a request per 1,000 keys, a HEAD one per file).
-// A file modified since may have been uploaded by another client since, and is asked with a HEAD.
-// A wrong guess either way costs a request or a file sent again, never a file left out: only a
-// file whose object was listed or HEAD'ed is ever skipped.
+// A file modified since may have been uploaded by another client since: it is asked with a HEAD
+// when that can pay for itself (see headFromBytes). A wrong guess either way costs a request or a
+// file sent again, never a file left out: only a file whose object was listed or HEAD'ed is ever
+// skipped.
 import type { FileTask, Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -18,6 +19,12 @@ export interface ExistingObjectsOptions {
   store: Store;
   auditor: Pick<ObjectAuditor, 'listObjects' | 'headObject'>;
   logger: Logger;
+  /**
+   * With if_exists 'skip_identical', a file the listing does not tell about is asked with a HEAD
+   * only from this size on (the multipart threshold): a HEAD costs about what sending a small
+   * file costs, so a small one is sent (with 'skip', every file is asked). Default 0: every file.
+   */
+  headFromBytes?: number | undefined;
   now?: () => number;
 }
 
@@ -92,6 +99,7 @@ export class ExistingObjects {
       const object = await this.options.store.getExistingObject(upload.uploadId, task.objectKey);
       return object && { object, listed: true, ifExists };
     }
+    if (ifExists === 'skip_identical' && task.size < (this.options.headFromBytes ?? 0)) return undefined;
     try {
       const object = await this.options.auditor.headObject(upload.destinationBucket, task.objectKey, signal);
       return object && { object, listed: false, ifExists };

@@ -194,44 +194,93 @@ describe('if_exists', () => {
     assert.equal(await service.stop(), 0);
   });
 
-  it('a file that appears after the listing is compared by a HEAD, by the SHA-256 this service stored', async () => {
-    const folder = path.join(work, 'late');
-    await mkdir(folder, { recursive: true });
-    const content = randomBytes(2000);
+  it('an ETag that is no MD5 (as under SSE-KMS) gives way to the SHA-256 this service stored', async () => {
+    const folder = path.join(work, 'kms');
+    const files = new Map([
+      ['a.txt', randomBytes(2000)],
+      ['b/c.txt', randomBytes(3000)],
+    ]);
+    for (const [name, content] of files) {
+      await mkdir(path.dirname(path.join(folder, name)), { recursive: true });
+      await writeFile(path.join(folder, name), content);
+    }
     const service = await startService({
-      databaseFile: path.join(work, 'late.db'),
+      databaseFile: path.join(work, 'kms.db'),
       s3Endpoint: proxy.endpoint,
     });
-    // A first upload puts the object, with its SHA-256 in the metadata; it is then cancelled.
-    await writeFile(path.join(folder, 'run.log'), content);
+    // A first upload puts the objects, each with its SHA-256 in the metadata; it is then cancelled.
     const first = await createUpload(service, {
       source_folder: folder,
       destination_bucket: bucket,
-      destination_prefix: 'late',
+      destination_prefix: 'kms',
     });
-    await waitForCompleted(service, first, 1);
+    await waitForCompleted(service, first, 2);
     assert.equal((await api(service, 'DELETE', `/uploads/${first}`)).status, 200);
 
-    // Created again (a lost database, say): the folder is empty at first, the file comes later.
-    await mkdir(path.join(work, 'late-again'), { recursive: true });
+    // Created again, with the listing's ETags changed on their way, as S3 lists SSE-KMS objects.
+    const listing = proxy.inject({
+      method: 'GET',
+      query: ['list-type'],
+      bucket,
+      fault: { type: 'wrong-etag' },
+    });
+    proxy.resetStats();
     const again = await createUpload(service, {
-      source_folder: path.join(work, 'late-again'),
+      source_folder: folder,
+      destination_bucket: bucket,
+      destination_prefix: 'kms',
+    });
+    await waitForCompleted(service, again, 2);
+    listing.remove();
+    const items = await fileItems(service, again);
+    assert.deepEqual(items.map((file) => [file.relative_path, file.skipped]).sort(), [
+      ['a.txt', 'already in S3'],
+      ['b/c.txt', 'already in S3'],
+    ]);
+    assert.ok(listing.hits > 0, 'the listing went through the fault');
+    assert.deepEqual(
+      requestsUnder('kms', ['HeadObject']),
+      ['a.txt', 'b/c.txt'],
+      'one HEAD each, for the metadata',
+    );
+    assert.deepEqual(requestsUnder('kms', SENDING), []);
+    assert.equal(await service.stop(), 0);
+  });
+
+  it('a file that appears after the listing: a large one is asked with a HEAD, a small one is sent', async () => {
+    const folder = path.join(work, 'late');
+    await mkdir(folder, { recursive: true });
+    const big = randomBytes(6 * MiB + 5);
+    // Put beforehand by another client, in its own parts.
+    await putMultipart('late/big.bin', big);
+    const service = await startService({
+      databaseFile: path.join(work, 'late.db'),
+      s3Endpoint: proxy.endpoint,
+      env: { MULTIPART_THRESHOLD_BYTES: String(5 * MiB), PART_SIZE_BYTES: String(5 * MiB) },
+    });
+    const uploadId = await createUpload(service, {
+      source_folder: folder,
       destination_bucket: bucket,
       destination_prefix: 'late',
     });
     await waitFor(
       async () =>
-        (await api<{ listed_at: string | null }>(service, 'GET', `/uploads/${again}`)).body.listed_at !==
+        (await api<{ listed_at: string | null }>(service, 'GET', `/uploads/${uploadId}`)).body.listed_at !==
         null,
       { timeoutMs: 10_000, message: 'the listing complete' },
     );
     proxy.resetStats();
-    await writeFile(path.join(work, 'late-again', 'run.log'), content);
-    await waitForCompleted(service, again, 1);
-    const [file] = await fileItems(service, again);
-    assert.equal(file?.skipped, 'already in S3');
-    assert.equal(requestsUnder('late', ['HeadObject']).join(), 'run.log');
-    assert.deepEqual(requestsUnder('late', SENDING), []);
+    await writeFile(path.join(folder, 'big.bin'), big);
+    await writeFile(path.join(folder, 'small.txt'), randomBytes(100));
+    await waitForCompleted(service, uploadId, 2);
+    const items = await fileItems(service, uploadId);
+    assert.deepEqual(items.map((file) => [file.relative_path, file.skipped]).sort(), [
+      ['big.bin', 'already in S3'],
+      ['small.txt', null],
+    ]);
+    // A HEAD costs about what sending a small file costs: only the large one is asked.
+    assert.deepEqual(requestsUnder('late', ['HeadObject']), ['big.bin']);
+    assert.deepEqual(requestsUnder('late', SENDING), ['small.txt']);
     assert.equal(await service.stop(), 0);
   });
 

@@ -151,11 +151,9 @@ describe('GET /metrics', () => {
           ? record.path.endsWith('/denied.txt')
             ? 'AccessDenied'
             : 'SlowDown'
-          : record.operation === 'HeadObject' && record.outcome === 404
-            ? 'NotFound' // the late file's key, asked before it is sent (if_exists)
-            : record.outcome === 'reset' || record.outcome >= 300
-              ? `unexpected ${String(record.outcome)}`
-              : 'success';
+          : record.outcome === 'reset' || record.outcome >= 300
+            ? `unexpected ${String(record.outcome)}`
+            : 'success';
       const key = `${record.operation} ${outcome}`;
       seen[key] = (seen[key] ?? 0) + 1;
     }

@@ -23,14 +23,14 @@ interface Fixture {
   warnings: string[];
 }
 
-async function setUp(t: TestContext): Promise<Fixture> {
+async function setUp(t: TestContext, headFromBytes?: number): Promise<Fixture> {
   const root = await mkdtemp(path.join(tmpdir(), 'existing-objects-'));
   const store = openSqliteStore(path.join(root, 'state.db'));
   const auditor = new FakeAuditor();
   const warnings: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
   // The listing begins at T0 + 1000: the files of observed() were last modified at 1000.5 ms.
-  const existing = new ExistingObjects({ store, auditor, logger, now: () => T0 + 1000 });
+  const existing = new ExistingObjects({ store, auditor, logger, headFromBytes, now: () => T0 + 1000 });
   t.after(async () => {
     existing.stop();
     await store.close();
@@ -86,6 +86,20 @@ test('a file modified since the listing began is asked with a HEAD, which brings
   // Nothing at the key: nothing to compare.
   f.auditor.objects.clear();
   assert.equal(await f.existing.lookup(upload, newer, never), undefined);
+});
+
+test('a small file the listing does not tell about is sent without a HEAD, unless with skip', async (t) => {
+  const f = await setUp(t, 1000);
+  const { upload, task } = await uploadWith(f, 'skip_identical');
+  f.auditor.putObject('bucket', task.objectKey, { size: 100, etag: 'e1' });
+  const newer = { ...task, mtimeMs: T0 + 5000 };
+  assert.equal(await f.existing.lookup(upload, newer, never), undefined);
+  assert.deepEqual(f.auditor.heads, [], 'a HEAD would cost what sending it costs');
+  const large = { ...newer, size: 1000 };
+  assert.equal((await f.existing.lookup(upload, large, never))?.listed, false);
+  const skip = { ...upload, ifExists: 'skip' as const };
+  assert.equal((await f.existing.lookup(skip, newer, never))?.ifExists, 'skip');
+  assert.equal(f.auditor.heads.length, 2);
 });
 
 test('a refused HEAD: skip_identical sends the file (one warning), skip fails it with a message saying why', async (t) => {
