@@ -6,8 +6,10 @@
 //   npm test -- --test-name-pattern=resume   arguments starting with "-" go to `node --test` (use "=")
 //
 // Only unit tests selected: no S3 server is started. Environment knobs: TEST_CONCURRENCY (test files
-// run at once, default 2), TEST_TIMEOUT_MS (per test, default 300000), TEST_RUN_TIMEOUT_MS (whole
-// run, default 2400000), S3_SERVER_START_TIMEOUT_MS (default 300000, which covers an apt install).
+// run at once, default 3: many wait on the S3 server, a settle time or a restart, so on two cores a
+// third overlaps those waits), TEST_TIMEOUT_MS (per test, default 300000), TEST_RUN_TIMEOUT_MS
+// (whole run, default 2400000), S3_SERVER_START_TIMEOUT_MS (default 300000, which covers an apt
+// install).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -28,7 +30,7 @@ const S3_VARIABLES = [
 ];
 
 const settings = {
-  concurrency: positiveInteger('TEST_CONCURRENCY', 2),
+  concurrency: positiveInteger('TEST_CONCURRENCY', 3),
   testTimeoutMs: positiveInteger('TEST_TIMEOUT_MS', 300_000),
   runTimeoutMs: positiveInteger('TEST_RUN_TIMEOUT_MS', 2_400_000),
   serverStartTimeoutMs: positiveInteger('S3_SERVER_START_TIMEOUT_MS', 300_000),

@@ -333,8 +333,10 @@ describe('a file deleted or renamed during its multipart upload', () => {
     const notes = service.logs.filter((entry) =>
       String(entry.msg).includes('vanished before it was uploaded'),
     );
+    // A rescan that stat'ed a file just before it went may record it after its task was dropped:
+    // the file is then found gone, and dropped and noted, once more.
     assert.deepEqual(
-      notes.map((entry) => entry.path).sort(),
+      [...new Set(notes.map((entry) => entry.path))].sort(),
       ['gone.bin', 'moved.bin'],
       'each dropped file is noted',
     );
