@@ -147,7 +147,8 @@ function scanSummary(scan: UploadDetailsReply['last_scan']): string {
 
 /** Fixed widths, so that a listing can be printed a page at a time. */
 export function fileLines(file: FileItem): string[] {
-  const line = `${file.status.padEnd(11)}  ${formatBytes(file.size).padStart(10)}  ${file.relative_path}`;
+  const skipped = file.skipped === null ? '' : `  (not sent: ${file.skipped})`;
+  const line = `${file.status.padEnd(11)}  ${formatBytes(file.size).padStart(10)}  ${file.relative_path}${skipped}`;
   return file.last_error === null || file.status === 'completed'
     ? [line]
     : [line, `${' '.repeat(25)}${file.last_error}`];
