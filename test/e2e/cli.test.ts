@@ -155,7 +155,7 @@ describe('the CLI against a running service', () => {
     const waited = await cli([...at(), 'status', 'plain', '--wait', '--interval', '0.2']);
     assert.equal(waited.code, 0, waited.stderr);
     assert.match(waited.stdout, /^plain idle 100% 5\.00\/5\.00 KiB [\d.]+ MiB\/s ETA -- files 2\/2$/m);
-    assert.match(waited.stdout, /^plain is up to date: 2 files uploaded$/m);
+    assert.match(waited.stdout, /^plain is up to date: 2 files in S3$/m);
     assert.ok(!waited.stdout.includes(ESC), 'no terminal escapes in a pipe');
     assert.deepEqual(await listKeys(s3, bucket, 'plain/'), ['plain/a.csv', 'plain/sub/b.csv']);
 
@@ -189,7 +189,7 @@ describe('the CLI against a running service', () => {
     assert.equal((await cli([...at(), 'cancel', 'plain'])).code, 0);
     const cancelled = await cli([...at(), 'status', 'plain', '--wait']);
     assert.equal(cancelled.code, 1);
-    assert.match(cancelled.stdout, /^plain was cancelled: 2 of 2 files uploaded$/m);
+    assert.match(cancelled.stdout, /^plain was cancelled: 2 of 2 files in S3$/m);
   });
 
   it('add --no-watch makes a one-shot upload: status --wait exits 0 once it is completed, ls shows it', async () => {
@@ -209,7 +209,7 @@ describe('the CLI against a running service', () => {
 
     const waited = await cli([...at(), 'status', 'once', '--wait', '--interval', '0.2']);
     assert.equal(waited.code, 0, waited.stderr);
-    assert.match(waited.stdout, /^once is completed: 2 files uploaded$/m);
+    assert.match(waited.stdout, /^once is completed: 2 files in S3$/m);
     assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.csv', 'once/sub/b.csv']);
 
     const listed = await cli([...at(), 'ls']);
@@ -369,7 +369,7 @@ describe('the CLI against a running service', () => {
         drawn.join('\n'),
       );
       assert.match(drawn.at(-1) ?? '', /^bar idle \|█+\| 100% \| 480\.0\/480\.0 KiB \| .* files 10\/10$/);
-      assert.match(terminal.stdout, /bar is up to date: 10 files uploaded/);
+      assert.match(terminal.stdout, /bar is up to date: 10 files in S3/);
     } finally {
       assert.equal(await limit('0'), 'bandwidth limit: none\n');
     }

@@ -261,13 +261,11 @@ async function waitAndReport(
   if (json) {
     await out.json(upload);
   } else if (phase === 'idle') {
-    await out.lines([`${id} is up to date: ${upload.files.completed} files uploaded`]);
+    await out.lines([`${id} is up to date: ${upload.files.completed} files in S3`]);
   } else if (phase === 'completed') {
-    await out.lines([`${id} is completed: ${upload.files.completed} files uploaded`]);
+    await out.lines([`${id} is completed: ${upload.files.completed} files in S3`]);
   } else if (phase === 'cancelled') {
-    await out.lines([
-      `${id} was cancelled: ${upload.files.completed} of ${upload.files.total} files uploaded`,
-    ]);
+    await out.lines([`${id} was cancelled: ${upload.files.completed} of ${upload.files.total} files in S3`]);
   } else {
     const failed = (await client.listFiles(id, { status: 'failed', limit: FAILED_FILES_SHOWN })).items;
     await out.lines(failedFilesLines(failed, upload.files.failed, id));
