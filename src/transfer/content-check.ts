@@ -4,13 +4,10 @@
 // sent. The bytes pass through leased buffers, so MAX_BUFFER_BYTES bounds this memory too.
 import { createHash } from 'node:crypto';
 import { versionOf } from '../domain/file-version.js';
-import { abortErrorFrom } from './errors.js';
-import { assertUnchanged, openVersion, readExactly } from './file-version.js';
+import { readThrough } from './content-hash.js';
+import { assertUnchanged, openVersion } from './file-version.js';
 import type { TransferContext } from './s3-request.js';
 import type { UploadedContent, FileTransfer, UploadResult } from './types.js';
-
-/** Bytes read and hashed at a time. */
-const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * Hashes the file, which must still have the transfer's size, mtime and inode (its ctime is what is
@@ -28,17 +25,7 @@ export async function checkContent(
   const hash = createHash('sha256');
   try {
     version = { filePath: transfer.filePath, ...versionOf(await handle.stat()) };
-    const lease = await context.buffers.lease(Math.min(HASH_CHUNK_BYTES, version.size), transfer.signal);
-    try {
-      for (let position = 0; position < version.size; position += lease.buffer.length) {
-        if (transfer.signal.aborted) throw abortErrorFrom(transfer.signal);
-        const chunk = lease.buffer.subarray(0, Math.min(lease.buffer.length, version.size - position));
-        await readExactly(handle, chunk, position, version);
-        hash.update(chunk);
-      }
-    } finally {
-      lease.release();
-    }
+    await readThrough(context, handle, version, transfer.signal, (chunk) => hash.update(chunk));
   } finally {
     await handle.close();
   }

@@ -3,10 +3,36 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { abortErrorFrom } from './errors.js';
-import { readUpTo } from './file-version.js';
+import { readExactly, readUpTo, type VersionedFile } from './file-version.js';
+import type { TransferContext } from './s3-request.js';
 
 /** Reads of this size when a range is hashed without being sent. */
 const HASH_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads the whole of `file` (its version's size) from `handle` through one buffer leased from the
+ * pool, so that MAX_BUFFER_BYTES bounds this memory too, and hands each chunk to `take`, in order.
+ * A file shorter than its version throws as readExactly does.
+ */
+export async function readThrough(
+  context: TransferContext,
+  handle: FileHandle,
+  file: VersionedFile,
+  signal: AbortSignal,
+  take: (chunk: Buffer) => void,
+): Promise<void> {
+  const lease = await context.buffers.lease(Math.max(1, Math.min(HASH_READ_BYTES, file.size)), signal);
+  try {
+    for (let position = 0; position < file.size; position += lease.buffer.length) {
+      if (signal.aborted) throw abortErrorFrom(signal);
+      const chunk = lease.buffer.subarray(0, Math.min(lease.buffer.length, file.size - position));
+      await readExactly(handle, chunk, position, file);
+      take(chunk);
+    }
+  } finally {
+    lease.release();
+  }
+}
 
 /** Hex SHA-256 of a hash's content so far, leaving the hash usable. */
 export function hexDigestSoFar(hash: Hash): string {

@@ -13,15 +13,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ExistingObject, IfExists } from '../domain/model.js';
 import { multipartEtag } from './checksums.js';
-import { abortErrorFrom } from './errors.js';
-import { assertUnchanged, openVersion, readExactly } from './file-version.js';
+import { readThrough } from './content-hash.js';
+import { assertUnchanged, openVersion } from './file-version.js';
 import { headObject } from './object-audit.js';
 import { MAX_PARTS, MIN_PART_SIZE, partSizeFor } from './part-plan.js';
 import type { TransferContext } from './s3-request.js';
 import type { FileTransfer, UploadResult } from './types.js';
-
-/** Bytes read and hashed at a time. */
-const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const MiB = 1024 * 1024;
 /**
@@ -168,22 +165,11 @@ async function hashFile(
   const parts = partSizes.map((partSize) => new PartMd5s(partSize));
   const handle = await openVersion(transfer);
   try {
-    const lease = await context.buffers.lease(
-      Math.max(1, Math.min(HASH_CHUNK_BYTES, transfer.size)),
-      transfer.signal,
-    );
-    try {
-      for (let position = 0; position < transfer.size; position += lease.buffer.length) {
-        if (transfer.signal.aborted) throw abortErrorFrom(transfer.signal);
-        const chunk = lease.buffer.subarray(0, Math.min(lease.buffer.length, transfer.size - position));
-        await readExactly(handle, chunk, position, transfer);
-        sha256.update(chunk);
-        md5.update(chunk);
-        for (const part of parts) part.update(chunk);
-      }
-    } finally {
-      lease.release();
-    }
+    await readThrough(context, handle, transfer, transfer.signal, (chunk) => {
+      sha256.update(chunk);
+      md5.update(chunk);
+      for (const part of parts) part.update(chunk);
+    });
   } finally {
     await handle.close();
   }
