@@ -1,6 +1,6 @@
 // What every object of an upload carries besides its bytes: storage class, server-side encryption,
 // user metadata and tags, checked against S3's rules. The Content-Type is not here: it is each
-// file's own, from its name (transfer/content-type.ts).
+// file's own, from its name (transfer/object-headers.ts).
 
 /** S3's storage classes a PutObject or CreateMultipartUpload may ask for. */
 export const STORAGE_CLASSES = [
