@@ -17,7 +17,7 @@ import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tre
 const MiB = 1024 * 1024;
 const TOKEN = 'events-e2e-token';
 /** The flood: file.failed events of about 6 KB each. */
-const FLOOD_FILES = 6000;
+const FLOOD_FILES = 10_000;
 const WARM_UP_FILES = 1000;
 
 let s3: S3Client;
