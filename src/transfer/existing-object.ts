@@ -36,8 +36,8 @@ export interface ExistingAtKey {
 }
 
 /** Why a skipped file was not sent, as its record and the API show it. */
-export const SKIPPED_IDENTICAL = 'already in S3';
-export const SKIPPED_ANY = 'already in S3 (if_exists skip: not compared)';
+const SKIPPED_IDENTICAL = 'already in S3';
+const SKIPPED_ANY = 'already in S3 (if_exists skip: not compared)';
 
 /**
  * Resolves the result of an upload that sends nothing when the file need not be sent; otherwise
@@ -107,7 +107,7 @@ function partCountOf(etag: string): number | undefined {
  * The part sizes that cut a file of `size` bytes into as many parts as the object's ETag says:
  * this service's own, the even split rounded up to a MiB, and the common ones.
  */
-export function partSizesFor(object: ExistingObject, size: number, context: TransferContext): number[] {
+function partSizesFor(object: ExistingObject, size: number, context: TransferContext): number[] {
   const parts = partCountOf(object.etag);
   if (object.sha256 !== undefined || parts === undefined) return [];
   const { partSizeBytes, streamPartSizeBytes } = context.settings;
