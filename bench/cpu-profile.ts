@@ -47,10 +47,8 @@ function partOf(frame: CallFrame): string {
   return PARTS.find(([, test]) => test(frame))?.[0] ?? 'Node.js: other';
 }
 
-async function main(): Promise<void> {
-  const [file, filesArgument] = process.argv.slice(2);
-  if (file === undefined) throw new Error('usage: cpu-profile.ts PROFILE.cpuprofile [FILES]');
-  const files = filesArgument === undefined ? undefined : Number(filesArgument);
+/** Prints the profile's busy time by part, per file when `files` is given. */
+export async function analyzeProfile(file: string, files?: number): Promise<void> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const inTransfer = profile.samples.flatMap((id, index) =>
@@ -79,7 +77,15 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const [file, filesArgument] = process.argv.slice(2);
+  if (file === undefined) throw new Error('usage: cpu-profile.ts PROFILE.cpuprofile [FILES]');
+  await analyzeProfile(file, filesArgument === undefined ? undefined : Number(filesArgument));
+}
+
+if (process.argv[1] === import.meta.filename) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
