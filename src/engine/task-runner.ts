@@ -90,7 +90,8 @@ export class TaskRunner {
 
   async run(task: FileTask, signal: AbortSignal, stopReason: () => StopReason | undefined): Promise<void> {
     const { store, logger } = this.options;
-    const log = logger.child(fileLogFields(task));
+    // Made only when a line about the file is logged at warn or above: most files never need one.
+    const log = (): Logger => logger.child(fileLogFields(task));
     const upload = await store.getUpload(task.uploadId);
     if (!upload) {
       await store.dropTask(task.taskId);
@@ -105,7 +106,7 @@ export class TaskRunner {
     const keyError = keyProblem(task.objectKey);
     if (keyError !== null) {
       const message = `${keyError}: rename the file or shorten the upload's destination_prefix; it is not retried automatically`;
-      await this.failForGood(task, upload, filePath, message, log);
+      await this.failForGood(task, upload, filePath, message, log());
       return;
     }
     const { readiness } = this.options;
@@ -131,7 +132,7 @@ export class TaskRunner {
           existing,
           signal,
           // Without the key: the transfer's own lines name the bucket and key they are about.
-          logger: logger.child({ uploadId: task.uploadId, taskId: task.taskId, path: task.relativePath }),
+          logFields: { uploadId, taskId, path: relativePath, component: 'transfer' },
         },
         await store.getMultipart(task.taskId),
         this.progressListener(task, upload),
@@ -157,11 +158,10 @@ export class TaskRunner {
           at: this.now(),
         });
       }
-      // After a chmod -R every file takes this way, and every file of a folder already in S3 the
-      // other: one line each at info would drown the log.
-      const level = result.method === 'unchanged' || result.method === 'skipped' ? 'debug' : 'info';
-      log[level](
+      // At debug: one line per file at info would drown the log of a folder of a million files.
+      logger.debug(
         {
+          ...fileLogFields(task),
           size,
           method: result.method,
           bytesSent: result.bytesSent,
@@ -180,7 +180,7 @@ export class TaskRunner {
       );
       await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
     } catch (error) {
-      await this.recordFailure(task, upload, filePath, error, stopReason(), log);
+      await this.recordFailure(task, upload, filePath, error, stopReason(), log());
     }
   }
 

@@ -1,4 +1,3 @@
-import type { Logger } from '../logger.js';
 import type { ExistingAtKey } from './existing-object.js';
 import type { ObjectProperties } from '../domain/object-properties.js';
 import type { MultipartState, UploadMethod, UploadedPart, ValidationMethod } from '../domain/model.js';
@@ -58,8 +57,11 @@ export interface FileTransfer {
   existing?: ExistingAtKey | undefined;
   /** Aborts every request in flight; the upload then rejects with an AbortError ('AbortError' name). */
   signal: AbortSignal;
-  /** Where the transfer layer logs about this file (a child logger carrying the caller's ids); default: the uploader's. */
-  logger?: Logger;
+  /**
+   * Fields the transfer layer adds to its log lines about this file (the caller's ids). Its child
+   * logger is made at the first line: most files are uploaded without one.
+   */
+  logFields?: Record<string, unknown>;
 }
 
 /** A multipart upload as it is saved, before any part is sent. */

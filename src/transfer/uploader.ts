@@ -11,9 +11,20 @@ import { MAX_OBJECT_SIZE } from './part-plan.js';
 import { appendFits } from './part-sources/copied.js';
 import { uploadFollowed } from './part-sources/followed-start.js';
 import { uploadPlanned } from './part-sources/planned.js';
-import { createTransferContext } from './s3-request.js';
+import { createTransferContext, type TransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
 import type { FileTransfer, Uploader } from './types.js';
+
+/** The context, logging with `fields` too; the child logger is made when a first line is logged. */
+function withLogFields(shared: TransferContext, fields: Record<string, unknown>): TransferContext {
+  let logger: Logger | undefined;
+  return {
+    ...shared,
+    get logger() {
+      return (logger ??= shared.logger.child(fields));
+    },
+  };
+}
 
 /** `buffers`: the pool of file data memory, when the caller wants to look at its accounting (tests). */
 export function createUploader(
@@ -31,10 +42,8 @@ export function createUploader(
       : undefined;
   return {
     async upload(transfer, resume, progress) {
-      // The caller's logger names the file in its own words (the upload and task it belongs to).
-      const context = transfer.logger
-        ? { ...shared, logger: transfer.logger.child({ component: 'transfer' }) }
-        : shared;
+      // The caller's fields name the file in its own words (the upload and task it belongs to).
+      const context = transfer.logFields ? withLogFields(shared, transfer.logFields) : shared;
       const abortSaved = async (s3UploadId: string) =>
         MultipartUpload.saved(context, transfer, progress, s3UploadId).abort();
       if (transfer.size > MAX_OBJECT_SIZE) {
