@@ -29,6 +29,8 @@ export class Dispatcher {
   private readonly now: () => number;
   /** The message of the failure that stops claims, while it lasts: logged once, not at every pass. */
   private failing: string | undefined;
+  /** When the due failures were last requeued. */
+  private requeuedAt = -Infinity;
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -93,9 +95,14 @@ export class Dispatcher {
   private async dispatchOnce(): Promise<number> {
     const { store, maxConcurrentFiles } = this.options;
     const now = this.now();
-    const requeued = await store.requeueDueFailedTasks(now);
-    if (requeued > 0)
-      this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
+    // Once a second is soon enough for requeue times of seconds or more, and keeps this query off
+    // the pass that each finished file triggers.
+    if (now - this.requeuedAt >= IDLE_POLL_MS) {
+      this.requeuedAt = now;
+      const requeued = await store.requeueDueFailedTasks(now);
+      if (requeued > 0)
+        this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
+    }
     if (this.options.mayClaim?.() === false) return IDLE_POLL_MS;
     const free = maxConcurrentFiles - this.running.size;
     if (free > 0) {
