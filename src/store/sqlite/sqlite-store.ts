@@ -42,6 +42,7 @@ import type { UploadQueries } from './uploads.js';
 import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
 import { asDatabaseUnavailable } from './unavailable.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface SqliteStoreOptions {
   /** Called once when the database's file or its log is found removed or replaced (see LocationCheck). */
@@ -66,6 +67,13 @@ export function openSqliteStore(filePath: string, options: SqliteStoreOptions = 
   }
 }
 
+/** One file's completion, as completeTask is given it. */
+interface Completion {
+  taskId: number;
+  result: CompletedUpload;
+  now: EpochMs;
+}
+
 export class SqliteStore implements Store {
   private readonly uploads: UploadQueries;
   private readonly tasks: TaskQueries;
@@ -74,11 +82,8 @@ export class SqliteStore implements Store {
   private readonly audit: AuditQueries;
   private readonly existing: ExistingObjectQueries;
   private readonly selectOne: Statement<[], number>;
-  private readonly completeAndForgetMultipart: (
-    taskId: number,
-    upload: CompletedUpload,
-    now: EpochMs,
-  ) => boolean;
+  /** Completions of files, one transaction for those that come together (see group-commit.ts). */
+  private readonly completions: GroupCommit<Completion, boolean>;
   private readonly failAndReport: (taskId: number, failure: TaskFailure, now: EpochMs) => boolean;
 
   private readonly location: LocationCheck | undefined;
@@ -100,7 +105,8 @@ export class SqliteStore implements Store {
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
     // nor its upload an error about it.
-    this.completeAndForgetMultipart = db.transaction((taskId, result, now) => {
+    const completeAndForgetMultipart = (completion: Completion): boolean => {
+      const { taskId, result, now } = completion;
       const completed = this.tasks.complete(taskId, result, now);
       if (completed) {
         this.multiparts.delete(taskId);
@@ -109,7 +115,15 @@ export class SqliteStore implements Store {
         this.existing.forgetKeyOf(taskId);
       }
       return completed;
-    });
+    };
+    const completeOne = db.transaction(completeAndForgetMultipart);
+    const completeAll = db.transaction((completions: readonly Completion[]) =>
+      completions.map(completeAndForgetMultipart),
+    );
+    this.completions = new GroupCommit(
+      (completions) => this.run(() => completeAll(completions)),
+      (completion) => this.run(() => completeOne(completion)),
+    );
     this.failAndReport = db.transaction((taskId, failure, now) => {
       const failed = this.tasks.fail(taskId, failure, now);
       if (failed) this.uploads.takeErrorOfTask(taskId, now);
@@ -229,7 +243,7 @@ export class SqliteStore implements Store {
   }
 
   async completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean> {
-    return this.run(() => this.completeAndForgetMultipart(taskId, upload, now));
+    return this.completions.write({ taskId, result: upload, now });
   }
 
   async failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean> {
@@ -334,6 +348,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) this.completions.flush();
     this.location?.stop();
     // No PRAGMA optimize here: the statistics it gathers could move the planner off the indexes
     // the queue's statements were written for, and these plans are right without them.
