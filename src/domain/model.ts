@@ -158,6 +158,11 @@ export interface FileTask {
    * is no longer the last upload's.
    */
   hashFirst: boolean;
+  /**
+   * It was in progress when the service last stopped without finishing it (killed): its object
+   * may be in S3, not yet recorded. Its next run asks S3 before sending it again.
+   */
+  interrupted: boolean;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;

@@ -91,15 +91,33 @@ export class ExistingObjects {
    * What is at the task's key, for the uploader to decide on; undefined when nothing is to be
    * compared (if_exists overwrite, a file this upload sent before, or no object there). Waits
    * for the listing to reach the key. Throws what S3 answered when it could not tell.
+   *
+   * A task interrupted by a crash is asked with a HEAD whatever the upload's if_exists: the
+   * service may have put this very version just before it was killed, and an object of the same
+   * content completes it without sending it again.
    */
   async lookup(upload: Upload, task: FileTask, signal: AbortSignal): Promise<ExistingAtKey | undefined> {
-    if (upload.ifExists === 'overwrite' || task.etag !== null) return undefined;
+    const firstSend = upload.ifExists !== 'overwrite' && task.etag === null;
+    if (task.interrupted) {
+      const ifExists = firstSend && upload.ifExists === 'skip' ? 'skip' : 'skip_identical';
+      return this.head(upload, task, ifExists, signal);
+    }
+    if (!firstSend || upload.ifExists === 'overwrite') return undefined;
     const ifExists = upload.ifExists;
     if (await this.listed(upload, task, signal)) {
       const object = await this.options.store.getExistingObject(upload.uploadId, task.objectKey);
       return object && { object, listed: true, ifExists };
     }
     if (ifExists === 'skip_identical' && task.size < (this.options.headFromBytes ?? 0)) return undefined;
+    return this.head(upload, task, ifExists, signal);
+  }
+
+  private async head(
+    upload: Upload,
+    task: FileTask,
+    ifExists: ExistingAtKey['ifExists'],
+    signal: AbortSignal,
+  ): Promise<ExistingAtKey | undefined> {
     try {
       const object = await this.options.auditor.headObject(upload.destinationBucket, task.objectKey, signal);
       return object && { object, listed: false, ifExists };

@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { INTERNAL_ERROR, SLOW_DOWN, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { openEventStream } from '../support/event-stream.js';
 import { waitFor } from '../support/poll.js';
 import {
   createTestBucket,
@@ -102,6 +103,67 @@ describe('a SIGKILL in the middle of a multipart upload', () => {
     assert.deepEqual(await listMultipartUploads(s3, bucket), []);
     const [task] = await fileItems(service, uploadId);
     assert.equal(task?.status, 'completed');
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
+describe('a SIGKILL while files complete', () => {
+  it('keeps every completion it reported, and does not send again a file S3 got but the store had not recorded', async () => {
+    const bucket = await createTestBucket(s3, 'kill-commits');
+    const source = path.join(work, 'kill-commits');
+    const files = 300;
+    const digests = new Map<string, string>();
+    for (let i = 0; i < files; i++) {
+      const relativePath = `d${i % 10}/f${i}.bin`;
+      digests.set(relativePath, (await writeRandomFile(path.join(source, relativePath), 2048)).md5);
+    }
+    digests.set('hold.bin', (await writeRandomFile(path.join(source, 'hold.bin'), 4096)).md5);
+    // S3 stores hold.bin, and its answer never reaches the service: killed, it has not recorded it.
+    proxy.inject({ method: 'PUT', path: /\/hold\.bin$/, fault: { type: 'stall' } });
+
+    let service = await start('kill-commits');
+    const events = await openEventStream(`${service.baseUrl}/events`);
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    const completedBefore = () =>
+      events.events
+        .filter((event) => event.event === 'file.completed')
+        .map((event) => String(event.data.path));
+    const isPut = (record: { method: string; path: string }, key: string) =>
+      record.method === 'PUT' && record.path === `/${bucket}/${key}`;
+    const holdInS3 = () =>
+      s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'hold.bin' })).then(
+        () => true,
+        () => false,
+      );
+    await waitFor(async () => completedBefore().length >= 100 && (await holdInS3()), {
+      timeoutMs: 30_000,
+      message: 'hold.bin in S3 and 100 files reported completed',
+    });
+    await service.kill();
+    events.close();
+    const reported = new Set(completedBefore());
+    assert.ok(!reported.has('hold.bin'));
+
+    proxy.clearFaults();
+    service = await start('kill-commits');
+    await waitForCompleted(service, uploadId, files + 1);
+    const items = new Map((await fileItems(service, uploadId)).map((item) => [item.relative_path, item]));
+    for (const relativePath of reported) {
+      assert.equal(items.get(relativePath)?.status, 'completed', `${relativePath}, reported before the kill`);
+    }
+    // Every file reached S3 once, over both runs: what was reported stayed recorded, and hold.bin,
+    // in S3 but not recorded, was recognised by its SHA-256 after the restart.
+    for (const [relativePath, md5] of digests) {
+      // hold.bin's answer was held: it never got an outcome, yet S3 has it.
+      const stored = proxy.log.filter(
+        (record) => isPut(record, relativePath) && (record.outcome === 200 || relativePath === 'hold.bin'),
+      );
+      assert.equal(stored.length, 1, `${relativePath} stored ${stored.length} times`);
+      assert.equal(items.get(relativePath)?.etag?.replaceAll('"', ''), md5, relativePath);
+    }
+    assert.equal(items.get('hold.bin')?.skipped, 'already in S3');
+    assert.equal((await listKeys(s3, bucket)).length, files + 1);
     await service.stop();
     await deleteBucket(s3, bucket);
   });

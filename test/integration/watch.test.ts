@@ -337,11 +337,14 @@ describe('watchFolder', () => {
     const recorder = await watch(root, everything, 100);
     for (let i = 0; i < 1000; i++) await writeFile(path.join(root, `f${i}.dat`), `${i}`);
     // A deadline for a loaded machine (CI runs three test files at once); a passing run takes well under a second.
-    await waitFor(() => recorder.paths().size === 1000, { timeoutMs: 20_000, message: '1,000 distinct files' }).catch(
-      (error: Error) => {
-        throw new Error(`${error.message}: ${recorder.paths().size} seen, errors: ${recorder.errors.join('; ')}`);
-      },
-    );
+    await waitFor(() => recorder.paths().size === 1000, {
+      timeoutMs: 20_000,
+      message: '1,000 distinct files',
+    }).catch((error: Error) => {
+      throw new Error(
+        `${error.message}: ${recorder.paths().size} seen, errors: ${recorder.errors.join('; ')}`,
+      );
+    });
     assert.ok(recorder.batches.length <= 10, `${recorder.batches.length} batches`);
     for (const batch of recorder.batches) assert.ok(batch.length <= 500, `a batch of ${batch.length}`);
     const reported = recorder.batches.flat().length;

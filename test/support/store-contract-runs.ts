@@ -161,6 +161,12 @@ export function describeRunContract(current: () => Store): void {
       assert.equal(await store.recoverInterruptedTasks(T0 + 101), 0);
       const [again] = await store.claimReadyTasks(T0 + 102, 1);
       assert.equal(again?.attempts, 2);
+      // Its object may be in S3 unrecorded: it is marked so until it completes.
+      assert.ok(again);
+      assert.equal(again.interrupted, true);
+      assert.equal((await taskOf(store, other.taskId)).interrupted, true);
+      assert.equal(await store.completeTask(again.taskId, uploadOf(again), T0 + 103), true);
+      assert.equal((await taskOf(store, again.taskId)).interrupted, false);
     });
   });
 

@@ -278,6 +278,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             uploadedSize: null,
             streamRefused: false,
             hashFirst: false,
+            interrupted: false,
             skipped: null,
             createdAt: T0,
             updatedAt: T0,

@@ -272,6 +272,13 @@ ALTER TABLE uploads ADD COLUMN object_tags TEXT NOT NULL DEFAULT '{}'
   CHECK (json_valid(object_tags) AND json_type(object_tags) = 'object');
 `;
 
+// A task that was in progress when the service stopped without a word (SIGKILL, a power cut): its
+// object may be in S3 already, put just before the stop and not yet recorded. Until it completes,
+// its next run asks S3 first (see ExistingObjects.lookup).
+const INTERRUPTED = `
+ALTER TABLE file_tasks ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted IN (0, 1));
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -284,6 +291,7 @@ export const MIGRATIONS: readonly string[] = [
   ONE_SHOT,
   EXISTING_OBJECTS,
   OBJECT_PROPERTIES,
+  INTERRUPTED,
 ];
 
 export class SchemaTooNewError extends Error {

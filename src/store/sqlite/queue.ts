@@ -173,7 +173,8 @@ export function queueQueries(db: Database) {
   // ready_at is kept: it is already past, and the task keeps its place in the queue. Its
   // multipart state is kept too, for the next attempt to resume from.
   const requeueInterrupted = db.prepare<{ now: EpochMs }>(`
-    UPDATE file_tasks SET status = 'pending', ready_at = ${readyAtUnlessCancelled('ready_at')}, updated_at = @now
+    UPDATE file_tasks SET status = 'pending', ready_at = ${readyAtUnlessCancelled('ready_at')}, interrupted = 1,
+                          updated_at = @now
     WHERE status = 'in_progress'`);
 
   return {

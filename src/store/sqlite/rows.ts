@@ -56,6 +56,7 @@ export interface TaskRow {
   uploaded_size: number | null;
   stream_refused: number;
   hash_first: number;
+  interrupted: number;
   skipped: string | null;
   created_at: number;
   updated_at: number;
@@ -176,6 +177,7 @@ export function toFileTask(row: TaskRow): FileTask {
     uploadedSize: row.uploaded_size,
     streamRefused: row.stream_refused === 1,
     hashFirst: row.hash_first === 1,
+    interrupted: row.interrupted === 1,
     skipped: row.skipped,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -135,7 +135,7 @@ export function taskQueries(db: Database) {
     UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, ino = @ino,
                           ctime_ms = @ctimeMs, bytes_uploaded = @size,
                           etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
-                          skipped = @skipped, stream_refused = 0, hash_first = 0,
+                          skipped = @skipped, stream_refused = 0, hash_first = 0, interrupted = 0,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
     WHERE task_id = @taskId AND status = 'in_progress'`);
 
