@@ -2,8 +2,8 @@
 // when it is opened and again once everything has been read. Symbolic links are never followed, so
 // that a link swapped in for a file, or for a folder on its path, cannot make the service read
 // something outside the source folder: such a path counts as vanished.
-import { constants, type Stats } from 'node:fs';
-import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { constants, readlinkSync, type Stats } from 'node:fs';
+import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { sameVersion, versionOf } from '../domain/file-version.js';
 import { errorCode, isVanished } from '../fs-errors.js';
@@ -26,7 +26,9 @@ function isMissing(error: unknown): boolean {
 async function assertOpenedWithoutLinks(handle: FileHandle, filePath: string): Promise<void> {
   let opened: string;
   try {
-    opened = await readlink(`/proc/self/fd/${handle.fd}`);
+    // Synchronous: /proc answers from the kernel's memory, never from the file's storage, so this
+    // cannot block; a round trip to the I/O thread pool would cost more than the call itself.
+    opened = readlinkSync(`/proc/self/fd/${handle.fd}`);
   } catch {
     opened = path.join(await realpath(path.dirname(filePath)), path.basename(filePath));
   }
@@ -48,6 +50,27 @@ function checkVersion(file: VersionedFile, stats: Stats, moment: FileCheckMoment
   }
 }
 
+/** Opens the file at this very path for reading, never through a symbolic link (it may be no regular file). */
+async function openWithoutLinks(filePath: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO swapped in for the file would block the open until a writer came, holding
+    // a thread of the I/O pool for ever; it opens at once and is refused as not a file. Regular
+    // files ignore the flag.
+    handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
+    throw error;
+  }
+  try {
+    await assertOpenedWithoutLinks(handle, filePath);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
 /**
  * Opens the regular file at this very path for reading, never through a symbolic link; `check`
  * sees its stats before the handle is returned (and the handle is closed if it throws).
@@ -56,18 +79,8 @@ export async function openRegularFile(
   filePath: string,
   check: (stats: Stats) => void = () => undefined,
 ): Promise<FileHandle> {
-  let handle: FileHandle;
+  const handle = await openWithoutLinks(filePath);
   try {
-    // O_NONBLOCK: a FIFO swapped in for the file would block the open until a writer came, holding
-    // a thread of the I/O pool for ever; it opens at once and is refused below as not a file.
-    // Regular files ignore the flag.
-    handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (isMissing(error)) throw new FileVanishedError(filePath, { cause: error });
-    throw error;
-  }
-  try {
-    await assertOpenedWithoutLinks(handle, filePath);
     const stats = await handle.stat();
     if (!stats.isFile()) throw new FileVanishedError(filePath);
     check(stats);
@@ -81,6 +94,32 @@ export async function openRegularFile(
 /** Opens the file for reading, after checking it is still the expected version. */
 export async function openVersion(file: VersionedFile): Promise<FileHandle> {
   return openRegularFile(file.filePath, (stats) => checkVersion(file, stats, 'before reading'));
+}
+
+/**
+ * Fills `buffer` with the whole of a file (its version's size), for a file read in one go (a small
+ * one). Its version is checked once, on the descriptor after the read, rather than before and after
+ * at its path: a version that still holds after the last byte was read held during the read (a
+ * write moves the mtime and ctime). A file replaced at its path meanwhile was read whole as the
+ * version asked for; the new one is a change to upload next. Four calls to the file system.
+ */
+export async function readWholeVersion(file: VersionedFile, buffer: Buffer): Promise<void> {
+  const handle = await openWithoutLinks(file.filePath);
+  try {
+    let failure: unknown;
+    try {
+      await readExactly(handle, buffer, 0, file);
+    } catch (error) {
+      failure = error;
+    }
+    const stats = await handle.stat();
+    // A folder, a FIFO or a device swapped in for the file fails its read or reads wrong: it is gone.
+    if (!stats.isFile()) throw new FileVanishedError(file.filePath);
+    if (failure !== undefined) throw failure;
+    checkVersion(file, stats, 'after reading');
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The path's current stats (not following a link), or FileVanishedError. */

@@ -2,20 +2,11 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
-import { assertUnchanged, openVersion, readExactly } from './file-version.js';
+import { readWholeVersion } from './file-version.js';
 import { objectHeadersOf } from './object-headers.js';
 import { requestS3, type TransferContext } from './s3-request.js';
 import type { FileTransfer, UploadProgressListener, UploadResult } from './types.js';
 import { checkedEtag, validationMethodOf } from './validation.js';
-
-async function readWholeFile(transfer: FileTransfer, content: Buffer): Promise<void> {
-  const handle = await openVersion(transfer);
-  try {
-    await readExactly(handle, content, 0, transfer);
-  } finally {
-    await handle.close();
-  }
-}
 
 export async function uploadSingle(
   context: TransferContext,
@@ -36,9 +27,8 @@ async function putWholeFile(
   content: Buffer,
   progress: UploadProgressListener,
 ): Promise<UploadResult> {
-  await readWholeFile(transfer, content);
-  // A file that grew while it was read has a new mtime; this catches it before anything is sent.
-  await assertUnchanged(transfer);
+  // A file that changed before or while it was read fails here, before anything is sent.
+  await readWholeVersion(transfer, content);
   const md5 = md5Of(content);
   // Stored with the object, so that a later comparison of it with a file is exact (see existing-object.ts).
   const sha256 = createHash('sha256').update(content).digest('hex');
