@@ -438,7 +438,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     failedRequeueIntervalSeconds: seconds(env, 'FAILED_REQUEUE_INTERVAL_SECONDS', 3600, 0),
     rescanIntervalSeconds: seconds(env, 'RESCAN_INTERVAL_SECONDS', 60, 0.1),
     settleSeconds: seconds(env, 'SETTLE_SECONDS', 2, 0),
-    maxConcurrentFiles: integer(env, 'MAX_CONCURRENT_FILES', 8, 1, 1024),
+    maxConcurrentFiles: integer(env, 'MAX_CONCURRENT_FILES', 64, 1, 1024),
     s3RequestTimeoutMs: integer(
       env,
       'S3_REQUEST_TIMEOUT_MS',

@@ -2,7 +2,7 @@
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
 import { ConfigError, loadConfig, resolveSourceRoots, s3SettingsUnset, type Config } from './config.js';
-import { MAX_PARTS } from './transfer/part-plan.js';
+import { bufferBytesOf, MAX_PARTS } from './transfer/part-plan.js';
 import { Engine } from './engine/engine.js';
 import { SettingsService } from './service/settings.js';
 import { UploadService } from './service/upload-service.js';
@@ -90,6 +90,10 @@ async function main(): Promise<void> {
     rescanIntervalSeconds: config.rescanIntervalSeconds,
     failedRequeueIntervalSeconds: config.failedRequeueIntervalSeconds,
     maxConcurrentFiles: config.maxConcurrentFiles,
+    claimMemory: {
+      bytes: config.transfer.maxBufferBytes,
+      bytesOf: (size) => bufferBytesOf(size, config.transfer),
+    },
     headFromBytes: config.transfer.multipartThresholdBytes,
     databaseFiles: await sqliteFilesOf(config.sqlitePath),
     watchObserver: metrics?.watch,

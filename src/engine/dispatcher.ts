@@ -1,6 +1,6 @@
 import type { FileTask } from '../domain/model.js';
 import type { Logger } from '../logger.js';
-import type { Store } from '../store/store.js';
+import type { ClaimBudget, Store } from '../store/store.js';
 
 /** How often the dispatcher looks at the queue when nothing wakes it (requeued failures, missed wake-ups). */
 const IDLE_POLL_MS = 1000;
@@ -8,6 +8,12 @@ const IDLE_POLL_MS = 1000;
 export interface DispatcherOptions {
   store: Store;
   maxConcurrentFiles: number;
+  /**
+   * The memory for file data that the tasks in flight may hold, and what one of a given size
+   * holds (MAX_BUFFER_BYTES; a part per part in flight for a multipart file): many small files run
+   * at once, few large ones. None: only maxConcurrentFiles bounds the claims.
+   */
+  memory?: ClaimBudget;
   /** Runs one claimed task to its end; must not throw (the runner records every outcome itself). */
   runTask: (task: FileTask) => Promise<void>;
   logger: Logger;
@@ -22,6 +28,8 @@ export interface DispatcherOptions {
  */
 export class Dispatcher {
   private readonly running = new Map<number, Promise<void>>();
+  /** The memory the running tasks hold, as the memory budget weighs them. */
+  private runningBytes = 0;
   private stopped = true;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -105,18 +113,26 @@ export class Dispatcher {
     }
     if (this.options.mayClaim?.() === false) return IDLE_POLL_MS;
     const free = maxConcurrentFiles - this.running.size;
-    if (free > 0) {
-      const claimed = await store.claimReadyTasks(now, free);
+    const memory = this.options.memory;
+    const freeBytes = memory ? memory.bytes - this.runningBytes : Infinity;
+    if (free > 0 && freeBytes > 0) {
+      const budget = memory && { bytes: freeBytes, bytesOf: memory.bytesOf };
+      const claimed = await store.claimReadyTasks(now, free, budget);
       for (const task of claimed) this.launch(task);
       if (claimed.length === free) return 0; // there may be more ready: look again once a slot frees up
     }
-    if (this.running.size >= maxConcurrentFiles) return IDLE_POLL_MS; // a finishing task wakes us
+    if (this.running.size >= maxConcurrentFiles || this.runningBytes >= (memory?.bytes ?? Infinity))
+      return IDLE_POLL_MS; // a finishing task wakes us
     const next = await store.nextReadyAt();
     if (next === null) return IDLE_POLL_MS;
+    // Ready, yet not claimed: the memory budget left it for a finishing task to make room (and wake us).
+    if (memory && next <= now) return IDLE_POLL_MS;
     return Math.max(0, Math.min(IDLE_POLL_MS, next - this.now()));
   }
 
   private launch(task: FileTask): void {
+    const bytes = this.options.memory?.bytesOf(task.size) ?? 0;
+    this.runningBytes += bytes;
     const run = this.options
       .runTask(task)
       .catch((error: unknown) => {
@@ -124,6 +140,7 @@ export class Dispatcher {
       })
       .finally(() => {
         if (this.running.get(task.taskId) === run) this.running.delete(task.taskId);
+        this.runningBytes -= bytes;
         this.wake();
       });
     this.running.set(task.taskId, run);

@@ -8,7 +8,7 @@ import type {
   UploadProgress,
 } from '../domain/model.js';
 import type { Logger } from '../logger.js';
-import type { Store } from '../store/store.js';
+import type { ClaimBudget, Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
@@ -45,6 +45,8 @@ export interface EngineOptions {
   rescanIntervalSeconds: number;
   failedRequeueIntervalSeconds: number;
   maxConcurrentFiles: number;
+  /** The memory for file data the files in flight may hold (see DispatcherOptions.memory). */
+  claimMemory?: ClaimBudget;
   /**
    * A file at least this large that appeared after the listing of what S3 holds is asked with a
    * HEAD before it is sent (see ExistingObjectsOptions.headFromBytes); default: every file.
@@ -149,6 +151,7 @@ export class Engine implements UploadLifecycle {
     this.dispatcher = new Dispatcher({
       store: options.store,
       maxConcurrentFiles: options.maxConcurrentFiles,
+      memory: options.claimMemory,
       runTask: (task) => this.runTask(task),
       mayClaim: () => this.s3.reachable,
       logger: options.logger,

@@ -21,6 +21,12 @@ import type { FailureKind, UploadStatus, TaskStatus } from '../domain/status.js'
  * call that finds the row in another status changes nothing and says so (returns false / 0).
  * Async so that a PostgreSQL implementation fits the same interface.
  */
+/** The memory a claim may take for file data: each task weighs `bytesOf(its size)`. */
+export interface ClaimBudget {
+  bytes: number;
+  bytesOf(size: number): number;
+}
+
 export interface Store {
   // --- uploads
   /** Throws DuplicateUploadIdError when the id exists. New uploads are 'pending'. */
@@ -98,8 +104,10 @@ export interface Store {
    * those claimed before it in this call), and among those from the one claimed from longest ago
    * (never, first; then the oldest ready task). Within an upload, oldest readyAt first, then by
    * taskId. Its cost grows with the number of active uploads, not with the number of tasks.
+   * With a `budget`, the claim also stops once the memory of the tasks claimed reaches it: the
+   * last task may take it past, by less than one task's weight.
    */
-  claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]>;
+  claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]>;
   /** The earliest readyAt of a pending task of an active upload, or null when there is none. */
   nextReadyAt(): Promise<EpochMs | null>;
   /** failed tasks of active uploads whose readyAt (the requeue time) has come → pending. Returns how many. */

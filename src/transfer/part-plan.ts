@@ -1,6 +1,7 @@
 // S3's limits on multipart uploads, and how a file is cut into parts: every part `partSize` long
 // except the last, which holds the rest.
 
+import type { TransferSettings } from '../config.js';
 const MiB = 1024 * 1024;
 /** S3 stores objects of at most 5 TiB, however they are uploaded. */
 export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
@@ -38,4 +39,18 @@ export function partLength(plan: PartPlan, partNumber: number): number {
 
 export function* partNumbers(plan: PartPlan): Generator<number> {
   for (let partNumber = 1; partNumber <= plan.partCount; partNumber++) yield partNumber;
+}
+
+/**
+ * The most memory for file data that the upload of a file of `size` bytes leases at once: the
+ * file itself below the multipart threshold, else a part per part in flight (the parts of a
+ * settled file: a file streamed as it grows may hold more). What the dispatcher weighs claims by,
+ * so that many small files run at once and few large ones.
+ */
+export function bufferBytesOf(
+  size: number,
+  settings: Pick<TransferSettings, 'multipartThresholdBytes' | 'partSizeBytes' | 'maxConcurrentParts'>,
+): number {
+  if (size < settings.multipartThresholdBytes) return Math.max(size, 1);
+  return Math.min(size, partSizeFor(size, settings.partSizeBytes) * settings.maxConcurrentParts);
 }

@@ -142,6 +142,15 @@ export function describeRunContract(current: () => Store): void {
       assert.equal(await store.retryFailedTasks('r1', T0 + 6), 0);
     });
 
+    it('stops a claim once the memory of the tasks claimed reaches the budget', async () => {
+      await activeRequestWith(store, 'r1', observed(6, 100));
+      // Each task of 100 bytes weighs 3: the third reaches 7.
+      const bytesOf = (size: number) => (size === 100 ? 3 : 1000);
+      assert.equal((await store.claimReadyTasks(T0, 5, { bytes: 7, bytesOf })).length, 3);
+      assert.equal((await store.claimReadyTasks(T0, 5, { bytes: 1, bytesOf })).length, 1);
+      assert.equal((await store.claimReadyTasks(T0, 5)).length, 2);
+    });
+
     it('recovers interrupted tasks after a crash, keeping their multipart progress', async () => {
       const [task, other] = await activeRequestWith(store, 'r1', observed(3));
       assert.ok(task && other);

@@ -30,7 +30,7 @@ describe('configuration', () => {
     assert.equal(config.settleSeconds, 2);
     assert.equal(config.transfer.multipartThresholdBytes, 16 * MiB);
     assert.equal(config.transfer.partSizeBytes, 8 * MiB);
-    assert.equal(config.maxConcurrentFiles, 8);
+    assert.equal(config.maxConcurrentFiles, 64);
     assert.equal(config.transfer.maxConcurrentParts, 4);
     assert.equal(config.transfer.retryMaxAttempts, 5);
     assert.equal(config.transfer.retryBaseDelayMs, 500);

@@ -98,6 +98,51 @@ describe('dispatcher', () => {
     }
   });
 
+  it('weighs claims by the memory each file holds: many small files at once, few large ones', async () => {
+    // f0..f9 weigh 1 (small), f10..f19 weigh 5 (large); 10 to share, 8 files at most.
+    await activeRequestWithFiles('weighed', 20, Date.now());
+    const bytesOf = (size: number) => (size < 10 ? 1 : 5);
+    const running = new Map<number, number>();
+    let heaviest = 0;
+    let mostLarge = 0;
+    const runner = controlledRunner();
+    const runTask = async (task: FileTask): Promise<void> => {
+      running.set(task.taskId, bytesOf(task.size));
+      heaviest = Math.max(
+        heaviest,
+        [...running.values()].reduce((sum, bytes) => sum + bytes, 0),
+      );
+      mostLarge = Math.max(mostLarge, [...running.values()].filter((bytes) => bytes === 5).length);
+      try {
+        await runner.runTask(task);
+      } finally {
+        running.delete(task.taskId);
+      }
+    };
+    const memory = { bytes: 10, bytesOf };
+    const dispatcher = new Dispatcher({ store, maxConcurrentFiles: 8, memory, runTask, logger });
+    dispatcher.start();
+    try {
+      await waitFor(() => runner.ran.length === 8, { message: 'the first 8 small files claimed' });
+      await waitFor(
+        () => {
+          runner.finishAll();
+          return runner.ran.length === 20;
+        },
+        { message: 'all 20 tasks ran' },
+      );
+      runner.finishAll();
+      await dispatcher.drain();
+      assert.equal(runner.mostAtOnce(), 8, 'small files up to the bound on files');
+      // The task that reaches the budget is claimed: past it by less than one file.
+      assert.ok(heaviest <= 10 + 4, `${heaviest} bytes held at once`);
+      assert.ok(mostLarge <= 2, `${mostLarge} large files at once`);
+      assert.equal((await store.uploadTotals('weighed')).files.completed, 20);
+    } finally {
+      await dispatcher.stop();
+    }
+  });
+
   it('claims a task when its ready time comes, without being woken', async () => {
     const readyAt = Date.now() + 300;
     await activeRequestWithFiles('settling', 1, readyAt);

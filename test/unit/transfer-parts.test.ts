@@ -7,6 +7,7 @@ import { runBounded } from '../../src/transfer/bounded-pool.js';
 import { matchListedParts } from '../../src/transfer/multipart-resume.js';
 import { PIECE_BYTES, piecesLeaseBytes } from '../../src/transfer/part-pieces.js';
 import {
+  bufferBytesOf,
   MAX_OBJECT_SIZE,
   MAX_PARTS,
   MAX_PART_SIZE,
@@ -176,5 +177,17 @@ describe('OrderedHash', () => {
     const failing = content.updateFrom(1, () => Promise.reject(new Error('read failed')));
     await assert.rejects(failing, /read failed/);
     await assert.rejects(later, /read failed/);
+  });
+});
+
+describe('bufferBytesOf', () => {
+  const settings = { multipartThresholdBytes: 16 * MiB, partSizeBytes: 8 * MiB, maxConcurrentParts: 4 };
+  it('weighs a small file by its size, and a multipart one by its parts in flight', () => {
+    assert.equal(bufferBytesOf(16 * 1024, settings), 16 * 1024);
+    assert.equal(bufferBytesOf(0, settings), 1);
+    assert.equal(bufferBytesOf(20 * MiB, settings), 20 * MiB);
+    assert.equal(bufferBytesOf(1024 * MiB, settings), 32 * MiB);
+    // 200 GiB needs parts of 21 MiB to stay within 10,000.
+    assert.equal(bufferBytesOf(200 * 1024 * MiB, settings), 4 * 21 * MiB);
   });
 });

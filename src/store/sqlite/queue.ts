@@ -10,6 +10,7 @@
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
+import type { ClaimBudget } from '../store.js';
 import { assertLimit } from './errors.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
@@ -127,7 +128,7 @@ export function queueQueries(db: Database) {
   // Picked and marked in one transaction, so two claimers can never take the same task. The
   // choice among the uploads is made here rather than in SQL: each pick changes what the next
   // one compares, and an upload's following task is then one seek.
-  const claimFairly = db.transaction((now: EpochMs, limit: number): TaskRow[] => {
+  const claimFairly = db.transaction((now: EpochMs, limit: number, budget?: ClaimBudget): TaskRow[] => {
     const contenders: Contender[] = selectContenders.all({ now }).map((row) => ({
       uploadId: row.upload_id,
       servedTurn: row.served_turn,
@@ -139,15 +140,20 @@ export function queueQueries(db: Database) {
     // of uploads with nothing ready now, so that these come back behind the ones served since.
     let turn = selectLatestTurn.get() ?? 0;
     const claimed: TaskRow[] = [];
+    let bytes = 0;
     while (claimed.length < limit) {
       const next = nextToServe(contenders);
       if (next === undefined) break;
-      claimed.push(markClaimed.get({ taskId: next.head.taskId, now })!);
+      const row = markClaimed.get({ taskId: next.head.taskId, now })!;
+      claimed.push(row);
       turn += 1;
       markServed.run({ uploadId: next.uploadId, turn });
       next.servedTurn = turn;
       next.running += 1;
       if (claimed.length === limit) break; // its following task is not needed
+      // The size is known once the task is taken (the queue's index holds none): the task that
+      // reaches the budget is the last.
+      if (budget && (bytes += budget.bytesOf(row.size)) >= budget.bytes) break;
       const head = selectHead.get({ uploadId: next.uploadId, now });
       if (head === undefined) contenders.splice(contenders.indexOf(next), 1);
       else next.head = { taskId: head.task_id, readyAt: head.ready_at };
@@ -178,9 +184,9 @@ export function queueQueries(db: Database) {
     WHERE status = 'in_progress'`);
 
   return {
-    claimReady(now: EpochMs, limit: number): FileTask[] {
+    claimReady(now: EpochMs, limit: number, budget?: ClaimBudget): FileTask[] {
       assertLimit('claimReadyTasks', limit);
-      return claimFairly(now, limit).map(toFileTask);
+      return claimFairly(now, limit, budget).map(toFileTask);
     },
 
     nextReadyAt(): EpochMs | null {

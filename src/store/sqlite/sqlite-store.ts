@@ -20,6 +20,7 @@ import type {
 import { DatabaseLostError } from '../../domain/errors.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
 import type {
+  ClaimBudget,
   CompletedTaskRequeue,
   DatabaseHealth,
   QueueCounts,
@@ -213,8 +214,8 @@ export class SqliteStore implements Store {
   }
 
   // --- the dispatcher's queue
-  async claimReadyTasks(now: EpochMs, limit: number): Promise<FileTask[]> {
-    return this.run(() => this.queue.claimReady(now, limit));
+  async claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]> {
+    return this.run(() => this.queue.claimReady(now, limit, budget));
   }
 
   async nextReadyAt(): Promise<EpochMs | null> {
