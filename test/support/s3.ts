@@ -106,16 +106,27 @@ export async function listMultipartUploads(client: S3Client, bucket: string): Pr
  * requires a Content-MD5 on DeleteObjects, which the SDK no longer sends.
  */
 export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
-  const keys = await listKeys(client, bucket);
-  for (let i = 0; i < keys.length; i += 16) {
-    await Promise.all(
-      keys.slice(i, i + 16).map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))),
-    );
+  // A service killed with requests in flight leaves PUTs that S3 may finish after the listing:
+  // the bucket is emptied again until it can be deleted.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const keys = await listKeys(client, bucket);
+    for (let i = 0; i < keys.length; i += 16) {
+      await Promise.all(
+        keys.slice(i, i + 16).map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))),
+      );
+    }
+    for (const upload of await listMultipartUploads(client, bucket)) {
+      await client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
+      );
+    }
+    try {
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'BucketNotEmpty') || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
-  for (const upload of await listMultipartUploads(client, bucket)) {
-    await client.send(
-      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }),
-    );
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
