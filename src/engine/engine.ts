@@ -25,6 +25,7 @@ import { phaseOf, progressOf } from './progress.js';
 import { Throughput } from './throughput.js';
 import { EventBus } from './events.js';
 import { ExistingObjects } from './existing-objects.js';
+import { InFlightFiles } from './in-flight-files.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
 import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
@@ -101,6 +102,8 @@ export class Engine implements UploadLifecycle {
   private readonly throughput: Throughput;
   private readonly phases: PhaseWatch;
   private readonly existing: ExistingObjects;
+  /** The files being uploaded, and whether the monitor observed them meanwhile. */
+  private readonly inFlight = new InFlightFiles();
   /** What the engine tells: files started, progressing, completed, failed; uploads created, cancelled, phases. */
   readonly events: EventBus;
   /** Ends the start-up sweep when a stop comes first. */
@@ -137,6 +140,7 @@ export class Engine implements UploadLifecycle {
     });
     this.runner = new TaskRunner({
       existing: this.existing,
+      inFlight: this.inFlight,
       s3Health: this.s3,
       store: options.store,
       uploader: options.uploader,
@@ -342,6 +346,7 @@ export class Engine implements UploadLifecycle {
       now: this.now,
       databaseFiles: this.options.databaseFiles,
       watchObserver: this.options.watchObserver,
+      observed: (relativePaths) => this.inFlight.observed(upload.uploadId, relativePaths),
     });
     this.monitors.set(upload.uploadId, monitor);
     this.existing.watch(upload);

@@ -48,6 +48,8 @@ export interface MonitorOptions {
   databaseFiles?: readonly string[];
   /** Told of the file-system events the watch receives (the metrics). */
   watchObserver?: WatchObserver;
+  /** Told of every file observed, before it is recorded (see InFlightFiles). */
+  observed?: (relativePaths: Iterable<string>) => void;
 }
 
 /**
@@ -218,6 +220,7 @@ export class UploadMonitor {
   private async record(files: readonly ObservedFile[]): Promise<number> {
     if (files.length === 0 || this.stopped) return 0;
     const { store, readiness } = this.options;
+    this.options.observed?.(files.map((file) => file.relativePath));
     const now = this.now();
     const prefix = this.upload.destinationPrefix;
     const changed = await store.recordObservedFiles(

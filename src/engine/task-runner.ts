@@ -21,6 +21,7 @@ import {
 import type { PreviousUpload, UploadedContent, Uploader, UploadProgressListener } from '../transfer/types.js';
 import { describeUploadFailure, failureKindOf } from './failure-message.js';
 import type { ExistingObjects } from './existing-objects.js';
+import type { InFlightFiles } from './in-flight-files.js';
 import type { S3Health } from './s3-health.js';
 import { readinessOf, readyAtFor, settledAtFor, streamsNow, type Readiness } from './readiness.js';
 
@@ -56,6 +57,8 @@ export interface TaskRunnerOptions {
   existing?: Pick<ExistingObjects, 'lookup'>;
   /** Tells what happens to each file (see domain/events.ts). */
   publish?: (event: ServiceEvent) => void;
+  /** Whether the monitor observed a file during its upload; none: every file is looked at after it. */
+  inFlight?: InFlightFiles;
   now?: () => number;
 }
 
@@ -112,6 +115,7 @@ export class TaskRunner {
     const { readiness } = this.options;
     const { taskId, uploadId, relativePath, objectKey: key, size, attempts: attempt } = task;
     const at = this.now();
+    this.options.inFlight?.begin(uploadId, relativePath);
     this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, attempt, at });
     try {
       const existing = await this.options.existing?.lookup(upload, task, signal);
@@ -178,8 +182,13 @@ export class TaskRunner {
             ? `file not sent: ${result.skipped ?? 'an object is already at its key'}`
             : 'file uploaded',
       );
-      await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
+      // An upload that is not watched hears of no event: its file is looked at in any case.
+      const observed = this.options.inFlight?.end(uploadId, relativePath) ?? true;
+      if (observed || !upload.watch) {
+        await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
+      }
     } catch (error) {
+      this.options.inFlight?.end(uploadId, relativePath);
       await this.recordFailure(task, upload, filePath, error, stopReason(), log());
     }
   }
@@ -376,7 +385,7 @@ export class TaskRunner {
   /**
    * A write that lands while the last request is in flight is reported by the watcher while the
    * task is still in_progress, when it cannot be recorded; look once more so that it is not left
-   * for the next rescan.
+   * for the next rescan. Only for a file the monitor observed during its upload (InFlightFiles).
    */
   private async noticeChangeSinceUpload(
     task: Pick<FileTask, 'uploadId' | 'relativePath' | 'objectKey'> & FileVersion,

@@ -169,6 +169,35 @@ describe('a SIGKILL while files complete', () => {
   });
 });
 
+describe('a write that lands while the file is in flight', () => {
+  it('is uploaded once the upload in flight ends, without waiting for a rescan', async () => {
+    const bucket = await createTestBucket(s3, 'in-flight');
+    const source = path.join(work, 'in-flight');
+    await mkdir(source, { recursive: true });
+    // Held at the proxy after the file was read: the second write lands while the PUT is in flight.
+    proxy.inject({ method: 'PUT', path: /\/late\.txt$/, fault: { type: 'delay', ms: 1500 }, times: 1 });
+    const service = await start('in-flight', { RESCAN_INTERVAL_SECONDS: '3600' });
+    const uploadId = await createUpload(service, { source_folder: source, destination_bucket: bucket });
+    await writeFile(path.join(source, 'late.txt'), 'first');
+    await waitFor(
+      () => proxy.log.some((record) => record.method === 'PUT' && record.path.endsWith('/late.txt')),
+      {
+        message: 'the first PUT of late.txt sent',
+      },
+    );
+    await writeFile(path.join(source, 'late.txt'), 'second, written while the first was in flight');
+    await waitFor(
+      async () =>
+        (await getObjectBytes(s3, bucket, 'late.txt').catch(() => Buffer.from(''))).toString() ===
+        'second, written while the first was in flight',
+      { timeoutMs: 20_000, message: 'the second version in S3' },
+    );
+    await waitForCompleted(service, uploadId, 1);
+    await service.stop();
+    await deleteBucket(s3, bucket);
+  });
+});
+
 describe('a missing bucket', () => {
   it('fails the files with the error, then requeues and completes them once the bucket exists', async () => {
     const bucket = uniqueBucketName('missing');
