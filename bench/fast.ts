@@ -12,7 +12,7 @@
 // is checked against its file: key, size and ETag (the file's MD5).
 //
 //   FAST_FILES=2000 FAST_LATENCY_MS=30 BENCH_ROUNDS=1
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { waitFor } from '../test/support/poll.js';
 import { uniqueBucketName } from '../test/support/s3.js';
@@ -91,8 +91,8 @@ export interface FastRun {
   requestsByKind: Record<string, number>;
   /** CPU of this process (the endpoint, and the service's progress polls) over the run. */
   endpointCpuSeconds: number;
-  /** the 1-minute load average when the run started: the machine is shared */
-  loadAverage: number;
+  /** CPU of every other process on the machine over the run: the machine is shared. */
+  otherCpuSeconds: number;
   /** 'ok' when every key is there with its size and ETag, and nothing else; else what is wrong */
   check: string;
 }
@@ -106,9 +106,42 @@ export interface FastResult {
   runs: FastRun[];
 }
 
+type FastTiming = CommandTiming & Pick<FastRun, 'endpointCpuSeconds' | 'otherCpuSeconds'>;
+
 interface Uploader {
   name: string;
-  upload(folder: string, bucket: string, endpoint: string, part: Part): Promise<CommandTiming>;
+  upload(folder: string, bucket: string, endpoint: string, part: Part): Promise<FastTiming>;
+}
+
+/** CPU seconds the whole machine has used so far, every core, from /proc/stat. */
+async function machineCpuSeconds(): Promise<number> {
+  const [, ...fields] = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq: all but idle and iowait are busy here (steal, next,
+  // is the hypervisor's, not a process of this machine).
+  const busy = fields.slice(0, 7).map(Number);
+  return (busy[0]! + busy[1]! + busy[2]! + busy[5]! + busy[6]!) / 100;
+}
+
+/**
+ * Starts counting the machine's CPU and this process's; `stop(toolCpu)` splits the span's CPU into
+ * this process's (the endpoint) and what is left once the tool's own is taken out: other processes.
+ */
+async function startCpuSpan(): Promise<{
+  stop(toolCpuSeconds: number): Promise<Pick<FastRun, 'endpointCpuSeconds' | 'otherCpuSeconds'>>;
+}> {
+  const machineBefore = await machineCpuSeconds();
+  const ownBefore = process.cpuUsage();
+  return {
+    async stop(toolCpuSeconds) {
+      const own = process.cpuUsage(ownBefore);
+      const endpointCpuSeconds = (own.user + own.system) / 1e6;
+      const machine = (await machineCpuSeconds()) - machineBefore;
+      return {
+        endpointCpuSeconds,
+        otherCpuSeconds: Math.max(0, machine - toolCpuSeconds - endpointCpuSeconds),
+      };
+    },
+  };
 }
 
 function serviceUploader(work: string, files: number): Uploader {
@@ -123,6 +156,7 @@ function serviceUploader(work: string, files: number): Uploader {
       });
       try {
         const pid = service.child.pid!;
+        const span = await startCpuSpan();
         const cpuBefore = await cpuSeconds(pid);
         const started = performance.now();
         const uploadId = await createUpload(service, folder, bucket);
@@ -140,11 +174,8 @@ function serviceUploader(work: string, files: number): Uploader {
         );
         const seconds = (performance.now() - started) / 1000;
         if (done.failed > 0) throw new Error(`${done.failed} of ${files} files failed`);
-        return {
-          seconds,
-          cpuSeconds: (await cpuSeconds(pid)) - cpuBefore,
-          peakRssMiB: await peakRssMiB(pid),
-        };
+        const cpu = (await cpuSeconds(pid)) - cpuBefore;
+        return { seconds, cpuSeconds: cpu, peakRssMiB: await peakRssMiB(pid), ...(await span.stop(cpu)) };
       } finally {
         await service.stop();
         printServiceWarnings(service);
@@ -156,11 +187,13 @@ function serviceUploader(work: string, files: number): Uploader {
 function peerUploader(peer: Peer): Uploader {
   return {
     name: peer.name,
-    upload(folder, bucket, endpoint, part) {
+    async upload(folder, bucket, endpoint, part) {
       const setting = settingOf(part);
       const inFlight = peer.command === 'rclone' ? setting.rclone : setting.aws;
       const { args, env } = peer.copy(folder, bucket, endpoint, inFlight);
-      return timeCommand(peer.command, args, env);
+      const span = await startCpuSpan();
+      const timing = await timeCommand(peer.command, args, env);
+      return { ...timing, ...(await span.stop(timing.cpuSeconds)) };
     },
   };
 }
@@ -215,10 +248,7 @@ export async function runFast(work: string, peers: readonly Peer[], rotation: nu
           memory.createBucket(bucket);
           const requestsBefore = memory.requests;
           const kindsBefore = new Map(memory.requestsByKind);
-          const loadAverage = os.loadavg()[0]!;
-          const ownCpuBefore = process.cpuUsage();
           const timing = await uploader.upload(folder, bucket, url, part);
-          const ownCpu = process.cpuUsage(ownCpuBefore);
           const check = checkObjects(memory, bucket, expected, md5s);
           if (check !== 'ok') console.log(`${uploader.name}: ${check}`);
           memory.dropBucket(bucket); // each run on an endpoint as empty as the last one's
@@ -235,8 +265,8 @@ export async function runFast(work: string, peers: readonly Peer[], rotation: nu
             peakRssMiB: timing.peakRssMiB,
             requests: memory.requests - requestsBefore,
             requestsByKind: kindsSince(memory, kindsBefore),
-            endpointCpuSeconds: (ownCpu.user + ownCpu.system) / 1e6,
-            loadAverage,
+            endpointCpuSeconds: timing.endpointCpuSeconds,
+            otherCpuSeconds: timing.otherCpuSeconds,
             check,
           };
           runs.push(run);
@@ -312,6 +342,7 @@ export function fastTable(result: FastResult): string {
       row('requests answered', (run) => run.requests, 0, ''),
       [`${title}: requests by kind (round 1)`, ...result.tools.map(kinds), ...peers.map(() => '-'), ''],
       row('endpoint CPU s (the bench process)', (run) => run.endpointCpuSeconds, 2, ''),
+      row('other processes, CPU s (a quiet machine: near 0)', (run) => run.otherCpuSeconds, 2, ''),
       [`${title}: objects, sizes and ETags`, ...checks, ...peers.map(() => '-'), 'checked after each run'],
     ];
   });
@@ -319,17 +350,17 @@ export function fastTable(result: FastResult): string {
   return markdownTable(header, rows);
 }
 
-/** The runs in their order, and the load average they started at (the machine is shared). */
+/** The runs in their order, and how busy the rest of the machine was (it is shared). */
 export function describeFastRuns(result: FastResult): string {
   const rounds = Math.max(...result.runs.map((run) => run.round));
   const order = result.runs
     .filter((run) => run.round === 1 && run.part === 'fast')
     .map((run) => run.tool)
     .join(' → ');
-  const load = median(result.runs.map((run) => run.loadAverage));
+  const others = median(result.runs.map((run) => run.otherCpuSeconds / run.seconds));
   return (
     `${rounds} round${rounds > 1 ? 's' : ''}, each the fast part then the +${result.latencyMs} ms part, the tools ` +
     `rotated one further each round (first: ${order}); ${rounds > 1 ? 'median (min–max); ' : ''}` +
-    `load average at the runs' start: median ${fixed(load, 2)}`
+    `other processes used a median ${fixed((others ?? 0) * 100, 0)}% of a core during the runs`
   );
 }
