@@ -9,6 +9,9 @@
 // md5-of-md5s ETag), AbortMultipartUpload, ListMultipartUploads. Anything else is a 501.
 // Hand-written rather than taken from npm: the S3 servers there are slower than the client they
 // would measure, or need a newer Node (../shared/s3/RESULTS.md).
+//
+// `latencyMs` stands in for a real region: each answer is sent that much later, by a timer per
+// request, so that requests in flight wait side by side, not one after another.
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -41,16 +44,39 @@ function xml(body: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
 }
 
+export interface MemoryS3Options {
+  /** Added to every answer, e.g. 30 for a region 30 ms away; 0 (the default) answers at once. */
+  latencyMs?: number;
+}
+
+/** `PUT object`, `GET bucket?list-type&prefix`: the method, what it is on, and the query's names. */
+function kindOf(request: IncomingMessage): string {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const onObject = url.pathname.slice(1).includes('/') && !url.pathname.endsWith('/');
+  const names = [...new Set(url.searchParams.keys())].sort().join('&');
+  return `${request.method ?? 'GET'} ${onObject ? 'object' : 'bucket'}${names ? `?${names}` : ''}`;
+}
+
 export class MemoryS3 {
   private readonly buckets = new Map<string, Map<string, MemoryObject>>();
   private readonly multiparts = new Map<string, Multipart>();
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private server: Server | undefined;
+  readonly latencyMs: number;
   /** Requests answered, for the report. */
   requests = 0;
+  /** Requests by kind (`PUT object`, `GET bucket?list-type&prefix`...): what a client asks for. */
+  readonly requestsByKind = new Map<string, number>();
+
+  constructor(options: MemoryS3Options = {}) {
+    this.latencyMs = options.latencyMs ?? 0;
+  }
 
   async start(): Promise<string> {
     const server = createServer((request, response) => {
       this.requests += 1;
+      const kind = kindOf(request);
+      this.requestsByKind.set(kind, (this.requestsByKind.get(kind) ?? 0) + 1);
       this.handle(request, response).catch((error: unknown) => {
         if (!response.headersSent) this.error(response, 500, 'InternalError', String(error));
         else response.destroy();
@@ -66,6 +92,8 @@ export class MemoryS3 {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -287,14 +315,23 @@ export class MemoryS3 {
     body = '',
     headers: Record<string, string> = {},
   ): void {
-    response.writeHead(status, {
-      ...(body
-        ? { 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)) }
-        : {}),
-      ...headers,
-      'x-amz-request-id': String(this.requests),
-    });
-    response.end(body);
+    const send = () => {
+      if (response.destroyed) return;
+      response.writeHead(status, {
+        ...(body
+          ? { 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)) }
+          : {}),
+        ...headers,
+        'x-amz-request-id': String(this.requests),
+      });
+      response.end(body);
+    };
+    if (this.latencyMs <= 0) return send();
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      send();
+    }, this.latencyMs);
+    this.delayed.add(timer);
   }
 
   private error(response: ServerResponse, status: number, code: string, message: string): void {

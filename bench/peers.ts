@@ -3,7 +3,7 @@
 // threshold) and pointed at the benchmark's S3 server. Either may be missing: the benchmark then
 // runs without it and says so.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -28,12 +28,23 @@ export function serviceDefaults(): {
   };
 }
 
+/**
+ * Files a copy keeps in flight (rclone `--transfers`, aws `max_concurrent_requests`): a number, or
+ * the tool's own default (rclone 4, aws 10). Not given: the service's default, as everywhere else.
+ */
+export type InFlight = number | 'tool-default';
+
 export interface Peer {
   /** e.g. `rclone v1.60.1` */
   name: string;
   command: string;
   /** The command line and environment that copy `folder` into `bucket` (at `endpoint`, default: the S3 server). */
-  copy(folder: string, bucket: string, endpoint?: string): { args: string[]; env: NodeJS.ProcessEnv };
+  copy(
+    folder: string,
+    bucket: string,
+    endpoint?: string,
+    inFlight?: InFlight,
+  ): { args: string[]; env: NodeJS.ProcessEnv };
 }
 
 export interface Peers {
@@ -64,7 +75,7 @@ function rclonePeer(): Peer {
   return {
     name: versionOf('rclone').replace(/^rclone /, 'rclone '),
     command: 'rclone',
-    copy(folder, bucket, endpoint = testS3().endpoint) {
+    copy(folder, bucket, endpoint = testS3().endpoint, inFlight = defaults.files) {
       const s3 = testS3();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -78,12 +89,8 @@ function rclonePeer(): Peer {
       };
       delete env.AWS_CA_BUNDLE; // rclone refuses to start when it points at a bundle it cannot use
       const args = ['copy', folder, `bench:${bucket}`];
-      args.push(
-        '--transfers',
-        String(defaults.files),
-        '--s3-upload-concurrency',
-        String(defaults.partsInFlight),
-      );
+      if (inFlight !== 'tool-default') args.push('--transfers', String(inFlight));
+      args.push('--s3-upload-concurrency', String(defaults.partsInFlight));
       args.push('--s3-chunk-size', `${defaults.partMiB}M`, '--s3-upload-cutoff', `${defaults.thresholdMiB}M`);
       return { args, env };
     },
@@ -118,30 +125,41 @@ function findAwsV2(): { command?: string; version: string; why: string } {
   return { version: '', why: seen.length ? `no aws-cli v2 (${seen.join('; ')})` : 'not installed' };
 }
 
+/** aws-cli's configuration: the service's part sizes, and `maxConcurrentRequests` unless the tool's default. */
+function awsConfig(maxConcurrentRequests: InFlight): string {
+  const defaults = serviceDefaults();
+  return [
+    '[default]',
+    's3 =',
+    ...(maxConcurrentRequests === 'tool-default'
+      ? []
+      : [`  max_concurrent_requests = ${maxConcurrentRequests}`]),
+    `  multipart_chunksize = ${defaults.partMiB}MB`,
+    `  multipart_threshold = ${defaults.thresholdMiB}MB`,
+    '  addressing_style = path',
+    '',
+  ].join('\n');
+}
+
 async function awsPeer(command: string, version: string, work: string): Promise<Peer> {
   const defaults = serviceDefaults();
   // aws-cli has one bound for every request in flight, files and parts alike: the service's files at once.
   const configFile = path.join(work, 'aws-config');
-  await writeFile(
-    configFile,
-    [
-      '[default]',
-      's3 =',
-      `  max_concurrent_requests = ${defaults.files}`,
-      `  multipart_chunksize = ${defaults.partMiB}MB`,
-      `  multipart_threshold = ${defaults.thresholdMiB}MB`,
-      '  addressing_style = path',
-      '',
-    ].join('\n'),
-  );
+  await writeFile(configFile, awsConfig(defaults.files));
   return {
     name: version.split(' ')[0]!,
     command,
-    copy(folder, bucket, endpoint = testS3().endpoint) {
+    copy(folder, bucket, endpoint = testS3().endpoint, inFlight) {
       const s3 = testS3();
+      // Another bound in flight needs its own file: aws-cli reads it from nowhere else.
+      let config = configFile;
+      if (inFlight !== undefined) {
+        config = path.join(work, `aws-config-${inFlight}`);
+        writeFileSync(config, awsConfig(inFlight));
+      }
       const env: NodeJS.ProcessEnv = {
         ...process.env,
-        AWS_CONFIG_FILE: configFile,
+        AWS_CONFIG_FILE: config,
         AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'aws-no-credentials'),
         AWS_ACCESS_KEY_ID: s3.accessKeyId,
         AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,

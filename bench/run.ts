@@ -1,7 +1,7 @@
 // Upload benchmark: prints figures, never passes or fails.
 //
 //   npm run bench                   # every scenario (it builds the service first)
-//   npm run bench -- small latency  # some of: large, small, latency, growing, scale, sdk
+//   npm run bench -- small latency  # some of: large, small, latency, growing, scale, sdk, observe, existing, fast
 //
 //   large    one file of 1 GiB: MiB/s, CPU s per GiB                       (service, rclone, aws)
 //   small    2,000 files of 16 KiB in 20 folders: files/s, CPU s, peak RSS  (service, rclone, aws)
@@ -11,6 +11,8 @@
 //   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
 //   observe  small and large with metrics, events and the dashboard off, then on: CPU of each (observe.ts)
 //   existing 10,000 files already in the bucket, uploaded again: seconds and requests   (service, aws sync, rclone)
+//   fast     2,000 files of 16 KiB to the in-memory endpoint, 8 in flight for all, then 30 ms away with
+//            rclone --transfers 32: files/s, CPU ms per file, requests                (service, rclone, aws; fast.ts)
 //
 //   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
 //   LATENCY_FILES=200                       files in latency (one a second)
@@ -20,6 +22,7 @@
 //   OBSERVE_SCENARIOS=small,large           observe's uploads
 //   OBSERVE_S3=memory                       observe's endpoint: memory (bench/memory-s3.ts) or swift
 //   EXISTING_FILES=10000                    files in existing
+//   FAST_FILES=2000 FAST_LATENCY_MS=30      fast's files and the latency of its second part (BENCH_ROUNDS: 1 there)
 //
 // It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the compiled service as users do
 // (its own process and SQLite file, default settings but where a scenario says), and, when rclone
@@ -47,6 +50,7 @@ import {
   type ObserveResult,
 } from './observe.js';
 import { EXISTING, existingTable, runExisting, type ExistingResult } from './existing.js';
+import { describeFastRuns, FAST, fastTable, runFast, type FastResult } from './fast.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -63,7 +67,17 @@ import {
   type TransferScenario,
 } from './transfer.js';
 
-const SCENARIOS = ['large', 'small', 'latency', 'growing', 'sdk', 'scale', 'observe', 'existing'] as const;
+const SCENARIOS = [
+  'large',
+  'small',
+  'latency',
+  'growing',
+  'sdk',
+  'scale',
+  'observe',
+  'existing',
+  'fast',
+] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface Results {
@@ -78,6 +92,7 @@ interface Results {
     sdk?: SdkFigure[];
     observe?: ObserveResult;
     existing?: ExistingResult;
+    fast?: FastResult;
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -213,6 +228,21 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
         `The bucket filled first by the service (${result.fillSeconds.toFixed(1)} s), then each tool on the same ` +
           'folder: the service as a new one-shot upload (if_exists skip_identical), `aws s3 sync`, `rclone copy`, ' +
           "at their defaults. Requests counted at a proxy in front of the S3 server; CPU: the tool's own.",
+      );
+    }
+    case 'fast': {
+      console.log(`\nfast: ${FAST.describe}, then ${FAST.latencyMs} ms away; ${FAST.rounds} round(s)`);
+      const result = await runFast(context.work, context.peers, index);
+      context.results.scenarios.fast = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        fastTable(result),
+        `${describeFastRuns(result)}. Ratios are service ÷ tool of the medians. The endpoint is ` +
+          'bench/memory-s3.ts in the benchmark process (Content-MD5 checked, no bytes kept). Service: ' +
+          'POST /uploads until every file is completed, CPU from /proc; tools: the whole command under ' +
+          '/usr/bin/time, start-up included.',
       );
     }
     case 'scale': {

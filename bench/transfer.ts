@@ -48,21 +48,34 @@ export const LARGE: TransferScenario = {
   },
 };
 
+/**
+ * `files` random files of 16 KiB spread over `folders` folders (`d0/f0.bin`...); each key with its
+ * size, and into `md5s` when given each key's MD5 (hex), the ETag a single PUT gets.
+ */
+export async function writeSmallFiles(
+  folder: string,
+  files = 2000,
+  folders = 20,
+  md5s?: Map<string, string>,
+): Promise<Map<string, number>> {
+  const expected = new Map<string, number>();
+  const perFolder = Math.ceil(files / folders);
+  for (let file = 0; file < files; file++) {
+    const dir = `d${Math.floor(file / perFolder)}`;
+    if (file % perFolder === 0) await mkdir(path.join(folder, dir), { recursive: true });
+    const key = `${dir}/f${file % perFolder}.bin`;
+    const written = await writeRandomFile(path.join(folder, key), 16 * KiB);
+    expected.set(key, 16 * KiB);
+    md5s?.set(key, written.md5);
+  }
+  return expected;
+}
+
 export const SMALL: TransferScenario = {
   name: 'small',
   describe: '2,000 files of 16 KiB in 20 folders',
   speed: 'filesPerSecond',
-  make: async (folder) => {
-    const expected = new Map<string, number>();
-    for (let dir = 0; dir < 20; dir++) {
-      await mkdir(path.join(folder, `d${dir}`), { recursive: true });
-      for (let i = 0; i < 100; i++) {
-        await writeRandomFile(path.join(folder, `d${dir}`, `f${i}.bin`), 16 * KiB);
-        expected.set(`d${dir}/f${i}.bin`, 16 * KiB);
-      }
-    }
-    return expected;
-  },
+  make: (folder) => writeSmallFiles(folder),
 };
 
 export interface TransferRun {
