@@ -2,9 +2,10 @@
 // in events and in bytes until the stream flushes (a few times a second), and are then written in
 // one write; while the socket is full they wait for it to drain. One write per flush rather than
 // one per event: each write is a system call and a wake-up of the reader, which cost the service
-// more than everything else the stream does. A client whose queue would pass either bound has
-// stopped reading (or reads too slowly to ever catch up): it is dropped, its connection closed,
-// rather than buffered without end.
+// more than everything else the stream does. A queue that reaches either bound while the socket
+// takes what it is given is written at once; one that reaches it while the socket is full belongs
+// to a client that stopped reading (or reads too slowly to ever catch up): it is dropped, its
+// connection closed, rather than buffered without end.
 import type { Writable } from 'node:stream';
 
 export interface QueueLimits {
@@ -58,12 +59,19 @@ export class EventWriter {
    */
   write(frame: string, bytes: number = Buffer.byteLength(frame)): void {
     if (this.done) return;
-    if (this.queue.length + 1 > this.limits.maxEvents || this.queuedBytes + bytes > this.limits.maxBytes) {
+    // A queue that fills up before the next flush, while the socket takes what it is given, holds
+    // what a burst produced, not what the client failed to read: it goes out now.
+    if (this.wouldOverflow(bytes)) this.flush();
+    if (this.wouldOverflow(bytes)) {
       this.drop();
       return;
     }
     this.queue.push(frame);
     this.queuedBytes += bytes;
+  }
+
+  private wouldOverflow(bytes: number): boolean {
+    return this.queue.length + 1 > this.limits.maxEvents || this.queuedBytes + bytes > this.limits.maxBytes;
   }
 
   /** Writes every queued frame, in one write, unless the socket is full: then when it drains. */

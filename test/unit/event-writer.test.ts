@@ -241,6 +241,19 @@ describe('one client of the stream', () => {
     assert.equal(socket.destroyed, true);
   });
 
+  test('a burst that fills the queue before the next flush goes out at once when the socket takes it', () => {
+    const socket = new HeldSocket();
+    const writer = new EventWriter(
+      socket,
+      { maxEvents: 3, maxBytes: 1024 * 1024 },
+      { dropped: () => assert.fail('a client that reads is not dropped'), closed: () => undefined },
+    );
+    for (let n = 1; n <= 4; n++) writer.write(frame(n));
+    assert.deepEqual(socket.frames, [frame(1) + frame(2) + frame(3)], 'written when the fourth came');
+    assert.equal(writer.backlog.events, 1);
+    assert.equal(writer.isOpen, true);
+  });
+
   test('the frames queued between two flushes go to the socket in one write', () => {
     const socket = new HeldSocket();
     const writer = new EventWriter(
