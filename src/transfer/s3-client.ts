@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError, DEFAULT_S3_REQUEST_TIMEOUT_MS, type ChecksumMode, type S3Settings } from '../config.js';
+import { putDirectlyWith } from './direct-put.js';
 import { observeS3Requests, type S3RequestObserver } from './s3-observer.js';
 import { throttleRequestBodies } from './throttled-body.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -53,6 +54,10 @@ function credentialsOf(settings: S3Settings): S3ClientConfig['credentials'] {
  */
 export function createS3Client(settings: S3Settings, options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: Math.max(1, options.maxSockets) };
+  const httpAgent = new HttpAgent(agentOptions);
+  const httpsAgent = new HttpsAgent(agentOptions);
+  const connectionTimeoutMs = options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS;
+  const socketIdleTimeoutMs = options.socketIdleTimeoutMs ?? SOCKET_IDLE_TIMEOUT_MS;
   const checksums = CHECKSUM_MODES[settings.checksumMode];
   const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const client = new S3Client({
@@ -72,10 +77,10 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
     // opens a fresh connection per request, so every part would pay a new TCP/TLS handshake.
     expectContinueHeader: false,
     requestHandler: {
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
-      connectionTimeout: options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
-      socketTimeout: options.socketIdleTimeoutMs ?? SOCKET_IDLE_TIMEOUT_MS,
+      httpAgent,
+      httpsAgent,
+      connectionTimeout: connectionTimeoutMs,
+      socketTimeout: socketIdleTimeoutMs,
       // Until the answer's headers arrive; boundAnswerBody takes over from there.
       requestTimeout: requestTimeoutMs,
       throwOnRequestTimeout: true,
@@ -84,6 +89,16 @@ export function createS3Client(settings: S3Settings, options: S3ClientOptions): 
   boundAnswerBody(client, requestTimeoutMs);
   if (options.bandwidth !== undefined) throttleRequestBodies(client, options.bandwidth);
   if (options.observer !== undefined) observeS3Requests(client, options.observer);
+  // Over the same connections, with the same limits, timeouts and observer.
+  putDirectlyWith(client, {
+    httpAgent,
+    httpsAgent,
+    connectionTimeoutMs,
+    socketIdleTimeoutMs,
+    requestTimeoutMs,
+    bandwidth: options.bandwidth,
+    observer: options.observer,
+  });
   return client;
 }
 

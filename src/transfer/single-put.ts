@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { md5Of, sdkChecksumAlgorithm } from './checksums.js';
 import { readWholeVersion } from './file-version.js';
+import { directPutOf } from './direct-put.js';
 import { objectHeadersOf } from './object-headers.js';
 import { requestS3, type TransferContext } from './s3-request.js';
 import type { FileTransfer, UploadProgressListener, UploadResult } from './types.js';
@@ -33,19 +34,26 @@ async function putWholeFile(
   // Stored with the object, so that a later comparison of it with a file is exact (see existing-object.ts).
   const sha256 = createHash('sha256').update(content).digest('hex');
   const target = { bucket: transfer.bucket, key: transfer.key };
+  const headers = objectHeadersOf(transfer.key, transfer.objectProperties, sha256);
+  const checksumAlgorithm = sdkChecksumAlgorithm(context.settings.checksumAlgorithm);
+  // The SDK computes additional checksums; the direct path sends Content-MD5 and the SHA-256 only.
+  const direct = checksumAlgorithm === undefined ? directPutOf(context.client) : undefined;
   const stored = await requestS3(context, 'PutObject', target, transfer.signal, async (abortSignal) => {
-    const response = await context.client.send(
-      new PutObjectCommand({
-        Bucket: transfer.bucket,
-        Key: transfer.key,
-        Body: content,
-        ContentLength: content.length,
-        ContentMD5: md5.base64,
-        ChecksumAlgorithm: sdkChecksumAlgorithm(context.settings.checksumAlgorithm),
-        ...objectHeadersOf(transfer.key, transfer.objectProperties, sha256),
-      }),
-      { abortSignal },
-    );
+    const request = { ...target, body: content, contentMd5: md5.base64, sha256, headers };
+    const response =
+      (await direct?.put(request, abortSignal)) ??
+      (await context.client.send(
+        new PutObjectCommand({
+          Bucket: transfer.bucket,
+          Key: transfer.key,
+          Body: content,
+          ContentLength: content.length,
+          ContentMD5: md5.base64,
+          ChecksumAlgorithm: checksumAlgorithm,
+          ...headers,
+        }),
+        { abortSignal },
+      ));
     const validation = validationMethodOf(response);
     const etag = checkedEtag(
       `PutObject s3://${transfer.bucket}/${transfer.key}`,

@@ -35,6 +35,7 @@ import {
 } from '../support/s3.js';
 import {
   countCommands,
+  requestCounter,
   peakInFlight,
   recorder,
   removeBucket,
@@ -69,8 +70,8 @@ function expectedMultipartEtag(content: Buffer, partSize: number): string {
 
 describe('transfer against S3', () => {
   const checkClient = testS3Client();
-  const client = createS3Client(testS3Settings(), { maxSockets: 8 });
-  const counts = countCommands(client);
+  const { observer, counts } = requestCounter();
+  const client = createS3Client(testS3Settings(), { maxSockets: 8, observer });
   const uploader = createUploader(client, settings, createLogger('silent'));
   let bucket: string;
   let folder: string;

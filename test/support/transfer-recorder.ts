@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { UploadedPart, ValidationMethod } from '../../src/domain/model.js';
 import type { NewMultipartUpload, UploadProgressListener, UploadResult } from '../../src/transfer/types.js';
+import type { S3RequestObserver } from '../../src/transfer/s3-observer.js';
 import { listKeys, listMultipartUploads } from './s3.js';
 
 export interface Recorded {
@@ -43,7 +44,24 @@ export function recorder(onPart?: (part: UploadedPart, recorded: Recorded) => Pr
   };
 }
 
-/** Counts the commands the service's client sends, by name (one count per attempt). */
+/**
+ * Counts the requests a client made with this observer sends, by command name ('PutObjectCommand';
+ * one count per attempt), those the SDK sends and the direct PutObjects alike.
+ */
+export function requestCounter(): { observer: S3RequestObserver; counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  const observer: S3RequestObserver = {
+    requestStarted(operation) {
+      const name = `${operation}Command`;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    },
+    requestEnded: () => undefined,
+    requestRetried: () => undefined,
+  };
+  return { observer, counts };
+}
+
+/** Counts the commands the service's client sends through the SDK, by name (one count per attempt). */
 export function countCommands(client: S3Client): Map<string, number> {
   const counts = new Map<string, number>();
   client.middlewareStack.add(
