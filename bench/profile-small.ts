@@ -8,6 +8,7 @@
 //   PROFILE_FILES=2000       files of 16 KiB
 //   PROFILE_ENV='MAX_CONCURRENT_FILES=8 LOG_LEVEL=info'   settings given to the service
 //   PROFILE_OUT=FILE         keeps the profile there (for Chrome's DevTools or speedscope)
+//   PROFILE_IDLE_SECONDS=60  then profiles the service idle, watching the uploaded folder
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { waitFor } from '../test/support/poll.js';
@@ -66,6 +67,13 @@ async function main(): Promise<void> {
     );
     const seconds = (performance.now() - started) / 1000;
     const cpu = (await cpuSeconds(service.child.pid!)) - cpuBefore;
+    const idleSeconds = Number(process.env.PROFILE_IDLE_SECONDS ?? 0);
+    if (idleSeconds > 0) {
+      const idleBefore = await cpuSeconds(service.child.pid!);
+      await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+      const idleCpu = (await cpuSeconds(service.child.pid!)) - idleBefore;
+      console.log(`idle for ${idleSeconds} s: ${((100 * idleCpu) / idleSeconds).toFixed(2)}% of a core`);
+    }
     await service.stop('SIGINT');
     const [profile] = await readdir(profiles);
     if (profile === undefined) throw new Error('the service wrote no profile');
