@@ -296,6 +296,12 @@ export class DirectPut {
           settle();
           reject(error);
         });
+        // Cut short without an error event (a destroyed socket): a reset, retried like one.
+        response.once('close', () => {
+          if (response.complete) return;
+          settle();
+          reject(Object.assign(new Error('the answer of S3 was cut short'), { code: 'ECONNRESET' }));
+        });
         response.once('end', () => {
           settle();
           const status = response.statusCode ?? 0;
