@@ -15,9 +15,7 @@
 //   FAST_FILES=2000 FAST_LATENCY_MS=30 BENCH_ROUNDS=1
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor } from '../test/support/poll.js';
 import { uniqueBucketName } from '../test/support/s3.js';
-import { api } from '../test/support/service-process.js';
 import { MemoryS3 } from './memory-s3.js';
 import { serviceDefaults, type InFlight, type Peer } from './peers.js';
 import { cpuSeconds, peakRssMiB } from './process-stats.js';
@@ -30,6 +28,7 @@ import {
   startBenchService,
   timeCommand,
   type CommandTiming,
+  waitUntilUploaded,
 } from './tools.js';
 import { writeSmallFiles } from './transfer.js';
 
@@ -183,20 +182,8 @@ function serviceUploader(work: string, files: number): Uploader {
         const cpuBefore = await cpuSeconds(pid);
         const started = performance.now();
         const uploadId = await createUpload(service, folder, bucket);
-        const done = await waitFor(
-          async () => {
-            const details = await api<{ files: { completed: number; failed: number } }>(
-              service,
-              'GET',
-              `/uploads/${uploadId}`,
-            );
-            const { completed, failed } = details.body.files;
-            return completed + failed === files && { failed };
-          },
-          { timeoutMs: 30 * 60_000, intervalMs: 50, message: `${files} files uploaded` },
-        );
+        await waitUntilUploaded(service, uploadId, files);
         const seconds = (performance.now() - started) / 1000;
-        if (done.failed > 0) throw new Error(`${done.failed} of ${files} files failed`);
         const cpu = (await cpuSeconds(pid)) - cpuBefore;
         return { seconds, cpuSeconds: cpu, peakRssMiB: await peakRssMiB(pid), ...(await span.stop(cpu)) };
       } finally {

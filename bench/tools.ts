@@ -185,3 +185,27 @@ export async function startWatching(
   );
   return uploadId;
 }
+
+/**
+ * Waits until every one of the upload's `files` has ended (polling every 50 ms, a poll that costs
+ * the service little); throws when some failed.
+ */
+export async function waitUntilUploaded(
+  service: ServiceProcess,
+  uploadId: string,
+  files: number,
+): Promise<void> {
+  const done = await waitFor(
+    async () => {
+      const details = await api<{ files: { completed: number; failed: number } }>(
+        service,
+        'GET',
+        `/uploads/${uploadId}`,
+      );
+      const { completed, failed } = details.body.files;
+      return completed + failed === files && { failed };
+    },
+    { timeoutMs: 30 * 60_000, intervalMs: 50, message: `${files} files uploaded` },
+  );
+  if (done.failed > 0) throw new Error(`${done.failed} of ${files} files failed`);
+}

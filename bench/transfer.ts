@@ -6,8 +6,6 @@
 // Every run is followed (untimed) by a listing of its bucket: every key there with its size.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor } from '../test/support/poll.js';
-import { api } from '../test/support/service-process.js';
 import { writeRandomFile } from '../test/support/temp-tree.js';
 import type { Peer } from './peers.js';
 import { cpuSeconds, peakRssMiB } from './process-stats.js';
@@ -23,6 +21,7 @@ import {
   startBenchService,
   timeCommand,
   type CommandTiming,
+  waitUntilUploaded,
 } from './tools.js';
 
 const KiB = 1024;
@@ -183,20 +182,8 @@ function serviceUploader(work: string, files: number): Uploader {
         const serverCpu = await startServerCpu(server);
         const started = performance.now();
         const uploadId = await createUpload(service, folder, bucket);
-        const done = await waitFor(
-          async () => {
-            const details = await api<{ files: { completed: number; failed: number } }>(
-              service,
-              'GET',
-              `/uploads/${uploadId}`,
-            );
-            const { completed, failed } = details.body.files;
-            return completed + failed === files && { failed };
-          },
-          { timeoutMs: 30 * 60_000, intervalMs: 50, message: `${files} files uploaded` },
-        );
+        await waitUntilUploaded(service, uploadId, files);
         const seconds = (performance.now() - started) / 1000;
-        if (done.failed > 0) throw new Error(`${done.failed} of ${files} files failed`);
         return {
           serverCpu: await serverCpu.stop(),
           seconds,
