@@ -96,10 +96,13 @@ describe('a one-shot upload', () => {
       assert.deepEqual(completed.files, { ...completed.files, completed: 3, total: 3 });
       assert.equal(completed.progress.phase, 'completed');
       assert.deepEqual(await listKeys(s3, bucket, 'once/'), ['once/a.txt', 'once/b.txt', 'once/sub/c.txt']);
-      const ofOnce = stream.events.filter((event) => event.data.upload_id === once);
-      assert.ok(
-        ofOnce.some((event) => event.event === 'upload.completed'),
-        'upload.completed told',
+      // The stream sends its events a flush interval (100 ms) after they happen: the status may come first.
+      const ofOnce = await waitFor(
+        () => {
+          const events = stream.events.filter((event) => event.data.upload_id === once);
+          return events.some((event) => event.event === 'upload.completed') && events;
+        },
+        { timeoutMs: 5000, message: 'upload.completed told' },
       );
       const phases = ofOnce
         .filter((event) => event.event === 'upload.phase')
