@@ -97,12 +97,11 @@ export class ExistingObjects {
    * content completes it without sending it again.
    */
   async lookup(upload: Upload, task: FileTask, signal: AbortSignal): Promise<ExistingAtKey | undefined> {
-    const firstSend = upload.ifExists !== 'overwrite' && task.etag === null;
     if (task.interrupted) {
-      const ifExists = firstSend && upload.ifExists === 'skip' ? 'skip' : 'skip_identical';
+      const ifExists = upload.ifExists === 'skip' && task.etag === null ? 'skip' : 'skip_identical';
       return this.head(upload, task, ifExists, signal);
     }
-    if (!firstSend || upload.ifExists === 'overwrite') return undefined;
+    if (upload.ifExists === 'overwrite' || task.etag !== null) return undefined;
     const ifExists = upload.ifExists;
     if (await this.listed(upload, task, signal)) {
       const object = await this.options.store.getExistingObject(upload.uploadId, task.objectKey);
