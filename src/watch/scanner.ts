@@ -7,7 +7,9 @@
 // scan of 200,000 files made of round trips took 30 s. Instead the scan works in slices of at most
 // SYNC_SLICE_MS and gives the event loop back between them, so the API and the uploads go on (the
 // database calls block it in the same way). A paced scan also rests after each slice, so that it
-// uses at most a given share of a core however large the tree.
+// uses at most a given share of a core however large the tree. The share is of the process's CPU,
+// every thread counted: the garbage a scan leaves is collected during its rests, partly on other
+// threads, and at a million files that cost as much as the slices themselves.
 //
 // Names are read as strings. A folder where one holds U+FFFD is read a second time, as bytes, for
 // its names that are not UTF-8 (see names.ts), which are counted rather than uploaded; reading
@@ -29,11 +31,10 @@ const SYNC_SLICE_MS = 10;
 /** Directory entries read from the kernel at a time (Node's default is 32). */
 const DIRECTORY_BUFFER_ENTRIES = 256;
 /**
- * The longest rest after a slice. A slice normally lasts about SYNC_SLICE_MS, which at 0.5% of a
- * core earns a rest of about 2 s; twice that is enough to pay back a slice of up to 20 ms. A
- * longer slice means the machine stalled (or the consumer waited on the database), not that the
- * scan used that much CPU: resting 200 times as long (400 s after a 2 s stall) would only delay
- * the safety net.
+ * The longest rest after a slice. A slice normally costs about SYNC_SLICE_MS of CPU, which at 0.5%
+ * of a core earns a rest of about 2 s; twice that is enough to pay back a slice of up to 20 ms.
+ * More means the machine stalled, or the rest of the service was busy (uploading), not that the
+ * scan used that much: resting 200 times as long (400 s after 2 s) would only delay the safety net.
  */
 export const MAX_REST_MS = 4000;
 
@@ -65,10 +66,12 @@ export interface ScanPace {
   hurried?: AbortSignal;
   /** For tests: the clock slices are measured with (default performance.now), and the rest. */
   now?: () => number;
+  /** For tests: the process's CPU time in ms, every thread (default process.cpuUsage). */
+  cpuNow?: () => number;
   rest?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 }
 
-/** How long to rest after `busyMs` of work to use at most `busyShare` of a core (at most MAX_REST_MS). */
+/** How long to rest after `busyMs` of CPU to use at most `busyShare` of a core (at most MAX_REST_MS). */
 export function restAfter(busyMs: number, busyShare: number): number {
   return Math.min(MAX_REST_MS, Math.round((busyMs * (1 - busyShare)) / busyShare));
 }
@@ -136,13 +139,19 @@ export async function* scanFolder(
     throw new RangeError(`busyShare must be above 0 and at most 1, not ${pace.busyShare}`);
   }
   const clock = pace?.now ?? (() => performance.now());
+  const cpuClock = pace?.cpuNow ?? processCpuMs;
   const rest =
     pace?.rest ?? ((ms: number, abort: AbortSignal | undefined) => sleep(ms, undefined, { signal: abort }));
+  /** The process's CPU when the last slice ended: what it used since, its rest included, is paid for. */
+  let cpuAtSliceEnd = pace ? cpuClock() : 0;
   /** Ends a slice: lets other work run, and rests when paced (until hurried). */
-  const endSlice = async (busyMs: number): Promise<void> => {
+  const endSlice = async (): Promise<void> => {
     if (!pace || pace.busyShare >= 1 || pace.hurried?.aborted) return void (await nextTurn());
     const { hurried } = pace;
     const restSignal = hurried && signal ? AbortSignal.any([signal, hurried]) : (hurried ?? signal);
+    const cpuNow = cpuClock();
+    const busyMs = cpuNow - cpuAtSliceEnd;
+    cpuAtSliceEnd = cpuNow;
     try {
       await rest(restAfter(busyMs, pace.busyShare), restSignal);
     } catch (error) {
@@ -223,9 +232,8 @@ export async function* scanFolder(
 
     for (let folder = open.at(-1); folder !== undefined; folder = open.at(-1)) {
       // The slice includes what the consumer did with the last batch (recording it).
-      const busyMs = clock() - sliceStartedAt;
-      if (busyMs >= SYNC_SLICE_MS) {
-        await endSlice(busyMs);
+      if (clock() - sliceStartedAt >= SYNC_SLICE_MS) {
+        await endSlice();
         sliceStartedAt = clock();
       }
       signal?.throwIfAborted();
@@ -287,6 +295,11 @@ export async function* scanFolder(
 }
 
 const SEPARATOR = Buffer.from(path.sep);
+
+function processCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
 
 function joinRelative(folder: string, name: string): string {
   return folder === '' ? name : `${folder}/${name}`;

@@ -28,13 +28,18 @@ const INFO = 30;
 
 type Rest = (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 
-/** A pace whose clock moves 20 ms per reading (every entry ends a slice) and whose rests are recorded. */
+/**
+ * A pace whose clock moves 20 ms per reading (every entry ends a slice), whose process uses 20 ms
+ * of CPU between two slice ends, and whose rests are recorded.
+ */
 function recordedPace(busyShare: number, rest: Rest = async () => {}, tickMs = 20) {
   const rests: number[] = [];
   let clock = 0;
+  let cpu = 0;
   const pace: ScanPace = {
     busyShare,
     now: () => (clock += tickMs),
+    cpuNow: () => (cpu += tickMs),
     rest: (ms, signal) => {
       rests.push(ms);
       return rest(ms, signal);
