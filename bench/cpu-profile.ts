@@ -33,7 +33,7 @@ const PARTS: [string, (frame: CallFrame) => boolean][] = [
   ['HTTP API', (f) => /\/api\/|fastify|find-my-way|ajv|fast-json-stringify/.test(f.url)],
   ['engine: dispatcher, runner, events', (f) => f.url.includes('/engine/')],
   ['transfer: reading, hashing, buffers', (f) => f.url.includes('/transfer/')],
-  ['watching and scanning', (f) => /\/watch\/|@parcel\/watcher/.test(f.url)],
+  ['watching and scanning', (f) => /\/watch\//.test(f.url)],
   [
     'file system',
     (f) => /^(open|read|close|fstat|stat|lstat|readlink|realpath)$|FileHandle/.test(f.functionName),

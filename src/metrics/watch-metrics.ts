@@ -20,14 +20,13 @@ export class WatchMetrics implements WatchObserver {
     const registers = [registry];
     this.events = new Counter({
       name: 's3uploader_watch_events_total',
-      help: 'File-system events received from the operating system by the watches of every upload, by kind: create, update, delete.',
+      help: 'File-system events received from the operating system by the watches of every upload, by kind: rename (a name appeared or went: created, deleted, moved) or change (content or attributes).',
       labelNames: ['kind'] as const,
       registers,
     });
     this.eventsByKind = {
-      create: this.events.labels('create'),
-      update: this.events.labels('update'),
-      delete: this.events.labels('delete'),
+      rename: this.events.labels('rename'),
+      change: this.events.labels('change'),
     };
     for (const child of Object.values(this.eventsByKind)) child.inc(0);
     this.scanDuration = new Histogram({

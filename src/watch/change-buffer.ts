@@ -8,7 +8,7 @@ export interface ChangeBufferOptions {
   windowMs: number;
   /** Distinct pending paths that trigger an early hand-over. */
   maxPending: number;
-  /** Receives the pending paths: relative path → whether any of its events was a creation. */
+  /** Receives the pending paths: relative path → whether any of its events was a rename (which a creation is). */
   flush(changes: Map<string, boolean>): Promise<void>;
   /** Paths were dropped since the last hand-over started; called once per episode. */
   overflowed(): void;
@@ -25,11 +25,11 @@ export class ChangeBuffer {
 
   constructor(private readonly options: ChangeBufferOptions) {}
 
-  add(relativePath: string, created: boolean): void {
+  add(relativePath: string, renamed: boolean): void {
     if (this.closed) return;
     const known = this.pending.get(relativePath);
     if (known !== undefined) {
-      if (created && !known) this.pending.set(relativePath, true);
+      if (renamed && !known) this.pending.set(relativePath, true);
       return;
     }
     if (this.pending.size >= this.options.maxPending) {
@@ -41,7 +41,7 @@ export class ChangeBuffer {
         return;
       }
     }
-    this.pending.set(relativePath, created);
+    this.pending.set(relativePath, renamed);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.handOver();

@@ -19,8 +19,8 @@ export interface WatchHandlers {
   error(error: Error): void;
 }
 
-/** The kinds of file-system event a watch receives. */
-export type WatchEventKind = 'create' | 'update' | 'delete';
+/** The kinds of file-system event a watch receives (Node's): a name appeared or went; content or attributes changed. */
+export type WatchEventKind = 'rename' | 'change';
 
 /** Told how many file-system events a watch received, once per batch the operating system delivers. */
 export interface WatchObserver {

@@ -3,16 +3,15 @@
 // folders are scanned, and what the filter accepts is handed to the engine. Deletions are not
 // reported: nothing is ever removed from S3 because a local file went away.
 import type { Stats } from 'node:fs';
-import { lstat, opendir, stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Event } from '@parcel/watcher';
 import { versionOf } from '../domain/file-version.js';
 import type { ObservedFile } from '../domain/model.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { asError, errorCode, isVanished } from '../fs-errors.js';
 import { FolderUnreadableError, scanFolder } from './scanner.js';
 import { REPLACEMENT_CHARACTER } from './names.js';
-import { FolderSubscriptions } from './subscriptions.js';
+import { FolderSubscriptions, type WatchEvent } from './subscriptions.js';
 import type { FolderWatch, PathFilter, WatchHandlers, WatchObserver } from './types.js';
 
 export interface WatchOptions {
@@ -101,6 +100,11 @@ class FolderWatcher implements FolderWatch {
   async start(): Promise<void> {
     this.subscriptions = await FolderSubscriptions.open(this.root, {
       events: (events) => this.received(events),
+      folderGone: (folder) => {
+        if (folder !== this.root) return;
+        const message = `source folder ${this.root} was deleted or moved: its changes are no longer watched`;
+        this.report(new MissedChangesError(message, true));
+      },
       error: (error) =>
         this.report(new Error(`watching ${this.root} failed: ${error.message}`, { cause: error })),
     });
@@ -113,19 +117,12 @@ class FolderWatcher implements FolderWatch {
     await Promise.all([this.buffer.close(), this.subscriptions?.close()]);
   }
 
-  private received(events: Event[]): void {
+  private received(events: WatchEvent[]): void {
     if (this.observer) countEvents(events, this.observer);
     for (const event of events) {
-      if (event.type === 'delete') {
-        this.subscriptions?.forget(event.path);
-        if (event.path === this.root) {
-          const message = `source folder ${this.root} was deleted or moved: its changes are no longer watched`;
-          this.report(new MissedChangesError(message, true));
-        }
-        continue;
-      }
       const relativePath = this.relativePathOf(event.path);
-      if (relativePath !== null) this.buffer.add(relativePath, event.type === 'create');
+      // A rename may be a creation: of a folder, perhaps, to be watched and scanned.
+      if (relativePath !== null) this.buffer.add(relativePath, event.kind === 'rename');
     }
   }
 
@@ -138,17 +135,17 @@ class FolderWatcher implements FolderWatch {
     for (let start = 0; start < entries.length && !this.closed; start += STAT_CONCURRENCY) {
       const chunk = entries.slice(start, start + STAT_CONCURRENCY);
       await Promise.all(
-        chunk.map(async ([relativePath, created]) => {
-          // Only a creation can be a new folder; an update of a path the filter refuses is of no interest.
+        chunk.map(async ([relativePath, renamed]) => {
+          // Only a rename can be a new folder; a change of a path the filter refuses is of no interest.
           const wanted = this.filter(relativePath);
-          if (!created && !wanted) return;
+          if (!renamed && !wanted) return;
           const observedAt = this.observationClock();
           const stats = await this.lstatOrNull(relativePath);
           // A name that is not UTF-8 reaches us decoded with U+FFFD, a path that leads nowhere.
           if (stats === null && relativePath.includes(REPLACEMENT_CHARACTER)) {
             foldersWithBadNames.add(folderHoldingBadName(relativePath));
           }
-          if (stats?.isDirectory() && created) newFolders.push(relativePath);
+          if (stats?.isDirectory() && renamed) newFolders.push(relativePath);
           else if (stats?.isFile() && wanted) {
             files.push({ relativePath, ...versionOf(stats), observedAt });
           }
@@ -165,13 +162,7 @@ class FolderWatcher implements FolderWatch {
   private async examineNewFolder(relativePath: string): Promise<void> {
     const absolutePath = path.join(this.root, relativePath);
     if (this.closed || !this.subscriptions) return;
-    if (await containsFolder(absolutePath)) {
-      const watched = await this.subscriptions.addSubtree(absolutePath);
-      if (!watched) {
-        const message = `too many new folder trees under ${this.root} to watch separately: changes inside ${relativePath} wait for the next rescan`;
-        this.report(new MissedChangesError(message, false));
-      }
-    }
+    await this.subscriptions.watchNewFolder(absolutePath);
     try {
       const scan = scanFolder(absolutePath, (inner) => this.filter(`${relativePath}/${inner}`), {
         batchSize: this.batchSize,
@@ -242,17 +233,12 @@ class FolderWatcher implements FolderWatch {
 }
 
 /** Tells `observer` the events of one delivery, one call per kind present. */
-function countEvents(events: readonly Event[], observer: WatchObserver): void {
-  let created = 0;
-  let updated = 0;
-  for (const event of events) {
-    if (event.type === 'create') created++;
-    else if (event.type === 'update') updated++;
-  }
-  const deleted = events.length - created - updated;
-  if (created > 0) observer.eventsReceived('create', created);
-  if (updated > 0) observer.eventsReceived('update', updated);
-  if (deleted > 0) observer.eventsReceived('delete', deleted);
+function countEvents(events: readonly WatchEvent[], observer: WatchObserver): void {
+  let renamed = 0;
+  for (const event of events) if (event.kind === 'rename') renamed++;
+  const changed = events.length - renamed;
+  if (renamed > 0) observer.eventsReceived('rename', renamed);
+  if (changed > 0) observer.eventsReceived('change', changed);
 }
 
 /** The folder holding the first name of the path that holds U+FFFD ('' for the root). */
@@ -272,17 +258,4 @@ function outermost(folders: string[]): string[] {
     if (!ancestors.some((ancestor) => kept.has(ancestor))) kept.add(folder);
   }
   return [...kept];
-}
-
-/** Whether the folder has a subfolder (not a link to one); reads only until it finds one. */
-async function containsFolder(folder: string): Promise<boolean> {
-  try {
-    const dir = await opendir(folder);
-    for await (const entry of dir) {
-      if (entry.isDirectory()) return true; // leaving the loop early closes the handle
-    }
-  } catch {
-    // Vanished or unreadable: the scan that follows says which.
-  }
-  return false;
 }

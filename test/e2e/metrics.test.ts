@@ -187,7 +187,7 @@ describe('GET /metrics', () => {
     assert.equal(sum(families, 's3uploader_queue_bytes', { status: 'completed' }), completedBytes);
     assert.equal(sum(families, 's3uploader_buffer_pool_leased_bytes'), 0);
     assert.equal(sum(families, 's3uploader_buffer_pool_capacity_bytes'), 256 * MiB);
-    assert.ok(sum(families, 's3uploader_watch_events_total', { kind: 'create' }) >= 1);
+    assert.ok(sum(families, 's3uploader_watch_events_total', { kind: 'rename' }) >= 1);
     assert.ok(sum(families, 's3uploader_scan_duration_seconds_count', { kind: 'initial' }) >= 1);
     assert.ok(
       sum(families, 's3uploader_store_operation_duration_seconds_count', { operation: 'completeTask' }) >= 4,

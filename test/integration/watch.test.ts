@@ -12,6 +12,7 @@ import { compilePattern } from '../../src/domain/pattern.js';
 import { ChangeBuffer } from '../../src/watch/change-buffer.js';
 import { FolderUnreadableError, scanFolder, type ScanOptions } from '../../src/watch/scanner.js';
 import type { FolderWatch, PathFilter } from '../../src/watch/types.js';
+import { FolderSubscriptions } from '../../src/watch/subscriptions.js';
 import { MissedChangesError, watchFolder } from '../../src/watch/watcher.js';
 
 const everything: PathFilter = () => true;
@@ -406,6 +407,30 @@ describe('watchFolder', () => {
     assert.match(error.message, /was deleted or moved/);
   });
 
+  it('reports that the watch is lost when its folder is moved away', async () => {
+    const root = await newFolder('w-moved-away');
+    const recorder = await watch(root);
+    await rename(root, `${root}-elsewhere`);
+    const error = await waitFor(() => recorder.errors[0], { message: 'an error' });
+    assert.ok(error instanceof MissedChangesError);
+    assert.equal(error.watchLost, true);
+  });
+
+  it('watches a folder made again where one was deleted, and one named like its parent', async () => {
+    const root = await newFolder('w-again');
+    await mkdir(path.join(root, 'run', 'lane'), { recursive: true });
+    const recorder = await watch(root);
+    await rm(path.join(root, 'run'), { recursive: true });
+    await mkdir(path.join(root, 'run', 'run'), { recursive: true }); // a child with its parent's name
+    await writeFile(path.join(root, 'run', 'run', 'a.txt'), 'a');
+    await recorder.waitForFile('run/run/a.txt');
+    await writeFile(path.join(root, 'run', 'b.txt'), 'bb');
+    await writeFile(path.join(root, 'run', 'run', 'c.txt'), 'ccc');
+    assert.equal((await recorder.waitForFile('run/b.txt')).size, 2);
+    assert.equal((await recorder.waitForFile('run/run/c.txt')).size, 3);
+    assert.deepEqual(recorder.errors, []);
+  });
+
   it('rejects when the folder does not exist', async () => {
     await assert.rejects(
       watchFolder(path.join(base, 'nowhere'), everything, {
@@ -414,6 +439,32 @@ describe('watchFolder', () => {
       }),
       (error: unknown) => error instanceof FolderUnreadableError && /does not exist/.test(error.message),
     );
+  });
+});
+
+describe('FolderSubscriptions', () => {
+  it('holds one watch per folder, and lets go of those of a folder deleted or moved away', async () => {
+    const root = await newFolder('s-count');
+    for (const lane of ['l1', 'l2', 'l3']) await mkdir(path.join(root, 'run', lane), { recursive: true });
+    await mkdir(path.join(root, 'other'));
+    await writeFile(path.join(root, 'run', 'l1', 'a.bin'), 'a');
+    const gone: string[] = [];
+    const errors: Error[] = [];
+    const subscriptions = await FolderSubscriptions.open(root, {
+      events: () => undefined,
+      folderGone: (folder) => gone.push(folder),
+      error: (error) => errors.push(error),
+    });
+    after(() => subscriptions.close());
+    assert.equal(subscriptions.watchedFolders, 6, 'the root, other, run and its three lanes');
+    await rm(path.join(root, 'run', 'l3'), { recursive: true });
+    await waitFor(() => subscriptions.watchedFolders === 5, { message: 'l3 let go' });
+    await rename(path.join(root, 'run'), path.join(root, 'run-moved'));
+    await waitFor(() => subscriptions.watchedFolders === 2, { message: 'run and its lanes let go' });
+    assert.ok(gone.includes(path.join(root, 'run')), gone.join(', '));
+    await subscriptions.watchNewFolder(path.join(root, 'run-moved'));
+    assert.equal(subscriptions.watchedFolders, 5, 'the moved tree watched at its new path');
+    assert.deepEqual(errors, []);
   });
 });
 
