@@ -5,14 +5,15 @@
 //
 //   large    one file of 1 GiB: MiB/s, CPU s per GiB                       (service, rclone, aws)
 //   small    2,000 files of 16 KiB in 20 folders: files/s, CPU s, peak RSS  (service, rclone, aws)
+//            on Swift, then the same to the in-memory endpoint and 30 ms away from it (fast, below)
 //   latency  files created one a second: close → object in S3, p50/p99      (service; see latency.ts)
 //   growing  a file written at a steady rate (see growing.ts)               (service, rclone)
 //   scale    200,000 files of 1 KiB: tasks known, memory, idle CPU, rescan  (service; see scale.ts)
 //   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
 //   observe  small and large with metrics, events and the dashboard off, then on: CPU of each (observe.ts)
 //   existing 10,000 files already in the bucket, uploaded again: seconds and requests   (service, aws sync, rclone)
-//   fast     2,000 files of 16 KiB to the in-memory endpoint, 8 in flight for all, then 30 ms away with
-//            rclone --transfers 32: files/s, CPU ms per file, requests                (service, rclone, aws; fast.ts)
+//   fast     small's second part alone: 2,000 files of 16 KiB to the in-memory endpoint, 8 in flight for
+//            all, then 30 ms away, rclone with --transfers 32: files/s, CPU ms per file, requests (fast.ts)
 //
 //   BENCH_ROUNDS=2                          runs of each tool in large and small, in a rotated order
 //   LATENCY_FILES=200                       files in latency (one a second)
@@ -114,7 +115,9 @@ function chosenScenarios(args: string[]): ScenarioName[] {
   const unknown = args.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
   if (unknown.length > 0)
     throw new Error(`unknown scenario ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
-  return args.length === 0 ? [...SCENARIOS] : SCENARIOS.filter((name) => args.includes(name));
+  const chosen = args.length === 0 ? [...SCENARIOS] : SCENARIOS.filter((name) => args.includes(name));
+  // small runs fast as its second part.
+  return chosen.includes('small') ? chosen.filter((name) => name !== 'fast') : chosen;
 }
 
 /** Prints a scenario's table with its title, keeps it, and writes every result so far. */
@@ -149,12 +152,30 @@ async function runTransferScenario(
   );
 }
 
+/** Small files where the client's cost shows: the in-memory endpoint, then the same 30 ms away. */
+async function runFastScenario(context: Context, index: number): Promise<void> {
+  console.log(`\nfast: ${FAST.describe}, then ${FAST.latencyMs} ms away; ${FAST.rounds} round(s)`);
+  const result = await runFast(context.work, context.peers, index);
+  context.results.scenarios.fast = result;
+  await report(
+    context,
+    'fast',
+    result.describe,
+    fastTable(result),
+    `${describeFastRuns(result)}. Ratios are service ÷ tool of the medians. The endpoint is ` +
+      'bench/memory-s3.ts in the benchmark process (Content-MD5 checked, no bytes kept). Service: ' +
+      'POST /uploads until every file is completed, CPU from /proc; tools: the whole command under ' +
+      '/usr/bin/time, start-up included.',
+  );
+}
+
 async function runScenario(context: Context, name: ScenarioName, index: number): Promise<void> {
   switch (name) {
     case 'large':
       return runTransferScenario(context, LARGE, index);
     case 'small':
-      return runTransferScenario(context, SMALL, index);
+      await runTransferScenario(context, SMALL, index);
+      return runFastScenario(context, index);
     case 'latency': {
       console.log(`\nlatency: ${LATENCY.files} files, one a second (about ${LATENCY.files} s)`);
       const result = await runLatency(context.work, context.server, context.peers);
@@ -230,21 +251,8 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
           "at their defaults. Requests counted at a proxy in front of the S3 server; CPU: the tool's own.",
       );
     }
-    case 'fast': {
-      console.log(`\nfast: ${FAST.describe}, then ${FAST.latencyMs} ms away; ${FAST.rounds} round(s)`);
-      const result = await runFast(context.work, context.peers, index);
-      context.results.scenarios.fast = result;
-      return report(
-        context,
-        name,
-        result.describe,
-        fastTable(result),
-        `${describeFastRuns(result)}. Ratios are service ÷ tool of the medians. The endpoint is ` +
-          'bench/memory-s3.ts in the benchmark process (Content-MD5 checked, no bytes kept). Service: ' +
-          'POST /uploads until every file is completed, CPU from /proc; tools: the whole command under ' +
-          '/usr/bin/time, start-up included.',
-      );
-    }
+    case 'fast':
+      return runFastScenario(context, index);
     case 'scale': {
       console.log(`\nscale: ${SCALE.files} files in ${SCALE.folders} folders`);
       const result = await runScale(context.work, context.server);
