@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
-import { InvalidCursorError } from '../../src/store/sqlite/errors.js';
+import { InvalidCursorError } from '../../src/store/errors.js';
 import { describeExistingObjectsContract } from './store-contract-existing.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';

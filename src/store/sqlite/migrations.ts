@@ -1,6 +1,7 @@
 // The schema, as numbered migrations. A migration is never edited once released: a change is a
 // new entry at the end. The database records how many it has applied in PRAGMA user_version.
 import type { Database } from 'better-sqlite3';
+import { SchemaTooNewError } from '../errors.js';
 
 // Keep the counts of a table of counts per upload and status (see INITIAL_SCHEMA) in step with file_tasks.
 function countTriggers(counts: string): string {
@@ -293,19 +294,6 @@ export const MIGRATIONS: readonly string[] = [
   OBJECT_PROPERTIES,
   INTERRUPTED,
 ];
-
-export class SchemaTooNewError extends Error {
-  constructor(
-    readonly databaseVersion: number,
-    readonly knownVersion: number,
-  ) {
-    super(
-      `the database is at schema version ${databaseVersion}, but this build knows only up to ${knownVersion}: ` +
-        'it was written by a newer version of the service',
-    );
-    this.name = 'SchemaTooNewError';
-  }
-}
 
 function schemaVersion(db: Database): number {
   return db.pragma('user_version', { simple: true }) as number;

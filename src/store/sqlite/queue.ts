@@ -11,7 +11,7 @@ import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
 import type { ClaimBudget } from '../store.js';
-import { assertLimit } from './errors.js';
+import { assertLimit } from '../errors.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 

@@ -1,17 +1,8 @@
 // Rows as SQLite returns them, and their mapping to the domain model: the one place that knows
 // both the column names and the field names.
-import { IF_EXISTS_CHOICES } from '../../domain/model.js';
-import type {
-  FileTask,
-  IfExists,
-  MultipartState,
-  Upload,
-  UploadedPart,
-  ValidationMethod,
-} from '../../domain/model.js';
-import { checkObjectProperties, type ObjectProperties } from '../../domain/object-properties.js';
-import { isUploadStatus, isTaskStatus } from '../../domain/status.js';
-import type { UploadStatus, TaskStatus } from '../../domain/status.js';
+import type { FileTask, MultipartState, Upload, UploadedPart } from '../../domain/model.js';
+import type { ObjectProperties } from '../../domain/object-properties.js';
+import { ifExists, objectProperties, taskStatus, uploadStatus, validationMethod } from '../row-values.js';
 
 export interface UploadRow {
   upload_id: string;
@@ -95,44 +86,15 @@ export interface TaskCountRow {
   bytes_uploaded: number;
 }
 
-// The CHECK constraints make these failures impossible unless the file was edited by hand; they
-// replace a cast, so that such a file is reported instead of flowing through the engine.
-function ifExists(value: string): IfExists {
-  const known: readonly string[] = IF_EXISTS_CHOICES;
-  if (!known.includes(value)) throw new Error(`unknown if_exists '${value}' in uploads`);
-  return value as IfExists;
-}
-
-function uploadStatus(value: string): UploadStatus {
-  if (!isUploadStatus(value)) throw new Error(`unknown upload status '${value}' in uploads`);
-  return value;
-}
-
-export function taskStatus(value: string): TaskStatus {
-  if (!isTaskStatus(value)) throw new Error(`unknown task status '${value}' in file_tasks`);
-  return value;
-}
-
-function validationMethod(value: string | null): ValidationMethod | null {
-  if (value === null || value === 'etag' || value === 'content-md5') return value;
-  throw new Error(`unknown validation method '${value}' in file_tasks`);
-}
-
-// Checked again on the way out, like the statuses: a file edited by hand is reported, not sent to S3.
+// Metadata and tags are JSON text in SQLite.
 function objectPropertiesOf(row: UploadRow): ObjectProperties {
-  try {
-    return checkObjectProperties({
-      storageClass: row.storage_class,
-      sse: row.sse,
-      sseKmsKeyId: row.sse_kms_key_id,
-      metadata: JSON.parse(row.object_metadata) as Record<string, string>,
-      tags: JSON.parse(row.object_tags) as Record<string, string>,
-    });
-  } catch (error) {
-    throw new Error(`upload '${row.upload_id}' has object properties S3 would refuse: ${String(error)}`, {
-      cause: error,
-    });
-  }
+  return objectProperties(row.upload_id, {
+    storage_class: row.storage_class,
+    sse: row.sse,
+    sse_kms_key_id: row.sse_kms_key_id,
+    metadata: JSON.parse(row.object_metadata) as Record<string, string>,
+    tags: JSON.parse(row.object_tags) as Record<string, string>,
+  });
 }
 
 export function toUpload(row: UploadRow): Upload {

@@ -5,7 +5,7 @@ import { sameVersion } from '../../domain/file-version.js';
 import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
 import type { FailureKind, TaskStatus } from '../../domain/status.js';
 import type { TaskRelease } from '../store.js';
-import { InvalidCursorError, assertLimit } from './errors.js';
+import { InvalidCursorError, assertLimit } from '../errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';

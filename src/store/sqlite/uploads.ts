@@ -5,7 +5,8 @@ import type { EpochMs, IfExists, NewUpload, UploadCounts, UploadTotals, Upload }
 import { NO_OBJECT_PROPERTIES, type ObjectProperties } from '../../domain/object-properties.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
-import { taskStatus, toUpload } from './rows.js';
+import { taskStatus } from '../row-values.js';
+import { toUpload } from './rows.js';
 import type { UploadRow, TaskCountRow } from './rows.js';
 
 interface UploadChange {
