@@ -5,7 +5,8 @@ import { sameVersion } from '../../domain/file-version.js';
 import type { CompletedUpload, EpochMs, FileReadiness, FileTask, ObservedFile } from '../../domain/model.js';
 import type { FailureKind, TaskStatus } from '../../domain/status.js';
 import type { TaskRelease } from '../store.js';
-import { InvalidCursorError, assertLimit } from '../errors.js';
+import { cursorOfTaskId, taskIdOfCursor } from '../cursors.js';
+import { assertLimit } from '../errors.js';
 import { readyAtUnlessCancelled } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
@@ -292,15 +293,4 @@ export function taskQueries(db: Database) {
       deleteTask.run(taskId);
     },
   };
-}
-
-/** The cursor is the last task id of the page, in decimal. */
-function cursorOfTaskId(taskId: number): string {
-  return String(taskId);
-}
-
-function taskIdOfCursor(cursor: string): number {
-  const taskId = /^[1-9][0-9]{0,15}$/.test(cursor) ? Number(cursor) : NaN;
-  if (!Number.isSafeInteger(taskId)) throw new InvalidCursorError(cursor);
-  return taskId;
 }
