@@ -1,0 +1,326 @@
+// The Store on PostgreSQL: the same behaviour as the SQLite store (the contract suite in
+// test/support/store-contract.ts is the spec), on a pool of connections, so that several
+// instances can later share one queue. Each method is one statement, or one transaction where
+// SQLite uses one.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type {
+  CompletedUpload,
+  EpochMs,
+  ExistingObject,
+  FileReadiness,
+  FileTask,
+  ListedObject,
+  MultipartState,
+  NewUpload,
+  ObservedFile,
+  UploadCounts,
+  UploadTotals,
+  Upload,
+  UploadedPart,
+} from '../../domain/model.js';
+import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
+import { redactPassword } from '../database-url.js';
+import type {
+  ClaimBudget,
+  CompletedTaskRequeue,
+  DatabaseHealth,
+  QueueCounts,
+  Store,
+  TaskFailure,
+  TaskRelease,
+} from '../store.js';
+import * as audit from './audit.js';
+import { claimReady } from './claim.js';
+import { completeAll, type Completion } from './completions.js';
+import { Sessions, connectionOf, type ConnectionOptions, type Queryable } from './connection.js';
+import * as existing from './existing-objects.js';
+import { GroupCommit } from './group-commit.js';
+import type { InstanceLock } from './instance-lock.js';
+import { migrate } from './migrations.js';
+import * as multipart from './multipart.js';
+import { recordObservedFiles } from './observed-files.js';
+import * as queue from './queue.js';
+import * as tasks from './tasks.js';
+import { asDatabaseUnavailable } from './unavailable.js';
+import * as uploads from './uploads.js';
+
+export interface PostgresStoreOptions extends ConnectionOptions {
+  /** Written as claimed_by on the tasks this store claims; default a random id. */
+  instanceId?: string;
+  /** Released when the store closes (see lockSchema). */
+  instanceLock?: InstanceLock;
+}
+
+/**
+ * Opens a pool on the database at `databaseUrl` (postgres:// or postgresql://) and brings the
+ * schema up to date, creating it when missing. Several stores may open the same empty schema at
+ * once: the migrations run once (see migrate). Throws an Error that names the database without its
+ * password, with the driver's error as its cause.
+ */
+export async function openPostgresStore(
+  databaseUrl: string,
+  options: PostgresStoreOptions = {},
+): Promise<PostgresStore> {
+  const instanceId = options.instanceId ?? randomUUID();
+  const { config, schema } = connectionOf(databaseUrl, {
+    ...options,
+    applicationName: options.applicationName ?? `s3-folder-uploader ${instanceId}`,
+  });
+  const pool = new pg.Pool(config);
+  // An idle connection that breaks is dropped by the pool, and the next statement opens another:
+  // one that cannot reports it then, as DatabaseUnavailableError.
+  pool.on('error', () => undefined);
+  const sessions = new Sessions(pool);
+  try {
+    await sessions.transaction((tx) => migrate(tx, schema, Date.now()));
+  } catch (error) {
+    await pool.end();
+    const reason = asDatabaseUnavailable(error);
+    const message = reason instanceof Error ? reason.message : String(reason);
+    const location = redactPassword(databaseUrl);
+    throw new Error(`cannot open the PostgreSQL database ${location} (schema ${schema}): ${message}`, {
+      cause: error,
+    });
+  }
+  return new PostgresStore(pool, sessions, { instanceId, instanceLock: options.instanceLock });
+}
+
+export class PostgresStore implements Store {
+  /** Completions of files, one transaction for those that come together (see group-commit.ts). */
+  private readonly completions: GroupCommit<Completion, boolean>;
+  private readonly instanceId: string;
+  private readonly instanceLock: InstanceLock | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sessions: Sessions,
+    options: { instanceId: string; instanceLock?: InstanceLock | undefined },
+  ) {
+    this.instanceId = options.instanceId;
+    this.instanceLock = options.instanceLock;
+    this.completions = new GroupCommit(
+      (batch) => this.run(() => this.sessions.transaction((tx) => completeAll(tx, batch))),
+      async (one) => {
+        const [completed] = await this.run(() => this.sessions.transaction((tx) => completeAll(tx, [one])));
+        return completed === true;
+      },
+    );
+  }
+
+  // --- uploads
+  async createUpload(upload: NewUpload, now: EpochMs): Promise<Upload> {
+    return this.session((db) => uploads.create(db, upload, now));
+  }
+
+  async getUpload(uploadId: string): Promise<Upload | undefined> {
+    return this.session((db) => uploads.get(db, uploadId));
+  }
+
+  async listUploads(statuses: readonly UploadStatus[]): Promise<Upload[]> {
+    return this.session((db) => uploads.list(db, statuses));
+  }
+
+  async activateUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.session((db) => uploads.activate(db, uploadId, now));
+  }
+
+  async completeUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.ending(uploadId, (tx) => uploads.complete(tx, uploadId, now));
+  }
+
+  async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
+    return this.ending(uploadId, (tx) => uploads.cancel(tx, uploadId, now));
+  }
+
+  /** An upload that uploads nothing more needs its listing no more: forgotten in the same transaction. */
+  private ending(uploadId: string, end: (tx: Queryable) => Promise<boolean>): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const ended = await end(tx);
+      if (ended) await existing.forget(tx, uploadId);
+      return ended;
+    });
+  }
+
+  async setUploadError(uploadId: string, message: string | null, now: EpochMs): Promise<void> {
+    return this.session((db) => uploads.setError(db, uploadId, message, now));
+  }
+
+  async uploadTotals(uploadId: string): Promise<UploadTotals> {
+    return this.session((db) => uploads.totals(db, uploadId));
+  }
+
+  async uploadCounts(uploadIds: readonly string[]): Promise<Map<string, UploadCounts>> {
+    return this.session((db) => uploads.countsOf(db, uploadIds));
+  }
+
+  async queueCounts(): Promise<QueueCounts> {
+    return this.session((db) => uploads.queueCounts(db));
+  }
+
+  // --- file tasks, as the monitor sees files
+  async recordObservedFiles(
+    uploadId: string,
+    files: readonly ObservedFile[],
+    objectKeyFor: (relativePath: string) => string,
+    readinessOf: (file: ObservedFile) => FileReadiness,
+    now: EpochMs,
+  ): Promise<number> {
+    return this.transaction((tx) => recordObservedFiles(tx, uploadId, files, objectKeyFor, readinessOf, now));
+  }
+
+  async getTask(taskId: number): Promise<FileTask | undefined> {
+    return this.session((db) => tasks.get(db, taskId));
+  }
+
+  async latestObservedAt(): Promise<EpochMs> {
+    return this.session((db) => tasks.latestObservedAt(db));
+  }
+
+  async listTasks(
+    uploadId: string,
+    options: { status?: TaskStatus; limit: number; cursor?: string },
+  ): Promise<{ items: FileTask[]; nextCursor: string | null }> {
+    return this.session((db) => tasks.list(db, uploadId, options));
+  }
+
+  // --- the dispatcher's queue
+  async claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]> {
+    return this.run(() => claimReady(this.sessions, this.instanceId, now, limit, budget));
+  }
+
+  async nextReadyAt(): Promise<EpochMs | null> {
+    return this.session((db) => queue.nextReadyAt(db));
+  }
+
+  async requeueDueFailedTasks(now: EpochMs): Promise<number> {
+    return this.session((db) => queue.requeueDueFailed(db, now));
+  }
+
+  async retryFailedTasks(uploadId: string, now: EpochMs): Promise<number> {
+    return this.session((db) => queue.retryFailed(db, uploadId, now));
+  }
+
+  async retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number> {
+    return this.session((db) => queue.retryFailedOfKinds(db, kinds, now));
+  }
+
+  async recoverInterruptedTasks(now: EpochMs): Promise<number> {
+    return this.session((db) => queue.recoverInterrupted(db, now));
+  }
+
+  // --- one task's run
+  async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void> {
+    return this.session((db) => tasks.recordProgress(db, taskId, bytesUploaded, now, size));
+  }
+
+  async completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean> {
+    return this.completions.write({ taskId, upload, now });
+  }
+
+  /** The upload's last error becomes this failure, in the same transaction. */
+  async failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const failed = await tasks.fail(tx, taskId, failure, now);
+      if (failed) await uploads.takeErrorOfTask(tx, taskId, now);
+      return failed;
+    });
+  }
+
+  async releaseTask(
+    taskId: number,
+    version: TaskRelease,
+    note: string | null,
+    now: EpochMs,
+  ): Promise<boolean> {
+    return this.session((db) => tasks.release(db, taskId, version, note, now));
+  }
+
+  async dropTask(taskId: number): Promise<void> {
+    return this.session((db) => tasks.drop(db, taskId));
+  }
+
+  // --- checks of what S3 holds
+  async findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined> {
+    return this.session((db) => audit.findTaskByPath(db, uploadId, relativePath));
+  }
+
+  async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
+    return this.session((db) => audit.requeueCompleted(db, taskId, requeue, now));
+  }
+
+  // --- existing objects
+  async beginListing(uploadId: string): Promise<void> {
+    return this.transaction((tx) => existing.begin(tx, uploadId));
+  }
+
+  async recordExistingObjects(uploadId: string, objects: readonly ListedObject[]): Promise<void> {
+    return this.session((db) => existing.record(db, uploadId, objects));
+  }
+
+  async finishListing(uploadId: string, now: EpochMs): Promise<void> {
+    return this.session((db) => existing.finish(db, uploadId, now));
+  }
+
+  async getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined> {
+    return this.session((db) => existing.get(db, uploadId, key));
+  }
+
+  // --- multipart progress of a task
+  async getMultipart(taskId: number): Promise<MultipartState | undefined> {
+    return this.session((db) => multipart.get(db, taskId));
+  }
+
+  async saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void> {
+    return this.transaction((tx) => multipart.save(tx, state, now));
+  }
+
+  async recordPart(taskId: number, part: UploadedPart): Promise<void> {
+    return this.session((db) => multipart.recordPart(db, taskId, part));
+  }
+
+  async deleteMultipart(taskId: number): Promise<void> {
+    return this.session((db) => multipart.remove(db, taskId));
+  }
+
+  async listMultipartsOfUpload(uploadId: string): Promise<MultipartState[]> {
+    return this.session((db) => multipart.listOfUpload(db, uploadId));
+  }
+
+  private session<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
+    return this.run(() => this.sessions.session(work));
+  }
+
+  private transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.run(() => this.sessions.transaction(work));
+  }
+
+  /** Runs `work`, turning a database that cannot be used right now into DatabaseUnavailableError. */
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw asDatabaseUnavailable(error);
+    }
+  }
+
+  /** 'missing' and 'replaced' are never said: they are about a file, and this database has none. */
+  async health(): Promise<DatabaseHealth> {
+    if (this.closed) return 'unreachable';
+    try {
+      await this.sessions.session((db) => db.query('SELECT 1'));
+      return 'reachable';
+    } catch {
+      return 'unreachable';
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.completions.flush();
+    await this.pool.end();
+    await this.instanceLock?.release();
+  }
+}

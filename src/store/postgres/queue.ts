@@ -1,0 +1,93 @@
+// The dispatcher's queue, but for the claim itself (claim.ts): when the next task is ready, and
+// every way a task returns to 'pending'. Only tasks of active uploads are ever claimed or
+// requeued: a pending upload has not started and a cancelled one must not upload anything more.
+// Each statement reads the upload's status under the lock locks.ts describes, so that a cancel
+// in flight is never missed.
+import type { EpochMs } from '../../domain/model.js';
+import type { FailureKind } from '../../domain/status.js';
+import type { Queryable } from './connection.js';
+import { HELD_ACTIVE_UPLOADS, heldUploadStatus } from './locks.js';
+
+/**
+ * The SQL for a ready_at to set on a file_tasks row: `value`, or NULL when the task's upload is
+ * cancelled. cancelUpload takes the upload's pending and failed tasks out of the queue, but a
+ * runner may still fail or release its task afterwards, and crash recovery may find it
+ * in_progress: this keeps them out too.
+ */
+export function readyAtUnlessCancelled(value: string): string {
+  return `CASE WHEN ${heldUploadStatus('file_tasks.upload_id')} = 'cancelled' THEN NULL ELSE ${value} END`;
+}
+
+// IS NOT NULL makes this a range of file_tasks_queue that starts after the NULLs of cancelled uploads.
+const NEXT_READY_AT = `
+  SELECT ready_at FROM file_tasks
+  WHERE status = 'pending' AND ready_at IS NOT NULL
+    AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')
+  ORDER BY ready_at LIMIT 1`;
+
+// last_error and failed_at stay, so that users still see why the task failed before.
+const REQUEUE_DUE_FAILED = `
+  UPDATE file_tasks SET status = 'pending', ready_at = $1, updated_at = $1
+  WHERE status = 'failed' AND ready_at <= $1 AND upload_id IN ${HELD_ACTIVE_UPLOADS}`;
+
+const REQUEUE_FAILED_OF_UPLOAD = `
+  UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
+  WHERE upload_id = $1 AND status = 'failed' AND ${heldUploadStatus('$1')} <> 'cancelled'`;
+
+// Failed-for-good tasks (ready_at NULL) stay out.
+const REQUEUE_FAILED_OF_KINDS = `
+  UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
+  WHERE status = 'failed' AND ready_at IS NOT NULL AND failure_kind = ANY($1::text[])
+    AND upload_id IN ${HELD_ACTIVE_UPLOADS}`;
+
+// ready_at is kept: it is already past, and the task keeps its place in the queue. Its multipart
+// state is kept too, for the next attempt to resume from.
+const REQUEUE_INTERRUPTED = `
+  UPDATE file_tasks SET status = 'pending', ready_at = ${readyAtUnlessCancelled('ready_at')}, interrupted = true,
+                        claimed_by = NULL, updated_at = $1
+  WHERE status = 'in_progress'`;
+
+export async function nextReadyAt(db: Queryable): Promise<EpochMs | null> {
+  const { rows } = await db.query<{ ready_at: number }>({ name: 'queue-next-ready-at', text: NEXT_READY_AT });
+  return rows[0]?.ready_at ?? null;
+}
+
+export async function requeueDueFailed(db: Queryable, now: EpochMs): Promise<number> {
+  const { rowCount } = await db.query({
+    name: 'queue-requeue-due-failed',
+    text: REQUEUE_DUE_FAILED,
+    values: [now],
+  });
+  return rowCount ?? 0;
+}
+
+export async function retryFailed(db: Queryable, uploadId: string, now: EpochMs): Promise<number> {
+  const { rowCount } = await db.query({
+    name: 'queue-requeue-failed-of-upload',
+    text: REQUEUE_FAILED_OF_UPLOAD,
+    values: [uploadId, now],
+  });
+  return rowCount ?? 0;
+}
+
+export async function retryFailedOfKinds(
+  db: Queryable,
+  kinds: readonly FailureKind[],
+  now: EpochMs,
+): Promise<number> {
+  const { rowCount } = await db.query({
+    name: 'queue-requeue-failed-of-kinds',
+    text: REQUEUE_FAILED_OF_KINDS,
+    values: [kinds, now],
+  });
+  return rowCount ?? 0;
+}
+
+export async function recoverInterrupted(db: Queryable, now: EpochMs): Promise<number> {
+  const { rowCount } = await db.query({
+    name: 'queue-recover-interrupted',
+    text: REQUEUE_INTERRUPTED,
+    values: [now],
+  });
+  return rowCount ?? 0;
+}
