@@ -56,7 +56,10 @@ const PICK_READY = `
 
 // $1: now, $3: the instance claiming; `picked`: (task_id, pick), rows this transaction has locked.
 // Each upload claimed from takes the turn of its last pick, counted on from the newest turn of
-// the active uploads.
+// the active uploads. The turns are written by an upsert whose rows all exist (they are made with
+// the upload), for its order: it writes them in upload_id order, where an UPDATE ... FROM takes
+// them in whatever order its join gives, and two claims that met the same uploads in opposite
+// orders would wait on each other.
 const MARK_PICKED = `
   claimed AS (
     UPDATE file_tasks t SET status = 'in_progress', attempts = t.attempts + 1, claimed_by = $3, updated_at = $1
@@ -65,12 +68,14 @@ const MARK_PICKED = `
     RETURNING t.*, p.pick
   ),
   served AS (
-    UPDATE upload_turns turn SET served_turn = latest.turn + last.pick
+    INSERT INTO upload_turns AS turn (upload_id, served_turn)
+    SELECT last.upload_id, latest.turn + last.pick
     FROM (SELECT upload_id, MAX(pick) AS pick FROM claimed GROUP BY upload_id) AS last,
          (SELECT COALESCE(MAX(t.served_turn), 0) AS turn
           FROM upload_turns t JOIN uploads u ON u.upload_id = t.upload_id
           WHERE u.status = 'active') AS latest
-    WHERE turn.upload_id = last.upload_id
+    ORDER BY last.upload_id
+    ON CONFLICT (upload_id) DO UPDATE SET served_turn = excluded.served_turn
   )
   SELECT * FROM claimed ORDER BY pick`;
 
