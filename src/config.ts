@@ -9,6 +9,8 @@ import {
   ObjectPropertiesError,
   type ObjectProperties,
 } from './domain/object-properties.js';
+import { SUPPORTED_URLS, databaseKindOf, redactPassword } from './store/database-url.js';
+import { DEFAULT_POOL_SIZE, connectionOf } from './store/postgres/connection.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './transfer/part-plan.js';
 
 const MiB = 1024 * 1024;
@@ -76,8 +78,10 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
-  /** Absolute path of the SQLite file. */
-  sqlitePath: string;
+  /** Absolute path of the SQLite file; undefined when DATABASE_URL names PostgreSQL. */
+  sqlitePath: string | undefined;
+  /** Connections the PostgreSQL store's pool opens at most (unused with SQLite). */
+  databasePoolSize: number;
   s3: S3Settings;
   transfer: TransferSettings;
   failedRequeueIntervalSeconds: number;
@@ -373,7 +377,7 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
   if (!match?.[1]) {
     throw new ConfigError(
       'DATABASE_URL',
-      `'${databaseUrl}' is not supported: use sqlite:./path.db or sqlite:/absolute/path.db`,
+      `'${redactPassword(databaseUrl)}' is not supported: ${SUPPORTED_URLS}`,
     );
   }
   const location = match[1];
@@ -390,6 +394,26 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
     );
   }
   return path.resolve(cwd, location);
+}
+
+/**
+ * A postgres:// or postgresql:// URL is read as the store will read it (its schema included), so
+ * that a mistake stops start-up here; its password never appears in the message.
+ */
+function checkPostgresUrl(databaseUrl: string): void {
+  try {
+    connectionOf(databaseUrl);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError('DATABASE_URL', `'${redactPassword(databaseUrl)}': ${reason}`);
+  }
+}
+
+/** The SQLite file DATABASE_URL names, or undefined for PostgreSQL (whose URL is checked here). */
+function sqlitePathFor(databaseUrl: string, cwd: string): string | undefined {
+  if (databaseKindOf(databaseUrl) !== 'postgres') return sqlitePathOf(databaseUrl, cwd);
+  checkPostgresUrl(databaseUrl);
+  return undefined;
 }
 
 export function loadConfig(env: Env, cwd = process.cwd()): Config {
@@ -411,7 +435,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     host,
     databaseUrl,
-    sqlitePath: sqlitePathOf(databaseUrl, cwd),
+    sqlitePath: sqlitePathFor(databaseUrl, cwd),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
     s3: {
       region: raw(env, 'AWS_REGION') ?? raw(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
       endpoint: url(env, 'AWS_ENDPOINT_URL_S3') ?? url(env, 'AWS_ENDPOINT_URL'),

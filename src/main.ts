@@ -8,6 +8,7 @@ import { SettingsService } from './service/settings.js';
 import { UploadService } from './service/upload-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceMetrics } from './metrics/service-metrics.js';
+import { redactPassword, secretsOf } from './store/database-url.js';
 import { openStore } from './store/open-store.js';
 import { timedStore } from './store/timed-store.js';
 import { BufferPool } from './transfer/buffer-pool.js';
@@ -39,14 +40,22 @@ async function main(): Promise<void> {
   const { config, allowedSourceRoots } = await readConfig();
   const logger = createLogger(config.logLevel, {
     format: config.logFormat,
-    secrets: [config.s3.secretAccessKey, config.s3.sessionToken, config.security.apiToken],
+    secrets: [
+      config.s3.secretAccessKey,
+      config.s3.sessionToken,
+      config.security.apiToken,
+      ...secretsOf(config.databaseUrl),
+    ],
   });
+  // What log lines call the database: its file, or its URL without the password.
+  const database = config.sqlitePath ?? redactPassword(config.databaseUrl);
   // Off (METRICS_ENABLED=false), nothing is measured: no middleware, no timing, no listener.
   const metrics = config.metrics.enabled ? new ServiceMetrics({ version: VERSION, logger }) : undefined;
   const openedStore = await openStore(config.databaseUrl, config.sqlitePath, {
+    poolSize: config.databasePoolSize,
     lost: (loss) =>
       logger.error(
-        { database: config.sqlitePath, file: loss.file, state: loss.kind },
+        { database, file: loss.file, state: loss.kind },
         `the database cannot be used until the service is restarted: ${loss.reason}`,
       ),
   });
@@ -95,7 +104,8 @@ async function main(): Promise<void> {
       bytesOf: (size) => bufferBytesOf(size, config.transfer),
     },
     headFromBytes: config.transfer.multipartThresholdBytes,
-    databaseFiles: await sqliteFilesOf(config.sqlitePath),
+    // PostgreSQL keeps no file here that a watched folder could hold.
+    databaseFiles: config.sqlitePath === undefined ? [] : await sqliteFilesOf(config.sqlitePath),
     watchObserver: metrics?.watch,
   });
   metrics?.listen(engine.events);
@@ -135,7 +145,7 @@ async function main(): Promise<void> {
     {
       address,
       version: VERSION,
-      database: config.sqlitePath,
+      database,
       endpoint: config.s3.endpoint ?? 'AWS',
       region: config.s3.region,
       authentication: config.security.apiToken === undefined ? 'none' : 'bearer token',

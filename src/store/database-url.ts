@@ -3,17 +3,20 @@
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
+/** What DATABASE_URL may be, in the words of an error message. */
+export const SUPPORTED_URLS =
+  'use sqlite:./path.db or sqlite:/absolute/path.db for SQLite, postgres://user@host/database for PostgreSQL';
+
 /** The scheme of `databaseUrl` in lower case ('sqlite', 'postgresql'...), or undefined when it has none. */
 export function schemeOf(databaseUrl: string): string | undefined {
   return /^([a-z][a-z0-9+.-]*):/i.exec(databaseUrl)?.[1]?.toLowerCase();
 }
 
-/** The store a URL names: sqlite:..., postgres://... or postgresql://...; undefined for any other. */
+/** The store a URL names by its scheme: sqlite, postgres or postgresql; undefined for any other. */
 export function databaseKindOf(databaseUrl: string): DatabaseKind | undefined {
   const scheme = schemeOf(databaseUrl);
   if (scheme === 'sqlite') return 'sqlite';
-  if ((scheme === 'postgres' || scheme === 'postgresql') && /^[a-z]+:\/\//i.test(databaseUrl))
-    return 'postgres';
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
   return undefined;
 }
 

@@ -1,36 +1,46 @@
 // The one place that turns DATABASE_URL into a Store.
 import type { Store } from './store.js';
+import { SUPPORTED_URLS, databaseKindOf, redactPassword, schemeOf } from './database-url.js';
+import { openPostgresStore } from './postgres/postgres-store.js';
 import { lockDatabasePath } from './sqlite/path-lock.js';
 import type { DatabaseLoss } from './sqlite/location-check.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 
-export interface StoreEvents {
-  /** The database's file was removed or replaced while the service ran (called once). */
+export interface OpenStoreOptions {
+  /** The database's file was removed or replaced while the service ran (SQLite only; called once). */
   lost?: (loss: DatabaseLoss) => void;
+  /** Connections a PostgreSQL store's pool opens at most (DATABASE_POOL_SIZE). */
+  poolSize?: number;
 }
 
 /**
- * Opens the store DATABASE_URL names. sqlitePath is the file a sqlite: URL resolves to (config
- * resolves it against the working folder). Only SQLite exists so far. Throws DatabaseInUseError
- * when another running instance holds the database.
+ * Opens the store DATABASE_URL names: sqlite:path, or postgres:// (postgresql://) with its
+ * migrations. sqlitePath is the file a sqlite: URL resolves to (config resolves it against the
+ * working folder). Throws DatabaseInUseError when another running instance holds the database
+ * (the SQLite file, or the PostgreSQL schema). No message holds the URL's password.
  */
 export async function openStore(
   databaseUrl: string,
-  sqlitePath: string,
-  events: StoreEvents = {},
+  sqlitePath: string | undefined,
+  options: OpenStoreOptions = {},
 ): Promise<Store> {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(databaseUrl)?.[1]?.toLowerCase();
-  if (scheme === 'sqlite') {
+  const kind = databaseKindOf(databaseUrl);
+  if (kind === 'sqlite') {
+    if (sqlitePath === undefined) throw new Error('openStore: a sqlite: URL needs the path it resolves to');
     // The path first: an instance refused must not create or touch the file.
     const pathLock = await lockDatabasePath(sqlitePath);
     try {
-      return openSqliteStore(sqlitePath, { lost: events.lost, pathLock });
+      return openSqliteStore(sqlitePath, { lost: options.lost, pathLock });
     } catch (error) {
       await pathLock.release();
       throw error;
     }
   }
+  if (kind === 'postgres') {
+    return openPostgresStore(databaseUrl, { poolSize: options.poolSize, exclusive: true });
+  }
+  const scheme = schemeOf(databaseUrl);
   throw new Error(
-    `DATABASE_URL '${databaseUrl}' is not supported: ${scheme === undefined ? 'it has no scheme' : `the scheme '${scheme}:' is not implemented`}; use sqlite:./path.db or sqlite:/absolute/path.db`,
+    `DATABASE_URL '${redactPassword(databaseUrl)}' is not supported: ${scheme === undefined ? 'it has no scheme' : `the scheme '${scheme}:' is not implemented`}; ${SUPPORTED_URLS}`,
   );
 }

@@ -235,7 +235,10 @@ export interface TaskFailure {
   retryAt: EpochMs | null;
 }
 
-/** Another running process holds the database: one SQLite file serves one instance. */
+/**
+ * Another running process holds the database: one SQLite file, or one PostgreSQL schema (until
+ * leases let instances share it), serves one instance.
+ */
 export class DatabaseInUseError extends Error {
   constructor(readonly location: string) {
     super(

@@ -120,7 +120,7 @@ describe('configuration', () => {
     assert.equal(configError({ STREAM_GROWING_FILES: 'sometimes' }).variable, 'STREAM_GROWING_FILES');
     assert.equal(configError({ SETTLE_SECONDS: '-1' }).variable, 'SETTLE_SECONDS');
     assert.equal(configError({ S3_FORCE_PATH_STYLE: 'maybe' }).variable, 'S3_FORCE_PATH_STYLE');
-    assert.equal(configError({ DATABASE_URL: 'postgres://x' }).variable, 'DATABASE_URL');
+    assert.equal(configError({ DATABASE_URL: 'mysql://x' }).variable, 'DATABASE_URL');
     assert.equal(configError({ AWS_ENDPOINT_URL_S3: 'not a url' }).variable, 'AWS_ENDPOINT_URL_S3');
     assert.equal(configError({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
     assert.match(
@@ -153,6 +153,32 @@ describe('configuration', () => {
     // A part of a settled file larger than the pool is sent in pieces.
     const larger = { MAX_BUFFER_BYTES: String(16 * MiB), PART_SIZE_BYTES: String(64 * MiB) };
     assert.equal(loadConfig(larger).transfer.partSizeBytes, 64 * MiB);
+  });
+
+  it('takes a PostgreSQL URL, with its pool size and schema, and never repeats its password', () => {
+    for (const url of [
+      'postgres://app:pw@db.internal:5432/uploads',
+      'postgresql://app@db/uploads?schema=q1',
+    ]) {
+      const config = loadConfig({ DATABASE_URL: url }, '/srv/app');
+      assert.equal(config.databaseUrl, url);
+      assert.equal(config.sqlitePath, undefined);
+      assert.equal(config.databasePoolSize, 10);
+    }
+    assert.equal(loadConfig({ DATABASE_POOL_SIZE: '3' }).databasePoolSize, 3);
+    assert.equal(configError({ DATABASE_POOL_SIZE: '0' }).variable, 'DATABASE_POOL_SIZE');
+    const badSchema = configError({ DATABASE_URL: 'postgres://app:s3cret-pw@db/uploads?schema=Bad-Name' });
+    assert.equal(badSchema.variable, 'DATABASE_URL');
+    assert.match(
+      badSchema.message,
+      /postgres:\/\/app:\*\*\*@db\/uploads\?schema=Bad-Name.*the schema 'Bad-Name' is not supported/,
+    );
+    const unknown = configError({ DATABASE_URL: 'mysql://app:s3cret-pw@db/uploads' });
+    assert.match(
+      unknown.message,
+      /'mysql:\/\/app:\*\*\*@db\/uploads' is not supported: .*sqlite:.*postgres:\/\//,
+    );
+    for (const error of [badSchema, unknown]) assert.doesNotMatch(error.message, /s3cret-pw/);
   });
 
   it('resolves SQLite paths against the working folder', () => {

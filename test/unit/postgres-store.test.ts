@@ -1,11 +1,31 @@
-import { before } from 'node:test';
-import { openPostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { DatabaseUnavailableError } from '../../src/domain/errors.js';
+import type { FileTask } from '../../src/domain/model.js';
+import { SchemaTooNewError } from '../../src/store/errors.js';
+import { openStore } from '../../src/store/open-store.js';
+import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { asDatabaseUnavailable } from '../../src/store/postgres/unavailable.js';
+import { DatabaseInUseError, type ClaimBudget, type Store } from '../../src/store/store.js';
 import { describeStoreContract } from '../support/store-contract.js';
 import {
+  T0,
+  activeRequestWith,
+  allTasks,
+  newUpload,
+  observed,
+  totalsOf,
+  uploadOf,
+} from '../support/store-fixtures.js';
+import {
   POSTGRES_TEST_URL,
+  adminQuery,
   assertPostgresReachable,
   dropSchema,
   freshSchemaName,
+  startPostgresRelay,
 } from '../support/postgres.js';
 
 before(assertPostgresReachable);
@@ -20,4 +40,287 @@ describeStoreContract('postgres', async () => {
       await dropSchema(schema);
     },
   };
+});
+
+describe('PostgresStore', () => {
+  let schema: string;
+  const opened: Store[] = [];
+
+  /** A store on this test's schema, closed after the test. */
+  async function open(options: { instanceId?: string; url?: string } = {}): Promise<PostgresStore> {
+    const store = await openPostgresStore(options.url ?? POSTGRES_TEST_URL, {
+      schema,
+      poolSize: 2,
+      instanceId: options.instanceId,
+    });
+    opened.push(store);
+    return store;
+  }
+
+  function setUp(): void {
+    schema = freshSchemaName('store');
+  }
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+    await dropSchema(schema);
+  });
+
+  it('migrates an empty schema once when two stores open it at once, and each can use it', async () => {
+    setUp();
+    const [first, second] = await Promise.all([open(), open()]);
+    const versions = await adminQuery<{ version: number }>(
+      `SELECT version FROM ${schema}.schema_migrations ORDER BY version`,
+    );
+    assert.deepEqual(
+      versions.map((row) => row.version),
+      MIGRATIONS.map((_, index) => index + 1),
+    );
+    await first.createUpload(newUpload('r1'), T0);
+    assert.equal((await second.getUpload('r1'))?.uploadId, 'r1');
+    // Opening again migrates nothing more.
+    await open();
+    assert.equal((await adminQuery(`SELECT 1 FROM ${schema}.schema_migrations`)).length, MIGRATIONS.length);
+  });
+
+  it('refuses a schema migrated by a newer build', async () => {
+    setUp();
+    await open();
+    await adminQuery(`INSERT INTO ${schema}.schema_migrations (version, applied_at) VALUES ($1, 0)`, [
+      MIGRATIONS.length + 1,
+    ]);
+    await assert.rejects(open(), (error: unknown) => {
+      assert.ok(error instanceof Error && error.cause instanceof SchemaTooNewError, String(error));
+      assert.match(error.message, /cannot open the PostgreSQL database .* schema version/);
+      return true;
+    });
+  });
+
+  for (const budgeted of [false, true]) {
+    it(`never hands one task to two stores claiming at once${budgeted ? ', with a budget' : ''}, and hands out every one`, async () => {
+      setUp();
+      const [a, b] = await Promise.all([
+        open({ instanceId: 'instance-a' }),
+        open({ instanceId: 'instance-b' }),
+      ]);
+      const uploadIds = ['u1', 'u2', 'u3', 'u4'];
+      for (const uploadId of uploadIds) await activeRequestWith(a, uploadId, observed(50));
+      // Each task weighs 30 of 100: a claim stops at its fourth task.
+      const budget: ClaimBudget | undefined = budgeted ? { bytes: 100, bytesOf: () => 30 } : undefined;
+      const claimedBy = new Map<string, FileTask[]>([
+        ['instance-a', []],
+        ['instance-b', []],
+      ]);
+      /** Claims until a claim comes back empty; two such loops per store, so that claims overlap. */
+      async function claimAll(store: Store, instanceId: string, limit: number): Promise<void> {
+        for (;;) {
+          const claimed = await store.claimReadyTasks(T0, limit, budget);
+          if (claimed.length === 0) return;
+          claimedBy.get(instanceId)!.push(...claimed);
+        }
+      }
+      await Promise.all([
+        claimAll(a, 'instance-a', 5),
+        claimAll(a, 'instance-a', 3),
+        claimAll(b, 'instance-b', 7),
+        claimAll(b, 'instance-b', 2),
+      ]);
+      const all = [...claimedBy.values()].flat();
+      assert.equal(new Set(all.map((task) => task.taskId)).size, all.length, 'a task was claimed twice');
+      assert.equal(all.length, 200);
+      for (const [instanceId, tasks] of claimedBy) {
+        assert.ok(tasks.length > 0, `${instanceId} claimed nothing`);
+        const rows = await adminQuery<{ claimed_by: string }>(
+          `SELECT DISTINCT claimed_by FROM ${schema}.file_tasks WHERE task_id = ANY($1::bigint[])`,
+          [tasks.map((task) => task.taskId)],
+        );
+        assert.deepEqual(
+          rows.map((row) => row.claimed_by),
+          [instanceId],
+        );
+      }
+      for (const uploadId of uploadIds) {
+        const tasks = await allTasks(a, uploadId);
+        assert.ok(tasks.every((task) => task.status === 'in_progress' && task.attempts === 1));
+        assert.deepEqual(await b.uploadTotals(uploadId), totalsOf(tasks));
+      }
+      // Completing a task lets go of it.
+      const [first] = all;
+      assert.ok(first);
+      assert.equal(await b.completeTask(first.taskId, uploadOf(first), T0 + 1), true);
+      const [row] = await adminQuery<{ claimed_by: string | null }>(
+        `SELECT claimed_by FROM ${schema}.file_tasks WHERE task_id = $1`,
+        [first.taskId],
+      );
+      assert.equal(row?.claimed_by, null);
+    });
+  }
+
+  it('keeps the kept counts equal to a recount while two stores complete, fail and record at once', async () => {
+    setUp();
+    const [a, b] = await Promise.all([open(), open()]);
+    await activeRequestWith(a, 'u1', observed(40));
+    await activeRequestWith(a, 'u2', observed(40));
+    const claimed = await a.claimReadyTasks(T0, 60);
+    await Promise.all(
+      claimed.map((task, index) => {
+        const store = index % 2 === 0 ? a : b;
+        return index % 3 === 0
+          ? store.failTask(task.taskId, { message: 'boom', kind: 'transient', retryAt: T0 + 5 }, T0 + 1)
+          : store.completeTask(task.taskId, uploadOf(task), T0 + 1);
+      }),
+    );
+    await Promise.all([
+      b.recordObservedFiles(
+        'u1',
+        observed(20, 7, 40),
+        (p) => `key/${p}`,
+        () => ({ readyAt: T0, settledAt: T0 }),
+        T0 + 2,
+      ),
+      a.requeueDueFailedTasks(T0 + 5),
+      b.claimReadyTasks(T0 + 5, 10),
+    ]);
+    const recount = await adminQuery<{ upload_id: string; status: string; files: number; bytes: number }>(
+      `SELECT upload_id, status, COUNT(*)::int AS files, SUM(size)::int AS bytes
+       FROM ${schema}.file_tasks GROUP BY upload_id, status`,
+    );
+    const kept = await adminQuery<{ upload_id: string; status: string; files: number; bytes: number }>(
+      `SELECT upload_id, status, files::int, bytes_total::int AS bytes
+       FROM ${schema}.upload_task_counts WHERE files <> 0 OR bytes_total <> 0`,
+    );
+    const byKey = (rows: typeof kept) =>
+      rows.map((row) => `${row.upload_id}/${row.status}: ${row.files} files, ${row.bytes} bytes`).sort();
+    assert.deepEqual(byKey(kept), byKey(recount));
+  });
+
+  it('is reachable until closed, and closes twice without error', async () => {
+    setUp();
+    const store = await open();
+    assert.equal(await store.health(), 'reachable');
+    await store.close();
+    assert.equal(await store.health(), 'unreachable');
+    await store.close();
+  });
+
+  it('answers DatabaseUnavailableError while its server cannot be reached, and works again once it can', async () => {
+    setUp();
+    const relay = await startPostgresRelay();
+    try {
+      const store = await open({ url: relay.url });
+      await store.createUpload(newUpload('r1'), T0);
+      await relay.cut();
+      await assert.rejects(store.getUpload('r1'), (error: unknown) => {
+        assert.ok(error instanceof DatabaseUnavailableError, String(error));
+        // The relay closed the pool's idle connection, or refuses a new one: either way, a 503.
+        assert.match(
+          error.message,
+          /^the database cannot be used right now: (its server refuses connections|the connection to its server ended)/,
+        );
+        return true;
+      });
+      assert.equal(await store.health(), 'unreachable');
+      await relay.open();
+      assert.equal(await store.health(), 'reachable');
+      assert.equal((await store.getUpload('r1'))?.uploadId, 'r1');
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('answers DatabaseUnavailableError when an administrator ends its connection mid-statement (57P01)', async () => {
+    setUp();
+    const store = await open({ instanceId: 'terminated' });
+    await store.createUpload(newUpload('r1'), T0);
+    // Another session holds the upload's row, so that the store's cancel waits on it.
+    const holder = new pg.Client({ connectionString: POSTGRES_TEST_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM ${schema}.uploads WHERE upload_id = 'r1' FOR UPDATE`);
+      // Its outcome, caught at once: it fails while this test is still waiting on other things.
+      const cancelled = store.cancelUpload('r1', T0 + 1).then(String, (error: unknown) => error);
+      const waiting = `SELECT pid FROM pg_stat_activity
+                       WHERE application_name = 's3-folder-uploader terminated' AND wait_event_type = 'Lock'`;
+      let pids: { pid: number }[] = [];
+      for (let tries = 0; pids.length === 0 && tries < 200; tries += 1) {
+        pids = await adminQuery<{ pid: number }>(waiting);
+        if (pids.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(pids.length, 1, 'the cancel should wait on the lock');
+      await adminQuery('SELECT pg_terminate_backend($1)', [pids[0]?.pid]);
+      const error = await cancelled;
+      assert.ok(error instanceof DatabaseUnavailableError, String(error));
+      assert.match(error.message, /terminated by an administrator\) \(57P01\)$/);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    // The pool opens another connection: nothing was changed, and the cancel can be made again.
+    assert.equal((await store.getUpload('r1'))?.status, 'pending');
+    assert.equal(await store.cancelUpload('r1', T0 + 2), true);
+  });
+
+  it('takes only the failures that pass for the database being unusable', () => {
+    const error = (code: string) => Object.assign(new pg.DatabaseError('x', 1, 'error'), { code });
+    for (const [code, words] of [
+      ['57P01', /shutting down/],
+      ['53100', /disk that holds it is full/],
+      ['08006', /connection to its server failed/],
+      ['25006', /read-only/],
+    ] as const) {
+      const mapped = asDatabaseUnavailable(error(code));
+      assert.ok(mapped instanceof DatabaseUnavailableError, code);
+      assert.match(mapped.message, words);
+      assert.match(mapped.message, new RegExp(`\\(${code}\\)$`));
+    }
+    // A bug, or a deadlock that the store runs again, is not the database being unusable.
+    for (const code of ['23505', '42P01', '40P01']) {
+      const original = error(code);
+      assert.equal(asDatabaseUnavailable(original), original, code);
+    }
+  });
+});
+
+describe('openStore with a postgres:// URL', () => {
+  const schema = freshSchemaName('service');
+  after(() => dropSchema(schema));
+
+  it('opens the schema the URL names for this process alone, until it closes', async () => {
+    const url = `${POSTGRES_TEST_URL}?schema=${schema}`;
+    const store = await openStore(url, undefined, { poolSize: 2 });
+    try {
+      assert.equal(await store.health(), 'reachable');
+      await store.createUpload(newUpload('r1'), T0);
+      assert.equal((await adminQuery(`SELECT 1 FROM ${schema}.uploads`)).length, 1);
+      await assert.rejects(
+        openStore(url.replace('postgres://', 'postgresql://'), undefined),
+        (error: unknown) => {
+          assert.ok(error instanceof DatabaseInUseError, String(error));
+          assert.match(error.message, new RegExp(`the database postgres.*\\(schema ${schema}\\) is in use`));
+          return true;
+        },
+      );
+    } finally {
+      await store.close();
+    }
+    const again = await openStore(url, undefined, { poolSize: 2 });
+    assert.equal((await again.getUpload('r1'))?.uploadId, 'r1');
+    await again.close();
+  });
+
+  it('names the database without its password when it cannot be opened', async () => {
+    await assert.rejects(
+      openStore('postgres://app:s3cret-pw@127.0.0.1:1/none?schema=x', undefined),
+      (error: unknown) => {
+        assert.ok(error instanceof Error);
+        assert.match(
+          error.message,
+          /^cannot open the PostgreSQL database postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/none/,
+        );
+        assert.doesNotMatch(error.message, /s3cret-pw/);
+        return true;
+      },
+    );
+  });
 });

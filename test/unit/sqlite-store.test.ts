@@ -546,11 +546,15 @@ describe('openStore', () => {
     }
   });
 
-  it('names the scheme it does not support', async () => {
-    await assert.rejects(
-      openStore('postgres://db/uploads', '/unused.db'),
-      /the scheme 'postgres:' is not implemented/,
-    );
+  it('names the scheme it does not support, and the ones it does, without the password', async () => {
+    await assert.rejects(openStore('mysql://app:s3cret-pw@db/uploads', '/unused.db'), (error: unknown) => {
+      assert.ok(error instanceof Error);
+      assert.match(error.message, /'mysql:\/\/app:\*\*\*@db\/uploads' is not supported/);
+      assert.match(error.message, /the scheme 'mysql:' is not implemented/);
+      assert.match(error.message, /sqlite:\.\/path\.db .* postgres:\/\/user@host\/database/);
+      assert.doesNotMatch(error.message, /s3cret-pw/);
+      return true;
+    });
     await assert.rejects(openStore('uploads.db', '/unused.db'), /has no scheme/);
   });
 });

@@ -21,6 +21,7 @@ import type {
 } from '../../domain/model.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
 import { redactPassword } from '../database-url.js';
+import { DatabaseInUseError } from '../store.js';
 import type {
   ClaimBudget,
   CompletedTaskRequeue,
@@ -36,27 +37,30 @@ import { completeAll, type Completion } from './completions.js';
 import { Sessions, connectionOf, type ConnectionOptions, type Queryable } from './connection.js';
 import * as existing from './existing-objects.js';
 import { GroupCommit } from './group-commit.js';
-import type { InstanceLock } from './instance-lock.js';
+import { lockSchema, type InstanceLock } from './instance-lock.js';
 import { migrate } from './migrations.js';
 import * as multipart from './multipart.js';
 import { recordObservedFiles } from './observed-files.js';
 import * as queue from './queue.js';
 import * as tasks from './tasks.js';
-import { asDatabaseUnavailable } from './unavailable.js';
+import { asDatabaseUnavailable, databaseUnavailableCause } from './unavailable.js';
 import * as uploads from './uploads.js';
 
 export interface PostgresStoreOptions extends ConnectionOptions {
   /** Written as claimed_by on the tasks this store claims; default a random id. */
   instanceId?: string;
-  /** Released when the store closes (see lockSchema). */
-  instanceLock?: InstanceLock;
+  /**
+   * Hold the schema for this process alone until the store closes (see instance-lock.ts), as the
+   * service does; throws DatabaseInUseError when another process holds it. Default false.
+   */
+  exclusive?: boolean;
 }
 
 /**
  * Opens a pool on the database at `databaseUrl` (postgres:// or postgresql://) and brings the
  * schema up to date, creating it when missing. Several stores may open the same empty schema at
- * once: the migrations run once (see migrate). Throws an Error that names the database without its
- * password, with the driver's error as its cause.
+ * once: the migrations run once (see migrate). Throws DatabaseInUseError (with `exclusive`), or
+ * an Error that names the database without its password, with the driver's error as its cause.
  */
 export async function openPostgresStore(
   databaseUrl: string,
@@ -67,23 +71,25 @@ export async function openPostgresStore(
     ...options,
     applicationName: options.applicationName ?? `s3-folder-uploader ${instanceId}`,
   });
+  const location = `${redactPassword(databaseUrl)} (schema ${schema})`;
+  let instanceLock: InstanceLock | undefined;
   const pool = new pg.Pool(config);
   // An idle connection that breaks is dropped by the pool, and the next statement opens another:
   // one that cannot reports it then, as DatabaseUnavailableError.
   pool.on('error', () => undefined);
   const sessions = new Sessions(pool);
   try {
+    if (options.exclusive === true) instanceLock = await lockSchema(config, schema, location);
     await sessions.transaction((tx) => migrate(tx, schema, Date.now()));
   } catch (error) {
     await pool.end();
-    const reason = asDatabaseUnavailable(error);
-    const message = reason instanceof Error ? reason.message : String(reason);
-    const location = redactPassword(databaseUrl);
-    throw new Error(`cannot open the PostgreSQL database ${location} (schema ${schema}): ${message}`, {
-      cause: error,
-    });
+    await instanceLock?.release();
+    if (error instanceof DatabaseInUseError) throw error;
+    const reason =
+      databaseUnavailableCause(error) ?? (error instanceof Error ? error.message : String(error));
+    throw new Error(`cannot open the PostgreSQL database ${location}: ${reason}`, { cause: error });
   }
-  return new PostgresStore(pool, sessions, { instanceId, instanceLock: options.instanceLock });
+  return new PostgresStore(pool, sessions, { instanceId, instanceLock });
 }
 
 export class PostgresStore implements Store {
