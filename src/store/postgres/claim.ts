@@ -19,10 +19,23 @@ import type { Queryable, Sessions } from './connection.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
-// $1: now, $2: the limit. The active uploads (their status read under FOR KEY SHARE, see
-// locks.ts), each with at most $2 of its ready tasks, locked, in its own queue order; their picks
-// in the fair order, at most $2. Its cost grows with the number of active uploads, not of tasks:
-// one range of file_tasks_by_upload_queue each.
+/** The fair order of (upload, place) pairs, as the comment above derives it. */
+const FAIR_ORDER = `running + place, place, served_turn, head_ready_at, upload_id COLLATE "C"`;
+
+/** Each upload's ready tasks in `candidates`, in its own queue order, with the columns FAIR_ORDER needs. */
+function inQueueOrder(candidates: string): string {
+  return `
+    row_number() OVER (PARTITION BY ${candidates}.upload_id ORDER BY task.ready_at, task.task_id) - 1 AS place,
+    min(task.ready_at) OVER (PARTITION BY ${candidates}.upload_id) AS head_ready_at`;
+}
+
+// $1: now, $2: the limit. Its cost grows with the number of active uploads, not of tasks: a few
+// reads of file_tasks_by_upload_queue each. In two passes, so that a claim locks only the tasks it
+// takes: first the fair order over each active upload's first $2 ready tasks, read without a lock,
+// says how many tasks each upload gets (its share); then each upload's share is locked, FOR NO KEY
+// UPDATE SKIP LOCKED, so that the tasks another claim holds are passed over for the next ones.
+// With no other claim, the same tasks; with one, as many others. The active uploads' status is
+// read under FOR KEY SHARE (see locks.ts).
 const PICK_READY = `
   contenders AS MATERIALIZED (
     SELECT u.upload_id, turn.served_turn, counts.files AS running
@@ -32,26 +45,36 @@ const PICK_READY = `
     WHERE u.status = 'active'
     FOR KEY SHARE OF u
   ),
-  ready AS (
-    SELECT c.upload_id, c.served_turn, c.running, task.task_id, task.size,
-           row_number() OVER (PARTITION BY c.upload_id ORDER BY task.ready_at, task.task_id) - 1 AS place,
-           min(task.ready_at) OVER (PARTITION BY c.upload_id) AS head_ready_at
+  seen AS (
+    SELECT c.upload_id, c.served_turn, c.running, ${inQueueOrder('c')}
     FROM contenders c
     CROSS JOIN LATERAL (
-      SELECT t.task_id, t.size, t.ready_at FROM file_tasks t
+      SELECT t.task_id, t.ready_at FROM file_tasks t
       WHERE t.upload_id = c.upload_id AND t.status = 'pending' AND t.ready_at <= $1
       ORDER BY t.ready_at, t.task_id
       LIMIT $2
+    ) task
+  ),
+  shares AS (
+    SELECT upload_id, count(*) AS share
+    FROM (SELECT upload_id, row_number() OVER (ORDER BY ${FAIR_ORDER}) AS pick FROM seen) AS ranked
+    WHERE pick <= $2
+    GROUP BY upload_id
+  ),
+  ready AS (
+    SELECT c.upload_id, c.served_turn, c.running, task.task_id, task.size, ${inQueueOrder('c')}
+    FROM shares s
+    JOIN contenders c ON c.upload_id = s.upload_id
+    CROSS JOIN LATERAL (
+      SELECT t.task_id, t.size, t.ready_at FROM file_tasks t
+      WHERE t.upload_id = s.upload_id AND t.status = 'pending' AND t.ready_at <= $1
+      ORDER BY t.ready_at, t.task_id
+      LIMIT s.share
       FOR NO KEY UPDATE SKIP LOCKED
     ) task
   ),
   picked AS (
-    SELECT task_id, size,
-           row_number() OVER (ORDER BY running + place, place, served_turn, head_ready_at,
-                                       upload_id COLLATE "C") AS pick
-    FROM ready
-    ORDER BY pick
-    LIMIT $2
+    SELECT task_id, size, row_number() OVER (ORDER BY ${FAIR_ORDER}) AS pick FROM ready
   )`;
 
 // $1: now, $3: the instance claiming; `picked`: (task_id, pick), rows this transaction has locked.
