@@ -20,7 +20,8 @@ const MIGRATION_LOCK_KEY = 0x5346_5501; // "SFU" 1
  * (its transition tables), with one write per upload and status, in (upload_id, status) order. A
  * statement-level trigger writes each count row once however many tasks changed, and always in
  * the same order, so that two transactions writing counts never wait on each other in a circle
- * (see locks.ts). A change that moves no count (a new ready_at) writes nothing.
+ * (see locks.ts). A change that moves no count (a new ready_at) writes nothing. The function
+ * keeps the schema's search_path, whatever the session that fires it has.
  */
 function countTrigger(event: 'INSERT' | 'UPDATE' | 'DELETE'): string {
   const added =
@@ -35,7 +36,7 @@ function countTrigger(event: 'INSERT' | 'UPDATE' | 'DELETE'): string {
   }[event];
   const name = `file_tasks_count_${event.toLowerCase()}`;
   return `
-CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO upload_task_counts AS c (upload_id, status, files, bytes_total, bytes_uploaded)
   SELECT upload_id, status, SUM(files), SUM(bytes), SUM(uploaded)
@@ -192,8 +193,11 @@ export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA];
  */
 export async function migrate(tx: Queryable, schema: string, now: number): Promise<number> {
   await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
-  // `schema` is a plain identifier (see connectionOf), and the connection's search_path already names it.
-  await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  // Created only when missing: a role allowed to create tables in a schema made for it need not be
+  // allowed to create schemas. `schema` is a plain identifier (see connectionOf), and the
+  // connection's search_path already names it.
+  const { rowCount } = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (rowCount === 0) await tx.query(`CREATE SCHEMA ${schema}`);
   await tx.query(`
     CREATE TABLE IF NOT EXISTS schema_migrations (
       version    integer PRIMARY KEY,
