@@ -10,7 +10,7 @@ import {
   type ObjectProperties,
 } from './domain/object-properties.js';
 import { SUPPORTED_URLS, databaseKindOf, redactPassword } from './store/database-url.js';
-import { DEFAULT_POOL_SIZE, connectionOf } from './store/postgres/connection.js';
+import { DEFAULT_POOL_SIZE, postgresTargetOf } from './store/postgres/url.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './transfer/part-plan.js';
 
 const MiB = 1024 * 1024;
@@ -402,7 +402,7 @@ export function sqlitePathOf(databaseUrl: string, cwd: string): string {
  */
 function checkPostgresUrl(databaseUrl: string): void {
   try {
-    connectionOf(databaseUrl);
+    postgresTargetOf(databaseUrl);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError('DATABASE_URL', `'${redactPassword(databaseUrl)}': ${reason}`);

@@ -1,18 +1,10 @@
 // The pool of connections the store's statements run on: which schema they live in, how bigint
 // columns are read, and how a statement or a transaction gets a connection and gives it back.
 import pg from 'pg';
-
-/** Connections a store opens at most, unless told otherwise (DATABASE_POOL_SIZE). */
-export const DEFAULT_POOL_SIZE = 10;
+import { DEFAULT_POOL_SIZE, postgresTargetOf } from './url.js';
 
 /** How long a statement waits for a connection before failing: a server that is down is an error, not a hang. */
 const CONNECT_TIMEOUT_MS = 5000;
-
-/**
- * Used as it is in search_path and in CREATE SCHEMA: a plain lower-case identifier, which needs no
- * quoting anywhere (PostgreSQL folds unquoted names to lower case).
- */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** What a statement runs on: a connection of the pool, in a transaction or not. */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
@@ -46,37 +38,17 @@ const TYPES: pg.CustomTypesConfig = {
 };
 
 /**
- * The pool's settings for a postgres:// or postgresql:// URL. The schema is set as each
- * connection's search_path when it opens (the startup `options`), so that every statement, the
- * migrations too, names its tables without a schema. Throws when the URL cannot be read or names
- * a schema that is not a plain identifier; the message never holds the URL's password.
+ * The pool's settings for a postgres:// or postgresql:// URL (see postgresTargetOf). The schema is
+ * set as each connection's search_path when it opens (the startup `options`), so that every
+ * statement, the migrations too, names its tables without a schema.
  */
 export function connectionOf(databaseUrl: string, options: ConnectionOptions = {}): Connection {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    throw new Error('DATABASE_URL is not a URL that PostgreSQL can be reached at');
-  }
-  const startupOptions = url.searchParams.get('options') ?? '';
-  const schema =
-    options.schema ??
-    url.searchParams.get('schema') ??
-    /(?:^|\s)-c\s*search_path=([^\s,]+)/.exec(startupOptions)?.[1] ??
-    'public';
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new Error(
-      `the schema '${schema}' is not supported: use a lower-case name of letters, digits and _ (at most 63)`,
-    );
-  }
-  // pg reads the URL's parameters over the config's: ours are taken out and given as config.
-  url.searchParams.delete('schema');
-  url.searchParams.delete('options');
+  const { connectionString, schema, startupOptions } = postgresTargetOf(databaseUrl, options.schema);
   return {
     schema,
     config: {
-      connectionString: url.href,
-      options: [startupOptions, `-c search_path=${schema}`].filter((part) => part !== '').join(' '),
+      connectionString,
+      options: startupOptions,
       max: options.poolSize ?? DEFAULT_POOL_SIZE,
       application_name: options.applicationName,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -101,7 +73,10 @@ function isRetryable(error: unknown): boolean {
 export class Sessions {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** Runs `work` on one connection; each of its statements commits on its own. */
+  /**
+   * Runs `work` on one connection; each of its statements commits on its own. The store's work of
+   * this kind writes with one statement at most, so that running it again is safe.
+   */
   session<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
     return this.retrying(() => this.withClient(work));
   }
@@ -147,7 +122,8 @@ export class Sessions {
         discarded = true;
       });
     } catch (error) {
-      // An error the server sent leaves the connection usable; any other may not.
+      // An error the server sent leaves the connection usable (one it ended, the pool drops by
+      // itself); any other may not.
       if (!(error instanceof pg.DatabaseError)) discarded = true;
       throw error;
     } finally {

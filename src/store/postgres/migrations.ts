@@ -194,7 +194,7 @@ export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA];
 export async function migrate(tx: Queryable, schema: string, now: number): Promise<number> {
   await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
   // Created only when missing: a role allowed to create tables in a schema made for it need not be
-  // allowed to create schemas. `schema` is a plain identifier (see connectionOf), and the
+  // allowed to create schemas. `schema` is a plain identifier (see postgresTargetOf), and the
   // connection's search_path already names it.
   const { rowCount } = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
   if (rowCount === 0) await tx.query(`CREATE SCHEMA ${schema}`);

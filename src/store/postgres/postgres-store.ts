@@ -34,7 +34,13 @@ import type {
 import * as audit from './audit.js';
 import { claimReady } from './claim.js';
 import { completeAll, type Completion } from './completions.js';
-import { Sessions, connectionOf, type ConnectionOptions, type Queryable } from './connection.js';
+import {
+  Sessions,
+  connectionOf,
+  type Connection,
+  type ConnectionOptions,
+  type Queryable,
+} from './connection.js';
 import * as existing from './existing-objects.js';
 import { GroupCommit } from './group-commit.js';
 import { lockSchema, type InstanceLock } from './instance-lock.js';
@@ -67,10 +73,16 @@ export async function openPostgresStore(
   options: PostgresStoreOptions = {},
 ): Promise<PostgresStore> {
   const instanceId = options.instanceId ?? randomUUID();
-  const { config, schema } = connectionOf(databaseUrl, {
-    ...options,
-    applicationName: options.applicationName ?? `s3-folder-uploader ${instanceId}`,
-  });
+  let connection: Connection;
+  try {
+    connection = connectionOf(databaseUrl, {
+      ...options,
+      applicationName: options.applicationName ?? `s3-folder-uploader ${instanceId}`,
+    });
+  } catch (error) {
+    throw cannotOpen(redactPassword(databaseUrl), error);
+  }
+  const { config, schema } = connection;
   const location = `${redactPassword(databaseUrl)} (schema ${schema})`;
   let instanceLock: InstanceLock | undefined;
   const pool = new pg.Pool(config);
@@ -85,11 +97,15 @@ export async function openPostgresStore(
     await pool.end();
     await instanceLock?.release();
     if (error instanceof DatabaseInUseError) throw error;
-    const reason =
-      databaseUnavailableCause(error) ?? (error instanceof Error ? error.message : String(error));
-    throw new Error(`cannot open the PostgreSQL database ${location}: ${reason}`, { cause: error });
+    throw cannotOpen(location, error);
   }
   return new PostgresStore(pool, sessions, { instanceId, instanceLock });
+}
+
+/** `location`: the URL without its password, and the schema once known. */
+function cannotOpen(location: string, error: unknown): Error {
+  const reason = databaseUnavailableCause(error) ?? (error instanceof Error ? error.message : String(error));
+  return new Error(`cannot open the PostgreSQL database ${location}: ${reason}`, { cause: error });
 }
 
 export class PostgresStore implements Store {
