@@ -47,14 +47,29 @@ describe('PostgresStore', () => {
   const opened: Store[] = [];
 
   /** A store on this test's schema, closed after the test. */
-  async function open(options: { instanceId?: string; url?: string } = {}): Promise<PostgresStore> {
+  async function open(
+    options: { instanceId?: string; url?: string; poolSize?: number } = {},
+  ): Promise<PostgresStore> {
     const store = await openPostgresStore(options.url ?? POSTGRES_TEST_URL, {
       schema,
-      poolSize: 2,
+      poolSize: options.poolSize ?? 2,
       instanceId: options.instanceId,
     });
     opened.push(store);
     return store;
+  }
+
+  /** The server processes of the store opened with `instanceId`, once `count` of them wait on a lock. */
+  async function waitingOnLocks(instanceId: string, count: number): Promise<number[]> {
+    for (let tries = 0; tries < 500; tries += 1) {
+      const waiting = await adminQuery<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+        [`s3-folder-uploader ${instanceId}`],
+      );
+      if (waiting.length === count) return waiting.map((row) => row.pid);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.fail(`${count} statements of ${instanceId} should wait on a lock`);
   }
 
   function setUp(): void {
@@ -194,6 +209,50 @@ describe('PostgresStore', () => {
     assert.deepEqual(byKey(kept), byKey(recount));
   });
 
+  it('waits for a cancel in flight, then records, claims and requeues nothing of its upload', async () => {
+    setUp();
+    const store = await open({ instanceId: 'racing', poolSize: 3 });
+    const [running] = await activeRequestWith(store, 'r1', observed(2));
+    assert.ok(running);
+    assert.equal((await store.claimReadyTasks(T0, 1))[0]?.taskId, running.taskId);
+    // Another session cancels the upload as cancelUpload does, and holds its transaction open.
+    const canceller = new pg.Client({ connectionString: POSTGRES_TEST_URL });
+    await canceller.connect();
+    try {
+      await canceller.query('BEGIN');
+      await canceller.query(`SELECT 1 FROM ${schema}.uploads WHERE upload_id = 'r1' FOR UPDATE`);
+      await canceller.query(`UPDATE ${schema}.uploads SET status = 'cancelled' WHERE upload_id = 'r1'`);
+      await canceller.query(
+        `UPDATE ${schema}.file_tasks SET ready_at = NULL WHERE upload_id = 'r1' AND status = 'pending'`,
+      );
+      const recorded = store.recordObservedFiles(
+        'r1',
+        observed(3, 100, 10),
+        (relativePath) => `key/${relativePath}`,
+        () => ({ readyAt: T0, settledAt: T0 }),
+        T0 + 1,
+      );
+      const claimed = store.claimReadyTasks(T0 + 1, 10);
+      const failure = { message: 'boom', kind: 'transient' as const, retryAt: T0 + 60 };
+      const failed = store.failTask(running.taskId, failure, T0 + 1);
+      await waitingOnLocks('racing', 3);
+      await canceller.query('COMMIT');
+      assert.equal(await recorded, 0, 'no file is recorded for a cancelled upload');
+      assert.deepEqual(await claimed, [], 'no task of a cancelled upload is claimed');
+      assert.equal(await failed, true);
+    } finally {
+      await canceller.end();
+    }
+    const tasks = await allTasks(store, 'r1');
+    assert.deepEqual(
+      tasks.map((task) => [task.status, task.readyAt]),
+      [
+        ['failed', null],
+        ['pending', null],
+      ],
+    );
+  });
+
   it('is reachable until closed, and closes twice without error', async () => {
     setUp();
     const store = await open();
@@ -240,15 +299,8 @@ describe('PostgresStore', () => {
       await holder.query(`SELECT 1 FROM ${schema}.uploads WHERE upload_id = 'r1' FOR UPDATE`);
       // Its outcome, caught at once: it fails while this test is still waiting on other things.
       const cancelled = store.cancelUpload('r1', T0 + 1).then(String, (error: unknown) => error);
-      const waiting = `SELECT pid FROM pg_stat_activity
-                       WHERE application_name = 's3-folder-uploader terminated' AND wait_event_type = 'Lock'`;
-      let pids: { pid: number }[] = [];
-      for (let tries = 0; pids.length === 0 && tries < 200; tries += 1) {
-        pids = await adminQuery<{ pid: number }>(waiting);
-        if (pids.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      assert.equal(pids.length, 1, 'the cancel should wait on the lock');
-      await adminQuery('SELECT pg_terminate_backend($1)', [pids[0]?.pid]);
+      const [pid] = await waitingOnLocks('terminated', 1);
+      await adminQuery('SELECT pg_terminate_backend($1)', [pid]);
       const error = await cancelled;
       assert.ok(error instanceof DatabaseUnavailableError, String(error));
       assert.match(error.message, /terminated by an administrator\) \(57P01\)$/);
