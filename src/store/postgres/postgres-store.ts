@@ -1,7 +1,9 @@
 // The Store on PostgreSQL: the same behaviour as the SQLite store (the contract suite in
 // test/support/store-contract.ts is the spec), on a pool of connections, so that several
 // instances can later share one queue. Each method is one statement, or one transaction where
-// SQLite uses one.
+// SQLite uses one. Two of the SQLite store's safeguards have no counterpart: a commit is durable
+// once PostgreSQL confirms it (synchronous_commit is on by default), so no write needs a synced
+// commit (withSyncedCommit); and there is no file whose removal a LocationCheck would notice.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
