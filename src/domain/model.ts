@@ -159,10 +159,13 @@ export interface FileTask {
    */
   hashFirst: boolean;
   /**
-   * It was in progress when the service last stopped without finishing it (killed): its object
-   * may be in S3, not yet recorded. Its next run asks S3 before sending it again.
+   * It was in progress when the service last stopped without finishing it (killed), or when the
+   * reaper took it back from an instance whose lease expired: its object may be in S3, not yet
+   * recorded. Its next run asks S3 before sending it again.
    */
   interrupted: boolean;
+  /** The instance that holds it while it is in_progress (see Store.instanceId); null otherwise. */
+  claimedBy: string | null;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;

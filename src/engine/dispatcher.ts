@@ -20,6 +20,11 @@ export interface DispatcherOptions {
    * at once, few large ones. None: only maxConcurrentFiles bounds the claims.
    */
   memory?: ClaimBudget;
+  /**
+   * The folders this instance can read (ALLOWED_SOURCE_ROOTS): only tasks of uploads under them
+   * are claimed. Null or undefined: any.
+   */
+  sourceRoots?: readonly string[] | null;
   /** Runs one claimed task to its end; must not throw (the runner records every outcome itself). */
   runTask: (task: FileTask) => Promise<void>;
   logger: Logger;
@@ -107,7 +112,7 @@ export class Dispatcher {
 
   /** One pass: requeue due failures, claim what fits, and say how long to sleep before the next pass. */
   private async dispatchOnce(): Promise<number> {
-    const { store, maxConcurrentFiles } = this.options;
+    const { store, maxConcurrentFiles, sourceRoots } = this.options;
     const now = this.now();
     // Once a second is soon enough for requeue times of seconds or more, and keeps this query off
     // the pass that each finished file triggers.
@@ -125,13 +130,13 @@ export class Dispatcher {
     if (fewFree) return IDLE_POLL_MS; // a finishing task wakes us
     if (free > 0 && freeBytes > 0) {
       const budget = memory && { bytes: freeBytes, bytesOf: memory.bytesOf };
-      const claimed = await store.claimReadyTasks(now, free, budget);
+      const claimed = await store.claimReadyTasks(now, free, { budget, sourceRoots });
       for (const task of claimed) this.launch(task);
       if (claimed.length === free) return 0; // there may be more ready: look again once a slot frees up
     }
     if (this.running.size >= maxConcurrentFiles || this.runningBytes >= (memory?.bytes ?? Infinity))
       return IDLE_POLL_MS; // a finishing task wakes us
-    const next = await store.nextReadyAt();
+    const next = await store.nextReadyAt(sourceRoots);
     if (next === null) return IDLE_POLL_MS;
     // Ready, yet not claimed: the memory budget left it for a finishing task to make room (and wake us).
     if (memory && next <= now) return IDLE_POLL_MS;

@@ -4,6 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DomainError, invalidSourceFolder, sourceFolderNotAllowed } from '../domain/errors.js';
+import { isUnderRoots } from '../domain/instance.js';
 import { errorCode } from '../fs-errors.js';
 
 /**
@@ -25,7 +26,7 @@ export async function readableFolder(
     throw invalidSourceFolder(folder, 'is a relative path: give an absolute path, such as /data/incoming');
   }
   const assertAllowed = (candidate: string): void => {
-    if (allowedRoots && !allowedRoots.some((root) => isInside(candidate, root))) {
+    if (allowedRoots && !isUnderRoots(candidate, allowedRoots)) {
       throw sourceFolderNotAllowed(folder, allowedRoots);
     }
   };
@@ -67,13 +68,6 @@ async function resolvedAsFarAsPossible(folder: string): Promise<string> {
     }
   }
   return current;
-}
-
-/** `candidate` is `root` or below it; both are absolute and normalised. */
-function isInside(candidate: string, root: string): boolean {
-  const relative = path.relative(root, candidate);
-  // Not startsWith('..'): a folder named '..data' is inside.
-  return relative === '' || (relative !== '..' && !relative.startsWith('../') && !path.isAbsolute(relative));
 }
 
 function folderError(folder: string, error: unknown): unknown {

@@ -32,3 +32,19 @@ export class SchemaTooNewError extends Error {
     this.name = 'SchemaTooNewError';
   }
 }
+
+/**
+ * A write about a task's run (its multipart upload, a part) from an instance that no longer holds
+ * the task: its lease expired, and another instance claimed it since. Nothing was written.
+ */
+export class TaskNotHeldError extends Error {
+  constructor(
+    readonly taskId: number,
+    readonly holder: string,
+  ) {
+    super(
+      `task ${taskId} is held by instance ${holder}, not by this one: this instance's lease on it expired and another claimed it`,
+    );
+    this.name = 'TaskNotHeldError';
+  }
+}

@@ -11,13 +11,16 @@ export interface OpenStoreOptions {
   lost?: (loss: DatabaseLoss) => void;
   /** Connections a PostgreSQL store's pool opens at most (DATABASE_POOL_SIZE). */
   poolSize?: number;
+  /** How long a lease lasts from a claim or a heartbeat (LEASE_SECONDS); default DEFAULT_LEASE_MS. */
+  leaseMs?: number;
 }
 
 /**
  * Opens the store DATABASE_URL names: sqlite:path, or postgres:// (postgresql://) with its
  * migrations. sqlitePath is the file a sqlite: URL resolves to (config resolves it against the
- * working folder). Throws DatabaseInUseError when another running instance holds the database
- * (the SQLite file, or the PostgreSQL schema). No message holds the URL's password.
+ * working folder). Throws DatabaseInUseError when another running instance holds the SQLite file
+ * (a PostgreSQL schema is shared by every instance that opens it). No message holds the URL's
+ * password.
  */
 export async function openStore(
   databaseUrl: string,
@@ -30,14 +33,14 @@ export async function openStore(
     // The path first: an instance refused must not create or touch the file.
     const pathLock = await lockDatabasePath(sqlitePath);
     try {
-      return openSqliteStore(sqlitePath, { lost: options.lost, pathLock });
+      return openSqliteStore(sqlitePath, { lost: options.lost, pathLock, leaseMs: options.leaseMs });
     } catch (error) {
       await pathLock.release();
       throw error;
     }
   }
   if (kind === 'postgres') {
-    return openPostgresStore(databaseUrl, { poolSize: options.poolSize, exclusive: true });
+    return openPostgresStore(databaseUrl, { poolSize: options.poolSize, leaseMs: options.leaseMs });
   }
   const scheme = schemeOf(databaseUrl);
   throw new Error(

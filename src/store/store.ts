@@ -14,6 +14,7 @@ import type {
   UploadedPart,
 } from '../domain/model.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../domain/status.js';
+import type { Beat, Instance, InstanceInfo, Reaped } from '../domain/instance.js';
 
 /**
  * The database, in domain words. The database is the source of truth: the engine keeps nothing
@@ -21,10 +22,23 @@ import type { FailureKind, UploadStatus, TaskStatus } from '../domain/status.js'
  * call that finds the row in another status changes nothing and says so (returns false / 0).
  * Async so that a PostgreSQL implementation fits the same interface.
  */
+/** How long a lease lasts from a claim or a heartbeat, unless the store is told otherwise (LEASE_SECONDS). */
+export const DEFAULT_LEASE_MS = 30_000;
+
 /** The memory a claim may take for file data: each task weighs `bytesOf(its size)`. */
 export interface ClaimBudget {
   bytes: number;
   bytesOf(size: number): number;
+}
+
+/** What a claim may take besides the queue's order (see Store.claimReadyTasks). */
+export interface ClaimOptions {
+  budget?: ClaimBudget;
+  /**
+   * Only tasks of uploads whose source folder is one of these folders or below one (real paths,
+   * see isUnderRoots): the folders this instance can read. Undefined or null: any upload.
+   */
+  sourceRoots?: readonly string[] | null;
 }
 
 export interface Store {
@@ -105,11 +119,16 @@ export interface Store {
    * (never, first; then the oldest ready task). Within an upload, oldest readyAt first, then by
    * taskId. Its cost grows with the number of active uploads, not with the number of tasks.
    * With a `budget`, the claim also stops once the memory of the tasks claimed reaches it: the
-   * last task may take it past, by less than one task's weight.
+   * last task may take it past, by less than one task's weight. With `sourceRoots`, only uploads
+   * under them are claimed from. The tasks claimed are held by this store's instance (claimedBy),
+   * under a lease of its length where the store has leases (PostgreSQL).
    */
-  claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]>;
-  /** The earliest readyAt of a pending task of an active upload, or null when there is none. */
-  nextReadyAt(): Promise<EpochMs | null>;
+  claimReadyTasks(now: EpochMs, limit: number, options?: ClaimOptions): Promise<FileTask[]>;
+  /**
+   * The earliest readyAt of a pending task of an active upload (under `sourceRoots` when given),
+   * or null when there is none.
+   */
+  nextReadyAt(sourceRoots?: readonly string[] | null): Promise<EpochMs | null>;
   /** failed tasks of active uploads whose readyAt (the requeue time) has come → pending. Returns how many. */
   requeueDueFailedTasks(now: EpochMs): Promise<number>;
   /** All failed tasks of one upload → pending now. Returns how many. */
@@ -119,10 +138,39 @@ export interface Store {
    * their requeue time (not those failed for good). Returns how many.
    */
   retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number>;
-  /** Crash recovery: every in_progress task → pending (multipart state is kept). Returns how many. */
+  /**
+   * Crash recovery at start-up: in_progress tasks that no running instance holds → pending, marked
+   * interrupted (multipart state is kept), as the reaper does. On SQLite, one process: every
+   * in_progress task. On PostgreSQL: those whose lease expired, or whose claimedBy names an
+   * instance that has no row (never a live instance's). Returns how many.
+   */
   recoverInterruptedTasks(now: EpochMs): Promise<number>;
 
-  // --- one task's run (each guarded by status = 'in_progress')
+  // --- instances: the running processes that share the database (see domain/instance.ts)
+  /** This store's instance: random at each open, written as claimedBy on the tasks it claims. */
+  readonly instanceId: string;
+  /** Registers this instance: its row, started and beating now by the database's clock. */
+  registerInstance(info: InstanceInfo): Promise<void>;
+  /**
+   * The heartbeat: this instance's row beats now, and the lease of every task it holds is renewed
+   * (one statement). Registers it again when its row is gone. Throws before registerInstance.
+   */
+  beat(): Promise<Beat>;
+  /**
+   * The reaper: in_progress tasks whose lease expired → pending, marked interrupted, as
+   * recoverInterruptedTasks does; the rows of instances whose heartbeat is older than their lease
+   * are removed. Cheap when there is nothing to do. Nothing to do on SQLite: one process holds
+   * every task, and no other can take them.
+   */
+  reapExpiredLeases(now: EpochMs): Promise<Reaped>;
+  /** Every registered instance, in order of start, with what it works on now. */
+  listInstances(): Promise<Instance[]>;
+  /** Removes this instance's row (a clean stop). */
+  removeInstance(): Promise<void>;
+
+  // --- one task's run (each guarded by status = 'in_progress' and, where the store has
+  // instances that share it, by claimed_by = this instance: a task taken back from this instance
+  // is not in progress for it any more, and its run's transitions change nothing)
   /** `size`: the size so far of a file uploaded while it grows (the task's size stays otherwise). */
   recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void>;
   /**
@@ -144,7 +192,10 @@ export interface Store {
    * was cancelled meanwhile, so that it leaves the queue); refuseStreaming marks it streamRefused.
    */
   releaseTask(taskId: number, version: TaskRelease, note: string | null, now: EpochMs): Promise<boolean>;
-  /** Removes a task whose file vanished before it was uploaded (and its multipart state). */
+  /**
+   * Removes a task whose file vanished before it was uploaded (and its multipart state); not one
+   * that another instance holds.
+   */
   dropTask(taskId: number): Promise<void>;
 
   // --- checks of what S3 holds
@@ -173,9 +224,15 @@ export interface Store {
 
   // --- multipart progress of a task
   getMultipart(taskId: number): Promise<MultipartState | undefined>;
-  /** Replaces the task's multipart state with a new upload that has no parts yet. */
+  /**
+   * Replaces the task's multipart state with a new upload that has no parts yet. Throws
+   * TaskNotHeldError when another instance holds the task.
+   */
   saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void>;
-  /** Written as each part finishes; a part number seen again replaces the old row. */
+  /**
+   * Written as each part finishes; a part number seen again replaces the old row. Throws
+   * TaskNotHeldError when another instance holds the task.
+   */
   recordPart(taskId: number, part: UploadedPart): Promise<void>;
   deleteMultipart(taskId: number): Promise<void>;
   /** The multipart uploads still recorded for an upload's tasks (to abort them on cancel). */
@@ -235,10 +292,7 @@ export interface TaskFailure {
   retryAt: EpochMs | null;
 }
 
-/**
- * Another running process holds the database: one SQLite file, or one PostgreSQL schema (until
- * leases let instances share it), serves one instance.
- */
+/** Another running process holds the database: one SQLite file serves one instance. */
 export class DatabaseInUseError extends Error {
   constructor(readonly location: string) {
     super(

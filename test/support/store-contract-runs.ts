@@ -146,8 +146,8 @@ export function describeRunContract(current: () => Store): void {
       await activeRequestWith(store, 'r1', observed(6, 100));
       // Each task of 100 bytes weighs 3: the third reaches 7.
       const bytesOf = (size: number) => (size === 100 ? 3 : 1000);
-      assert.equal((await store.claimReadyTasks(T0, 5, { bytes: 7, bytesOf })).length, 3);
-      assert.equal((await store.claimReadyTasks(T0, 5, { bytes: 1, bytesOf })).length, 1);
+      assert.equal((await store.claimReadyTasks(T0, 5, { budget: { bytes: 7, bytesOf } })).length, 3);
+      assert.equal((await store.claimReadyTasks(T0, 5, { budget: { bytes: 1, bytesOf } })).length, 1);
       assert.equal((await store.claimReadyTasks(T0, 5)).length, 2);
     });
 

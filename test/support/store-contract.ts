@@ -9,6 +9,7 @@ import { InvalidCursorError } from '../../src/store/errors.js';
 import { describeExistingObjectsContract } from './store-contract-existing.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';
+import { describeInstanceContract } from './store-contract-instances.js';
 import { describeRunContract } from './store-contract-runs.js';
 import { describeVersionContract } from './store-contract-versions.js';
 import {
@@ -279,6 +280,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             streamRefused: false,
             hashFirst: false,
             interrupted: false,
+            claimedBy: null,
             skipped: null,
             createdAt: T0,
             updatedAt: T0,
@@ -543,5 +545,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeAuditContract(() => store);
     describeVersionContract(() => store);
     describeExistingObjectsContract(() => store);
+    describeInstanceContract(() => store);
   });
 }

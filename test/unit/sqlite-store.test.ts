@@ -149,7 +149,11 @@ describe('SqliteStore', () => {
     await store.cancelUpload('r2', T0 + 3);
     const snapshot = async () => ({
       requests: await store.listUploads(['pending', 'active', 'cancelled']),
-      tasks: [...(await allTasks(store, 'r1')), ...(await allTasks(store, 'r2'))],
+      // Each start is a new instance, which holds the tasks in progress.
+      tasks: [...(await allTasks(store, 'r1')), ...(await allTasks(store, 'r2'))].map((task) => ({
+        ...task,
+        claimedBy: task.claimedBy === store.instanceId ? 'this instance' : task.claimedBy,
+      })),
       totals: [await store.uploadTotals('r1'), await store.uploadTotals('r2')],
       multipart: await store.getMultipart(running.taskId),
     });

@@ -14,8 +14,10 @@
 // (r + j, j, served turn, head readyAt, upload id) gives the same sequence as picking one at a time.
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import { assertLimit } from '../errors.js';
-import type { ClaimBudget } from '../store.js';
+import type { ClaimBudget, ClaimOptions } from '../store.js';
 import type { Queryable, Sessions } from './connection.js';
+import { leaseFromNow } from './leases.js';
+import { underSourceRoots } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
@@ -29,20 +31,21 @@ function inQueueOrder(candidates: string): string {
     min(task.ready_at) OVER (PARTITION BY ${candidates}.upload_id) AS head_ready_at`;
 }
 
-// $1: now, $2: the limit. Its cost grows with the number of active uploads, not of tasks: a few
+// $1: now, $2: the limit, `roots`: the parameter of the instance's source roots (NULL: any
+// folder), whose uploads alone are claimed from. Its cost grows with the number of active uploads, not of tasks: a few
 // reads of file_tasks_by_upload_queue each. In two passes, so that a claim locks only the tasks it
 // takes: first the fair order over each active upload's first $2 ready tasks, read without a lock,
 // says how many tasks each upload gets (its share); then each upload's share is locked, FOR NO KEY
 // UPDATE SKIP LOCKED, so that the tasks another claim holds are passed over for the next ones.
 // With no other claim, the same tasks; with one, as many others. The active uploads' status is
 // read under FOR KEY SHARE (see locks.ts).
-const PICK_READY = `
+const pickReady = (roots: string): string => `
   contenders AS MATERIALIZED (
     SELECT u.upload_id, turn.served_turn, counts.files AS running
     FROM uploads u
     JOIN upload_turns turn ON turn.upload_id = u.upload_id
     JOIN upload_task_counts counts ON counts.upload_id = u.upload_id AND counts.status = 'in_progress'
-    WHERE u.status = 'active'
+    WHERE u.status = 'active' AND ${underSourceRoots('u.source_folder', roots)}
     FOR KEY SHARE OF u
   ),
   seen AS (
@@ -77,15 +80,17 @@ const PICK_READY = `
     SELECT task_id, size, row_number() OVER (ORDER BY ${FAIR_ORDER}) AS pick FROM ready
   )`;
 
-// $1: now, $3: the instance claiming; `picked`: (task_id, pick), rows this transaction has locked.
-// Each upload claimed from takes the turn of its last pick, counted on from the newest turn of
+// $1: now, $3: the instance claiming, $4: its lease in milliseconds; `picked`: (task_id, pick), rows
+// this transaction has locked. The tasks are held from now on by the instance, until the lease
+// ends by the database's clock (see leases.ts). Each upload claimed from takes the turn of its last pick, counted on from the newest turn of
 // the active uploads. The turns are written by an upsert whose rows all exist (they are made with
 // the upload), for its order: it writes them in upload_id order, where an UPDATE ... FROM takes
 // them in whatever order its join gives, and two claims that met the same uploads in opposite
 // orders would wait on each other.
 const MARK_PICKED = `
   claimed AS (
-    UPDATE file_tasks t SET status = 'in_progress', attempts = t.attempts + 1, claimed_by = $3, updated_at = $1
+    UPDATE file_tasks t SET status = 'in_progress', attempts = t.attempts + 1, claimed_by = $3,
+                            lease_expires_at = ${leaseFromNow('$4')}, updated_at = $1
     FROM picked p
     WHERE t.task_id = p.task_id AND t.status = 'pending'
     RETURNING t.*, p.pick
@@ -102,43 +107,53 @@ const MARK_PICKED = `
   )
   SELECT * FROM claimed ORDER BY pick`;
 
-/** Picks and marks in one statement. $1: now, $2: the limit, $3: the instance. */
-const CLAIM_READY = `WITH ${PICK_READY}, ${MARK_PICKED}`;
+/** Picks and marks in one statement. $1: now, $2: the limit, $3: the instance, $4: its lease, $5: its roots. */
+const CLAIM_READY = `WITH ${pickReady('$5')}, ${MARK_PICKED}`;
 
-/** Picks and locks, for a budget to cut. $1: now, $2: the limit. */
-const PICK_FOR_BUDGET = `WITH ${PICK_READY} SELECT task_id, size FROM picked ORDER BY pick`;
+/** Picks and locks, for a budget to cut. $1: now, $2: the limit, $3: the roots. */
+const PICK_FOR_BUDGET = `WITH ${pickReady('$3')} SELECT task_id, size FROM picked ORDER BY pick`;
 
-/** Marks the tasks kept of those picked. $1: now, $2: their ids in pick order, $3: the instance. */
+/** Marks the tasks kept of those picked. $1: now, $2: their ids in pick order, $3: the instance, $4: its lease. */
 const MARK_KEPT = `
   WITH picked AS (SELECT task_id, pick FROM unnest($2::bigint[]) WITH ORDINALITY AS p (task_id, pick)),
   ${MARK_PICKED}`;
 
+/** Who claims: the instance, and how long its leases last. */
+export interface Claimant {
+  instanceId: string;
+  leaseMs: number;
+}
+
 /**
- * Claims up to `limit` ready tasks for `instanceId` (see Store.claimReadyTasks). Without a budget,
+ * Claims up to `limit` ready tasks for `claimant` (see Store.claimReadyTasks). Without a budget,
  * one statement. With one, the tasks' sizes are only known once picked, and the budget weighs them
  * in code: the picks are locked by one statement, the ones within the budget marked by a second,
  * in one transaction, so that no other claim can take any of them in between.
  */
 export async function claimReady(
   sessions: Sessions,
-  instanceId: string,
+  claimant: Claimant,
   now: EpochMs,
   limit: number,
-  budget?: ClaimBudget,
+  options: ClaimOptions = {},
 ): Promise<FileTask[]> {
   assertLimit('claimReadyTasks', limit);
+  const { budget } = options;
+  const roots = options.sourceRoots ?? null;
+  const { instanceId, leaseMs } = claimant;
   if (budget === undefined) {
-    return sessions.session(async (db) => marked(db, 'claim-ready', CLAIM_READY, [now, limit, instanceId]));
+    const values = [now, limit, instanceId, leaseMs, roots];
+    return sessions.session(async (db) => marked(db, 'claim-ready', CLAIM_READY, values));
   }
   return sessions.transaction(async (tx) => {
     const { rows: picked } = await tx.query<{ task_id: number; size: number }>({
       name: 'claim-pick-for-budget',
       text: PICK_FOR_BUDGET,
-      values: [now, limit],
+      values: [now, limit, roots],
     });
     const kept = withinBudget(picked, budget);
     if (kept.length === 0) return [];
-    return marked(tx, 'claim-mark-kept', MARK_KEPT, [now, kept, instanceId]);
+    return marked(tx, 'claim-mark-kept', MARK_KEPT, [now, kept, instanceId, leaseMs]);
   });
 }
 

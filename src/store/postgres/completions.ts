@@ -17,16 +17,20 @@ export interface Completion {
 
 /**
  * In the transaction `tx`, each completion in order, as if one after the other: a task completes
- * if it is running, so a task named twice completes at its first completion and not its second.
- * Returns whether each completed.
+ * if it is running for `instanceId`, so a task named twice completes at its first completion and
+ * not its second. Returns whether each completed.
  */
-export async function completeAll(tx: Queryable, completions: readonly Completion[]): Promise<boolean[]> {
+export async function completeAll(
+  tx: Queryable,
+  instanceId: string,
+  completions: readonly Completion[],
+): Promise<boolean[]> {
   const firstIndexOf = new Map<number, number>();
   completions.forEach((completion, index) => {
     if (!firstIndexOf.has(completion.taskId)) firstIndexOf.set(completion.taskId, index);
   });
   const firsts = [...firstIndexOf.values()].map((index) => completions[index]!);
-  const completed = await tasks.completeRunning(tx, firsts);
+  const completed = await tasks.completeRunning(tx, instanceId, firsts);
   const done = new Set(completed.map((task) => task.taskId));
   if (completed.length > 0) {
     const nowOf = new Map(firsts.map((completion) => [completion.taskId, completion.now]));

@@ -183,8 +183,30 @@ CREATE TABLE existing_objects (
 );
 `;
 
+// The instances that share the schema, and the leases of the tasks they hold (see instances.ts
+// and leases.ts). Times are the database's clock in epoch milliseconds: every instance judges
+// leases by the same clock, whatever its own says. lease_ms is each instance's own LEASE_SECONDS,
+// so that the reaper judges a row by the lease its instance promised. The partial index holds
+// the tasks in progress only (a few per slot of each instance, however many tasks the queue has):
+// the heartbeat renews an instance's leases, the reaper finds the expired ones, and the view of
+// what each instance works on reads it.
+const INSTANCES = `
+CREATE TABLE instances (
+  instance_id  text    PRIMARY KEY,
+  host         text    NOT NULL,
+  pid          integer NOT NULL,
+  version      text    NOT NULL,
+  source_roots text[],
+  lease_ms     bigint  NOT NULL CHECK (lease_ms > 0),
+  started_at   bigint  NOT NULL,
+  heartbeat_at bigint  NOT NULL
+);
+
+CREATE INDEX file_tasks_held ON file_tasks (claimed_by, lease_expires_at) WHERE status = 'in_progress';
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, INSTANCES];
 
 /**
  * Brings `schema` up to date, creating it when missing, inside the transaction `tx` (the caller

@@ -2,7 +2,9 @@
 // finishes so that an interrupted upload resumes instead of starting over.
 import pg from 'pg';
 import type { EpochMs, MultipartState, UploadedPart } from '../../domain/model.js';
+import { TaskNotHeldError } from '../errors.js';
 import type { Queryable } from './connection.js';
+import { notHeldByAnother } from './leases.js';
 import { toMultipartState } from './rows.js';
 import type { MultipartRow, PartRow } from './rows.js';
 
@@ -13,9 +15,17 @@ const INSERT_MULTIPART = `
                                  part_size, streamed, copied_bytes, copy_source_etag, created_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 
+// $5: the instance recording it. A part of a task another instance holds is not recorded: its
+// lease expired, and the new holder records its own (see leases.ts).
 const UPSERT_PART = `
-  INSERT INTO multipart_parts (task_id, part_number, etag, size) VALUES ($1, $2, $3, $4)
+  INSERT INTO multipart_parts (task_id, part_number, etag, size)
+  SELECT $1, $2, $3, $4 WHERE ${notHeldByAnother('$1', '$5')}
   ON CONFLICT (task_id, part_number) DO UPDATE SET etag = excluded.etag, size = excluded.size`;
+
+/** Who holds the task, when it is in progress for another instance than $2. */
+const HELD_BY_ANOTHER = `
+  SELECT COALESCE(claimed_by, 'none') AS claimed_by FROM file_tasks
+  WHERE task_id = $1 AND status = 'in_progress' AND claimed_by IS DISTINCT FROM $2`;
 
 // multipart_uploads (a few rows) joined to each task by its key, rather than a walk through every
 // task of the upload, which may be a million.
@@ -47,8 +57,17 @@ export async function get(db: Queryable, taskId: number): Promise<MultipartState
   return toMultipartState(upload, parts);
 }
 
-/** In the transaction `tx`: the task's multipart state becomes a new upload with no parts. */
-export async function save(tx: Queryable, state: NewMultipart, now: EpochMs): Promise<void> {
+/**
+ * In the transaction `tx`: the task's multipart state becomes a new upload with no parts. Throws
+ * TaskNotHeldError, and writes nothing, when another instance than `instanceId` holds the task.
+ */
+export async function save(
+  tx: Queryable,
+  instanceId: string,
+  state: NewMultipart,
+  now: EpochMs,
+): Promise<void> {
+  await assertNotHeldByAnother(tx, instanceId, state.taskId);
   try {
     await remove(tx, state.taskId);
     await tx.query({
@@ -75,16 +94,34 @@ export async function save(tx: Queryable, state: NewMultipart, now: EpochMs): Pr
   }
 }
 
-export async function recordPart(db: Queryable, taskId: number, part: UploadedPart): Promise<void> {
+/** Throws TaskNotHeldError, and writes nothing, when another instance than `instanceId` holds the task. */
+export async function recordPart(
+  db: Queryable,
+  instanceId: string,
+  taskId: number,
+  part: UploadedPart,
+): Promise<void> {
+  let rowCount: number | null;
   try {
-    await db.query({
+    ({ rowCount } = await db.query({
       name: 'multipart-upsert-part',
       text: UPSERT_PART,
-      values: [taskId, part.partNumber, part.etag, part.size],
-    });
+      values: [taskId, part.partNumber, part.etag, part.size, instanceId],
+    }));
   } catch (error) {
     throw withForeignKeyContext(error, `recordPart: task ${taskId} has no multipart upload recorded`);
   }
+  if (rowCount === 0) await assertNotHeldByAnother(db, instanceId, taskId);
+}
+
+async function assertNotHeldByAnother(db: Queryable, instanceId: string, taskId: number): Promise<void> {
+  const { rows } = await db.query<{ claimed_by: string }>({
+    name: 'multipart-held-by-another',
+    text: HELD_BY_ANOTHER,
+    values: [taskId, instanceId],
+  });
+  const holder = rows[0]?.claimed_by;
+  if (holder !== undefined) throw new TaskNotHeldError(taskId, holder);
 }
 
 /** Its parts go with it (ON DELETE CASCADE). */

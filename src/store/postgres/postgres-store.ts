@@ -1,6 +1,7 @@
 // The Store on PostgreSQL: the same behaviour as the SQLite store (the contract suite in
 // test/support/store-contract.ts is the spec), on a pool of connections, so that several
-// instances can later share one queue. Each method is one statement, or one transaction where
+// instances share one queue: each registers (instances.ts), and holds the tasks it claims under
+// leases that its heartbeat renews and any instance's reaper takes back (leases.ts). Each method is one statement, or one transaction where
 // SQLite uses one. Two of the SQLite store's safeguards have no counterpart: a commit is durable
 // once PostgreSQL confirms it (synchronous_commit is on by default), so no write needs a synced
 // commit (withSyncedCommit); and there is no file whose removal a LocationCheck would notice.
@@ -22,10 +23,11 @@ import type {
   UploadedPart,
 } from '../../domain/model.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
+import type { Beat, Instance, InstanceInfo, Reaped } from '../../domain/instance.js';
 import { redactPassword } from '../database-url.js';
-import { DatabaseInUseError } from '../store.js';
+import { DEFAULT_LEASE_MS } from '../store.js';
 import type {
-  ClaimBudget,
+  ClaimOptions,
   CompletedTaskRequeue,
   DatabaseHealth,
   QueueCounts,
@@ -45,7 +47,8 @@ import {
 } from './connection.js';
 import * as existing from './existing-objects.js';
 import { GroupCommit } from './group-commit.js';
-import { lockSchema, type InstanceLock } from './instance-lock.js';
+import * as instances from './instances.js';
+import * as leases from './leases.js';
 import { migrate } from './migrations.js';
 import * as multipart from './multipart.js';
 import { recordObservedFiles } from './observed-files.js';
@@ -57,18 +60,15 @@ import * as uploads from './uploads.js';
 export interface PostgresStoreOptions extends ConnectionOptions {
   /** Written as claimed_by on the tasks this store claims; default a random id. */
   instanceId?: string;
-  /**
-   * Hold the schema for this process alone until the store closes (see instance-lock.ts), as the
-   * service does; throws DatabaseInUseError when another process holds it. Default false.
-   */
-  exclusive?: boolean;
+  /** How long the leases of the tasks it claims last, from the claim or the last heartbeat (LEASE_SECONDS). */
+  leaseMs?: number;
 }
 
 /**
  * Opens a pool on the database at `databaseUrl` (postgres:// or postgresql://) and brings the
  * schema up to date, creating it when missing. Several stores may open the same empty schema at
- * once: the migrations run once (see migrate). Throws DatabaseInUseError (with `exclusive`), or
- * an Error that names the database without its password, with the driver's error as its cause.
+ * once: the migrations run once (see migrate). Throws an Error that names the database without
+ * its password, with the driver's error as its cause.
  */
 export async function openPostgresStore(
   databaseUrl: string,
@@ -86,22 +86,18 @@ export async function openPostgresStore(
   }
   const { config, schema } = connection;
   const location = `${redactPassword(databaseUrl)} (schema ${schema})`;
-  let instanceLock: InstanceLock | undefined;
   const pool = new pg.Pool(config);
   // An idle connection that breaks is dropped by the pool, and the next statement opens another:
   // one that cannot reports it then, as DatabaseUnavailableError.
   pool.on('error', () => undefined);
   const sessions = new Sessions(pool);
   try {
-    if (options.exclusive === true) instanceLock = await lockSchema(config, schema, location);
     await sessions.transaction((tx) => migrate(tx, schema, Date.now()));
   } catch (error) {
     await pool.end();
-    await instanceLock?.release();
-    if (error instanceof DatabaseInUseError) throw error;
     throw cannotOpen(location, error);
   }
-  return new PostgresStore(pool, sessions, { instanceId, instanceLock });
+  return new PostgresStore(pool, sessions, { instanceId, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS });
 }
 
 /** `location`: the URL without its password, and the schema once known. */
@@ -113,21 +109,26 @@ function cannotOpen(location: string, error: unknown): Error {
 export class PostgresStore implements Store {
   /** Completions of files, one transaction for those that come together (see group-commit.ts). */
   private readonly completions: GroupCommit<Completion, boolean>;
-  private readonly instanceId: string;
-  private readonly instanceLock: InstanceLock | undefined;
+  readonly instanceId: string;
+  private readonly leaseMs: number;
+  /** What registerInstance said, and when the instance first registered: to register again. */
+  private registered: { info: InstanceInfo; startedAt: EpochMs } | undefined;
   private closed = false;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly sessions: Sessions,
-    options: { instanceId: string; instanceLock?: InstanceLock | undefined },
+    options: { instanceId: string; leaseMs: number },
   ) {
     this.instanceId = options.instanceId;
-    this.instanceLock = options.instanceLock;
+    this.leaseMs = options.leaseMs;
+    const { instanceId } = this;
     this.completions = new GroupCommit(
-      (batch) => this.run(() => this.sessions.transaction((tx) => completeAll(tx, batch))),
+      (batch) => this.run(() => this.sessions.transaction((tx) => completeAll(tx, instanceId, batch))),
       async (one) => {
-        const [completed] = await this.run(() => this.sessions.transaction((tx) => completeAll(tx, [one])));
+        const [completed] = await this.run(() =>
+          this.sessions.transaction((tx) => completeAll(tx, instanceId, [one])),
+        );
         return completed === true;
       },
     );
@@ -210,12 +211,13 @@ export class PostgresStore implements Store {
   }
 
   // --- the dispatcher's queue
-  async claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]> {
-    return this.run(() => claimReady(this.sessions, this.instanceId, now, limit, budget));
+  async claimReadyTasks(now: EpochMs, limit: number, options?: ClaimOptions): Promise<FileTask[]> {
+    const claimant = { instanceId: this.instanceId, leaseMs: this.leaseMs };
+    return this.run(() => claimReady(this.sessions, claimant, now, limit, options));
   }
 
-  async nextReadyAt(): Promise<EpochMs | null> {
-    return this.session((db) => queue.nextReadyAt(db));
+  async nextReadyAt(sourceRoots?: readonly string[] | null): Promise<EpochMs | null> {
+    return this.session((db) => queue.nextReadyAt(db, sourceRoots ?? null));
   }
 
   async requeueDueFailedTasks(now: EpochMs): Promise<number> {
@@ -231,12 +233,45 @@ export class PostgresStore implements Store {
   }
 
   async recoverInterruptedTasks(now: EpochMs): Promise<number> {
-    return this.session((db) => queue.recoverInterrupted(db, now));
+    return this.session((db) => leases.recoverUnheld(db, now));
+  }
+
+  // --- instances
+  async registerInstance(info: InstanceInfo): Promise<void> {
+    const registration = { instanceId: this.instanceId, info, leaseMs: this.leaseMs };
+    const startedAt = await this.session((db) => instances.register(db, registration, null));
+    this.registered = { info, startedAt };
+  }
+
+  async beat(): Promise<Beat> {
+    const registered = this.registered;
+    if (registered === undefined) throw new Error('beat: the instance is not registered (registerInstance)');
+    const { beating, held } = await this.session((db) => instances.beat(db, this.instanceId, this.leaseMs));
+    if (beating) return { held, registeredAgain: false };
+    const registration = { instanceId: this.instanceId, info: registered.info, leaseMs: this.leaseMs };
+    await this.session((db) => instances.register(db, registration, registered.startedAt));
+    return { held, registeredAgain: true };
+  }
+
+  async reapExpiredLeases(now: EpochMs): Promise<Reaped> {
+    return this.session(async (db) => ({
+      tasks: await leases.reapExpired(db, now),
+      instances: await instances.reapDead(db),
+    }));
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    return this.session((db) => instances.listLive(db));
+  }
+
+  async removeInstance(): Promise<void> {
+    await this.session((db) => instances.remove(db, this.instanceId));
+    this.registered = undefined;
   }
 
   // --- one task's run
   async recordProgress(taskId: number, bytesUploaded: number, now: EpochMs, size?: number): Promise<void> {
-    return this.session((db) => tasks.recordProgress(db, taskId, bytesUploaded, now, size));
+    return this.session((db) => tasks.recordProgress(db, this.instanceId, taskId, bytesUploaded, now, size));
   }
 
   async completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean> {
@@ -246,7 +281,7 @@ export class PostgresStore implements Store {
   /** The upload's last error becomes this failure, in the same transaction. */
   async failTask(taskId: number, failure: TaskFailure, now: EpochMs): Promise<boolean> {
     return this.transaction(async (tx) => {
-      const failed = await tasks.fail(tx, taskId, failure, now);
+      const failed = await tasks.fail(tx, this.instanceId, taskId, failure, now);
       if (failed) await uploads.takeErrorOfTask(tx, taskId, now);
       return failed;
     });
@@ -258,11 +293,11 @@ export class PostgresStore implements Store {
     note: string | null,
     now: EpochMs,
   ): Promise<boolean> {
-    return this.session((db) => tasks.release(db, taskId, version, note, now));
+    return this.session((db) => tasks.release(db, this.instanceId, taskId, version, note, now));
   }
 
   async dropTask(taskId: number): Promise<void> {
-    return this.session((db) => tasks.drop(db, taskId));
+    return this.session((db) => tasks.drop(db, this.instanceId, taskId));
   }
 
   // --- checks of what S3 holds
@@ -297,11 +332,11 @@ export class PostgresStore implements Store {
   }
 
   async saveMultipart(state: Omit<MultipartState, 'parts' | 'createdAt'>, now: EpochMs): Promise<void> {
-    return this.transaction((tx) => multipart.save(tx, state, now));
+    return this.transaction((tx) => multipart.save(tx, this.instanceId, state, now));
   }
 
   async recordPart(taskId: number, part: UploadedPart): Promise<void> {
-    return this.session((db) => multipart.recordPart(db, taskId, part));
+    return this.session((db) => multipart.recordPart(db, this.instanceId, taskId, part));
   }
 
   async deleteMultipart(taskId: number): Promise<void> {
@@ -345,6 +380,5 @@ export class PostgresStore implements Store {
     this.closed = true;
     await this.completions.flush();
     await this.pool.end();
-    await this.instanceLock?.release();
   }
 }

@@ -1,5 +1,5 @@
 // The dispatcher's queue, but for the claim itself (claim.ts): when the next task is ready, and
-// every way a task returns to 'pending'. Only tasks of active uploads are ever claimed or
+// the ways a failed task returns to 'pending' (an in-progress one returns by leases.ts). Only tasks of active uploads are ever claimed or
 // requeued: a pending upload has not started and a cancelled one must not upload anything more.
 // Each statement reads the upload's status under the lock locks.ts describes, so that a cancel
 // in flight is never missed.
@@ -18,11 +18,24 @@ export function readyAtUnlessCancelled(value: string): string {
   return `CASE WHEN ${heldUploadStatus('file_tasks.upload_id')} = 'cancelled' THEN NULL ELSE ${value} END`;
 }
 
-// IS NOT NULL makes this a range of file_tasks_queue that starts after the NULLs of cancelled uploads.
+/**
+ * The SQL condition that the folder `folder` (a column) is one of the folders of `roots` (a text[]
+ * parameter, NULL for any folder) or below one: the rule of isUnderRoots, on real paths, which have
+ * no trailing slash ('/' itself aside).
+ */
+export function underSourceRoots(folder: string, roots: string): string {
+  return `(${roots}::text[] IS NULL OR EXISTS (
+            SELECT 1 FROM unnest(${roots}::text[]) AS root (folder)
+            WHERE ${folder} = root.folder OR starts_with(${folder}, rtrim(root.folder, '/') || '/')))`;
+}
+
+// IS NOT NULL makes this a range of file_tasks_queue that starts after the NULLs of cancelled
+// uploads. $1: the source roots of the instance asking (NULL: any).
 const NEXT_READY_AT = `
   SELECT ready_at FROM file_tasks
   WHERE status = 'pending' AND ready_at IS NOT NULL
-    AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')
+    AND upload_id IN (SELECT upload_id FROM uploads
+                      WHERE status = 'active' AND ${underSourceRoots('source_folder', '$1')})
   ORDER BY ready_at LIMIT 1`;
 
 // last_error and failed_at stay, so that users still see why the task failed before.
@@ -40,15 +53,15 @@ const REQUEUE_FAILED_OF_KINDS = `
   WHERE status = 'failed' AND ready_at IS NOT NULL AND failure_kind = ANY($1::text[])
     AND upload_id IN ${HELD_ACTIVE_UPLOADS}`;
 
-// ready_at is kept: it is already past, and the task keeps its place in the queue. Its multipart
-// state is kept too, for the next attempt to resume from.
-const REQUEUE_INTERRUPTED = `
-  UPDATE file_tasks SET status = 'pending', ready_at = ${readyAtUnlessCancelled('ready_at')}, interrupted = true,
-                        claimed_by = NULL, updated_at = $1
-  WHERE status = 'in_progress'`;
-
-export async function nextReadyAt(db: Queryable): Promise<EpochMs | null> {
-  const { rows } = await db.query<{ ready_at: number }>({ name: 'queue-next-ready-at', text: NEXT_READY_AT });
+export async function nextReadyAt(
+  db: Queryable,
+  sourceRoots: readonly string[] | null,
+): Promise<EpochMs | null> {
+  const { rows } = await db.query<{ ready_at: number }>({
+    name: 'queue-next-ready-at',
+    text: NEXT_READY_AT,
+    values: [sourceRoots],
+  });
   return rows[0]?.ready_at ?? null;
 }
 
@@ -79,15 +92,6 @@ export async function retryFailedOfKinds(
     name: 'queue-requeue-failed-of-kinds',
     text: REQUEUE_FAILED_OF_KINDS,
     values: [kinds, now],
-  });
-  return rowCount ?? 0;
-}
-
-export async function recoverInterrupted(db: Queryable, now: EpochMs): Promise<number> {
-  const { rowCount } = await db.query({
-    name: 'queue-recover-interrupted',
-    text: REQUEUE_INTERRUPTED,
-    values: [now],
   });
   return rowCount ?? 0;
 }

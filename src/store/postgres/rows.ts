@@ -49,6 +49,7 @@ export interface TaskRow {
   hash_first: boolean;
   interrupted: boolean;
   skipped: string | null;
+  claimed_by: string | null;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -135,6 +136,7 @@ export function toFileTask(row: TaskRow): FileTask {
     streamRefused: row.stream_refused,
     hashFirst: row.hash_first,
     interrupted: row.interrupted,
+    claimedBy: row.claimed_by,
     skipped: row.skipped,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

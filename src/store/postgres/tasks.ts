@@ -1,6 +1,8 @@
 // File tasks: what the API pages through, and the transitions of one task's run (what the monitor
-// records is observed-files.ts). Every transition of a run is guarded by status = 'in_progress',
-// and clears claimed_by: no instance holds the task any more.
+// records is observed-files.ts). Every transition of a run is guarded by status = 'in_progress'
+// and claimed_by = the instance making it, whose runner holds the task: a task taken back from it
+// (its lease expired, see leases.ts) is left to whoever holds it now, and the transition says false.
+// Each clears claimed_by and the lease: no instance holds the task any more.
 import type { CompletedUpload, EpochMs, FileTask } from '../../domain/model.js';
 import type { TaskStatus } from '../../domain/status.js';
 import { cursorOfTaskId, taskIdOfCursor } from '../cursors.js';
@@ -23,20 +25,20 @@ const COMPLETE_RUNNING_TASKS = `
                           ctime_ms = c.ctime_ms, bytes_uploaded = c.size,
                           etag = c.etag, validation = c.validation, sha256 = c.sha256, uploaded_size = c.size,
                           skipped = c.skipped, stream_refused = false, hash_first = false, interrupted = false,
-                          last_error = NULL, failed_at = NULL, claimed_by = NULL,
+                          last_error = NULL, failed_at = NULL, claimed_by = NULL, lease_expires_at = NULL,
                           completed_at = c.now, updated_at = c.now
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[], $7::float8[],
               $8::float8[], $9::text[], $10::bigint[])
     AS c (task_id, etag, validation, sha256, size, mtime_ms, ino, ctime_ms, skipped, now)
-  WHERE t.task_id = c.task_id AND t.status = 'in_progress'
+  WHERE t.task_id = c.task_id AND t.status = 'in_progress' AND t.claimed_by = $11
   RETURNING t.task_id, t.upload_id, t.object_key`;
 
 // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
 const FAIL_RUNNING_TASK = `
   UPDATE file_tasks SET status = 'failed', last_error = $2, failure_kind = $3,
                         ready_at = ${readyAtUnlessCancelled('$4::bigint')}, failed_at = $5, claimed_by = NULL,
-                        updated_at = $5
-  WHERE task_id = $1 AND status = 'in_progress'`;
+                        lease_expires_at = NULL, updated_at = $5
+  WHERE task_id = $1 AND status = 'in_progress' AND claimed_by = $6`;
 
 // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
 // with a new version it starts from scratch, as recordObservedFiles does; hash_first stays while
@@ -56,8 +58,9 @@ const RELEASE_RUNNING_TASK = `
     last_error = $8,
     stream_refused = stream_refused OR $9::boolean,
     claimed_by = NULL,
+    lease_expires_at = NULL,
     updated_at = $11
-  WHERE task_id = $1 AND status = 'in_progress'`;
+  WHERE task_id = $1 AND status = 'in_progress' AND claimed_by = $12`;
 
 /** A completed task, as the group commit of completions needs it. */
 export interface CompletedTask {
@@ -114,6 +117,7 @@ export async function list(
 /** A file streamed while it grows shows its size so far (size stays when none is given). */
 export async function recordProgress(
   db: Queryable,
+  instanceId: string,
   taskId: number,
   bytesUploaded: number,
   now: EpochMs,
@@ -122,14 +126,18 @@ export async function recordProgress(
   await db.query({
     name: 'tasks-record-progress',
     text: `UPDATE file_tasks SET bytes_uploaded = $2, size = COALESCE($3::bigint, size), updated_at = $4
-           WHERE task_id = $1 AND status = 'in_progress'`,
-    values: [taskId, bytesUploaded, size ?? null, now],
+           WHERE task_id = $1 AND status = 'in_progress' AND claimed_by = $5`,
+    values: [taskId, bytesUploaded, size ?? null, now, instanceId],
   });
 }
 
-/** Completes the running tasks among these (each task id at most once); returns the ones completed. */
+/**
+ * Completes the tasks among these that `instanceId` holds (each task id at most once); returns the
+ * ones completed.
+ */
 export async function completeRunning(
   db: Queryable,
+  instanceId: string,
   completions: readonly { taskId: number; upload: CompletedUpload; now: EpochMs }[],
 ): Promise<CompletedTask[]> {
   const column = <T>(value: (completion: (typeof completions)[number]) => T): T[] => completions.map(value);
@@ -147,6 +155,7 @@ export async function completeRunning(
       column((c) => c.upload.ctimeMs),
       column((c) => c.upload.skipped ?? null),
       column((c) => c.now),
+      instanceId,
     ],
   });
   return rows.map((row) => ({ taskId: row.task_id, uploadId: row.upload_id, objectKey: row.object_key }));
@@ -154,6 +163,7 @@ export async function completeRunning(
 
 export async function fail(
   db: Queryable,
+  instanceId: string,
   taskId: number,
   failure: TaskFailure,
   now: EpochMs,
@@ -161,13 +171,14 @@ export async function fail(
   const { rowCount } = await db.query({
     name: 'tasks-fail-running',
     text: FAIL_RUNNING_TASK,
-    values: [taskId, failure.message, failure.kind, failure.retryAt, now],
+    values: [taskId, failure.message, failure.kind, failure.retryAt, now, instanceId],
   });
   return rowCount === 1;
 }
 
 export async function release(
   db: Queryable,
+  instanceId: string,
   taskId: number,
   version: TaskRelease,
   note: string | null,
@@ -179,16 +190,29 @@ export async function release(
   const { rowCount } = await db.query({
     name: 'tasks-release-running',
     text: RELEASE_RUNNING_TASK,
-    values: [taskId, size, mtimeMs, ino, ctimeMs, observedAt, readyAt, note, refuseStreaming, refund, now],
+    values: [
+      taskId,
+      size,
+      mtimeMs,
+      ino,
+      ctimeMs,
+      observedAt,
+      readyAt,
+      note,
+      refuseStreaming,
+      refund,
+      now,
+      instanceId,
+    ],
   });
   return rowCount === 1;
 }
 
-/** Its multipart state goes with it (ON DELETE CASCADE). */
-export async function drop(db: Queryable, taskId: number): Promise<void> {
+/** Its multipart state goes with it (ON DELETE CASCADE). Not a task another instance holds. */
+export async function drop(db: Queryable, instanceId: string, taskId: number): Promise<void> {
   await db.query({
     name: 'tasks-delete',
-    text: 'DELETE FROM file_tasks WHERE task_id = $1',
-    values: [taskId],
+    text: `DELETE FROM file_tasks WHERE task_id = $1 AND NOT (status = 'in_progress' AND claimed_by IS DISTINCT FROM $2)`,
+    values: [taskId, instanceId],
   });
 }

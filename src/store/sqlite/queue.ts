@@ -10,7 +10,8 @@
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
-import type { ClaimBudget } from '../store.js';
+import { isUnderRoots } from '../../domain/instance.js';
+import type { ClaimOptions } from '../store.js';
 import { assertLimit } from '../errors.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
@@ -128,13 +129,18 @@ export function queueQueries(db: Database) {
   // Picked and marked in one transaction, so two claimers can never take the same task. The
   // choice among the uploads is made here rather than in SQL: each pick changes what the next
   // one compares, and an upload's following task is then one seek.
-  const claimFairly = db.transaction((now: EpochMs, limit: number, budget?: ClaimBudget): TaskRow[] => {
-    const contenders: Contender[] = selectContenders.all({ now }).map((row) => ({
-      uploadId: row.upload_id,
-      servedTurn: row.served_turn,
-      running: row.running,
-      head: { taskId: row.head_task_id, readyAt: row.head_ready_at },
-    }));
+  const claimFairly = db.transaction((now: EpochMs, limit: number, options: ClaimOptions): TaskRow[] => {
+    const served = servedUploads(options.sourceRoots);
+    const { budget } = options;
+    const contenders: Contender[] = selectContenders
+      .all({ now })
+      .filter((row) => served === undefined || served.has(row.upload_id))
+      .map((row) => ({
+        uploadId: row.upload_id,
+        servedTurn: row.served_turn,
+        running: row.running,
+        head: { taskId: row.head_task_id, readyAt: row.head_ready_at },
+      }));
     if (contenders.length === 0) return [];
     // Turns compare active uploads only: the latest of theirs is the clock, including the turns
     // of uploads with nothing ready now, so that these come back behind the ones served since.
@@ -161,6 +167,26 @@ export function queueQueries(db: Database) {
     return claimed;
   });
   const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
+  // The same range of file_tasks_queue as nextReadyAt, for the uploads named (a JSON array).
+  const selectNextReadyAtOf = db.prepare<{ uploadIds: string }, { ready_at: number }>(`
+    SELECT ready_at FROM file_tasks
+    WHERE status = 'pending' AND ready_at IS NOT NULL
+      AND upload_id IN (SELECT value FROM json_each(@uploadIds))
+    ORDER BY ready_at LIMIT 1`);
+  const selectActiveFolders = db.prepare<[], { upload_id: string; source_folder: string }>(
+    `SELECT upload_id, source_folder FROM uploads WHERE status = 'active'`,
+  );
+  /**
+   * The active uploads under `roots` (see isUnderRoots), or undefined for any upload: read apart
+   * from the queue's scans, so that those keep their plans, and only when roots are given.
+   */
+  function servedUploads(roots: readonly string[] | null | undefined): Set<string> | undefined {
+    if (roots === undefined || roots === null) return undefined;
+    const active = selectActiveFolders.all();
+    return new Set(
+      active.filter((row) => isUnderRoots(row.source_folder, roots)).map((row) => row.upload_id),
+    );
+  }
   const requeueDueFailed = db.prepare<{ now: EpochMs }>(QUEUE_SCANS.requeueDueFailed);
 
   const requeueFailedOfUpload = db.prepare<{ uploadId: string; now: EpochMs }>(`
@@ -184,13 +210,15 @@ export function queueQueries(db: Database) {
     WHERE status = 'in_progress'`);
 
   return {
-    claimReady(now: EpochMs, limit: number, budget?: ClaimBudget): FileTask[] {
+    claimReady(now: EpochMs, limit: number, options: ClaimOptions = {}): FileTask[] {
       assertLimit('claimReadyTasks', limit);
-      return claimFairly(now, limit, budget).map(toFileTask);
+      return claimFairly(now, limit, options).map(toFileTask);
     },
 
-    nextReadyAt(): EpochMs | null {
-      return selectNextReadyAt.get()?.ready_at ?? null;
+    nextReadyAt(sourceRoots?: readonly string[] | null): EpochMs | null {
+      const served = servedUploads(sourceRoots);
+      if (served === undefined) return selectNextReadyAt.get()?.ready_at ?? null;
+      return selectNextReadyAtOf.get({ uploadIds: JSON.stringify([...served]) })?.ready_at ?? null;
     },
 
     requeueDueFailed(now: EpochMs): number {

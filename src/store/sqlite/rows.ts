@@ -140,6 +140,8 @@ export function toFileTask(row: TaskRow): FileTask {
     streamRefused: row.stream_refused === 1,
     hashFirst: row.hash_first === 1,
     interrupted: row.interrupted === 1,
+    // No column: the one process a SQLite file serves holds every task in progress (SqliteStore sets it).
+    claimedBy: null,
     skipped: row.skipped,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

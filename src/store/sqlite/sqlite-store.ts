@@ -1,6 +1,7 @@
 // The Store on an embedded SQLite file. better-sqlite3 is synchronous: each method runs its
 // statements to the end before returning, and the async signatures only let a PostgreSQL
 // implementation share the interface (and turn throws into rejections).
+import { randomUUID } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import type {
   CompletedUpload,
@@ -19,8 +20,10 @@ import type {
 } from '../../domain/model.js';
 import { DatabaseLostError } from '../../domain/errors.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
+import type { Beat, Instance, InstanceInfo, Reaped } from '../../domain/instance.js';
+import { DEFAULT_LEASE_MS } from '../store.js';
 import type {
-  ClaimBudget,
+  ClaimOptions,
   CompletedTaskRequeue,
   DatabaseHealth,
   QueueCounts,
@@ -31,6 +34,7 @@ import type {
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase, withSyncedCommit } from './connection.js';
+import { OwnInstance } from './instance.js';
 import { LocationCheck, type DatabaseLoss } from './location-check.js';
 import { multipartQueries } from './multipart.js';
 import type { MultipartQueries } from './multipart.js';
@@ -50,6 +54,10 @@ export interface SqliteStoreOptions {
   lost?: (loss: DatabaseLoss) => void;
   /** Released when the store closes: the lock on the database's path (see lockDatabasePath). */
   pathLock?: PathLock;
+  /** This store's instance; default a random id. */
+  instanceId?: string;
+  /** LEASE_SECONDS, as GET /instances shows it (SQLite itself has no leases: see instance.ts). */
+  leaseMs?: number;
 }
 
 /**
@@ -89,6 +97,8 @@ export class SqliteStore implements Store {
 
   private readonly location: LocationCheck | undefined;
   private readonly pathLock: PathLock | undefined;
+  private readonly instance: OwnInstance;
+  readonly instanceId: string;
 
   /** `location`: the check of the file's path, started here (none for a database given as it is). */
   constructor(
@@ -97,6 +107,8 @@ export class SqliteStore implements Store {
   ) {
     this.location = options.location;
     this.pathLock = options.pathLock;
+    this.instanceId = options.instanceId ?? randomUUID();
+    this.instance = new OwnInstance(this.instanceId, options.leaseMs ?? DEFAULT_LEASE_MS, db);
     this.uploads = uploadQueries(db);
     this.tasks = taskQueries(db);
     this.queue = queueQueries(db);
@@ -199,7 +211,7 @@ export class SqliteStore implements Store {
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {
-    return this.run(() => this.tasks.get(taskId));
+    return this.run(() => this.held(this.tasks.get(taskId)));
   }
 
   async latestObservedAt(): Promise<EpochMs> {
@@ -210,16 +222,25 @@ export class SqliteStore implements Store {
     uploadId: string,
     options: { status?: TaskStatus; limit: number; cursor?: string },
   ): Promise<{ items: FileTask[]; nextCursor: string | null }> {
-    return this.run(() => this.tasks.list(uploadId, options));
+    return this.run(() => {
+      const page = this.tasks.list(uploadId, options);
+      return { ...page, items: page.items.map((task) => this.held(task)) };
+    });
+  }
+
+  /** The task as this store's instance holds it: every task in progress (see instance.ts). */
+  private held<T extends FileTask | undefined>(task: T): T {
+    if (task === undefined || task.status !== 'in_progress') return task;
+    return { ...task, claimedBy: this.instanceId };
   }
 
   // --- the dispatcher's queue
-  async claimReadyTasks(now: EpochMs, limit: number, budget?: ClaimBudget): Promise<FileTask[]> {
-    return this.run(() => this.queue.claimReady(now, limit, budget));
+  async claimReadyTasks(now: EpochMs, limit: number, options?: ClaimOptions): Promise<FileTask[]> {
+    return this.run(() => this.queue.claimReady(now, limit, options).map((task) => this.held(task)));
   }
 
-  async nextReadyAt(): Promise<EpochMs | null> {
-    return this.run(() => this.queue.nextReadyAt());
+  async nextReadyAt(sourceRoots?: readonly string[] | null): Promise<EpochMs | null> {
+    return this.run(() => this.queue.nextReadyAt(sourceRoots));
   }
 
   async requeueDueFailedTasks(now: EpochMs): Promise<number> {
@@ -236,6 +257,28 @@ export class SqliteStore implements Store {
 
   async recoverInterruptedTasks(now: EpochMs): Promise<number> {
     return this.run(() => this.queue.recoverInterrupted(now));
+  }
+
+  // --- instances: this process alone (see instance.ts)
+  async registerInstance(info: InstanceInfo): Promise<void> {
+    this.instance.register(info);
+  }
+
+  async beat(): Promise<Beat> {
+    return this.run(() => this.instance.beat());
+  }
+
+  /** Nothing to reap: no other process can hold this file's tasks, nor take them. */
+  async reapExpiredLeases(): Promise<Reaped> {
+    return { tasks: [], instances: [] };
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    return this.run(() => this.instance.list());
+  }
+
+  async removeInstance(): Promise<void> {
+    this.instance.remove();
   }
 
   // --- one task's run
@@ -266,7 +309,7 @@ export class SqliteStore implements Store {
 
   // --- checks of what S3 holds
   async findTaskByPath(uploadId: string, relativePath: string): Promise<FileTask | undefined> {
-    return this.run(() => this.audit.findTaskByPath(uploadId, relativePath));
+    return this.run(() => this.held(this.audit.findTaskByPath(uploadId, relativePath)));
   }
 
   async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
