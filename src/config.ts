@@ -82,6 +82,10 @@ export interface Config {
   sqlitePath: string | undefined;
   /** Connections the PostgreSQL store's pool opens at most (unused with SQLite). */
   databasePoolSize: number;
+  /** How often this instance's heartbeat renews its leases (and its reaper looks for expired ones). */
+  heartbeatSeconds: number;
+  /** How long a lease outlives the last heartbeat: at least LEASE_TO_HEARTBEAT heartbeats. */
+  leaseSeconds: number;
   s3: S3Settings;
   transfer: TransferSettings;
   failedRequeueIntervalSeconds: number;
@@ -206,6 +210,24 @@ function bufferBound(
     }
   }
   return bytes;
+}
+
+/**
+ * A lease outlasts this many heartbeats at least, so that a beat or two lost to a slow database or
+ * a long pause does not hand a live instance's tasks to another.
+ */
+export const LEASE_TO_HEARTBEAT = 3;
+
+function leaseTimes(env: Env): { heartbeatSeconds: number; leaseSeconds: number } {
+  const heartbeatSeconds = seconds(env, 'HEARTBEAT_SECONDS', 5, 0.1);
+  const leaseSeconds = seconds(env, 'LEASE_SECONDS', 30, 0.3);
+  if (leaseSeconds < LEASE_TO_HEARTBEAT * heartbeatSeconds) {
+    throw new ConfigError(
+      'LEASE_SECONDS',
+      `${leaseSeconds} is less than ${LEASE_TO_HEARTBEAT} × HEARTBEAT_SECONDS (${heartbeatSeconds}): a lease must outlast ${LEASE_TO_HEARTBEAT} heartbeats, or a live instance whose beats are late loses its tasks to another; raise LEASE_SECONDS to at least ${LEASE_TO_HEARTBEAT * heartbeatSeconds} or lower HEARTBEAT_SECONDS`,
+    );
+  }
+  return { heartbeatSeconds, leaseSeconds };
 }
 
 /** RFC 6750's b64token: what a client can send after `Bearer ` without quoting. */
@@ -437,6 +459,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     databaseUrl,
     sqlitePath: sqlitePathFor(databaseUrl, cwd),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
+    ...leaseTimes(env),
     s3: {
       region: raw(env, 'AWS_REGION') ?? raw(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
       endpoint: url(env, 'AWS_ENDPOINT_URL_S3') ?? url(env, 'AWS_ENDPOINT_URL'),

@@ -1,4 +1,5 @@
 // Wiring only: configuration, store, S3, engine, HTTP server and signals.
+import { hostname } from 'node:os';
 import dotenv from 'dotenv';
 import { buildApp } from './api/app.js';
 import { ConfigError, loadConfig, resolveSourceRoots, s3SettingsUnset, type Config } from './config.js';
@@ -51,8 +52,10 @@ async function main(): Promise<void> {
   const database = config.sqlitePath ?? redactPassword(config.databaseUrl);
   // Off (METRICS_ENABLED=false), nothing is measured: no middleware, no timing, no listener.
   const metrics = config.metrics.enabled ? new ServiceMetrics({ version: VERSION, logger }) : undefined;
+  const leaseMs = Math.round(config.leaseSeconds * 1000);
   const openedStore = await openStore(config.databaseUrl, config.sqlitePath, {
     poolSize: config.databasePoolSize,
+    leaseMs,
     lost: (loss) =>
       logger.error(
         { database, file: loss.file, state: loss.kind },
@@ -107,6 +110,14 @@ async function main(): Promise<void> {
     // PostgreSQL keeps no file here that a watched folder could hold.
     databaseFiles: config.sqlitePath === undefined ? [] : await sqliteFilesOf(config.sqlitePath),
     watchObserver: metrics?.watch,
+    instance: {
+      host: hostname(),
+      pid: process.pid,
+      version: VERSION,
+      sourceRoots: allowedSourceRoots ?? null,
+    },
+    heartbeatMs: Math.round(config.heartbeatSeconds * 1000),
+    leaseMs,
   });
   metrics?.listen(engine.events);
   metrics?.readState({ store, buffers });
@@ -145,6 +156,7 @@ async function main(): Promise<void> {
     {
       address,
       version: VERSION,
+      instanceId: store.instanceId,
       database,
       endpoint: config.s3.endpoint ?? 'AWS',
       region: config.s3.region,

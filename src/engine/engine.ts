@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { DatabaseLostError } from '../domain/errors.js';
 import type {
   FileTask,
@@ -8,7 +9,7 @@ import type {
   UploadProgress,
 } from '../domain/model.js';
 import type { Logger } from '../logger.js';
-import type { ClaimBudget, Store } from '../store/store.js';
+import { DEFAULT_LEASE_MS, type ClaimBudget, type Store } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
@@ -28,7 +29,10 @@ import { ExistingObjects } from './existing-objects.js';
 import { InFlightFiles } from './in-flight-files.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
+import { isUnderRoots, type InstanceInfo } from '../domain/instance.js';
 import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
+import { VERSION } from '../version.js';
+import { Heartbeat } from './heartbeat.js';
 
 export interface EngineOptions {
   store: Store;
@@ -63,8 +67,20 @@ export interface EngineOptions {
   phaseTickMs?: number;
   /** How long in-flight uploads may go on after a stop is asked, before they are aborted. */
   shutdownGraceMs?: number;
+  /**
+   * This instance as it registers in the store; its sourceRoots (ALLOWED_SOURCE_ROOTS) bound the
+   * uploads it watches and claims tasks of. Default: this process on this host, any folder.
+   */
+  instance?: InstanceInfo;
+  /** HEARTBEAT_SECONDS, in milliseconds; default DEFAULT_HEARTBEAT_MS. */
+  heartbeatMs?: number;
+  /** LEASE_SECONDS, in milliseconds, as the store was opened with: told in the log. */
+  leaseMs?: number;
   now?: () => number;
 }
+
+/** How often the instance beats, unless told otherwise (HEARTBEAT_SECONDS). */
+export const DEFAULT_HEARTBEAT_MS = 5000;
 
 interface RunningTask {
   task: FileTask;
@@ -108,6 +124,8 @@ export class Engine implements UploadLifecycle {
   readonly events: EventBus;
   /** Ends the start-up sweep when a stop comes first. */
   private readonly startAbort = new AbortController();
+  private readonly instance: InstanceInfo;
+  private readonly heartbeat: Heartbeat;
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
@@ -152,8 +170,26 @@ export class Engine implements UploadLifecycle {
       publish: (event) => this.publishFileEvent(event),
       now: this.now,
     });
+    this.instance = options.instance ?? {
+      host: hostname(),
+      pid: process.pid,
+      version: VERSION,
+      sourceRoots: null,
+    };
+    this.heartbeat = new Heartbeat({
+      store: options.store,
+      instance: this.instance,
+      intervalMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      logger: options.logger,
+      running: () => [...this.running.keys()],
+      lost: (taskIds) => this.leasesLost(taskIds),
+      reaped: () => this.dispatcher.wake(),
+      now: this.now,
+    });
     this.dispatcher = new Dispatcher({
       store: options.store,
+      sourceRoots: this.instance.sourceRoots,
       maxConcurrentFiles: options.maxConcurrentFiles,
       memory: options.claimMemory,
       runTask: (task) => this.runTask(task),
@@ -163,20 +199,36 @@ export class Engine implements UploadLifecycle {
     });
   }
 
-  /** Crash recovery, then every pending or active upload is watched again. */
+  /**
+   * Registers this instance and starts its heartbeat, recovers the tasks no running instance
+   * holds, then every pending or active upload under its roots is watched again.
+   */
   async start(): Promise<void> {
     const { store, auditor } = this.options;
     const startedAt = this.now();
+    await this.heartbeat.register();
+    this.heartbeat.start();
     this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
-    if (recovered > 0) this.log.info({ recovered }, 'tasks interrupted by a crash or stop are pending again');
+    if (recovered > 0)
+      this.log.info(
+        { recovered },
+        'tasks interrupted by a crash or stop (held by no running instance) are pending again',
+      );
     // A restart is how an operator says "I fixed it" (the credentials, a permission, the bucket):
     // what failed for such reasons, or for reasons that pass with time, is tried again at once.
     const retried = await store.retryFailedTasksOfKinds(['configuration', 'transient'], this.now());
     if (retried > 0) this.log.info({ retried }, 'failed tasks are tried again at start-up');
     // A completed one-shot upload is not scanned again; one not yet completed is scanned once more.
     const live = await store.listUploads(LIVE_UPLOAD_STATUSES);
-    for (const upload of live) this.watchUpload(upload);
+    for (const upload of live) {
+      if (this.mayRead(upload)) this.watchUpload(upload);
+      else
+        this.log.info(
+          { uploadId: upload.uploadId, sourceFolder: upload.sourceFolder },
+          'not watched by this instance: its folder is outside ALLOWED_SOURCE_ROOTS (an instance whose roots hold it watches and uploads it)',
+        );
+    }
     // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
     const signal = this.startAbort.signal;
     await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
@@ -221,7 +273,31 @@ export class Engine implements UploadLifecycle {
     }, graceMs);
     await drained;
     clearTimeout(timer);
+    // The leases were renewed while the tasks in flight ended; now no task is held.
+    await this.heartbeat.stop();
     this.log.info('engine stopped');
+  }
+
+  /** Whether this instance can read the upload's folder (ALLOWED_SOURCE_ROOTS). */
+  private mayRead(upload: Upload): boolean {
+    return isUnderRoots(upload.sourceFolder, this.instance.sourceRoots);
+  }
+
+  /**
+   * Tasks this instance runs whose leases expired before a heartbeat could renew them: another
+   * instance may hold them already, and whatever this one records of them is refused. Their
+   * uploads stop; the instance that claims them resumes from S3's list of parts.
+   */
+  private leasesLost(taskIds: readonly number[]): void {
+    for (const taskId of taskIds) {
+      const entry = this.running.get(taskId);
+      if (!entry) continue;
+      this.log.warn(
+        { ...fileLogFields(entry.task), instanceId: this.options.store.instanceId },
+        'lease lost: no heartbeat renewed it within LEASE_SECONDS and the task went back to the queue; stopping its upload here',
+      );
+      this.stopTask(entry, 'lease_lost');
+    }
   }
 
   uploadCreated(upload: Upload): void {

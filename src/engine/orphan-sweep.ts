@@ -1,8 +1,10 @@
 // The orphan sweep, run at start-up before any upload starts: a multipart upload S3 still holds
 // at the key of one of our tasks, which no task records, was left behind by an earlier run (a
 // crash between CreateMultipartUpload and the store's record of it, or an abort that never got
-// through) and costs storage for ever. It is aborted. Uploads under keys that are not ours, and
-// uploads created since this process started, are left alone.
+// through) and costs storage for ever. It is aborted. Uploads under keys that are not ours,
+// uploads created since this process started, and uploads at the key of a task in progress
+// (another instance sharing the database may be between creating one and recording it) are left
+// alone.
 import type { EpochMs, FileTask, Upload } from '../domain/model.js';
 import { normalizePrefix } from '../domain/object-key.js';
 import { UPLOAD_STATUSES } from '../domain/status.js';
@@ -113,6 +115,9 @@ async function isOrphan(
 ): Promise<boolean> {
   // S3 did not say when it was created: it may be this run's, so it stays.
   if (multipart.initiated === undefined || multipart.initiated.getTime() >= deps.startedAt) return false;
+  // Crash recovery ran before the sweep: a task still in progress is held by a running instance,
+  // whose runner may not have recorded its new upload yet. A later sweep finds it if it is an orphan.
+  if (owners.some((task) => task.status === 'in_progress')) return false;
   for (const task of owners) {
     const recorded = await deps.store.getMultipart(task.taskId);
     if (recorded?.s3UploadId === multipart.s3UploadId) return false;

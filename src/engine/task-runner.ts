@@ -62,8 +62,11 @@ export interface TaskRunnerOptions {
   now?: () => number;
 }
 
-/** Why a running task was told to stop. */
-export type StopReason = 'cancelled' | 'shutdown';
+/**
+ * Why a running task was told to stop. 'lease_lost': this instance no longer holds it (its lease
+ * expired and the task went back to the queue; see heartbeat.ts).
+ */
+export type StopReason = 'cancelled' | 'shutdown' | 'lease_lost';
 
 /**
  * Runs one claimed task: hands the file to the uploader, persists what it reports as it happens,
@@ -147,6 +150,12 @@ export class TaskRunner {
         { etag, validation, sha256, size, mtimeMs, ino, ctimeMs, skipped },
         this.now(),
       );
+      if (!recorded) {
+        log().warn(
+          { etag, method: result.method },
+          'the upload finished, but the task was no longer in progress for this instance (its lease expired and it went back to the queue, or its upload was cancelled): not recorded here',
+        );
+      }
       if (recorded) {
         const { bytesSent, method } = result;
         this.publish({
@@ -284,6 +293,11 @@ export class TaskRunner {
     log: Logger,
   ): Promise<void> {
     const { store } = this.options;
+    if (stopReason === 'lease_lost') {
+      // Not this instance's any more: nothing of it is recorded here (the store would refuse).
+      log.info({ reason: stopReason }, 'upload stopped');
+      return;
+    }
     if (stopReason) {
       // Cancelled: it leaves the queue with its upload. Shutting down: back to the queue with its
       // multipart progress, so that the next start resumes it.

@@ -42,6 +42,20 @@ describe('configuration', () => {
     assert.equal(config.logLevel, 'info');
     assert.equal(config.logFormat, 'json');
     assert.deepEqual(config.metrics, { enabled: true, public: false });
+    assert.deepEqual([config.heartbeatSeconds, config.leaseSeconds], [5, 30]);
+  });
+
+  it('takes a lease of at least three heartbeats, and refuses a shorter one with what to do', () => {
+    const config = loadConfig({ HEARTBEAT_SECONDS: '1', LEASE_SECONDS: '3' });
+    assert.deepEqual([config.heartbeatSeconds, config.leaseSeconds], [1, 3]);
+    assert.equal(loadConfig({ LEASE_SECONDS: '15' }).leaseSeconds, 15);
+    assert.equal(
+      configError({ LEASE_SECONDS: '14.5' }).message,
+      'LEASE_SECONDS: 14.5 is less than 3 × HEARTBEAT_SECONDS (5): a lease must outlast 3 heartbeats, or a live instance whose beats are late loses its tasks to another; raise LEASE_SECONDS to at least 15 or lower HEARTBEAT_SECONDS',
+    );
+    assert.equal(configError({ HEARTBEAT_SECONDS: '20' }).variable, 'LEASE_SECONDS');
+    assert.equal(configError({ HEARTBEAT_SECONDS: '0' }).variable, 'HEARTBEAT_SECONDS');
+    assert.equal(configError({ LEASE_SECONDS: 'long' }).variable, 'LEASE_SECONDS');
   });
 
   it('turns the metrics off, or opens /metrics without the token, but not both', () => {

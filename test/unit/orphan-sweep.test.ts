@@ -161,6 +161,26 @@ test('aborts exactly the untracked uploads at our keys that are older than this 
   assert.equal(last?.aborted, 4);
 });
 
+test('leaves the untracked upload at the key of a task in progress: a running instance may not have recorded it yet', async (t) => {
+  const { store, logger } = await setUp(t);
+  await upload(store, 'r1', 'b1', '', ['running.txt', 'idle.txt']);
+  assert.equal(await store.activateUpload('r1', STARTED_AT - 1), true);
+  const running = await store.findTaskByPath('r1', 'running.txt');
+  assert.ok(running);
+  const claimed = await store.claimReadyTasks(STARTED_AT, 10);
+  assert.deepEqual(
+    claimed.map((task) => task.relativePath),
+    ['running.txt', 'idle.txt'],
+  );
+  await store.releaseTask(claimed[1]!.taskId, { ...claimed[1]!, readyAt: STARTED_AT }, null, STARTED_AT);
+  const auditor = new FakeAuditor();
+  auditor.openUpload('b1', { key: 'running.txt', s3UploadId: 'being-recorded', initiated: BEFORE });
+  auditor.openUpload('b1', { key: 'idle.txt', s3UploadId: 'orphan', initiated: BEFORE });
+  const summary = await sweepOrphanUploads({ store, auditor, logger, startedAt: STARTED_AT });
+  assert.deepEqual(auditor.aborted, [{ bucket: 'b1', key: 'idle.txt', s3UploadId: 'orphan' }]);
+  assert.equal(summary.uploadsAtOurKeys, 2);
+});
+
 test('an abort that fails is logged, and the sweep goes on', async (t) => {
   const { store, logger, lines } = await setUp(t);
   await upload(store, 'r1', 'b1', '', ['a.txt', 'b.txt']);
