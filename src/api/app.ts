@@ -19,6 +19,7 @@ import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
+import { instanceRoutes } from './routes/instances.js';
 import { METRICS_PATH, metricsRoutes, type MetricsExposition } from './routes/metrics.js';
 import { settingsRoutes } from './routes/settings.js';
 import { dashboardRoutes } from './routes/ui.js';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { service: deps.service, version: deps.version });
   await app.register(uploadRoutes, { service: deps.service });
   await app.register(fileRoutes, { service: deps.service });
+  await app.register(instanceRoutes, { service: deps.service });
   await app.register(settingsRoutes, { settings: deps.settings ?? SettingsService.detached() });
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics.exposition });
   const streamSettings = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };

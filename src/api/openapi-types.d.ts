@@ -146,6 +146,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/instances': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List the running instances and what each uploads
+     * @description Every live instance of the service that shares this database, in order of start: on SQLite this one; on PostgreSQL every instance whose last heartbeat is within its lease, whichever instance answers. Each says what it is uploading now.
+     */
+    get: operations['listInstances'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/settings': {
     parameters: {
       query?: never;
@@ -774,6 +794,11 @@ export interface components {
        * @example null
        */
       failed_at: string | null;
+      /**
+       * @description The instance uploading the file now (its `instance_id` in GET /instances): the one whose claim holds it while it is `in_progress`; null otherwise.
+       * @example 3f0c2a9e-5b7d-4c1e-9a41-2d6f8e0b7c55
+       */
+      instance: string | null;
     };
     /** @description A page of files, in the order they were first seen. */
     FilePage: {
@@ -783,6 +808,69 @@ export interface components {
        * @example 1234
        */
       next_cursor: string | null;
+    };
+    /** @description A running instance of the service sharing the database (one on SQLite; every live one on PostgreSQL), and what it uploads now. */
+    Instance: {
+      /**
+       * @description The instance: a running process of the service, random at each start; the `instance` of the files it uploads.
+       * @example 3f0c2a9e-5b7d-4c1e-9a41-2d6f8e0b7c55
+       */
+      instance_id: string;
+      /**
+       * @description Host name of its machine.
+       * @example uploader-1
+       */
+      host: string;
+      /**
+       * @description Its process id on that host.
+       * @example 4242
+       */
+      pid: number;
+      /**
+       * @description Its version of the service.
+       * @example 0.1.0
+       */
+      version: string;
+      /**
+       * Format: date-time
+       * @description When it registered (started).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      started_at: string;
+      /**
+       * Format: date-time
+       * @description Its last heartbeat, by the database's clock: every `HEARTBEAT_SECONDS` it renews the leases of the files it uploads.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      heartbeat_at: string;
+      /**
+       * @description Its `LEASE_SECONDS`: once its last heartbeat is older than this, it is taken for dead, and the files it was uploading go back to the queue for other instances to finish.
+       * @example 30
+       */
+      lease_seconds: number;
+      /**
+       * @description The folders whose uploads it serves (`ALLOWED_SOURCE_ROOTS`, real paths); null: any folder.
+       * @example [
+       *       "/data"
+       *     ]
+       */
+      source_roots: string[] | null;
+      /** @description What it works on now. */
+      work: {
+        /** @description Files it is uploading now (`in_progress`). */
+        files: number;
+        /** @description Their sizes, together. */
+        bytes: number;
+        /** @description Of those bytes, uploaded so far. */
+        bytes_uploaded: number;
+        /**
+         * @description The uploads those files belong to.
+         * @example [
+         *       "photos-2024"
+         *     ]
+         */
+        upload_ids: string[];
+      };
     };
     /** @description The failed files of the upload are pending again. */
     RetryResult: {
@@ -1725,6 +1813,53 @@ export interface operations {
       };
       /** @description `upload_not_found`: No upload has this `upload_id`. */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `internal_error`: An unexpected error on the server. It is logged with the request id; the details are not sent. */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `database_unavailable`: The database could not be read or written: its disk is full or read-only, it failed with an I/O error, or it is busy (the message says which). Nothing was changed; uploads already recorded go on, and the same request succeeds once the disk is fixed. When its file was removed or replaced while the service ran, every request but `GET /` (which answers 503 `degraded`) gets this answer until the service is restarted (the message says what to do first). */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listInstances: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The live instances, in order of start. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Instance'][];
+        };
+      };
+      /** @description `bad_request`: The HTTP request itself is malformed (for example a bad URL or Content-Length). */
+      400: {
         headers: {
           [name: string]: unknown;
         };

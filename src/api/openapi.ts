@@ -44,6 +44,10 @@ export function openApiOptions({ version, bearerAuth }: OpenApiSettings): Swagge
         { name: 'uploads', description: 'Uploads: a folder watched and uploaded to a bucket.' },
         { name: 'files', description: 'The files of an upload and where each upload stands.' },
         { name: 'health', description: 'Is the service up, and can it reach its database?' },
+        {
+          name: 'instances',
+          description: 'The running instances of the service that share the database, and what each uploads.',
+        },
         { name: 'settings', description: 'Settings changed while the service runs: the bandwidth limit.' },
         { name: 'events', description: 'What happens, live: the event stream.' },
       ],

@@ -45,6 +45,7 @@ export const OPERATIONS = {
   rescanUpload: { errors: [...ONE_UPLOAD, ...READS_BODY, 'upload_not_watched'] },
   verifyUpload: { errors: [...ONE_UPLOAD, ...READS_BODY, 's3_unavailable'] },
   listUploadFiles: { errors: [...ONE_UPLOAD, 'validation_error', 'invalid_cursor'] },
+  listInstances: { errors: [...ANY_REQUEST, ...USES_DATABASE] },
   getSettings: { errors: [...ANY_REQUEST] },
   updateSettings: { errors: [...ANY_REQUEST, ...READS_BODY, 'validation_error'] },
   streamEvents: { errors: [...ANY_REQUEST, 'validation_error'] },

@@ -1,9 +1,11 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
 import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload, UploadProgress } from '../domain/model.js';
+import type { Instance } from '../domain/instance.js';
 import type { ObjectProperties } from '../domain/object-properties.js';
 import type { VerifyReport } from '../service/verify.js';
 import type {
   FileItem,
+  InstanceReply,
   ObjectPropertiesReply,
   ScanReply,
   UploadDetailsReply,
@@ -121,6 +123,27 @@ export function fileItem(task: FileTask): FileItem {
     updated_at: iso(task.updatedAt),
     completed_at: isoOrNull(task.completedAt),
     failed_at: isoOrNull(task.failedAt),
+    instance: task.status === 'in_progress' ? task.claimedBy : null,
+  };
+}
+
+export function instanceReply(instance: Instance): InstanceReply {
+  const { work } = instance;
+  return {
+    instance_id: instance.instanceId,
+    host: instance.host,
+    pid: instance.pid,
+    version: instance.version,
+    started_at: iso(instance.startedAt),
+    heartbeat_at: iso(instance.heartbeatAt),
+    lease_seconds: instance.leaseMs / 1000,
+    source_roots: instance.sourceRoots && [...instance.sourceRoots],
+    work: {
+      files: work.files,
+      bytes: work.bytes,
+      bytes_uploaded: work.bytesUploaded,
+      upload_ids: [...work.uploadIds],
+    },
   };
 }
 

@@ -490,6 +490,11 @@ export const FileItem = Type.Object(
     updated_at: time('When the task last changed.'),
     completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
     failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
+    instance: nullable(
+      Type.String(),
+      'The instance uploading the file now (its `instance_id` in GET /instances): the one whose claim holds it while it is `in_progress`; null otherwise.',
+      '3f0c2a9e-5b7d-4c1e-9a41-2d6f8e0b7c55',
+    ),
   },
   { $id: 'FileTask', description: 'One file of an upload, and where its upload stands.' },
 );
@@ -507,6 +512,54 @@ export const FileListReply = Type.Object(
   { $id: 'FilePage', description: 'A page of files, in the order they were first seen.' },
 );
 export type FileListReply = Static<typeof FileListReply>;
+
+// --- instances
+
+export const InstanceReply = Type.Object(
+  {
+    instance_id: Type.String({
+      description:
+        'The instance: a running process of the service, random at each start; the `instance` of the files it uploads.',
+      examples: ['3f0c2a9e-5b7d-4c1e-9a41-2d6f8e0b7c55'],
+    }),
+    host: Type.String({ description: 'Host name of its machine.', examples: ['uploader-1'] }),
+    pid: Type.Integer({ minimum: 0, description: 'Its process id on that host.', examples: [4242] }),
+    version: Type.String({ description: 'Its version of the service.', examples: ['0.1.0'] }),
+    started_at: time('When it registered (started).'),
+    heartbeat_at: time(
+      "Its last heartbeat, by the database's clock: every `HEARTBEAT_SECONDS` it renews the leases of the files it uploads.",
+    ),
+    lease_seconds: Type.Number({
+      minimum: 0,
+      description:
+        'Its `LEASE_SECONDS`: once its last heartbeat is older than this, it is taken for dead, and the files it was uploading go back to the queue for other instances to finish.',
+      examples: [30],
+    }),
+    source_roots: nullable(
+      Type.Array(Type.String()),
+      'The folders whose uploads it serves (`ALLOWED_SOURCE_ROOTS`, real paths); null: any folder.',
+      ['/data'],
+    ),
+    work: Type.Object(
+      {
+        files: count('Files it is uploading now (`in_progress`).'),
+        bytes: count('Their sizes, together.'),
+        bytes_uploaded: count('Of those bytes, uploaded so far.'),
+        upload_ids: Type.Array(Type.String(), {
+          description: 'The uploads those files belong to.',
+          examples: [[EXAMPLE_ID]],
+        }),
+      },
+      { description: 'What it works on now.' },
+    ),
+  },
+  {
+    $id: 'Instance',
+    description:
+      'A running instance of the service sharing the database (one on SQLite; every live one on PostgreSQL), and what it uploads now.',
+  },
+);
+export type InstanceReply = Static<typeof InstanceReply>;
 
 export const RetryReply = Type.Object(
   {
@@ -662,6 +715,7 @@ export const NAMED_SCHEMAS: TSchema[] = [
   UploadSummaryReply,
   FileItem,
   FileListReply,
+  InstanceReply,
   RetryReply,
   RescanReply,
   VerifyReply,

@@ -44,6 +44,7 @@ import {
   type TaskStatus,
 } from '../domain/status.js';
 import { DuplicateUploadIdError, type DatabaseHealth, type Store } from '../store/store.js';
+import type { Instance } from '../domain/instance.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { UploadLifecycle } from '../engine/lifecycle.js';
 import type { S3HealthReport } from '../engine/s3-health.js';
@@ -286,6 +287,11 @@ export class UploadService {
     );
     if (report.requeued > 0) this.lifecycle.tasksRequeued();
     return report;
+  }
+
+  /** The live instances that share the database, and what each uploads now. */
+  async listInstances(): Promise<Instance[]> {
+    return this.store.listInstances();
   }
 
   async health(): Promise<{ database: DatabaseHealth; s3: S3HealthReport }> {

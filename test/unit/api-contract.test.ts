@@ -77,6 +77,7 @@ const ALL_OPERATIONS: [operationId: string, method: Method, url: string][] = [
   ['getHealth', 'GET', '/'],
   ['createUpload', 'POST', '/uploads'],
   ['listUploads', 'GET', '/uploads'],
+  ['listInstances', 'GET', '/instances'],
   ...ONE_UPLOAD_OPERATIONS.map(([id, method, suffix]): [string, Method, string] => [
     id,
     method,

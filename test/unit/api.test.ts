@@ -310,6 +310,7 @@ describe('happy paths', () => {
       'created_at',
       'etag',
       'failed_at',
+      'instance',
       'last_error',
       'modified_at',
       'object_key',
@@ -433,6 +434,60 @@ async function taskByPath(store: Store, uploadId: string, relativePath: string) 
   assert.ok(task, `no task for ${relativePath}`);
   return task;
 }
+
+describe('GET /instances', () => {
+  test('shows this instance with what it uploads, and each file in progress names it', async (t) => {
+    const { app, store, folder } = await setUp(t);
+    assert.deepEqual(jsonOf(await app.inject({ method: 'GET', url: '/instances' })), []);
+    await store.registerInstance({ host: 'box', pid: 12, version: '9.8.7', sourceRoots: [folder] });
+    const created = await createUpload(app, { source_folder: folder, destination_bucket: 'bucket' });
+    const uploadId = String(jsonOf(created).upload_id);
+    const now = Date.now();
+    await store.activateUpload(uploadId, now);
+    const files = ['a.txt', 'b.txt'].map((relativePath) => ({
+      relativePath,
+      size: 100,
+      mtimeMs: now,
+      ino: 1,
+      ctimeMs: now,
+      observedAt: now,
+    }));
+    await store.recordObservedFiles(uploadId, files, (p) => p, readyAt(now), now);
+    const [running] = await store.claimReadyTasks(now, 1);
+    assert.ok(running);
+    await store.recordProgress(running.taskId, 40, now);
+
+    const reply = await app.inject({ method: 'GET', url: '/instances' });
+    assert.equal(reply.statusCode, 200);
+    const [instance, ...others] = reply.json<Json[]>();
+    assert.deepEqual(others, []);
+    assert.ok(instance);
+    assert.match(String(instance.started_at), /^\d{4}-\d\d-\d\dT.*Z$/);
+    assert.match(String(instance.heartbeat_at), /^\d{4}-\d\d-\d\dT.*Z$/);
+    assert.deepEqual(
+      { ...instance, started_at: '', heartbeat_at: '' },
+      {
+        instance_id: store.instanceId,
+        host: 'box',
+        pid: 12,
+        version: '9.8.7',
+        started_at: '',
+        heartbeat_at: '',
+        lease_seconds: 30,
+        source_roots: [folder],
+        work: { files: 1, bytes: 100, bytes_uploaded: 40, upload_ids: [uploadId] },
+      },
+    );
+    const page = jsonOf(await app.inject({ method: 'GET', url: `/uploads/${uploadId}/files` }));
+    assert.deepEqual(
+      (page.items as Json[]).map((item) => [item.relative_path, item.status, item.instance]),
+      [
+        ['a.txt', 'in_progress', store.instanceId],
+        ['b.txt', 'pending', null],
+      ],
+    );
+  });
+});
 
 describe('POST /uploads/{id}/verify', () => {
   test('names every mismatch with its reason and requeues those there is a file for', async (t) => {
