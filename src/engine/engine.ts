@@ -159,6 +159,7 @@ export class Engine implements UploadLifecycle {
     this.runner = new TaskRunner({
       existing: this.existing,
       inFlight: this.inFlight,
+      watchedHere: (uploadId) => this.monitors.has(uploadId),
       s3Health: this.s3,
       store: options.store,
       uploader: options.uploader,

@@ -59,6 +59,12 @@ export interface TaskRunnerOptions {
   publish?: (event: ServiceEvent) => void;
   /** Whether the monitor observed a file during its upload; none: every file is looked at after it. */
   inFlight?: InFlightFiles;
+  /**
+   * Whether this instance watches the upload: the files of one another instance watches (it hears
+   * their events, not this one) are looked at after their upload, as those of an upload not
+   * watched at all. Default: every upload is.
+   */
+  watchedHere?: (uploadId: string) => boolean;
   now?: () => number;
 }
 
@@ -191,9 +197,10 @@ export class TaskRunner {
             ? `file not sent: ${result.skipped ?? 'an object is already at its key'}`
             : 'file uploaded',
       );
-      // An upload that is not watched hears of no event: its file is looked at in any case.
+      // An upload that is not watched, or not here, hears of no event: its file is looked at in any case.
       const observed = this.options.inFlight?.end(uploadId, relativePath) ?? true;
-      if (observed || !upload.watch) {
+      const heard = upload.watch && (this.options.watchedHere?.(uploadId) ?? true);
+      if (observed || !heard) {
         await this.noticeChangeSinceUpload({ ...task, size, mtimeMs, ino, ctimeMs }, filePath);
       }
     } catch (error) {
