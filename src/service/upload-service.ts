@@ -247,7 +247,8 @@ export class UploadService {
   /**
    * Scans the upload's folder now, unless a scan of it runs already (the initial one, say): then
    * that one is its answer. Refused for a folder not being watched: a cancelled upload, or one
-   * the engine is not watching right now (it is starting, stopping, or retrying after a database error).
+   * the engine is not watching right now (it is starting, stopping, or retrying after a database
+   * error), or that another instance sharing the database watches.
    */
   async rescan(uploadId: string): Promise<Exclude<RescanOutcome, 'not_watched'>> {
     const upload = await this.requireUpload(uploadId);
@@ -259,7 +260,7 @@ export class UploadService {
     if (outcome === 'not_watched') {
       throw uploadNotWatched(
         uploadId,
-        'the service is starting or stopping, or will watch it again after a database error; try again in a few seconds',
+        'this instance does not watch it now: it is starting or stopping, or will watch it again after a database error (try again in a few seconds), or another instance sharing the database watches it (ask that one)',
       );
     }
     return outcome;
