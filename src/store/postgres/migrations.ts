@@ -188,8 +188,10 @@ CREATE TABLE existing_objects (
 // leases by the same clock, whatever its own says. lease_ms is each instance's own LEASE_SECONDS,
 // so that the reaper judges a row by the lease its instance promised. The partial index holds
 // the tasks in progress only (a few per slot of each instance, however many tasks the queue has):
-// the heartbeat renews an instance's leases, the reaper finds the expired ones, and the view of
-// what each instance works on reads it.
+// the heartbeat renews an instance's leases through it, the reaper reads it whole to find the
+// expired ones, and so does the view of what each instance works on. lease_expires_at is left out
+// of it, and of every index: a renewal then changes no indexed column, and PostgreSQL can write it
+// as a heap-only update, with no new index entries for each task at every heartbeat.
 const INSTANCES = `
 CREATE TABLE instances (
   instance_id  text    PRIMARY KEY,
@@ -202,7 +204,7 @@ CREATE TABLE instances (
   heartbeat_at bigint  NOT NULL
 );
 
-CREATE INDEX file_tasks_held ON file_tasks (claimed_by, lease_expires_at) WHERE status = 'in_progress';
+CREATE INDEX file_tasks_held ON file_tasks (claimed_by) WHERE status = 'in_progress';
 `;
 
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
