@@ -82,6 +82,7 @@ function findTestFiles(paths) {
 const LONGEST_FIRST = [
   'test/e2e/torture.test.ts',
   'test/e2e/resilience.test.ts',
+  'test/e2e/instances.test.ts',
   'test/e2e/bandwidth.test.ts',
   'test/e2e/events.test.ts',
   'test/e2e/api-load.test.ts',
