@@ -295,8 +295,9 @@ describe('three instances on one PostgreSQL schema', () => {
     t.diagnostic(
       `taken over ${takenOverMs} ms after the kill (lease ${LEASE_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`,
     );
-    // The lease runs from the holder's last beat; the survivor's reaper looks every heartbeat.
-    assert.ok(takenOverMs <= LEASE_MS + 2 * HEARTBEAT_MS + 1500, `taken over after ${takenOverMs} ms`);
+    // The lease runs from the holder's last beat, and the survivor's reaper looks every heartbeat:
+    // about a lease; the rest is slack for a loaded machine.
+    assert.ok(takenOverMs <= LEASE_MS + 2 * HEARTBEAT_MS + 3000, `taken over after ${takenOverMs} ms`);
 
     const before = proxy.log.slice(0, cut).filter(isPart);
     const afterKill = proxy.log.slice(cut).filter(isPart);
