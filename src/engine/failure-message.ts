@@ -1,6 +1,7 @@
 // What a failed upload's task says: S3's errors are described by the transfer layer; errors of the
 // local file system (a file that cannot be read) are named here, in words, with the path.
 import type { FailureKind } from '../domain/status.js';
+import { DatabaseUnavailableError } from '../domain/errors.js';
 import { ExistingObjectUnknownError } from './existing-objects.js';
 import { classifyS3Error, describeS3Error, isS3ConfigurationError } from '../transfer/errors.js';
 
@@ -36,6 +37,8 @@ export function describeUploadFailure(error: unknown, filePath: string): string 
 /** Whether the failure may heal by itself, needs the setup fixed, or needs the file to change. */
 export function failureKindOf(error: unknown): FailureKind {
   if (error instanceof ExistingObjectUnknownError) return 'configuration';
+  // The database went away during the upload (a server restarting): it heals by itself.
+  if (error instanceof DatabaseUnavailableError) return 'transient';
   if (isLocalFileError(error)) return TRANSIENT_LOCAL_CODES.has(error.code ?? '') ? 'transient' : 'permanent';
   if (isS3ConfigurationError(error)) return 'configuration';
   return classifyS3Error(error) === 'transient' ? 'transient' : 'permanent';

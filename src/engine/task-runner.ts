@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { sameVersion, versionOf } from '../domain/file-version.js';
+import { DatabaseUnavailableError } from '../domain/errors.js';
 import type { FileTask, FileVersion, Upload } from '../domain/model.js';
 import { keyProblem } from '../domain/object-key.js';
 import type { Logger } from '../logger.js';
@@ -212,13 +213,18 @@ export class TaskRunner {
   /**
    * Last resort when recording an outcome failed (the database refused a write, a bug): the task
    * must not stay in_progress until the next restart, so it fails and is requeued like any failure.
+   * The engine calls this again until the database takes it. When the database was what refused,
+   * its taking this write means it is back: the task is due again at once (a database server that
+   * restarted, a disk given room). Anything else needs a person to look first.
    */
   async recordUnexpected(task: FileTask, error: unknown): Promise<void> {
     const now = this.now();
     const message = `internal error while uploading: ${error instanceof Error ? error.message : String(error)}`;
-    // A person must look (a full disk, say), and a restart after the fix retries it at once.
-    const retryAt = now + this.options.failedRequeueIntervalMs;
-    await this.fail(task, { message, kind: 'configuration', retryAt }, now);
+    const failure: TaskFailure =
+      error instanceof DatabaseUnavailableError
+        ? { message, kind: 'transient', retryAt: now }
+        : { message, kind: 'configuration', retryAt: now + this.options.failedRequeueIntervalMs };
+    await this.fail(task, failure, now);
   }
 
   /** in_progress → failed, told as file.failed. */
