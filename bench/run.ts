@@ -12,6 +12,10 @@
 //   sdk      the S3 SDK's CPU per PutObject, the service's client and the SDK's defaults (sdk.ts)
 //   observe  small and large with metrics, events and the dashboard off, then on: CPU of each (observe.ts)
 //   existing 10,000 files already in the bucket, uploaded again: seconds and requests   (service, aws sync, rclone)
+//   claims   100,000 ready tasks on PostgreSQL, claimed by 1, 2 and 3 processes at once: tasks/s, claim
+//            latency, CPU of each and of PostgreSQL (claims.ts; the machine's PostgreSQL)
+//   instances 2,000 files of 16 KiB to the in-memory endpoint by 1, 2 and 3 instances on one PostgreSQL
+//            schema: files/s, CPU of each instance, of PostgreSQL and of the endpoint (instances.ts)
 //   fast     small's second part alone: 2,000 files of 16 KiB to the in-memory endpoint, 8 in flight for
 //            all, then 30 ms away, rclone with --transfers 32: files/s, CPU ms per file, requests (fast.ts)
 //
@@ -52,6 +56,8 @@ import {
 } from './observe.js';
 import { EXISTING, existingTable, runExisting, type ExistingResult } from './existing.js';
 import { describeFastRuns, FAST, fastTable, runFast, type FastResult } from './fast.js';
+import { CLAIMS, claimsTable, runClaims, type ClaimsResult } from './claims.js';
+import { INSTANCES, instancesTable, runInstances, type InstancesResult } from './instances.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -78,6 +84,8 @@ const SCENARIOS = [
   'observe',
   'existing',
   'fast',
+  'claims',
+  'instances',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -94,6 +102,8 @@ interface Results {
     observe?: ObserveResult;
     existing?: ExistingResult;
     fast?: FastResult;
+    claims?: ClaimsResult;
+    instances?: InstancesResult;
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -253,6 +263,34 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
     }
     case 'fast':
       return runFastScenario(context, index);
+    case 'instances': {
+      console.log(`\ninstances: ${INSTANCES.describe}`);
+      const result = await runInstances(context.work);
+      context.results.scenarios.instances = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        instancesTable(result),
+        'Each instance at its defaults but SETTLE_SECONDS=0, DATABASE_URL on a fresh schema; the upload ' +
+          'created on the first. From POST /uploads until every file is completed; CPU from /proc. ' +
+          'Everything shares the two cores of this machine: the instances, PostgreSQL and the endpoint.',
+      );
+    }
+    case 'claims': {
+      console.log(`\nclaims: ${CLAIMS.describe}`);
+      const result = await runClaims();
+      context.results.scenarios.claims = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        claimsTable(result),
+        'Each process is a store as an instance of the service holds one (its own pool of 2 connections), ' +
+          'claiming 8 tasks at a time in a loop and completing each, for the same number of seconds. ' +
+          'Tasks claimed twice: task ids that two processes both got (must be 0).',
+      );
+    }
     case 'scale': {
       console.log(`\nscale: ${SCALE.files} files in ${SCALE.folders} folders`);
       const result = await runScale(context.work, context.server);

@@ -12,6 +12,9 @@ const INFO: InstanceInfo = { host: 'h', pid: 7, version: '1.0.0', sourceRoots: n
 
 class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOptions['store']> {
   readonly instanceId = 'instance-1';
+  /** What a beat says is held once the beats a test set are used up: every task still running. */
+  constructor(private readonly running: readonly number[]) {}
+
   readonly calls: string[] = [];
   beats: Beat[] = [];
   reaps: Reaped[] = [];
@@ -24,7 +27,7 @@ class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOption
   async beat(): Promise<Beat> {
     this.calls.push('beat');
     if (this.failBeat) throw this.failBeat;
-    return this.beats.shift() ?? { held: [], registeredAgain: false };
+    return this.beats.shift() ?? { held: [...this.running], registeredAgain: false };
   }
 
   async reapExpiredLeases(): Promise<Reaped> {
@@ -39,7 +42,7 @@ class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOption
 
 /** `running`: the tasks running; those the heartbeat says are lost stop running, as the engine stops them. */
 function setUp(running: number[] = []) {
-  const store = new FakeStore();
+  const store = new FakeStore(running);
   const lines: { level: number; msg: string }[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   const lost: number[][] = [];
