@@ -14,7 +14,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
-import { cpuSeconds } from './process-stats.js';
 import { percentile } from './statistics.js';
 import { fixed, markdownTable } from './table.js';
 
@@ -224,16 +223,22 @@ export function withSchema(url: string, schema: string): string {
   return parsed.toString();
 }
 
-/** CPU seconds of every PostgreSQL process on the machine (the server and its backends). */
+/**
+ * CPU seconds of PostgreSQL on the machine: its live processes, and the backends that have ended
+ * (their time is added to the server's own when it reaps them: cutime and cstime).
+ */
 export async function postgresCpuSeconds(): Promise<number> {
-  let total = 0;
+  let ticks = 0;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const command = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
     if (command.trim() !== 'postgres') continue;
-    total += await cpuSeconds(Number(entry)).catch(() => 0);
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // After the command name: utime, stime, cutime and cstime are fields 14 to 17.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    for (const index of [11, 12, 13, 14]) ticks += Number(fields[index] ?? 0);
   }
-  return total;
+  return ticks / 100;
 }
 
 if (process.argv[2] === 'worker') {
