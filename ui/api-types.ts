@@ -20,6 +20,7 @@ export type RetryResult = Schemas['RetryResult'];
 export type RescanResult = Schemas['RescanResult'];
 export type VerifyResult = Schemas['VerifyResult'];
 export type Health = Schemas['Health'];
+export type Instance = Schemas['Instance'];
 export type Settings = Schemas['Settings'];
 export type ErrorBody = Schemas['Error'];
 /** The body of POST /uploads. */

@@ -1,6 +1,6 @@
 // What the service holds right now, read when Prometheus scrapes rather than kept up to date: the
-// queue by task status (one read of the store's kept counts for every upload at once) and the
-// buffer pool's memory.
+// queue by task status (one read of the store's kept counts for every upload at once), the live
+// instances and what each uploads (one read of the instances), and the buffer pool's memory.
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { QueueCounts, Store } from '../store/store.js';
@@ -9,7 +9,7 @@ import { TASK_STATUSES } from '../domain/status.js';
 
 export interface StateGaugesOptions {
   registry: Registry;
-  store: Pick<Store, 'queueCounts'>;
+  store: Pick<Store, 'queueCounts' | 'listInstances'>;
   buffers: Pick<BufferPool, 'leasedBytes' | 'capacityBytes'>;
   logger: Logger;
 }
@@ -51,6 +51,25 @@ export function registerStateGauges({ registry, store, buffers, logger }: StateG
       const counts = await queueCounts();
       this.reset();
       if (counts) for (const status of TASK_STATUSES) this.labels(status).set(counts[status].bytes);
+    },
+  });
+  // The files in progress by instance: every instance's /metrics shows the whole set (read from the
+  // database), so that one scrape says which instance does what.
+  const byInstance = ['instance', 'host'] as const;
+  new Gauge({
+    name: 's3uploader_instance_files_in_progress',
+    help: 'Files in progress by live instance of the service sharing this database (one on SQLite), with its host.',
+    labelNames: byInstance,
+    registers,
+    async collect() {
+      const instances = await store.listInstances().catch((error: unknown) => {
+        logger.warn({ err: error }, 'cannot read the instances for the metrics; the scrape goes on without them');
+        return undefined;
+      });
+      this.reset();
+      for (const instance of instances ?? []) {
+        this.labels(instance.instanceId, instance.host).set(instance.work.files);
+      }
     },
   });
   new Gauge({

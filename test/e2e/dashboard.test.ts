@@ -77,6 +77,11 @@ describe('the dashboard in a browser', () => {
     const service = await start('flow');
     const { page, errors } = await openDashboard(service);
     await page.getByText('No uploads to show').waitFor();
+    // The instances sharing the database: here this one, with the host and pid /instances gives.
+    const [self] = (await api<{ host: string; pid: number }[]>(service, 'GET', '/instances')).body;
+    const instances = page.getByRole('region', { name: 'Instances' });
+    await instances.getByText(`${self!.host}`, { exact: true }).waitFor();
+    await instances.getByText(`(pid ${self!.pid},`, { exact: false }).waitFor();
 
     // A bad bucket name: the form shows what the API says of the same order, word for word.
     const form = page.getByRole('form', { name: 'New upload' });

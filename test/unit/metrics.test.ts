@@ -284,12 +284,13 @@ describe('metrics of the service itself', () => {
     assert.equal(await real.health(), 'unreachable', 'the wrapper closed the real store');
   });
 
-  it('reads the queue by status and the buffer pool at each scrape', async (t) => {
+  it('reads the queue by status, the instances and the buffer pool at each scrape', async (t) => {
     const metrics = newMetrics();
     const store = openSqliteStore(path.join(await tempDir(t), 'state.db'));
     t.after(() => store.close());
     const buffers = new BufferPool(1000);
     metrics.readState({ store, buffers });
+    await store.registerInstance({ host: 'uploader-1', pid: 1, version: '0.0.0', sourceRoots: null });
     await store.createUpload(newUpload('u1'), T0);
     await store.activateUpload('u1', T0);
     await store.recordObservedFiles('u1', observed(3, 40), keyFor, readyAt(T0), T0);
@@ -307,6 +308,8 @@ describe('metrics of the service itself', () => {
     );
     assert.equal(valueOf(families, 's3uploader_buffer_pool_leased_bytes'), 300);
     assert.equal(valueOf(families, 's3uploader_buffer_pool_capacity_bytes'), 1000);
+    const inProgress = { instance: store.instanceId, host: 'uploader-1' };
+    assert.equal(valueOf(families, 's3uploader_instance_files_in_progress', inProgress), 1);
     lease.release();
     await store.cancelUpload('u1', T0 + 1);
     families = await scrape(metrics);

@@ -11,6 +11,7 @@ import { Listeners } from '../listeners.js';
 import { connectLive, type LiveStatus } from '../live.js';
 import { BandwidthForm } from './bandwidth-form.js';
 import { CreateUploadForm } from './create-form.js';
+import { InstancesList } from './instances-list.js';
 import { selectUpload, useSelectedUpload } from './selection.js';
 import { TokenForm } from './token-form.js';
 import { UploadPanel } from './upload-panel.js';
@@ -245,6 +246,7 @@ export function App() {
             }}
           />
           <BandwidthForm refresh={refresh} announce={announce} />
+          <InstancesList refresh={refresh} />
         </aside>
       </main>
     </>
