@@ -61,6 +61,7 @@ export function uploadDetailsReply(
   return {
     ...uploadReply(upload),
     last_scan: lastScan && scanReply(lastScan),
+    watched_by: upload.watchedBy,
     files: { ...totals.files },
     bytes: { ...totals.bytes },
     progress: progressReply(progress),

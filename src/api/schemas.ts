@@ -425,6 +425,11 @@ export const UploadDetailsReply = Type.Object(
         error: null,
       } satisfies ScanReply,
     ),
+    watched_by: nullable(
+      Type.String(),
+      "The `instance_id` of the instance that watches the upload's folder (it holds the upload's watch lease: it alone scans it, follows its changes and answers its rescans; see GET /instances), or null: no instance does now (it is cancelled or completed, or its watcher stopped and another takes it at its next heartbeat).",
+      '4f0c1c7e-8a5e-4a8e-9d2b-3b1f2a6c9e10',
+    ),
     ...countsProperties,
     ...progressProperty,
   },

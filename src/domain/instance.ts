@@ -47,6 +47,8 @@ export interface InstanceWork {
 export interface Beat {
   /** The ids of the tasks this instance holds, whose leases it renewed. */
   held: number[];
+  /** The ids of the live uploads whose watch lease this instance holds, renewed by this beat. */
+  watching: string[];
   /**
    * Its row was gone (the reaper of another instance found its heartbeat older than its lease,
    * and took its tasks back): it was registered again.

@@ -35,6 +35,11 @@ export interface Upload {
   listedAt: EpochMs | null;
   /** What every object of the upload carries: storage class, encryption, metadata, tags. */
   objectProperties: ObjectProperties;
+  /**
+   * The instance that holds the upload's watch lease (it alone scans and watches the folder), or
+   * null: none does now (not yet taken, released by a clean stop, or the upload is no longer live).
+   */
+  watchedBy: string | null;
 }
 
 export const IF_EXISTS_CHOICES = ['skip_identical', 'skip', 'overwrite'] as const;

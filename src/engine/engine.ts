@@ -29,10 +29,11 @@ import { ExistingObjects } from './existing-objects.js';
 import { InFlightFiles } from './in-flight-files.js';
 import { PhaseWatch } from './phase-watch.js';
 import type { ServiceEvent } from '../domain/events.js';
-import { isUnderRoots, type InstanceInfo } from '../domain/instance.js';
-import { LIVE_UPLOAD_STATUSES, type UploadPhase } from '../domain/status.js';
+import type { InstanceInfo } from '../domain/instance.js';
+import type { UploadPhase } from '../domain/status.js';
 import { VERSION } from '../version.js';
 import { Heartbeat } from './heartbeat.js';
+import { WatchLeases } from './watch-leases.js';
 
 export interface EngineOptions {
   store: Store;
@@ -126,6 +127,7 @@ export class Engine implements UploadLifecycle {
   private readonly startAbort = new AbortController();
   private readonly instance: InstanceInfo;
   private readonly heartbeat: Heartbeat;
+  private readonly watchLeases: WatchLeases;
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
@@ -186,7 +188,17 @@ export class Engine implements UploadLifecycle {
       running: () => [...this.running.keys()],
       lost: (taskIds) => this.leasesLost(taskIds),
       reaped: () => this.dispatcher.wake(),
+      watching: () => this.watchLeases.watching(),
+      watchesRenewed: (before, renewed) => this.watchLeases.renewed(before, renewed),
+      takeWatchLeases: () => this.watchLeases.take(),
       now: this.now,
+    });
+    this.watchLeases = new WatchLeases({
+      store: options.store,
+      sourceRoots: this.instance.sourceRoots,
+      logger: options.logger,
+      watch: (upload) => this.watchUpload(upload),
+      unwatch: (uploadId) => void this.unwatch(uploadId),
     });
     this.dispatcher = new Dispatcher({
       store: options.store,
@@ -220,23 +232,16 @@ export class Engine implements UploadLifecycle {
     // what failed for such reasons, or for reasons that pass with time, is tried again at once.
     const retried = await store.retryFailedTasksOfKinds(['configuration', 'transient'], this.now());
     if (retried > 0) this.log.info({ retried }, 'failed tasks are tried again at start-up');
+    // The uploads it watches: its share of those no live instance watches (more at each heartbeat).
     // A completed one-shot upload is not scanned again; one not yet completed is scanned once more.
-    const live = await store.listUploads(LIVE_UPLOAD_STATUSES);
-    for (const upload of live) {
-      if (this.mayRead(upload)) this.watchUpload(upload);
-      else
-        this.log.info(
-          { uploadId: upload.uploadId, sourceFolder: upload.sourceFolder },
-          'not watched by this instance: its folder is outside ALLOWED_SOURCE_ROOTS (an instance whose roots hold it watches and uploads it)',
-        );
-    }
+    await this.watchLeases.take();
     // Scans go on meanwhile; uploads start after, so that none of this run is taken for an orphan.
     const signal = this.startAbort.signal;
     await sweepOrphanUploads({ store, auditor, logger: this.log, startedAt, signal });
     if (this.stopping) return;
     this.dispatcher.start();
     this.phases.start();
-    this.log.info({ uploads: live.length }, 'engine started');
+    this.log.info({ watching: this.watchLeases.watching().length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
     // background: a slow S3 must not hold up the start, nor a stop.
     void this.finishCancels();
@@ -263,10 +268,19 @@ export class Engine implements UploadLifecycle {
     this.startAbort.abort();
     this.s3.stop();
     this.existing.stop();
+    this.watchLeases.stop();
     await this.dispatcher.stop();
     await this.phases.stop();
     await Promise.all([...this.monitors.values()].map((monitor) => monitor.stop()));
     this.monitors.clear();
+    await this.watchLeases
+      .release()
+      .catch((error: unknown) =>
+        this.log.error(
+          { err: error, instanceId: this.options.store.instanceId },
+          'cannot release the watch leases; other instances take these uploads once the leases expire',
+        ),
+      );
     const graceMs = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const drained = this.dispatcher.drain();
     const timer = setTimeout(() => {
@@ -277,11 +291,6 @@ export class Engine implements UploadLifecycle {
     // The leases were renewed while the tasks in flight ended; now no task is held.
     await this.heartbeat.stop();
     this.log.info('engine stopped');
-  }
-
-  /** Whether this instance can read the upload's folder (ALLOWED_SOURCE_ROOTS). */
-  private mayRead(upload: Upload): boolean {
-    return isUnderRoots(upload.sourceFolder, this.instance.sourceRoots);
   }
 
   /**
@@ -304,10 +313,27 @@ export class Engine implements UploadLifecycle {
   uploadCreated(upload: Upload): void {
     if (this.stopping) return;
     this.events.publish({ type: 'upload.created', uploadId: upload.uploadId, at: this.now() });
-    this.watchUpload(upload);
+    // Its creator watches it, unless it cannot take the lease now: then a heartbeat takes it.
+    this.watchLeases
+      .take(upload.uploadId)
+      .catch((error: unknown) =>
+        this.log.error(
+          { err: error, uploadId: upload.uploadId },
+          'cannot take the watch lease of the new upload; the next heartbeat tries again',
+        ),
+      );
+  }
+
+  /** The watch lease of an upload was lost: another instance may watch it now. */
+  private async unwatch(uploadId: string): Promise<void> {
+    const monitor = this.monitors.get(uploadId);
+    this.monitors.delete(uploadId);
+    this.existing.forget(uploadId);
+    await monitor?.stop();
   }
 
   async uploadCancelled(uploadId: string): Promise<void> {
+    this.watchLeases.forget(uploadId);
     const monitor = this.monitors.get(uploadId);
     this.monitors.delete(uploadId);
     this.existing.forget(uploadId);
@@ -368,6 +394,7 @@ export class Engine implements UploadLifecycle {
     try {
       const at = this.now();
       if (!(await this.options.store.completeUpload(uploadId, at))) return;
+      this.watchLeases.forget(uploadId);
       const monitor = this.monitors.get(uploadId);
       this.monitors.delete(uploadId);
       this.existing.forget(uploadId);
@@ -450,7 +477,7 @@ export class Engine implements UploadLifecycle {
     try {
       const upload = await this.options.store.getUpload(uploadId);
       const live = upload?.status === 'pending' || upload?.status === 'active';
-      if (upload && live && !this.stopping) this.watchUpload(upload);
+      if (upload && live && this.watchLeases.holds(uploadId) && !this.stopping) this.watchUpload(upload);
     } catch (error) {
       this.log.error({ err: error, uploadId }, 'cannot read the upload to watch it again; retrying');
       setTimeout(() => void this.watchAgain(uploadId), MONITOR_RESTART_DELAY_MS).unref();

@@ -25,8 +25,22 @@ export interface HeartbeatOptions {
   lost: (taskIds: number[]) => void;
   /** The reaper returned tasks to the queue: they may be claimed at once. */
   reaped: () => void;
+  /** The uploads this instance watches now: read before each beat. */
+  watching: () => readonly string[];
+  /** What it watched before the beat, and the watch leases the beat renewed. */
+  watchesRenewed: (watchingBefore: readonly string[], renewed: readonly string[]) => void;
+  /** Takes the watch leases of live uploads no live instance watches: after each reaper's pass. */
+  takeWatchLeases: () => Promise<void>;
   now?: () => number;
 }
+
+type Step = 'beat' | 'reap' | 'watch';
+
+const CONSEQUENCES: Record<Step, string> = {
+  beat: 'the leases of this instance are not renewed while this lasts: past LEASE_SECONDS, other instances take its tasks and the uploads it watches',
+  reap: 'tasks whose lease expired wait for the next pass',
+  watch: 'uploads nobody watches wait for the next pass',
+};
 
 export class Heartbeat {
   private readonly log: Logger;
@@ -37,7 +51,7 @@ export class Heartbeat {
   /** The pass under way, awaited by stop(). */
   private pass: Promise<void> | undefined;
   /** The message of the failure of each step, while it lasts: logged once, not at every pass. */
-  private readonly failing = new Map<'beat' | 'reap', string>();
+  private readonly failing = new Map<Step, string>();
 
   constructor(private readonly options: HeartbeatOptions) {
     this.log = options.logger;
@@ -94,11 +108,14 @@ export class Heartbeat {
     await this.step('beat', () => this.beat());
     if (this.stopped) return;
     await this.step('reap', () => this.reap());
+    if (this.stopped) return;
+    await this.step('watch', () => this.options.takeWatchLeases());
   }
 
   private async beat(): Promise<void> {
     const { store } = this.options;
     const runningBefore = this.options.running();
+    const watchingBefore = this.options.watching();
     const beat = await store.beat();
     if (beat.registeredAgain) {
       this.log.warn(
@@ -109,6 +126,7 @@ export class Heartbeat {
     const held = new Set(beat.held);
     const lost = runningBefore.filter((taskId) => !held.has(taskId));
     if (lost.length > 0) this.options.lost(lost);
+    this.options.watchesRenewed(watchingBefore, beat.watching);
   }
 
   private async reap(): Promise<void> {
@@ -119,7 +137,7 @@ export class Heartbeat {
   }
 
   /** Runs one step; a failure is logged once while it lasts, and the next pass tries again. */
-  private async step(name: 'beat' | 'reap', run: () => Promise<void>): Promise<void> {
+  private async step(name: Step, run: () => Promise<void>): Promise<void> {
     try {
       await run();
       if (this.failing.delete(name)) this.log.info(`heartbeat: the ${name} works again`);
@@ -127,10 +145,7 @@ export class Heartbeat {
       const message = error instanceof Error ? error.message : String(error);
       if (this.failing.get(name) === message) return;
       this.failing.set(name, message);
-      const consequence =
-        name === 'beat'
-          ? 'the leases of this instance are not renewed while this lasts: past LEASE_SECONDS, other instances take its tasks back'
-          : 'tasks whose lease expired wait for the next pass';
+      const consequence = CONSEQUENCES[name];
       this.log.error(
         { err: error, instanceId: this.options.store.instanceId },
         `heartbeat: the ${name} failed (${consequence}); retrying every HEARTBEAT_SECONDS, logged again only if the error changes`,

@@ -63,7 +63,10 @@ export function registerStateGauges({ registry, store, buffers, logger }: StateG
     registers,
     async collect() {
       const instances = await store.listInstances().catch((error: unknown) => {
-        logger.warn({ err: error }, 'cannot read the instances for the metrics; the scrape goes on without them');
+        logger.warn(
+          { err: error },
+          'cannot read the instances for the metrics; the scrape goes on without them',
+        );
         return undefined;
       });
       this.reset();

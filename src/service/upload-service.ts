@@ -257,13 +257,22 @@ export class UploadService {
       throw uploadNotWatched(uploadId, 'the upload is completed: a one-shot upload is scanned once');
     }
     const outcome = this.lifecycle.rescan(uploadId);
-    if (outcome === 'not_watched') {
-      throw uploadNotWatched(
-        uploadId,
-        'this instance does not watch it now: it is starting or stopping, or will watch it again after a database error (try again in a few seconds), or another instance sharing the database watches it (ask that one)',
-      );
-    }
+    if (outcome === 'not_watched') throw uploadNotWatched(uploadId, await this.whyNotWatchedHere(upload));
     return outcome;
+  }
+
+  /** Why this instance cannot rescan a live upload: which instance watches it, if another does. */
+  private async whyNotWatchedHere(upload: Upload): Promise<string> {
+    const watcher = upload.watchedBy;
+    if (watcher === null) {
+      return 'no instance watches it right now: one that can read its folder takes it at its next heartbeat (try again in a few seconds)';
+    }
+    if (watcher !== this.store.instanceId) {
+      const instance = (await this.store.listInstances()).find((live) => live.instanceId === watcher);
+      const where = instance ? ` on host ${instance.host} (pid ${instance.pid})` : '';
+      return `instance ${watcher}${where} watches it: ask that one`;
+    }
+    return 'this instance is starting or stopping, or will watch it again after a database error (try again in a few seconds)';
   }
 
   /** Every failed file of the upload is pending again, now. A cancelled upload is refused. */

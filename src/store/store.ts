@@ -168,6 +168,18 @@ export interface Store {
   /** Removes this instance's row (a clean stop). */
   removeInstance(): Promise<void>;
 
+  // --- watch leases: one instance watches each live upload's folder (see docs/architecture.md)
+  /**
+   * Takes, atomically, the watch lease of live uploads under `sourceRoots` that no instance holds
+   * or whose holder's lease expired: held by this instance for a lease's length, renewed by
+   * beat(). Takes up to this instance's fair share (the live uploads over the live instances) less
+   * those it watches, at least one; with `uploadId`, that upload alone. Returns those taken.
+   * SQLite: every live upload under the roots not yet watched by this process.
+   */
+  takeWatchLeases(request: WatchLeaseRequest): Promise<TakenWatch[]>;
+  /** Lets go of every watch lease of this instance (a clean stop): others take them at their next beat. */
+  releaseWatchLeases(): Promise<void>;
+
   // --- one task's run (each guarded by status = 'in_progress' and, where the store has
   // instances that share it, by claimed_by = this instance: a task taken back from this instance
   // is not in progress for it any more, and its run's transitions change nothing)
@@ -248,6 +260,20 @@ export interface Store {
 }
 
 export type DatabaseHealth = 'reachable' | 'unreachable' | 'missing' | 'replaced';
+
+/** Which watch leases an instance asks for (see Store.takeWatchLeases). */
+export interface WatchLeaseRequest {
+  /** The folders this instance can read (ALLOWED_SOURCE_ROOTS); null: any. */
+  sourceRoots: readonly string[] | null;
+  /** Only this upload (one just created); default: any live upload. */
+  uploadId?: string;
+}
+
+/** An upload whose watch lease was taken, and the instance whose lease had expired before, if any. */
+export interface TakenWatch {
+  upload: Upload;
+  previous: string | null;
+}
 
 /** How a completed task goes back to the queue when a check finds its upload wrong. */
 export interface CompletedTaskRequeue {

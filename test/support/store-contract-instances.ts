@@ -54,6 +54,7 @@ export function describeInstanceContract(current: () => Store): void {
       const beat = await store.beat();
       assert.deepEqual(beat, {
         held: claimed.map((task) => task.taskId).sort((a, b) => a - b),
+        watching: [],
         registeredAgain: false,
       });
       const [instance, ...others] = await store.listInstances();

@@ -53,6 +53,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           completedAt: null,
           ifExists: 'overwrite',
           listedAt: null,
+          watchedBy: null,
           objectProperties: NO_OBJECT_PROPERTIES,
         });
         assert.deepEqual(await store.getUpload('r1'), created);

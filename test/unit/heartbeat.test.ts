@@ -12,8 +12,14 @@ const INFO: InstanceInfo = { host: 'h', pid: 7, version: '1.0.0', sourceRoots: n
 
 class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOptions['store']> {
   readonly instanceId = 'instance-1';
-  /** What a beat says is held once the beats a test set are used up: every task still running. */
-  constructor(private readonly running: readonly number[]) {}
+  /**
+   * What a beat says is held once the beats a test set are used up: every task still running, and
+   * every upload still watched.
+   */
+  constructor(
+    private readonly running: readonly number[],
+    private readonly watching: readonly string[],
+  ) {}
 
   readonly calls: string[] = [];
   beats: Beat[] = [];
@@ -27,7 +33,9 @@ class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOption
   async beat(): Promise<Beat> {
     this.calls.push('beat');
     if (this.failBeat) throw this.failBeat;
-    return this.beats.shift() ?? { held: [...this.running], registeredAgain: false };
+    return (
+      this.beats.shift() ?? { held: [...this.running], watching: [...this.watching], registeredAgain: false }
+    );
   }
 
   async reapExpiredLeases(): Promise<Reaped> {
@@ -41,8 +49,9 @@ class FakeStore implements Pick<HeartbeatOptions['store'], keyof HeartbeatOption
 }
 
 /** `running`: the tasks running; those the heartbeat says are lost stop running, as the engine stops them. */
-function setUp(running: number[] = []) {
-  const store = new FakeStore(running);
+function setUp(running: number[] = [], watching: string[] = []) {
+  const watchesLost: string[][] = [];
+  const store = new FakeStore(running, watching);
   const lines: { level: number; msg: string }[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   const lost: number[][] = [];
@@ -59,8 +68,17 @@ function setUp(running: number[] = []) {
       for (const taskId of taskIds) running.splice(running.indexOf(taskId), 1);
     },
     reaped: () => (reaped += 1),
+    watching: () => [...watching],
+    watchesRenewed: (before, renewed) => {
+      const gone = before.filter((uploadId) => !renewed.includes(uploadId));
+      if (gone.length > 0) watchesLost.push(gone);
+      for (const uploadId of gone) watching.splice(watching.indexOf(uploadId), 1);
+    },
+    takeWatchLeases: async () => {
+      store.calls.push('take');
+    },
   });
-  return { store, lines, lost, heartbeat, reapedCount: () => reaped };
+  return { store, lines, lost, watchesLost, heartbeat, reapedCount: () => reaped };
 }
 
 test('registers, then beats and reaps every interval, and removes its row when it stops', async () => {
@@ -73,19 +91,35 @@ test('registers, then beats and reaps every interval, and removes its row when i
   const calls = store.calls;
   assert.equal(calls[0], 'register h');
   assert.equal(calls.at(-1), 'remove');
-  // Each beat is followed by a reap, and nothing runs once stopped.
+  // Each beat is followed by a reap and a look for uploads nobody watches, and nothing runs once stopped.
   const body = calls.slice(1, -1);
-  for (let index = 0; index < body.length; index += 2)
-    assert.deepEqual(body.slice(index, index + 2), ['beat', 'reap']);
+  for (let index = 0; index < body.length; index += 3)
+    assert.deepEqual(body.slice(index, index + 3), ['beat', 'reap', 'take'].slice(0, body.length - index));
   const after = calls.length;
   await new Promise((resolve) => setTimeout(resolve, 60));
   assert.equal(store.calls.length, after);
 });
 
+test('tells which watched uploads a beat renewed the watch lease of no more', async () => {
+  const { store, heartbeat, watchesLost } = setUp([], ['u1', 'u2', 'u3']);
+  store.beats.push(
+    { held: [], watching: ['u1', 'u2', 'u3'], registeredAgain: false },
+    { held: [], watching: ['u1', 'u3'], registeredAgain: false },
+  );
+  await heartbeat.register();
+  heartbeat.start();
+  await waitFor(() => store.beats.length === 0 && store.calls.includes('take'), { message: 'two beats' });
+  await heartbeat.stop();
+  assert.deepEqual(watchesLost[0], ['u2']);
+});
+
 test('tells which running tasks a beat found held no more, and wakes the dispatcher after a reap', async () => {
   const running = [11, 12, 13];
   const { store, heartbeat, lost, lines, reapedCount } = setUp(running);
-  store.beats.push({ held: [11, 13, 99], registeredAgain: true }, { held: [11, 13], registeredAgain: false });
+  store.beats.push(
+    { held: [11, 13, 99], watching: [], registeredAgain: true },
+    { held: [11, 13], watching: [], registeredAgain: false },
+  );
   store.reaps.push({ tasks: [{ taskId: 5, uploadId: 'u', claimedBy: 'dead' }], instances: ['dead'] });
   await heartbeat.register();
   heartbeat.start();

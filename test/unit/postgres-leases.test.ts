@@ -91,6 +91,7 @@ describe('PostgreSQL leases', () => {
     const beat = await holder.beat();
     assert.deepEqual(beat, {
       held: [mine.taskId, alsoMine.taskId].sort((a, b) => a - b),
+      watching: [],
       registeredAgain: false,
     });
     for (const task of [mine, alsoMine]) {

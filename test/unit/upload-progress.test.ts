@@ -55,6 +55,7 @@ describe('eta', () => {
       ifExists: 'overwrite',
       listedAt: null,
       objectProperties: NO_OBJECT_PROPERTIES,
+      watchedBy: null,
     };
     const counts: UploadCounts = {
       files: files({ pending: 1, failed: 1 }),

@@ -5,6 +5,7 @@ import type { Beat, Instance, InstanceInfo } from '../../domain/instance.js';
 import type { EpochMs } from '../../domain/model.js';
 import type { Queryable } from './connection.js';
 import { DATABASE_NOW, leaseFromNow } from './leases.js';
+import { LIVE } from './watch-leases.js';
 
 /** An instance as it registers: who it is, and how long its leases last. */
 export interface Registration {
@@ -21,8 +22,9 @@ const REGISTER = `
   ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
   RETURNING started_at`;
 
-// One statement: the row beats, and the lease of every task the instance holds is renewed (both
-// CTEs run whether or not the outer query reads them).
+// One statement: the row beats, and the lease of every task the instance holds and the watch lease
+// of every live upload it watches are renewed (the CTEs run whether or not the outer query reads
+// them).
 const BEAT = `
   WITH beat AS (
     UPDATE instances SET heartbeat_at = ${DATABASE_NOW} WHERE instance_id = $1 RETURNING instance_id
@@ -31,8 +33,14 @@ const BEAT = `
     UPDATE file_tasks SET lease_expires_at = ${leaseFromNow('$2')}
     WHERE claimed_by = $1 AND status = 'in_progress'
     RETURNING task_id
+  ),
+  watching AS (
+    UPDATE uploads SET watch_lease_expires_at = ${leaseFromNow('$2')}
+    WHERE watched_by = $1 AND ${LIVE}
+    RETURNING upload_id
   )
-  SELECT EXISTS (SELECT 1 FROM beat) AS beating, ARRAY(SELECT task_id FROM renewed) AS held`;
+  SELECT EXISTS (SELECT 1 FROM beat) AS beating, ARRAY(SELECT task_id FROM renewed) AS held,
+         ARRAY(SELECT upload_id FROM watching) AS watching`;
 
 const REAP_DEAD = `
   DELETE FROM instances WHERE heartbeat_at + lease_ms < ${DATABASE_NOW} RETURNING instance_id`;
@@ -85,15 +93,19 @@ export async function beat(
   db: Queryable,
   instanceId: string,
   leaseMs: number,
-): Promise<{ beating: boolean; held: Beat['held'] }> {
-  const { rows } = await db.query<{ beating: boolean; held: (string | number)[] }>({
+): Promise<{ beating: boolean; held: Beat['held']; watching: Beat['watching'] }> {
+  const { rows } = await db.query<{ beating: boolean; held: (string | number)[]; watching: string[] }>({
     name: 'instances-beat',
     text: BEAT,
     values: [instanceId, leaseMs],
   });
   const row = rows[0]!;
   // bigint[] comes as strings: only bigint itself is read as a number (see connection.ts).
-  return { beating: row.beating, held: row.held.map(Number).sort((a, b) => a - b) };
+  return {
+    beating: row.beating,
+    held: row.held.map(Number).sort((a, b) => a - b),
+    watching: [...row.watching].sort(),
+  };
 }
 
 /** Removes the rows of the instances whose heartbeat is older than their lease; returns their ids. */

@@ -207,8 +207,16 @@ CREATE TABLE instances (
 CREATE INDEX file_tasks_held ON file_tasks (claimed_by) WHERE status = 'in_progress';
 `;
 
+// The watch lease of each live upload: the instance that watches its folder (watched_by) until
+// watch_lease_expires_at, by the database's clock (see watch-leases.ts). As for the tasks' leases,
+// the expiry is in no index, so that a heartbeat's renewal is a heap-only update.
+const WATCH_LEASES = `
+ALTER TABLE uploads ADD COLUMN watched_by text, ADD COLUMN watch_lease_expires_at bigint;
+CREATE INDEX uploads_watched ON uploads (watched_by) WHERE watched_by IS NOT NULL;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, INSTANCES];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, INSTANCES, WATCH_LEASES];
 
 /**
  * Brings `schema` up to date, creating it when missing, inside the transaction `tx` (the caller

@@ -34,6 +34,8 @@ import type {
   Store,
   TaskFailure,
   TaskRelease,
+  TakenWatch,
+  WatchLeaseRequest,
 } from '../store.js';
 import * as audit from './audit.js';
 import { claimReady } from './claim.js';
@@ -56,6 +58,7 @@ import * as queue from './queue.js';
 import * as tasks from './tasks.js';
 import { asDatabaseUnavailable, databaseUnavailableCause } from './unavailable.js';
 import * as uploads from './uploads.js';
+import * as watchLeases from './watch-leases.js';
 
 export interface PostgresStoreOptions extends ConnectionOptions {
   /** Written as claimed_by on the tasks this store claims; default a random id. */
@@ -246,11 +249,24 @@ export class PostgresStore implements Store {
   async beat(): Promise<Beat> {
     const registered = this.registered;
     if (registered === undefined) throw new Error('beat: the instance is not registered (registerInstance)');
-    const { beating, held } = await this.session((db) => instances.beat(db, this.instanceId, this.leaseMs));
-    if (beating) return { held, registeredAgain: false };
+    const { beating, held, watching } = await this.session((db) =>
+      instances.beat(db, this.instanceId, this.leaseMs),
+    );
+    if (beating) return { held, watching, registeredAgain: false };
     const registration = { instanceId: this.instanceId, info: registered.info, leaseMs: this.leaseMs };
     await this.session((db) => instances.register(db, registration, registered.startedAt));
-    return { held, registeredAgain: true };
+    return { held, watching, registeredAgain: true };
+  }
+
+  async takeWatchLeases(request: WatchLeaseRequest): Promise<TakenWatch[]> {
+    const { sourceRoots, uploadId } = request;
+    return this.session((db) =>
+      watchLeases.take(db, this.instanceId, this.leaseMs, sourceRoots, uploadId ?? null),
+    );
+  }
+
+  async releaseWatchLeases(): Promise<void> {
+    return this.session((db) => watchLeases.release(db, this.instanceId));
   }
 
   async reapExpiredLeases(now: EpochMs): Promise<Reaped> {

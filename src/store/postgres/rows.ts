@@ -24,6 +24,7 @@ export interface UploadRow {
   last_error: string | null;
   last_completed_at: number | null;
   listed_at: number | null;
+  watched_by: string | null;
 }
 
 export interface TaskRow {
@@ -103,6 +104,7 @@ export function toUpload(row: UploadRow): Upload {
     completedAt: row.completed_at,
     ifExists: ifExists(row.if_exists),
     listedAt: row.listed_at,
+    watchedBy: row.watched_by,
     objectProperties: objectProperties(row.upload_id, {
       storage_class: row.storage_class,
       sse: row.sse,

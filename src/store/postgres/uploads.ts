@@ -9,6 +9,7 @@ import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import type { Queryable } from './connection.js';
 import { lockForStatusChange } from './locks.js';
 import { toUpload } from './rows.js';
+import { WATCH_LEASE_ENDED } from './watch-leases.js';
 import type { TaskCountRow, UploadRow } from './rows.js';
 
 // The upload, its four count rows and its turn, in one statement: counts and turns are only ever
@@ -32,7 +33,7 @@ const INSERT_UPLOAD = `
 // A one-shot upload whose files are all completed: none pending, in progress or failed, by the
 // kept counts, checked in the same statement that moves it.
 const COMPLETE_ONE_SHOT = `
-  UPDATE uploads SET status = 'completed', completed_at = $2, updated_at = $2
+  UPDATE uploads SET status = 'completed', completed_at = $2, updated_at = $2, ${WATCH_LEASE_ENDED}
   WHERE upload_id = $1 AND status = 'active' AND NOT watch
     AND NOT EXISTS (SELECT 1 FROM upload_task_counts c
                     WHERE c.upload_id = $1 AND c.status <> 'completed' AND c.files > 0)`;
@@ -152,7 +153,7 @@ export async function cancel(tx: Queryable, uploadId: string, now: EpochMs): Pro
   await lockForStatusChange(tx, uploadId);
   const { rowCount } = await tx.query({
     name: 'uploads-cancel',
-    text: `UPDATE uploads SET status = 'cancelled', updated_at = $2
+    text: `UPDATE uploads SET status = 'cancelled', updated_at = $2, ${WATCH_LEASE_ENDED}
            WHERE upload_id = $1 AND status IN ('pending', 'active')`,
     values: [uploadId, now],
   });

@@ -45,7 +45,7 @@ export class OwnInstance {
     this.registered = { info, startedAt: now, heartbeatAt: now };
   }
 
-  beat(): Beat {
+  beat(): Omit<Beat, 'watching'> {
     if (this.registered === undefined)
       throw new Error('beat: the instance is not registered (registerInstance)');
     this.registered.heartbeatAt = this.now();

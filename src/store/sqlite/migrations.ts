@@ -280,6 +280,12 @@ const INTERRUPTED = `
 ALTER TABLE file_tasks ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted IN (0, 1));
 `;
 
+// The process that watches each live upload (see watch-leases.ts): one process serves a file, so
+// there is no expiry, and a start takes over what a crash left named.
+const WATCH_LEASES = `
+ALTER TABLE uploads ADD COLUMN watched_by TEXT;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -293,6 +299,7 @@ export const MIGRATIONS: readonly string[] = [
   EXISTING_OBJECTS,
   OBJECT_PROPERTIES,
   INTERRUPTED,
+  WATCH_LEASES,
 ];
 
 function schemaVersion(db: Database): number {

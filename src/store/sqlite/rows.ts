@@ -24,6 +24,7 @@ export interface UploadRow {
   sse_kms_key_id: string | null;
   object_metadata: string;
   object_tags: string;
+  watched_by: string | null;
 }
 
 export interface TaskRow {
@@ -113,6 +114,7 @@ export function toUpload(row: UploadRow): Upload {
     completedAt: row.completed_at,
     ifExists: ifExists(row.if_exists),
     listedAt: row.listed_at,
+    watchedBy: row.watched_by,
     objectProperties: objectPropertiesOf(row),
   };
 }

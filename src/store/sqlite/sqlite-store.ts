@@ -30,6 +30,8 @@ import type {
   Store,
   TaskFailure,
   TaskRelease,
+  TakenWatch,
+  WatchLeaseRequest,
 } from '../store.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
@@ -48,6 +50,7 @@ import { taskQueries } from './tasks.js';
 import type { TaskQueries } from './tasks.js';
 import { asDatabaseUnavailable } from './unavailable.js';
 import { GroupCommit } from './group-commit.js';
+import { watchLeaseQueries, type WatchLeaseQueries } from './watch-leases.js';
 
 export interface SqliteStoreOptions {
   /** Called once when the database's file or its log is found removed or replaced (see LocationCheck). */
@@ -98,6 +101,7 @@ export class SqliteStore implements Store {
   private readonly location: LocationCheck | undefined;
   private readonly pathLock: PathLock | undefined;
   private readonly instance: OwnInstance;
+  private readonly watchLeases: WatchLeaseQueries;
   readonly instanceId: string;
 
   /** `location`: the check of the file's path, started here (none for a database given as it is). */
@@ -115,6 +119,7 @@ export class SqliteStore implements Store {
     this.multiparts = multipartQueries(db);
     this.audit = auditQueries(db);
     this.existing = existingObjectQueries(db);
+    this.watchLeases = watchLeaseQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
     // nor its upload an error about it.
@@ -265,7 +270,10 @@ export class SqliteStore implements Store {
   }
 
   async beat(): Promise<Beat> {
-    return this.run(() => this.instance.beat());
+    return this.run(() => ({
+      ...this.instance.beat(),
+      watching: this.watchLeases.watching(this.instanceId),
+    }));
   }
 
   /** Nothing to reap: no other process can hold this file's tasks, nor take them. */
@@ -279,6 +287,15 @@ export class SqliteStore implements Store {
 
   async removeInstance(): Promise<void> {
     this.instance.remove();
+  }
+
+  // --- watch leases: this process watches every live upload under its roots (see watch-leases.ts)
+  async takeWatchLeases(request: WatchLeaseRequest): Promise<TakenWatch[]> {
+    return this.run(() => this.watchLeases.take(this.instanceId, request));
+  }
+
+  async releaseWatchLeases(): Promise<void> {
+    this.run(() => this.watchLeases.release(this.instanceId));
   }
 
   // --- one task's run

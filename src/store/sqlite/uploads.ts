@@ -45,7 +45,7 @@ export function uploadQueries(db: Database) {
     WHERE upload_id = @uploadId AND status = 'pending'`);
 
   const cancelOpenRequest = db.prepare<UploadChange>(`
-    UPDATE uploads SET status = 'cancelled', updated_at = @now
+    UPDATE uploads SET status = 'cancelled', updated_at = @now, watched_by = NULL
     WHERE upload_id = @uploadId AND status IN ('pending', 'active')`);
 
   // The tasks of a cancelled upload leave the queue: ready_at NULL sorts before every range the
@@ -58,7 +58,7 @@ export function uploadQueries(db: Database) {
   // A one-shot upload whose files are all completed: none pending, in progress or failed, by the
   // kept counts, checked in the same statement that moves it.
   const completeOneShot = db.prepare<UploadChange>(`
-    UPDATE uploads SET status = 'completed', completed_at = @now, updated_at = @now
+    UPDATE uploads SET status = 'completed', completed_at = @now, updated_at = @now, watched_by = NULL
     WHERE upload_id = @uploadId AND status = 'active' AND watch = 0
       AND NOT EXISTS (SELECT 1 FROM upload_task_counts c
                       WHERE c.upload_id = @uploadId AND c.status != 'completed' AND c.files > 0)`);
