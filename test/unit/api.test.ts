@@ -242,7 +242,7 @@ describe('happy paths', () => {
     const body = jsonOf(reply);
     assert.deepEqual(
       Object.keys(body).sort(),
-      [...UPLOAD_FIELDS, 'last_scan', 'files', 'bytes', 'progress'].sort(),
+      [...UPLOAD_FIELDS, 'last_scan', 'files', 'bytes', 'progress', 'watched_by'].sort(),
     );
     assert.equal(body.last_scan, null);
     assert.equal(body.status, 'active');

@@ -114,6 +114,7 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     ifExists: 'skip_identical',
     listedAt: null,
     objectProperties: NO_OBJECT_PROPERTIES,
+    watchedBy: null,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);
