@@ -24,7 +24,10 @@ export interface ChangeListenerOptions {
 
 export class ChangeListener {
   private readonly listeners = new Set<(change: StoreChange) => void>();
+  /** The connection that listens, once it does. */
   private client: pg.Client | undefined;
+  /** The connection opened last: a late event of an older one is not a loss. */
+  private current: pg.Client | undefined;
   private started = false;
   private closed = false;
   private retryMs = FIRST_RETRY_MS;
@@ -69,6 +72,7 @@ export class ChangeListener {
   private async open(again: boolean): Promise<void> {
     const { config, channel, logger, location } = this.options;
     const client = new pg.Client(config);
+    this.current = client;
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the connection ended')));
     client.on('notification', (message) => {
@@ -98,8 +102,7 @@ export class ChangeListener {
 
   /** The connection broke, or could not be opened: open another after a backoff. */
   private lost(client: pg.Client, error: unknown): void {
-    if (this.closed || this.retryTimer !== undefined) return;
-    if (this.client !== undefined && this.client !== client) return;
+    if (this.closed || this.retryTimer !== undefined || client !== this.current) return;
     this.client = undefined;
     client.removeAllListeners('end');
     void client.end().catch(() => undefined);
