@@ -86,6 +86,11 @@ export interface Config {
   heartbeatSeconds: number;
   /** How long a lease outlives the last heartbeat: at least LEASE_TO_HEARTBEAT heartbeats. */
   leaseSeconds: number;
+  /**
+   * How often the dispatcher looks at the queue when nothing wakes it, on PostgreSQL while the
+   * other instances' changes are heard (QUEUE_POLL_SECONDS); otherwise every second.
+   */
+  queuePollSeconds: number;
   s3: S3Settings;
   transfer: TransferSettings;
   failedRequeueIntervalSeconds: number;
@@ -460,6 +465,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     sqlitePath: sqlitePathFor(databaseUrl, cwd),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
     ...leaseTimes(env),
+    queuePollSeconds: seconds(env, 'QUEUE_POLL_SECONDS', 5, 0.1),
     s3: {
       region: raw(env, 'AWS_REGION') ?? raw(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
       endpoint: url(env, 'AWS_ENDPOINT_URL_S3') ?? url(env, 'AWS_ENDPOINT_URL'),

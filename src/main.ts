@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   const openedStore = await openStore(config.databaseUrl, config.sqlitePath, {
     poolSize: config.databasePoolSize,
     leaseMs,
+    logger,
     lost: (loss) =>
       logger.error(
         { database, file: loss.file, state: loss.kind },
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     },
     heartbeatMs: Math.round(config.heartbeatSeconds * 1000),
     leaseMs,
+    queuePollMs: Math.round(config.queuePollSeconds * 1000),
   });
   metrics?.listen(engine.events);
   metrics?.readState({ store, buffers });

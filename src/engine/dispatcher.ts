@@ -2,8 +2,12 @@ import type { FileTask } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { ClaimBudget, Store } from '../store/store.js';
 
-/** How often the dispatcher looks at the queue when nothing wakes it (requeued failures, missed wake-ups). */
-const IDLE_POLL_MS = 1000;
+/**
+ * How often the dispatcher looks at the queue when nothing wakes it (requeued failures, missed
+ * wake-ups), unless told otherwise (DispatcherOptions.pollMs); and how often, at most, it requeues
+ * the failures whose time has come.
+ */
+export const IDLE_POLL_MS = 1000;
 
 /**
  * While files are in flight, a claim waits for this share of the slots to be free: claiming eight
@@ -30,6 +34,11 @@ export interface DispatcherOptions {
   logger: Logger;
   /** False while no new work may start (S3 cannot be reached); a wake() follows when it may again. */
   mayClaim?: () => boolean;
+  /**
+   * How long to sleep when nothing wakes it, read before each sleep: longer while another
+   * instance's changes wake it (on PostgreSQL, while notifications are heard). Default IDLE_POLL_MS.
+   */
+  pollMs?: () => number;
   now?: () => number;
 }
 
@@ -83,6 +92,10 @@ export class Dispatcher {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
+  private pollMs(): number {
+    return this.options.pollMs?.() ?? IDLE_POLL_MS;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopped) {
       this.wakeRequested = false;
@@ -114,6 +127,7 @@ export class Dispatcher {
   private async dispatchOnce(): Promise<number> {
     const { store, maxConcurrentFiles, sourceRoots } = this.options;
     const now = this.now();
+    const poll = this.pollMs();
     // Once a second is soon enough for requeue times of seconds or more, and keeps this query off
     // the pass that each finished file triggers.
     if (now - this.requeuedAt >= IDLE_POLL_MS) {
@@ -122,12 +136,12 @@ export class Dispatcher {
       if (requeued > 0)
         this.options.logger.info({ requeued }, 'failed tasks requeued after the requeue interval');
     }
-    if (this.options.mayClaim?.() === false) return IDLE_POLL_MS;
+    if (this.options.mayClaim?.() === false) return poll;
     const free = maxConcurrentFiles - this.running.size;
     const memory = this.options.memory;
     const freeBytes = memory ? memory.bytes - this.runningBytes : Infinity;
     const fewFree = this.running.size > 0 && free < Math.floor(maxConcurrentFiles * CLAIM_SHARE);
-    if (fewFree) return IDLE_POLL_MS; // a finishing task wakes us
+    if (fewFree) return poll; // a finishing task wakes us
     if (free > 0 && freeBytes > 0) {
       const budget = memory && { bytes: freeBytes, bytesOf: memory.bytesOf };
       const claimed = await store.claimReadyTasks(now, free, { budget, sourceRoots });
@@ -135,12 +149,12 @@ export class Dispatcher {
       if (claimed.length === free) return 0; // there may be more ready: look again once a slot frees up
     }
     if (this.running.size >= maxConcurrentFiles || this.runningBytes >= (memory?.bytes ?? Infinity))
-      return IDLE_POLL_MS; // a finishing task wakes us
+      return poll; // a finishing task wakes us
     const next = await store.nextReadyAt(sourceRoots);
-    if (next === null) return IDLE_POLL_MS;
+    if (next === null) return poll;
     // Ready, yet not claimed: the memory budget left it for a finishing task to make room (and wake us).
-    if (memory && next <= now) return IDLE_POLL_MS;
-    return Math.max(0, Math.min(IDLE_POLL_MS, next - this.now()));
+    if (memory && next <= now) return poll;
+    return Math.max(0, Math.min(poll, next - this.now()));
   }
 
   private launch(task: FileTask): void {

@@ -9,12 +9,12 @@ import type {
   UploadProgress,
 } from '../domain/model.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_LEASE_MS, type ClaimBudget, type Store } from '../store/store.js';
+import { DEFAULT_LEASE_MS, type ClaimBudget, type Store, type StoreChange } from '../store/store.js';
 import type { ObjectAuditor } from '../transfer/object-audit.js';
 import type { S3Probe } from '../transfer/s3-probe.js';
 import type { Uploader } from '../transfer/types.js';
 import type { WatchObserver } from '../watch/types.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, IDLE_POLL_MS } from './dispatcher.js';
 import { ObservationClock } from './observation-clock.js';
 import { UploadMonitor } from './monitor.js';
 import { sweepOrphanUploads } from './orphan-sweep.js';
@@ -77,8 +77,17 @@ export interface EngineOptions {
   heartbeatMs?: number;
   /** LEASE_SECONDS, in milliseconds, as the store was opened with: told in the log. */
   leaseMs?: number;
+  /**
+   * QUEUE_POLL_SECONDS, in milliseconds: how often the dispatcher looks at the queue when nothing
+   * wakes it, while the store hears the other instances' changes; otherwise every IDLE_POLL_MS.
+   * Default DEFAULT_QUEUE_POLL_MS.
+   */
+  queuePollMs?: number;
   now?: () => number;
 }
+
+/** How often the queue is polled while other instances' changes are heard, unless told otherwise. */
+export const DEFAULT_QUEUE_POLL_MS = 5000;
 
 /** How often the instance beats, unless told otherwise (HEARTBEAT_SECONDS). */
 export const DEFAULT_HEARTBEAT_MS = 5000;
@@ -128,6 +137,8 @@ export class Engine implements UploadLifecycle {
   private readonly instance: InstanceInfo;
   private readonly heartbeat: Heartbeat;
   private readonly watchLeases: WatchLeases;
+  /** Stops listening for the other instances' changes. */
+  private unlisten: (() => void) | undefined;
 
   constructor(private readonly options: EngineOptions) {
     this.log = options.logger;
@@ -207,6 +218,8 @@ export class Engine implements UploadLifecycle {
       memory: options.claimMemory,
       runTask: (task) => this.runTask(task),
       mayClaim: () => this.s3.reachable,
+      pollMs: () =>
+        options.store.hearsChanges ? (options.queuePollMs ?? DEFAULT_QUEUE_POLL_MS) : IDLE_POLL_MS,
       logger: options.logger,
       now: this.now,
     });
@@ -221,6 +234,7 @@ export class Engine implements UploadLifecycle {
     const startedAt = this.now();
     await this.heartbeat.register();
     this.heartbeat.start();
+    this.unlisten = store.onChange((change) => this.changed(change));
     this.observationClock.raiseFloor(await store.latestObservedAt());
     const recovered = await store.recoverInterruptedTasks(this.now());
     if (recovered > 0)
@@ -266,6 +280,7 @@ export class Engine implements UploadLifecycle {
     if (this.stopping) return;
     this.stopping = true;
     this.startAbort.abort();
+    this.unlisten?.();
     this.s3.stop();
     this.existing.stop();
     this.watchLeases.stop();
@@ -322,6 +337,63 @@ export class Engine implements UploadLifecycle {
           'cannot take the watch lease of the new upload; the next heartbeat tries again',
         ),
       );
+  }
+
+  /**
+   * Another instance changed the store: tasks ready are claimed now, an upload created there is
+   * watched here if this instance's share of the watching says so, and the files of an upload
+   * cancelled there stop here too. After notifications were lost, it looks at the queue and the
+   * watch leases once; a cancel missed meanwhile is found by the runners, whose records are refused.
+   */
+  private changed(change: StoreChange): void {
+    if (this.stopping) return;
+    switch (change.kind) {
+      case 'tasks_ready':
+        this.dispatcher.wake();
+        return;
+      case 'upload_created':
+        this.takeWatchLeases(change.uploadId);
+        return;
+      case 'upload_cancelled':
+        void this.cancelledElsewhere(change.uploadId);
+        return;
+      case 'look_again':
+        this.dispatcher.wake();
+        this.takeWatchLeases();
+        return;
+    }
+  }
+
+  /** The watch leases nobody holds, as the heartbeat takes them; a failure waits for the next beat. */
+  private takeWatchLeases(uploadId?: string): void {
+    this.watchLeases
+      .take()
+      .catch((error: unknown) =>
+        this.log.error(
+          { err: error, uploadId, instanceId: this.options.store.instanceId },
+          'cannot take the watch leases of uploads nobody watches; the next heartbeat tries again',
+        ),
+      );
+  }
+
+  /**
+   * An upload cancelled through another instance (told once: a second cancel changes nothing and
+   * tells nothing): its files in flight here stop, as for a local cancel.
+   */
+  private async cancelledElsewhere(uploadId: string): Promise<void> {
+    const inFlight = [...this.running.values()].filter((entry) => entry.task.uploadId === uploadId).length;
+    this.log.info(
+      { uploadId, instanceId: this.options.store.instanceId, inFlight },
+      'upload cancelled by another instance: stopping its files in flight here',
+    );
+    try {
+      await this.uploadCancelled(uploadId);
+    } catch (error) {
+      this.log.error(
+        { err: error, uploadId },
+        'could not finish the cancel of an upload cancelled by another instance; the next start aborts what is left',
+      );
+    }
   }
 
   /** The watch lease of an upload was lost: another instance may watch it now. */

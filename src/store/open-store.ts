@@ -1,4 +1,5 @@
 // The one place that turns DATABASE_URL into a Store.
+import type { Logger } from '../logger.js';
 import type { Store } from './store.js';
 import { SUPPORTED_URLS, databaseKindOf, redactPassword, schemeOf } from './database-url.js';
 import { openPostgresStore } from './postgres/postgres-store.js';
@@ -13,6 +14,8 @@ export interface OpenStoreOptions {
   poolSize?: number;
   /** How long a lease lasts from a claim or a heartbeat (LEASE_SECONDS); default DEFAULT_LEASE_MS. */
   leaseMs?: number;
+  /** Where a PostgreSQL store says that its connection listening for other instances' changes was lost. */
+  logger?: Logger;
 }
 
 /**
@@ -40,7 +43,11 @@ export async function openStore(
     }
   }
   if (kind === 'postgres') {
-    return openPostgresStore(databaseUrl, { poolSize: options.poolSize, leaseMs: options.leaseMs });
+    return openPostgresStore(databaseUrl, {
+      poolSize: options.poolSize,
+      leaseMs: options.leaseMs,
+      logger: options.logger,
+    });
   }
   const scheme = schemeOf(databaseUrl);
   throw new Error(

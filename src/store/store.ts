@@ -256,8 +256,32 @@ export interface Store {
    * while the service ran (then every other call throws DatabaseUnavailableError).
    */
   health(): Promise<DatabaseHealth>;
+  /**
+   * Tells `listener` of the changes other instances make (see StoreChange), until the function
+   * returned is called. PostgreSQL: LISTEN on the schema's channel, on a connection of its own
+   * opened at the first listener. SQLite: never calls, since its one process wakes itself. A
+   * listener that throws is logged and the others are still told.
+   */
+  onChange(listener: (change: StoreChange) => void): () => void;
+  /**
+   * Whether the other instances' changes are heard now (a listener was added and its connection
+   * listens), so that the dispatcher may poll the queue slowly. Always false on SQLite.
+   */
+  readonly hearsChanges: boolean;
   close(): Promise<void>;
 }
+
+/**
+ * A **store change**, told by another instance sharing the database: `tasks_ready` (tasks were
+ * created, changed or requeued: claim now), `upload_created`, `upload_cancelled`; and
+ * `look_again`, told after the connection that listens was lost and opened again, since changes
+ * may have been missed meanwhile.
+ */
+export type StoreChange =
+  | { kind: 'tasks_ready' }
+  | { kind: 'upload_created'; uploadId: string }
+  | { kind: 'upload_cancelled'; uploadId: string }
+  | { kind: 'look_again' };
 
 export type DatabaseHealth = 'reachable' | 'unreachable' | 'missing' | 'replaced';
 

@@ -1,7 +1,9 @@
 // Watch leases with three instances, real processes, on one PostgreSQL schema: an upload is
 // scanned and watched by exactly one instance; when that instance is killed, a file written to the
 // folder afterwards is found and uploaded by another once the watch lease has expired; a clean stop
-// hands the upload over at the others' next heartbeat.
+// hands the upload over at the others' next heartbeat. And the wake-ups between instances: a file
+// recorded by one is claimed by another at once, with a queue poll of a minute; a cancel answered
+// by one stops the files another has in flight.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test';
@@ -15,7 +17,7 @@ import {
 } from '../support/postgres.js';
 import { createTestBucket, deleteBucket, testS3, testS3Client } from '../support/s3.js';
 import { api, killAllServices, startService, type ServiceProcess } from '../support/service-process.js';
-import { createUpload, waitForCompleted } from '../support/upload-api.js';
+import { createUpload, fileItems, waitForCompleted, type FileItem } from '../support/upload-api.js';
 import { makeTempDir, removeTempDir, writeRandomFile } from '../support/temp-tree.js';
 
 const HEARTBEAT_MS = 500;
@@ -42,7 +44,7 @@ afterEach(async () => {
   assert.equal(await killAllServices(), 0, 'a test left a service process running');
 });
 
-function startInstance(schema: string): Promise<ServiceProcess> {
+function startInstance(schema: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
   return startService({
     databaseFile: path.join(work, 'unused.db'),
     s3Endpoint: testS3().endpoint,
@@ -55,6 +57,7 @@ function startInstance(schema: string): Promise<ServiceProcess> {
       SETTLE_SECONDS: String(SETTLE_MS / 1000),
       // Only the watcher's events and its first scan find new files within the test's time.
       RESCAN_INTERVAL_SECONDS: '120',
+      ...env,
     },
   });
 }
@@ -149,6 +152,85 @@ describe('watch leases of three instances on one PostgreSQL schema', () => {
     t.diagnostic(`handed over ${handedOverMs} ms after a clean stop`);
     assert.ok(handedOverMs < LEASE_MS, `handed over after ${handedOverMs} ms`);
     await last.stop();
+    await deleteBucket(s3, bucket);
+  });
+
+  it('another instance claims a file recorded by the watcher at once, and stops its files in flight when the upload is cancelled there', async (t: TestContext) => {
+    const schema = freshSchemaName('e2e_wake');
+    schemas.push(schema);
+    const bucket = await createTestBucket(s3, 'wake-up');
+    const source = path.join(work, 'wake-up');
+    await writeRandomFile(path.join(source, 'first.bin'), 4 * 1024 * 1024);
+    // One file at a time, slowly (4 MiB at 256 KiB/s: 16 s), so that files stay in flight; a
+    // queue poll of a minute, so that only a wake-up has another instance claim within the test.
+    const slow = {
+      MAX_CONCURRENT_FILES: '1',
+      MAX_UPLOAD_BYTES_PER_SECOND: String(256 * 1024),
+      QUEUE_POLL_SECONDS: '60',
+    };
+    const watcher = await startInstance(schema, slow);
+    const uploadId = await createUpload(watcher, { source_folder: source, destination_bucket: bucket });
+    const inFlight = async (service: ServiceProcess): Promise<(FileItem & { instance: string | null })[]> =>
+      (
+        await api<{ items: (FileItem & { instance: string | null })[] }>(
+          service,
+          'GET',
+          `/uploads/${uploadId}/files`,
+        )
+      ).body.items.filter((file) => file.status === 'in_progress');
+    await waitFor(async () => (await inFlight(watcher)).length === 1, {
+      message: 'the watcher uploads first.bin',
+    });
+    // Started now, the other finds nothing ready at its first look, and next looks in a minute.
+    const other = await startInstance(schema, slow);
+    const otherId = instanceIdOf(other);
+    await waitFor(() => other.logs.some((line) => line.msg === 'engine started'), {
+      message: 'the other started',
+    });
+
+    const writtenAt = Date.now();
+    await writeRandomFile(path.join(source, 'second.bin'), 2 * 1024 * 1024);
+    const claimed = await waitFor(
+      async () => (await inFlight(watcher)).find((file) => file.relative_path === 'second.bin'),
+      { timeoutMs: 10_000, intervalMs: 20, message: 'second.bin claimed' },
+    );
+    const claimedMs = Date.now() - writtenAt;
+    t.diagnostic(
+      `second.bin claimed by the other instance ${claimedMs} ms after it was written (settle ${SETTLE_MS} ms, queue poll 60 s)`,
+    );
+    assert.equal(claimed.instance, otherId, 'the other instance claimed it: the watcher is busy');
+    assert.ok(claimedMs < SETTLE_MS + 3000, `claimed after ${claimedMs} ms`);
+
+    // A cancel answered by the watcher stops the file in flight on the other instance too.
+    const cancelledAt = Date.now();
+    const cancel = await api(watcher, 'DELETE', `/uploads/${uploadId}`);
+    assert.ok(cancel.status < 300, `DELETE answered ${cancel.status}`);
+    await waitFor(async () => (await inFlight(other)).length === 0, {
+      timeoutMs: 5000,
+      intervalMs: 20,
+      message: 'no file in flight once cancelled',
+    });
+    const stoppedMs = Date.now() - cancelledAt;
+    t.diagnostic(`files in flight on both instances stopped ${stoppedMs} ms after the cancel`);
+    assert.ok(stoppedMs < 3000, `stopped after ${stoppedMs} ms`);
+    assert.ok(
+      other.logs.some(
+        (line) =>
+          line.msg?.toString().startsWith('upload cancelled by another instance') &&
+          line.uploadId === uploadId,
+      ),
+      'the other instance says it stopped the files of an upload cancelled elsewhere',
+    );
+    const files = await fileItems(other, uploadId);
+    assert.deepEqual(
+      files.map((file) => [file.relative_path, file.status]).sort(),
+      [
+        ['first.bin', 'pending'],
+        ['second.bin', 'pending'],
+      ],
+      'both stopped before they completed',
+    );
+    await Promise.all([watcher.stop(), other.stop()]);
     await deleteBucket(s3, bucket);
   });
 });

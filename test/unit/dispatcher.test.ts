@@ -178,4 +178,33 @@ describe('dispatcher', () => {
     assert.equal(runner.ran.length, 1, 'only the live task ran');
     assert.equal((await store.uploadTotals('after-stop')).files.pending, 2);
   });
+
+  it('polls an idle queue at its poll interval, and claims at once when woken', async () => {
+    let polls = 0;
+    const runner = controlledRunner();
+    const dispatcher = new Dispatcher({
+      store,
+      maxConcurrentFiles: 4,
+      runTask: runner.runTask,
+      logger,
+      pollMs: () => {
+        polls += 1;
+        return 60_000;
+      },
+    });
+    dispatcher.start();
+    await waitFor(() => polls === 1, { timeoutMs: 2000, message: 'the first pass looked at the queue' });
+    // Recorded behind its back (as another instance would): only a wake-up has it claimed now.
+    await activeRequestWithFiles('woken', 1, Date.now());
+    const wokenAt = Date.now();
+    dispatcher.wake();
+    await waitFor(() => runner.ran.length === 1, {
+      timeoutMs: 2000,
+      message: 'the woken dispatcher claimed',
+    });
+    assert.ok(Date.now() - wokenAt < 1000, 'claimed well before the next poll');
+    runner.finishAll();
+    await dispatcher.stop();
+    await dispatcher.drain();
+  });
 });

@@ -5,6 +5,8 @@ import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { CompletedTaskRequeue } from '../store.js';
 import type { Queryable } from './connection.js';
 import { heldUploadStatus } from './locks.js';
+import { notifyingUpdate, type Notifier } from './notify.js';
+import { changedBy, toldBy } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
@@ -13,8 +15,8 @@ import type { TaskRow } from './rows.js';
 // The etag check leaves alone a task completed again since it was checked, and an upload no
 // longer live uploads nothing more, so its tasks stay as they are (its status read under the lock
 // locks.ts describes).
-const REQUEUE_COMPLETED = `
-  UPDATE file_tasks SET
+const REQUEUE_COMPLETED = notifyingUpdate(
+  `UPDATE file_tasks SET
     status = 'pending',
     ready_at = $6,
     bytes_uploaded = 0,
@@ -27,7 +29,10 @@ const REQUEUE_COMPLETED = `
     hash_first = CASE WHEN $4 THEN false ELSE $5 END,
     updated_at = $6
   WHERE task_id = $1 AND status = 'completed' AND etag IS NOT DISTINCT FROM $2::text
-    AND ${heldUploadStatus('file_tasks.upload_id')} IN ('pending', 'active')`;
+    AND ${heldUploadStatus('file_tasks.upload_id')} IN ('pending', 'active')`,
+  '$7',
+  '$8',
+);
 
 export async function findTaskByPath(
   db: Queryable,
@@ -48,13 +53,10 @@ export async function requeueCompleted(
   taskId: number,
   requeue: CompletedTaskRequeue,
   now: EpochMs,
+  notifier: Notifier,
 ): Promise<boolean> {
   const { checkedEtag, reason, forgetUpload } = requeue;
   const hashFirst = requeue.hashFirst === true;
-  const { rowCount } = await db.query({
-    name: 'audit-requeue-completed',
-    text: REQUEUE_COMPLETED,
-    values: [taskId, checkedEtag, reason, forgetUpload, hashFirst, now],
-  });
-  return rowCount === 1;
+  const values = [taskId, checkedEtag, reason, forgetUpload, hashFirst, now, ...toldBy(notifier)];
+  return (await changedBy(db, 'audit-requeue-completed', REQUEUE_COMPLETED, values)) === 1;
 }

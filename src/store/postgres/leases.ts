@@ -13,7 +13,9 @@
 import type { EpochMs } from '../../domain/model.js';
 import type { ReapedTask } from '../../domain/instance.js';
 import type { Queryable } from './connection.js';
-import { readyAtUnlessCancelled } from './queue.js';
+import type { Notifier } from './notify.js';
+import { notifyingUpdate } from './notify.js';
+import { changedBy, readyAtUnlessCancelled, toldBy } from './queue.js';
 
 /** The database's clock, in epoch milliseconds: the time the statement began. */
 export const DATABASE_NOW = `(extract(epoch FROM statement_timestamp()) * 1000)::bigint`;
@@ -42,36 +44,43 @@ const TAKE_BACK = `
   claimed_by = NULL, lease_expires_at = NULL, updated_at = $1`;
 
 // The tasks a heartbeat renews at this moment are passed over (SKIP LOCKED): that instance is alive.
+// Tasks taken back tell the other instances, once, in the same statement ($2, $3: see notify.ts).
 const REAP_EXPIRED = `
   WITH expired AS (
     SELECT task_id, claimed_by FROM file_tasks
     WHERE status = 'in_progress' AND ${LEASE_EXPIRED}
     FOR UPDATE SKIP LOCKED
-  )
-  UPDATE file_tasks SET ${TAKE_BACK}
-  FROM expired WHERE file_tasks.task_id = expired.task_id
-  RETURNING file_tasks.task_id, file_tasks.upload_id, expired.claimed_by`;
+  ),
+  taken AS (
+    UPDATE file_tasks SET ${TAKE_BACK}
+    FROM expired WHERE file_tasks.task_id = expired.task_id
+    RETURNING file_tasks.task_id, file_tasks.upload_id, expired.claimed_by
+  ),
+  told AS (SELECT pg_notify($2, $3) FROM (SELECT 1) AS one WHERE EXISTS (SELECT 1 FROM taken))
+  SELECT taken.* FROM taken CROSS JOIN (SELECT count(*) FROM told) AS sent`;
 
 // At start-up, besides the expired leases: the tasks of an instance that has no row any more
 // (stopped, or removed by a reaper), and any in progress without an owner.
-const RECOVER_UNHELD = `
-  UPDATE file_tasks SET ${TAKE_BACK}
+const RECOVER_UNHELD = notifyingUpdate(
+  `UPDATE file_tasks SET ${TAKE_BACK}
   WHERE status = 'in_progress'
     AND (${LEASE_EXPIRED} OR claimed_by IS NULL
-         OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = file_tasks.claimed_by))`;
+         OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = file_tasks.claimed_by))`,
+  '$2',
+  '$3',
+);
 
 /** The reaper's pass over the tasks: those whose lease expired go back to the queue. */
-export async function reapExpired(db: Queryable, now: EpochMs): Promise<ReapedTask[]> {
+export async function reapExpired(db: Queryable, now: EpochMs, notifier: Notifier): Promise<ReapedTask[]> {
   const { rows } = await db.query<{ task_id: number; upload_id: string; claimed_by: string | null }>({
     name: 'leases-reap-expired',
     text: REAP_EXPIRED,
-    values: [now],
+    values: [now, ...toldBy(notifier)],
   });
   return rows.map((row) => ({ taskId: row.task_id, uploadId: row.upload_id, claimedBy: row.claimed_by }));
 }
 
 /** Crash recovery (see Store.recoverInterruptedTasks): never a live instance's tasks. */
-export async function recoverUnheld(db: Queryable, now: EpochMs): Promise<number> {
-  const { rowCount } = await db.query({ name: 'leases-recover-unheld', text: RECOVER_UNHELD, values: [now] });
-  return rowCount ?? 0;
+export async function recoverUnheld(db: Queryable, now: EpochMs, notifier: Notifier): Promise<number> {
+  return changedBy(db, 'leases-recover-unheld', RECOVER_UNHELD, [now, ...toldBy(notifier)]);
 }

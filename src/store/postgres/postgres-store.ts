@@ -24,6 +24,7 @@ import type {
 } from '../../domain/model.js';
 import type { FailureKind, UploadStatus, TaskStatus } from '../../domain/status.js';
 import type { Beat, Instance, InstanceInfo, Reaped } from '../../domain/instance.js';
+import type { Logger } from '../../logger.js';
 import { redactPassword } from '../database-url.js';
 import { DEFAULT_LEASE_MS } from '../store.js';
 import type {
@@ -32,12 +33,14 @@ import type {
   DatabaseHealth,
   QueueCounts,
   Store,
+  StoreChange,
   TaskFailure,
   TaskRelease,
   TakenWatch,
   WatchLeaseRequest,
 } from '../store.js';
 import * as audit from './audit.js';
+import { ChangeListener } from './change-listener.js';
 import { claimReady } from './claim.js';
 import { completeAll, type Completion } from './completions.js';
 import {
@@ -53,6 +56,7 @@ import * as instances from './instances.js';
 import * as leases from './leases.js';
 import { migrate } from './migrations.js';
 import * as multipart from './multipart.js';
+import { channelOf, notify, type Notifier } from './notify.js';
 import { recordObservedFiles } from './observed-files.js';
 import * as queue from './queue.js';
 import * as tasks from './tasks.js';
@@ -65,6 +69,8 @@ export interface PostgresStoreOptions extends ConnectionOptions {
   instanceId?: string;
   /** How long the leases of the tasks it claims last, from the claim or the last heartbeat (LEASE_SECONDS). */
   leaseMs?: number;
+  /** Where the connection that listens for other instances' changes says it was lost. */
+  logger?: Logger;
 }
 
 /**
@@ -100,7 +106,17 @@ export async function openPostgresStore(
     await pool.end();
     throw cannotOpen(location, error);
   }
-  return new PostgresStore(pool, sessions, { instanceId, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS });
+  const channel = channelOf(schema);
+  const { max: _poolSize, ...clientConfig } = config;
+  const changes = new ChangeListener({
+    config: clientConfig,
+    channel,
+    instanceId,
+    logger: options.logger,
+    location,
+  });
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  return new PostgresStore(pool, sessions, { instanceId, leaseMs, channel, changes });
 }
 
 /** `location`: the URL without its password, and the schema once known. */
@@ -117,14 +133,20 @@ export class PostgresStore implements Store {
   /** What registerInstance said, and when the instance first registered: to register again. */
   private registered: { info: InstanceInfo; startedAt: EpochMs } | undefined;
   private closed = false;
+  /** Where this store's changes are told to the other instances (notify.ts). */
+  private readonly notifier: Notifier;
+  /** Where the other instances' changes are heard, once something listens. */
+  private readonly changes: ChangeListener;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly sessions: Sessions,
-    options: { instanceId: string; leaseMs: number },
+    options: { instanceId: string; leaseMs: number; channel: string; changes: ChangeListener },
   ) {
     this.instanceId = options.instanceId;
     this.leaseMs = options.leaseMs;
+    this.notifier = { channel: options.channel, instanceId: options.instanceId };
+    this.changes = options.changes;
     const { instanceId } = this;
     this.completions = new GroupCommit(
       (batch) => this.run(() => this.sessions.transaction((tx) => completeAll(tx, instanceId, batch))),
@@ -139,7 +161,11 @@ export class PostgresStore implements Store {
 
   // --- uploads
   async createUpload(upload: NewUpload, now: EpochMs): Promise<Upload> {
-    return this.session((db) => uploads.create(db, upload, now));
+    return this.transaction(async (tx) => {
+      const created = await uploads.create(tx, upload, now);
+      await notify(tx, this.notifier, { kind: 'upload_created', uploadId: upload.uploadId });
+      return created;
+    });
   }
 
   async getUpload(uploadId: string): Promise<Upload | undefined> {
@@ -158,8 +184,13 @@ export class PostgresStore implements Store {
     return this.ending(uploadId, (tx) => uploads.complete(tx, uploadId, now));
   }
 
+  /** The other instances are told, to stop the files of the upload they have in flight. */
   async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.ending(uploadId, (tx) => uploads.cancel(tx, uploadId, now));
+    return this.ending(uploadId, async (tx) => {
+      const cancelled = await uploads.cancel(tx, uploadId, now);
+      if (cancelled) await notify(tx, this.notifier, { kind: 'upload_cancelled', uploadId });
+      return cancelled;
+    });
   }
 
   /** An upload that uploads nothing more needs its listing no more: forgotten in the same transaction. */
@@ -195,7 +226,11 @@ export class PostgresStore implements Store {
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
   ): Promise<number> {
-    return this.transaction((tx) => recordObservedFiles(tx, uploadId, files, objectKeyFor, readinessOf, now));
+    return this.transaction(async (tx) => {
+      const changed = await recordObservedFiles(tx, uploadId, files, objectKeyFor, readinessOf, now);
+      if (changed > 0) await notify(tx, this.notifier, { kind: 'tasks_ready' });
+      return changed;
+    });
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {
@@ -224,19 +259,19 @@ export class PostgresStore implements Store {
   }
 
   async requeueDueFailedTasks(now: EpochMs): Promise<number> {
-    return this.session((db) => queue.requeueDueFailed(db, now));
+    return this.session((db) => queue.requeueDueFailed(db, now, this.notifier));
   }
 
   async retryFailedTasks(uploadId: string, now: EpochMs): Promise<number> {
-    return this.session((db) => queue.retryFailed(db, uploadId, now));
+    return this.session((db) => queue.retryFailed(db, uploadId, now, this.notifier));
   }
 
   async retryFailedTasksOfKinds(kinds: readonly FailureKind[], now: EpochMs): Promise<number> {
-    return this.session((db) => queue.retryFailedOfKinds(db, kinds, now));
+    return this.session((db) => queue.retryFailedOfKinds(db, kinds, now, this.notifier));
   }
 
   async recoverInterruptedTasks(now: EpochMs): Promise<number> {
-    return this.session((db) => leases.recoverUnheld(db, now));
+    return this.session((db) => leases.recoverUnheld(db, now, this.notifier));
   }
 
   // --- instances
@@ -271,7 +306,7 @@ export class PostgresStore implements Store {
 
   async reapExpiredLeases(now: EpochMs): Promise<Reaped> {
     return this.session(async (db) => ({
-      tasks: await leases.reapExpired(db, now),
+      tasks: await leases.reapExpired(db, now, this.notifier),
       instances: await instances.reapDead(db),
     }));
   }
@@ -309,7 +344,9 @@ export class PostgresStore implements Store {
     note: string | null,
     now: EpochMs,
   ): Promise<boolean> {
-    return this.session((db) => tasks.release(db, this.instanceId, taskId, version, note, now));
+    return this.session((db) =>
+      tasks.release(db, this.instanceId, taskId, version, note, now, this.notifier),
+    );
   }
 
   async dropTask(taskId: number): Promise<void> {
@@ -322,7 +359,7 @@ export class PostgresStore implements Store {
   }
 
   async requeueCompletedTask(taskId: number, requeue: CompletedTaskRequeue, now: EpochMs): Promise<boolean> {
-    return this.session((db) => audit.requeueCompleted(db, taskId, requeue, now));
+    return this.session((db) => audit.requeueCompleted(db, taskId, requeue, now, this.notifier));
   }
 
   // --- existing objects
@@ -391,9 +428,19 @@ export class PostgresStore implements Store {
     }
   }
 
+  onChange(listener: (change: StoreChange) => void): () => void {
+    return this.changes.add(listener);
+  }
+
+  /** Whether the other instances' changes are heard now: false before a listener, and while reconnecting. */
+  get hearsChanges(): boolean {
+    return this.changes.listening;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.changes.close();
     await this.completions.flush();
     await this.pool.end();
   }

@@ -7,6 +7,7 @@ import type { EpochMs } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
 import type { Queryable } from './connection.js';
 import { HELD_ACTIVE_UPLOADS, heldUploadStatus } from './locks.js';
+import { notifyingUpdate, payloadOf, type Notifier } from './notify.js';
 
 /**
  * The SQL for a ready_at to set on a file_tasks row: `value`, or NULL when the task's upload is
@@ -39,19 +40,28 @@ const NEXT_READY_AT = `
   ORDER BY ready_at LIMIT 1`;
 
 // last_error and failed_at stay, so that users still see why the task failed before.
-const REQUEUE_DUE_FAILED = `
-  UPDATE file_tasks SET status = 'pending', ready_at = $1, updated_at = $1
-  WHERE status = 'failed' AND ready_at <= $1 AND upload_id IN ${HELD_ACTIVE_UPLOADS}`;
+const REQUEUE_DUE_FAILED = notifyingUpdate(
+  `UPDATE file_tasks SET status = 'pending', ready_at = $1, updated_at = $1
+  WHERE status = 'failed' AND ready_at <= $1 AND upload_id IN ${HELD_ACTIVE_UPLOADS}`,
+  '$2',
+  '$3',
+);
 
-const REQUEUE_FAILED_OF_UPLOAD = `
-  UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
-  WHERE upload_id = $1 AND status = 'failed' AND ${heldUploadStatus('$1')} <> 'cancelled'`;
+const REQUEUE_FAILED_OF_UPLOAD = notifyingUpdate(
+  `UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
+  WHERE upload_id = $1 AND status = 'failed' AND ${heldUploadStatus('$1')} <> 'cancelled'`,
+  '$3',
+  '$4',
+);
 
 // Failed-for-good tasks (ready_at NULL) stay out.
-const REQUEUE_FAILED_OF_KINDS = `
-  UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
+const REQUEUE_FAILED_OF_KINDS = notifyingUpdate(
+  `UPDATE file_tasks SET status = 'pending', ready_at = $2, updated_at = $2
   WHERE status = 'failed' AND ready_at IS NOT NULL AND failure_kind = ANY($1::text[])
-    AND upload_id IN ${HELD_ACTIVE_UPLOADS}`;
+    AND upload_id IN ${HELD_ACTIVE_UPLOADS}`,
+  '$3',
+  '$4',
+);
 
 export async function nextReadyAt(
   db: Queryable,
@@ -65,33 +75,43 @@ export async function nextReadyAt(
   return rows[0]?.ready_at ?? null;
 }
 
-export async function requeueDueFailed(db: Queryable, now: EpochMs): Promise<number> {
-  const { rowCount } = await db.query({
-    name: 'queue-requeue-due-failed',
-    text: REQUEUE_DUE_FAILED,
-    values: [now],
-  });
-  return rowCount ?? 0;
+/** The requeues tell the other instances that tasks are ready (see notify.ts). */
+export async function requeueDueFailed(db: Queryable, now: EpochMs, notifier: Notifier): Promise<number> {
+  return changedBy(db, 'queue-requeue-due-failed', REQUEUE_DUE_FAILED, [now, ...toldBy(notifier)]);
 }
 
-export async function retryFailed(db: Queryable, uploadId: string, now: EpochMs): Promise<number> {
-  const { rowCount } = await db.query({
-    name: 'queue-requeue-failed-of-upload',
-    text: REQUEUE_FAILED_OF_UPLOAD,
-    values: [uploadId, now],
-  });
-  return rowCount ?? 0;
+export async function retryFailed(
+  db: Queryable,
+  uploadId: string,
+  now: EpochMs,
+  notifier: Notifier,
+): Promise<number> {
+  const values = [uploadId, now, ...toldBy(notifier)];
+  return changedBy(db, 'queue-requeue-failed-of-upload', REQUEUE_FAILED_OF_UPLOAD, values);
 }
 
 export async function retryFailedOfKinds(
   db: Queryable,
   kinds: readonly FailureKind[],
   now: EpochMs,
+  notifier: Notifier,
 ): Promise<number> {
-  const { rowCount } = await db.query({
-    name: 'queue-requeue-failed-of-kinds',
-    text: REQUEUE_FAILED_OF_KINDS,
-    values: [kinds, now],
-  });
-  return rowCount ?? 0;
+  const values = [kinds, now, ...toldBy(notifier)];
+  return changedBy(db, 'queue-requeue-failed-of-kinds', REQUEUE_FAILED_OF_KINDS, values);
+}
+
+/** The channel and payload parameters of a statement that tells of tasks made ready. */
+export function toldBy(notifier: Notifier): [string, string] {
+  return [notifier.channel, payloadOf({ kind: 'tasks_ready' }, notifier.instanceId)];
+}
+
+/** Runs a statement made by notifyingUpdate, and returns how many rows it changed. */
+export async function changedBy(
+  db: Queryable,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<number> {
+  const { rows } = await db.query<{ changed: number }>({ name, text, values });
+  return rows[0]?.changed ?? 0;
 }

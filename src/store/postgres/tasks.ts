@@ -9,7 +9,8 @@ import { cursorOfTaskId, taskIdOfCursor } from '../cursors.js';
 import { assertLimit } from '../errors.js';
 import type { TaskFailure, TaskRelease } from '../store.js';
 import type { Queryable } from './connection.js';
-import { readyAtUnlessCancelled } from './queue.js';
+import { notifyingUpdate, type Notifier } from './notify.js';
+import { changedBy, readyAtUnlessCancelled, toldBy } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
@@ -43,8 +44,8 @@ const FAIL_RUNNING_TASK = `
 // Released with the same version (e.g. at shutdown), the task keeps its progress and attempts;
 // with a new version it starts from scratch, as recordObservedFiles does; hash_first stays while
 // only the ctime moved. Every right-hand side reads the row as it was before this update.
-const RELEASE_RUNNING_TASK = `
-  UPDATE file_tasks SET
+const RELEASE_RUNNING_TASK = notifyingUpdate(
+  `UPDATE file_tasks SET
     status = 'pending',
     attempts = CASE WHEN ${SAME_VERSION} THEN GREATEST(attempts - $10::integer, 0) ELSE 0 END,
     bytes_uploaded = CASE WHEN ${SAME_VERSION} THEN bytes_uploaded ELSE 0 END,
@@ -60,7 +61,10 @@ const RELEASE_RUNNING_TASK = `
     claimed_by = NULL,
     lease_expires_at = NULL,
     updated_at = $11
-  WHERE task_id = $1 AND status = 'in_progress' AND claimed_by = $12`;
+  WHERE task_id = $1 AND status = 'in_progress' AND claimed_by = $12`,
+  '$13',
+  '$14',
+);
 
 /** A completed task, as the group commit of completions needs it. */
 export interface CompletedTask {
@@ -183,29 +187,27 @@ export async function release(
   version: TaskRelease,
   note: string | null,
   now: EpochMs,
+  notifier: Notifier,
 ): Promise<boolean> {
   const { size, mtimeMs, ino, ctimeMs, observedAt, readyAt } = version;
   const refuseStreaming = version.refuseStreaming === true;
   const refund = version.refundAttempt === true ? 1 : 0;
-  const { rowCount } = await db.query({
-    name: 'tasks-release-running',
-    text: RELEASE_RUNNING_TASK,
-    values: [
-      taskId,
-      size,
-      mtimeMs,
-      ino,
-      ctimeMs,
-      observedAt,
-      readyAt,
-      note,
-      refuseStreaming,
-      refund,
-      now,
-      instanceId,
-    ],
-  });
-  return rowCount === 1;
+  const changed = await changedBy(db, 'tasks-release-running', RELEASE_RUNNING_TASK, [
+    taskId,
+    size,
+    mtimeMs,
+    ino,
+    ctimeMs,
+    observedAt,
+    readyAt,
+    note,
+    refuseStreaming,
+    refund,
+    now,
+    instanceId,
+    ...toldBy(notifier),
+  ]);
+  return changed === 1;
 }
 
 /** Its multipart state goes with it (ON DELETE CASCADE). Not a task another instance holds. */

@@ -408,6 +408,13 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** One process: the engine wakes itself for what it records, and no other instance changes anything. */
+  onChange(): () => void {
+    return () => undefined;
+  }
+
+  readonly hearsChanges = false;
+
   async close(): Promise<void> {
     if (this.db.open) this.completions.flush();
     this.location?.stop();
