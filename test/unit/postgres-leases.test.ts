@@ -104,6 +104,25 @@ describe('PostgreSQL leases', () => {
     assert.equal((await leaseOf(theirs.taskId)).expiresAt, 0, "another instance's lease is not renewed");
   });
 
+  it("judges leases by the database clock, however far apart the instances' own clocks are", async () => {
+    const HOUR = 3_600_000;
+    const ahead = await open(1000); // its machine's clock an hour ahead
+    const behind = await open(30_000); // and this one's an hour behind
+    await ahead.registerInstance(info('ahead'));
+    await behind.registerInstance(info('behind'));
+    const now = await databaseNow();
+    await activeRequestWith(ahead, 'r1', observed(1));
+    const [task] = await ahead.claimReadyTasks(now + HOUR, 1);
+    assert.ok(task);
+    // By the behind clock the lease would run an hour and more, by the ahead one it would be
+    // long over: neither counts, and a fresh lease is not taken back.
+    assert.deepEqual((await behind.reapExpiredLeases(now - HOUR)).tasks, []);
+    assert.deepEqual((await behind.reapExpiredLeases(now + 2 * HOUR)).tasks, []);
+    assert.equal((await leaseOf(task.taskId)).claimedBy, ahead.instanceId);
+    // Once the database's clock passes the lease, the behind instance takes it back.
+    assert.deepEqual(await reapUntil(behind, 1), [task.taskId]);
+  });
+
   it('reaps an expired lease back to the queue, interrupted, and the late runner changes nothing', async () => {
     const lost = await open(1000);
     const taker = await open(30_000);
