@@ -162,8 +162,7 @@ export class TaskRunner {
           { etag, method: result.method },
           'the upload finished, but the task was no longer in progress for this instance (its lease expired and it went back to the queue, or its upload was cancelled): not recorded here',
         );
-      }
-      if (recorded) {
+      } else {
         const { bytesSent, method } = result;
         this.publish({
           type: 'file.completed',

@@ -3,7 +3,7 @@
 // was edited by hand; they replace a cast, so that such a row is reported instead of flowing
 // through the engine.
 import { IF_EXISTS_CHOICES } from '../domain/model.js';
-import type { IfExists, ValidationMethod } from '../domain/model.js';
+import type { IfExists, UploadCounts, ValidationMethod } from '../domain/model.js';
 import { checkObjectProperties, type ObjectProperties } from '../domain/object-properties.js';
 import { isTaskStatus, isUploadStatus } from '../domain/status.js';
 import type { TaskStatus, UploadStatus } from '../domain/status.js';
@@ -53,4 +53,33 @@ export function objectProperties(uploadId: string, columns: ObjectPropertyColumn
       cause: error,
     });
   }
+}
+
+/** One status's kept counts of an upload's tasks, as both stores read them. */
+export interface TaskCountRow {
+  upload_id: string;
+  status: string;
+  files: number;
+  bytes_total: number;
+  bytes_uploaded: number;
+}
+
+/** An upload's counts from its rows of kept counts (none: an upload with no task). */
+export function uploadCountsOf(rows: readonly TaskCountRow[]): UploadCounts {
+  const counts: UploadCounts = {
+    files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
+    bytes: { total: 0, uploaded: 0 },
+    backlogBytes: 0,
+  };
+  for (const row of rows) {
+    const status = taskStatus(row.status);
+    counts.files[status] = row.files;
+    counts.files.total += row.files;
+    counts.bytes.total += row.bytes_total;
+    counts.bytes.uploaded += row.bytes_uploaded;
+    if (status === 'pending' || status === 'in_progress') {
+      counts.backlogBytes += Math.max(0, row.bytes_total - row.bytes_uploaded);
+    }
+  }
+  return counts;
 }

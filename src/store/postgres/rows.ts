@@ -80,13 +80,7 @@ export interface PartRow {
   size: number;
 }
 
-export interface TaskCountRow {
-  upload_id: string;
-  status: string;
-  files: number;
-  bytes_total: number;
-  bytes_uploaded: number;
-}
+export type { TaskCountRow } from '../row-values.js';
 
 export function toUpload(row: UploadRow): Upload {
   return {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { EpochMs, NewUpload, UploadCounts, UploadTotals, Upload } from '../../domain/model.js';
 import { NO_OBJECT_PROPERTIES } from '../../domain/object-properties.js';
 import type { UploadStatus } from '../../domain/status.js';
-import { taskStatus } from '../row-values.js';
+import { taskStatus, uploadCountsOf } from '../row-values.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
 import type { Queryable } from './connection.js';
 import { lockForStatusChange } from './locks.js';
@@ -205,7 +205,7 @@ export async function markCompletions(
 }
 
 export async function totals(db: Queryable, uploadId: string): Promise<UploadTotals> {
-  const { files, bytes } = (await countsOf(db, [uploadId])).get(uploadId) ?? countsFrom([]);
+  const { files, bytes } = (await countsOf(db, [uploadId])).get(uploadId) ?? uploadCountsOf([]);
   return { files, bytes };
 }
 
@@ -222,7 +222,7 @@ export async function countsOf(
     });
     for (const row of rows) rowsOf.get(row.upload_id)?.push(row);
   }
-  return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, countsFrom(rows)]));
+  return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, uploadCountsOf(rows)]));
 }
 
 export async function queueCounts(db: Queryable): Promise<QueueCounts> {
@@ -237,24 +237,5 @@ export async function queueCounts(db: Queryable): Promise<QueueCounts> {
     text: QUEUE_COUNTS,
   });
   for (const row of rows) counts[taskStatus(row.status)] = { files: row.files, bytes: row.bytes };
-  return counts;
-}
-
-function countsFrom(rows: readonly TaskCountRow[]): UploadCounts {
-  const counts: UploadCounts = {
-    files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
-    bytes: { total: 0, uploaded: 0 },
-    backlogBytes: 0,
-  };
-  for (const row of rows) {
-    const status = taskStatus(row.status);
-    counts.files[status] = row.files;
-    counts.files.total += row.files;
-    counts.bytes.total += row.bytes_total;
-    counts.bytes.uploaded += row.bytes_uploaded;
-    if (status === 'pending' || status === 'in_progress') {
-      counts.backlogBytes += Math.max(0, row.bytes_total - row.bytes_uploaded);
-    }
-  }
   return counts;
 }

@@ -79,13 +79,7 @@ export interface PartRow {
   size: number;
 }
 
-export interface TaskCountRow {
-  upload_id: string;
-  status: string;
-  files: number;
-  bytes_total: number;
-  bytes_uploaded: number;
-}
+export type { TaskCountRow } from '../row-values.js';
 
 // Metadata and tags are JSON text in SQLite.
 function objectPropertiesOf(row: UploadRow): ObjectProperties {

@@ -5,7 +5,7 @@ import type { EpochMs, IfExists, NewUpload, UploadCounts, UploadTotals, Upload }
 import { NO_OBJECT_PROPERTIES, type ObjectProperties } from '../../domain/object-properties.js';
 import type { UploadStatus } from '../../domain/status.js';
 import { DuplicateUploadIdError, type QueueCounts } from '../store.js';
-import { taskStatus } from '../row-values.js';
+import { taskStatus, uploadCountsOf } from '../row-values.js';
 import { toUpload } from './rows.js';
 import type { UploadRow, TaskCountRow } from './rows.js';
 
@@ -172,7 +172,7 @@ export function uploadQueries(db: Database) {
     },
 
     totals(uploadId: string): UploadTotals {
-      const { files, bytes } = countsOf(selectTaskCounts.all(uploadId));
+      const { files, bytes } = uploadCountsOf(selectTaskCounts.all(uploadId));
       return { files, bytes };
     },
 
@@ -180,7 +180,7 @@ export function uploadQueries(db: Database) {
       const rowsOf = new Map<string, TaskCountRow[]>(uploadIds.map((uploadId) => [uploadId, []]));
       for (const row of selectTaskCountsOf.all(JSON.stringify(uploadIds)))
         rowsOf.get(row.upload_id)?.push(row);
-      return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, countsOf(rows)]));
+      return new Map([...rowsOf].map(([uploadId, rows]) => [uploadId, uploadCountsOf(rows)]));
     },
 
     queueCounts(): QueueCounts {
@@ -218,23 +218,4 @@ function objectPropertyColumns(properties: ObjectProperties): ObjectPropertyColu
     objectMetadata: JSON.stringify(properties.metadata),
     objectTags: JSON.stringify(properties.tags),
   };
-}
-
-function countsOf(rows: readonly TaskCountRow[]): UploadCounts {
-  const counts: UploadCounts = {
-    files: { pending: 0, in_progress: 0, completed: 0, failed: 0, total: 0 },
-    bytes: { total: 0, uploaded: 0 },
-    backlogBytes: 0,
-  };
-  for (const row of rows) {
-    const status = taskStatus(row.status);
-    counts.files[status] = row.files;
-    counts.files.total += row.files;
-    counts.bytes.total += row.bytes_total;
-    counts.bytes.uploaded += row.bytes_uploaded;
-    if (status === 'pending' || status === 'in_progress') {
-      counts.backlogBytes += Math.max(0, row.bytes_total - row.bytes_uploaded);
-    }
-  }
-  return counts;
 }
