@@ -17,6 +17,21 @@ export type ServiceEvent =
   | { type: 'upload.cancelled'; uploadId: string; at: EpochMs }
   /** A one-shot upload's scan finished and every file it found is completed: it is watched no more. */
   | { type: 'upload.completed'; uploadId: string; at: EpochMs }
+  /**
+   * The upload's files are all in S3 (see Arrival): a marker went up after every other known file,
+   * or a one-shot upload completed with no marker. The document its notification POSTs.
+   */
+  | {
+      type: 'upload.arrived';
+      uploadId: string;
+      bucket: string;
+      prefix: string;
+      files: number;
+      bytes: number;
+      manifestKey: string | null;
+      markerKey: string | null;
+      at: EpochMs;
+    }
   /** previousPhase is null for the first phase the service sees after it starts watching. */
   | {
       type: 'upload.phase';

@@ -40,6 +40,83 @@ export interface Upload {
    * null: none does now (not yet taken, released by a clean stop, or the upload is no longer live).
    */
   watchedBy: string | null;
+  /**
+   * Globs (the pattern's syntax, over paths relative to the folder) of the upload's completion
+   * markers: files uploaded only once every other known file of the upload is (see docs/run-folders.md).
+   * Empty: none.
+   */
+  completeMarkers: string[];
+  /** The key of the upload's manifest, or null when it writes none. */
+  manifestKey: string | null;
+  /** Where the upload's arrival is POSTed, or null. */
+  notifyUrl: string | null;
+  /** The folder was scanned whole once: until then its markers wait, since files may still be found. */
+  scannedAt: EpochMs | null;
+  /** The latest arrival: a marker uploaded, or a one-shot upload completed; null before the first. */
+  arrival: Arrival | null;
+  /** The manifest last written; null before the first. */
+  manifest: ManifestRecord | null;
+  /** The notification of the latest arrival; null without notifyUrl or before the first arrival. */
+  notification: NotificationState | null;
+}
+
+/**
+ * An **arrival**: the moment the upload's files are all in S3, told downstream. It is a marker
+ * uploaded (last, after every other known file), or a one-shot upload completed with no marker.
+ */
+export interface Arrival {
+  at: EpochMs;
+  /** The files that are not markers completed by then (the files the marker waited for), and their bytes. */
+  files: number;
+  bytes: number;
+  /** The marker's key; null for a one-shot upload completed with no marker. */
+  markerKey: string | null;
+}
+
+/** A manifest written: the object listing every file of the upload uploaded (not the markers). */
+export interface ManifestRecord {
+  key: string;
+  files: number;
+  /** The sum of the files' sizes. */
+  bytes: number;
+  /** Hex SHA-256 of the manifest object's bytes. */
+  sha256: string;
+  /** When its listing began: a file completed later is not in it. */
+  writtenAt: EpochMs;
+}
+
+/** One file of a manifest: a completed task that is not a marker. */
+export interface ManifestEntry {
+  taskId: number;
+  key: string;
+  size: number;
+  /** null for a file skipped because an object was there whose SHA-256 is not known. */
+  sha256: string | null;
+  etag: string | null;
+  mtimeMs: number;
+}
+
+export const NOTIFICATION_STATUSES = ['pending', 'delivered', 'failed'] as const;
+/** pending: to be POSTed (again); delivered: the receiver answered 2xx; failed: every attempt failed. */
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+
+/** Where the notification of an arrival stands. */
+export interface NotificationState {
+  status: NotificationStatus;
+  /** The arrival it tells of (Arrival.at). */
+  arrivalAt: EpochMs;
+  attempts: number;
+  lastError: string | null;
+  lastAttemptAt: EpochMs | null;
+  deliveredAt: EpochMs | null;
+}
+
+/** What a delivery attempt of a notification came to (see Store.recordNotification). */
+export interface NotificationOutcome {
+  status: NotificationStatus;
+  attempts: number;
+  lastError: string | null;
+  at: EpochMs;
 }
 
 export const IF_EXISTS_CHOICES = ['skip_identical', 'skip', 'overwrite'] as const;
@@ -78,6 +155,12 @@ export interface NewUpload {
   ifExists?: IfExists;
   /** Checked (see checkObjectProperties); default none. */
   objectProperties?: ObjectProperties;
+  /** See Upload.completeMarkers; default none. */
+  completeMarkers?: string[];
+  /** See Upload.manifestKey; default null. */
+  manifestKey?: string | null;
+  /** See Upload.notifyUrl; default null. */
+  notifyUrl?: string | null;
 }
 
 /** How the uploaded bytes were checked against what S3 stored. */
@@ -171,6 +254,11 @@ export interface FileTask {
   interrupted: boolean;
   /** The instance that holds it while it is in_progress (see Store.instanceId); null otherwise. */
   claimedBy: string | null;
+  /**
+   * Its path matches one of the upload's completeMarkers: it is claimed only once the folder was
+   * scanned whole and no other task of the upload is pending, in progress or failed.
+   */
+  marker: boolean;
   createdAt: EpochMs;
   updatedAt: EpochMs;
   completedAt: EpochMs | null;

@@ -5,8 +5,11 @@ import type {
   ListedObject,
   FileReadiness,
   FileTask,
+  ManifestEntry,
+  ManifestRecord,
   MultipartState,
   NewUpload,
+  NotificationOutcome,
   ObservedFile,
   UploadCounts,
   UploadTotals,
@@ -53,6 +56,8 @@ export interface Store {
   /**
    * active → completed, with completedAt = now, for a one-shot upload (watch false) none of whose
    * files is pending, in progress or failed; false otherwise (watched, not active, or a file left).
+   * When no arrival is recorded (no marker went up), it records one with no marker key, and its
+   * notification as completeTask does for a marker.
    */
   completeUpload(uploadId: string, now: EpochMs): Promise<boolean>;
   /**
@@ -91,6 +96,7 @@ export interface Store {
    * notices the change itself; a task of a cancelled upload is left as it is). An observation
    * older than the task's observedAt is ignored: it was overtaken by a newer one.
    * readyAt comes from readinessOf(file): its settledAt for a task whose streaming was refused.
+   * A task created is a marker (FileTask.marker) when isMarker says so of its path.
    * Returns how many tasks were created or changed.
    */
   recordObservedFiles(
@@ -99,6 +105,7 @@ export interface Store {
     objectKeyFor: (relativePath: string) => string,
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
+    isMarker?: (relativePath: string) => boolean,
   ): Promise<number>;
   getTask(taskId: number): Promise<FileTask | undefined>;
   /** The newest observedAt of any task (0 when there is none): the floor of new observation stamps. */
@@ -121,12 +128,14 @@ export interface Store {
    * With a `budget`, the claim also stops once the memory of the tasks claimed reaches it: the
    * last task may take it past, by less than one task's weight. With `sourceRoots`, only uploads
    * under them are claimed from. The tasks claimed are held by this store's instance (claimedBy),
-   * under a lease of its length where the store has leases (PostgreSQL).
+   * under a lease of its length where the store has leases (PostgreSQL). A marker task is ready
+   * only once its upload was scanned whole (scannedAt) and no other task of the upload, not a
+   * marker, is pending, in progress or failed: then it is in the queue's order as any task.
    */
   claimReadyTasks(now: EpochMs, limit: number, options?: ClaimOptions): Promise<FileTask[]>;
   /**
    * The earliest readyAt of a pending task of an active upload (under `sourceRoots` when given),
-   * or null when there is none.
+   * or null when there is none. A marker that waits for other files is not counted (see claimReadyTasks).
    */
   nextReadyAt(sourceRoots?: readonly string[] | null): Promise<EpochMs | null>;
   /** failed tasks of active uploads whose readyAt (the requeue time) has come → pending. Returns how many. */
@@ -189,7 +198,9 @@ export interface Store {
    * in_progress → completed with what S3 stored and the version uploaded (which replaces the
    * task's: a streamed file settles at a later one); its multipart state is deleted with it, and a
    * upload error about it gives way to the newest failure of another of the upload's files, or
-   * to none.
+   * to none. A marker's completion records, in the same transaction, the upload's arrival (at
+   * `now`, its completed tasks that are not markers, the marker's key) and, when the upload has a
+   * notifyUrl, the notification of that arrival as pending (attempts 0), held by this instance.
    */
   completeTask(taskId: number, upload: CompletedUpload, now: EpochMs): Promise<boolean>;
   /**
@@ -233,6 +244,28 @@ export interface Store {
    * then says what is there); also forgotten when the upload is cancelled or completed.
    */
   getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined>;
+
+  // --- arrivals: markers, manifests, notifications (see docs/run-folders.md)
+  /** The upload's folder was scanned whole: scannedAt = now. Its markers may go once the other files are done. */
+  markScanned(uploadId: string, now: EpochMs): Promise<void>;
+  /**
+   * One page of the upload's completed tasks that are not markers, by taskId ascending after
+   * `afterTaskId` (0 for the first page): what a manifest lists, streamed page by page.
+   */
+  manifestEntries(uploadId: string, afterTaskId: number, limit: number): Promise<ManifestEntry[]>;
+  /** The manifest just written becomes the upload's (Upload.manifest). */
+  recordManifest(uploadId: string, manifest: ManifestRecord): Promise<void>;
+  /**
+   * The uploads whose notification is pending and is this instance's to deliver: those it holds,
+   * and those held by an instance that has no row any more (taken over, held by this one from
+   * now on). SQLite: every pending one.
+   */
+  takeNotifications(): Promise<Upload[]>;
+  /**
+   * Records how a delivery went, for the arrival at `arrivalAt` only: when a newer arrival was
+   * recorded meanwhile, its notification is left as it is and false is returned.
+   */
+  recordNotification(uploadId: string, arrivalAt: EpochMs, outcome: NotificationOutcome): Promise<boolean>;
 
   // --- multipart progress of a task
   getMultipart(taskId: number): Promise<MultipartState | undefined>;

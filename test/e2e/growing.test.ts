@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startFaultProxy, type FaultProxy, type RequestRecord } from '../support/fault-proxy.js';
-import { hashFile, startGrowingWrite } from '../support/growing-writer.js';
+import { hashFile, startGrowingWrite, type GrowingWriter } from '../support/growing-writer.js';
 import { waitFor } from '../support/poll.js';
 import {
   createTestBucket,
@@ -251,7 +251,9 @@ describe('a file changed other than by appends while it is streamed', () => {
   it('ends up as the final file, rewritten in the middle or truncated, with no multipart upload left', async (t) => {
     const rig = await setUp('rewrite');
     await withLogsOnFailure(t, async () => {
-      const total = 40 * MiB; // 5 s of writing: room to act after the first part went up
+      // Both writers go on until each file was changed and grew by a part after it (at most 20 s at
+      // 8 MiB/s): the change lands while the file is still written, however slow the machine.
+      const total = 160 * MiB;
       const rewrittenKey = 'rewritten.bin';
       const truncatedKey = 'truncated.bin';
       const rewrittenFile = path.join(rig.source, rewrittenKey);
@@ -265,6 +267,15 @@ describe('a file changed other than by appends while it is streamed', () => {
             requestsFor(rig, key, 'UploadPart').some((r) => stored(r) && r.query.get('partNumber') === '1'),
           { timeoutMs: 20_000, message: `part 1 of ${key} stored` },
         );
+      const finishAfterAnotherPart = async (writer: GrowingWriter, key: string) => {
+        const changedAt = writer.writtenBytes;
+        assert.ok(changedAt < total, `${key} was changed while it was still being written`);
+        await waitFor(() => writer.writtenBytes >= changedAt + PART, {
+          timeoutMs: 20_000,
+          message: `${key} grown by a part after the change`,
+        });
+        writer.finish();
+      };
       await firstPartStored(rewrittenKey);
       // 1 MiB of other bytes at 1 MiB: inside part 1, which S3 already holds.
       const handle = await open(rewrittenFile, 'r+');
@@ -273,11 +284,12 @@ describe('a file changed other than by appends while it is streamed', () => {
       } finally {
         await handle.close();
       }
-      assert.ok(rewritten.writtenBytes < total, 'the file was rewritten while it was still being written');
+      const rewrittenFinished = finishAfterAnotherPart(rewritten, rewrittenKey);
 
       await firstPartStored(truncatedKey);
       await truncate(truncatedFile, 2 * MiB); // the writer appends on from here
-      assert.ok(truncated.writtenBytes < total, 'the file was truncated while it was still being written');
+      await finishAfterAnotherPart(truncated, truncatedKey);
+      await rewrittenFinished;
 
       await Promise.all([rewritten.done, truncated.done]);
       const finalRewritten = await hashFile(rewrittenFile);
