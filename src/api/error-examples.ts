@@ -4,6 +4,9 @@ import { bucketNameProblem } from '../domain/bucket-name.js';
 import {
   bucketRefused,
   invalidBucketName,
+  invalidCompleteMarker,
+  invalidManifestKey,
+  invalidNotifyUrl,
   invalidCursor,
   invalidObjectProperties,
   invalidDestinationPrefix,
@@ -65,6 +68,15 @@ export const ERROR_EXAMPLES: Record<ErrorCode, ApiError> = {
     invalidBucketName('My_Bucket', problemOf('My_Bucket', bucketNameProblem)),
   ),
   invalid_pattern: fromDomainError(invalidPattern('[z-a].jpg', problemOf('[z-a].jpg', patternProblem))),
+  invalid_complete_markers: fromDomainError(
+    invalidCompleteMarker('RTAComplete.txt/', problemOf('RTAComplete.txt/', patternProblem)),
+  ),
+  invalid_manifest_key: fromDomainError(
+    invalidManifestKey('runs/42/_manifest.json', 'a manifest key is given, but manifest is false'),
+  ),
+  invalid_notify_url: fromDomainError(
+    invalidNotifyUrl('ftp://hooks.example.org/runs', 'is not an http(s) URL'),
+  ),
   invalid_destination_prefix: fromDomainError(
     invalidDestinationPrefix('/backups', problemOf('/backups', prefixProblem)),
   ),

@@ -33,6 +33,18 @@ export const ERROR_CATALOGUE = {
     description: '`destination_bucket` is not a valid S3 bucket name.',
   },
   invalid_pattern: { status: 400, description: '`pattern` is not a usable glob pattern.' },
+  invalid_complete_markers: {
+    status: 400,
+    description: 'An entry of `complete_markers` is not a usable glob pattern, or the list repeats one.',
+  },
+  invalid_manifest_key: {
+    status: 400,
+    description: '`manifest_key` is not a usable S3 key, or is given with `manifest: false`.',
+  },
+  invalid_notify_url: {
+    status: 400,
+    description: '`notify_url` is not an http(s) URL, or its host is not one NOTIFY_ALLOWED_HOSTS names.',
+  },
   invalid_destination_prefix: {
     status: 400,
     description: '`destination_prefix` cannot be the start of an S3 object key.',

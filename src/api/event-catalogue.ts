@@ -48,6 +48,19 @@ const FIELDS = {
   error: Type.Union([Type.String(), Type.Null()], {
     description: 'Why the scan failed (the folder is gone, say); null when it did not.',
   }),
+  bucket: Type.String({ description: 'The S3 bucket of the upload.' }),
+  prefix: Type.String({ description: "The upload's key prefix; empty for none." }),
+  files: Type.Integer({
+    minimum: 0,
+    description: 'The files of the upload in S3 then, markers left out (the files a marker waited for).',
+  }),
+  bytes: Type.Integer({ minimum: 0, description: 'The sum of their sizes.' }),
+  manifest_key: Type.Union([Type.String(), Type.Null()], {
+    description: "The manifest's key, written before the arrival; null when the upload writes none.",
+  }),
+  marker_key: Type.Union([Type.String(), Type.Null()], {
+    description: "The marker's key; null for a one-shot upload that completed with no marker.",
+  }),
   at: Type.String({ format: 'date-time', description: 'When it happened.' }),
 };
 
@@ -86,6 +99,21 @@ export const EVENT_TYPES = {
       'A one-shot upload (`watch: false`) is completed: its scan finished and every file it found is uploaded.',
     data: data('upload_id', 'at'),
     example: { upload_id: 'run-7', at: AT },
+  },
+  'upload.arrived': {
+    description:
+      "Every known file of an upload is in S3: its completion marker went up last, or a one-shot upload completed with no marker. The document POSTed to the upload's `notify_url` is this event's data with `\"event\": \"upload.arrived\"` (see docs/run-folders.md).",
+    data: data('upload_id', 'bucket', 'prefix', 'files', 'bytes', 'manifest_key', 'marker_key', 'at'),
+    example: {
+      upload_id: 'run-7',
+      bucket: 'sequencing',
+      prefix: 'runs/run-7',
+      files: 1204,
+      bytes: 53687091200,
+      manifest_key: 'runs/run-7/_manifest.json',
+      marker_key: 'runs/run-7/RTAComplete.txt',
+      at: AT,
+    },
   },
   'upload.phase': {
     description:
@@ -154,6 +182,8 @@ export function wireEvent(event: ServiceEvent): WireEvent {
     case 'upload.cancelled':
     case 'upload.completed':
       return { type: event.type, data: { upload_id: event.uploadId, at } };
+    case 'upload.arrived':
+      return { type: event.type, data: arrivalData(event) };
     case 'upload.phase':
       return {
         type: event.type,
@@ -202,6 +232,20 @@ export function wireEvent(event: ServiceEvent): WireEvent {
     default:
       return unmapped(event);
   }
+}
+
+/** The data of an upload.arrived event: also the body of the notification, with its type. */
+export function arrivalData(event: Extract<ServiceEvent, { type: 'upload.arrived' }>): EventData<'upload.arrived'> {
+  return {
+    upload_id: event.uploadId,
+    bucket: event.bucket,
+    prefix: event.prefix,
+    files: event.files,
+    bytes: event.bytes,
+    manifest_key: event.manifestKey,
+    marker_key: event.markerKey,
+    at: iso(event.at),
+  };
 }
 
 function fileFacts(event: { uploadId: string; taskId: number; path: string }) {

@@ -1,10 +1,24 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
-import type { EpochMs, FileTask, UploadTotals, ScanReport, Upload, UploadProgress } from '../domain/model.js';
+import { redactNotifyUrl } from '../arrival/notification.js';
+import type {
+  Arrival,
+  EpochMs,
+  FileTask,
+  ManifestRecord,
+  NotificationState,
+  UploadTotals,
+  ScanReport,
+  Upload,
+  UploadProgress,
+} from '../domain/model.js';
 import type { Instance } from '../domain/instance.js';
 import type { ObjectProperties } from '../domain/object-properties.js';
 import type { VerifyReport } from '../service/verify.js';
 import type {
+  ArrivalReply,
   FileItem,
+  ManifestReply,
+  NotificationReply,
   InstanceReply,
   ObjectPropertiesReply,
   ScanReply,
@@ -39,6 +53,33 @@ export function uploadReply(upload: Upload): UploadReply {
     if_exists: upload.ifExists,
     listed_at: isoOrNull(upload.listedAt),
     object_properties: objectPropertiesReply(upload.objectProperties),
+    complete_markers: [...upload.completeMarkers],
+    manifest: upload.manifestKey !== null,
+    manifest_key: upload.manifestKey,
+    notify_url: upload.notifyUrl && redactNotifyUrl(upload.notifyUrl),
+    arrival: upload.arrival && arrivalReply(upload.arrival),
+    last_manifest: upload.manifest && manifestReply(upload.manifest),
+    notification: upload.notification && notificationReply(upload.notification),
+  };
+}
+
+export function arrivalReply(arrival: Arrival): ArrivalReply {
+  return { at: iso(arrival.at), files: arrival.files, bytes: arrival.bytes, marker_key: arrival.markerKey };
+}
+
+export function manifestReply(manifest: ManifestRecord): ManifestReply {
+  const { key, files, bytes, sha256 } = manifest;
+  return { key, files, bytes, sha256, written_at: iso(manifest.writtenAt) };
+}
+
+export function notificationReply(notification: NotificationState): NotificationReply {
+  return {
+    status: notification.status,
+    arrival_at: iso(notification.arrivalAt),
+    attempts: notification.attempts,
+    last_error: notification.lastError,
+    last_attempt_at: isoOrNull(notification.lastAttemptAt),
+    delivered_at: isoOrNull(notification.deliveredAt),
   };
 }
 
@@ -124,6 +165,7 @@ export function fileItem(task: FileTask): FileItem {
     updated_at: iso(task.updatedAt),
     completed_at: isoOrNull(task.completedAt),
     failed_at: isoOrNull(task.failedAt),
+    marker: task.marker,
     instance: task.status === 'in_progress' ? task.claimedBy : null,
   };
 }

@@ -11,7 +11,8 @@ import {
   type TUnsafe,
 } from '@fastify/type-provider-typebox';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
-import { IF_EXISTS_CHOICES } from '../domain/model.js';
+import { MAX_COMPLETE_MARKERS } from '../domain/arrival.js';
+import { IF_EXISTS_CHOICES, NOTIFICATION_STATUSES } from '../domain/model.js';
 import { UPLOAD_PHASES, UPLOAD_STATUSES, TASK_STATUSES } from '../domain/status.js';
 import { UPLOAD_ID_PATTERN, UPLOAD_ID_RULE } from '../service/upload-service.js';
 import {
@@ -106,6 +107,80 @@ export const ObjectPropertiesReply = Type.Object(objectPropertyFields, {
 });
 export type ObjectPropertiesReply = Static<typeof ObjectPropertiesReply>;
 
+// --- what tells downstream that a run has arrived (docs/run-folders.md)
+
+const EXAMPLE_ARRIVAL = {
+  at: '2024-05-01T14:00:00.000Z',
+  files: 1204,
+  bytes: 53687091200,
+  marker_key: 'runs/42/RTAComplete.txt',
+};
+
+export const ArrivalReply = Type.Object(
+  {
+    at: time('When the marker went up, or the one-shot upload completed.'),
+    files: count('The files of the upload completed by then, markers left out: the files a marker waited for.'),
+    bytes: count('Their bytes.'),
+    marker_key: nullable(
+      Type.String(),
+      "The marker's object key; null for a one-shot upload that completed with no marker.",
+      'runs/42/RTAComplete.txt',
+    ),
+  },
+  { $id: 'Arrival', description: 'An arrival: every known file of the upload is in S3.', examples: [EXAMPLE_ARRIVAL] },
+);
+export type ArrivalReply = Static<typeof ArrivalReply>;
+
+const EXAMPLE_MANIFEST = {
+  key: 'runs/42/_manifest.json',
+  files: 1204,
+  bytes: 53687091200,
+  sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+  written_at: '2024-05-01T13:59:59.000Z',
+};
+
+export const ManifestReply = Type.Object(
+  {
+    key: Type.String({ description: 'Its object key.' }),
+    files: count('The files it lists.'),
+    bytes: count('The sum of their sizes.'),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: "Hex SHA-256 of the manifest object's bytes." }),
+    written_at: time('When its listing began: a file completed later is in the next one.'),
+  },
+  { $id: 'Manifest', description: 'A manifest written.', examples: [EXAMPLE_MANIFEST] },
+);
+export type ManifestReply = Static<typeof ManifestReply>;
+
+const EXAMPLE_NOTIFICATION = {
+  status: 'delivered',
+  arrival_at: '2024-05-01T14:00:00.000Z',
+  attempts: 2,
+  last_error: null,
+  last_attempt_at: '2024-05-01T14:00:01.200Z',
+  delivered_at: '2024-05-01T14:00:01.200Z',
+};
+
+export const NotificationReply = Type.Object(
+  {
+    status: Type.Enum([...NOTIFICATION_STATUSES], {
+      type: 'string',
+      description:
+        '`pending`: to be sent, or sent again after a failed attempt; `delivered`: the receiver answered 2xx; `failed`: it was given up (a 4xx other than 408, 425 and 429, a redirect, or every attempt failed).',
+    }),
+    arrival_at: time('The arrival it tells of (`arrival.at`).'),
+    attempts: count('POSTs made so far.'),
+    last_error: nullable(Type.String(), 'Why the last attempt failed; null when it did not.', null),
+    last_attempt_at: nullable(Type.String({ format: 'date-time' }), 'When the last POST was made.', EXAMPLE_TIME),
+    delivered_at: nullable(Type.String({ format: 'date-time' }), 'When the receiver took it.', EXAMPLE_TIME),
+  },
+  {
+    $id: 'Notification',
+    description: 'The notification of an arrival, POSTed to `notify_url`.',
+    examples: [EXAMPLE_NOTIFICATION],
+  },
+);
+export type NotificationReply = Static<typeof NotificationReply>;
+
 // --- inputs
 
 export const CreateUploadBody = Type.Object(
@@ -173,6 +248,36 @@ export const CreateUploadBody = Type.Object(
         description:
           '`true`: the folder is watched, and every matching file created or changed later is uploaded too, until the upload is cancelled. `false`: a one-shot upload, like `aws s3 sync`: the folder is scanned once, its matching files are uploaded, and the upload becomes `completed` once every one of them is (failed files keep it `active` while they are requeued); files that appear later are not uploaded. Default `true`.',
         examples: [true],
+      }),
+    ),
+    complete_markers: Type.Optional(
+      Type.Array(Type.String({ maxLength: 1024 }), {
+        maxItems: MAX_COMPLETE_MARKERS,
+        description: `Globs (the syntax of \`pattern\`) of the files that say a run is complete, such as a sequencer's \`RTAComplete.txt\`: a matching file is uploaded last, only once the folder was scanned and every other known file of the upload is completed (none pending, in progress or failed); a file that appears meanwhile is waited for too. Its upload is the upload's \`arrival\`, which the manifest and the notification follow. A marker must also match \`pattern\`. At most ${MAX_COMPLETE_MARKERS}. Default: none. See docs/run-folders.md.`,
+        examples: [['RTAComplete.txt', 'CopyComplete.txt']],
+      }),
+    ),
+    manifest: Type.Optional(
+      Type.Boolean({
+        description:
+          'Write a manifest: a JSON object listing every uploaded key of the upload (not the markers) with its size, SHA-256, ETag and modification time. It is written before each marker goes up, when a one-shot upload completes, and each time a watched upload becomes idle with files completed since the last one. Default `false` (`true` when `manifest_key` is given).',
+        examples: [true],
+      }),
+    ),
+    manifest_key: Type.Optional(
+      Type.String({
+        maxLength: 1024,
+        description:
+          "The manifest's object key in `destination_bucket` (the whole key, not under the prefix). Default: `_manifest.json` under `destination_prefix`.",
+        examples: ['runs/42/_manifest.json'],
+      }),
+    ),
+    notify_url: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description:
+          "An http(s) URL the service POSTs a JSON document to at each arrival (a marker uploaded, or a one-shot upload completed): the upload's id, bucket, prefix, files, bytes, manifest key and marker key. Retried with backoff until it answers 2xx; where it stands is in `notification`. NOTIFY_ALLOWED_HOSTS may restrict the hosts. Put a secret in the query string or the user information, which are redacted wherever the URL is shown, not in the path.",
+        examples: ['https://hooks.example.org/runs?token=s3cr3t'],
       }),
     ),
   },
@@ -276,6 +381,36 @@ const uploadProperties = {
     EXAMPLE_TIME,
   ),
   object_properties: ref(ObjectPropertiesReply),
+  complete_markers: Type.Array(Type.String(), {
+    description: 'Globs of the files uploaded last (see POST /uploads); empty for none.',
+    examples: [['RTAComplete.txt']],
+  }),
+  manifest: Type.Boolean({ description: 'Whether the upload writes a manifest.', examples: [true] }),
+  manifest_key: nullable(
+    Type.String(),
+    "The manifest's key in the bucket; null when the upload writes none.",
+    'runs/42/_manifest.json',
+  ),
+  notify_url: nullable(
+    Type.String(),
+    'Where each arrival is POSTed, with the password and the query values redacted (`***`); null for nowhere.',
+    'https://hooks.example.org/runs?token=***',
+  ),
+  arrival: nullable(
+    ref(ArrivalReply),
+    'The latest arrival: the moment every known file of the upload was in S3, told by a marker uploaded last or a one-shot upload completed; null before the first.',
+    EXAMPLE_ARRIVAL,
+  ),
+  last_manifest: nullable(
+    ref(ManifestReply),
+    'The manifest last written; null before the first (or when the upload writes none).',
+    EXAMPLE_MANIFEST,
+  ),
+  notification: nullable(
+    ref(NotificationReply),
+    "Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.",
+    EXAMPLE_NOTIFICATION,
+  ),
   created_at: time('When the upload was created.'),
   updated_at: time('When the upload last changed.'),
   last_error: nullable(
@@ -495,6 +630,11 @@ export const FileItem = Type.Object(
     updated_at: time('When the task last changed.'),
     completed_at: nullable(Type.String({ format: 'date-time' }), 'When the upload completed.', EXAMPLE_TIME),
     failed_at: nullable(Type.String({ format: 'date-time' }), 'When the last attempt failed.', null),
+    marker: Type.Boolean({
+      description:
+        'The file matches one of `complete_markers`: it is uploaded last, once every other known file of the upload is completed.',
+      examples: [false],
+    }),
     instance: nullable(
       Type.String(),
       'The instance uploading the file now (its `instance_id` in GET /instances): the one whose claim holds it while it is `in_progress`; null otherwise.',
@@ -712,6 +852,9 @@ export type UpdateSettingsBody = Static<typeof UpdateSettingsBody>;
 /** The named shapes, registered with the app so that references to them resolve. */
 export const NAMED_SCHEMAS: TSchema[] = [
   ObjectPropertiesReply,
+  ArrivalReply,
+  ManifestReply,
+  NotificationReply,
   UploadReply,
   CreatedUploadReply,
   ScanReply,

@@ -14,6 +14,9 @@ export const DOMAIN_ERROR_CODES = [
   'invalid_upload_id',
   'invalid_cursor',
   'invalid_object_properties',
+  'invalid_complete_markers',
+  'invalid_manifest_key',
+  'invalid_notify_url',
   'source_folder_not_allowed',
   'upload_not_found',
   'upload_id_taken',
@@ -77,6 +80,23 @@ export function invalidDestinationPrefix(prefix: string, problem: string): Domai
     'destination_prefix',
     `'${prefix}' is not a valid prefix: ${problem}`,
   );
+}
+
+export function invalidCompleteMarker(marker: string, problem: string): DomainError {
+  return invalidField(
+    'invalid_complete_markers',
+    'complete_markers',
+    `'${marker}' is not a valid marker pattern: ${problem}`,
+  );
+}
+
+export function invalidManifestKey(key: string, problem: string): DomainError {
+  return invalidField('invalid_manifest_key', 'manifest_key', `'${key}' is not a valid manifest key: ${problem}`);
+}
+
+/** `url` is shown redacted: a webhook's URL may hold a secret. */
+export function invalidNotifyUrl(url: string, problem: string): DomainError {
+  return invalidField('invalid_notify_url', 'notify_url', `'${url}' ${problem}`);
 }
 
 /** `rule` says which ids are accepted, so the client can fix its order. */

@@ -34,6 +34,7 @@ import type { UploadPhase } from '../domain/status.js';
 import { VERSION } from '../version.js';
 import { Heartbeat } from './heartbeat.js';
 import { WatchLeases } from './watch-leases.js';
+import { Arrivals } from './arrivals.js';
 
 export interface EngineOptions {
   store: Store;
@@ -137,6 +138,7 @@ export class Engine implements UploadLifecycle {
   private readonly instance: InstanceInfo;
   private readonly heartbeat: Heartbeat;
   private readonly watchLeases: WatchLeases;
+  private readonly arrivals: Arrivals;
   /** Stops listening for the other instances' changes. */
   private unlisten: (() => void) | undefined;
 
@@ -149,7 +151,10 @@ export class Engine implements UploadLifecycle {
       counts: (uploadIds) => options.store.uploadCounts(uploadIds),
       phaseOf: (uploadId, counts) => this.watchedPhase(uploadId, counts),
       watched: () => this.monitors.keys(),
-      publish: (event) => this.events.publish(event),
+      publish: (event) => {
+        this.events.publish(event);
+        if (event.type === 'upload.phase' && event.phase === 'idle') this.arrivals.idle(event.uploadId);
+      },
       logger: options.logger,
       tickMs: options.phaseTickMs,
       now: this.now,
@@ -169,7 +174,16 @@ export class Engine implements UploadLifecycle {
       headFromBytes: options.headFromBytes,
       now: this.now,
     });
+    this.arrivals = new Arrivals({
+      store: options.store,
+      uploader: options.uploader,
+      logger: options.logger,
+      publish: (event) => this.events.publish(event),
+      notify: (upload) => this.notifications.deliver(upload),
+      now: this.now,
+    });
     this.runner = new TaskRunner({
+      markers: this.arrivals,
       existing: this.existing,
       inFlight: this.inFlight,
       watchedHere: (uploadId) => this.monitors.has(uploadId),
@@ -283,6 +297,7 @@ export class Engine implements UploadLifecycle {
     this.unlisten?.();
     this.s3.stop();
     this.existing.stop();
+    this.arrivals.stop();
     this.watchLeases.stop();
     await this.dispatcher.stop();
     await this.phases.stop();
@@ -464,8 +479,12 @@ export class Engine implements UploadLifecycle {
     if (this.completing.has(uploadId)) return;
     this.completing.add(uploadId);
     try {
+      const upload = await this.options.store.getUpload(uploadId);
+      if (upload?.status !== 'active') return;
+      await this.arrivals.beforeCompletion(upload, this.startAbort.signal);
       const at = this.now();
       if (!(await this.options.store.completeUpload(uploadId, at))) return;
+      this.arrivals.completed(uploadId, at);
       this.watchLeases.forget(uploadId);
       const monitor = this.monitors.get(uploadId);
       this.monitors.delete(uploadId);
@@ -476,9 +495,10 @@ export class Engine implements UploadLifecycle {
       this.log.info({ uploadId }, 'one-shot upload completed: every file it found is uploaded');
       await monitor?.stop();
     } catch (error) {
+      if (this.stopping) return;
       this.log.error(
         { err: error, uploadId },
-        'cannot record the one-shot upload as completed; trying again',
+        'cannot write the manifest of the one-shot upload, or record it as completed; trying again',
       );
     } finally {
       this.completing.delete(uploadId);

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { FolderWatch, PathFilter, WatchObserver } from '../watch/types.js';
 import { compilePattern } from '../domain/pattern.js';
+import { markerMatcher } from '../domain/arrival.js';
 import { objectKeyFor } from '../domain/object-key.js';
 import { FolderUnreadableError, scanFolder, type ScanPace } from '../watch/scanner.js';
 import { errorCode } from '../fs-errors.js';
@@ -61,6 +62,8 @@ export interface MonitorOptions {
  */
 export class UploadMonitor {
   private readonly filter: PathFilter;
+  /** Whether a path is one of the upload's completion markers; undefined when it has none. */
+  private readonly isMarker: ((relativePath: string) => boolean) | undefined;
   /** The service's database files inside this folder (relative paths), which it leaves out. */
   private readonly databaseFiles: ReadonlySet<string>;
   private readonly log: Logger;
@@ -98,6 +101,7 @@ export class UploadMonitor {
   ) {
     this.databaseFiles = databaseFilesInside(upload.sourceFolder, options.databaseFiles ?? []);
     this.filter = excluding(compilePattern(upload.pattern), this.databaseFiles);
+    this.isMarker = markerMatcher(upload.completeMarkers);
     this.log = options.logger.child({ uploadId: upload.uploadId });
     this.badNames = new BadNames(this.log, upload.lastError);
     this.now = options.now ?? Date.now;
@@ -223,12 +227,18 @@ export class UploadMonitor {
     this.options.observed?.(files.map((file) => file.relativePath));
     const now = this.now();
     const prefix = this.upload.destinationPrefix;
+    const { isMarker } = this;
     const changed = await store.recordObservedFiles(
       this.upload.uploadId,
       files,
       (relativePath) => objectKeyFor(prefix, relativePath),
-      (file) => readinessOf(file, now, readiness),
+      (file) => {
+        const ready = readinessOf(file, now, readiness);
+        // A marker is never streamed: it goes once settled, after every other file.
+        return isMarker?.(file.relativePath) ? { ...ready, readyAt: ready.settledAt } : ready;
+      },
       now,
+      isMarker,
     );
     if (changed > 0) this.options.tasksChanged();
     return changed;
@@ -287,6 +297,15 @@ export class UploadMonitor {
           this.scannedWholeOnce = true;
         }
         if (this.upload.watch) await this.startWatching();
+        if (!this.recordsLost) {
+          // Its markers wait for this: until a scan ends, files may still be found. Once watched,
+          // a file made since is told by the watch.
+          await this.options.store
+            .markScanned(this.upload.uploadId, this.now())
+            .catch((error: unknown) =>
+              this.log.error({ err: error }, 'cannot record that the folder was scanned; its markers wait for the next scan'),
+            );
+        }
       }
     } catch (error) {
       if (this.stopped) return;

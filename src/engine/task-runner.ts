@@ -66,7 +66,17 @@ export interface TaskRunnerOptions {
    * watched at all. Default: every upload is.
    */
   watchedHere?: (uploadId: string) => boolean;
+  /** What comes before and after a completion marker's upload (see arrivals.ts); none: nothing. */
+  markers?: MarkerSteps;
   now?: () => number;
+}
+
+/** The steps around a marker's upload: the manifest before it, the arrival told after. */
+export interface MarkerSteps {
+  /** Before the marker is sent; a failure fails the marker's task, which is tried again. */
+  beforeMarker(upload: Upload, signal: AbortSignal): Promise<void>;
+  /** The marker's completion is recorded, with its upload's arrival. */
+  markerUploaded(task: FileTask): void;
 }
 
 /**
@@ -128,6 +138,7 @@ export class TaskRunner {
     this.options.inFlight?.begin(uploadId, relativePath);
     this.publish({ type: 'file.started', uploadId, taskId, path: relativePath, key, size, attempt, at });
     try {
+      if (task.marker) await this.options.markers?.beforeMarker(upload, signal);
       const existing = await this.options.existing?.lookup(upload, task, signal);
       const result = await this.options.uploader.upload(
         {
@@ -139,7 +150,7 @@ export class TaskRunner {
           mtimeMs: task.mtimeMs,
           ino: task.ino,
           ctimeMs: task.ctimeMs,
-          stream: !task.streamRefused && streamsNow(task, this.now(), readiness),
+          stream: !task.marker && !task.streamRefused && streamsNow(task, this.now(), readiness),
           settleMs: readiness.settleMs,
           previous: previousUploadOf(task),
           hashFirst: task.hashFirst ? uploadedContentOf(task) : undefined,
@@ -176,6 +187,7 @@ export class TaskRunner {
           skipped: skipped ?? null,
           at: this.now(),
         });
+        if (task.marker) this.options.markers?.markerUploaded(task);
       }
       // At debug: one line per file at info would drown the log of a folder of a million files.
       logger.debug(

@@ -1,10 +1,14 @@
 // The operations the API offers, in domain words. Every input is checked here, before it reaches
 // the store or S3, and every refusal is a DomainError.
 import { randomUUID } from 'node:crypto';
+import { completeMarkersProblem, defaultManifestKey } from '../domain/arrival.js';
 import { bucketNameProblem } from '../domain/bucket-name.js';
 import {
   bucketRefused,
   invalidBucketName,
+  invalidCompleteMarker,
+  invalidManifestKey,
+  invalidNotifyUrl,
   invalidCursor,
   invalidObjectProperties,
   invalidDestinationPrefix,
@@ -35,7 +39,8 @@ import {
   type ObjectProperties,
   type ObjectPropertiesInput,
 } from '../domain/object-properties.js';
-import { keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
+import { keyProblem, keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
+import { notifyUrlProblem, redactNotifyUrl } from '../arrival/notification.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import {
   LIVE_UPLOAD_STATUSES,
@@ -89,6 +94,14 @@ export interface CreateUploadInput {
   checkBucket?: boolean;
   /** What its objects carry; a field left out takes the service's default (see withDefaults). */
   objectProperties?: ObjectPropertiesInput;
+  /** Globs of the files uploaded last (see Upload.completeMarkers); default none. */
+  completeMarkers?: string[];
+  /** Write a manifest (default false; true when manifestKey is given). */
+  manifest?: boolean;
+  /** The manifest's key; default `<prefix>/_manifest.json`. */
+  manifestKey?: string;
+  /** Where the arrival is POSTed; default nowhere. */
+  notifyUrl?: string;
 }
 
 /** An upload just created, and what could not be checked before (in words for people). */
@@ -114,6 +127,8 @@ export interface UploadServiceDeps {
   allowedSourceRoots?: readonly string[];
   /** The object properties of an upload whose order leaves them out (DEFAULT_STORAGE_CLASS...); default none. */
   objectDefaults?: ObjectProperties;
+  /** The only hosts a notify_url may name (NOTIFY_ALLOWED_HOSTS); null or undefined: any. */
+  notifyAllowedHosts?: readonly string[] | null;
 }
 
 export class UploadService {
@@ -124,6 +139,7 @@ export class UploadService {
   private readonly newUploadId: () => string;
   private readonly allowedSourceRoots: readonly string[] | undefined;
   private readonly objectDefaults: ObjectProperties;
+  private readonly notifyAllowedHosts: readonly string[] | null;
   /** The last creation queued: creations check for overlaps and store one after another. */
   private creating: Promise<unknown> = Promise.resolve();
 
@@ -135,6 +151,7 @@ export class UploadService {
     this.newUploadId = deps.newUploadId ?? randomUUID;
     this.allowedSourceRoots = deps.allowedSourceRoots;
     this.objectDefaults = deps.objectDefaults ?? NO_OBJECT_PROPERTIES;
+    this.notifyAllowedHosts = deps.notifyAllowedHosts ?? null;
   }
 
   async createUpload(input: CreateUploadInput): Promise<CreatedUpload> {
@@ -153,6 +170,13 @@ export class UploadService {
     if (keyPrefixProblem !== null) throw invalidDestinationPrefix(prefix, keyPrefixProblem);
 
     const objectProperties = this.objectPropertiesOf(input.objectProperties ?? {});
+    const completeMarkers = input.completeMarkers ?? [];
+    const markersProblem = completeMarkersProblem(completeMarkers);
+    if (markersProblem !== null) throw invalidCompleteMarker(markersProblem.marker, markersProblem.problem);
+    const manifestKey = this.manifestKeyOf(input, prefix);
+    const notifyUrl = input.notifyUrl ?? null;
+    const urlProblem = notifyUrl === null ? null : notifyUrlProblem(notifyUrl, this.notifyAllowedHosts);
+    if (notifyUrl !== null && urlProblem !== null) throw invalidNotifyUrl(redactNotifyUrl(notifyUrl), urlProblem);
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
     const warnings: string[] = [];
@@ -174,10 +198,23 @@ export class UploadService {
       watch: input.watch ?? true,
       ifExists: input.ifExists ?? 'skip_identical',
       objectProperties,
+      completeMarkers,
+      manifestKey,
+      notifyUrl,
     };
     const upload = await this.oneAtATime(() => this.storeUpload(newUpload, input.allowOverlap === true));
     this.lifecycle.uploadCreated(upload);
     return { upload, warnings };
+  }
+
+  /** The key of the manifest the order asks for, or null for none. */
+  private manifestKeyOf(input: CreateUploadInput, prefix: string): string | null {
+    if (input.manifestKey === undefined) return input.manifest === true ? defaultManifestKey(prefix) : null;
+    if (input.manifest === false)
+      throw invalidManifestKey(input.manifestKey, 'a manifest key is given, but manifest is false');
+    const problem = keyProblem(input.manifestKey);
+    if (problem !== null) throw invalidManifestKey(input.manifestKey, problem);
+    return input.manifestKey;
   }
 
   /** Oldest first; by default every upload but the cancelled ones (finished one-shot runs are shown). */

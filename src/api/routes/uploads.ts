@@ -46,6 +46,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         checkBucket: body.check_bucket,
         watch: body.watch,
         ifExists: body.if_exists,
+        completeMarkers: body.complete_markers,
+        manifest: body.manifest,
+        manifestKey: body.manifest_key,
+        notifyUrl: body.notify_url,
         objectProperties: body.object_properties && {
           storageClass: body.object_properties.storage_class,
           sse: body.object_properties.sse,
