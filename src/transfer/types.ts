@@ -1,4 +1,5 @@
 import type { ExistingAtKey } from './existing-object.js';
+import type { ObjectChunk, ObjectTarget, StreamObjectOptions, WrittenObject } from './stream-object.js';
 import type { ObjectProperties } from '../domain/object-properties.js';
 import type { MultipartState, UploadMethod, UploadedPart, ValidationMethod } from '../domain/model.js';
 
@@ -149,4 +150,14 @@ export interface Uploader {
   ): Promise<UploadResult>;
   /** Aborts a multipart upload; an upload S3 no longer knows counts as aborted. */
   abortMultipart(bucket: string, key: string, s3UploadId: string): Promise<void>;
+  /**
+   * Writes an object from a stream of bytes of unknown length (a manifest), in memory bounded by
+   * two parts: see streamObject in stream-object.ts.
+   */
+  writeObject(
+    target: ObjectTarget,
+    chunks: AsyncIterable<ObjectChunk>,
+    signal: AbortSignal,
+    options?: StreamObjectOptions,
+  ): Promise<WrittenObject>;
 }

@@ -13,6 +13,7 @@ import { uploadFollowed } from './part-sources/followed-start.js';
 import { uploadPlanned } from './part-sources/planned.js';
 import { createTransferContext, type TransferContext } from './s3-request.js';
 import { uploadSingle } from './single-put.js';
+import { streamObject } from './stream-object.js';
 import type { FileTransfer, Uploader } from './types.js';
 
 /** The context, logging with `fields` too; the child logger is made when a first line is logged. */
@@ -76,6 +77,9 @@ export function createUploader(
     },
     async abortMultipart(bucket, key, s3UploadId) {
       await abortMultipartUpload(shared, { bucket, key, s3UploadId }, new AbortController().signal);
+    },
+    writeObject(target, chunks, signal, options) {
+      return streamObject(shared, target, chunks, signal, options);
     },
   };
 }
