@@ -12,6 +12,7 @@ import {
 import { SUPPORTED_URLS, databaseKindOf, redactPassword } from './store/database-url.js';
 import { DEFAULT_POOL_SIZE, postgresTargetOf } from './store/postgres/url.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './transfer/part-plan.js';
+import { parseAllowedHosts } from './arrival/notify-url.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -65,6 +66,8 @@ export interface SecuritySettings {
   allowUnauthenticated: boolean;
   /** Absolute folders as configured (resolveSourceRoots gives their real paths); undefined: any folder. */
   allowedSourceRoots: string[] | undefined;
+  /** The only hosts a notify_url may name (NOTIFY_ALLOWED_HOSTS; see arrival/notify-url.ts); null: any. */
+  notifyAllowedHosts: string[] | null;
 }
 
 export interface MetricsSettings {
@@ -283,6 +286,14 @@ function sourceRoots(env: Env): string[] | undefined {
   return roots.map((root) => path.resolve(root));
 }
 
+function notifyAllowedHosts(env: Env): string[] | null {
+  try {
+    return parseAllowedHosts(env.NOTIFY_ALLOWED_HOSTS);
+  } catch (error) {
+    throw new ConfigError('NOTIFY_ALLOWED_HOSTS', (error as Error).message);
+  }
+}
+
 function metricsSettings(env: Env): MetricsSettings {
   const enabled = boolean(env, 'METRICS_ENABLED', true);
   const exposed = boolean(env, 'METRICS_PUBLIC', false);
@@ -455,6 +466,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     apiToken: apiToken(env),
     allowUnauthenticated: boolean(env, 'ALLOW_UNAUTHENTICATED', false),
     allowedSourceRoots: sourceRoots(env),
+    notifyAllowedHosts: notifyAllowedHosts(env),
   };
   const exposure = unauthenticatedExposureProblem(host, security);
   if (exposure !== null) throw new ConfigError('HOST', exposure);

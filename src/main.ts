@@ -120,6 +120,7 @@ async function main(): Promise<void> {
     heartbeatMs: Math.round(config.heartbeatSeconds * 1000),
     leaseMs,
     queuePollMs: Math.round(config.queuePollSeconds * 1000),
+    notifyAllowedHosts: config.security.notifyAllowedHosts,
   });
   metrics?.listen(engine.events);
   metrics?.readState({ store, buffers });
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
     auditor,
     allowedSourceRoots,
     objectDefaults: config.objectDefaults,
+    notifyAllowedHosts: config.security.notifyAllowedHosts,
   });
   const app = await buildApp({
     service,
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       region: config.s3.region,
       authentication: config.security.apiToken === undefined ? 'none' : 'bearer token',
       allowedSourceRoots: allowedSourceRoots ?? 'any',
+      notifyAllowedHosts: config.security.notifyAllowedHosts ?? 'any',
       maxUploadBytesPerSecond: bandwidth.bytesPerSecond,
       metrics: metrics === undefined ? 'off' : config.metrics.public ? 'public' : 'on',
     },

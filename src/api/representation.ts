@@ -1,5 +1,5 @@
 // Domain objects as the API shows them: snake_case names and ISO 8601 times.
-import { redactNotifyUrl } from '../arrival/notification.js';
+import { redactNotifyUrl } from '../arrival/notify-url.js';
 import type {
   Arrival,
   EpochMs,

@@ -84,6 +84,10 @@ export interface EngineOptions {
    * Default DEFAULT_QUEUE_POLL_MS.
    */
   queuePollMs?: number;
+  /** NOTIFY_ALLOWED_HOSTS: a notify_url naming another host is not sent to (null: any). */
+  notifyAllowedHosts?: readonly string[] | null;
+  /** For tests: the first delay between a notification's attempts (doubling up to minutes). */
+  notifyBaseDelayMs?: number;
   now?: () => number;
 }
 

@@ -40,7 +40,7 @@ import {
   type ObjectPropertiesInput,
 } from '../domain/object-properties.js';
 import { keyProblem, keySpacesOverlap, normalizePrefix, prefixProblem } from '../domain/object-key.js';
-import { notifyUrlProblem, redactNotifyUrl } from '../arrival/notification.js';
+import { notifyUrlProblem, redactNotifyUrl } from '../arrival/notify-url.js';
 import { DEFAULT_PATTERN, patternProblem } from '../domain/pattern.js';
 import {
   LIVE_UPLOAD_STATUSES,

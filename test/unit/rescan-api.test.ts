@@ -23,6 +23,7 @@ type Reply = Awaited<ReturnType<App['inject']>>;
 const noUploads: Uploader = {
   upload: () => Promise.reject(new Error('no upload is expected in this test')),
   abortMultipart: () => Promise.reject(new Error('no abort is expected in this test')),
+  writeObject: () => Promise.reject(new Error('no object is written in this test')),
 };
 
 interface Fixture {

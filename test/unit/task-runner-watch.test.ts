@@ -56,6 +56,7 @@ async function statusAfterRewriteDuringUpload(t: TestContext, watchedHere: boole
       };
     },
     async abortMultipart() {},
+    writeObject: () => Promise.reject(new Error('no object is written in this test')),
   };
   const runner = new TaskRunner({
     store,
