@@ -5,6 +5,7 @@
 // database. Delivery is at least once: a crash between the receiver's 2xx and its record means one
 // more POST after the restart, so each carries an Idempotency-Key for the receiver to drop it by.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { arrivalData, type EventData } from '../api/event-catalogue.js';
 import type { ServiceEvent } from '../domain/events.js';
 import type { EpochMs, NotificationOutcome } from '../domain/model.js';
 import type { Logger } from '../logger.js';
@@ -24,31 +25,14 @@ const EXCERPT_BYTES = 4096;
 
 export type UploadArrived = Extract<ServiceEvent, { type: 'upload.arrived' }>;
 
-/** The arrival as the receiver gets it: snake_case, the time in ISO 8601. */
-export interface ArrivalDocument {
-  event: 'upload.arrived';
-  upload_id: string;
-  bucket: string;
-  prefix: string;
-  files: number;
-  bytes: number;
-  manifest_key: string | null;
-  marker_key: string | null;
-  arrived_at: string;
-}
+/**
+ * The arrival as the receiver gets it: the data of the upload.arrived event on the event stream
+ * (one mapping, so that the two never differ), with its type.
+ */
+export type ArrivalDocument = { event: 'upload.arrived' } & EventData<'upload.arrived'>;
 
 export function arrivalDocument(arrival: UploadArrived): ArrivalDocument {
-  return {
-    event: 'upload.arrived',
-    upload_id: arrival.uploadId,
-    bucket: arrival.bucket,
-    prefix: arrival.prefix,
-    files: arrival.files,
-    bytes: arrival.bytes,
-    manifest_key: arrival.manifestKey,
-    marker_key: arrival.markerKey,
-    arrived_at: new Date(arrival.at).toISOString(),
-  };
+  return { event: 'upload.arrived', ...arrivalData(arrival) };
 }
 
 /** The same for every attempt at one arrival, and different for the next arrival of the upload. */

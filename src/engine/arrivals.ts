@@ -2,7 +2,8 @@
 // each marker, when a one-shot upload completes and when a watched upload becomes idle with files
 // completed since the last one; the arrival told on the event stream; its notification sent.
 import type { ServiceEvent } from '../domain/events.js';
-import type { EpochMs, FileTask, Upload } from '../domain/model.js';
+import type { Arrival, EpochMs, FileTask, Upload } from '../domain/model.js';
+import type { UploadArrived } from '../arrival/notification.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { Uploader } from '../transfer/types.js';
@@ -31,6 +32,22 @@ export function manifestStale(upload: Upload): boolean {
   if (upload.manifest === null || upload.manifest.key !== upload.manifestKey) return true;
   const since = Math.max(upload.manifest.writtenAt, upload.arrival?.at ?? 0);
   return (upload.lastCompletedAt ?? 0) > since;
+}
+
+/** The upload.arrived event of an upload's arrival: what the event stream tells and the notification sends. */
+export function arrivalEvent(upload: Upload, arrival: Arrival): UploadArrived {
+  const manifestKey = upload.manifestKey !== null && upload.manifest !== null ? upload.manifest.key : null;
+  return {
+    type: 'upload.arrived',
+    uploadId: upload.uploadId,
+    bucket: upload.destinationBucket,
+    prefix: upload.destinationPrefix,
+    files: arrival.files,
+    bytes: arrival.bytes,
+    manifestKey,
+    markerKey: arrival.markerKey,
+    at: arrival.at,
+  };
 }
 
 export class Arrivals implements MarkerSteps {
@@ -131,21 +148,11 @@ export class Arrivals implements MarkerSteps {
     try {
       const upload = await this.options.store.getUpload(uploadId);
       if (!upload?.arrival || !recorded(upload)) return;
-      const { arrival } = upload;
-      const manifestKey = upload.manifestKey !== null && upload.manifest !== null ? upload.manifest.key : null;
-      this.options.publish({
-        type: 'upload.arrived',
-        uploadId,
-        bucket: upload.destinationBucket,
-        prefix: upload.destinationPrefix,
-        files: arrival.files,
-        bytes: arrival.bytes,
-        manifestKey,
-        markerKey: arrival.markerKey,
-        at: arrival.at,
-      });
+      const event = arrivalEvent(upload, upload.arrival);
+      this.options.publish(event);
+      const { files, bytes, markerKey, manifestKey } = event;
       this.log.info(
-        { uploadId, files: arrival.files, bytes: arrival.bytes, markerKey: arrival.markerKey, manifestKey },
+        { uploadId, files, bytes, markerKey, manifestKey },
         'upload arrived: every known file is in S3',
       );
       if (upload.notification?.status === 'pending') this.options.notify(upload);

@@ -35,6 +35,8 @@ import { VERSION } from '../version.js';
 import { Heartbeat } from './heartbeat.js';
 import { WatchLeases } from './watch-leases.js';
 import { Arrivals } from './arrivals.js';
+import { Notifications } from './notifications.js';
+import { NotificationSender } from '../arrival/notification.js';
 
 export interface EngineOptions {
   store: Store;
@@ -143,6 +145,7 @@ export class Engine implements UploadLifecycle {
   private readonly heartbeat: Heartbeat;
   private readonly watchLeases: WatchLeases;
   private readonly arrivals: Arrivals;
+  private readonly notifications: Notifications;
   /** Stops listening for the other instances' changes. */
   private unlisten: (() => void) | undefined;
 
@@ -177,6 +180,15 @@ export class Engine implements UploadLifecycle {
       logger: options.logger,
       headFromBytes: options.headFromBytes,
       now: this.now,
+    });
+    this.notifications = new Notifications({
+      store: options.store,
+      sender: new NotificationSender({
+        logger: options.logger.child({ component: 'notification' }),
+        allowedHosts: options.notifyAllowedHosts ?? null,
+        baseDelayMs: options.notifyBaseDelayMs,
+      }),
+      logger: options.logger,
     });
     this.arrivals = new Arrivals({
       store: options.store,
@@ -273,6 +285,7 @@ export class Engine implements UploadLifecycle {
     if (this.stopping) return;
     this.dispatcher.start();
     this.phases.start();
+    this.notifications.start();
     this.log.info({ watching: this.watchLeases.watching().length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
     // background: a slow S3 must not hold up the start, nor a stop.
@@ -302,6 +315,7 @@ export class Engine implements UploadLifecycle {
     this.s3.stop();
     this.existing.stop();
     this.arrivals.stop();
+    this.notifications.stop();
     this.watchLeases.stop();
     await this.dispatcher.stop();
     await this.phases.stop();

@@ -32,7 +32,7 @@ const ARRIVAL: UploadArrived = {
 };
 
 const WIRE_BODY =
-  '{"event":"upload.arrived","upload_id":"run-42","bucket":"b","prefix":"runs/42/","files":1200,"bytes":123456789,"manifest_key":"runs/42/_manifest.json","marker_key":"runs/42/RTAComplete.txt","arrived_at":"2026-12-05T01:02:03.456Z"}';
+  '{"event":"upload.arrived","upload_id":"run-42","bucket":"b","prefix":"runs/42/","files":1200,"bytes":123456789,"manifest_key":"runs/42/_manifest.json","marker_key":"runs/42/RTAComplete.txt","at":"2026-12-05T01:02:03.456Z"}';
 
 const NOW = 1_800_000_000_000;
 const HOUR_MS = 3_600_000;

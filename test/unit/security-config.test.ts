@@ -21,6 +21,7 @@ const NO_TOKEN: SecuritySettings = {
   apiToken: undefined,
   allowUnauthenticated: false,
   allowedSourceRoots: undefined,
+  notifyAllowedHosts: null,
 };
 
 function configError(env: Record<string, string>): ConfigError {

@@ -56,6 +56,13 @@ describe('eta', () => {
       listedAt: null,
       objectProperties: NO_OBJECT_PROPERTIES,
       watchedBy: null,
+      completeMarkers: [],
+      manifestKey: null,
+      notifyUrl: null,
+      scannedAt: null,
+      arrival: null,
+      manifest: null,
+      notification: null,
     };
     const counts: UploadCounts = {
       files: files({ pending: 1, failed: 1 }),
