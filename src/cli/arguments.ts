@@ -68,6 +68,11 @@ export function parseIntervalSeconds(value: string): number {
   return seconds;
 }
 
+/** One value of a repeatable option (--complete-marker), after the ones before it. */
+export function collectValues(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /**
  * One `key=value` of a repeatable option (--metadata, --tag), added to the ones before it. The key
  * ends at the first `=`; the value may hold more. Whether S3 takes them is the service's to say.

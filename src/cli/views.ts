@@ -97,6 +97,7 @@ export function uploadDetailsLines(upload: UploadDetailsReply): string[] {
       ['last completed', progress.last_completed_at ?? 'none yet'],
       ...(upload.completed_at === null ? [] : [['upload completed', upload.completed_at]]),
       ...objectPropertiesRows(upload.object_properties),
+      ...arrivalRows(upload),
       ['last scan', scanSummary(upload.last_scan)],
       ...(upload.last_error === null ? [] : [['last error', upload.last_error]]),
     ]).map((line) => `  ${line}`),
@@ -129,6 +130,32 @@ function objectPropertiesRows(properties: UploadDetailsReply['object_properties'
     ['tags', Object.keys(properties.tags).length === 0 ? null : pairs(properties.tags)],
   ];
   return rows.filter((row): row is [string, string] => row[1] !== null);
+}
+
+/** The markers, the manifest and the notification, when the upload has any of them. */
+function arrivalRows(upload: UploadDetailsReply): string[][] {
+  const rows: string[][] = [];
+  if (upload.complete_markers.length > 0) rows.push(['markers', upload.complete_markers.join(', ')]);
+  const { arrival, last_manifest: manifest, notification } = upload;
+  if (arrival !== null) {
+    const marker = arrival.marker_key === null ? 'completed' : `marker ${arrival.marker_key}`;
+    rows.push(['arrived', `${arrival.at}  ${marker}, after ${arrival.files} files (${formatBytes(arrival.bytes)})`]);
+  } else if (upload.complete_markers.length > 0) rows.push(['arrived', 'not yet']);
+  if (upload.manifest_key !== null) {
+    const written =
+      manifest === null ? 'not written yet' : `${manifest.files} files, written ${manifest.written_at}, sha256 ${manifest.sha256}`;
+    rows.push(['manifest', `${upload.manifest_key}  ${written}`]);
+  }
+  if (upload.notify_url !== null) {
+    const state =
+      notification === null
+        ? 'nothing to send yet'
+        : notification.status === 'delivered'
+          ? `delivered ${notification.delivered_at ?? ''} (${notification.attempts} attempts)`
+          : `${notification.status} after ${notification.attempts} attempts${notification.last_error === null ? '' : `: ${notification.last_error}`}`;
+    rows.push(['notify', `${upload.notify_url}  ${state}`]);
+  }
+  return rows;
 }
 
 function scanSummary(scan: UploadDetailsReply['last_scan']): string {

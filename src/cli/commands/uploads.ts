@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Argument, Option, type Command } from 'commander';
 import {
   collectKeyValue,
+  collectValues,
   parseIntervalSeconds,
   parseS3Destination,
   type S3Destination,
@@ -91,6 +92,14 @@ export const registerUploadCommands: Register = (program, io, end) => {
     .option('--sse-kms-key-id <key>', 'the KMS key (id, alias or ARN) for --sse aws:kms')
     .option('--metadata <key=value>', 'user metadata of every object (repeat it for more)', collectKeyValue)
     .option('--tag <key=value>', 'a tag of every object (repeat it for more)', collectKeyValue)
+    .option(
+      '--complete-marker <glob>',
+      'a file that says the run is complete, e.g. RTAComplete.txt: uploaded last, after every other file (repeat it for more)',
+      collectValues,
+    )
+    .option('--manifest', 'write a manifest of every uploaded file (before each marker, and when the upload completes)')
+    .option('--manifest-key <key>', "the manifest's key in the bucket (default: _manifest.json under the prefix)")
+    .option('--notify-url <url>', 'POST the arrival there: when the marker is uploaded, or the one-shot upload completes')
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
@@ -104,6 +113,10 @@ export const registerUploadCommands: Register = (program, io, end) => {
             checkBucket: boolean;
             watch: boolean;
             ifExists: IfExists;
+            completeMarker?: string[];
+            manifest?: boolean;
+            manifestKey?: string;
+            notifyUrl?: string;
           },
         command: Command,
       ) => {
@@ -118,6 +131,10 @@ export const registerUploadCommands: Register = (program, io, end) => {
           ...(options.watch ? {} : { watch: false }),
           if_exists: options.ifExists,
           ...objectPropertiesOf(options),
+          ...(options.completeMarker === undefined ? {} : { complete_markers: options.completeMarker }),
+          ...(options.manifest ? { manifest: true } : {}),
+          ...(options.manifestKey === undefined ? {} : { manifest_key: options.manifestKey }),
+          ...(options.notifyUrl === undefined ? {} : { notify_url: options.notifyUrl }),
         });
         await (options.json ? out.json(created) : out.lines(uploadCreatedLines(created)));
         end(EXIT.ok);
