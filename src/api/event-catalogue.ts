@@ -102,7 +102,7 @@ export const EVENT_TYPES = {
   },
   'upload.arrived': {
     description:
-      "Every known file of an upload is in S3: its completion marker went up last, or a one-shot upload completed with no marker. The document POSTed to the upload's `notify_url` is this event's data with `\"event\": \"upload.arrived\"` (see docs/run-folders.md).",
+      'Every known file of an upload is in S3: its completion marker went up last, or a one-shot upload completed with no marker. The document POSTed to the upload\'s `notify_url` is this event\'s data with `"event": "upload.arrived"` (see docs/run-folders.md).',
     data: data('upload_id', 'bucket', 'prefix', 'files', 'bytes', 'manifest_key', 'marker_key', 'at'),
     example: {
       upload_id: 'run-7',
@@ -235,7 +235,9 @@ export function wireEvent(event: ServiceEvent): WireEvent {
 }
 
 /** The data of an upload.arrived event: also the body of the notification, with its type. */
-export function arrivalData(event: Extract<ServiceEvent, { type: 'upload.arrived' }>): EventData<'upload.arrived'> {
+export function arrivalData(
+  event: Extract<ServiceEvent, { type: 'upload.arrived' }>,
+): EventData<'upload.arrived'> {
   return {
     upload_id: event.uploadId,
     bucket: event.bucket,

@@ -119,7 +119,9 @@ const EXAMPLE_ARRIVAL = {
 export const ArrivalReply = Type.Object(
   {
     at: time('When the marker went up, or the one-shot upload completed.'),
-    files: count('The files of the upload completed by then, markers left out: the files a marker waited for.'),
+    files: count(
+      'The files of the upload completed by then, markers left out: the files a marker waited for.',
+    ),
     bytes: count('Their bytes.'),
     marker_key: nullable(
       Type.String(),
@@ -127,7 +129,11 @@ export const ArrivalReply = Type.Object(
       'runs/42/RTAComplete.txt',
     ),
   },
-  { $id: 'Arrival', description: 'An arrival: every known file of the upload is in S3.', examples: [EXAMPLE_ARRIVAL] },
+  {
+    $id: 'Arrival',
+    description: 'An arrival: every known file of the upload is in S3.',
+    examples: [EXAMPLE_ARRIVAL],
+  },
 );
 export type ArrivalReply = Static<typeof ArrivalReply>;
 
@@ -144,7 +150,10 @@ export const ManifestReply = Type.Object(
     key: Type.String({ description: 'Its object key.' }),
     files: count('The files it lists.'),
     bytes: count('The sum of their sizes.'),
-    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: "Hex SHA-256 of the manifest object's bytes." }),
+    sha256: Type.String({
+      pattern: '^[0-9a-f]{64}$',
+      description: "Hex SHA-256 of the manifest object's bytes.",
+    }),
     written_at: time('When its listing began: a file completed later is in the next one.'),
   },
   { $id: 'Manifest', description: 'A manifest written.', examples: [EXAMPLE_MANIFEST] },
@@ -170,7 +179,11 @@ export const NotificationReply = Type.Object(
     arrival_at: time('The arrival it tells of (`arrival.at`).'),
     attempts: count('POSTs made so far.'),
     last_error: nullable(Type.String(), 'Why the last attempt failed; null when it did not.', null),
-    last_attempt_at: nullable(Type.String({ format: 'date-time' }), 'When the last POST was made.', EXAMPLE_TIME),
+    last_attempt_at: nullable(
+      Type.String({ format: 'date-time' }),
+      'When the last POST was made.',
+      EXAMPLE_TIME,
+    ),
     delivered_at: nullable(Type.String({ format: 'date-time' }), 'When the receiver took it.', EXAMPLE_TIME),
   },
   {
@@ -408,7 +421,7 @@ const uploadProperties = {
   ),
   notification: nullable(
     ref(NotificationReply),
-    "Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.",
+    'Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.',
     EXAMPLE_NOTIFICATION,
   ),
   created_at: time('When the upload was created.'),

@@ -139,11 +139,16 @@ function arrivalRows(upload: UploadDetailsReply): string[][] {
   const { arrival, last_manifest: manifest, notification } = upload;
   if (arrival !== null) {
     const marker = arrival.marker_key === null ? 'completed' : `marker ${arrival.marker_key}`;
-    rows.push(['arrived', `${arrival.at}  ${marker}, after ${arrival.files} files (${formatBytes(arrival.bytes)})`]);
+    rows.push([
+      'arrived',
+      `${arrival.at}  ${marker}, after ${arrival.files} files (${formatBytes(arrival.bytes)})`,
+    ]);
   } else if (upload.complete_markers.length > 0) rows.push(['arrived', 'not yet']);
   if (upload.manifest_key !== null) {
     const written =
-      manifest === null ? 'not written yet' : `${manifest.files} files, written ${manifest.written_at}, sha256 ${manifest.sha256}`;
+      manifest === null
+        ? 'not written yet'
+        : `${manifest.files} files, written ${manifest.written_at}, sha256 ${manifest.sha256}`;
     rows.push(['manifest', `${upload.manifest_key}  ${written}`]);
   }
   if (upload.notify_url !== null) {

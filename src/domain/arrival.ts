@@ -14,9 +14,14 @@ export function defaultManifestKey(destinationPrefix: string): string {
 }
 
 /** What is wrong with a list of marker globs, naming the entry at fault; null when nothing is. */
-export function completeMarkersProblem(markers: readonly string[]): { marker: string; problem: string } | null {
+export function completeMarkersProblem(
+  markers: readonly string[],
+): { marker: string; problem: string } | null {
   if (markers.length > MAX_COMPLETE_MARKERS)
-    return { marker: markers[MAX_COMPLETE_MARKERS]!, problem: `at most ${MAX_COMPLETE_MARKERS} markers are allowed` };
+    return {
+      marker: markers[MAX_COMPLETE_MARKERS]!,
+      problem: `at most ${MAX_COMPLETE_MARKERS} markers are allowed`,
+    };
   const seen = new Set<string>();
   for (const marker of markers) {
     const problem = patternProblem(marker);

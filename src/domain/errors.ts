@@ -91,7 +91,11 @@ export function invalidCompleteMarker(marker: string, problem: string): DomainEr
 }
 
 export function invalidManifestKey(key: string, problem: string): DomainError {
-  return invalidField('invalid_manifest_key', 'manifest_key', `'${key}' is not a valid manifest key: ${problem}`);
+  return invalidField(
+    'invalid_manifest_key',
+    'manifest_key',
+    `'${key}' is not a valid manifest key: ${problem}`,
+  );
 }
 
 /** `url` is shown redacted: a webhook's URL may hold a secret. */

@@ -79,7 +79,10 @@ export class Arrivals implements MarkerSteps {
 
   /** A one-shot upload was recorded completed at `at`: the arrival it recorded, if it did, is told. */
   completed(uploadId: string, at: EpochMs): void {
-    void this.tellArrival(uploadId, (upload) => upload.arrival?.at === at && upload.arrival.markerKey === null);
+    void this.tellArrival(
+      uploadId,
+      (upload) => upload.arrival?.at === at && upload.arrival.markerKey === null,
+    );
   }
 
   /**

@@ -303,7 +303,10 @@ export class UploadMonitor {
           await this.options.store
             .markScanned(this.upload.uploadId, this.now())
             .catch((error: unknown) =>
-              this.log.error({ err: error }, 'cannot record that the folder was scanned; its markers wait for the next scan'),
+              this.log.error(
+                { err: error },
+                'cannot record that the folder was scanned; its markers wait for the next scan',
+              ),
             );
         }
       }

@@ -32,7 +32,10 @@ export class Notifications {
   /** Sends what is pending now, then looks again at every interval. */
   start(): void {
     void this.takeOver();
-    this.timer = setInterval(() => void this.takeOver(), this.options.takeOverIntervalMs ?? TAKE_OVER_INTERVAL_MS);
+    this.timer = setInterval(
+      () => void this.takeOver(),
+      this.options.takeOverIntervalMs ?? TAKE_OVER_INTERVAL_MS,
+    );
     this.timer.unref();
   }
 

@@ -176,7 +176,8 @@ export class UploadService {
     const manifestKey = this.manifestKeyOf(input, prefix);
     const notifyUrl = input.notifyUrl ?? null;
     const urlProblem = notifyUrl === null ? null : notifyUrlProblem(notifyUrl, this.notifyAllowedHosts);
-    if (notifyUrl !== null && urlProblem !== null) throw invalidNotifyUrl(redactNotifyUrl(notifyUrl), urlProblem);
+    if (notifyUrl !== null && urlProblem !== null)
+      throw invalidNotifyUrl(redactNotifyUrl(notifyUrl), urlProblem);
     const sourceFolder = await readableFolder(input.sourceFolder, this.allowedSourceRoots);
 
     const warnings: string[] = [];

@@ -222,6 +222,44 @@ describe('the CLI against a running service', () => {
     assert.match(shown.stdout, /\(once, not watched\)/);
   });
 
+  it('add takes a completion marker and a manifest; status shows the arrival', async () => {
+    const folder = await folderOf('marked', { 'Data/a.bcl': 100, 'Data/b.bcl': 200, 'RTAComplete.txt': 5 });
+    const added = await cli([
+      ...at(),
+      'add',
+      folder,
+      `s3://${bucket}/marked`,
+      '--id',
+      'marked',
+      '--no-watch',
+      '--complete-marker',
+      'RTAComplete.txt',
+      '--complete-marker',
+      'CopyComplete.txt',
+      '--manifest',
+      '--json',
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const created = JSON.parse(added.stdout) as { complete_markers: string[]; manifest_key: string };
+    assert.deepEqual(created.complete_markers, ['RTAComplete.txt', 'CopyComplete.txt']);
+    assert.equal(created.manifest_key, 'marked/_manifest.json');
+    const waited = await cli([...at(), 'status', 'marked', '--wait', '--interval', '0.2']);
+    assert.equal(waited.code, 0, waited.stderr);
+    const shown = await cli([...at(), 'status', 'marked']);
+    assert.match(shown.stdout, /^ {2}markers +RTAComplete\.txt, CopyComplete\.txt$/m);
+    assert.match(shown.stdout, /^ {2}arrived +\S+ {2}marker marked\/RTAComplete\.txt, after 2 files \(300 B\)$/m);
+    assert.match(shown.stdout, /^ {2}manifest +marked\/_manifest\.json {2}2 files, written \S+, sha256 [0-9a-f]{64}$/m);
+    assert.deepEqual(await listKeys(s3, bucket, 'marked/'), [
+      'marked/Data/a.bcl',
+      'marked/Data/b.bcl',
+      'marked/RTAComplete.txt',
+      'marked/_manifest.json',
+    ]);
+    const bad = await cli([...at(), 'add', folder, `s3://${bucket}/marked2`, '--complete-marker', 'x/']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /\(invalid_complete_markers, HTTP 400\)\n$/);
+  });
+
   it('add takes the object properties: --storage-class, --sse, --sse-kms-key-id, --metadata and --tag', async () => {
     // An empty folder: nothing is written, so the test server's refusal of encryption and tags
     // (see test/e2e/object-properties.test.ts) does not matter here.

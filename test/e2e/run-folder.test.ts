@@ -138,7 +138,11 @@ async function assertManifestMatchesBucket(bucket: string, manifestKey: string, 
   const manifestBytes = await getObjectBytes(s3, bucket, manifestKey);
   const manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
   const keys = (await listKeys(s3, bucket)).filter((key) => key !== manifestKey && !leftOut.includes(key));
-  assert.deepEqual(manifest.files.map((line) => line.key).sort(), keys.sort(), 'the manifest lists the keys in S3');
+  assert.deepEqual(
+    manifest.files.map((line) => line.key).sort(),
+    keys.sort(),
+    'the manifest lists the keys in S3',
+  );
   let bytes = 0;
   for (const line of manifest.files) {
     const body = await getObjectBytes(s3, bucket, line.key);
@@ -202,7 +206,10 @@ describe('a run folder with a completion marker', () => {
     );
     const manifestWrites = writesOf(bucket, manifestKey);
     assert.equal(manifestWrites.length, 1, 'one manifest');
-    assert.ok(manifestWrites[0]!.answeredAt! <= markerPut.receivedAt, 'the manifest was stored before the marker');
+    assert.ok(
+      manifestWrites[0]!.answeredAt! <= markerPut.receivedAt,
+      'the manifest was stored before the marker',
+    );
     const { manifest, sha256 } = await assertManifestMatchesBucket(bucket, manifestKey, [markerKey]);
     assert.equal(manifest.files.length, dataKeys.length);
     assert.equal(arrived.last_manifest?.sha256, sha256, 'the manifest SHA-256 shown is its bytes');
@@ -246,7 +253,11 @@ describe('a run folder with a completion marker', () => {
         const current = await details(svc, uploadId);
         return stall.hits > 0 && current.files.completed === 21 ? current : undefined;
       },
-      { timeoutMs: 30_000, intervalMs: 50, message: 'every data file but the last completed, the last one stalled' },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        message: 'every data file but the last completed, the last one stalled',
+      },
     );
     assert.equal(writesOf(bucket, MARKER).length, 0, 'no marker yet');
     await svc.kill();
@@ -339,7 +350,11 @@ describe('the notification of an arrival', () => {
           timeoutMs: 10_000,
           message: 'upload.arrived on the event stream',
         });
-        assert.deepEqual({ event: 'upload.arrived', ...told.data }, body, 'the same fact on the event stream');
+        assert.deepEqual(
+          { event: 'upload.arrived', ...told.data },
+          body,
+          'the same fact on the event stream',
+        );
         assert.equal(events.events.filter((event) => event.event === 'upload.arrived').length, 1);
         const shown = await api<{ notify_url: string }>(svc, 'GET', `/uploads/${uploadId}`);
         assert.equal(shown.body.notify_url, `http://127.0.0.1:${port}/hooks/run?token=***`);

@@ -231,6 +231,79 @@ test('createUpload refuses a bad bucket, pattern, prefix or upload id', async (t
   assert.equal(f.lifecycle.created.length, 1);
 });
 
+test('createUpload takes markers, a manifest and a notify_url, and refuses bad ones', async (t) => {
+  const f = await setUp(t);
+  const base = { sourceFolder: f.folder, destinationBucket: 'my-bucket', destinationPrefix: 'runs/42/' };
+  await rejectsWith(
+    f.service.createUpload({ ...base, completeMarkers: ['RTAComplete.txt/'] }),
+    'invalid_complete_markers',
+    /folder/,
+  );
+  await rejectsWith(
+    f.service.createUpload({ ...base, completeMarkers: ['a.txt', 'a.txt'] }),
+    'invalid_complete_markers',
+    /listed twice/,
+  );
+  await rejectsWith(
+    f.service.createUpload({ ...base, completeMarkers: Array.from({ length: 17 }, (_, i) => `m${i}`) }),
+    'invalid_complete_markers',
+    /at most 16/,
+  );
+  await rejectsWith(
+    f.service.createUpload({ ...base, manifest: false, manifestKey: 'x.json' }),
+    'invalid_manifest_key',
+    /manifest is false/,
+  );
+  await rejectsWith(f.service.createUpload({ ...base, manifestKey: '' }), 'invalid_manifest_key', /empty/);
+  await rejectsWith(f.service.createUpload({ ...base, notifyUrl: 'ftp://h/x' }), 'invalid_notify_url');
+  const secret = f.service.createUpload({ ...base, notifyUrl: 'https://h/x?token=s3cr3t#frag' });
+  const refused = await rejectsWith(secret, 'invalid_notify_url');
+  assert.ok(!refused.message.includes('s3cr3t'), refused.message);
+  assert.deepEqual(f.lifecycle.created, []);
+
+  const { upload } = await f.service.createUpload({
+    ...base,
+    uploadId: 'run-42',
+    completeMarkers: ['RTAComplete.txt', './CopyComplete.txt'],
+    manifest: true,
+    notifyUrl: 'https://hooks.example.org/run?token=s3cr3t',
+  });
+  assert.deepEqual(upload.completeMarkers, ['RTAComplete.txt', './CopyComplete.txt']);
+  assert.equal(upload.manifestKey, 'runs/42/_manifest.json');
+  assert.equal(upload.notifyUrl, 'https://hooks.example.org/run?token=s3cr3t');
+  assert.deepEqual([upload.arrival, upload.manifest, upload.notification], [null, null, null]);
+  const keyed = await f.service.createUpload({
+    ...base,
+    destinationBucket: 'other',
+    manifestKey: 'lists/run-42.json',
+  });
+  assert.equal(keyed.upload.manifestKey, 'lists/run-42.json');
+  const plain = await f.service.createUpload({ ...base, destinationBucket: 'third' });
+  assert.deepEqual(
+    [plain.upload.completeMarkers, plain.upload.manifestKey, plain.upload.notifyUrl],
+    [[], null, null],
+  );
+});
+
+test('createUpload refuses a notify_url whose host is not allowed', async (t) => {
+  const f = await setUp(t);
+  const service = new UploadService({
+    store: f.store,
+    lifecycle: f.lifecycle,
+    auditor: f.auditor,
+    notifyAllowedHosts: ['hooks.example.org', '*.lab.example.org'],
+  });
+  const base = { sourceFolder: f.folder, destinationBucket: 'my-bucket' };
+  await rejectsWith(
+    service.createUpload({ ...base, notifyUrl: 'https://evil.example.com/x' }),
+    'invalid_notify_url',
+    /not allowed by NOTIFY_ALLOWED_HOSTS/,
+  );
+  await service.createUpload({ ...base, notifyUrl: 'https://hooks.example.org/x' });
+  await service.createUpload({ ...base, destinationBucket: 'b2', notifyUrl: 'https://ci.lab.example.org/x' });
+  assert.equal(f.lifecycle.created.length, 2);
+});
+
 test('createUpload refuses an upload id that exists, whatever its status', async (t) => {
   const f = await setUp(t);
   const input = { sourceFolder: f.folder, destinationBucket: 'my-bucket', uploadId: 'once' };

@@ -97,9 +97,18 @@ export const registerUploadCommands: Register = (program, io, end) => {
       'a file that says the run is complete, e.g. RTAComplete.txt: uploaded last, after every other file (repeat it for more)',
       collectValues,
     )
-    .option('--manifest', 'write a manifest of every uploaded file (before each marker, and when the upload completes)')
-    .option('--manifest-key <key>', "the manifest's key in the bucket (default: _manifest.json under the prefix)")
-    .option('--notify-url <url>', 'POST the arrival there: when the marker is uploaded, or the one-shot upload completes')
+    .option(
+      '--manifest',
+      'write a manifest of every uploaded file (before each marker, and when the upload completes)',
+    )
+    .option(
+      '--manifest-key <key>',
+      "the manifest's key in the bucket (default: _manifest.json under the prefix)",
+    )
+    .option(
+      '--notify-url <url>',
+      'POST the arrival there: when the marker is uploaded, or the one-shot upload completes',
+    )
     .option('--json', 'print the created upload as JSON')
     .action(
       async (
