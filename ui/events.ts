@@ -16,6 +16,19 @@ export type ServiceEvent =
   | { type: 'upload.cancelled'; data: { upload_id: string; at: string } }
   | { type: 'upload.completed'; data: { upload_id: string; at: string } }
   | {
+      type: 'upload.arrived';
+      data: {
+        upload_id: string;
+        bucket: string;
+        prefix: string;
+        files: number;
+        bytes: number;
+        manifest_key: string | null;
+        marker_key: string | null;
+        at: string;
+      };
+    }
+  | {
       type: 'upload.phase';
       data: { upload_id: string; phase: UploadPhase; previous_phase: UploadPhase | null; at: string };
     }
@@ -45,6 +58,7 @@ const TYPES = new Set<string>([
   'upload.created',
   'upload.cancelled',
   'upload.completed',
+  'upload.arrived',
   'upload.phase',
   'upload.scanned',
   'file.started',

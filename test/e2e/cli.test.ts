@@ -247,8 +247,14 @@ describe('the CLI against a running service', () => {
     assert.equal(waited.code, 0, waited.stderr);
     const shown = await cli([...at(), 'status', 'marked']);
     assert.match(shown.stdout, /^ {2}markers +RTAComplete\.txt, CopyComplete\.txt$/m);
-    assert.match(shown.stdout, /^ {2}arrived +\S+ {2}marker marked\/RTAComplete\.txt, after 2 files \(300 B\)$/m);
-    assert.match(shown.stdout, /^ {2}manifest +marked\/_manifest\.json {2}2 files, written \S+, sha256 [0-9a-f]{64}$/m);
+    assert.match(
+      shown.stdout,
+      /^ {2}arrived +\S+ {2}marker marked\/RTAComplete\.txt, after 2 files \(300 B\)$/m,
+    );
+    assert.match(
+      shown.stdout,
+      /^ {2}manifest +marked\/_manifest\.json {2}2 files, written \S+, sha256 [0-9a-f]{64}$/m,
+    );
     assert.deepEqual(await listKeys(s3, bucket, 'marked/'), [
       'marked/Data/a.bcl',
       'marked/Data/b.bcl',

@@ -70,12 +70,18 @@ export function startGrowingWrite(filePath: string, options: GrowingWriteOptions
     const file = await open(filePath, 'a');
     try {
       const startedAt = Date.now();
-      const maxLagMs = await writeOnSchedule(file, options, startedAt, () => progress.finished, (chunk) => {
-        md5.update(chunk);
-        sha256.update(chunk);
-        progress.written += chunk.length;
-        progress.lastWriteAt = Date.now();
-      });
+      const maxLagMs = await writeOnSchedule(
+        file,
+        options,
+        startedAt,
+        () => progress.finished,
+        (chunk) => {
+          md5.update(chunk);
+          sha256.update(chunk);
+          progress.written += chunk.length;
+          progress.lastWriteAt = Date.now();
+        },
+      );
       return {
         bytes: existing + progress.written,
         md5: md5.digest('hex'),

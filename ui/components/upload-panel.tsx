@@ -191,6 +191,12 @@ function Facts({ details }: { details: UploadDetails }) {
       </dd>
       <dt>Objects</dt>
       <dd>{describeObjects(details)}</dd>
+      {arrivalExpected(details) && (
+        <>
+          <dt>Arrival</dt>
+          <dd>{describeArrival(details)}</dd>
+        </>
+      )}
       <dt>Created</dt>
       <dd>{formatTime(details.created_at)}</dd>
       <dt>Last scan</dt>
@@ -209,6 +215,35 @@ function Facts({ details }: { details: UploadDetails }) {
 function describeObjects(details: UploadDetails): string {
   const phrases = objectPropertyPhrases(details.object_properties);
   return ['Content-Type by extension', ...phrases].join('; ');
+}
+
+/** The upload tells downstream of its arrival: a marker, a manifest or a notification. */
+function arrivalExpected(details: UploadDetails): boolean {
+  return details.complete_markers.length > 0 || details.manifest || details.notify_url !== null;
+}
+
+/** When every file was in S3 and what told it; the manifest and the notification, when asked for. */
+function describeArrival(details: UploadDetails): string {
+  const { arrival, last_manifest: manifest, notification } = details;
+  const markers = details.complete_markers.map((marker) => `‘${marker}’`).join(', ');
+  const phrases = [
+    arrival === null
+      ? markers === ''
+        ? 'not yet'
+        : `not yet: ${markers} waits for the other files`
+      : `${formatTime(arrival.at)}, ${arrival.files} files${arrival.marker_key === null ? '' : `, then ${arrival.marker_key}`}`,
+  ];
+  if (details.manifest_key !== null)
+    phrases.push(
+      manifest === null ? 'no manifest yet' : `manifest of ${manifest.files} files at ${manifest.key}`,
+    );
+  if (notification !== null)
+    phrases.push(
+      notification.status === 'delivered'
+        ? `notified after ${notification.attempts} attempts`
+        : `notification ${notification.status} after ${notification.attempts} attempts${notification.last_error === null ? '' : `: ${notification.last_error}`}`,
+    );
+  return phrases.join('; ');
 }
 
 function describeScan(scan: Scan | null): string {
