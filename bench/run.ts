@@ -16,6 +16,9 @@
 //            latency, CPU of each and of PostgreSQL (claims.ts; the machine's PostgreSQL)
 //   instances 2,000 files of 16 KiB to the in-memory endpoint by 1, 2 and 3 instances on one PostgreSQL
 //            schema: files/s, CPU of each instance, of PostgreSQL and of the endpoint (instances.ts)
+//   arrival  a run folder with its marker last, a manifest and a notification, beside the same without:
+//            seconds, the marker's delay after the last data file; a manifest of 1,000,000 files from
+//            SQLite and PostgreSQL: seconds, memory (arrival.ts, manifest.ts)
 //   fast     small's second part alone: 2,000 files of 16 KiB to the in-memory endpoint, 8 in flight for
 //            all, then 30 ms away, rclone with --transfers 32: files/s, CPU ms per file, requests (fast.ts)
 //
@@ -27,6 +30,7 @@
 //   OBSERVE_SCENARIOS=small,large           observe's uploads
 //   OBSERVE_S3=memory                       observe's endpoint: memory (bench/memory-s3.ts) or swift
 //   EXISTING_FILES=10000                    files in existing
+//   ARRIVAL_FILES=2000 ARRIVAL_MANIFEST_FILES=1000000   arrival's run folder and manifest
 //   FAST_FILES=2000 FAST_LATENCY_MS=30      fast's files and the latency of its second part (BENCH_ROUNDS: 1 there)
 //
 // It starts the local S3 server (or uses S3_TEST_ENDPOINT), runs the compiled service as users do
@@ -58,6 +62,7 @@ import { EXISTING, existingTable, runExisting, type ExistingResult } from './exi
 import { describeFastRuns, FAST, fastTable, runFast, type FastResult } from './fast.js';
 import { CLAIMS, claimsTable, runClaims, type ClaimsResult } from './claims.js';
 import { INSTANCES, instancesTable, runInstances, type InstancesResult } from './instances.js';
+import { ARRIVAL, arrivalTable, runArrival, type ArrivalResult } from './arrival.js';
 import { describeMachine, machineLine, type Machine } from './machine.js';
 import { findPeers, serviceDefaults, type Peer } from './peers.js';
 import { startBenchS3Server, type BenchS3Server } from './s3-server.js';
@@ -86,6 +91,7 @@ const SCENARIOS = [
   'fast',
   'claims',
   'instances',
+  'arrival',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -104,6 +110,7 @@ interface Results {
     fast?: FastResult;
     claims?: ClaimsResult;
     instances?: InstancesResult;
+    arrival?: ArrivalResult;
   };
   /** one markdown table per scenario, as printed */
   tables: Record<string, string>;
@@ -275,6 +282,21 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
         'Each instance at its defaults but SETTLE_SECONDS=0, DATABASE_URL on a fresh schema; the upload ' +
           'created on the first. From POST /uploads until every file is completed; CPU from /proc. ' +
           'Everything shares the two cores of this machine: the instances, PostgreSQL and the endpoint.',
+      );
+    }
+    case 'arrival': {
+      console.log(`\narrival: ${ARRIVAL.describe}; ${ARRIVAL.rounds} rounds`);
+      const result = await runArrival(context.work);
+      context.results.scenarios.arrival = result;
+      return report(
+        context,
+        name,
+        result.describe,
+        arrivalTable(result),
+        'The built service at its defaults but SETTLE_SECONDS=0, one-shot, to the in-memory endpoint; ' +
+          "with and without complete_markers, manifest and notify_url, in turn. Delays by the endpoint's " +
+          "clock (when it stored each object) and a local receiver's. The manifest table: writeManifest in " +
+          'the benchmark process, its resident memory sampled every 20 ms.',
       );
     }
     case 'claims': {

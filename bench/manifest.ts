@@ -1,0 +1,197 @@
+// A manifest of a million files, written as the service writes it (arrival/manifest.ts): the store
+// pages its completed files into a JSON object streamed to the in-memory endpoint. Prints the time
+// and how much this process's resident memory grew while it ran: it must not grow with the files.
+import BetterSqlite3 from 'better-sqlite3';
+import path from 'node:path';
+import { writeManifest } from '../src/arrival/manifest.js';
+import type { ObservedFile } from '../src/domain/model.js';
+import { NO_OBJECT_PROPERTIES } from '../src/domain/object-properties.js';
+import { createLogger } from '../src/logger.js';
+import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { createS3Client } from '../src/transfer/s3-client.js';
+import { createUploader } from '../src/transfer/uploader.js';
+import { admin, CLAIMS, withSchema } from './claims.js';
+import { MemoryS3 } from './memory-s3.js';
+
+const MiB = 1024 * 1024;
+const BATCH = 10_000;
+
+export const MANIFEST = {
+  files: Number(process.env.ARRIVAL_MANIFEST_FILES ?? 1_000_000),
+};
+
+export interface ManifestFigure {
+  store: 'sqlite' | 'postgres';
+  files: number;
+  seconds: number;
+  /** Of the manifest object. */
+  bytes: number;
+  parts: number;
+  /** The largest resident memory while it was written, less the resident memory before. */
+  rssGrowthMiB: number;
+}
+
+/** The files of a sequencer's run: lanes, cycles, tiles. */
+function observed(from: number, count: number, now: number): ObservedFile[] {
+  return Array.from({ length: count }, (_, offset) => {
+    const i = from + offset;
+    return {
+      relativePath: `Data/Intensities/BaseCalls/L00${(i % 4) + 1}/C${Math.floor(i / 4000) + 1}.1/s_${i % 4000}.cbcl`,
+      size: 16_384 + (i % 1000),
+      mtimeMs: now - 60_000,
+      ctimeMs: now - 60_000,
+      ino: i + 1,
+      observedAt: now,
+    };
+  });
+}
+
+/** `files` files known to an upload of `store`, each one still pending. */
+async function fill(store: Store, uploadId: string, files: number): Promise<void> {
+  const now = Date.now();
+  await store.createUpload(
+    {
+      uploadId,
+      sourceFolder: '/data/run',
+      destinationBucket: 'manifest',
+      destinationPrefix: 'runs/r1',
+      pattern: '**',
+    },
+    now,
+  );
+  for (let from = 0; from < files; from += BATCH) {
+    await store.recordObservedFiles(
+      uploadId,
+      observed(from, Math.min(BATCH, files - from), now),
+      (relativePath) => `runs/r1/${relativePath}`,
+      () => ({ readyAt: now, settledAt: now }),
+      now,
+    );
+  }
+}
+
+/** Writes the manifest, sampling this process's resident memory meanwhile. */
+async function measure(
+  store: Store,
+  uploadId: string,
+  name: ManifestFigure['store'],
+): Promise<ManifestFigure> {
+  const memory = new MemoryS3();
+  const endpoint = await memory.start();
+  memory.createBucket('manifest');
+  const client = createS3Client(
+    {
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      checksumMode: 'when_required',
+      accessKeyId: 'bench',
+      secretAccessKey: 'bench',
+      sessionToken: undefined,
+      profile: undefined,
+    },
+    { maxSockets: 4 },
+  );
+  const uploader = createUploader(
+    client,
+    {
+      multipartThresholdBytes: 16 * MiB,
+      partSizeBytes: 8 * MiB,
+      maxConcurrentParts: 4,
+      retryMaxAttempts: 3,
+      retryBaseDelayMs: 100,
+      streamGrowingFiles: false,
+      streamPartSizeBytes: 16 * MiB,
+      appendMode: 'off',
+      checksumAlgorithm: 'md5',
+      maxBufferBytes: 64 * MiB,
+    },
+    createLogger('silent'),
+  );
+  try {
+    const upload = (await store.getUpload(uploadId))!;
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const started = performance.now();
+    const record = await writeManifest({
+      store,
+      uploader,
+      upload,
+      key: 'runs/r1/_manifest.json',
+      now: Date.now(),
+      signal: new AbortController().signal,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const object = memory.objects('manifest').get('runs/r1/_manifest.json');
+    const parts = /-(\d+)$/.exec(object?.etag ?? '')?.[1];
+    const figure: ManifestFigure = {
+      store: name,
+      files: record.files,
+      seconds,
+      bytes: object?.size ?? 0,
+      parts: parts === undefined ? 1 : Number(parts),
+      rssGrowthMiB: (peak - before) / MiB,
+    };
+    console.log(JSON.stringify(figure));
+    return figure;
+  } finally {
+    client.destroy();
+    await memory.stop();
+  }
+}
+
+async function sqliteFigure(work: string): Promise<ManifestFigure> {
+  const file = path.join(work, `manifest-${Date.now()}.db`);
+  let store = openSqliteStore(file);
+  await fill(store, 'run', MANIFEST.files);
+  await store.close();
+  // Completed at once, as if every file had been uploaded: one statement on the database itself.
+  const db = new BetterSqlite3(file);
+  db.prepare(
+    `UPDATE file_tasks SET status = 'completed', etag = lower(hex(randomblob(16))), validation = 'etag',
+       sha256 = lower(hex(randomblob(32))), uploaded_size = size, bytes_uploaded = size,
+       completed_at = updated_at, ready_at = NULL`,
+  ).run();
+  db.close();
+  store = openSqliteStore(file);
+  try {
+    return await measure(store, 'run', 'sqlite');
+  } finally {
+    await store.close();
+  }
+}
+
+async function postgresFigure(): Promise<ManifestFigure> {
+  const schema = `bench_manifest_${Date.now()}`;
+  const url = withSchema(CLAIMS.url, schema);
+  const store = await openPostgresStore(url);
+  try {
+    await fill(store, 'run', MANIFEST.files);
+    await admin(
+      `UPDATE "${schema}".file_tasks SET status = 'completed', etag = md5(task_id::text), validation = 'etag',
+         sha256 = md5(task_id::text) || md5(size::text), uploaded_size = size, bytes_uploaded = size,
+         completed_at = updated_at, ready_at = NULL`,
+    );
+    return await measure(store, 'run', 'postgres');
+  } finally {
+    await store.close();
+    await admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  }
+}
+
+export async function runManifestFigures(work: string): Promise<ManifestFigure[]> {
+  console.log(`manifest: ${MANIFEST.files.toLocaleString('en')} completed files, SQLite then PostgreSQL`);
+  const figures = [await sqliteFigure(work)];
+  try {
+    figures.push(await postgresFigure());
+  } catch (error) {
+    console.log(`manifest on PostgreSQL skipped: ${(error as Error).message}`);
+  }
+  return figures;
+}
