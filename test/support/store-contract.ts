@@ -55,6 +55,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           listedAt: null,
           watchedBy: null,
           objectProperties: NO_OBJECT_PROPERTIES,
+          completeMarkers: [],
+          manifestKey: null,
+          notifyUrl: null,
+          scannedAt: null,
+          arrival: null,
+          manifest: null,
+          notification: null,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
         const oneShot = await store.createUpload({ ...newUpload('r2'), watch: false }, T0);
@@ -283,6 +290,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             interrupted: false,
             claimedBy: null,
             skipped: null,
+            marker: false,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,

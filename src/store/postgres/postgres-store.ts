@@ -225,9 +225,18 @@ export class PostgresStore implements Store {
     objectKeyFor: (relativePath: string) => string,
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
+    isMarker?: (relativePath: string) => boolean,
   ): Promise<number> {
     return this.transaction(async (tx) => {
-      const changed = await recordObservedFiles(tx, uploadId, files, objectKeyFor, readinessOf, now);
+      const changed = await recordObservedFiles(
+        tx,
+        uploadId,
+        files,
+        objectKeyFor,
+        readinessOf,
+        now,
+        isMarker,
+      );
       if (changed > 0) await notify(tx, this.notifier, { kind: 'tasks_ready' });
       return changed;
     });

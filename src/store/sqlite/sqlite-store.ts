@@ -211,8 +211,11 @@ export class SqliteStore implements Store {
     objectKeyFor: (relativePath: string) => string,
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
+    isMarker?: (relativePath: string) => boolean,
   ): Promise<number> {
-    return this.run(() => this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now));
+    return this.run(() =>
+      this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now, isMarker),
+    );
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {

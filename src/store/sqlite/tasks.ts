@@ -22,6 +22,7 @@ interface ObservedFileRow {
   observedAt: EpochMs;
   readyAt: EpochMs;
   settledAt: EpochMs;
+  isMarker: number;
   now: EpochMs;
 }
 
@@ -57,11 +58,12 @@ export function taskQueries(db: Database) {
   // recorded) never differs: recordBatch fills it in with adoptIdentity instead. When only the
   // ctime differs from the last upload (a chmod), hash_first asks the runner to compare contents
   // before sending; it holds as long as later observations differ from that upload in ctime alone.
+  // Whether the task is a marker is set once, when it is created.
   const upsertObservedFile = db.prepare<ObservedFileRow>(`
     INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, ino, ctime_ms, status,
-                            bytes_uploaded, attempts, ready_at, observed_at, created_at, updated_at)
+                            bytes_uploaded, attempts, ready_at, observed_at, is_marker, created_at, updated_at)
     VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, @ino, @ctimeMs, 'pending', 0, 0, @readyAt,
-            @observedAt, @now, @now)
+            @observedAt, @isMarker, @now, @now)
     ON CONFLICT (upload_id, relative_path) DO UPDATE SET
       hash_first = CASE
         WHEN file_tasks.size = excluded.size AND file_tasks.mtime_ms = excluded.mtime_ms
@@ -184,6 +186,7 @@ export function taskQueries(db: Database) {
       objectKeyFor: (relativePath: string) => string,
       readinessOf: (file: ObservedFile) => FileReadiness,
       now: EpochMs,
+      isMarker?: (relativePath: string) => boolean,
     ): number => {
       const uploadStatus = selectUploadStatus.get(uploadId);
       if (uploadStatus === undefined) {
@@ -216,6 +219,7 @@ export function taskQueries(db: Database) {
           observedAt: file.observedAt,
           readyAt,
           settledAt,
+          isMarker: isMarker?.(file.relativePath) === true ? 1 : 0,
           now,
         }).changes;
       }
