@@ -6,6 +6,7 @@ import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/errors.js';
+import { describeArrivalContract } from './store-contract-arrivals.js';
 import { describeExistingObjectsContract } from './store-contract-existing.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';
@@ -555,5 +556,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeVersionContract(() => store);
     describeExistingObjectsContract(() => store);
     describeInstanceContract(() => store);
+    describeArrivalContract(() => store);
   });
 }
