@@ -2,8 +2,16 @@
 // become the domain's. The CHECK constraints make these failures impossible unless the database
 // was edited by hand; they replace a cast, so that such a row is reported instead of flowing
 // through the engine.
-import { IF_EXISTS_CHOICES } from '../domain/model.js';
-import type { IfExists, UploadCounts, ValidationMethod } from '../domain/model.js';
+import { IF_EXISTS_CHOICES, NOTIFICATION_STATUSES } from '../domain/model.js';
+import type {
+  Arrival,
+  IfExists,
+  ManifestRecord,
+  NotificationState,
+  NotificationStatus,
+  UploadCounts,
+  ValidationMethod,
+} from '../domain/model.js';
 import { checkObjectProperties, type ObjectProperties } from '../domain/object-properties.js';
 import { isTaskStatus, isUploadStatus } from '../domain/status.js';
 import type { TaskStatus, UploadStatus } from '../domain/status.js';
@@ -27,6 +35,77 @@ export function taskStatus(value: string): TaskStatus {
 export function validationMethod(value: string | null): ValidationMethod | null {
   if (value === null || value === 'etag' || value === 'content-md5') return value;
   throw new Error(`unknown validation method '${value}' in file_tasks`);
+}
+
+export function notificationStatus(value: string): NotificationStatus {
+  const known: readonly string[] = NOTIFICATION_STATUSES;
+  if (!known.includes(value)) throw new Error(`unknown notification status '${value}' in uploads`);
+  return value as NotificationStatus;
+}
+
+/** An upload's marker globs, as its column holds them (a JSON array in SQLite, a text[] in PostgreSQL). */
+export function completeMarkers(uploadId: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((glob) => typeof glob === 'string'))
+    throw new Error(`upload '${uploadId}' has complete_markers that are not a list of globs`);
+  return value as string[];
+}
+
+/** The columns of an upload's arrival, manifest and notification, as both stores read them. */
+export interface ArrivalColumns {
+  arrival_at: number | null;
+  arrival_files: number | null;
+  arrival_bytes: number | null;
+  arrival_marker_key: string | null;
+  manifest_written_key: string | null;
+  manifest_files: number | null;
+  manifest_bytes: number | null;
+  manifest_sha256: string | null;
+  manifest_written_at: number | null;
+  notification_status: string | null;
+  notification_arrival_at: number | null;
+  notification_attempts: number | null;
+  notification_last_error: string | null;
+  notification_last_attempt_at: number | null;
+  notification_delivered_at: number | null;
+}
+
+// Each is there whole or not at all (CHECK constraints): its time, or status, says which.
+function part<T>(value: T | null, column: string): T {
+  if (value === null) throw new Error(`${column} is NULL in uploads where the rest of it is not`);
+  return value;
+}
+
+export function arrivalOf(row: ArrivalColumns): Arrival | null {
+  if (row.arrival_at === null) return null;
+  return {
+    at: row.arrival_at,
+    files: part(row.arrival_files, 'arrival_files'),
+    bytes: part(row.arrival_bytes, 'arrival_bytes'),
+    markerKey: row.arrival_marker_key,
+  };
+}
+
+export function manifestOf(row: ArrivalColumns): ManifestRecord | null {
+  if (row.manifest_written_at === null) return null;
+  return {
+    key: part(row.manifest_written_key, 'manifest_written_key'),
+    files: part(row.manifest_files, 'manifest_files'),
+    bytes: part(row.manifest_bytes, 'manifest_bytes'),
+    sha256: part(row.manifest_sha256, 'manifest_sha256'),
+    writtenAt: row.manifest_written_at,
+  };
+}
+
+export function notificationOf(row: ArrivalColumns): NotificationState | null {
+  if (row.notification_status === null) return null;
+  return {
+    status: notificationStatus(row.notification_status),
+    arrivalAt: part(row.notification_arrival_at, 'notification_arrival_at'),
+    attempts: part(row.notification_attempts, 'notification_attempts'),
+    lastError: row.notification_last_error,
+    lastAttemptAt: row.notification_last_attempt_at,
+    deliveredAt: row.notification_delivered_at,
+  };
 }
 
 /** The columns of an upload's object properties, with its metadata and tags as JSON objects. */

@@ -6,6 +6,7 @@ import type { FileTask, ObservedFile } from '../../src/domain/model.js';
 import { DuplicateUploadIdError } from '../../src/store/store.js';
 import type { Store } from '../../src/store/store.js';
 import { InvalidCursorError } from '../../src/store/errors.js';
+import { describeArrivalContract } from './store-contract-arrivals.js';
 import { describeExistingObjectsContract } from './store-contract-existing.js';
 import { describeAuditContract } from './store-contract-audit.js';
 import { describeFairnessContract } from './store-contract-fairness.js';
@@ -55,6 +56,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           listedAt: null,
           watchedBy: null,
           objectProperties: NO_OBJECT_PROPERTIES,
+          completeMarkers: [],
+          manifestKey: null,
+          notifyUrl: null,
+          scannedAt: null,
+          arrival: null,
+          manifest: null,
+          notification: null,
         });
         assert.deepEqual(await store.getUpload('r1'), created);
         const oneShot = await store.createUpload({ ...newUpload('r2'), watch: false }, T0);
@@ -283,6 +291,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             interrupted: false,
             claimedBy: null,
             skipped: null,
+            marker: false,
             createdAt: T0,
             updatedAt: T0,
             completedAt: null,
@@ -547,5 +556,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeVersionContract(() => store);
     describeExistingObjectsContract(() => store);
     describeInstanceContract(() => store);
+    describeArrivalContract(() => store);
   });
 }

@@ -5,11 +5,14 @@ import { DatabaseUnavailableError } from '../../src/domain/errors.js';
 import type { FileTask } from '../../src/domain/model.js';
 import { SchemaTooNewError } from '../../src/store/errors.js';
 import { openStore } from '../../src/store/open-store.js';
+import { MANIFEST_ENTRIES } from '../../src/store/postgres/arrivals.js';
 import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { NEXT_READY_AT } from '../../src/store/postgres/queue.js';
 import { asDatabaseUnavailable } from '../../src/store/postgres/unavailable.js';
-import type { ClaimBudget, Store } from '../../src/store/store.js';
+import type { ClaimBudget, Store, StoreChange } from '../../src/store/store.js';
 import { describeStoreContract } from '../support/store-contract.js';
+import { waitFor } from '../support/poll.js';
 import {
   T0,
   activeRequestWith,
@@ -253,6 +256,124 @@ describe('PostgresStore', () => {
         ['pending', null],
       ],
     );
+  });
+
+  it("takes over the notification of an instance whose row is gone, never a live one's, and one taker only", async () => {
+    setUp();
+    const [a, b, c] = await Promise.all([
+      open({ instanceId: 'instance-a' }),
+      open({ instanceId: 'instance-b' }),
+      open({ instanceId: 'instance-c' }),
+    ]);
+    const info = { host: 'host', pid: 1, version: '9.9.9', sourceRoots: null };
+    for (const store of [a, b, c]) await store.registerInstance(info);
+    // A one-shot upload completed by a: the notification of its arrival is a's to deliver.
+    await a.createUpload(
+      { ...newUpload('u1'), watch: false, notifyUrl: 'https://hooks.example/arrived' },
+      T0,
+    );
+    assert.equal(await a.activateUpload('u1', T0), true);
+    assert.equal(await a.completeUpload('u1', T0 + 1), true);
+    const taken = async (store: Store) => (await store.takeNotifications()).map((upload) => upload.uploadId);
+    assert.deepEqual(await b.takeNotifications(), [], 'a is alive');
+    assert.deepEqual(await taken(a), ['u1']);
+
+    // a's row is gone (a clean stop, or the reaper): of two instances taking at once, one takes it.
+    await a.removeInstance();
+    const [byB, byC] = await Promise.all([taken(b), taken(c)]);
+    assert.deepEqual([...byB, ...byC], ['u1']);
+    const [taker, other] = byB.length === 1 ? [b, c] : [c, b];
+    assert.deepEqual(await taken(other), []);
+    assert.deepEqual(await taken(taker), ['u1']);
+    const [row] = await adminQuery<{ notification_held_by: string }>(
+      `SELECT notification_held_by FROM ${schema}.uploads WHERE upload_id = 'u1'`,
+    );
+    assert.equal(row?.notification_held_by, taker.instanceId);
+    // a, registered again, does not take it back from a live instance.
+    await a.registerInstance(info);
+    assert.deepEqual(await taken(a), []);
+  });
+
+  it('tells the other instances when an upload was first scanned whole, since its markers may go', async () => {
+    setUp();
+    const [a, b] = await Promise.all([
+      open({ instanceId: 'instance-a' }),
+      open({ instanceId: 'instance-b' }),
+    ]);
+    const heard: StoreChange[] = [];
+    const stop = b.onChange((change) => heard.push(change));
+    try {
+      await waitFor(() => b.hearsChanges, { timeoutMs: 5000, message: 'b listens' });
+      await a.createUpload(newUpload('u1'), T0);
+      await a.markScanned('u1', T0 + 1);
+      await a.markScanned('u1', T0 + 2);
+      // An upload created last: every change told before it has arrived once it has.
+      await a.createUpload(newUpload('last'), T0);
+      const lastHeard = () =>
+        heard.findIndex((change) => change.kind === 'upload_created' && change.uploadId === 'last');
+      await waitFor(() => lastHeard() >= 0, { timeoutMs: 5000, message: 'b heard the last upload' });
+      assert.deepEqual(heard.slice(0, lastHeard()), [
+        { kind: 'upload_created', uploadId: 'u1' },
+        { kind: 'tasks_ready' },
+      ]);
+      assert.equal((await b.getUpload('u1'))?.scannedAt, T0 + 2);
+    } finally {
+      stop();
+    }
+  });
+
+  it('pages the manifest, and passes over waiting markers, through indexes whatever the plan', async () => {
+    setUp();
+    const store = await open();
+    for (const uploadId of ['big', 'small']) {
+      await store.createUpload({ ...newUpload(uploadId), completeMarkers: ['RTAComplete.txt'] }, T0);
+      await store.activateUpload(uploadId, T0);
+      await store.markScanned(uploadId, T0);
+    }
+    // 20,000 tasks of one upload, and a few of another after them, with a marker waiting.
+    await adminQuery(`
+      INSERT INTO ${schema}.file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, ready_at,
+                                        observed_at, created_at, updated_at, uploaded_size, is_marker)
+      SELECT CASE WHEN i <= 20000 THEN 'big' ELSE 'small' END, 'f' || i, 'k' || i, 1, 1,
+             CASE WHEN i % 3 = 0 OR i > 20000 THEN 'completed' ELSE 'pending' END, ${T0} + i, ${T0}, ${T0}, ${T0}, 1,
+             i % 5000 = 1
+      FROM generate_series(1, 20020) AS i`);
+    await adminQuery(`ANALYZE ${schema}.file_tasks`);
+    const client = new pg.Client({ connectionString: POSTGRES_TEST_URL });
+    await client.connect();
+    try {
+      await client.query(`SET search_path = ${schema}`);
+      // The plan a statement prepared by name comes to after five runs, for any values.
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      const planOf = async (text: string, values: string): Promise<string> => {
+        await client.query(`PREPARE checked AS ${text}`);
+        try {
+          const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE checked(${values})`);
+          return rows.map((row) => row['QUERY PLAN']).join('\n');
+        } finally {
+          await client.query('DEALLOCATE checked');
+        }
+      };
+      const manifest = await planOf(MANIFEST_ENTRIES, `'small', 0, 100`);
+      assert.match(manifest, /Index Scan using file_tasks_by_upload_status on file_tasks/);
+      assert.match(
+        manifest,
+        /Index Cond: \(ROW\(upload_id, status, task_id\) > ROW\(\$1, 'completed'::text, \$2\)\)/,
+      );
+      const next = await planOf(NEXT_READY_AT, 'NULL');
+      assert.match(next, /Index Scan using file_tasks_queue on file_tasks t/);
+      assert.match(next, /Index (Only )?Scan using file_tasks_markers on file_tasks m/);
+      for (const plan of [manifest, next]) assert.doesNotMatch(plan, /Seq Scan on file_tasks/);
+    } finally {
+      await client.end();
+    }
+    // small's first task is a marker, as is big's: the manifest leaves it out, nextReadyAt passes it over.
+    const entries = await store.manifestEntries('small', 0, 100);
+    assert.deepEqual(
+      entries.map((entry) => entry.key),
+      Array.from({ length: 19 }, (_, i) => `k${20002 + i}`),
+    );
+    assert.equal(await store.nextReadyAt(), T0 + 2);
   });
 
   it('is reachable until closed, and closes twice without error', async () => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import { openStore } from '../../src/store/open-store.js';
+import { ARRIVAL_SCANS } from '../../src/store/sqlite/arrivals.js';
 import { openDatabase } from '../../src/store/sqlite/connection.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { QUEUE_SCANS } from '../../src/store/sqlite/queue.js';
@@ -509,13 +510,14 @@ describe('SqliteStore', () => {
         })
         .map((row) => row.detail);
     const { claimContenders, claimHead, latestTurn, nextReadyAt, requeueDueFailed } = QUEUE_SCANS;
-    // A range with a bound on ready_at starts after the NULLs (the cancelled uploads' tasks).
-    const requestQueue =
-      'USING COVERING INDEX file_tasks_by_upload_queue (upload_id=? AND status=? AND ready_at<?)';
+    // A range with a bound on ready_at starts after the NULLs (the cancelled uploads' tasks). The
+    // claims and nextReadyAt read the row of the task they stop at, to see whether it is a marker:
+    // a deferred seek, made only for a task the index's own columns let through.
+    const requestQueue = 'USING INDEX file_tasks_by_upload_queue (upload_id=? AND status=? AND ready_at<?)';
     assert.ok(planOf(claimContenders).includes('SCAN r USING COVERING INDEX uploads_active'));
     assert.ok(planOf(claimContenders).includes(`SEARCH t ${requestQueue}`));
     assert.ok(planOf(claimContenders).includes('SEARCH c USING PRIMARY KEY (upload_id=? AND status=?)'));
-    assert.deepEqual(planOf(claimHead), [`SEARCH file_tasks ${requestQueue}`]);
+    assert.equal(planOf(claimHead)[0], `SEARCH t ${requestQueue}`);
     assert.ok(planOf(latestTurn).some((line) => line.endsWith('USING COVERING INDEX uploads_active')));
     assert.ok(
       planOf(requeueDueFailed).includes(
@@ -523,10 +525,17 @@ describe('SqliteStore', () => {
       ),
     );
     assert.ok(
-      planOf(nextReadyAt).includes(
-        'SEARCH file_tasks USING COVERING INDEX file_tasks_queue (status=? AND ready_at>?)',
-      ),
+      planOf(nextReadyAt).includes('SEARCH t USING INDEX file_tasks_queue (status=? AND ready_at>?)'),
     );
+    // The wait of a marker: a seek of its upload, and of its upload's tasks of a status.
+    for (const sql of [claimContenders, claimHead, nextReadyAt]) {
+      assert.ok(planOf(sql).includes('SEARCH w USING INDEX sqlite_autoindex_uploads_1 (upload_id=?)'));
+      assert.ok(
+        planOf(sql).some((line) =>
+          /^SEARCH o USING INDEX file_tasks_by_upload\w* \(upload_id=\? AND status=\?\)$/.test(line),
+        ),
+      );
+    }
     for (const sql of Object.values(QUEUE_SCANS)) {
       for (const line of planOf(sql)) {
         assert.doesNotMatch(line, /TEMP B-TREE/);
@@ -534,6 +543,67 @@ describe('SqliteStore', () => {
         if (/^(SCAN|SEARCH) /.test(line)) assert.match(line, / USING /, line);
       }
     }
+  });
+
+  it('counts an arrival through the kept counts and the markers alone, and pages the manifest by a range', () => {
+    const planOf = (sql: string) => {
+      const names = [...new Set(sql.match(/@\w+/g) ?? [])].map((name) => name.slice(1));
+      return db
+        .prepare<Record<string, null>, { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(Object.fromEntries(names.map((name) => [name, null])))
+        .map((row) => row.detail);
+    };
+    for (const sql of [ARRIVAL_SCANS.recordMarker, ARRIVAL_SCANS.recordCompletion]) {
+      const plan = planOf(sql);
+      assert.ok(plan.includes('SEARCH c USING PRIMARY KEY (upload_id=? AND status=?)'), plan.join('\n'));
+      assert.ok(
+        plan.some((line) =>
+          /^SEARCH m USING (COVERING )?INDEX file_tasks_markers \(upload_id=\? AND status=\?\)$/.test(line),
+        ),
+        plan.join('\n'),
+      );
+    }
+    assert.deepEqual(planOf(ARRIVAL_SCANS.manifestEntries), [
+      'SEARCH file_tasks USING INDEX file_tasks_by_upload_status (upload_id=? AND status=? AND rowid>?)',
+    ]);
+    for (const sql of Object.values(ARRIVAL_SCANS)) {
+      for (const line of planOf(sql)) {
+        assert.doesNotMatch(line, /TEMP B-TREE/);
+        if (/^(SCAN|SEARCH) /.test(line)) assert.match(line, / USING /, line);
+      }
+    }
+  });
+
+  it('upgrades a database from before arrivals: no upload has markers or an arrival, no task is a marker', async () => {
+    await store.close();
+    const older = path.join(folder, 'before-arrivals.db');
+    const raw = new Sqlite(older);
+    const before = MIGRATIONS.findIndex((migration) => migration.includes('complete_markers'));
+    for (const migration of MIGRATIONS.slice(0, before)) raw.exec(migration);
+    raw.pragma(`user_version = ${before}`);
+    raw.exec(`
+      INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
+                           status, created_at, updated_at)
+      VALUES ('r1', '/src', 'b', '', '**', 'active', ${T0}, ${T0});
+      INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, status, bytes_uploaded,
+                              attempts, ready_at, observed_at, created_at, updated_at)
+      VALUES ('r1', 'RTAComplete.txt', 'RTAComplete.txt', 1, 1, 'pending', 0, 0, ${T0}, ${T0}, ${T0}, ${T0});`);
+    raw.close();
+    open(older);
+    const upload = await store.getUpload('r1');
+    assert.deepEqual(
+      [upload?.completeMarkers, upload?.manifestKey, upload?.notifyUrl, upload?.scannedAt],
+      [[], null, null, null],
+    );
+    assert.deepEqual([upload?.arrival, upload?.manifest, upload?.notification], [null, null, null]);
+    const [task] = await store.claimReadyTasks(T0 + 1, 5);
+    assert.deepEqual([task?.relativePath, task?.marker], ['RTAComplete.txt', false]);
+    // Each part of an arrival comes with the rest.
+    assert.throws(() => db.exec(`UPDATE uploads SET arrival_at = 1 WHERE upload_id = 'r1'`), /CHECK/);
+    assert.throws(
+      () => db.exec(`UPDATE uploads SET notification_status = 'pending' WHERE upload_id = 'r1'`),
+      /CHECK/,
+    );
   });
 });
 

@@ -17,7 +17,7 @@ import { assertLimit } from '../errors.js';
 import type { ClaimBudget, ClaimOptions } from '../store.js';
 import type { Queryable, Sessions } from './connection.js';
 import { leaseFromNow } from './leases.js';
-import { underSourceRoots } from './queue.js';
+import { notWaitingMarker, underSourceRoots } from './queue.js';
 import { toFileTask } from './rows.js';
 import type { TaskRow } from './rows.js';
 
@@ -38,10 +38,11 @@ function inQueueOrder(candidates: string): string {
 // says how many tasks each upload gets (its share); then each upload's share is locked, FOR NO KEY
 // UPDATE SKIP LOCKED, so that the tasks another claim holds are passed over for the next ones.
 // With no other claim, the same tasks; with one, as many others. The active uploads' status is
-// read under FOR KEY SHARE (see locks.ts).
+// read under FOR KEY SHARE (see locks.ts). A marker that waits is passed over in both passes, as
+// if not ready (see notWaitingMarker).
 const pickReady = (roots: string): string => `
   contenders AS MATERIALIZED (
-    SELECT u.upload_id, turn.served_turn, counts.files AS running
+    SELECT u.upload_id, u.scanned_at, turn.served_turn, counts.files AS running
     FROM uploads u
     JOIN upload_turns turn ON turn.upload_id = u.upload_id
     JOIN upload_task_counts counts ON counts.upload_id = u.upload_id AND counts.status = 'in_progress'
@@ -54,6 +55,7 @@ const pickReady = (roots: string): string => `
     CROSS JOIN LATERAL (
       SELECT t.task_id, t.ready_at FROM file_tasks t
       WHERE t.upload_id = c.upload_id AND t.status = 'pending' AND t.ready_at <= $1
+        AND ${notWaitingMarker('t', 'c.scanned_at')}
       ORDER BY t.ready_at, t.task_id
       LIMIT $2
     ) task
@@ -71,6 +73,7 @@ const pickReady = (roots: string): string => `
     CROSS JOIN LATERAL (
       SELECT t.task_id, t.size, t.ready_at FROM file_tasks t
       WHERE t.upload_id = s.upload_id AND t.status = 'pending' AND t.ready_at <= $1
+        AND ${notWaitingMarker('t', 'c.scanned_at')}
       ORDER BY t.ready_at, t.task_id
       LIMIT s.share
       FOR NO KEY UPDATE SKIP LOCKED

@@ -215,8 +215,50 @@ ALTER TABLE uploads ADD COLUMN watched_by text, ADD COLUMN watch_lease_expires_a
 CREATE INDEX uploads_watched ON uploads (watched_by) WHERE watched_by IS NOT NULL;
 `;
 
+// Arrivals: the columns of SQLite's migration of that name (see there), the marker globs as a
+// text[]. Columns with no default, or a constant one, are added without rewriting a row; building
+// the index of markers reads file_tasks once. The notifications pending are found through a
+// partial index of them alone, by the instance that holds each.
+const ARRIVALS = `
+ALTER TABLE uploads
+  ADD COLUMN complete_markers text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN manifest_key text,
+  ADD COLUMN notify_url text,
+  ADD COLUMN scanned_at bigint,
+  ADD COLUMN arrival_at bigint,
+  ADD COLUMN arrival_files bigint CHECK (arrival_files >= 0),
+  ADD COLUMN arrival_bytes bigint CHECK (arrival_bytes >= 0),
+  ADD COLUMN arrival_marker_key text,
+  ADD COLUMN manifest_written_key text,
+  ADD COLUMN manifest_files bigint CHECK (manifest_files >= 0),
+  ADD COLUMN manifest_bytes bigint CHECK (manifest_bytes >= 0),
+  ADD COLUMN manifest_sha256 text,
+  ADD COLUMN manifest_written_at bigint,
+  ADD COLUMN notification_status text CHECK (notification_status IN ('pending', 'delivered', 'failed')),
+  ADD COLUMN notification_arrival_at bigint,
+  ADD COLUMN notification_attempts integer CHECK (notification_attempts >= 0),
+  ADD COLUMN notification_last_error text,
+  ADD COLUMN notification_last_attempt_at bigint,
+  ADD COLUMN notification_delivered_at bigint,
+  ADD COLUMN notification_held_by text,
+  ADD CONSTRAINT uploads_arrival_whole CHECK (
+    (arrival_at IS NULL) = (arrival_files IS NULL) AND (arrival_at IS NULL) = (arrival_bytes IS NULL)
+    AND (arrival_at IS NOT NULL OR arrival_marker_key IS NULL)),
+  ADD CONSTRAINT uploads_manifest_whole CHECK (
+    (manifest_written_at IS NULL) = (manifest_written_key IS NULL)
+    AND (manifest_written_at IS NULL) = (manifest_files IS NULL)
+    AND (manifest_written_at IS NULL) = (manifest_bytes IS NULL)
+    AND (manifest_written_at IS NULL) = (manifest_sha256 IS NULL)),
+  ADD CONSTRAINT uploads_notification_whole CHECK (
+    (notification_status IS NULL) = (notification_arrival_at IS NULL)
+    AND (notification_status IS NULL) = (notification_attempts IS NULL));
+ALTER TABLE file_tasks ADD COLUMN is_marker boolean NOT NULL DEFAULT false;
+CREATE INDEX file_tasks_markers ON file_tasks (upload_id, status) WHERE is_marker;
+CREATE INDEX uploads_notifying ON uploads (notification_held_by) WHERE notification_status = 'pending';
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
-export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, INSTANCES, WATCH_LEASES];
+export const MIGRATIONS: readonly string[] = [INITIAL_SCHEMA, INSTANCES, WATCH_LEASES, ARRIVALS];
 
 /**
  * Brings `schema` up to date, creating it when missing, inside the transaction `tx` (the caller

@@ -12,17 +12,19 @@ import { heldUploadStatus } from './locks.js';
 // is what an append copies from. The WHERE makes the same version, or an older observation, no
 // write at all, so that the count is exactly the tasks created or changed. When only the ctime
 // differs from the last upload (a chmod), hash_first asks the runner to compare contents before
-// sending; it holds as long as later observations differ from that upload in ctime alone.
+// sending; it holds as long as later observations differ from that upload in ctime alone. Whether
+// the task is a marker is set once, when it is created.
 const UPSERT_OBSERVED_FILES = `
   WITH observed AS (
     SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[],
-                         $8::bigint[], $9::bigint[], $11::bigint[])
-      AS f (relative_path, object_key, size, mtime_ms, ino, ctime_ms, observed_at, ready_at, settled_at)
+                         $8::bigint[], $9::bigint[], $11::bigint[], $12::boolean[])
+      AS f (relative_path, object_key, size, mtime_ms, ino, ctime_ms, observed_at, ready_at, settled_at,
+            is_marker)
   )
   INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, ino, ctime_ms, status,
-                          bytes_uploaded, attempts, ready_at, observed_at, created_at, updated_at)
+                          bytes_uploaded, attempts, ready_at, observed_at, is_marker, created_at, updated_at)
   SELECT $1, relative_path, object_key, size, mtime_ms, ino, ctime_ms, 'pending', 0, 0, ready_at, observed_at,
-         $10, $10
+         is_marker, $10, $10
   FROM observed
   ON CONFLICT (upload_id, relative_path) DO UPDATE SET
     hash_first = CASE
@@ -80,6 +82,7 @@ export async function recordObservedFiles(
   objectKeyFor: (relativePath: string) => string,
   readinessOf: (file: ObservedFile) => FileReadiness,
   now: EpochMs,
+  isMarker?: (relativePath: string) => boolean,
 ): Promise<number> {
   const { rows } = await tx.query<{ status: string | null }>({
     name: 'observed-upload-status',
@@ -92,7 +95,7 @@ export async function recordObservedFiles(
   if (status === 'cancelled' || status === 'completed') return 0;
   let changed = 0;
   for (const round of roundsOfDistinctPaths(files)) {
-    changed += await recordRound(tx, uploadId, round, objectKeyFor, readinessOf, now);
+    changed += await recordRound(tx, uploadId, round, objectKeyFor, readinessOf, now, isMarker);
   }
   return changed;
 }
@@ -125,6 +128,7 @@ async function recordRound(
   objectKeyFor: (relativePath: string) => string,
   readinessOf: (file: ObservedFile) => FileReadiness,
   now: EpochMs,
+  isMarker: ((relativePath: string) => boolean) | undefined,
 ): Promise<number> {
   const { rows } = await tx.query<HeldVersion>({
     name: 'observed-held-versions',
@@ -177,6 +181,7 @@ async function recordRound(
       readiness.map((ready) => ready.readyAt),
       now,
       readiness.map((ready) => ready.settledAt),
+      writing.map((file) => isMarker?.(file.relativePath) === true),
     ],
   });
   return rowCount ?? 0;

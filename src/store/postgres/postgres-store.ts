@@ -14,8 +14,11 @@ import type {
   FileReadiness,
   FileTask,
   ListedObject,
+  ManifestEntry,
+  ManifestRecord,
   MultipartState,
   NewUpload,
+  NotificationOutcome,
   ObservedFile,
   UploadCounts,
   UploadTotals,
@@ -39,6 +42,7 @@ import type {
   TakenWatch,
   WatchLeaseRequest,
 } from '../store.js';
+import * as arrivals from './arrivals.js';
 import * as audit from './audit.js';
 import { ChangeListener } from './change-listener.js';
 import { claimReady } from './claim.js';
@@ -180,8 +184,13 @@ export class PostgresStore implements Store {
     return this.session((db) => uploads.activate(db, uploadId, now));
   }
 
+  /** With no marker gone up, the completion is the upload's arrival, recorded in the same transaction. */
   async completeUpload(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.ending(uploadId, (tx) => uploads.complete(tx, uploadId, now));
+    return this.ending(uploadId, async (tx) => {
+      const completed = await uploads.complete(tx, uploadId, now);
+      if (completed) await arrivals.recordCompletion(tx, uploadId, now, this.instanceId);
+      return completed;
+    });
   }
 
   /** The other instances are told, to stop the files of the upload they have in flight. */
@@ -225,9 +234,18 @@ export class PostgresStore implements Store {
     objectKeyFor: (relativePath: string) => string,
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
+    isMarker?: (relativePath: string) => boolean,
   ): Promise<number> {
     return this.transaction(async (tx) => {
-      const changed = await recordObservedFiles(tx, uploadId, files, objectKeyFor, readinessOf, now);
+      const changed = await recordObservedFiles(
+        tx,
+        uploadId,
+        files,
+        objectKeyFor,
+        readinessOf,
+        now,
+        isMarker,
+      );
       if (changed > 0) await notify(tx, this.notifier, { kind: 'tasks_ready' });
       return changed;
     });
@@ -377,6 +395,32 @@ export class PostgresStore implements Store {
 
   async getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined> {
     return this.session((db) => existing.get(db, uploadId, key));
+  }
+
+  // --- arrivals: markers, manifests, notifications
+  /** The other instances are told, the first time, since the upload's markers may go now. */
+  async markScanned(uploadId: string, now: EpochMs): Promise<void> {
+    return this.session((db) => arrivals.markScanned(db, uploadId, now, this.notifier));
+  }
+
+  async manifestEntries(uploadId: string, afterTaskId: number, limit: number): Promise<ManifestEntry[]> {
+    return this.session((db) => arrivals.manifestEntries(db, uploadId, afterTaskId, limit));
+  }
+
+  async recordManifest(uploadId: string, manifest: ManifestRecord): Promise<void> {
+    return this.session((db) => arrivals.recordManifest(db, uploadId, manifest));
+  }
+
+  async takeNotifications(): Promise<Upload[]> {
+    return this.session((db) => arrivals.takeNotifications(db, this.instanceId));
+  }
+
+  async recordNotification(
+    uploadId: string,
+    arrivalAt: EpochMs,
+    outcome: NotificationOutcome,
+  ): Promise<boolean> {
+    return this.session((db) => arrivals.recordNotification(db, uploadId, arrivalAt, outcome));
   }
 
   // --- multipart progress of a task

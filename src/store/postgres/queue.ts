@@ -30,14 +30,36 @@ export function underSourceRoots(folder: string, roots: string): string {
             WHERE ${folder} = root.folder OR starts_with(${folder}, rtrim(root.folder, '/') || '/')))`;
 }
 
+/**
+ * The SQL condition that the pending task `task` (an alias of file_tasks) is not a marker that
+ * waits: a marker is claimed only once its upload was scanned whole (`scannedAt`, the SQL of its
+ * upload's scanned_at) and no task of the upload that is not a marker is pending, in progress or
+ * failed. Markers do not wait for each other. It runs for markers alone, which are few, and
+ * compares two counts of the same snapshot: the upload's kept counts of those statuses, and its
+ * markers in them (file_tasks_markers). A search for one such task instead (EXISTS, LIMIT 1) is
+ * planned as a scan of file_tasks expected to stop at once, which for an upload that has none, or
+ * few among others' millions, reads them all.
+ */
+export function notWaitingMarker(task: string, scannedAt: string): string {
+  return `(NOT ${task}.is_marker OR (
+            ${scannedAt} IS NOT NULL
+            AND (SELECT sum(c.files) FROM upload_task_counts c
+                 WHERE c.upload_id = ${task}.upload_id AND c.status IN ('pending', 'in_progress', 'failed'))
+              = (SELECT count(*) FROM file_tasks m
+                 WHERE m.upload_id = ${task}.upload_id AND m.status IN ('pending', 'in_progress', 'failed')
+                   AND m.is_marker)))`;
+}
+
 // IS NOT NULL makes this a range of file_tasks_queue that starts after the NULLs of cancelled
-// uploads. $1: the source roots of the instance asking (NULL: any).
-const NEXT_READY_AT = `
-  SELECT ready_at FROM file_tasks
-  WHERE status = 'pending' AND ready_at IS NOT NULL
-    AND upload_id IN (SELECT upload_id FROM uploads
-                      WHERE status = 'active' AND ${underSourceRoots('source_folder', '$1')})
-  ORDER BY ready_at LIMIT 1`;
+// uploads. $1: the source roots of the instance asking (NULL: any). A marker that waits is passed
+// over, or the dispatcher would wake at its readyAt for nothing, again and again.
+export const NEXT_READY_AT = `
+  SELECT t.ready_at FROM file_tasks t
+  WHERE t.status = 'pending' AND t.ready_at IS NOT NULL
+    AND t.upload_id IN (SELECT upload_id FROM uploads
+                        WHERE status = 'active' AND ${underSourceRoots('source_folder', '$1')})
+    AND ${notWaitingMarker('t', '(SELECT w.scanned_at FROM uploads w WHERE w.upload_id = t.upload_id)')}
+  ORDER BY t.ready_at LIMIT 1`;
 
 // last_error and failed_at stay, so that users still see why the task failed before.
 const REQUEUE_DUE_FAILED = notifyingUpdate(

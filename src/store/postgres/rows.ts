@@ -2,9 +2,20 @@
 // connection.ts; json parsed), and their mapping to the domain model: the one place that knows
 // both the column names and the field names.
 import type { FileTask, MultipartState, Upload, UploadedPart } from '../../domain/model.js';
-import { ifExists, objectProperties, taskStatus, uploadStatus, validationMethod } from '../row-values.js';
+import {
+  arrivalOf,
+  completeMarkers,
+  ifExists,
+  manifestOf,
+  notificationOf,
+  objectProperties,
+  taskStatus,
+  uploadStatus,
+  validationMethod,
+  type ArrivalColumns,
+} from '../row-values.js';
 
-export interface UploadRow {
+export interface UploadRow extends ArrivalColumns {
   upload_id: string;
   source_folder: string;
   destination_bucket: string;
@@ -25,6 +36,10 @@ export interface UploadRow {
   last_completed_at: number | null;
   listed_at: number | null;
   watched_by: string | null;
+  complete_markers: string[];
+  manifest_key: string | null;
+  notify_url: string | null;
+  scanned_at: number | null;
 }
 
 export interface TaskRow {
@@ -51,6 +66,7 @@ export interface TaskRow {
   interrupted: boolean;
   skipped: string | null;
   claimed_by: string | null;
+  is_marker: boolean;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -106,6 +122,13 @@ export function toUpload(row: UploadRow): Upload {
       metadata: row.object_metadata,
       tags: row.object_tags,
     }),
+    completeMarkers: completeMarkers(row.upload_id, row.complete_markers),
+    manifestKey: row.manifest_key,
+    notifyUrl: row.notify_url,
+    scannedAt: row.scanned_at,
+    arrival: arrivalOf(row),
+    manifest: manifestOf(row),
+    notification: notificationOf(row),
   };
 }
 
@@ -134,6 +157,7 @@ export function toFileTask(row: TaskRow): FileTask {
     interrupted: row.interrupted,
     claimedBy: row.claimed_by,
     skipped: row.skipped,
+    marker: row.is_marker,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,

@@ -32,7 +32,7 @@ const COMPLETE_RUNNING_TASKS = `
               $8::float8[], $9::text[], $10::bigint[])
     AS c (task_id, etag, validation, sha256, size, mtime_ms, ino, ctime_ms, skipped, now)
   WHERE t.task_id = c.task_id AND t.status = 'in_progress' AND t.claimed_by = $11
-  RETURNING t.task_id, t.upload_id, t.object_key`;
+  RETURNING t.task_id, t.upload_id, t.object_key, t.is_marker`;
 
 // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
 const FAIL_RUNNING_TASK = `
@@ -71,6 +71,7 @@ export interface CompletedTask {
   taskId: number;
   uploadId: string;
   objectKey: string;
+  marker: boolean;
 }
 
 export async function get(db: Queryable, taskId: number): Promise<FileTask | undefined> {
@@ -145,7 +146,12 @@ export async function completeRunning(
   completions: readonly { taskId: number; upload: CompletedUpload; now: EpochMs }[],
 ): Promise<CompletedTask[]> {
   const column = <T>(value: (completion: (typeof completions)[number]) => T): T[] => completions.map(value);
-  const { rows } = await db.query<{ task_id: number; upload_id: string; object_key: string }>({
+  const { rows } = await db.query<{
+    task_id: number;
+    upload_id: string;
+    object_key: string;
+    is_marker: boolean;
+  }>({
     name: 'tasks-complete-running',
     text: COMPLETE_RUNNING_TASKS,
     values: [
@@ -162,7 +168,12 @@ export async function completeRunning(
       instanceId,
     ],
   });
-  return rows.map((row) => ({ taskId: row.task_id, uploadId: row.upload_id, objectKey: row.object_key }));
+  return rows.map((row) => ({
+    taskId: row.task_id,
+    uploadId: row.upload_id,
+    objectKey: row.object_key,
+    marker: row.is_marker,
+  }));
 }
 
 export async function fail(

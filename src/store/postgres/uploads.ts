@@ -18,8 +18,9 @@ const INSERT_UPLOAD = `
   WITH created AS (
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern, status,
                          created_at, updated_at, watch, if_exists, storage_class, sse, sse_kms_key_id,
-                         object_metadata, object_tags)
-    VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7, $8, $9, $10, $11, $12::json, $13::json)
+                         object_metadata, object_tags, complete_markers, manifest_key, notify_url)
+    VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7, $8, $9, $10, $11, $12::json, $13::json, $14::text[],
+            $15, $16)
     RETURNING *
   ), counts AS (
     INSERT INTO upload_task_counts (upload_id, status, files, bytes_total, bytes_uploaded)
@@ -97,6 +98,9 @@ export async function create(db: Queryable, upload: NewUpload, now: EpochMs): Pr
         properties.sseKmsKeyId,
         JSON.stringify(properties.metadata),
         JSON.stringify(properties.tags),
+        upload.completeMarkers ?? [],
+        upload.manifestKey ?? null,
+        upload.notifyUrl ?? null,
       ],
     });
     const [row] = rows;

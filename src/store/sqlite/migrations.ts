@@ -286,6 +286,48 @@ const WATCH_LEASES = `
 ALTER TABLE uploads ADD COLUMN watched_by TEXT;
 `;
 
+// Arrivals (see docs/run-folders.md). An upload may name its completion markers (globs, a JSON
+// array), the key of its manifest and where its arrival is POSTed; scanned_at: its folder was
+// scanned whole. Its latest arrival, the manifest last written and the notification of that
+// arrival are columns of its row, each there whole or not at all (the CHECKs), and the
+// notification is held by the instance that delivers it. A task is a marker or not from its
+// creation on. The partial index holds the markers alone (a few per upload): an arrival counts
+// the completed ones through it, never the upload's other tasks.
+const ARRIVALS = `
+ALTER TABLE uploads ADD COLUMN complete_markers TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(complete_markers) AND json_type(complete_markers) = 'array');
+ALTER TABLE uploads ADD COLUMN manifest_key TEXT;
+ALTER TABLE uploads ADD COLUMN notify_url TEXT;
+ALTER TABLE uploads ADD COLUMN scanned_at INTEGER;
+ALTER TABLE uploads ADD COLUMN arrival_at INTEGER;
+ALTER TABLE uploads ADD COLUMN arrival_files INTEGER CHECK (arrival_files >= 0);
+ALTER TABLE uploads ADD COLUMN arrival_bytes INTEGER CHECK (arrival_bytes >= 0);
+ALTER TABLE uploads ADD COLUMN arrival_marker_key TEXT
+  CHECK ((arrival_at IS NULL) = (arrival_files IS NULL) AND (arrival_at IS NULL) = (arrival_bytes IS NULL)
+         AND (arrival_at IS NOT NULL OR arrival_marker_key IS NULL));
+ALTER TABLE uploads ADD COLUMN manifest_written_key TEXT;
+ALTER TABLE uploads ADD COLUMN manifest_files INTEGER CHECK (manifest_files >= 0);
+ALTER TABLE uploads ADD COLUMN manifest_bytes INTEGER CHECK (manifest_bytes >= 0);
+ALTER TABLE uploads ADD COLUMN manifest_sha256 TEXT;
+ALTER TABLE uploads ADD COLUMN manifest_written_at INTEGER
+  CHECK ((manifest_written_at IS NULL) = (manifest_written_key IS NULL)
+         AND (manifest_written_at IS NULL) = (manifest_files IS NULL)
+         AND (manifest_written_at IS NULL) = (manifest_bytes IS NULL)
+         AND (manifest_written_at IS NULL) = (manifest_sha256 IS NULL));
+ALTER TABLE uploads ADD COLUMN notification_status TEXT
+  CHECK (notification_status IN ('pending', 'delivered', 'failed'));
+ALTER TABLE uploads ADD COLUMN notification_arrival_at INTEGER;
+ALTER TABLE uploads ADD COLUMN notification_attempts INTEGER CHECK (notification_attempts >= 0);
+ALTER TABLE uploads ADD COLUMN notification_last_error TEXT;
+ALTER TABLE uploads ADD COLUMN notification_last_attempt_at INTEGER;
+ALTER TABLE uploads ADD COLUMN notification_delivered_at INTEGER;
+ALTER TABLE uploads ADD COLUMN notification_held_by TEXT
+  CHECK ((notification_status IS NULL) = (notification_arrival_at IS NULL)
+         AND (notification_status IS NULL) = (notification_attempts IS NULL));
+ALTER TABLE file_tasks ADD COLUMN is_marker INTEGER NOT NULL DEFAULT 0 CHECK (is_marker IN (0, 1));
+CREATE INDEX file_tasks_markers ON file_tasks (upload_id, status) WHERE is_marker = 1;
+`;
+
 /** Applied in order; MIGRATIONS[n] takes the schema from version n to n + 1. */
 export const MIGRATIONS: readonly string[] = [
   INITIAL_SCHEMA,
@@ -300,6 +342,7 @@ export const MIGRATIONS: readonly string[] = [
   OBJECT_PROPERTIES,
   INTERRUPTED,
   WATCH_LEASES,
+  ARRIVALS,
 ];
 
 function schemaVersion(db: Database): number {

@@ -7,6 +7,9 @@
 // The queue is shared among uploads: each claim goes to the active upload with the fewest tasks
 // in progress, and among those to the one served longest ago, so that a new upload's first file
 // does not wait behind another's backlog. Each upload's tasks go in their own readyAt order.
+//
+// A marker waits (see notWaitingMarker): it is passed over as if not yet ready, by the claims and
+// by nextReadyAt, until its upload was scanned whole and its other files are done.
 import type { Database } from 'better-sqlite3';
 import type { EpochMs, FileTask } from '../../domain/model.js';
 import type { FailureKind } from '../../domain/status.js';
@@ -28,6 +31,22 @@ export function readyAtUnlessCancelled(value: string): string {
           THEN NULL ELSE ${value} END`;
 }
 
+/**
+ * The SQL condition that the pending task `task` (an alias of file_tasks) is not a marker that
+ * waits: a marker is claimed only once its upload was scanned whole (scanned_at) and no task of
+ * the upload that is not a marker is pending, in progress or failed. Markers do not wait for each
+ * other. The subqueries run for markers alone, which are few: a seek in the uploads' primary key,
+ * and one per status in file_tasks_by_upload_status, which stops at the first task that is not a
+ * marker.
+ */
+export function notWaitingMarker(task: string): string {
+  return `(${task}.is_marker = 0 OR (
+            (SELECT w.scanned_at FROM uploads w WHERE w.upload_id = ${task}.upload_id) IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM file_tasks o
+                            WHERE o.upload_id = ${task}.upload_id AND o.status IN ('pending', 'in_progress', 'failed')
+                              AND o.is_marker = 0)))`;
+}
+
 /** The statements that walk the queue's indexes, exported so that a test can check their plans. */
 export const QUEUE_SCANS = {
   // The active uploads that have a ready task, with what a claim chooses by: that task (one seek
@@ -41,6 +60,7 @@ export const QUEUE_SCANS = {
     JOIN file_tasks head ON head.task_id = (
       SELECT t.task_id FROM file_tasks t
       WHERE t.upload_id = r.upload_id AND t.status = 'pending' AND t.ready_at <= @now
+        AND ${notWaitingMarker('t')}
       ORDER BY t.ready_at, t.task_id LIMIT 1)
     WHERE r.status = 'active'`,
 
@@ -49,16 +69,16 @@ export const QUEUE_SCANS = {
 
   // One upload's next ready task, in its own queue order: the order of file_tasks_by_upload_queue.
   claimHead: `
-    SELECT task_id, ready_at FROM file_tasks
-    WHERE upload_id = @uploadId AND status = 'pending' AND ready_at <= @now
-    ORDER BY ready_at, task_id LIMIT 1`,
+    SELECT t.task_id, t.ready_at FROM file_tasks t
+    WHERE t.upload_id = @uploadId AND t.status = 'pending' AND t.ready_at <= @now AND ${notWaitingMarker('t')}
+    ORDER BY t.ready_at, t.task_id LIMIT 1`,
 
   // IS NOT NULL makes this a range scan that starts after the NULLs, rather than a walk through them.
   nextReadyAt: `
-    SELECT ready_at FROM file_tasks
-    WHERE status = 'pending' AND ready_at IS NOT NULL
-      AND upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active')
-    ORDER BY ready_at LIMIT 1`,
+    SELECT t.ready_at FROM file_tasks t
+    WHERE t.status = 'pending' AND t.ready_at IS NOT NULL
+      AND t.upload_id IN (SELECT upload_id FROM uploads WHERE status = 'active') AND ${notWaitingMarker('t')}
+    ORDER BY t.ready_at LIMIT 1`,
 
   // last_error and failed_at stay, so that users still see why the task failed before. One range
   // of file_tasks_queue, usually empty, rather than one seek per active upload in
@@ -169,10 +189,10 @@ export function queueQueries(db: Database) {
   const selectNextReadyAt = db.prepare<[], { ready_at: number }>(QUEUE_SCANS.nextReadyAt);
   // The same range of file_tasks_queue as nextReadyAt, for the uploads named (a JSON array).
   const selectNextReadyAtOf = db.prepare<{ uploadIds: string }, { ready_at: number }>(`
-    SELECT ready_at FROM file_tasks
-    WHERE status = 'pending' AND ready_at IS NOT NULL
-      AND upload_id IN (SELECT value FROM json_each(@uploadIds))
-    ORDER BY ready_at LIMIT 1`);
+    SELECT t.ready_at FROM file_tasks t
+    WHERE t.status = 'pending' AND t.ready_at IS NOT NULL
+      AND t.upload_id IN (SELECT value FROM json_each(@uploadIds)) AND ${notWaitingMarker('t')}
+    ORDER BY t.ready_at LIMIT 1`);
   const selectActiveFolders = db.prepare<[], { upload_id: string; source_folder: string }>(
     `SELECT upload_id, source_folder FROM uploads WHERE status = 'active'`,
   );

@@ -2,9 +2,20 @@
 // both the column names and the field names.
 import type { FileTask, MultipartState, Upload, UploadedPart } from '../../domain/model.js';
 import type { ObjectProperties } from '../../domain/object-properties.js';
-import { ifExists, objectProperties, taskStatus, uploadStatus, validationMethod } from '../row-values.js';
+import {
+  arrivalOf,
+  completeMarkers,
+  ifExists,
+  manifestOf,
+  notificationOf,
+  objectProperties,
+  taskStatus,
+  uploadStatus,
+  validationMethod,
+  type ArrivalColumns,
+} from '../row-values.js';
 
-export interface UploadRow {
+export interface UploadRow extends ArrivalColumns {
   upload_id: string;
   source_folder: string;
   destination_bucket: string;
@@ -25,6 +36,11 @@ export interface UploadRow {
   object_metadata: string;
   object_tags: string;
   watched_by: string | null;
+  /** A JSON array of globs. */
+  complete_markers: string;
+  manifest_key: string | null;
+  notify_url: string | null;
+  scanned_at: number | null;
 }
 
 export interface TaskRow {
@@ -50,6 +66,7 @@ export interface TaskRow {
   hash_first: number;
   interrupted: number;
   skipped: string | null;
+  is_marker: number;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -110,6 +127,13 @@ export function toUpload(row: UploadRow): Upload {
     listedAt: row.listed_at,
     watchedBy: row.watched_by,
     objectProperties: objectPropertiesOf(row),
+    completeMarkers: completeMarkers(row.upload_id, JSON.parse(row.complete_markers) as unknown),
+    manifestKey: row.manifest_key,
+    notifyUrl: row.notify_url,
+    scannedAt: row.scanned_at,
+    arrival: arrivalOf(row),
+    manifest: manifestOf(row),
+    notification: notificationOf(row),
   };
 }
 
@@ -139,6 +163,7 @@ export function toFileTask(row: TaskRow): FileTask {
     // No column: the one process a SQLite file serves holds every task in progress (SqliteStore sets it).
     claimedBy: null,
     skipped: row.skipped,
+    marker: row.is_marker === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,

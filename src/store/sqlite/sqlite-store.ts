@@ -10,8 +10,11 @@ import type {
   FileReadiness,
   FileTask,
   ListedObject,
+  ManifestEntry,
+  ManifestRecord,
   MultipartState,
   NewUpload,
+  NotificationOutcome,
   ObservedFile,
   UploadCounts,
   UploadTotals,
@@ -33,6 +36,7 @@ import type {
   TakenWatch,
   WatchLeaseRequest,
 } from '../store.js';
+import { arrivalQueries, type ArrivalQueries } from './arrivals.js';
 import { auditQueries } from './audit.js';
 import type { AuditQueries } from './audit.js';
 import { openDatabase, withSyncedCommit } from './connection.js';
@@ -93,6 +97,7 @@ export class SqliteStore implements Store {
   private readonly multiparts: MultipartQueries;
   private readonly audit: AuditQueries;
   private readonly existing: ExistingObjectQueries;
+  private readonly arrivals: ArrivalQueries;
   private readonly selectOne: Statement<[], number>;
   /** Completions of files, one transaction for those that come together (see group-commit.ts). */
   private readonly completions: GroupCommit<Completion, boolean>;
@@ -119,20 +124,22 @@ export class SqliteStore implements Store {
     this.multiparts = multipartQueries(db);
     this.audit = auditQueries(db);
     this.existing = existingObjectQueries(db);
+    this.arrivals = arrivalQueries(db);
     this.watchLeases = watchLeaseQueries(db);
     this.selectOne = db.prepare<[], number>('SELECT 1').pluck();
     // One transaction: a completed task never keeps a multipart upload that would look resumable,
-    // nor its upload an error about it.
+    // nor its upload an error about it, and a marker's arrival is recorded with it.
     const completeAndForgetMultipart = (completion: Completion): boolean => {
       const { taskId, result, now } = completion;
       const completed = this.tasks.complete(taskId, result, now);
-      if (completed) {
-        this.multiparts.delete(taskId);
-        this.uploads.forgetErrorOfTask(taskId, now);
-        this.uploads.markCompletion(taskId, now);
-        this.existing.forgetKeyOf(taskId);
-      }
-      return completed;
+      if (completed === undefined) return false;
+      this.multiparts.delete(taskId);
+      this.uploads.forgetErrorOfTask(taskId, now);
+      this.uploads.markCompletion(taskId, now);
+      this.existing.forgetKeyOf(taskId);
+      if (completed.marker)
+        this.arrivals.recordMarker(completed.uploadId, completed.objectKey, now, this.instanceId);
+      return true;
     };
     const completeOne = db.transaction(completeAndForgetMultipart);
     const completeAll = db.transaction((completions: readonly Completion[]) =>
@@ -167,10 +174,14 @@ export class SqliteStore implements Store {
     return this.run(() => this.uploads.activate(uploadId, now));
   }
 
+  /** With no marker gone up, the completion is the upload's arrival, recorded in the same transaction. */
   async completeUpload(uploadId: string, now: EpochMs): Promise<boolean> {
-    return this.runKept(() =>
-      withSyncedCommit(this.db, () => this.ending(uploadId, () => this.uploads.complete(uploadId, now))),
-    );
+    const complete = (): boolean => {
+      const completed = this.uploads.complete(uploadId, now);
+      if (completed) this.arrivals.recordCompletion(uploadId, now, this.instanceId);
+      return completed;
+    };
+    return this.runKept(() => withSyncedCommit(this.db, () => this.ending(uploadId, complete)));
   }
 
   async cancelUpload(uploadId: string, now: EpochMs): Promise<boolean> {
@@ -211,8 +222,11 @@ export class SqliteStore implements Store {
     objectKeyFor: (relativePath: string) => string,
     readinessOf: (file: ObservedFile) => FileReadiness,
     now: EpochMs,
+    isMarker?: (relativePath: string) => boolean,
   ): Promise<number> {
-    return this.run(() => this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now));
+    return this.run(() =>
+      this.tasks.recordObservedFiles(uploadId, files, objectKeyFor, readinessOf, now, isMarker),
+    );
   }
 
   async getTask(taskId: number): Promise<FileTask | undefined> {
@@ -348,6 +362,32 @@ export class SqliteStore implements Store {
 
   async getExistingObject(uploadId: string, key: string): Promise<ExistingObject | undefined> {
     return this.run(() => this.existing.get(uploadId, key));
+  }
+
+  // --- arrivals: markers, manifests, notifications
+  async markScanned(uploadId: string, now: EpochMs): Promise<void> {
+    this.run(() => this.arrivals.markScanned(uploadId, now));
+  }
+
+  async manifestEntries(uploadId: string, afterTaskId: number, limit: number): Promise<ManifestEntry[]> {
+    return this.run(() => this.arrivals.manifestEntries(uploadId, afterTaskId, limit));
+  }
+
+  async recordManifest(uploadId: string, manifest: ManifestRecord): Promise<void> {
+    this.run(() => this.arrivals.recordManifest(uploadId, manifest));
+  }
+
+  /** Every pending notification: one process serves the file. */
+  async takeNotifications(): Promise<Upload[]> {
+    return this.run(() => this.arrivals.takeNotifications());
+  }
+
+  async recordNotification(
+    uploadId: string,
+    arrivalAt: EpochMs,
+    outcome: NotificationOutcome,
+  ): Promise<boolean> {
+    return this.run(() => this.arrivals.recordNotification(uploadId, arrivalAt, outcome));
   }
 
   // --- multipart progress of a task

@@ -22,7 +22,15 @@ interface ObservedFileRow {
   observedAt: EpochMs;
   readyAt: EpochMs;
   settledAt: EpochMs;
+  isMarker: number;
   now: EpochMs;
+}
+
+/** A task completed, as the completion's other writes need it. */
+export interface CompletedTask {
+  uploadId: string;
+  objectKey: string;
+  marker: boolean;
 }
 
 interface TaskFailure {
@@ -57,11 +65,12 @@ export function taskQueries(db: Database) {
   // recorded) never differs: recordBatch fills it in with adoptIdentity instead. When only the
   // ctime differs from the last upload (a chmod), hash_first asks the runner to compare contents
   // before sending; it holds as long as later observations differ from that upload in ctime alone.
+  // Whether the task is a marker is set once, when it is created.
   const upsertObservedFile = db.prepare<ObservedFileRow>(`
     INSERT INTO file_tasks (upload_id, relative_path, object_key, size, mtime_ms, ino, ctime_ms, status,
-                            bytes_uploaded, attempts, ready_at, observed_at, created_at, updated_at)
+                            bytes_uploaded, attempts, ready_at, observed_at, is_marker, created_at, updated_at)
     VALUES (@uploadId, @relativePath, @objectKey, @size, @mtimeMs, @ino, @ctimeMs, 'pending', 0, 0, @readyAt,
-            @observedAt, @now, @now)
+            @observedAt, @isMarker, @now, @now)
     ON CONFLICT (upload_id, relative_path) DO UPDATE SET
       hash_first = CASE
         WHEN file_tasks.size = excluded.size AND file_tasks.mtime_ms = excluded.mtime_ms
@@ -131,14 +140,16 @@ export function taskQueries(db: Database) {
   // its whole size as uploaded, and the errors of earlier attempts are no longer news; its next
   // version may be streamed again.
   const completeRunningTask = db.prepare<
-    Omit<CompletedUpload, 'skipped'> & { skipped: string | null; taskId: number; now: EpochMs }
+    Omit<CompletedUpload, 'skipped'> & { skipped: string | null; taskId: number; now: EpochMs },
+    { upload_id: string; object_key: string; is_marker: number }
   >(`
     UPDATE file_tasks SET status = 'completed', size = @size, mtime_ms = @mtimeMs, ino = @ino,
                           ctime_ms = @ctimeMs, bytes_uploaded = @size,
                           etag = @etag, validation = @validation, sha256 = @sha256, uploaded_size = @size,
                           skipped = @skipped, stream_refused = 0, hash_first = 0, interrupted = 0,
                           last_error = NULL, failed_at = NULL, completed_at = @now, updated_at = @now
-    WHERE task_id = @taskId AND status = 'in_progress'`);
+    WHERE task_id = @taskId AND status = 'in_progress'
+    RETURNING upload_id, object_key, is_marker`);
 
   // bytes_uploaded is kept: the multipart upload, and so the progress, survives for the next attempt.
   const failRunningTask = db.prepare<TaskFailure & { taskId: number; now: EpochMs }>(`
@@ -184,6 +195,7 @@ export function taskQueries(db: Database) {
       objectKeyFor: (relativePath: string) => string,
       readinessOf: (file: ObservedFile) => FileReadiness,
       now: EpochMs,
+      isMarker?: (relativePath: string) => boolean,
     ): number => {
       const uploadStatus = selectUploadStatus.get(uploadId);
       if (uploadStatus === undefined) {
@@ -216,6 +228,7 @@ export function taskQueries(db: Database) {
           observedAt: file.observedAt,
           readyAt,
           settledAt,
+          isMarker: isMarker?.(file.relativePath) === true ? 1 : 0,
           now,
         }).changes;
       }
@@ -257,11 +270,13 @@ export function taskQueries(db: Database) {
       updateProgress.run({ taskId, bytesUploaded, size: size ?? null, now });
     },
 
-    complete(taskId: number, upload: CompletedUpload, now: EpochMs): boolean {
+    /** The task completed, or undefined when it was not in progress. In a transaction (see sqlite-store.ts). */
+    complete(taskId: number, upload: CompletedUpload, now: EpochMs): CompletedTask | undefined {
       const { etag, validation, sha256, size, mtimeMs, ino, ctimeMs } = upload;
       const skipped = upload.skipped ?? null;
       const values = { taskId, etag, validation, sha256, size, mtimeMs, ino, ctimeMs, skipped, now };
-      return completeRunningTask.run(values).changes === 1;
+      const row = completeRunningTask.get(values);
+      return row && { uploadId: row.upload_id, objectKey: row.object_key, marker: row.is_marker === 1 };
     },
 
     fail(taskId: number, failure: TaskFailure, now: EpochMs): boolean {

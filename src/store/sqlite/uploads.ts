@@ -18,18 +18,24 @@ export type UploadQueries = ReturnType<typeof uploadQueries>;
 
 export function uploadQueries(db: Database) {
   const insertUpload = db.prepare<
-    Omit<NewUpload, 'watch' | 'ifExists' | 'objectProperties'> & {
+    Pick<NewUpload, 'uploadId' | 'sourceFolder' | 'destinationBucket' | 'destinationPrefix' | 'pattern'> & {
       watch: number;
       ifExists: IfExists;
+      /** A JSON array. */
+      completeMarkers: string;
+      manifestKey: string | null;
+      notifyUrl: string | null;
       now: EpochMs;
     } & ObjectPropertyColumns,
     UploadRow
   >(`
     INSERT INTO uploads (upload_id, source_folder, destination_bucket, destination_prefix, pattern,
                          status, created_at, updated_at, last_error, watch, if_exists,
-                         storage_class, sse, sse_kms_key_id, object_metadata, object_tags)
+                         storage_class, sse, sse_kms_key_id, object_metadata, object_tags,
+                         complete_markers, manifest_key, notify_url)
     VALUES (@uploadId, @sourceFolder, @destinationBucket, @destinationPrefix, @pattern, 'pending', @now, @now, NULL,
-            @watch, @ifExists, @storageClass, @sse, @sseKmsKeyId, @objectMetadata, @objectTags)
+            @watch, @ifExists, @storageClass, @sse, @sseKmsKeyId, @objectMetadata, @objectTags,
+            @completeMarkers, @manifestKey, @notifyUrl)
     RETURNING *`);
 
   const selectUpload = db.prepare<[string], UploadRow>(`SELECT * FROM uploads WHERE upload_id = ?`);
@@ -125,6 +131,9 @@ export function uploadQueries(db: Database) {
           pattern: upload.pattern,
           watch: upload.watch === false ? 0 : 1,
           ifExists: upload.ifExists ?? 'overwrite',
+          completeMarkers: JSON.stringify(upload.completeMarkers ?? []),
+          manifestKey: upload.manifestKey ?? null,
+          notifyUrl: upload.notifyUrl ?? null,
           ...objectPropertyColumns(upload.objectProperties ?? NO_OBJECT_PROPERTIES),
           now,
         });
