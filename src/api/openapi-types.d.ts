@@ -205,6 +205,7 @@ export interface paths {
      *     - `upload.created`: An upload was created (POST /uploads). Data: `upload_id`, `at`.
      *     - `upload.cancelled`: An upload was cancelled (DELETE /uploads/{upload_id}). Data: `upload_id`, `at`.
      *     - `upload.completed`: A one-shot upload (`watch: false`) is completed: its scan finished and every file it found is uploaded. Data: `upload_id`, `at`.
+     *     - `upload.arrived`: Every known file of an upload is in S3: its completion marker went up last, or a one-shot upload completed with no marker. The document POSTed to the upload's `notify_url` is this event's data with `"event": "upload.arrived"` (see docs/run-folders.md). Data: `upload_id`, `bucket`, `prefix`, `files`, `bytes`, `manifest_key`, `marker_key`, `at`.
      *     - `upload.phase`: An upload's phase changed: `scanning` → `uploading` → `idle` when all goes well (then `completed` for a one-shot upload), `failed` while failed files wait for their requeue, `cancelled` at the end. Data: `upload_id`, `phase`, `previous_phase`, `at`.
      *     - `upload.scanned`: A full scan of an upload's folder ended. Data: `upload_id`, `kind`, `files_seen`, `files_changed`, `duration_ms`, `error`, `at`.
      *     - `file.started`: An attempt to upload a file started. Data: `upload_id`, `task_id`, `path`, `key`, `size`, `at`.
@@ -229,6 +230,12 @@ export interface paths {
      *     - `files_changed`: Files it found new or changed, to be uploaded.
      *     - `duration_ms`: How long the scan took, in milliseconds.
      *     - `error`: Why the scan failed (the folder is gone, say); null when it did not.
+     *     - `bucket`: The S3 bucket of the upload.
+     *     - `prefix`: The upload's key prefix; empty for none.
+     *     - `files`: The files of the upload in S3 then, markers left out (the files a marker waited for).
+     *     - `bytes`: The sum of their sizes.
+     *     - `manifest_key`: The manifest's key, written before the arrival; null when the upload writes none.
+     *     - `marker_key`: The marker's key; null for a one-shot upload that completed with no marker.
      *     - `at`: When it happened.
      */
     get: operations['streamEvents'];
@@ -294,6 +301,101 @@ export interface components {
         [key: string]: string;
       };
     };
+    /**
+     * @description An arrival: every known file of the upload is in S3.
+     * @example {
+     *       "at": "2024-05-01T14:00:00.000Z",
+     *       "files": 1204,
+     *       "bytes": 53687091200,
+     *       "marker_key": "runs/42/RTAComplete.txt"
+     *     }
+     */
+    Arrival: {
+      /**
+       * Format: date-time
+       * @description When the marker went up, or the one-shot upload completed.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      at: string;
+      /** @description The files of the upload completed by then, markers left out: the files a marker waited for. */
+      files: number;
+      /** @description Their bytes. */
+      bytes: number;
+      /**
+       * @description The marker's object key; null for a one-shot upload that completed with no marker.
+       * @example runs/42/RTAComplete.txt
+       */
+      marker_key: string | null;
+    };
+    /**
+     * @description A manifest written.
+     * @example {
+     *       "key": "runs/42/_manifest.json",
+     *       "files": 1204,
+     *       "bytes": 53687091200,
+     *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+     *       "written_at": "2024-05-01T13:59:59.000Z"
+     *     }
+     */
+    Manifest: {
+      /** @description Its object key. */
+      key: string;
+      /** @description The files it lists. */
+      files: number;
+      /** @description The sum of their sizes. */
+      bytes: number;
+      /** @description Hex SHA-256 of the manifest object's bytes. */
+      sha256: string;
+      /**
+       * Format: date-time
+       * @description When its listing began: a file completed later is in the next one.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      written_at: string;
+    };
+    /**
+     * @description The notification of an arrival, POSTed to `notify_url`.
+     * @example {
+     *       "status": "delivered",
+     *       "arrival_at": "2024-05-01T14:00:00.000Z",
+     *       "attempts": 2,
+     *       "last_error": null,
+     *       "last_attempt_at": "2024-05-01T14:00:01.200Z",
+     *       "delivered_at": "2024-05-01T14:00:01.200Z"
+     *     }
+     */
+    Notification: {
+      /**
+       * @description `pending`: to be sent, or sent again after a failed attempt; `delivered`: the receiver answered 2xx; `failed`: it was given up (a 4xx other than 408, 425 and 429, a redirect, or every attempt failed).
+       * @enum {string}
+       */
+      status: 'pending' | 'delivered' | 'failed';
+      /**
+       * Format: date-time
+       * @description The arrival it tells of (`arrival.at`).
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      arrival_at: string;
+      /** @description POSTs made so far. */
+      attempts: number;
+      /**
+       * @description Why the last attempt failed; null when it did not.
+       * @example null
+       */
+      last_error: string | null;
+      /**
+       * Format: date-time
+       * @description When the last POST was made.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      last_attempt_at: string | null;
+      /**
+       * Format: date-time
+       * @description When the receiver took it.
+       * @example 2024-05-01T12:00:00.000Z
+       */
+      delivered_at: string | null;
+    };
     /** @description An upload: a folder watched and uploaded to a bucket. */
     Upload: {
       /**
@@ -349,6 +451,61 @@ export interface components {
        */
       listed_at: string | null;
       object_properties: components['schemas']['ObjectProperties'];
+      /**
+       * @description Globs of the files uploaded last (see POST /uploads); empty for none.
+       * @example [
+       *       "RTAComplete.txt"
+       *     ]
+       */
+      complete_markers: string[];
+      /**
+       * @description Whether the upload writes a manifest.
+       * @example true
+       */
+      manifest: boolean;
+      /**
+       * @description The manifest's key in the bucket; null when the upload writes none.
+       * @example runs/42/_manifest.json
+       */
+      manifest_key: string | null;
+      /**
+       * @description Where each arrival is POSTed, with the password and the query values redacted (`***`); null for nowhere.
+       * @example https://hooks.example.org/runs?token=***
+       */
+      notify_url: string | null;
+      /**
+       * @description The latest arrival: the moment every known file of the upload was in S3, told by a marker uploaded last or a one-shot upload completed; null before the first.
+       * @example {
+       *       "at": "2024-05-01T14:00:00.000Z",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "marker_key": "runs/42/RTAComplete.txt"
+       *     }
+       */
+      arrival: components['schemas']['Arrival'] | (never | null);
+      /**
+       * @description The manifest last written; null before the first (or when the upload writes none).
+       * @example {
+       *       "key": "runs/42/_manifest.json",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+       *       "written_at": "2024-05-01T13:59:59.000Z"
+       *     }
+       */
+      last_manifest: components['schemas']['Manifest'] | (never | null);
+      /**
+       * @description Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.
+       * @example {
+       *       "status": "delivered",
+       *       "arrival_at": "2024-05-01T14:00:00.000Z",
+       *       "attempts": 2,
+       *       "last_error": null,
+       *       "last_attempt_at": "2024-05-01T14:00:01.200Z",
+       *       "delivered_at": "2024-05-01T14:00:01.200Z"
+       *     }
+       */
+      notification: components['schemas']['Notification'] | (never | null);
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -422,6 +579,61 @@ export interface components {
        */
       listed_at: string | null;
       object_properties: components['schemas']['ObjectProperties'];
+      /**
+       * @description Globs of the files uploaded last (see POST /uploads); empty for none.
+       * @example [
+       *       "RTAComplete.txt"
+       *     ]
+       */
+      complete_markers: string[];
+      /**
+       * @description Whether the upload writes a manifest.
+       * @example true
+       */
+      manifest: boolean;
+      /**
+       * @description The manifest's key in the bucket; null when the upload writes none.
+       * @example runs/42/_manifest.json
+       */
+      manifest_key: string | null;
+      /**
+       * @description Where each arrival is POSTed, with the password and the query values redacted (`***`); null for nowhere.
+       * @example https://hooks.example.org/runs?token=***
+       */
+      notify_url: string | null;
+      /**
+       * @description The latest arrival: the moment every known file of the upload was in S3, told by a marker uploaded last or a one-shot upload completed; null before the first.
+       * @example {
+       *       "at": "2024-05-01T14:00:00.000Z",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "marker_key": "runs/42/RTAComplete.txt"
+       *     }
+       */
+      arrival: components['schemas']['Arrival'] | (never | null);
+      /**
+       * @description The manifest last written; null before the first (or when the upload writes none).
+       * @example {
+       *       "key": "runs/42/_manifest.json",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+       *       "written_at": "2024-05-01T13:59:59.000Z"
+       *     }
+       */
+      last_manifest: components['schemas']['Manifest'] | (never | null);
+      /**
+       * @description Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.
+       * @example {
+       *       "status": "delivered",
+       *       "arrival_at": "2024-05-01T14:00:00.000Z",
+       *       "attempts": 2,
+       *       "last_error": null,
+       *       "last_attempt_at": "2024-05-01T14:00:01.200Z",
+       *       "delivered_at": "2024-05-01T14:00:01.200Z"
+       *     }
+       */
+      notification: components['schemas']['Notification'] | (never | null);
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -556,6 +768,61 @@ export interface components {
       listed_at: string | null;
       object_properties: components['schemas']['ObjectProperties'];
       /**
+       * @description Globs of the files uploaded last (see POST /uploads); empty for none.
+       * @example [
+       *       "RTAComplete.txt"
+       *     ]
+       */
+      complete_markers: string[];
+      /**
+       * @description Whether the upload writes a manifest.
+       * @example true
+       */
+      manifest: boolean;
+      /**
+       * @description The manifest's key in the bucket; null when the upload writes none.
+       * @example runs/42/_manifest.json
+       */
+      manifest_key: string | null;
+      /**
+       * @description Where each arrival is POSTed, with the password and the query values redacted (`***`); null for nowhere.
+       * @example https://hooks.example.org/runs?token=***
+       */
+      notify_url: string | null;
+      /**
+       * @description The latest arrival: the moment every known file of the upload was in S3, told by a marker uploaded last or a one-shot upload completed; null before the first.
+       * @example {
+       *       "at": "2024-05-01T14:00:00.000Z",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "marker_key": "runs/42/RTAComplete.txt"
+       *     }
+       */
+      arrival: components['schemas']['Arrival'] | (never | null);
+      /**
+       * @description The manifest last written; null before the first (or when the upload writes none).
+       * @example {
+       *       "key": "runs/42/_manifest.json",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+       *       "written_at": "2024-05-01T13:59:59.000Z"
+       *     }
+       */
+      last_manifest: components['schemas']['Manifest'] | (never | null);
+      /**
+       * @description Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.
+       * @example {
+       *       "status": "delivered",
+       *       "arrival_at": "2024-05-01T14:00:00.000Z",
+       *       "attempts": 2,
+       *       "last_error": null,
+       *       "last_attempt_at": "2024-05-01T14:00:01.200Z",
+       *       "delivered_at": "2024-05-01T14:00:01.200Z"
+       *     }
+       */
+      notification: components['schemas']['Notification'] | (never | null);
+      /**
        * Format: date-time
        * @description When the upload was created.
        * @example 2024-05-01T12:00:00.000Z
@@ -668,6 +935,61 @@ export interface components {
        */
       listed_at: string | null;
       object_properties: components['schemas']['ObjectProperties'];
+      /**
+       * @description Globs of the files uploaded last (see POST /uploads); empty for none.
+       * @example [
+       *       "RTAComplete.txt"
+       *     ]
+       */
+      complete_markers: string[];
+      /**
+       * @description Whether the upload writes a manifest.
+       * @example true
+       */
+      manifest: boolean;
+      /**
+       * @description The manifest's key in the bucket; null when the upload writes none.
+       * @example runs/42/_manifest.json
+       */
+      manifest_key: string | null;
+      /**
+       * @description Where each arrival is POSTed, with the password and the query values redacted (`***`); null for nowhere.
+       * @example https://hooks.example.org/runs?token=***
+       */
+      notify_url: string | null;
+      /**
+       * @description The latest arrival: the moment every known file of the upload was in S3, told by a marker uploaded last or a one-shot upload completed; null before the first.
+       * @example {
+       *       "at": "2024-05-01T14:00:00.000Z",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "marker_key": "runs/42/RTAComplete.txt"
+       *     }
+       */
+      arrival: components['schemas']['Arrival'] | (never | null);
+      /**
+       * @description The manifest last written; null before the first (or when the upload writes none).
+       * @example {
+       *       "key": "runs/42/_manifest.json",
+       *       "files": 1204,
+       *       "bytes": 53687091200,
+       *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+       *       "written_at": "2024-05-01T13:59:59.000Z"
+       *     }
+       */
+      last_manifest: components['schemas']['Manifest'] | (never | null);
+      /**
+       * @description Where the notification of the latest arrival stands; null without `notify_url`, or before the first arrival.
+       * @example {
+       *       "status": "delivered",
+       *       "arrival_at": "2024-05-01T14:00:00.000Z",
+       *       "attempts": 2,
+       *       "last_error": null,
+       *       "last_attempt_at": "2024-05-01T14:00:01.200Z",
+       *       "delivered_at": "2024-05-01T14:00:01.200Z"
+       *     }
+       */
+      notification: components['schemas']['Notification'] | (never | null);
       /**
        * Format: date-time
        * @description When the upload was created.
@@ -799,6 +1121,11 @@ export interface components {
        * @example null
        */
       failed_at: string | null;
+      /**
+       * @description The file matches one of `complete_markers`: it is uploaded last, once every other known file of the upload is completed.
+       * @example false
+       */
+      marker: boolean;
       /**
        * @description The instance uploading the file now (its `instance_id` in GET /instances): the one whose claim holds it while it is `in_progress`; null otherwise.
        * @example 3f0c2a9e-5b7d-4c1e-9a41-2d6f8e0b7c55
@@ -963,6 +1290,9 @@ export interface components {
        *     - `invalid_source_folder` (400): `source_folder` is not an absolute path, does not exist, is a file rather than a folder, or cannot be read and listed by the service.
        *     - `invalid_bucket_name` (400): `destination_bucket` is not a valid S3 bucket name.
        *     - `invalid_pattern` (400): `pattern` is not a usable glob pattern.
+       *     - `invalid_complete_markers` (400): An entry of `complete_markers` is not a usable glob pattern, or the list repeats one.
+       *     - `invalid_manifest_key` (400): `manifest_key` is not a usable S3 key, or is given with `manifest: false`.
+       *     - `invalid_notify_url` (400): `notify_url` is not an http(s) URL, or its host is not one NOTIFY_ALLOWED_HOSTS names.
        *     - `invalid_destination_prefix` (400): `destination_prefix` cannot be the start of an S3 object key.
        *     - `invalid_upload_id` (400): `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
        *     - `invalid_object_properties` (400): A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
@@ -996,6 +1326,9 @@ export interface components {
         | 'invalid_source_folder'
         | 'invalid_bucket_name'
         | 'invalid_pattern'
+        | 'invalid_complete_markers'
+        | 'invalid_manifest_key'
+        | 'invalid_notify_url'
         | 'invalid_destination_prefix'
         | 'invalid_upload_id'
         | 'invalid_object_properties'
@@ -1250,6 +1583,29 @@ export interface operations {
            * @example true
            */
           watch?: boolean;
+          /**
+           * @description Globs (the syntax of `pattern`) of the files that say a run is complete, such as a sequencer's `RTAComplete.txt`: a matching file is uploaded last, only once the folder was scanned and every other known file of the upload is completed (none pending, in progress or failed); a file that appears meanwhile is waited for too. Its upload is the upload's `arrival`, which the manifest and the notification follow. A marker must also match `pattern`. At most 16. Default: none. See docs/run-folders.md.
+           * @example [
+           *       "RTAComplete.txt",
+           *       "CopyComplete.txt"
+           *     ]
+           */
+          complete_markers?: string[];
+          /**
+           * @description Write a manifest: a JSON object listing every uploaded key of the upload (not the markers) with its size, SHA-256, ETag and modification time. It is written before each marker goes up, when a one-shot upload completes, and each time a watched upload becomes idle with files completed since the last one. Default `false` (`true` when `manifest_key` is given).
+           * @example true
+           */
+          manifest?: boolean;
+          /**
+           * @description The manifest's object key in `destination_bucket` (the whole key, not under the prefix). Default: `_manifest.json` under `destination_prefix`.
+           * @example runs/42/_manifest.json
+           */
+          manifest_key?: string;
+          /**
+           * @description An http(s) URL the service POSTs a JSON document to at each arrival (a marker uploaded, or a one-shot upload completed): the upload's id, bucket, prefix, files, bytes, manifest key and marker key. Retried with backoff until it answers 2xx; where it stands is in `notification`. NOTIFY_ALLOWED_HOSTS may restrict the hosts. Put a secret in the query string or the user information, which are redacted wherever the URL is shown, not in the path.
+           * @example https://hooks.example.org/runs?token=s3cr3t
+           */
+          notify_url?: string;
         };
       };
     };
@@ -1281,6 +1637,12 @@ export interface operations {
        *     `invalid_upload_id`: `upload_id` is not 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `~` and `-`, or is `.` or `..`.
        *
        *     `invalid_object_properties`: A field of `object_properties` breaks S3's rules (storage class, encryption, metadata or tags; see the `ObjectProperties` schema). `details` names the field.
+       *
+       *     `invalid_complete_markers`: An entry of `complete_markers` is not a usable glob pattern, or the list repeats one.
+       *
+       *     `invalid_manifest_key`: `manifest_key` is not a usable S3 key, or is given with `manifest: false`.
+       *
+       *     `invalid_notify_url`: `notify_url` is not an http(s) URL, or its host is not one NOTIFY_ALLOWED_HOSTS names.
        */
       400: {
         headers: {

@@ -555,6 +555,8 @@ export class Engine implements UploadLifecycle {
         const scan = { kind, filesSeen, filesChanged, filesNotUtf8, durationMs: durationMs ?? 0, error };
         this.events.publish({ type: 'upload.scanned', uploadId, ...scan, at });
         this.phases.lookSoon(uploadId);
+        // A whole scan may let the upload's markers go.
+        this.dispatcher.wake();
       },
       observationClock: this.observationClock.stamp,
       now: this.now,

@@ -36,6 +36,13 @@ const UPLOAD_FIELDS = [
   'if_exists',
   'listed_at',
   'object_properties',
+  'complete_markers',
+  'manifest',
+  'manifest_key',
+  'notify_url',
+  'arrival',
+  'last_manifest',
+  'notification',
 ];
 
 interface Fixture {
@@ -312,6 +319,7 @@ describe('happy paths', () => {
       'failed_at',
       'instance',
       'last_error',
+      'marker',
       'modified_at',
       'object_key',
       'ready_at',

@@ -115,6 +115,13 @@ test('createUpload stores the normalised upload and tells the engine', async (t)
     listedAt: null,
     objectProperties: NO_OBJECT_PROPERTIES,
     watchedBy: null,
+    completeMarkers: [],
+    manifestKey: null,
+    notifyUrl: null,
+    scannedAt: null,
+    arrival: null,
+    manifest: null,
+    notification: null,
   });
   assert.deepEqual(await f.store.getUpload('photos-2024'), created);
   assert.deepEqual(f.lifecycle.created, ['photos-2024']);
@@ -300,7 +307,7 @@ test('createUpload refuses a notify_url whose host is not allowed', async (t) =>
     /not allowed by NOTIFY_ALLOWED_HOSTS/,
   );
   await service.createUpload({ ...base, notifyUrl: 'https://hooks.example.org/x' });
-  await service.createUpload({ ...base, destinationBucket: 'b2', notifyUrl: 'https://ci.lab.example.org/x' });
+  await service.createUpload({ ...base, destinationBucket: 'bucket-2', notifyUrl: 'https://ci.lab.example.org/x' });
   assert.equal(f.lifecycle.created.length, 2);
 });
 
