@@ -161,8 +161,23 @@ describe('a run folder with a completion marker', () => {
     const bucket = await bucketFor('run-marker');
     const run = path.join(work, 'run-marker');
     await mkdir(path.join(run, 'Data'), { recursive: true });
-    // The marker is there from the start, as when a run folder is copied in with it, and settled.
+    // The marker is there from the start, as when a run folder is copied in with it, and settled;
+    // 200 small files have begun, and go on being written a chunk at a time (each changed again
+    // after it could settle), and two large ones are streamed as they grow.
     await writeFile(path.join(run, MARKER), 'RTA 3.4.4\n');
+    const smalls = Array.from({ length: 200 }, (_, i) => path.join(run, 'Data', `tile${i}.cbcl`));
+    for (const file of smalls) await appendFile(file, Buffer.alloc(4096, 1));
+    const growing = [0, 1].map((lane) =>
+      startGrowingWrite(path.join(run, 'Data', `lane${lane}.bcl`), {
+        totalBytes: 24 * MiB,
+        chunkBytes: MiB,
+        intervalMs: 150,
+      }),
+    );
+    await waitFor(() => growing.every((writer) => writer.writtenBytes > 0), {
+      timeoutMs: 10_000,
+      message: 'the large files begun',
+    });
     const svc = await service('run-marker');
     const uploadId = await createUpload(svc, {
       source_folder: run,
@@ -171,19 +186,9 @@ describe('a run folder with a completion marker', () => {
       complete_markers: [MARKER],
       manifest: true,
     });
-    // 200 small files written a chunk at a time (each is changed again after it could settle), and
-    // two large ones streamed as they grow.
-    const growing = [0, 1].map((lane) =>
-      startGrowingWrite(path.join(run, 'Data', `lane${lane}.bcl`), {
-        totalBytes: 24 * MiB,
-        chunkBytes: MiB,
-        intervalMs: 150,
-      }),
-    );
-    const smalls = Array.from({ length: 200 }, (_, i) => path.join(run, 'Data', `tile${i}.cbcl`));
-    for (let round = 0; round < 4; round++) {
-      for (const file of smalls) await appendFile(file, Buffer.alloc(4096, round + 1));
+    for (let round = 2; round <= 4; round++) {
       await new Promise((resolve) => setTimeout(resolve, 400));
+      for (const file of smalls) await appendFile(file, Buffer.alloc(4096, round));
     }
     await Promise.all(growing.map((writer) => writer.done));
 
@@ -222,6 +227,7 @@ describe('a run folder with a completion marker', () => {
         `the manifest of ${manifest.files.length} files before it`,
     );
     await api(svc, 'DELETE', `/uploads/${uploadId}`);
+    assert.equal(await svc.stop(), 0);
   });
 
   it('still puts the marker last, once, when the service is killed between the last data file and the marker', async (t) => {
@@ -251,7 +257,7 @@ describe('a run folder with a completion marker', () => {
     await waitFor(
       async () => {
         const current = await details(svc, uploadId);
-        return stall.hits > 0 && current.files.completed === 21 ? current : undefined;
+        return stall.hits > 0 && current.files.completed === 20 ? current : undefined;
       },
       {
         timeoutMs: 30_000,
@@ -271,19 +277,25 @@ describe('a run folder with a completion marker', () => {
     });
     const markerWrites = writesOf(bucket, MARKER);
     assert.equal(markerWrites.length, 1, 'the marker was put once');
-    const lastData = lastWriteAnsweredAt(bucket, [lastKey]);
-    const lastDataRecheck = proxy.log
-      .filter((r) => r.path === `/${bucket}/${lastKey}` && r.outcome === 200)
-      .reduce((latest, r) => Math.max(latest, r.answeredAt ?? 0), 0);
-    assert.ok(markerWrites[0]!.receivedAt >= Math.max(lastData, lastDataRecheck), 'the marker went last');
+    // Every request about the last data file: its stalled PutObject (stored by S3, never answered to
+    // the killed service), then after the restart a HEAD that found it, or a PutObject again.
+    const lastFileRequests = proxy.log.filter((r) => r.path === `/${bucket}/${lastKey}`);
+    const lastData = lastFileRequests.reduce(
+      (latest, r) => Math.max(latest, r.answeredAt ?? r.receivedAt),
+      0,
+    );
+    assert.ok(lastFileRequests.length >= 2, 'the last data file was looked at again after the restart');
+    assert.ok(markerWrites[0]!.receivedAt >= lastData, 'the marker went last');
     const current = await details(svc, uploadId);
     assert.equal(current.arrival?.marker_key, MARKER);
     assert.equal(current.arrival?.files, 21);
     await assertManifestMatchesBucket(bucket, '_manifest.json', [MARKER]);
     t.diagnostic(
       `after the restart the last data file was ${
-        writesOf(bucket, lastKey).length > 1 ? 'sent again' : 'found in S3 and not sent again'
-      }; the marker went ${markerWrites[0]!.receivedAt - lastDataRecheck} ms after`,
+        lastFileRequests.filter((r) => r.operation === 'PutObject').length > 1
+          ? 'sent again'
+          : 'found in S3 and not sent again'
+      }; the marker went ${markerWrites[0]!.receivedAt - lastData} ms after`,
     );
     assert.equal(await svc.stop(), 0);
   });
