@@ -5,7 +5,6 @@ import BetterSqlite3 from 'better-sqlite3';
 import path from 'node:path';
 import { writeManifest } from '../src/arrival/manifest.js';
 import type { ObservedFile } from '../src/domain/model.js';
-import { NO_OBJECT_PROPERTIES } from '../src/domain/object-properties.js';
 import { createLogger } from '../src/logger.js';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';

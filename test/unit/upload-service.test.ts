@@ -307,7 +307,11 @@ test('createUpload refuses a notify_url whose host is not allowed', async (t) =>
     /not allowed by NOTIFY_ALLOWED_HOSTS/,
   );
   await service.createUpload({ ...base, notifyUrl: 'https://hooks.example.org/x' });
-  await service.createUpload({ ...base, destinationBucket: 'bucket-2', notifyUrl: 'https://ci.lab.example.org/x' });
+  await service.createUpload({
+    ...base,
+    destinationBucket: 'bucket-2',
+    notifyUrl: 'https://ci.lab.example.org/x',
+  });
   assert.equal(f.lifecycle.created.length, 2);
 });
 
