@@ -301,6 +301,56 @@ describe('a run folder with a completion marker', () => {
   });
 });
 
+describe('a watched run folder after its marker went up', () => {
+  it('uploads later files without the marker again, writes the manifest again once idle, and sends a changed marker', async () => {
+    const bucket = await bucketFor('run-watched');
+    const run = path.join(work, 'run-watched');
+    for (let i = 0; i < 5; i++) await writeRandomFile(path.join(run, 'Data', `tile${i}.cbcl`), 4096);
+    await writeFile(path.join(run, MARKER), 'first\n');
+    const svc = await service('run-watched');
+    const uploadId = await createUpload(svc, {
+      source_folder: run,
+      destination_bucket: bucket,
+      complete_markers: [MARKER],
+      manifest: true,
+    });
+    const first = await waitForArrival(svc, uploadId);
+    assert.equal(first.arrival?.files, 5);
+
+    // A file written after the run's marker: uploaded, the marker left alone, the manifest written
+    // again once the upload is idle, now with the new file.
+    await writeRandomFile(path.join(run, 'Logs', 'late.log'), 1000);
+    const rewritten = await waitFor(
+      async () => {
+        const current = await details(svc, uploadId);
+        return current.last_manifest?.files === 6 ? current : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'the manifest written again with the late file' },
+    );
+    assert.equal(writesOf(bucket, MARKER).length, 1, 'the marker was not sent again');
+    assert.equal(rewritten.arrival?.at, first.arrival?.at, 'no new arrival');
+    await assertManifestMatchesBucket(bucket, '_manifest.json', [MARKER]);
+
+    // The marker itself changes: it goes up again, after the manifest, as a new arrival.
+    await writeFile(path.join(run, MARKER), 'second, after a requeue of the run\n');
+    const second = await waitFor(
+      async () => {
+        const current = await details(svc, uploadId);
+        return current.arrival && current.arrival.at !== first.arrival?.at ? current : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'a second arrival' },
+    );
+    assert.equal(second.arrival?.files, 6);
+    assert.equal(writesOf(bucket, MARKER).length, 2);
+    assert.equal(
+      (await getObjectBytes(s3, bucket, MARKER)).toString(),
+      'second, after a requeue of the run\n',
+    );
+    await api(svc, 'DELETE', `/uploads/${uploadId}`);
+    assert.equal(await svc.stop(), 0);
+  });
+});
+
 describe('the notification of an arrival', () => {
   it('reaches the receiver once, after a retry of its first 500, and is recorded on the upload', async () => {
     const received: { status: number; body: string; headers: http.IncomingHttpHeaders }[] = [];
