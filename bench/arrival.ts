@@ -202,7 +202,16 @@ export function arrivalTable(result: ArrivalResult): string {
     [...rows, ['marker ÷ no marker, medians', '', ratio(seconds('marker'), seconds('plain')), '', '', '']],
   );
   const manifests = markdownTable(
-    ['store', 'files', 'seconds', 'files/s', 'manifest MiB', 'parts', 'RSS growth MiB'],
+    [
+      'store',
+      'files',
+      'seconds',
+      'files/s',
+      'manifest MiB',
+      'parts',
+      'RSS growth MiB',
+      'heap + buffers growth MiB',
+    ],
     result.manifests.map((figure) => [
       figure.store,
       figure.files.toLocaleString('en'),
@@ -211,6 +220,7 @@ export function arrivalTable(result: ArrivalResult): string {
       (figure.bytes / MiB).toFixed(1),
       `${figure.parts}`,
       figure.rssGrowthMiB.toFixed(1),
+      figure.heapGrowthMiB.toFixed(1),
     ]),
   );
   return `${runs}\n\n${manifests}`;
