@@ -156,8 +156,8 @@ function arrivalRows(upload: UploadDetailsReply): string[][] {
       notification === null
         ? 'nothing to send yet'
         : notification.status === 'delivered'
-          ? `delivered ${notification.delivered_at ?? ''} (${notification.attempts} attempts)`
-          : `${notification.status} after ${notification.attempts} attempts${notification.last_error === null ? '' : `: ${notification.last_error}`}`;
+          ? `delivered ${notification.delivered_at ?? ''} (${attemptsOf(notification.attempts)})`
+          : `${notification.status} after ${attemptsOf(notification.attempts)}${notification.last_error === null ? '' : `: ${notification.last_error}`}`;
     rows.push(['notify', `${upload.notify_url}  ${state}`]);
   }
   return rows;
@@ -226,4 +226,9 @@ export function settingsLines(settings: SettingsReply): string[] {
       ? 'bandwidth limit: none'
       : `bandwidth limit: ${formatRate(limit)} (${limit} bytes per second, all uploads together)`,
   ];
+}
+
+/** `1 attempt`, `3 attempts`. */
+function attemptsOf(count: number): string {
+  return `${count} attempt${count === 1 ? '' : 's'}`;
 }

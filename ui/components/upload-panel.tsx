@@ -240,8 +240,8 @@ function describeArrival(details: UploadDetails): string {
   if (notification !== null)
     phrases.push(
       notification.status === 'delivered'
-        ? `notified after ${notification.attempts} attempts`
-        : `notification ${notification.status} after ${notification.attempts} attempts${notification.last_error === null ? '' : `: ${notification.last_error}`}`,
+        ? `notified after ${attemptsOf(notification.attempts)}`
+        : `notification ${notification.status} after ${attemptsOf(notification.attempts)}${notification.last_error === null ? '' : `: ${notification.last_error}`}`,
     );
   return phrases.join('; ');
 }
@@ -253,4 +253,9 @@ function describeScan(scan: Scan | null): string {
     return `${scan.kind} scan running since ${formatTime(scan.started_at)}, ${seen}`;
   const outcome = scan.error === null ? `${scan.files_changed} new or changed` : `failed: ${scan.error}`;
   return `${scan.kind}, ${formatTime(scan.finished_at)}: ${seen}, ${outcome} (${scan.duration_ms} ms)`;
+}
+
+/** `1 attempt`, `3 attempts`. */
+function attemptsOf(count: number): string {
+  return `${count} attempt${count === 1 ? '' : 's'}`;
 }
