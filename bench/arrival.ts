@@ -219,8 +219,8 @@ export function arrivalTable(result: ArrivalResult): string {
       Math.round(figure.files / figure.seconds).toLocaleString('en'),
       (figure.bytes / MiB).toFixed(1),
       `${figure.parts}`,
-      figure.rssGrowthMiB.toFixed(1),
-      figure.heapGrowthMiB.toFixed(1),
+      figure.rssBeforeMiB.toFixed(1),
+      figure.peakRssMiB.toFixed(1),
     ]),
   );
   return `${runs}\n\n${manifests}`;

@@ -1,9 +1,11 @@
 // A manifest of a million files, written as the service writes it (arrival/manifest.ts): the store
-// pages its completed files into a JSON object streamed to the in-memory endpoint. Prints the time
-// and how much this process's memory grew while it ran, for a tenth of the files and for all of
-// them: bounded, the two are alike; growing with the files, the second is ten times the first.
+// pages its completed files into a JSON object streamed to the in-memory endpoint. It is written
+// in a process of its own, its JavaScript heap bounded to 64 MiB, for a tenth of the files and for
+// all of them: bounded, the two peaks are alike; memory that grew with the files would run out.
 import BetterSqlite3 from 'better-sqlite3';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeManifest } from '../src/arrival/manifest.js';
 import type { ObservedFile } from '../src/domain/model.js';
 import { createLogger } from '../src/logger.js';
@@ -14,6 +16,7 @@ import { createS3Client } from '../src/transfer/s3-client.js';
 import { createUploader } from '../src/transfer/uploader.js';
 import { admin, CLAIMS, withSchema } from './claims.js';
 import { MemoryS3 } from './memory-s3.js';
+import { peakRssMiB, rssMiB } from './process-stats.js';
 
 const MiB = 1024 * 1024;
 const BATCH = 10_000;
@@ -29,10 +32,10 @@ export interface ManifestFigure {
   /** Of the manifest object. */
   bytes: number;
   parts: number;
-  /** The largest resident memory while it was written, less the resident memory before. */
-  rssGrowthMiB: number;
-  /** The same of the JavaScript heap in use and the buffers outside it (heapUsed + arrayBuffers). */
-  heapGrowthMiB: number;
+  /** The resident memory of the process that wrote it, once its store was open, before it began. */
+  rssBeforeMiB: number;
+  /** The largest resident memory of that process (VmHWM). */
+  peakRssMiB: number;
 }
 
 /** The files of a sequencer's run: lanes, cycles, tiles. */
@@ -74,12 +77,36 @@ async function fill(store: Store, uploadId: string, files: number): Promise<void
   }
 }
 
-/** Writes the manifest, sampling this process's resident memory meanwhile. */
-async function measure(
-  store: Store,
-  uploadId: string,
-  name: ManifestFigure['store'],
-): Promise<ManifestFigure> {
+/** The old generation's bound in the process that writes the manifest: it fails if the manifest's memory grows with the files. */
+const HEAP_LIMIT_MIB = 64;
+
+/**
+ * Writes the manifest in a process of its own, with the service's Node flags and the JavaScript
+ * heap bounded to HEAP_LIMIT_MIB: its figures are that process's alone.
+ */
+function measure(kind: ManifestFigure['store'], location: string): Promise<ManifestFigure> {
+  const script = fileURLToPath(import.meta.url);
+  const flags = ['--heap-growing-percent=50', `--max-old-space-size=${HEAP_LIMIT_MIB}`];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', script, 'write', kind, location], {
+    cwd: path.resolve(path.dirname(script), '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`the manifest's process ended with code ${code}`));
+      const figure = JSON.parse(output.trim().split('\n').at(-1)!) as ManifestFigure;
+      console.log(JSON.stringify(figure));
+      resolve(figure);
+    });
+  });
+}
+
+/** The child: opens the store, writes the upload's manifest to an in-memory endpoint, prints its figures. */
+async function write(kind: ManifestFigure['store'], location: string): Promise<void> {
+  const store = kind === 'sqlite' ? openSqliteStore(location) : await openPostgresStore(location);
   const memory = new MemoryS3();
   const endpoint = await memory.start();
   memory.createBucket('manifest');
@@ -113,19 +140,8 @@ async function measure(
     createLogger('silent'),
   );
   try {
-    const upload = (await store.getUpload(uploadId))!;
-    const used = (): { rss: number; heap: number } => {
-      const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
-      return { rss, heap: heapUsed + arrayBuffers };
-    };
-    const before = used();
-    const peak = { ...before };
-    const sample = (): void => {
-      const now = used();
-      peak.rss = Math.max(peak.rss, now.rss);
-      peak.heap = Math.max(peak.heap, now.heap);
-    };
-    const sampler = setInterval(sample, 20);
+    const upload = (await store.getUpload('run'))!;
+    const rssBefore = await rssMiB(process.pid);
     const started = performance.now();
     const record = await writeManifest({
       store,
@@ -136,30 +152,28 @@ async function measure(
       signal: new AbortController().signal,
     });
     const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    sample();
     const object = memory.objects('manifest').get('runs/r1/_manifest.json');
     const parts = /-(\d+)"?$/.exec(object?.etag ?? '')?.[1];
     const figure: ManifestFigure = {
-      store: name,
+      store: kind,
       files: record.files,
       seconds,
       bytes: object?.size ?? 0,
       parts: parts === undefined ? 1 : Number(parts),
-      rssGrowthMiB: (peak.rss - before.rss) / MiB,
-      heapGrowthMiB: (peak.heap - before.heap) / MiB,
+      rssBeforeMiB: rssBefore,
+      peakRssMiB: await peakRssMiB(process.pid),
     };
     console.log(JSON.stringify(figure));
-    return figure;
   } finally {
     client.destroy();
     await memory.stop();
+    await store.close();
   }
 }
 
 async function sqliteFigure(work: string, files: number): Promise<ManifestFigure> {
   const file = path.join(work, `manifest-${Date.now()}.db`);
-  let store = openSqliteStore(file);
+  const store = openSqliteStore(file);
   await fill(store, 'run', files);
   await store.close();
   // Completed at once, as if every file had been uploaded: one statement on the database itself.
@@ -170,12 +184,7 @@ async function sqliteFigure(work: string, files: number): Promise<ManifestFigure
        completed_at = updated_at, ready_at = NULL`,
   ).run();
   db.close();
-  store = openSqliteStore(file);
-  try {
-    return await measure(store, 'run', 'sqlite');
-  } finally {
-    await store.close();
-  }
+  return measure('sqlite', file);
 }
 
 async function postgresFigure(files: number): Promise<ManifestFigure> {
@@ -189,9 +198,9 @@ async function postgresFigure(files: number): Promise<ManifestFigure> {
          sha256 = md5(task_id::text) || md5(size::text), uploaded_size = size, bytes_uploaded = size,
          completed_at = updated_at, ready_at = NULL`,
     );
-    return await measure(store, 'run', 'postgres');
-  } finally {
     await store.close();
+    return await measure('postgres', url);
+  } finally {
     await admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   }
 }
@@ -209,4 +218,11 @@ export async function runManifestFigures(work: string): Promise<ManifestFigure[]
     console.log(`manifest on PostgreSQL skipped: ${(error as Error).message}`);
   }
   return figures;
+}
+
+if (process.argv[2] === 'write') {
+  write(process.argv[3] as ManifestFigure['store'], process.argv[4]!).catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
 }

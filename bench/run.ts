@@ -296,7 +296,8 @@ async function runScenario(context: Context, name: ScenarioName, index: number):
         'The built service at its defaults but SETTLE_SECONDS=0, one-shot, to the in-memory endpoint; ' +
           "with and without complete_markers, manifest and notify_url, in turn. Delays by the endpoint's " +
           "clock (when it stored each object) and a local receiver's. The manifest table: writeManifest in " +
-          'the benchmark process, its resident memory sampled every 20 ms.',
+          "a process of its own, with the service's Node flags and --max-old-space-size=64; its resident " +
+          'memory from /proc, once its store was open and at its peak.',
       );
     }
     case 'claims': {
