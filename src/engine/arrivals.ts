@@ -122,17 +122,18 @@ export class Arrivals implements MarkerSteps {
   private async writeManifestOf(upload: Upload, signal: AbortSignal): Promise<void> {
     const { uploadId } = upload;
     const key = upload.manifestKey!;
-    const before = this.writing.get(uploadId);
-    if (before) await before.catch(() => undefined);
-    const startedAt = performance.now();
-    const write = writeManifest({
-      store: this.options.store,
-      uploader: this.options.uploader,
-      upload,
-      key,
-      now: this.now(),
-      signal,
-    }).then((manifest) => {
+    // After the write before it, whatever became of that one.
+    const previous = this.writing.get(uploadId) ?? Promise.resolve();
+    const write = previous.then(async () => {
+      const startedAt = performance.now();
+      const manifest = await writeManifest({
+        store: this.options.store,
+        uploader: this.options.uploader,
+        upload,
+        key,
+        now: this.now(),
+        signal,
+      });
       const { files, bytes, sha256 } = manifest;
       const ms = Math.round(performance.now() - startedAt);
       this.log.info({ uploadId, key, files, bytes, sha256, ms }, 'manifest written');

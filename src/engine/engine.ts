@@ -160,7 +160,14 @@ export class Engine implements UploadLifecycle {
       watched: () => this.monitors.keys(),
       publish: (event) => {
         this.events.publish(event);
-        if (event.type === 'upload.phase' && event.phase === 'idle') this.arrivals.idle(event.uploadId);
+        // Only an upload that writes a manifest has anything to do when it becomes idle.
+        const { uploadId } = event;
+        if (
+          event.type === 'upload.phase' &&
+          event.phase === 'idle' &&
+          this.monitors.get(uploadId)?.writesManifest
+        )
+          this.arrivals.idle(uploadId);
       },
       logger: options.logger,
       tickMs: options.phaseTickMs,

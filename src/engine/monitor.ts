@@ -136,6 +136,11 @@ export class UploadMonitor {
   }
 
   /** A one-shot upload (watch false): scanned once, not watched. */
+  /** Its upload writes a manifest (see arrivals.ts). */
+  get writesManifest(): boolean {
+    return this.upload.manifestKey !== null;
+  }
+
   get oneShot(): boolean {
     return !this.upload.watch;
   }

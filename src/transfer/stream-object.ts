@@ -4,12 +4,10 @@
 // multipart upload, aborted when anything fails before it is completed. Memory: at most two
 // buffers, the part being sent while the next one fills (one part in flight, no more).
 import { createHash } from 'node:crypto';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ValidationMethod } from '../domain/model.js';
 import type { ObjectProperties } from '../domain/object-properties.js';
 import type { BufferLease } from './buffer-pool.js';
-import { md5Of, multipartEtag, sdkChecksumAlgorithm } from './checksums.js';
-import { directPutOf } from './direct-put.js';
+import { md5Of, multipartEtag } from './checksums.js';
 import { abortErrorFrom } from './errors.js';
 import {
   abortMultipartUpload,
@@ -20,9 +18,9 @@ import {
   type UploadTarget,
 } from './multipart-api.js';
 import { objectHeadersOf } from './object-headers.js';
+import { putObject } from './single-put.js';
 import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from './part-plan.js';
-import { requestS3, type TransferContext } from './s3-request.js';
-import { checkedEtag, validationMethodOf } from './validation.js';
+import type { TransferContext } from './s3-request.js';
 
 /** Where the object goes, and what it carries besides its bytes (as an uploaded file's object does). */
 export interface ObjectTarget {
@@ -120,42 +118,6 @@ function partSizeOf(partSize: number): number {
     );
   }
   return partSize;
-}
-
-/** One PutObject of the whole content, sent as single-put.ts sends a small file. */
-async function putObject(
-  context: TransferContext,
-  target: ObjectTarget,
-  body: Buffer,
-  sha256: string,
-  signal: AbortSignal,
-): Promise<{ etag: string; validation: ValidationMethod }> {
-  const { bucket, key } = target;
-  const md5 = md5Of(body);
-  const headers = objectHeadersOf(key, target.objectProperties, sha256);
-  const checksumAlgorithm = sdkChecksumAlgorithm(context.settings.checksumAlgorithm);
-  // The SDK computes additional checksums; the direct path sends Content-MD5 and the SHA-256 only.
-  const direct = checksumAlgorithm === undefined ? directPutOf(context.client) : undefined;
-  return requestS3(context, 'PutObject', { bucket, key }, signal, async (abortSignal) => {
-    const request = { bucket, key, body, contentMd5: md5.base64, sha256, headers };
-    const response =
-      (await direct?.put(request, abortSignal)) ??
-      (await context.client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.base64,
-          ChecksumAlgorithm: checksumAlgorithm,
-          ...headers,
-        }),
-        { abortSignal },
-      ));
-    const validation = validationMethodOf(response);
-    const etag = checkedEtag(`PutObject s3://${bucket}/${key}`, response.ETag, md5.hex, validation);
-    return { etag, validation };
-  });
 }
 
 /**
