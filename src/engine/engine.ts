@@ -239,6 +239,7 @@ export class Engine implements UploadLifecycle {
       watching: () => this.watchLeases.watching(),
       watchesRenewed: (before, renewed) => this.watchLeases.renewed(before, renewed),
       takeWatchLeases: () => this.watchLeases.take(),
+      takeNotifications: () => this.notifications.takeOver(),
       now: this.now,
     });
     this.watchLeases = new WatchLeases({
@@ -292,7 +293,6 @@ export class Engine implements UploadLifecycle {
     if (this.stopping) return;
     this.dispatcher.start();
     this.phases.start();
-    this.notifications.start();
     this.log.info({ watching: this.watchLeases.watching().length }, 'engine started');
     // Aborts a cancel could not finish before (S3 unreachable, a crash mid-cancel), in the
     // background: a slow S3 must not hold up the start, nor a stop.

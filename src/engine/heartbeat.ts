@@ -5,8 +5,9 @@
 // this instance runs it no longer holds: their leases expired before a beat could renew them (the
 // process was paused, or cut off from the database, for longer than LEASE_SECONDS) and the reaper
 // of some instance took them back; their runners are stopped, since another instance may be
-// running them already. On SQLite there is one instance and nothing to reap, and the same loop
-// only keeps its row's heartbeat.
+// running them already. Then it takes the watch leases and the pending notifications nobody alive
+// holds. On SQLite there is one instance and nothing to reap, and the same loop only keeps its
+// row's heartbeat and sends what notifications a restart left pending.
 import type { InstanceInfo, Reaped } from '../domain/instance.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -31,15 +32,18 @@ export interface HeartbeatOptions {
   watchesRenewed: (watchingBefore: readonly string[], renewed: readonly string[]) => void;
   /** Takes the watch leases of live uploads no live instance watches: after each reaper's pass. */
   takeWatchLeases: () => Promise<void>;
+  /** Sends the pending notifications this instance holds or takes over from dead ones: then. */
+  takeNotifications: () => Promise<void>;
   now?: () => number;
 }
 
-type Step = 'beat' | 'reap' | 'watch';
+type Step = 'beat' | 'reap' | 'watch' | 'notify';
 
 const CONSEQUENCES: Record<Step, string> = {
   beat: 'the leases of this instance are not renewed while this lasts: past LEASE_SECONDS, other instances take its tasks and the uploads it watches',
   reap: 'tasks whose lease expired wait for the next pass',
   watch: 'uploads nobody watches wait for the next pass',
+  notify: 'notifications left by instances that are gone wait for the next pass',
 };
 
 export class Heartbeat {
@@ -110,6 +114,8 @@ export class Heartbeat {
     await this.step('reap', () => this.reap());
     if (this.stopped) return;
     await this.step('watch', () => this.options.takeWatchLeases());
+    if (this.stopped) return;
+    await this.step('notify', () => this.options.takeNotifications());
   }
 
   private async beat(): Promise<void> {

@@ -1,20 +1,16 @@
 // Sends the pending notification of each upload's latest arrival, one delivery per upload at a
-// time. Pending notifications are in the database with their attempts: at start-up, and then now
-// and again, this instance takes those it holds and those of instances that are gone.
+// time. Pending notifications are in the database with their attempts: at each heartbeat's pass
+// (the first at start-up), this instance takes those it holds and those of instances that are gone.
 import type { Upload } from '../domain/model.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { NotificationSender } from '../arrival/notification.js';
 import { arrivalEvent } from './arrivals.js';
 
-/** How often pending notifications left by instances that are gone are looked for. */
-export const TAKE_OVER_INTERVAL_MS = 30_000;
-
 export interface NotificationsOptions {
   store: Store;
   sender: Pick<NotificationSender, 'deliver'>;
   logger: Logger;
-  takeOverIntervalMs?: number;
 }
 
 interface Delivering {
@@ -24,25 +20,13 @@ interface Delivering {
 
 export class Notifications {
   private readonly delivering = new Map<string, Delivering>();
-  private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly options: NotificationsOptions) {}
 
-  /** Sends what is pending now, then looks again at every interval. */
-  start(): void {
-    void this.takeOver();
-    this.timer = setInterval(
-      () => void this.takeOver(),
-      this.options.takeOverIntervalMs ?? TAKE_OVER_INTERVAL_MS,
-    );
-    this.timer.unref();
-  }
-
   /** Stops every delivery where it is: what is left is pending in the database. */
   stop(): void {
     this.stopped = true;
-    clearInterval(this.timer);
     for (const delivery of this.delivering.values()) delivery.abort.abort();
     this.delivering.clear();
   }
@@ -77,15 +61,12 @@ export class Notifications {
       });
   }
 
-  private async takeOver(): Promise<void> {
+  /**
+   * Sends the pending notifications this instance holds, and those of instances that are gone,
+   * taken over (see Store.takeNotifications). A failure to read them is the caller's to report.
+   */
+  async takeOver(): Promise<void> {
     if (this.stopped) return;
-    try {
-      for (const upload of await this.options.store.takeNotifications()) this.deliver(upload);
-    } catch (error) {
-      this.options.logger.error(
-        { err: error },
-        'cannot read the pending notifications; looking again in a while',
-      );
-    }
+    for (const upload of await this.options.store.takeNotifications()) this.deliver(upload);
   }
 }

@@ -77,6 +77,7 @@ function setUp(running: number[] = [], watching: string[] = []) {
     takeWatchLeases: async () => {
       store.calls.push('take');
     },
+    takeNotifications: async () => undefined,
   });
   return { store, lines, lost, watchesLost, heartbeat, reapedCount: () => reaped };
 }
